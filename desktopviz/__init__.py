@@ -1,0 +1,3 @@
+"""desktopviz: Calico Enterprise-style network visibility and policy troubleshooting on the desktop."""
+
+__version__ = "0.1.0"
