@@ -164,6 +164,18 @@ class HostEndpoint:
         return self.node
 
 
+@dataclass(frozen=True)
+class ExternalPeer:
+    """A plain address outside Calico's endpoints (maybe inside a NetworkSet), or a domain
+    name with the address it resolved to."""
+
+    ip: str | None = None
+    domain: str | None = None
+
+
+Endpoint = Pod | HostEndpoint | ExternalPeer
+
+
 @dataclass
 class Tier:
     name: str
