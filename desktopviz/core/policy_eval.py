@@ -1,0 +1,119 @@
+"""The tier walk of calico.md §2.5 for one endpoint and one direction, and the step record the
+`explain` command reads.
+
+A plan is the endpoint's tiers in order, each with the policies that select the endpoint in
+that direction (already filtered and sorted), so the walk only matches rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from desktopviz.core.model import Policy, Rule
+from desktopviz.core.policy_compile import CompiledPolicy, CompiledRule
+from desktopviz.core.policy_match import Packet, Peer
+from desktopviz.core.verdict import PolicyHit
+
+PROFILE_TIER = "__PROFILE__"
+
+
+@dataclass(frozen=True)
+class TierPlan:
+    """One tier as an endpoint sees it in one direction."""
+
+    name: str
+    default_pass: bool
+    policies: tuple[tuple[CompiledPolicy, tuple[CompiledRule, ...]], ...]
+    eot_key: str  # the policy named by the end-of-tier entry
+
+
+@dataclass(frozen=True)
+class ProfileRef:
+    """A profile of the endpoint: `allow` when its rules allow everything (kns.*,
+    projectcalico-default-allow), False when it has no rules (ksa.*, unknown profiles)."""
+
+    name: str
+    allow: bool
+
+
+@dataclass
+class Step:
+    """One thing that happened during a walk, for people to read.
+
+    kind: "tier" (entered), "policy-nomatch", "log" (Log rule matched, noted, skipped),
+    "rule" (the rule that decided), "end-of-tier", "profile", "no-profile"."""
+
+    kind: str
+    tier: str = ""
+    policy: Policy | None = None
+    rule: Rule | None = None
+    rule_index: int | None = None
+    action: str | None = None
+    profile: str | None = None
+
+
+@dataclass
+class WalkResult:
+    action: str
+    hits: tuple[PolicyHit, ...]
+    steps: list[Step] = field(default_factory=list)
+
+
+def walk(
+    plan: tuple[TierPlan, ...],
+    direction: str,
+    src: Peer,
+    dst: Peer,
+    pkt: Packet,
+    profiles: tuple[ProfileRef, ...],
+    steps: list[Step] | None = None,
+) -> tuple[str, tuple[PolicyHit, ...]]:
+    """Evaluate the tiers then the profiles; returns (action, trace)."""
+    hits: list[PolicyHit] = []
+    for tier in plan:
+        if steps is not None:
+            steps.append(Step("tier", tier=tier.name))
+        decided: tuple[CompiledPolicy, CompiledRule] | None = None
+        for cp, rules in tier.policies:
+            for cr in rules:
+                if cr.matches(src, dst, pkt):
+                    if cr.action == "Log":
+                        if steps is not None:
+                            steps.append(Step("log", tier.name, cp.policy, cr.rule, cr.index, "log"))
+                        continue
+                    decided = (cp, cr)
+                    break
+            if decided is not None:
+                break
+            if steps is not None:
+                steps.append(Step("policy-nomatch", tier.name, cp.policy))
+        if decided is not None:
+            cp, cr = decided
+            action = cr.action.lower()
+            hits.append(PolicyHit(len(hits), tier.name, cp.key, action, cr.index))  # type: ignore[arg-type]
+            if steps is not None:
+                steps.append(Step("rule", tier.name, cp.policy, cr.rule, cr.index, action))
+            if action == "pass":
+                continue
+            return action, tuple(hits)
+        action = "pass" if tier.default_pass else "deny"
+        hits.append(PolicyHit(len(hits), tier.name, tier.eot_key, action, -1))  # type: ignore[arg-type]
+        if steps is not None:
+            steps.append(Step("end-of-tier", tier.name, action=action, profile=tier.eot_key))
+        if action == "deny":
+            return "deny", tuple(hits)
+    if not profiles:
+        # check.go: no profiles at all → deny, named after the profile tier itself.
+        hits.append(PolicyHit(len(hits), PROFILE_TIER, f"{PROFILE_TIER}.{PROFILE_TIER}", "deny", -1))
+        if steps is not None:
+            steps.append(Step("no-profile", PROFILE_TIER, action="deny"))
+        return "deny", tuple(hits)
+    for prof in profiles:
+        if prof.allow:
+            hits.append(PolicyHit(len(hits), PROFILE_TIER, f"{PROFILE_TIER}.{prof.name}", "allow", 0))
+            if steps is not None:
+                steps.append(Step("profile", PROFILE_TIER, rule_index=0, action="allow", profile=prof.name))
+            return "allow", tuple(hits)
+        if steps is not None:
+            steps.append(Step("profile", PROFILE_TIER, action=None, profile=prof.name))
+    return "deny", tuple(hits)
