@@ -1,0 +1,232 @@
+"""Flow-log aggregation per node and per flush interval, as Felix does it (calico.md §1.4).
+
+Every (connection group, reporter) gets a `RowTemplate` once: the flow-log fields that do
+not change from interval to interval, already blanked for its aggregation level, and the key
+that decides which groups merge. Per interval the simulator only adds counters to templates;
+`IntervalAggregator.logs()` turns the merged rows into `FlowLog` records.
+
+Levels (Felix `AggregationKind`): 0 nothing merged; 1 `source_port` null; 2 also
+`source_ip`/`dest_ip` null and `source_name`/`dest_name` `-` (pods merged by generateName
+prefix, IPs by network set or `pub`/`pvt`); 3 also `dest_port` null and `dest_service_port`
+`-` (Felix keeps `dest_service_port_num`). `action` and `reporter` are always in the key, and
+so is the reporting node (`host`), the process name (Felix writes one log per process) and the
+enforced policy trace (one log per distinct trace, §1.3). Labels are intersected across the
+merged members (Felix `aggregateFlowLabels`); pending traces and domains are unioned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from desktopviz.core.flowlog import FlowLog
+from desktopviz.core.sim_endpoints import NOT_INCLUDED, EndpointInfo
+from desktopviz.core.sim_traffic import ServiceTarget
+
+_PROTO_BY_NAME = {"TCP": "tcp", "UDP": "udp", "ICMP": "icmp", "ICMPv6": "icmp6", "SCTP": "sctp"}
+_PROTO_BY_NUMBER = {1: "icmp", 6: "tcp", 17: "udp", 4: "ipip", 50: "esp", 58: "icmp6", 132: "sctp"}
+_PROTO_NUMBERS = {"UDPLite": 136, "IPIP": 4, "ESP": 50}
+DOMAINS_LIMIT = 5  # flowLogsFileDomainsLimit
+
+
+def proto_name(protocol: str) -> str:
+    """Felix's `proto` value: tcp, udp, icmp, icmp6, sctp, ipip, esp, else the number (§1.1)."""
+    if protocol in _PROTO_BY_NAME:
+        return _PROTO_BY_NAME[protocol]
+    if protocol.isdigit():
+        return _PROTO_BY_NUMBER.get(int(protocol), protocol)
+    number = _PROTO_NUMBERS.get(protocol)
+    if number is not None:
+        return _PROTO_BY_NUMBER.get(number, str(number))
+    return protocol.lower()
+
+
+def _trace_order(entry: str) -> tuple[int, str]:
+    head = entry.split("|", 1)[0]
+    return (int(head) if head.lstrip("-").isdigit() else 1 << 30, entry)
+
+
+def sort_trace(entries: set[str] | tuple[str, ...] | list[str]) -> list[str]:
+    """Trace entries are a set in Calico; sorting by the leading index reads them in order."""
+    return sorted(entries, key=_trace_order)
+
+
+def _labels_obj(labels: frozenset[str] | None) -> dict[str, list[str]] | None:
+    if labels is None:
+        return None
+    return {"labels": sorted(labels, key=lambda s: (s.partition("=")[0], s))}
+
+
+@dataclass(frozen=True)
+class RowTemplate:
+    """The static part of one reporter's flow log for a group of connections."""
+
+    key: tuple[Any, ...]
+    level: int
+    fields: dict[str, Any]
+    src_labels: frozenset[str] | None
+    dst_labels: frozenset[str] | None
+    enforced: tuple[str, ...]
+    all_policies: tuple[str, ...]
+    domains: tuple[str, ...]
+
+
+def make_template(
+    *,
+    level: int,
+    reporter: str,
+    action: str,
+    src: EndpointInfo,
+    dst: EndpointInfo,
+    protocol: str,
+    port: int | None,
+    service: ServiceTarget | None,
+    enforced: tuple[str, ...],
+    all_policies: tuple[str, ...],
+    domains: tuple[str, ...] = (),
+    process_name: str | None = None,
+) -> RowTemplate:
+    """Build the template of a `reporter` (`src`/`dst`) log at aggregation `level` (0-3)."""
+    level = min(3, max(0, level))
+    host = src.node if reporter == "src" else dst.node
+    prefix = level >= 2
+    fields: dict[str, Any] = {
+        "source_ip": None if prefix else src.ip,
+        "source_name": NOT_INCLUDED if prefix else src.name,
+        "source_name_aggr": src.name_aggr,
+        "source_namespace": src.namespace,
+        "source_type": src.type,
+        "dest_ip": None if prefix else dst.ip,
+        "dest_name": NOT_INCLUDED if prefix else dst.name,
+        "dest_name_aggr": dst.name_aggr,
+        "dest_namespace": dst.namespace,
+        "dest_type": dst.type,
+        "dest_port": None if level >= 3 else port,
+        "dest_service_namespace": service.namespace if service else NOT_INCLUDED,
+        "dest_service_name": service.name if service else NOT_INCLUDED,
+        "dest_service_port": NOT_INCLUDED if (service is None or level >= 3) else service.port_name,
+        "dest_service_port_num": service.port_num if service else None,
+        "proto": proto_name(protocol),
+        "action": action,
+        "reporter": reporter,
+        "process_name": process_name or NOT_INCLUDED,
+        "num_process_names": 1 if process_name else 0,
+        "host": host or "",
+    }
+    key = (level, tuple(fields.values()), enforced)
+    return RowTemplate(
+        key=key,
+        level=level,
+        fields=fields,
+        src_labels=src.labels,
+        dst_labels=dst.labels,
+        enforced=enforced,
+        all_policies=all_policies,
+        domains=domains,
+    )
+
+
+def _intersect(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
+    if a is b or b is None:
+        return a
+    if a is None:
+        return b
+    return a & b
+
+
+class IntervalAggregator:
+    """Merges the counters of one flush interval into flow-log rows."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self) -> None:
+        # key -> [template, bytes_in, bytes_out, packets_in, packets_out, num_flows, started,
+        #         completed, src_labels, dst_labels, pending set, domains set, source_port,
+        #         all_policies set]
+        self._rows: dict[tuple[Any, ...], list[Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def add(
+        self,
+        t: RowTemplate,
+        bytes_in: int,
+        bytes_out: int,
+        packets_in: int,
+        packets_out: int,
+        num_flows: int,
+        started: int,
+        completed: int,
+        pending: tuple[str, ...],
+        source_port: int | None = None,
+    ) -> None:
+        """Add one group's counters; `source_port` is used (and keyed on) at level 0 only."""
+        key = t.key if t.level > 0 or source_port is None else (t.key, source_port)
+        row = self._rows.get(key)
+        if row is None:
+            self._rows[key] = [
+                t,
+                bytes_in,
+                bytes_out,
+                packets_in,
+                packets_out,
+                num_flows,
+                started,
+                completed,
+                t.src_labels,
+                t.dst_labels,
+                set(pending),
+                set(t.domains),
+                source_port if t.level == 0 else None,
+                set(t.all_policies),
+            ]
+            return
+        row[1] += bytes_in
+        row[2] += bytes_out
+        row[3] += packets_in
+        row[4] += packets_out
+        row[5] += num_flows
+        row[6] += started
+        row[7] += completed
+        if row[8] is not t.src_labels:
+            row[8] = _intersect(row[8], t.src_labels)
+        if row[9] is not t.dst_labels:
+            row[9] = _intersect(row[9], t.dst_labels)
+        row[10].update(pending)
+        if t.domains and len(row[11]) < DOMAINS_LIMIT:
+            for d in t.domains:
+                if len(row[11]) < DOMAINS_LIMIT:
+                    row[11].add(d)
+        row[13].update(t.all_policies)
+
+    def logs(self, start: int, end: int) -> list[FlowLog]:
+        """The merged rows as flow logs for the interval [start, end); clears the aggregator."""
+        out: list[FlowLog] = []
+        for row in self._rows.values():
+            t: RowTemplate = row[0]
+            out.append(
+                FlowLog(
+                    start_time=start,
+                    end_time=end,
+                    source_port=row[12],
+                    source_labels=_labels_obj(row[8]),
+                    dest_labels=_labels_obj(row[9]),
+                    policies={
+                        "enforced_policies": sort_trace(t.enforced),
+                        "pending_policies": sort_trace(row[10]),
+                        "all_policies": sort_trace(row[13]),
+                    },
+                    dest_domains=sorted(row[11]) or None,
+                    bytes_in=row[1],
+                    bytes_out=row[2],
+                    packets_in=row[3],
+                    packets_out=row[4],
+                    num_flows=row[5],
+                    num_flows_started=row[6],
+                    num_flows_completed=row[7],
+                    **t.fields,
+                )
+            )
+        self._rows = {}
+        return out
