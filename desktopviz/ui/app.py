@@ -1,0 +1,62 @@
+"""Starting the application: QApplication, theme, the main window and its first session."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, QTimer
+from PySide6.QtGui import QGuiApplication, QIcon
+from PySide6.QtWidgets import QApplication
+
+from desktopviz import __version__
+from desktopviz.core import paths
+from desktopviz.ui.theme import apply_theme, follow_system
+
+
+def ensure_display() -> None:
+    """Use the offscreen platform when there is no display (headless machines, CI)."""
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
+    ):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+
+
+def create_app(argv: list[str] | None = None) -> QApplication:
+    """The QApplication (created once), with names for QSettings, Fusion and the palette."""
+    app = QApplication.instance()
+    if app is None:
+        ensure_display()
+        QCoreApplication.setOrganizationName("desktopviz")
+        QCoreApplication.setApplicationName("desktopviz")
+        QCoreApplication.setApplicationVersion(__version__)
+        QGuiApplication.setDesktopFileName("desktopviz")
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+    assert isinstance(app, QApplication)
+    apply_theme(app)
+    follow_system(app)
+    icon = paths.resources_dir() / "icons" / "desktopviz.svg"
+    if icon.exists():
+        app.setWindowIcon(QIcon(str(icon)))
+    return app
+
+
+def open_initial(window, path: str | Path | None) -> bool:  # noqa: ANN001 - MainWindow
+    """Open `path` (scenario or database), or the built-in storefront scenario."""
+    return window.open_path(path) if path else window.open_scenario(paths.default_scenario())
+
+
+def run_app(path: str | None = None) -> int:
+    """`desktopviz [SCENARIO | DB]`: open the window and run the event loop."""
+    app = create_app()
+    from desktopviz.ui.main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    # Open after the window is on screen, so a bad path shows its dialog over the window.
+    QTimer.singleShot(0, lambda: open_initial(window, path))
+    app.aboutToQuit.connect(window.shutdown)
+    code = app.exec()
+    window.shutdown()
+    return int(code)

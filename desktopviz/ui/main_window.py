@@ -1,0 +1,530 @@
+"""The main window: the composition root of the application.
+
+It owns the session (a live simulation through :class:`SimController`, or a stored run),
+creates the views, and holds every cross-widget connection in :meth:`_connect_signals`.
+Views plug in through three methods (``set_store``, ``refresh``, ``set_time_range``); the
+window calls ``refresh()`` from a ~30 Hz clock only when new data arrived.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QToolBar,
+    QWidget,
+)
+
+from desktopviz import __version__
+from desktopviz.core import paths
+from desktopviz.core.model import Scenario
+from desktopviz.ui import settings as app_settings
+from desktopviz.ui.main_menus import build_menus
+from desktopviz.ui.sim_controller import (
+    SPEEDS,
+    IntervalSummary,
+    SimController,
+    SimFactory,
+    StoreFactory,
+    speed_label,
+)
+from desktopviz.ui.summary_views import (
+    FlowLogSummaryView,
+    PolicySummaryView,
+    TrafficSummaryView,
+    store_totals,
+)
+
+try:  # the visualizer engineer's widget replaces the traffic summary once it exists
+    from desktopviz.ui.visualizer import FlowVisualizer
+except ImportError:  # pragma: no cover - depends on what has landed
+    FlowVisualizer = None  # type: ignore[assignment,misc]
+
+REFRESH_MS = 33  # the views' repaint clock: ~30 Hz at most
+DEFAULT_SPEED = 10.0  # the first flush interval (15 s in storefront) shows after 1.5 s
+
+
+class StoreView(Protocol):
+    """What a view offers the window (UI conventions of the project)."""
+
+    def set_store(self, path: str | Path | None) -> None: ...
+    def refresh(self) -> None: ...
+    def set_time_range(self, since: int | None, until: int | None) -> None: ...
+
+
+def looks_like_sqlite(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    with path.open("rb") as fh:
+        return fh.read(16) == b"SQLite format 3\x00"
+
+
+def format_sim_time(t: float, origin: float | None = None) -> str:
+    stamp = datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    if origin is None:
+        return stamp
+    secs = max(0, int(t - origin))
+    return f"{stamp}  (+{secs // 3600:d}:{secs // 60 % 60:02d}:{secs % 60:02d})"
+
+
+class MainWindow(QMainWindow):
+    """desktopviz's window: Flow Visualizer in the centre, Policy Board (right) and flow
+    logs (bottom) in docks, the simulation toolbar, menus and status bar.
+
+    Signals:
+        session_changed(str): a scenario or database was opened (its path).
+        store_changed(str): the views now read this database ("" for none).
+        data_refreshed(): the views were refreshed with new data (at most ~30 Hz).
+    """
+
+    session_changed = Signal(str)
+    store_changed = Signal(str)
+    data_refreshed = Signal()
+
+    def __init__(
+        self,
+        *,
+        sim_factory: SimFactory | None = None,
+        store_factory: StoreFactory | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("MainWindow")
+        self.setWindowTitle("desktopviz")
+        self.resize(1440, 900)
+        self._sim_factory = sim_factory
+        self._store_factory = store_factory
+        self.controller: SimController | None = None
+        self.scenario: Scenario | None = None
+        self.session_path: str | None = None
+        self.store_path: str | None = None
+        self.last_error: str | None = None
+        self._dirty = False
+        self._status_dirty = False
+        self._origin: float | None = None
+        self._speed = float(app_settings.settings().value("simulation/speed", DEFAULT_SPEED) or DEFAULT_SPEED)
+        if self._speed not in SPEEDS:
+            self._speed = DEFAULT_SPEED
+        self._closed = False
+
+        self._build_views()
+        self._build_toolbar()
+        self._build_status_bar()
+        self.menus = build_menus(self)
+        self._connect_signals()
+        self._restore_layout()
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setInterval(REFRESH_MS)
+        self._refresh_timer.timeout.connect(self._on_refresh_clock)
+        self._refresh_timer.start()
+        self._update_actions()
+
+    # -- construction ------------------------------------------------------------------
+    def _build_views(self) -> None:
+        self.visualizer: QWidget = FlowVisualizer() if FlowVisualizer is not None else TrafficSummaryView()
+        self.visualizer.setObjectName("visualizer")
+        self.setCentralWidget(self.visualizer)
+        self.board: QWidget = PolicySummaryView()
+        self.flows: QWidget = FlowLogSummaryView()
+        self.board_dock = self._dock(
+            "board_dock", "Policy Board", self.board, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.flows_dock = self._dock(
+            "flows_dock", "Flow Logs", self.flows, Qt.DockWidgetArea.BottomDockWidgetArea
+        )
+        self.resizeDocks([self.board_dock], [420], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.flows_dock], [260], Qt.Orientation.Vertical)
+
+    def _dock(self, name: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    @property
+    def views(self) -> dict[str, QWidget]:
+        """The panels by name: visualizer, board, flows."""
+        return {"visualizer": self.visualizer, "board": self.board, "flows": self.flows}
+
+    def panel(self, name: str) -> QWidget:
+        """A panel to picture: window, visualizer, board or flows."""
+        if name == "window":
+            return self
+        return {"visualizer": self.visualizer, "board": self.board_dock, "flows": self.flows_dock}[name]
+
+    def _build_toolbar(self) -> None:
+        tb = QToolBar("Simulation", self)
+        tb.setObjectName("simulation_toolbar")
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
+        self.toolbar = tb
+        style = self.style()
+        self.play_action = QAction("Pause", self)
+        self.play_action.setShortcut(QKeySequence(Qt.Key.Key_Space))
+        self.play_action.setToolTip("Play or pause the simulation (Space)")
+        self.play_icons = (
+            style.standardIcon(style.StandardPixmap.SP_MediaPlay),
+            style.standardIcon(style.StandardPixmap.SP_MediaPause),
+        )
+        tb.addAction(self.play_action)
+        self.speed_group = QActionGroup(self)
+        self.speed_actions: dict[float, QAction] = {}
+        for speed in SPEEDS:
+            act = QAction(speed_label(speed) if not math.isinf(speed) else "Max", self)
+            act.setCheckable(True)
+            act.setData(speed)
+            act.setToolTip(
+                "As fast as possible" if math.isinf(speed) else f"{speed:g} simulated seconds per second"
+            )
+            self.speed_group.addAction(act)
+            self.speed_actions[speed] = act
+            tb.addAction(act)
+        self.speed_actions[self._speed].setChecked(True)
+        tb.addSeparator()
+        self.clock_label = QLabel("—")
+        self.clock_label.setObjectName("clock_label")
+        self.clock_label.setToolTip("Simulated time (UTC) and time since the scenario started")
+        self.clock_label.setMinimumWidth(260)
+        tb.addWidget(self.clock_label)
+        tb.addSeparator()
+        self.reset_action = QAction(style.standardIcon(style.StandardPixmap.SP_BrowserReload), "Reset", self)
+        self.reset_action.setToolTip("Start the scenario again from the beginning (a new run database)")
+        self.reset_action.setShortcut(QKeySequence("Ctrl+R"))
+        tb.addAction(self.reset_action)
+        tb.addSeparator()
+        self.event_actions: dict[str, QAction] = {}
+        self._event_separator = tb.addSeparator()
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.status_time = QLabel("")
+        self.status_stored = QLabel("")
+        self.status_interval = QLabel("")
+        self.status_error = QLabel("")
+        self.status_error.setObjectName("status_error")
+        self.status_error.setStyleSheet("color: #d93636; font-weight: 600;")
+        for lbl in (self.status_time, self.status_stored, self.status_interval):
+            bar.addWidget(lbl)
+        bar.addPermanentWidget(self.status_error)
+
+    def _connect_signals(self) -> None:
+        """Every cross-widget connection of the application."""
+        self.play_action.triggered.connect(self.toggle_play)
+        self.speed_group.triggered.connect(lambda act: self.set_speed(float(act.data())))
+        self.reset_action.triggered.connect(self.reset_simulation)
+        self.store_changed.connect(self._on_store_changed)
+        self.session_changed.connect(self._on_session_changed)
+        for view in self.views.values():
+            for sig_name, slot in (("error", self._on_view_error),):
+                sig = getattr(view, sig_name, None)
+                if sig is not None:
+                    sig.connect(slot)
+
+    def _restore_layout(self) -> None:
+        geometry, state = app_settings.load_window()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+
+    # -- sessions ----------------------------------------------------------------------
+    def open_path(self, path: str | Path) -> bool:
+        """Open a scenario (file or folder) or a flow database (SQLite file)."""
+        p = Path(path)
+        if looks_like_sqlite(p) or p.suffix.lower() in (".db", ".sqlite", ".sqlite3"):
+            return self.open_database(p)
+        return self.open_scenario(p)
+
+    def open_scenario(
+        self,
+        path: str | Path,
+        *,
+        db_path: str | Path | None = None,
+        speed: float | None = None,
+        running: bool = True,
+    ) -> bool:
+        """Load a scenario and start simulating it into a new database. A broken scenario
+        shows its errors and leaves the current session running."""
+        from desktopviz.core.scenario import load_scenario
+
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            scenario = load_scenario(path)
+        except Exception as exc:  # noqa: BLE001 - ScenarioError, OSError, anything: show it
+            QApplication.restoreOverrideCursor()
+            self.show_message("error", "Cannot open scenario", f"{path}\n\n{exc}")
+            return False
+        QApplication.restoreOverrideCursor()
+        self.start_simulation(scenario, path, db_path=db_path, speed=speed, running=running)
+        return True
+
+    def start_simulation(
+        self,
+        scenario: Scenario,
+        source: str | Path,
+        *,
+        db_path: str | Path | None = None,
+        speed: float | None = None,
+        running: bool = True,
+    ) -> SimController:
+        """Replace the current session by a simulation of an already loaded scenario."""
+        self._end_session()
+        self.scenario = scenario
+        self._origin = float(scenario.settings.start_time)
+        if speed is not None:
+            self._speed = speed
+            self.speed_actions[speed].setChecked(True)
+        self.controller = SimController(
+            scenario,
+            db_path,
+            speed=self._speed,
+            running=running,
+            sim_factory=self._sim_factory,
+            store_factory=self._store_factory,
+            parent=self,
+        )
+        self._connect_controller(self.controller)
+        self._set_events(scenario)
+        self._begin_session(source)
+        self.controller.start()
+        return self.controller
+
+    def open_database(self, path: str | Path) -> bool:
+        """Open a stored run (no simulation). A file that is not a flow database shows the
+        error and leaves the current session running."""
+        from desktopviz.core.store import FlowStore
+
+        try:
+            FlowStore(path, create=False, readonly=True).close()
+        except Exception as exc:  # noqa: BLE001 - StoreError, OSError
+            self.show_message("error", "Cannot open flow database", f"{path}\n\n{exc}")
+            return False
+        self._end_session()
+        self.scenario = None
+        self._origin = None
+        self._set_events(None)
+        self._begin_session(path)
+        self.store_changed.emit(str(path))
+        return True
+
+    def _begin_session(self, path: str | Path) -> None:
+        self.session_path = str(path)
+        self.last_error = None
+        self.status_error.clear()
+        name = self.scenario.name if self.scenario else Path(path).name
+        kind = "scenario" if self.scenario else "stored run"
+        self.setWindowTitle(f"{name} ({kind}) — desktopviz")
+        app_settings.add_recent_file(path)
+        self.menus.update_recent()
+        self._update_actions()
+        self.session_changed.emit(str(path))
+
+    def _end_session(self) -> None:
+        """Stop the running simulation (flushing its last interval) and detach the views."""
+        ctl = self.controller
+        self.controller = None
+        if ctl is not None:
+            ctl.shutdown()
+            ctl.setParent(None)
+            ctl.deleteLater()
+        self.store_changed.emit("")
+
+    def _connect_controller(self, ctl: SimController) -> None:
+        ctl.store_opened.connect(self.store_changed)
+        ctl.clock.connect(self._on_clock)
+        ctl.interval.connect(self._on_interval)
+        ctl.state_changed.connect(self._on_state)
+        ctl.event_fired.connect(self._on_event_fired)
+        ctl.failed.connect(self._on_sim_failed)
+
+    def _set_events(self, scenario: Scenario | None) -> None:
+        for act in self.event_actions.values():
+            self.toolbar.removeAction(act)
+            act.deleteLater()
+        self.event_actions = {}
+        for ev in scenario.events if scenario else []:
+            text = ev.name or ev.id
+            act = QAction(text, self)
+            when = "" if ev.at is None else f" (scheduled at +{int(ev.at) // 60}m{int(ev.at) % 60:02d}s)"
+            act.setToolTip(f"Fire the scenario event {ev.id!r} now{when}")
+            act.setData(ev.id)
+            act.triggered.connect(lambda _=False, eid=ev.id: self.fire_event(eid))
+            self.toolbar.addAction(act)
+            self.event_actions[ev.id] = act
+        self.menus.set_events(list(self.event_actions.values()))
+
+    # -- commands ----------------------------------------------------------------------
+    def toggle_play(self) -> None:
+        if self.controller is not None:
+            self.controller.toggle()
+
+    def set_speed(self, speed: float) -> None:
+        self._speed = speed
+        app_settings.settings().setValue("simulation/speed", speed)
+        self.speed_actions[speed].setChecked(True)
+        if self.controller is not None:
+            self.controller.set_speed(speed)
+
+    def fire_event(self, event_id: str) -> None:
+        if self.controller is not None:
+            self.controller.fire(event_id)
+
+    def reset_simulation(self) -> None:
+        if self.controller is not None:
+            self.status_error.clear()
+            self.last_error = None
+            for act in self.event_actions.values():
+                act.setEnabled(True)
+            self.controller.reset()
+
+    def show_message(self, level: str, title: str, text: str) -> None:
+        """The one place the window shows a message box (non-modal; tests replace it)."""
+        icon = {"error": QMessageBox.Icon.Critical, "warning": QMessageBox.Icon.Warning}.get(
+            level, QMessageBox.Icon.Information
+        )
+        box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    # -- reactions ---------------------------------------------------------------------
+    @Slot(str)
+    def _on_store_changed(self, path: str) -> None:
+        self.store_path = path or None
+        for view in self.views.values():
+            view.set_store(path or None)  # type: ignore[attr-defined]
+        self._dirty = True
+        self._status_dirty = True
+
+    @Slot(str)
+    def _on_session_changed(self, path: str) -> None:
+        set_scenario = getattr(self.board, "set_scenario", None)
+        if set_scenario is not None:
+            set_scenario(self.scenario)
+
+    @Slot(float)
+    def _on_clock(self, now: float) -> None:
+        self._status_dirty = True
+
+    @Slot(object)
+    def _on_interval(self, summary: IntervalSummary) -> None:
+        self._dirty = True
+        self._status_dirty = True
+
+    @Slot(bool, float)
+    def _on_state(self, running: bool, speed: float) -> None:
+        self._update_actions()
+
+    @Slot(str)
+    def _on_event_fired(self, event_id: str) -> None:
+        act = self.event_actions.get(event_id)
+        if act is not None:
+            act.setEnabled(False)
+        self.statusBar().showMessage(f"Event fired: {act.text() if act else event_id}", 5000)
+
+    @Slot(str)
+    def _on_sim_failed(self, message: str) -> None:
+        self.last_error = message
+        self.status_error.setText(f"Simulation stopped: {message}")
+        self._update_actions()
+        self.show_message("error", "Simulation stopped", message)
+
+    @Slot(str)
+    def _on_view_error(self, message: str) -> None:
+        self.last_error = message
+        self.status_error.setText(message)
+
+    def _on_refresh_clock(self) -> None:
+        if self._dirty:
+            self._dirty = False
+            for view in self.views.values():
+                view.refresh()  # type: ignore[attr-defined]
+            self.data_refreshed.emit()
+        if self._status_dirty:
+            self._status_dirty = False
+            self._update_status()
+
+    def refresh_now(self) -> None:
+        """Refresh views and status at once (used by screenshots and tests)."""
+        self._dirty = True
+        self._status_dirty = True
+        self._on_refresh_clock()
+
+    def _update_status(self) -> None:
+        ctl = self.controller
+        if ctl is not None:
+            now = ctl.sim_time
+            self.clock_label.setText(format_sim_time(now, self._origin))
+            self.status_time.setText(f"Simulated time {format_sim_time(now)} UTC")
+            last = ctl.last
+            total = last.total if last else 0
+            self.status_stored.setText(f"{total:,} flow logs stored")
+            if last is not None:
+                self.status_interval.setText(
+                    f"Last interval: {last.allowed:,} allowed, {last.denied:,} denied"
+                )
+            else:
+                self.status_interval.setText("Waiting for the first flush interval…")
+        elif self.store_path:
+            totals = store_totals(self.store_path)
+            end = totals.get("last_end_time")
+            self.clock_label.setText(format_sim_time(end) if end else "stored run")
+            self.status_time.setText(
+                f"Stored run, last interval {format_sim_time(end)} UTC" if end else "Stored run"
+            )
+            self.status_stored.setText(f"{totals.get('count', 0):,} flow logs stored")
+            self.status_interval.setText(
+                f"Last interval: {totals.get('last_allowed', 0):,} allowed, {totals.get('last_denied', 0):,} denied"
+            )
+        else:
+            self.clock_label.setText("—")
+            for lbl in (self.status_time, self.status_stored, self.status_interval):
+                lbl.clear()
+
+    def _update_actions(self) -> None:
+        ctl = self.controller
+        live = ctl is not None and self.last_error is None
+        running = bool(ctl and ctl.running)
+        self.play_action.setEnabled(live)
+        self.play_action.setText("Pause" if running else "Play")
+        self.play_action.setIcon(self.play_icons[1] if running else self.play_icons[0])
+        for act in self.speed_actions.values():
+            act.setEnabled(ctl is not None)
+        self.reset_action.setEnabled(ctl is not None)
+        self.menus.update_state(ctl is not None)
+
+    # -- closing -----------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Save the layout, stop the simulation (last interval written), close the views'
+        databases. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._refresh_timer.stop()
+        app_settings.save_window(self.saveGeometry(), self.saveState())
+        self.menus.shutdown()
+        self._end_session()
+
+    def about_text(self) -> str:
+        return (
+            f"<h3>desktopviz {__version__}</h3>"
+            "<p>Calico Enterprise-style network visibility on your desktop: Flow Visualizer, "
+            "Policy Board and flow logs, fed by a simulator that evaluates Calico's tiered policy.</p>"
+            f"<p>Run databases: <code>{paths.data_dir()}</code><br>"
+            f"Built-in scenarios: <code>{paths.scenarios_dir()}</code><br>"
+            f"Settings: <code>{app_settings.settings().fileName()}</code></p>"
+        )

@@ -1,0 +1,483 @@
+"""Simple live views over the flow store, for the panels whose full widgets have not landed.
+
+Each follows the project's view conventions: ``set_store(path_or_None)`` opens its own
+read-only FlowStore, ``refresh()`` is cheap (heavier queries are throttled to a few per
+second), ``set_time_range(since, until)`` limits what is counted.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QTableView,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktopviz.ui.theme import ALLOWED, DENIED
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+def _open_readonly(path: str | Path) -> Any:
+    from desktopviz.core.store import FlowStore
+
+    return FlowStore(path, create=False, readonly=True)
+
+
+def store_totals(path: str | Path) -> dict[str, int]:
+    """Flow logs stored, and the allowed/denied counts of the last interval."""
+    try:
+        store = _open_readonly(path)
+    except Exception:  # noqa: BLE001 - shown elsewhere
+        return {}
+    try:
+        c = store.conn
+        count = int(c.execute("SELECT count(*) FROM flow_logs").fetchone()[0])
+        end = c.execute("SELECT max(end_time) FROM flow_logs").fetchone()[0]
+        out = {"count": count}
+        if end is not None:
+            out["last_end_time"] = int(end)
+            for action, n in c.execute(
+                "SELECT action, count(*) FROM flow_logs WHERE end_time = ? GROUP BY action", (end,)
+            ):
+                out[f"last_{'allowed' if action == 'allow' else 'denied'}"] = int(n)
+        return out
+    finally:
+        store.close()
+
+
+class StoreViewBase(QWidget):
+    """A view with its own read-only store connection and throttled refreshes.
+
+    Signals:
+        error(str): the store could not be read (message for the status bar).
+    """
+
+    error = Signal(str)
+    min_refresh_ms = 0
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.store: Any = None
+        self.since: int | None = None
+        self.until: int | None = None
+        self._last_refresh = 0.0
+        self._pending = QTimer(self)
+        self._pending.setSingleShot(True)
+        self._pending.timeout.connect(self.refresh)
+
+    def set_store(self, path: str | Path | None) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        if path:
+            try:
+                self.store = _open_readonly(path)
+            except Exception as exc:  # noqa: BLE001
+                self.error.emit(str(exc))
+        self.clear()
+        self._last_refresh = 0.0
+        self.refresh()
+
+    def set_time_range(self, since: int | None, until: int | None) -> None:
+        self.since, self.until = since, until
+        self.clear()
+        self._last_refresh = 0.0
+        self.refresh()
+
+    def refresh(self) -> None:
+        if self.store is None:
+            return
+        wait_ms = self.min_refresh_ms - (time.monotonic() - self._last_refresh) * 1000
+        if wait_ms > 0:
+            if not self._pending.isActive():
+                self._pending.start(int(wait_ms) + 1)
+            return
+        self._last_refresh = time.monotonic()
+        try:
+            self.reload(self.store.conn)
+        except sqlite3.Error as exc:
+            self.error.emit(f"{type(self).__name__}: {exc}")
+
+    def time_where(self, column: str = "start_time") -> tuple[str, list[int]]:
+        parts, args = [], []
+        if self.since is not None:
+            parts.append(f"{column} >= ?")
+            args.append(self.since)
+        if self.until is not None:
+            parts.append(f"{column} < ?")
+            args.append(self.until)
+        return (" AND ".join(parts) or "1"), args
+
+    def clear(self) -> None:  # pragma: no cover - overridden
+        pass
+
+    def reload(self, conn: sqlite3.Connection) -> None:  # pragma: no cover - overridden
+        pass
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802
+        self.set_store(None)
+        super().closeEvent(event)
+
+
+# -- flow logs: the newest rows ---------------------------------------------------------
+
+FLOW_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("end_time", "End time"),
+    ("action", "Action"),
+    ("reporter", "Reporter"),
+    ("source", "Source"),
+    ("dest", "Destination"),
+    ("dest_port", "Port"),
+    ("proto", "Proto"),
+    ("num_flows", "Flows"),
+    ("packets", "Packets in/out"),
+    ("bytes", "Bytes in/out"),
+    ("policies", "Enforced policies"),
+)
+_SELECT = (
+    "SELECT id, end_time, action, reporter, source_namespace, source_name_aggr, dest_namespace, "
+    "dest_name_aggr, dest_port, proto, num_flows, packets_in, packets_out, bytes_in, bytes_out, policies "
+    "FROM flow_logs"
+)
+
+
+def _endpoint(ns: str | None, name: str | None) -> str:
+    return f"{ns}/{name}" if ns and ns != "-" else (name or "-")
+
+
+def _policies_text(text: str | None) -> str:
+    import json
+
+    if not text:
+        return ""
+    try:
+        entries = json.loads(text).get("enforced_policies") or json.loads(text).get("all_policies") or []
+    except (ValueError, AttributeError):
+        return str(text)
+    return ", ".join(e.split("|")[2] + ":" + e.split("|")[3] for e in entries if e.count("|") >= 3)
+
+
+class NewestFlowsModel(QAbstractTableModel):
+    """The newest flow logs (by insertion), newest first, at most ``limit`` rows."""
+
+    def __init__(self, limit: int = 500, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.limit = limit
+        self._rows: list[tuple[Any, ...]] = []
+        self._last_id = 0
+        self._bold = QFont()
+        self._bold.setBold(True)
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(FLOW_COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:  # noqa: N802
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            if 0 <= section < len(FLOW_COLUMNS):
+                return FLOW_COLUMNS[section][1]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not (0 <= index.row() < len(self._rows)):
+            return None
+        r = self._rows[index.row()]
+        key = FLOW_COLUMNS[index.column()][0]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(r, key)
+        if role == Qt.ItemDataRole.ForegroundRole and key == "action":
+            return QBrush(DENIED if r[2] == "deny" else ALLOWED)
+        if role == Qt.ItemDataRole.FontRole and key == "action":
+            return self._bold
+        if role == Qt.ItemDataRole.TextAlignmentRole and key in (
+            "dest_port",
+            "num_flows",
+            "packets",
+            "bytes",
+        ):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    @staticmethod
+    def _display(r: tuple[Any, ...], key: str) -> str:
+        if key == "end_time":
+            return time.strftime("%H:%M:%S", time.gmtime(r[1]))
+        if key == "action":
+            return str(r[2])
+        if key == "reporter":
+            return str(r[3])
+        if key == "source":
+            return _endpoint(r[4], r[5])
+        if key == "dest":
+            return _endpoint(r[6], r[7])
+        if key == "dest_port":
+            return "" if r[8] is None else str(r[8])
+        if key == "proto":
+            return str(r[9])
+        if key == "num_flows":
+            return f"{r[10]:,}"
+        if key == "packets":
+            return f"{r[11]:,} / {r[12]:,}"
+        if key == "bytes":
+            return f"{r[13]:,} / {r[14]:,}"
+        return _policies_text(r[15])
+
+    def clear(self) -> None:
+        self.beginResetModel()
+        self._rows = []
+        self._last_id = 0
+        self.endResetModel()
+
+    def load_newer(self, conn: sqlite3.Connection, where: str = "1", args: list[Any] | None = None) -> int:
+        """Add the rows stored since the last call (newest first); returns how many."""
+        new = conn.execute(
+            f"{_SELECT} WHERE id > ? AND {where} ORDER BY id DESC LIMIT ?",
+            [self._last_id, *(args or []), self.limit],
+        ).fetchall()
+        if not new:
+            return 0
+        self._last_id = int(new[0][0])
+        rows = [tuple(r) for r in new]
+        self.beginInsertRows(QModelIndex(), 0, len(rows) - 1)
+        self._rows[0:0] = rows
+        self.endInsertRows()
+        if len(self._rows) > self.limit:
+            self.beginRemoveRows(QModelIndex(), self.limit, len(self._rows) - 1)
+            del self._rows[self.limit :]
+            self.endRemoveRows()
+        return len(rows)
+
+
+class FlowLogSummaryView(StoreViewBase):
+    """The newest flow logs in a table (until the flow-log browser lands)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = NewestFlowsModel(parent=self)
+        self.table = QTableView(self)
+        self.table.setModel(self.model)
+        self.table.setAlternatingRowColors(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setStretchLastSection(True)
+        for col, width in enumerate((70, 56, 64, 250, 250, 50, 48, 56, 110, 130)):
+            header.resizeSection(col, width)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.caption = QLabel("No flow logs yet")
+        self.caption.setContentsMargins(6, 2, 6, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.table)
+
+    def clear(self) -> None:
+        self.model.clear()
+        self.caption.setText("No flow logs yet" if self.store is not None else "No flow database open")
+
+    def reload(self, conn: sqlite3.Connection) -> None:
+        where, args = self.time_where()
+        if self.model.load_newer(conn, where, args):
+            self.caption.setText(f"Newest {self.model.rowCount():,} flow logs (newest first)")
+
+
+# -- policy board: tiers and policies with live counts ----------------------------------
+
+BOARD_COLUMNS = ("Tier / policy", "Connections", "Allowed", "Denied", "Passed")
+_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+
+
+class PolicySummaryView(StoreViewBase):
+    """Tiers and their policies in evaluation order with connection, allowed, denied and
+    passed counts of enforced hits (desktopviz.core.queries.policy_metrics), until the
+    Policy Board lands."""
+
+    min_refresh_ms = 500
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.scenario: Any = None
+        self._tier_rank: dict[str, int] | None = None
+        self.tree = QTreeWidget(self)
+        self.tree.setColumnCount(len(BOARD_COLUMNS))
+        self.tree.setHeaderLabels(list(BOARD_COLUMNS))
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setUniformRowHeights(True)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in range(1, len(BOARD_COLUMNS)):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.caption = QLabel("Tiers in evaluation order (top to bottom); connections by policy action.")
+        self.caption.setWordWrap(True)
+        self.caption.setContentsMargins(6, 2, 6, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.tree)
+        self._bold = QFont()
+        self._bold.setBold(True)
+
+    def set_scenario(self, scenario: Any) -> None:
+        """The scenario whose tiers and policies to list (None for a stored run: the
+        policies seen in the flow logs)."""
+        self.scenario = scenario
+        self._last_refresh = 0.0
+        self.refresh()
+
+    def clear(self) -> None:
+        self.tree.clear()
+        self._tier_rank = None
+
+    def _layout(self, metrics: dict[str, Any], conn: sqlite3.Connection) -> list[tuple[str, list[str]]]:
+        """Tiers and their policies in evaluation order: the scenario's, then any policy seen
+        only in the flow logs (stored runs, policies added by events)."""
+        order: list[tuple[str, list[str]]] = []
+        if self.scenario is not None:
+            cluster = self.scenario.cluster
+            for tier in cluster.tiers_in_order():
+                order.append((tier.name, [p.key for p in cluster.policies_in_order(tier.name)]))
+        known = {p for _, ps in order for p in ps}
+        tiers = [t for t, _ in order]
+        extra = sorted((m.tier, key) for key, m in metrics.items() if key not in known)
+        if extra and self._tier_rank is None:
+            # A stored run's tier order: the position tiers take in the traces.
+            rank: dict[str, int] = {}
+            for tier, idx in conn.execute(
+                "SELECT tier, idx FROM policy_hits WHERE kind = 'enforced' LIMIT 20000"
+            ):
+                rank[tier] = min(rank.get(tier, idx), idx)
+            self._tier_rank = rank
+        rank = self._tier_rank or {}
+        for tier, key in sorted(extra, key=lambda tk: (tk[0] == "__PROFILE__", rank.get(tk[0], 99), tk)):
+            if tier not in tiers:
+                tiers.append(tier)
+                order.append((tier, []))
+            order[tiers.index(tier)][1].append(key)
+        return order
+
+    def reload(self, conn: sqlite3.Connection) -> None:
+        from desktopviz.core.queries import policy_metrics
+
+        metrics = policy_metrics(conn, self.since, self.until)
+        counts: dict[str, list[int]] = {}
+        for key, m in metrics.items():
+            e = m.enforced
+            counts[key] = [e.connections, e.allowed.connections, e.denied.connections, e.passed.connections]
+        self._fill(self._layout(metrics, conn), counts)
+
+    def _fill(self, order: list[tuple[str, list[str]]], counts: dict[str, list[int]]) -> None:
+        collapsed = {
+            self.tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole)
+            for i in range(self.tree.topLevelItemCount())
+            if not self.tree.topLevelItem(i).isExpanded()
+        }
+        self.tree.setUpdatesEnabled(False)
+        self.tree.clear()
+        for tier, policies in order:
+            label = "Profiles (no policy applied)" if tier == "__PROFILE__" else f"tier {tier}"
+            titem = QTreeWidgetItem([label])
+            titem.setData(0, Qt.ItemDataRole.UserRole, tier)
+            titem.setFont(0, self._bold)
+            totals = [0, 0, 0, 0]
+            for policy in policies:
+                vals = counts.get(policy, [0, 0, 0, 0])
+                totals = [a + b for a, b in zip(totals, vals, strict=True)]
+                item = QTreeWidgetItem([policy, *(f"{v:,}" for v in vals)])
+                item.setToolTip(0, policy)
+                if vals[1]:
+                    item.setForeground(2, QBrush(ALLOWED))
+                if vals[2]:
+                    item.setForeground(3, QBrush(DENIED))
+                for col in range(1, len(BOARD_COLUMNS)):
+                    item.setTextAlignment(col, _RIGHT)
+                titem.addChild(item)
+            for col, v in enumerate(totals, start=1):
+                titem.setText(col, f"{v:,}")
+                titem.setTextAlignment(col, _RIGHT)
+            self.tree.addTopLevelItem(titem)
+            titem.setExpanded(tier not in collapsed)
+        self.tree.setUpdatesEnabled(True)
+
+
+# -- traffic: who talks to whom ---------------------------------------------------------
+
+
+class TrafficSummaryView(StoreViewBase):
+    """Headline counts and the source → destination pairs, allowed and denied
+    (desktopviz.core.queries.flow_aggregates); the central panel until the Flow Visualizer
+    lands."""
+
+    min_refresh_ms = 500
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.headline = QLabel("No flow database open")
+        font = self.headline.font()
+        font.setPointSizeF(font.pointSizeF() * 1.4)
+        self.headline.setFont(font)
+        self.headline.setContentsMargins(10, 8, 10, 8)
+        self.tree = QTreeWidget(self)
+        self.tree.setHeaderLabels(["Source → destination", "Action", "Connections", "Packets", "Bytes"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.setAlternatingRowColors(True)
+        header = self.tree.header()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in range(1, 5):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.headline)
+        layout.addWidget(self.tree)
+
+    def clear(self) -> None:
+        self.tree.clear()
+        self.headline.setText("Waiting for flow logs…" if self.store is not None else "No flow database open")
+
+    def reload(self, conn: sqlite3.Connection) -> None:
+        from desktopviz.core.queries import flow_aggregates
+
+        aggs = flow_aggregates(conn, self.since, self.until)
+        aggs.sort(key=lambda a: (a.action == "allow", -a.connections))
+        allowed = sum(a.connections for a in aggs if a.action == "allow")
+        denied = sum(a.connections for a in aggs if a.action != "allow")
+        self.headline.setText(
+            f"<b>{len(aggs)}</b> flows between endpoints · "
+            f"<span style='color:{ALLOWED.name()}'><b>{allowed:,}</b> allowed</span> · "
+            f"<span style='color:{DENIED.name()}'><b>{denied:,}</b> denied</span> connections"
+        )
+        self.tree.setUpdatesEnabled(False)
+        self.tree.clear()
+        for a in aggs[:300]:
+            src = _endpoint(a.source_namespace, a.source_name_aggr)
+            dst = _endpoint(a.dest_namespace, a.dest_name_aggr)
+            item = QTreeWidgetItem(
+                [f"{src}  →  {dst}", a.action, f"{a.connections:,}", f"{a.packets:,}", f"{a.bytes:,}"]
+            )
+            item.setForeground(1, QBrush(DENIED if a.action == "deny" else ALLOWED))
+            for col in range(2, 5):
+                item.setTextAlignment(col, _RIGHT)
+            self.tree.addTopLevelItem(item)
+        self.tree.setUpdatesEnabled(True)
