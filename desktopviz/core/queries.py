@@ -1,0 +1,549 @@
+"""Read-only queries the views make on a flow store; each returns plain dataclasses.
+
+Time ranges: a flow log belongs to the time of its ``start_time`` (the start of its flush
+interval); ``since``/``until`` select ``since <= start_time < until`` (None = open end).
+Ranges are cut into whole days and hours, read from the store's rollup tables, and the
+partial hours at the ends, read from the flow logs themselves (:func:`segments`), so an
+"all time" aggregate over a million logs reads a few thousand rows.
+
+Counting a connection seen by two reporters (:func:`flow_aggregates`): an allowed connection
+between two Calico endpoints is logged twice, by the source (``src``, egress) and by the
+destination (``dst``, ingress). Its volume is taken from the reporter nearest the
+destination that logged the pair of endpoints: ``dst`` rows when the pair has any ``dst``
+row in the range, otherwise ``src`` rows (destination not a Calico endpoint, e.g. ``pub``),
+otherwise ``fwd`` rows. So a connection allowed by the source but denied by the destination
+counts once, as denied by the destination, and never also as allowed. Denials are disjoint
+by reporter (a packet denied at the source never reaches the destination), so denied volume
+is the sum of ``src`` and ``dst`` deny rows. Packets and bytes are oriented from the
+source's side: ``*_out`` = source → destination, ``*_in`` = replies (``dst`` rows have
+in/out swapped to match).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from desktopviz.core.flowlog import FlowLog, parse_labels_field
+from desktopviz.core.store import (
+    COLUMNS,
+    COUNTERS,
+    FLOW_KEY,
+    ROLLUP_LEVELS,
+    FlowStore,
+    connection_of,
+    record_from_row,
+)
+
+Conn = FlowStore | sqlite3.Connection
+Segment = tuple[int | None, int, int]  # (rollup level or None for raw logs, lo, hi)
+ORDERABLE = frozenset(COLUMNS)
+DISTINCT_COLUMNS = frozenset(
+    {
+        *FLOW_KEY,
+        "proto",
+        "dest_port",
+        "source_name",
+        "dest_name",
+        "dest_service_name",
+        "dest_service_namespace",
+        "dest_service_port",
+        "host",
+        "process_name",
+        "source_ip",
+        "dest_ip",
+    }
+)
+_PAIR = FLOW_KEY[:6]
+
+
+class QueryError(ValueError):
+    """A query asked for a column or order that is not allowed."""
+
+
+def build_where(
+    since: int | None, until: int | None, where_sql: str = "", params: Sequence[Any] = ()
+) -> tuple[str, list[Any]]:
+    """A WHERE clause for a time range plus an optional parameterised fragment."""
+    parts: list[str] = []
+    args: list[Any] = []
+    if since is not None:
+        parts.append("start_time >= ?")
+        args.append(int(since))
+    if until is not None:
+        parts.append("start_time < ?")
+        args.append(int(until))
+    if where_sql and where_sql.strip():
+        parts.append(f"({where_sql})")
+        args.extend(params)
+    return ("WHERE " + " AND ".join(parts) if parts else ""), args
+
+
+def order_clause(order_by: str, descending: bool) -> str:
+    if order_by not in ORDERABLE:
+        raise QueryError(f"cannot order flow logs by {order_by!r}")
+    d = "DESC" if descending else "ASC"
+    return f"ORDER BY {order_by} {d}" + ("" if order_by == "id" else f", id {d}")
+
+
+def segments(lo: int, hi: int, levels: Sequence[int] = ROLLUP_LEVELS) -> list[Segment]:
+    """Cut [lo, hi) into whole rollup buckets (coarsest first) and raw pieces at the ends."""
+    if lo >= hi:
+        return []
+    if not levels:
+        return [(None, lo, hi)]
+    step = levels[0]
+    a, b = -(-lo // step) * step, hi // step * step
+    if a >= b:
+        return segments(lo, hi, levels[1:])
+    return [*segments(lo, a, levels[1:]), (step, a, b), *segments(b, hi, levels[1:])]
+
+
+def _bounds(conn: sqlite3.Connection, since: int | None, until: int | None) -> tuple[int, int] | None:
+    """The range to read, widened to whole days where it runs past the data (no logs there),
+    so that open or generous ranges are answered from the day rollup."""
+    lo_data = conn.execute("SELECT min(start_time) FROM flow_logs").fetchone()[0]
+    if lo_data is None:
+        return None
+    hi_data = conn.execute("SELECT max(start_time) FROM flow_logs").fetchone()[0] + 1
+    day = ROLLUP_LEVELS[0]
+    lo = lo_data // day * day if since is None or since <= lo_data else int(since)
+    hi = -(-hi_data // day) * day if until is None or until >= hi_data else int(until)
+    return (lo, hi) if lo < hi else None
+
+
+def _in(column: str, values: Iterable[Any]) -> tuple[str, list[Any]]:
+    vals = list(values)
+    return f"{column} IN ({', '.join('?' * len(vals))})" if vals else "0", vals
+
+
+# -- Flow Visualizer -------------------------------------------------------------------------
+@dataclass
+class FlowAggregate:
+    """Traffic between two aggregated endpoints with one action over a time range.
+
+    Volume as seen from the source (``*_out`` = towards the destination). ``denied_by`` is
+    ``"dst"`` when every denial was at the destination ("denied by destination"), ``"src"``
+    when some were at the source, None for allowed flows."""
+
+    source_namespace: str
+    source_name_aggr: str
+    source_type: str
+    dest_namespace: str
+    dest_name_aggr: str
+    dest_type: str
+    action: str
+    num_flows: int = 0
+    packets_out: int = 0
+    packets_in: int = 0
+    bytes_out: int = 0
+    bytes_in: int = 0
+    start_time: int = 0
+    end_time: int = 0
+    logs: int = 0
+    reporter: str = ""  # the reporter(s) the volume came from, e.g. "dst" or "src+dst"
+    denied_by: Literal["src", "dst", "fwd"] | None = None
+    denied_at_src: int = 0  # connections denied by the source's egress policy
+    denied_at_dst: int = 0  # connections denied by the destination's ingress policy
+
+    @property
+    def connections(self) -> int:
+        return self.num_flows
+
+    @property
+    def packets(self) -> int:
+        return self.packets_in + self.packets_out
+
+    @property
+    def bytes(self) -> int:
+        return self.bytes_in + self.bytes_out
+
+
+def _label_filter(conn: sqlite3.Connection, selector: str) -> tuple[list[int], list[str], bool]:
+    """Label sets matching a Calico selector: (ids, JSON texts, whether 'no labels' matches)."""
+    from desktopviz.core.selector import parse_selector
+
+    sel = parse_selector(selector)
+    ids, texts = [], []
+    for lid, text in conn.execute("SELECT id, labels FROM label_sets"):
+        if sel.matches(parse_labels_field(json.loads(text))):
+            ids.append(lid)
+            texts.append(text)
+    return ids, texts, sel.matches({})
+
+
+def _flow_filters(conn: sqlite3.Connection, raw: bool, **f: Any) -> tuple[list[str], list[Any]]:
+    parts: list[str] = []
+    args: list[Any] = []
+
+    def add(sql: str, vals: list[Any]) -> None:
+        parts.append(sql)
+        args.extend(vals)
+
+    if f["namespaces"] is not None:
+        s1, v1 = _in("source_namespace", f["namespaces"])
+        s2, v2 = _in("dest_namespace", f["namespaces"])
+        add(f"({s1} OR {s2})", v1 + v2)
+    if f["names"] is not None:
+        s1, v1 = _in("source_name_aggr", f["names"])
+        s2, v2 = _in("dest_name_aggr", f["names"])
+        add(f"({s1} OR {s2})", v1 + v2)
+    for side in ("source", "dest"):
+        if f[f"{side}_types"] is not None:
+            add(*_in(f"{side}_type", f[f"{side}_types"]))
+        sel = f[f"{side}_labels"]
+        if sel:
+            ids, texts, empty = _label_filter(conn, sel)
+            if raw:
+                s, v = _in(f"{side}_labels", texts)
+                add(f"({s} OR {side}_labels IS NULL)" if empty else s, v)
+            else:
+                add(*_in(f"{side}_labels_id", ids + ([0] if empty else [])))
+    if f["reporter"] is not None:
+        add("reporter = ?", [f["reporter"]])
+    return parts, args
+
+
+def flow_aggregates(
+    conn: Conn,
+    since: int | None = None,
+    until: int | None = None,
+    *,
+    namespaces: Iterable[str] | None = None,
+    names: Iterable[str] | None = None,
+    source_labels: str | None = None,
+    dest_labels: str | None = None,
+    source_types: Iterable[str] | None = None,
+    dest_types: Iterable[str] | None = None,
+    action: str | None = None,
+    reporter: str | None = None,
+) -> list[FlowAggregate]:
+    """Flows grouped by endpoints and action for the Flow Visualizer (module doc: counting).
+
+    ``namespaces``/``names`` keep flows with either end in them; label filters are Calico
+    selectors on the source/destination labels; ``reporter`` keeps only that reporter's logs."""
+    c = connection_of(conn)
+    bounds = _bounds(c, since, until)
+    if bounds is None:
+        return []
+    filt = dict(
+        namespaces=None if namespaces is None else list(namespaces),
+        names=None if names is None else list(names),
+        source_labels=source_labels,
+        dest_labels=dest_labels,
+        source_types=None if source_types is None else list(source_types),
+        dest_types=None if dest_types is None else list(dest_types),
+        reporter=reporter,
+    )
+    keys = ", ".join(FLOW_KEY)
+    pairs: dict[tuple[str, ...], dict[tuple[str, str], list[int]]] = {}
+    for level, lo, hi in segments(*bounds):
+        parts, args = _flow_filters(c, level is None, **filt)
+        if level is None:
+            sums = (
+                "count(*), " + ", ".join(f"sum({k})" for k in COUNTERS) + ", min(start_time), max(end_time)"
+            )
+            where = ["start_time >= ?", "start_time < ?", *parts]
+            sql = f"SELECT {keys}, {sums} FROM flow_logs WHERE {' AND '.join(where)} GROUP BY {keys}"
+            qargs = [lo, hi, *args]
+        else:
+            sums = "sum(logs), " + ", ".join(f"sum({k})" for k in COUNTERS) + ", min(min_start), max(max_end)"
+            where = ["level = ?", "bucket >= ?", "bucket < ?", *parts]
+            sql = f"SELECT {keys}, {sums} FROM flow_rollup WHERE {' AND '.join(where)} GROUP BY {keys}"
+            qargs = [level, lo, hi, *args]
+        for row in c.execute(sql, qargs):
+            pk = tuple("-" if v is None else v for v in row[:6])
+            acc = pairs.setdefault(pk, {}).get((row[6], row[7]))
+            vals = list(row[8:])
+            if acc is None:
+                pairs[pk][(row[6], row[7])] = vals
+            else:
+                for j in range(6):
+                    acc[j] += vals[j] or 0
+                acc[6] = min(acc[6], vals[6])
+                acc[7] = max(acc[7], vals[7])
+    out: list[FlowAggregate] = []
+    for pk, by in pairs.items():
+        reps = {r for _, r in by}
+        volume_rep = reporter or next((r for r in ("dst", "src", "fwd") if r in reps), None)
+        for act in sorted({a for a, _ in by}):
+            if action is not None and act != action:
+                continue
+            agg = FlowAggregate(*pk, act)  # type: ignore[arg-type]
+            use = (
+                [volume_rep] if act != "deny" or reporter else [r for r in ("src", "fwd", "dst") if r in reps]
+            )
+            used = []
+            for rep in use:
+                acc = by.get((act, rep))
+                if acc is None:
+                    continue
+                used.append(rep)
+                _add(agg, rep, acc)
+                if act == "deny":
+                    if rep == "src":
+                        agg.denied_at_src += acc[1] or 0
+                    elif rep == "dst":
+                        agg.denied_at_dst += acc[1] or 0
+                    agg.denied_by = agg.denied_by or rep  # type: ignore[assignment]
+            if used:
+                agg.reporter = "+".join(used)
+                out.append(agg)
+    out.sort(
+        key=lambda a: (a.source_namespace, a.source_name_aggr, a.dest_namespace, a.dest_name_aggr, a.action)
+    )
+    return out
+
+
+def _add(agg: FlowAggregate, rep: str, acc: list[int]) -> None:
+    logs, nf, pin, pout, bin_, bout, lo, hi = (v or 0 for v in acc)
+    if rep == "dst":  # the destination's "in" is the source's "out"
+        pin, pout, bin_, bout = pout, pin, bout, bin_
+    agg.logs += logs
+    agg.num_flows += nf
+    agg.packets_in += pin
+    agg.packets_out += pout
+    agg.bytes_in += bin_
+    agg.bytes_out += bout
+    agg.start_time = lo if not agg.start_time else min(agg.start_time, lo)
+    agg.end_time = max(agg.end_time, hi)
+
+
+# -- Policy Board ----------------------------------------------------------------------------
+@dataclass
+class Traffic:
+    """Connections, packets and bytes of flow logs (in/out from the reporting endpoint)."""
+
+    connections: int = 0
+    packets_in: int = 0
+    packets_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    logs: int = 0
+
+    def add(self, hits: int, c: Sequence[int]) -> None:
+        self.logs += hits
+        self.connections += c[0]
+        self.packets_in += c[1]
+        self.packets_out += c[2]
+        self.bytes_in += c[3]
+        self.bytes_out += c[4]
+
+
+@dataclass
+class HitMetrics:
+    """Traffic a policy (or one rule) decided: all of it, and split by the hit's action."""
+
+    total: Traffic = field(default_factory=Traffic)
+    allowed: Traffic = field(default_factory=Traffic)
+    denied: Traffic = field(default_factory=Traffic)
+    passed: Traffic = field(default_factory=Traffic)
+
+    @property
+    def connections(self) -> int:
+        return self.total.connections
+
+    def add(self, action: str, hits: int, c: Sequence[int]) -> None:
+        self.total.add(hits, c)
+        part = {"allow": self.allowed, "deny": self.denied, "pass": self.passed}.get(action)
+        if part is not None:
+            part.add(hits, c)
+
+
+Direction = Literal["ingress", "egress", "forward"]
+DIRECTION: dict[str, Direction] = {"src": "egress", "dst": "ingress", "fwd": "forward"}
+
+
+@dataclass
+class RuleMetrics:
+    """One rule of a policy in one direction (rule_index -1 = the tier's end-of-tier action)."""
+
+    direction: Direction
+    rule_index: int
+    enforced: HitMetrics = field(default_factory=HitMetrics)
+    pending: HitMetrics = field(default_factory=HitMetrics)
+
+
+@dataclass
+class PolicyMetrics:
+    """Metrics of one policy (by trace name) from enforced hits, and staged ones from pending hits."""
+
+    policy: str
+    tier: str
+    namespace: str | None
+    enforced: HitMetrics = field(default_factory=HitMetrics)
+    pending: HitMetrics = field(default_factory=HitMetrics)
+    rules: dict[tuple[Direction, int], RuleMetrics] = field(default_factory=dict)
+
+    def rule(self, direction: Direction, rule_index: int) -> RuleMetrics | None:
+        return self.rules.get((direction, rule_index))
+
+
+def policy_metrics(
+    conn: Conn, since: int | None = None, until: int | None = None, *, policies: Iterable[str] | None = None
+) -> dict[str, PolicyMetrics]:
+    """Per policy and per (direction, rule) counts over a time range. A hit in a ``src`` log
+    is egress, in a ``dst`` log ingress; ``passed`` counts hits whose action is pass."""
+    c = connection_of(conn)
+    bounds = _bounds(c, since, until)
+    out: dict[str, PolicyMetrics] = {}
+    if bounds is None:
+        return out
+    extra, eargs = ("", []) if policies is None else _in("policy", policies)
+    keys = "kind, policy, tier, reporter, rule_index, action"
+    sums = ", ".join(f"sum({k})" for k in COUNTERS)
+    for level, lo, hi in segments(*bounds):
+        if level is None:
+            sql = (
+                f"SELECT {keys}, max(namespace), count(*), {sums} FROM policy_hits "
+                "WHERE start_time >= ? AND start_time < ?"
+            )
+            qargs: list[Any] = [lo, hi]
+        else:
+            sql = (
+                f"SELECT {keys}, max(namespace), sum(hits), {sums} FROM hit_rollup "
+                "WHERE level = ? AND bucket >= ? AND bucket < ?"
+            )
+            qargs = [level, lo, hi]
+        sql += (f" AND {extra}" if extra else "") + f" GROUP BY {keys}"
+        for kind, pol, tier, rep, rule, act, ns, hits, *cnt in c.execute(sql, [*qargs, *eargs]):
+            pm = out.get(pol)
+            if pm is None:
+                pm = out[pol] = PolicyMetrics(pol, tier, ns)
+            direction = DIRECTION.get(rep, "forward")
+            rm = pm.rules.get((direction, rule))
+            if rm is None:
+                rm = pm.rules[(direction, rule)] = RuleMetrics(direction, rule)
+            counters = [v or 0 for v in cnt]
+            target_p, target_r = (pm.pending, rm.pending) if kind == "pending" else (pm.enforced, rm.enforced)
+            target_p.add(act, hits, counters)
+            target_r.add(act, hits, counters)
+    return out
+
+
+# -- charts, browser, dropdowns --------------------------------------------------------------
+@dataclass
+class TimeBucket:
+    start: int
+    allowed_logs: int = 0
+    denied_logs: int = 0
+    allowed_flows: int = 0
+    denied_flows: int = 0
+    allowed_bytes: int = 0
+    denied_bytes: int = 0
+
+
+def time_series(
+    conn: Conn,
+    since: int,
+    until: int,
+    bucket_seconds: int,
+    filter_sql: str | None = None,
+    params: Sequence[Any] = (),
+) -> list[TimeBucket]:
+    """Allowed/denied flow-log counts, num_flows and bytes per bucket (buckets aligned to the
+    epoch, every bucket in [since, until) present). Both reporters' logs count."""
+    c = connection_of(conn)
+    bs = int(bucket_seconds)
+    if bs <= 0:
+        raise QueryError("bucket_seconds must be positive")
+    levels = () if filter_sql else tuple(lv for lv in ROLLUP_LEVELS if bs % lv == 0)
+    buckets = {b: TimeBucket(b) for b in range(int(since) // bs * bs, int(until), bs)}
+    for level, lo, hi in segments(int(since), int(until), levels):
+        if level is None:
+            where, args = build_where(lo, hi, filter_sql or "", params)
+            sql = (
+                f"SELECT start_time / {bs} * {bs} AS b, action, count(*), sum(num_flows), "
+                f"sum(bytes_in + bytes_out) FROM flow_logs {where} GROUP BY b, action"
+            )
+        else:
+            sql = (
+                f"SELECT bucket / {bs} * {bs} AS b, action, sum(logs), sum(num_flows), sum(bytes_in + bytes_out) "
+                "FROM flow_rollup WHERE level = ? AND bucket >= ? AND bucket < ? GROUP BY b, action"
+            )
+            args = [level, lo, hi]
+        for b, act, n, nf, nb in c.execute(sql, args):
+            tb = buckets.setdefault(b, TimeBucket(b))
+            if act == "allow":
+                tb.allowed_logs += n
+                tb.allowed_flows += nf or 0
+                tb.allowed_bytes += nb or 0
+            elif act == "deny":
+                tb.denied_logs += n
+                tb.denied_flows += nf or 0
+                tb.denied_bytes += nb or 0
+    return [buckets[b] for b in sorted(buckets)]
+
+
+@dataclass
+class StoredFlowLog:
+    """A flow log with its row id in the store."""
+
+    id: int
+    log: FlowLog
+
+
+def flow_rows(
+    conn: Conn,
+    where_sql: str = "",
+    params: Sequence[Any] = (),
+    order_by: str = "start_time",
+    descending: bool = True,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[StoredFlowLog]:
+    """One page of flow logs for the browser. ``where_sql`` is a parameterised fragment over
+    flow_logs columns (from the filter language); ``order_by`` must be a column name."""
+    c = connection_of(conn)
+    where, args = build_where(None, None, where_sql, params)
+    sql = f"SELECT {', '.join(COLUMNS)} FROM flow_logs {where} {order_clause(order_by, descending)} LIMIT ? OFFSET ?"
+    return [
+        StoredFlowLog(r[0], record_from_row(tuple(r)[1:])) for r in c.execute(sql, [*args, limit, offset])
+    ]
+
+
+def count_rows(conn: Conn, where_sql: str = "", params: Sequence[Any] = ()) -> int:
+    where, args = build_where(None, None, where_sql, params)
+    return int(connection_of(conn).execute(f"SELECT count(*) FROM flow_logs {where}", args).fetchone()[0])
+
+
+def distinct_values(conn: Conn, column: str, limit: int = 200) -> list[Any]:
+    """Distinct values of a column for filter dropdowns, sorted. The visualizer's key columns
+    come from the day rollup (instant); the others scan the logs until ``limit`` are found."""
+    if column not in DISTINCT_COLUMNS:
+        raise QueryError(f"no value list for column {column!r}")
+    c = connection_of(conn)
+    if column in FLOW_KEY:
+        sql = f"SELECT DISTINCT {column} FROM flow_rollup WHERE level = ? ORDER BY 1 LIMIT ?"
+        return [r[0] for r in c.execute(sql, (ROLLUP_LEVELS[0], limit))]
+    sql = f"SELECT v FROM (SELECT DISTINCT {column} AS v FROM flow_logs WHERE {column} IS NOT NULL LIMIT ?) ORDER BY v"
+    return [r[0] for r in c.execute(sql, (limit,))]
+
+
+def label_sets(conn: Conn) -> list[dict[str, str]]:
+    """Every distinct label set in the store (for label-selector suggestions)."""
+    rows = connection_of(conn).execute("SELECT labels FROM label_sets ORDER BY id")
+    return [parse_labels_field(json.loads(t)) for (t,) in rows]
+
+
+__all__ = [
+    "FlowAggregate",
+    "HitMetrics",
+    "PolicyMetrics",
+    "QueryError",
+    "RuleMetrics",
+    "StoredFlowLog",
+    "TimeBucket",
+    "Traffic",
+    "count_rows",
+    "distinct_values",
+    "flow_aggregates",
+    "flow_rows",
+    "label_sets",
+    "policy_metrics",
+    "segments",
+    "time_series",
+]
