@@ -59,6 +59,10 @@ from desktopviz.core.selector_tokenizer import (
 
 # ---------------------------------------------------------------- parser (CAL parser.go)
 
+# Calico has no nesting limit; ours keeps every recursive walk of the tree well inside Python's
+# stack. Real selectors nest a few levels; 64 is far beyond any written by hand.
+MAX_NESTING = 64
+
 
 def _describe(tok: Token) -> str:
     if tok.kind == T_EOF:
@@ -82,6 +86,7 @@ class _Parser:
         self.text = text
         self.toks = tokens
         self.pos = 0
+        self.depth = 0
 
     def error(self, message: str, tok: Token) -> SelectorError:
         return SelectorError(message, tok.start, self.text)
@@ -126,7 +131,11 @@ class _Parser:
         elif tok.kind == T_LABEL:
             node = self.parse_comparison(tok)
         elif tok.kind == T_LPAREN:
+            if self.depth >= MAX_NESTING:
+                raise self.error(f"parentheses nested more than {MAX_NESTING} deep", tok)
+            self.depth += 1
             node = self.parse_or()
+            self.depth -= 1
             close = self.next()
             if close.kind != T_RPAREN:
                 raise self.error(
@@ -187,10 +196,7 @@ def _parse_tree(text: str) -> Node:
     if tokens[0].kind == T_EOF:
         return AllNode()
     parser = _Parser(text, tokens)
-    try:
-        root = parser.parse_or()
-    except RecursionError:
-        raise SelectorError("selector is nested too deeply", 0, text) from None
+    root = parser.parse_or()
     rest = parser.peek()
     if rest.kind != T_EOF:
         raise SelectorError(f"unexpected content at end of selector: {_describe(rest)}", rest.start, text)
@@ -303,6 +309,7 @@ __all__ = [
     "Or",
     "SetOp",
     "MAX_LABEL_LENGTH",
+    "MAX_NESTING",
     "Selector",
     "SelectorError",
     "all_of",

@@ -71,7 +71,7 @@ class Not:
     operand: Node
 
     def __str__(self) -> str:
-        return f"!{self.operand}"
+        return canonical(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +79,7 @@ class And:
     operands: tuple[Node, ...]
 
     def __str__(self) -> str:
-        return "(" + " && ".join(str(o) for o in self.operands) + ")"
+        return canonical(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,17 +87,44 @@ class Or:
     operands: tuple[Node, ...]
 
     def __str__(self) -> str:
-        return "(" + " || ".join(str(o) for o in self.operands) + ")"
+        return canonical(self)
 
 
 Node = LabelOp | SetOp | Has | AllNode | GlobalNode | Not | And | Or
 
 
+def _render(node: Node, leaf: Callable[[Node], str], negate: tuple[str, str], seps: tuple[str, str]) -> str:
+    """Text of a tree, iteratively (no recursion limit): And/Or in parentheses joined by seps."""
+    out: list[str] = []
+    stack: list[Node | str] = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, Not):
+            stack.extend((negate[1], item.operand, negate[0]))
+        elif isinstance(item, And | Or):
+            sep = seps[0] if isinstance(item, And) else seps[1]
+            stack.append(")")
+            for n, operand in enumerate(reversed(item.operands)):
+                stack.append(operand)
+                if n < len(item.operands) - 1:
+                    stack.append(sep)
+            stack.append("(")
+        else:
+            out.append(leaf(item))
+    return "".join(out)
+
+
+def canonical(node: Node) -> str:
+    """Calico's canonical text (ast.go String): `!` glued on, every && / || group parenthesised."""
+    return _render(node, str, ("!", ""), (" && ", " || "))
+
+
 # ---------------------------------------------------------------- compilation
 
 
-def python_expr(node: Node) -> str:
-    """A Python expression over the labels mapping ``L`` (constants only via repr of str)."""
+def _leaf_expr(node: Node) -> str:
     if isinstance(node, LabelOp):
         k, v = repr(node.key), repr(node.value)
         if node.op == "==":
@@ -119,25 +146,34 @@ def python_expr(node: Node) -> str:
         return f"L.get({k}) {'not in' if node.negated else 'in'} {values}"
     if isinstance(node, Has):
         return f"{node.key!r} in L"
-    if isinstance(node, AllNode | GlobalNode):
-        return "True"
-    if isinstance(node, Not):
-        return f"not ({python_expr(node.operand)})"
-    if isinstance(node, And):
-        return "(" + " and ".join(python_expr(o) for o in node.operands) + ")"
-    return "(" + " or ".join(python_expr(o) for o in node.operands) + ")"
+    return "True"  # all(), global()
+
+
+def python_expr(node: Node) -> str:
+    """A Python expression over the labels mapping ``L`` (constants only via repr of str).
+
+    Leaves are comparisons, which bind tighter than ``not`` / ``and`` / ``or``."""
+    return _render(node, _leaf_expr, ("(not ", ")"), (" and ", " or "))
 
 
 def _interpret(node: Node) -> Matcher:
-    """Closure-tree matcher: the fallback when the expression is too deep for Python's compiler."""
+    """Closure-tree matcher (one frame per level): the fallback when Python cannot compile the
+    expression (its parser allows only 200 nested parentheses)."""
     if isinstance(node, Not):
         inner = _interpret(node.operand)
         return lambda L: not inner(L)
     if isinstance(node, And | Or):
-        parts = [_interpret(o) for o in node.operands]
-        combine = all if isinstance(node, And) else any
-        return lambda L: combine(p(L) for p in parts)
-    return eval("lambda L: " + python_expr(node), {"__builtins__": {}})  # leaf: shallow and safe
+        parts = tuple(_interpret(o) for o in node.operands)
+        want = isinstance(node, Or)  # the operand result that decides the whole node
+
+        def combined(L: Mapping[str, str]) -> bool:
+            for part in parts:
+                if part(L) is want:
+                    return want
+            return not want
+
+        return combined
+    return eval("lambda L: " + _leaf_expr(node), {"__builtins__": {}})  # a leaf: shallow
 
 
 def compile_matcher(node: Node) -> Matcher:

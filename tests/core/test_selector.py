@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from desktopviz.core.selector import ALL, Selector, SelectorError, all_of, parse_selector
+from desktopviz.core.selector import (
+    ALL,
+    MAX_NESTING,
+    And,
+    Has,
+    LabelOp,
+    Node,
+    Or,
+    Selector,
+    SelectorError,
+    all_of,
+    parse_selector,
+)
 
 
 def matches(text: str, labels: dict[str, str]) -> bool:
@@ -325,13 +337,40 @@ def test_label_and_value_text_cannot_inject_code() -> None:
     assert not sel.matches({"k": "n"})
 
 
-def test_very_deep_nesting_still_matches() -> None:
-    depth = 150
-    text = "(" * depth + "a == 'x'" + ")" * depth
+def test_deep_and_wide_selectors_match() -> None:
+    text = "(" * MAX_NESTING + "a == 'x'" + ")" * MAX_NESTING
     assert matches(text, {"a": "x"})
+    alternating = "has(a)"
+    for i in range(MAX_NESTING // 2):  # two parentheses per step
+        alternating = f"(!({alternating} && !has(b{i})) || has(c{i}))"
+    for labels in ({}, {"a": ""}, {"a": "", "b0": ""}, {"c3": ""}, {"b5": "", "c2": ""}):
+        expected = "a" in labels
+        for i in range(MAX_NESTING // 2):
+            expected = not (expected and f"b{i}" not in labels) or f"c{i}" in labels
+        assert matches(alternating, labels) is expected, labels
     wide = " && ".join(f"!(k{i} == 'v' || has(j{i}))" for i in range(300))
     assert matches(wide, {"other": "x"})
     assert not matches(wide, {"j7": ""})
+
+
+def test_nesting_beyond_the_limit_is_a_selector_error() -> None:
+    with pytest.raises(SelectorError) as err:
+        parse_selector("(" * (MAX_NESTING + 1) + "has(a)" + ")" * (MAX_NESTING + 1))
+    assert err.value.column == MAX_NESTING
+    assert "nested" in err.value.message
+
+
+def test_trees_too_deep_for_python_compile_still_match() -> None:
+    # Built directly (the parser stops at MAX_NESTING): exercises the closure fallback.
+    root: Node = Has("a")
+    for i in range(120):
+        root = Or((And((root, Has(f"b{i}"))), LabelOp("==", "z", str(i))))
+    sel = Selector(root)
+    assert sel.matches({"z": "119"})
+    assert not sel.matches({"z": "7"})
+    assert sel.matches({"z": "7", **{f"b{i}": "" for i in range(8, 120)}})
+    assert sel.matches({"a": "", **{f"b{i}": "" for i in range(120)}})
+    assert not sel.matches({"a": "", "b0": ""})
 
 
 def test_required_values_for_indexing() -> None:
