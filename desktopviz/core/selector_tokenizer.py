@@ -12,7 +12,7 @@ MAX_LABEL_LENGTH = 512
 _IDENT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-")
 _WHITESPACE = " \t"
 
-# Token kinds (private: the public names are the AST classes and ALL).
+# Token kinds.
 T_LABEL, T_STRING, T_LBRACE, T_RBRACE, T_COMMA, T_EQ, T_NE, T_IN, T_NOTIN = (
     "label string { } , == != in notin".split()
 )
@@ -30,6 +30,15 @@ class SelectorError(ValueError):
         self.message = message
         self.column = column
         self.selector = selector
+
+    def __reduce__(self) -> tuple[type[SelectorError], tuple[str, int, str]]:
+        return (SelectorError, (self.message, self.column, self.selector))
+
+    def pointer(self) -> str:
+        """The selector on one line and a caret under the column, for terminal messages."""
+        line = self.selector.replace("\r", " ").replace("\n", " ")
+        pad = "".join("\t" if c == "\t" else " " for c in line[: self.column])
+        return f"{line}\n{pad}^"
 
 
 @dataclass(frozen=True, slots=True)

@@ -224,6 +224,23 @@ def test_word_operators_are_labels_where_a_label_is_expected(name: str) -> None:
     assert matches(f"a == 'y' && {name} in {{'x'}}", {"a": "y", name: "x"})
 
 
+@pytest.mark.parametrize(
+    ("text", "labels"),
+    [
+        ('contains contains "contains"', {"contains": "xcontainsy"}),
+        ('startswith starts with "v"', {"startswith": "vx"}),
+        ('endswith ends with "v"', {"endswith": "xv"}),
+        ('notin notin {"a"}', {"notin": "b"}),
+        ("in in {'in'}", {"in": "in"}),
+        ("a  not  in  {'x'}  &&  ! has( foo )  ||  b  in  {'c'} ", {"b": "c"}),
+        ('a notin{"bar"}&&!has(foo)||b in{"c"}', {"a": "z"}),
+        ("has(calico/k8s_NS-.1/role)", {"calico/k8s_NS-.1/role": ""}),
+    ],
+)
+def test_calico_tokenizer_cases(text: str, labels: dict[str, str]) -> None:
+    assert matches(text, labels)
+
+
 def test_label_characters() -> None:
     key = "example.com/Tier_2-a.b"
     assert matches(f"{key} == 'x'", {key: "x"})

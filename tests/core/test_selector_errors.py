@@ -130,3 +130,18 @@ def test_tokenizer_errors_win_over_earlier_grammar_errors() -> None:
         parse_selector("k == v && j == 'x")
     assert err.value.column == 15
     assert "unterminated" in err.value.message
+
+
+def test_error_pointer_and_pickle() -> None:
+    import pickle
+
+    with pytest.raises(SelectorError) as err:
+        parse_selector("app ==\tfrontend")
+    assert err.value.pointer() == "app ==\tfrontend\n      \t^"
+    again = pickle.loads(pickle.dumps(err.value))
+    assert (again.message, again.column, again.selector, str(again)) == (
+        err.value.message,
+        err.value.column,
+        err.value.selector,
+        str(err.value),
+    )
