@@ -110,6 +110,7 @@ class Label:
     rotation: float  # degrees, clockwise
     align: str  # "center" | "left" | "right"
     kind: str  # "namespace" | "name"
+    namespace: str = ""
 
 
 @dataclass
@@ -382,7 +383,16 @@ def fit_labels(
             text = text[: room - 1] + "…"
         deg = math.degrees(s.mid)
         rot = deg - 180 if 90 < deg < 270 else (deg + 180) % 360 - 180  # readable: in [-90, 90]
-        out.append(Label(text, *polar(r_ns, s.mid), rotation=rot, align="center", kind="namespace"))
+        out.append(
+            Label(
+                text,
+                *polar(r_ns, s.mid),
+                rotation=rot,
+                align="center",
+                kind="namespace",
+                namespace=s.namespace,
+            )
+        )
     for s in layout.names:
         if s.span * radius_px < line_px * 0.9:
             continue
@@ -393,5 +403,15 @@ def fit_labels(
         left = deg > 180
         rot = deg - 270 if left else deg - 90
         x, y = polar(R.ns_outer + 8 / max(radius_px, 1), s.mid)
-        out.append(Label(text, x, y, rotation=rot, align="right" if left else "left", kind="name"))
+        out.append(
+            Label(
+                text,
+                x,
+                y,
+                rotation=rot,
+                align="right" if left else "left",
+                kind="name",
+                namespace=s.namespace,
+            )
+        )
     return out

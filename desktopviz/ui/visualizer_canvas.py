@@ -1,0 +1,297 @@
+"""The chart area of the Flow Visualizer: blits the cached picture, draws the hover/selection
+overlay, turns the mouse into hits, and hosts the toolbar (labels, zoom out, zoom in, fit,
+reset) in its top-right corner.
+
+Signals:
+    hovered(object): the Hit under the cursor, or None.
+    clicked(object): the Hit clicked, or None (click on empty space).
+    doubleClicked(object): the Hit double-clicked (zoom into it).
+    zoomInRequested(), zoomOutRequested(), resetRequested(): toolbar buttons / Escape.
+    viewportChanged(): wheel zoom, fit or resize; the owner re-renders at the new scale.
+    labelsToggled(bool)
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QIcon,
+    QImage,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QPixmap,
+    QResizeEvent,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QHBoxLayout, QToolButton, QWidget
+
+from desktopviz.core.geometry import Hit, Segment
+from desktopviz.ui.visualizer_render import Scene, Viewport, paint_overlay
+
+
+def _icon(kind: str) -> QIcon:
+    pm = QPixmap(32, 32)
+    pm.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pm)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    pen = QPen(QColor("#34495e"), 3)
+    pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+    p.setPen(pen)
+    if kind in ("zoom_in", "zoom_out"):
+        p.drawEllipse(QPointF(13, 13), 8, 8)
+        p.drawLine(QPointF(19, 19), QPointF(27, 27))
+        p.drawLine(QPointF(9, 13), QPointF(17, 13))
+        if kind == "zoom_in":
+            p.drawLine(QPointF(13, 9), QPointF(13, 17))
+    elif kind == "fit":
+        for sx, sy in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+            cx, cy = 16 + sx * 10, 16 + sy * 10
+            p.drawLine(QPointF(cx, cy), QPointF(cx - sx * 6, cy))
+            p.drawLine(QPointF(cx, cy), QPointF(cx, cy - sy * 6))
+    elif kind == "reset":
+        p.drawArc(QRectF(6, 6, 20, 20), 60 * 16, 290 * 16)
+        p.setBrush(QColor("#34495e"))
+        p.drawPolygon([QPointF(22, 3), QPointF(27, 10), QPointF(19, 11)])
+    elif kind == "labels":
+        p.setBrush(QColor("#34495e"))
+        p.drawPolygon([QPointF(5, 5), QPointF(17, 5), QPointF(28, 16), QPointF(17, 27), QPointF(5, 15)])
+        p.setBrush(QColor("white"))
+        p.setPen(Qt.PenStyle.NoPen)
+        p.drawEllipse(QPointF(11, 11), 2.5, 2.5)
+    p.end()
+    return QIcon(pm)
+
+
+class ChartCanvas(QWidget):
+    hovered = Signal(object)
+    clicked = Signal(object)
+    doubleClicked = Signal(object)
+    zoomInRequested = Signal()
+    zoomOutRequested = Signal()
+    resetRequested = Signal()
+    viewportChanged = Signal()
+    labelsToggled = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMinimumSize(360, 320)
+        self.scene: Scene | None = None
+        self._image: QImage | None = None
+        self._image_vp: Viewport | None = None
+        self._overlay: QImage | None = None
+        self._overlay_key: object = None
+        self.zoom = 1.0
+        self.pan = (0.0, 0.0)
+        self.labels = True
+        self.hover: Hit | None = None
+        self.selected: list[Segment] = []
+        self.selected_flows: set[int] = set()
+        self._cursor = QPointF()
+        self.tooltip_text = ""
+        bar = QWidget(self)
+        lay = QHBoxLayout(bar)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(4)
+        self.buttons: dict[str, QToolButton] = {}
+        for kind, tip in (
+            ("labels", "Show or hide labels"),
+            ("zoom_out", "Zoom out (Esc)"),
+            ("zoom_in", "Zoom into the selection (double-click)"),
+            ("fit", "Fit the circle to the window"),
+            ("reset", "Reset: clear selection, zoom and order"),
+        ):
+            b = QToolButton(bar)
+            b.setIcon(_icon(kind))
+            b.setIconSize(QSize(20, 20))
+            b.setToolTip(tip)
+            b.setAutoRaise(False)
+            lay.addWidget(b)
+            self.buttons[kind] = b
+        self.buttons["labels"].setCheckable(True)
+        self.buttons["labels"].setChecked(True)
+        self.buttons["labels"].toggled.connect(self._toggle_labels)
+        self.buttons["zoom_out"].clicked.connect(self.zoomOutRequested)
+        self.buttons["zoom_in"].clicked.connect(self.zoomInRequested)
+        self.buttons["fit"].clicked.connect(self.fit)
+        self.buttons["reset"].clicked.connect(self.resetRequested)
+        self._bar = bar
+        bar.adjustSize()
+
+    # -- state from the owner --------------------------------------------------------------------
+    def viewport(self) -> Viewport:
+        return Viewport.fit(self.width(), self.height(), self.labels, self.zoom, self.pan)
+
+    def set_picture(self, image: QImage, scene: Scene, vp: Viewport) -> None:
+        self._image, self._image_vp, self.scene = image, vp, scene
+        self._overlay_key = None
+        if self.hover is not None:  # the old hit's indices belong to the old layout
+            self.hover = None
+            self.hovered.emit(None)
+        self.update()
+
+    def set_selection(self, segments: list[Segment], flows: set[int]) -> None:
+        self.selected, self.selected_flows = segments, flows
+        self._overlay_key = None
+        self.update()
+
+    def fit(self) -> None:
+        self.zoom, self.pan = 1.0, (0.0, 0.0)
+        self.viewportChanged.emit()
+        self.update()
+
+    def _toggle_labels(self, on: bool) -> None:
+        self.labels = on
+        self.labelsToggled.emit(on)
+        self.viewportChanged.emit()
+
+    # -- hits --------------------------------------------------------------------------------
+    def hit_at(self, pos: QPointF | QPoint) -> Hit | None:
+        if self.scene is None:
+            return None
+        x, y = self.viewport().to_unit(pos.x(), pos.y())
+        return self.scene.layout.hit_test(x, y)
+
+    def unit_to_widget(self, x: float, y: float) -> QPoint:
+        px, py = self.viewport().to_px(x, y)
+        return QPoint(round(px), round(py))
+
+    @staticmethod
+    def _same(a: Hit | None, b: Hit | None) -> bool:
+        return (a is None and b is None) or (
+            a is not None and b is not None and (a.kind, a.index) == (b.kind, b.index)
+        )
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        self._cursor = event.position()
+        hit = self.hit_at(event.position())
+        if not self._same(hit, self.hover):
+            self.hover = hit
+            self._overlay_key = None
+            self.hovered.emit(hit)
+        self.update()
+
+    def leaveEvent(self, event: object) -> None:
+        if self.hover is not None:
+            self.hover = None
+            self._overlay_key = None
+            self.hovered.emit(None)
+            self.update()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.clicked.emit(self.hit_at(event.position()))
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        hit = self.hit_at(event.position())
+        if hit is not None:
+            self.doubleClicked.emit(hit)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape:
+            self.zoomOutRequested.emit()
+        else:
+            super().keyPressEvent(event)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        """Zoom multiplicatively around the cursor: the point under it stays put."""
+        steps = event.angleDelta().y() / 120
+        if not steps:
+            return
+        vp = self.viewport()
+        ux, uy = vp.to_unit(event.position().x(), event.position().y())
+        self.zoom = min(40.0, max(0.3, self.zoom * 1.2**steps))
+        nvp = self.viewport()
+        nx, ny = nvp.to_px(ux, uy)
+        self.pan = (self.pan[0] + event.position().x() - nx, self.pan[1] + event.position().y() - ny)
+        self._overlay_key = None
+        self.viewportChanged.emit()
+        self.update()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        self._bar.move(self.width() - self._bar.width() - 10, 10)
+        self._overlay_key = None
+        self.viewportChanged.emit()
+        super().resizeEvent(event)
+
+    # -- painting ----------------------------------------------------------------------------
+    def _overlay_image(self, vp: Viewport) -> QImage | None:
+        if self.scene is None:
+            return None
+        flows = set(self.hover.flows) if self.hover else set(self.selected_flows)
+        outline = list(self.selected)
+        if self.hover is not None:
+            lay = self.scene.layout
+            ring = {"namespace": lay.namespaces, "name": lay.names, "flow": lay.ends}.get(self.hover.kind)
+            if ring is not None:
+                outline.append(ring[self.hover.index])
+        if not flows and not outline:
+            return None
+        key = (id(self.scene), vp.cx, vp.cy, vp.R, tuple(sorted(flows)), tuple(id(s) for s in outline))
+        if key != self._overlay_key or self._overlay is None:
+            dpr = self.devicePixelRatioF()
+            img = QImage(
+                int(self.width() * dpr), int(self.height() * dpr), QImage.Format.Format_ARGB32_Premultiplied
+            )
+            img.setDevicePixelRatio(dpr)
+            img.fill(Qt.GlobalColor.transparent)
+            p = QPainter(img)
+            paint_overlay(p, self.scene, vp, flows, outline)
+            p.end()
+            self._overlay, self._overlay_key = img, key
+        return self._overlay
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor("#ffffff"))
+        vp = self.viewport()
+        if self._image is not None and self._image_vp is not None:
+            old = self._image_vp
+            if (old.cx, old.cy, old.R) == (vp.cx, vp.cy, vp.R):
+                p.drawImage(0, 0, self._image)
+            else:  # stretched until the worker delivers the picture at the new scale
+                s = vp.R / old.R
+                p.save()
+                p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+                p.translate(vp.cx - old.cx * s, vp.cy - old.cy * s)
+                p.scale(s, s)
+                p.drawImage(0, 0, self._image)
+                p.restore()
+        overlay = self._overlay_image(vp)
+        if overlay is not None:
+            p.drawImage(0, 0, overlay)
+        if self.hover is not None and self.tooltip_text:
+            self._paint_tooltip(p)
+        p.end()
+
+    def _paint_tooltip(self, p: QPainter) -> None:
+        font = QFont(self.font())
+        font.setPixelSize(12)
+        p.setFont(font)
+        fm = QFontMetricsF(font)
+        lines = self.tooltip_text.split("\n")
+        w = max(fm.horizontalAdvance(t) for t in lines) + 16
+        h = fm.height() * len(lines) + 10
+        x = min(self._cursor.x() + 16, self.width() - w - 4)
+        y = min(self._cursor.y() + 16, self.height() - h - 4)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        p.setPen(QColor(0, 0, 0, 60))
+        p.setBrush(QColor(255, 255, 255, 240))
+        p.drawRoundedRect(QRectF(x, y, w, h), 4, 4)
+        p.setPen(QColor("#1d2025"))
+        for i, t in enumerate(lines):
+            p.drawText(QPointF(x + 8, y + 5 + fm.ascent() + i * fm.height()), t)
+
+
+def angle_distance(a: float, b: float) -> float:
+    d = abs(a - b) % (2 * math.pi)
+    return min(d, 2 * math.pi - d)

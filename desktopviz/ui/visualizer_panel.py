@@ -1,0 +1,251 @@
+"""The right-hand panel of the Flow Visualizer: view switch, the four dropdown filters
+(Status, Namespace, Name, Flow), details of what is hovered or selected, the policies of a
+selected endpoint or flow, and the Denied / Allowed Traffic tables.
+
+Signals:
+    viewChanged(str): 'namespace' | 'names' | 'status'.
+    statusChanged(str): 'any' | 'allowed' | 'denied'.
+    namespacePicked(str): a namespace chosen in its dropdown ('' = all).
+    namePicked(str, str): (namespace, name) chosen in the Name dropdown (('', '') = all).
+    flowPicked(int): index into the flows last given to set_choices (-1 = all).
+    policyActivated(str): a policy's trace name was clicked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QFont, QIcon, QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktopviz.core.flowgraph import Flow, NodeKey, namespace_label
+from desktopviz.ui.visualizer_data import TrafficRow, fmt_rate, policy_of_trace
+from desktopviz.ui.visualizer_style import STATUS_COLOURS
+
+VIEWS = (("namespace", "Namespaces"), ("names", "Names"), ("status", "Status"))
+STATUS_CHOICES = (("any", "Any status"), ("allowed", "Allowed"), ("denied", "Denied"))
+
+
+def _dot(colour: QColor) -> QIcon:
+    pm = QPixmap(10, 10)
+    pm.fill(Qt.GlobalColor.transparent)
+    from PySide6.QtGui import QPainter
+
+    p = QPainter(pm)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(colour)
+    p.drawEllipse(1, 1, 8, 8)
+    p.end()
+    return QIcon(pm)
+
+
+class TrafficTable(QTreeView):
+    """One of the traffic tables: rows per namespace (or name) with their peers as children."""
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = title
+        self.model_ = QStandardItemModel(0, 4, self)
+        self.model_.setHorizontalHeaderLabels([title, "CPS", "PPS", "BPS"])
+        self.setModel(self.model_)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setRootIsDecorated(False)
+        self.setUniformRowHeights(True)
+        self.setItemsExpandable(False)
+        h = self.header()
+        h.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for c in (1, 2, 3):
+            h.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        h.setStretchLastSection(False)
+        self._sig: object = None
+
+    def set_rows(self, rows: Sequence[TrafficRow], colour: dict[str, QColor]) -> None:
+        sig = tuple((r.label, round(r.cps, 4), round(r.bps, 2), len(r.children)) for r in rows)
+        if sig == self._sig:
+            return
+        self._sig = sig
+        m = self.model_
+        m.removeRows(0, m.rowCount())
+        small = QFont(self.font())
+        small.setPointSizeF(max(6.0, self.font().pointSizeF() - 1.5))
+        for r in rows:
+            items = self._items(r, colour, None)
+            for k in r.children:
+                items[0].appendRow(self._items(k, colour, small))
+            m.appendRow(items)
+        self.expandAll()
+        self.setVisible(bool(rows))
+
+    @staticmethod
+    def _items(r: TrafficRow, colour: dict[str, QColor], font: QFont | None) -> list[QStandardItem]:
+        items = [QStandardItem(r.label)] + [QStandardItem(fmt_rate(v)) for v in (r.cps, r.pps, r.bps)]
+        items[0].setIcon(_dot(colour.get(r.namespace, QColor("#999"))))
+        items[0].setData((r.namespace, r.name), Qt.ItemDataRole.UserRole)
+        for it in items[1:]:
+            it.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if font is not None:
+            for it in items:
+                it.setFont(font)
+        return items
+
+    def labels(self) -> list[str]:
+        """Top-level row labels (what a user reads in the table)."""
+        m = self.model_
+        return [m.item(i, 0).text() for i in range(m.rowCount())]
+
+
+class VisualizerPanel(QWidget):
+    viewChanged = Signal(str)
+    statusChanged = Signal(str)
+    namespacePicked = Signal(str)
+    namePicked = Signal(str, str)
+    flowPicked = Signal(int)
+    policyActivated = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMinimumWidth(300)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        tabs = QHBoxLayout()
+        tabs.setSpacing(0)
+        self.view_group = QButtonGroup(self)
+        self.view_buttons: dict[str, QPushButton] = {}
+        for key, text in VIEWS:
+            b = QPushButton(text)
+            b.setCheckable(True)
+            tabs.addWidget(b)
+            self.view_group.addButton(b)
+            self.view_buttons[key] = b
+            b.clicked.connect(lambda _=False, k=key: self.viewChanged.emit(k))
+        self.view_buttons["namespace"].setChecked(True)
+        lay.addLayout(tabs)
+        self.status_box = QComboBox()
+        for key, text in STATUS_CHOICES:
+            self.status_box.addItem(text, key)
+        self.ns_box, self.name_box, self.flow_box = QComboBox(), QComboBox(), QComboBox()
+        for box in (self.status_box, self.ns_box, self.name_box, self.flow_box):
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(18)
+            lay.addWidget(box)
+        self.status_box.currentIndexChanged.connect(
+            lambda i: self.statusChanged.emit(self.status_box.itemData(i))
+        )
+        self.ns_box.activated.connect(lambda i: self.namespacePicked.emit(self.ns_box.itemData(i) or ""))
+        self.name_box.activated.connect(self._name_activated)
+        self.flow_box.activated.connect(lambda i: self.flowPicked.emit(self.flow_box.itemData(i)))
+        self.details = QLabel()
+        self.details.setWordWrap(True)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.details)
+        self.policies_label = QLabel()
+        self.policies = QListWidget()
+        self.policies.setMaximumHeight(130)
+        self.policies.itemClicked.connect(self._policy_clicked)
+        self.policies.itemActivated.connect(self._policy_clicked)
+        lay.addWidget(self.policies_label)
+        lay.addWidget(self.policies)
+        self.denied = TrafficTable("Denied Traffic")
+        self.allowed = TrafficTable("Allowed Traffic")
+        lay.addWidget(self.denied, 1)
+        lay.addWidget(self.allowed, 2)
+        self.set_policies(None, [])
+        self._names: list[NodeKey] = []
+        self._choices_sig: object = None
+        self._selection_text = ("", "", "")
+
+    # -- filling ------------------------------------------------------------------------------
+    def set_view(self, view: str) -> None:
+        self.view_buttons[view].setChecked(True)
+
+    def set_choices(self, namespaces: Sequence[str], names: Sequence[NodeKey], flows: Sequence[Flow]) -> None:
+        """Fill the Namespace, Name and Flow dropdowns with what the current data holds."""
+        sig = (tuple(namespaces), tuple(names), tuple((f.src, f.dst, f.status) for f in flows))
+        if sig == self._choices_sig:
+            return
+        self._choices_sig = sig
+        for box, first, items in (
+            (self.ns_box, "All Namespaces", [(namespace_label(n), n) for n in namespaces]),
+            (self.name_box, "All Names", [(f"{k[0]}:{k[1]}", k) for k in names]),
+            (self.flow_box, "All Flows", [(f"{f.label()} ({f.status})", i) for i, f in enumerate(flows)]),
+        ):
+            box.blockSignals(True)
+            box.clear()
+            box.addItem(first, "" if box is self.ns_box else (None if box is self.name_box else -1))
+            for text, data in items:
+                box.addItem(text, data)
+            box.blockSignals(False)
+        self._names = list(names)
+        self.show_selection(*self._selection_text)
+
+    def _name_activated(self, i: int) -> None:
+        key = self.name_box.itemData(i)
+        self.namePicked.emit(*(key if key else ("", "")))
+
+    @staticmethod
+    def _show(box: QComboBox, text: str) -> None:
+        box.blockSignals(True)
+        i = box.findText(text) if text else 0
+        if i >= 0:
+            box.setCurrentIndex(i)
+        else:
+            box.setEditable(False)
+            box.setCurrentIndex(0)
+        box.blockSignals(False)
+
+    def show_selection(self, namespace: str, name: str, flow: str) -> None:
+        """Show the selection (or the hovered item) in the dropdowns, without filtering."""
+        self._show(self.ns_box, namespace_label(namespace) if namespace else "")
+        self._show(self.name_box, f"{namespace}:{name}" if name else "")
+        self._show(self.flow_box, flow)
+
+    def remember_selection(self, namespace: str, name: str, flow: str) -> None:
+        self._selection_text = (namespace, name, flow)
+        self.show_selection(namespace, name, flow)
+
+    def restore_selection(self) -> None:
+        self.show_selection(*self._selection_text)
+
+    def set_status(self, status: str) -> None:
+        i = self.status_box.findData(status)
+        if i >= 0:
+            self.status_box.setCurrentIndex(i)
+
+    def set_details(self, html: str) -> None:
+        self.details.setText(html)
+
+    def set_tables(self, tables: dict[str, list[TrafficRow]], colour: dict[str, QColor]) -> None:
+        self.denied.set_rows(tables.get("denied", []), colour)
+        self.allowed.set_rows(tables.get("allowed", []), colour)
+
+    def set_policies(self, title: str | None, entries: Sequence[str]) -> None:
+        """``title`` such as "3 policies applied to the endpoint"; entries are trace names or
+        trace entries (clicking one emits policyActivated with the policy's trace name)."""
+        self.policies_label.setVisible(title is not None)
+        self.policies.setVisible(bool(entries))
+        self.policies_label.setText(title or "")
+        self.policies.clear()
+        for e in entries:
+            item = QListWidgetItem(e)
+            item.setData(Qt.ItemDataRole.UserRole, policy_of_trace(e))
+            if "|deny|" in e:
+                item.setForeground(STATUS_COLOURS["denied"].darker(120))
+            self.policies.addItem(item)
+
+    def _policy_clicked(self, item: QListWidgetItem) -> None:
+        self.policyActivated.emit(item.data(Qt.ItemDataRole.UserRole))

@@ -1,0 +1,79 @@
+"""Colours of the Flow Visualizer: status colours, a palette for namespaces and names.
+
+Status colours are chosen to stay apart for deuteranopes too: a blue-ish green for allowed
+and vermillion for denied (Okabe-Ito), a light pink for "denied by remote" (much lighter
+than vermillion, so luminance tells them apart as well) and grey for unknown; denied ring
+segments also carry a hatch pattern. Namespaces and names take Okabe-Ito colours first, then
+Tableau 10, then golden-angle hues; a key keeps its colour for the life of the widget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+from PySide6.QtGui import QColor
+
+STATUS_COLOURS: dict[str, QColor] = {
+    "allowed": QColor("#3fae8a"),
+    "denied": QColor("#d55e00"),
+    "denied_remote": QColor("#f2a7c3"),
+    "unknown": QColor("#9a9a9a"),
+    "other": QColor("#d6d6d6"),
+}
+STATUS_NAMES = {
+    "allowed": "Allowed",
+    "denied": "Denied",
+    "denied_remote": "Denied by remote",
+    "unknown": "Unknown",
+}
+CHORD_STATUS: dict[str, QColor] = {
+    "allowed": QColor(0, 158, 115, 150),
+    "denied": QColor(213, 94, 0, 230),
+    "unknown": QColor(120, 120, 120, 140),
+}
+NAME_RING = QColor("#cfcfcf")
+RING_EDGE = QColor(255, 255, 255, 200)
+SELECTION = QColor("#2f7fd8")
+GLOBAL_COLOUR = QColor("#7b6fb0")
+
+OKABE_ITO = ["#e69f00", "#56b4e9", "#009e73", "#0072b2", "#d55e00", "#cc79a7", "#f0e442"]
+TABLEAU_10 = [
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+]
+
+
+def palette_colour(i: int) -> QColor:
+    """The i-th colour: Okabe-Ito, Tableau 10, then golden-angle hues at two lightness levels."""
+    fixed = OKABE_ITO + TABLEAU_10
+    if i < len(fixed):
+        return QColor(fixed[i])
+    j = i - len(fixed)
+    hue = (j * 137.508 + 20) % 360
+    return QColor.fromHsl(int(hue), 150 + (j % 3) * 30, 120 if j % 2 else 150)
+
+
+class ColourBook:
+    """Stable colours per key, handed out in the order keys are first asked for."""
+
+    def __init__(self, fixed: dict[Hashable, QColor] | None = None) -> None:
+        self._map: dict[Hashable, QColor] = dict(fixed or {})
+        self._next = 0
+
+    def __call__(self, key: Hashable) -> QColor:
+        c = self._map.get(key)
+        if c is None:
+            c = self._map[key] = palette_colour(self._next)
+            self._next += 1
+        return c
+
+    def snapshot(self) -> dict[Hashable, QColor]:
+        return dict(self._map)
