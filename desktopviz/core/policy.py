@@ -58,6 +58,7 @@ class PolicyEngine:
         self.cluster = cluster
         self._sets = SelectorSets()
         self._index = EndpointIndex(cluster, self._sets)
+        self._ids = self._index.ids  # id(model object) → endpoint key, for the cached path
         self._policies: dict[str, CompiledPolicy] = {}
         for policy in cluster.policies.values():
             self._policies[policy.key] = compile_policy(self._sets, policy)
@@ -66,6 +67,8 @@ class PolicyEngine:
         self._plans: dict[tuple[int, str], Plan] = {}
         self._cache: dict[tuple, Verdict] = {}
         self._cache_by_ep: dict[object, set[tuple]] = {}
+        self._side_results: dict[tuple, SideResult] = {}
+        self._fast: dict[tuple, tuple[object, object, Verdict]] = {}  # identity memo in front of _cache
         self._reorder()
         for cid in self._index.endpoint_classes():
             for direction in DIRECTIONS:
@@ -151,17 +154,35 @@ class PolicyEngine:
         icmp_code: int | None = None,
     ) -> Verdict:
         """The verdict for a new connection from src to dst (egress at src, then ingress at dst)."""
-        key = (self._ident(src), self._ident(dst), protocol, port, src_port, icmp_type, icmp_code)
-        found = self._cache.get(key)
-        if found is not None:
-            return found
-        verdict = self._evaluate(src, dst, protocol, port, src_port, icmp_type, icmp_code, None)
-        if len(self._cache) >= CACHE_LIMIT:
-            self._cache.clear()
-            self._cache_by_ep.clear()
-        self._cache[key] = verdict
-        self._cache_by_ep.setdefault(key[0], set()).add(key)
-        self._cache_by_ep.setdefault(key[1], set()).add(key)
+        if src_port is icmp_type is icmp_code is None:
+            fast = self._fast.get((id(src), id(dst), protocol, port))
+            if fast is not None and fast[0] is src and fast[1] is dst:
+                return fast[2]
+        ids = self._ids
+        k1 = ids.get(id(src))
+        k2 = ids.get(id(dst))
+        if k1 is None:
+            k1 = self._ident(src)
+        if k2 is None:
+            k2 = self._ident(dst)
+        key = (k1, k2, protocol, port, src_port, icmp_type, icmp_code)
+        verdict = self._cache.get(key)
+        if verdict is None:
+            verdict = self._evaluate(src, dst, protocol, port, src_port, icmp_type, icmp_code, None)
+            if len(self._cache) >= CACHE_LIMIT:
+                self.clear_cache()
+            self._cache[key] = verdict
+            by_ep = self._cache_by_ep
+            for k in (k1, k2):
+                entry = by_ep.get(k)
+                if entry is None:
+                    by_ep[k] = entry = set()
+                entry.add(key)
+        if src_port is None and icmp_type is None and icmp_code is None:
+            if len(self._fast) >= CACHE_LIMIT:
+                self._fast.clear()
+            # Keyed by object identity; the entry holds both objects so their ids stay theirs.
+            self._fast[(id(src), id(dst), protocol, port)] = (src, dst, verdict)
         return verdict
 
     def explain(
@@ -235,7 +256,11 @@ class PolicyEngine:
             p_action, p_trace = action, trace
         else:
             p_action, p_trace = walk(pending, direction, sp, dp, pkt, profiles, psteps)
-        result = SideResult(direction, action, trace, p_action, p_trace)  # type: ignore[arg-type]
+        skey = (direction, action, id(trace), p_action, id(p_trace))
+        result = self._side_results.get(skey)  # traces are interned, so ids identify them
+        if result is None:
+            result = SideResult(direction, action, trace, p_action, p_trace)  # type: ignore[arg-type]
+            self._side_results[skey] = result
         if record is not None:
             side = SideTrace(direction, local.endpoint, result)  # type: ignore[arg-type]
             side.steps = steps or []
@@ -298,6 +323,9 @@ class PolicyEngine:
             self._drop_cached(key)
 
     def _drop_cached(self, ident: object) -> None:
+        """Drop the verdicts involving one endpoint; the identity memo in front is only a
+        shortcut to the surviving verdicts, so it is simply emptied."""
+        self._fast.clear()
         for k in self._cache_by_ep.pop(ident, ()):
             self._cache.pop(k, None)
 
@@ -358,5 +386,6 @@ class PolicyEngine:
         return len(self._cache)
 
     def clear_cache(self) -> None:
+        self._fast.clear()
         self._cache.clear()
         self._cache_by_ep.clear()

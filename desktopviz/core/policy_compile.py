@@ -212,6 +212,7 @@ class CompiledRule:
         "index",
         "rule",
         "action",
+        "lower_action",
         "proto",
         "not_proto",
         "ip_version",
@@ -225,6 +226,7 @@ class CompiledRule:
         self.index = index
         self.rule = rule
         self.action = rule.action
+        self.lower_action = rule.action.lower()
         self.proto = protocol_number(rule.protocol) if rule.protocol is not None else None
         self.not_proto = protocol_number(rule.not_protocol) if rule.not_protocol is not None else None
         self.ip_version = rule.ip_version

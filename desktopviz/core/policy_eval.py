@@ -35,6 +35,10 @@ class ProfileRef:
     name: str
     allow: bool
 
+    @property
+    def trace_name(self) -> str:
+        return f"{PROFILE_TIER}.{self.name}"
+
 
 @dataclass
 class Step:
@@ -59,6 +63,21 @@ class WalkResult:
     steps: list[Step] = field(default_factory=list)
 
 
+_TRACES: dict[tuple, tuple[PolicyHit, ...]] = {}
+
+
+def _trace(raw: list[tuple[str, str, str, int]]) -> tuple[PolicyHit, ...]:
+    """The trace as interned PolicyHits: walks that end the same way share one tuple."""
+    key = tuple(raw)
+    found = _TRACES.get(key)
+    if found is None:
+        found = tuple(PolicyHit(i, t, n, a, r) for i, (t, n, a, r) in enumerate(raw))  # type: ignore[arg-type]
+        if len(_TRACES) > 100_000:
+            _TRACES.clear()
+        _TRACES[key] = found
+    return found
+
+
 def walk(
     plan: tuple[TierPlan, ...],
     direction: str,
@@ -69,7 +88,7 @@ def walk(
     steps: list[Step] | None = None,
 ) -> tuple[str, tuple[PolicyHit, ...]]:
     """Evaluate the tiers then the profiles; returns (action, trace)."""
-    hits: list[PolicyHit] = []
+    raw: list[tuple[str, str, str, int]] = []
     for tier in plan:
         if steps is not None:
             steps.append(Step("tier", tier=tier.name))
@@ -89,31 +108,31 @@ def walk(
                 steps.append(Step("policy-nomatch", tier.name, cp.policy))
         if decided is not None:
             cp, cr = decided
-            action = cr.action.lower()
-            hits.append(PolicyHit(len(hits), tier.name, cp.key, action, cr.index))  # type: ignore[arg-type]
+            action = cr.lower_action
+            raw.append((tier.name, cp.key, action, cr.index))
             if steps is not None:
                 steps.append(Step("rule", tier.name, cp.policy, cr.rule, cr.index, action))
             if action == "pass":
                 continue
-            return action, tuple(hits)
+            return action, _trace(raw)
         action = "pass" if tier.default_pass else "deny"
-        hits.append(PolicyHit(len(hits), tier.name, tier.eot_key, action, -1))  # type: ignore[arg-type]
+        raw.append((tier.name, tier.eot_key, action, -1))
         if steps is not None:
             steps.append(Step("end-of-tier", tier.name, action=action, profile=tier.eot_key))
         if action == "deny":
-            return "deny", tuple(hits)
+            return "deny", _trace(raw)
     if not profiles:
         # check.go: no profiles at all → deny, named after the profile tier itself.
-        hits.append(PolicyHit(len(hits), PROFILE_TIER, f"{PROFILE_TIER}.{PROFILE_TIER}", "deny", -1))
+        raw.append((PROFILE_TIER, f"{PROFILE_TIER}.{PROFILE_TIER}", "deny", -1))
         if steps is not None:
             steps.append(Step("no-profile", PROFILE_TIER, action="deny"))
-        return "deny", tuple(hits)
+        return "deny", _trace(raw)
     for prof in profiles:
         if prof.allow:
-            hits.append(PolicyHit(len(hits), PROFILE_TIER, f"{PROFILE_TIER}.{prof.name}", "allow", 0))
+            raw.append((PROFILE_TIER, prof.trace_name, "allow", 0))
             if steps is not None:
                 steps.append(Step("profile", PROFILE_TIER, rule_index=0, action="allow", profile=prof.name))
-            return "allow", tuple(hits)
+            return "allow", _trace(raw)
         if steps is not None:
             steps.append(Step("profile", PROFILE_TIER, action=None, profile=prof.name))
-    return "deny", tuple(hits)
+    return "deny", _trace(raw)

@@ -72,9 +72,10 @@ class EndpointIndex:
         self._classes: dict[frozenset[tuple[str, str]], int] = {}
         self._members: dict[int, set[str]] = {}  # endpoint keys per class
         self._peers: dict[str, Peer] = {}
-        self._ids: dict[int, str] = {}  # id(model object) → endpoint key
+        self.ids: dict[int, str] = {}  # id(model object) → endpoint key
         self._by_ip: dict[str, str] = {}  # address → endpoint key
         self._external: dict[tuple[str | None, str | None, str], Peer] = {}
+        self._profiles: dict[str, tuple[Peer, tuple[ProfileRef, ...]]] = {}
         self._netsets: list[tuple[NetworkSet, int, tuple[Net, ...], tuple]] = []
         for ns in cluster.network_sets.values():
             cid = self._class_for(cluster.network_set_calico_labels(ns))
@@ -132,7 +133,7 @@ class EndpointIndex:
             key, ep, cid, self._sets_holding(parsed), parsed, None, namespace, named_ports(ports), services
         )
         self._peers[key] = peer
-        self._ids[id(ep)] = key
+        self.ids[id(ep)] = key
         self._members.setdefault(cid, set()).add(key)
         norm = _norm_ip(ip)
         if norm:
@@ -148,7 +149,7 @@ class EndpointIndex:
 
     def remove_pod(self, key: str) -> None:
         peer = self._peers.pop(key)
-        self._ids.pop(id(peer.endpoint), None)
+        self.ids.pop(id(peer.endpoint), None)
         self._members.get(peer.cls, set()).discard(key)
         norm = _norm_ip(getattr(peer.endpoint, "ip", None))
         if norm and self._by_ip.get(norm) == key:
@@ -159,7 +160,7 @@ class EndpointIndex:
 
     def ident(self, ep: object) -> str | None:
         """The endpoint key of a registered Pod/HostEndpoint (by identity, else by key)."""
-        key = self._ids.get(id(ep))
+        key = self.ids.get(id(ep))
         if key is not None:
             return key
         if isinstance(ep, Pod) and ep.key in self._peers:
@@ -196,6 +197,13 @@ class EndpointIndex:
 
     def profiles(self, peer: Peer) -> tuple[ProfileRef, ...]:
         """A pod's [kns.<ns> (allow all), ksa.<ns>.<sa> (no rules)]; a host endpoint's own list."""
+        found = self._profiles.get(peer.key)
+        if found is None or found[0] is not peer:
+            found = (peer, self._profiles_of(peer))
+            self._profiles[peer.key] = found
+        return found[1]
+
+    def _profiles_of(self, peer: Peer) -> tuple[ProfileRef, ...]:
         ep = peer.endpoint
         if isinstance(ep, Pod):
             return (

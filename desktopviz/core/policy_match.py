@@ -184,16 +184,29 @@ class Peer:
         return self.cls >= 0
 
 
-@dataclass(frozen=True)
 class Packet:
-    """What the rules look at besides the two peers."""
+    """What the rules look at besides the two peers (a plain slotted class: built per evaluation)."""
 
-    proto: int
-    port: int | None
-    src_port: int | None = None
-    icmp_type: int | None = None
-    icmp_code: int | None = None
-    ip_version: int = 4
+    __slots__ = ("proto", "port", "src_port", "icmp_type", "icmp_code", "ip_version")
+
+    def __init__(
+        self,
+        proto: int,
+        port: int | None,
+        src_port: int | None = None,
+        icmp_type: int | None = None,
+        icmp_code: int | None = None,
+        ip_version: int = 4,
+    ) -> None:
+        self.proto = proto
+        self.port = port
+        self.src_port = src_port
+        self.icmp_type = icmp_type
+        self.icmp_code = icmp_code
+        self.ip_version = ip_version
+
+
+_PROTO_CACHE: dict[str, int] = {}
 
 
 def make_packet(
@@ -207,7 +220,11 @@ def make_packet(
 ) -> Packet:
     """Validate and build a Packet. ICMP without a type is taken as an echo request (8, or 128
     for ICMPv6), code 0, the usual `ping`."""
-    proto = protocol_number(protocol)
+    proto = _PROTO_CACHE.get(protocol) if isinstance(protocol, str) else None
+    if proto is None:
+        proto = protocol_number(protocol)
+        if isinstance(protocol, str):
+            _PROTO_CACHE[protocol] = proto
     for name, value in (("port", port), ("source port", src_port)):
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535
