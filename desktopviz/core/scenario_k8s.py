@@ -1,0 +1,425 @@
+"""Kubernetes objects of a scenario (Namespace, ServiceAccount, Pod, Service and the workload
+kinds) and how workloads become pods with Kubernetes-like names, IPs and nodes.
+
+Pod names are stable across loads: a Deployment's pods are `<name>-<hash>-<suffix>` where the
+10-character pod-template-hash comes from a hash of `namespace/name` in Kubernetes' safe
+alphabet (`frontend-864f4fcdfd-2hhv4`); StatefulSet pods are `<name>-0`, `<name>-1`;
+DaemonSet pods one per node. Pod IPs come from a per-node block of the pod CIDR, Service
+cluster IPs from a hash of the name inside the service CIDR.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import math
+import re
+
+from desktopviz.core.model import (
+    K8S_NS_NAME_LABEL,
+    ClusterSettings,
+    ContainerPort,
+    Labels,
+    Namespace,
+    Pod,
+    Service,
+    ServiceAccount,
+    ServicePort,
+    Workload,
+)
+from desktopviz.core.scenario_rules import location
+from desktopviz.core.scenario_yaml import Node, describe
+
+ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes rand.SafeEncodeString alphabet
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_K8S_PROTOCOLS = ("TCP", "UDP", "SCTP")
+
+
+# -- names --------------------------------------------------------------------------------
+def safe_hash(text: str, length: int) -> str:
+    """`length` characters of Kubernetes' safe alphabet derived from `text` (stable)."""
+    n = int.from_bytes(hashlib.sha256(text.encode()).digest(), "big")
+    out = []
+    for _ in range(length):
+        n, r = divmod(n, len(ALPHABET))
+        out.append(ALPHABET[r])
+    return "".join(out)
+
+
+def template_hash(namespace: str, name: str) -> str:
+    """The 10-character pod-template-hash of a workload's pods. Kubernetes writes the decimal
+    digits of a 32-bit hash through `SafeEncodeString`, so the characters are `4-9bcdf`
+    (`864f4fcdfd`); here the hash is of `namespace/name`, so it is stable across loads."""
+    h = int.from_bytes(hashlib.sha256(f"{namespace}/{name}".encode()).digest()[:8], "big")
+    digits = str(1_000_000_000 + h % (2**32 - 1_000_000_000))
+    return "".join(ALPHABET[ord(c) % len(ALPHABET)] for c in digits)
+
+
+def pod_suffix(namespace: str, base: str, index: int) -> str:
+    return safe_hash(f"{namespace}/{base}#{index}", 5)
+
+
+def check_name(node: Node, *, label: bool = False) -> str | None:
+    """A DNS-1123 subdomain (or label, for namespaces and services)."""
+    name = node.as_str()
+    if name is None:
+        return None
+    limit = 63 if label else 253
+    pattern = _DNS_LABEL if label else _SUBDOMAIN
+    if not name or len(name) > limit or not pattern.match(name):
+        kind = "DNS label" if label else "DNS subdomain"
+        node.error(
+            f"invalid name {name!r}: must be a {kind} (lower-case letters, digits, '-', at most {limit})"
+        )
+        return None
+    return name
+
+
+def check_labels(node: Node) -> Labels:
+    """Kubernetes label keys (optional DNS prefix + name) and string values (calico.md §3.5)."""
+    labels: Labels = {}
+    for key, child in node.entries():
+        prefix, _, name = key.rpartition("/")
+        if (prefix and (len(prefix) > 253 or not _SUBDOMAIN.match(prefix))) or not (
+            0 < len(name) <= 63 and _LABEL_NAME.match(name)
+        ):
+            child.error(f"invalid label key {key!r}")
+            continue
+        value = child.value
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            child.error(f"label values must be strings, got {describe(value)} (quote it)")
+            continue
+        if value and (len(value) > 63 or not _LABEL_NAME.match(value)):
+            child.error(f"invalid label value {value!r}")
+            continue
+        labels[key] = value
+    return labels
+
+
+def meta(root: Node, *, namespaced: bool, label_name: bool = False) -> tuple[str | None, str | None, Labels]:
+    """(name, namespace, labels) of a document; namespace 'default' when not given."""
+    md = root.get("metadata")
+    if md is None or not md.is_map():
+        if md is None:
+            root.missing("metadata")
+        return None, None, {}
+    name_node = md.get("name")
+    name = check_name(name_node, label=label_name) if name_node is not None else None
+    if name_node is None and not (md.has("generateName") and root.value.get("kind") == "Pod"):
+        md.missing("name")
+    namespace: str | None = None
+    if namespaced:
+        ns_node = md.get("namespace")
+        namespace = check_name(ns_node, label=True) if ns_node is not None else "default"
+    lab = md.get("labels")
+    labels = check_labels(lab) if lab is not None and lab.is_map() else {}
+    return name, namespace, labels
+
+
+# -- ports --------------------------------------------------------------------------------
+def parse_protocol_k8s(node: Node | None) -> str:
+    if node is None:
+        return "TCP"
+    if isinstance(node.value, str) and node.value.upper() in _K8S_PROTOCOLS:
+        return node.value.upper()
+    node.error(f"unknown protocol {node.value!r} (expected TCP, UDP or SCTP)")
+    return "TCP"
+
+
+def container_ports(pod_spec: Node) -> list[ContainerPort]:
+    ports: list[ContainerPort] = []
+    containers = pod_spec.get("containers")
+    if containers is None:
+        return ports
+    for c in containers.items():
+        if not c.is_map():
+            continue
+        plist = c.get("ports")
+        for p in plist.items() if plist is not None else []:
+            if not p.is_map():
+                continue
+            num = p.get("containerPort")
+            port = num.as_int(1, 65535) if num is not None else None
+            if num is None:
+                p.missing("containerPort")
+            pname = p.get("name")
+            name = check_port_name(pname) if pname is not None else None
+            proto = parse_protocol_k8s(p.get("protocol"))
+            if port is not None:
+                ports.append(ContainerPort(port, proto, name))
+    return ports
+
+
+def check_port_name(node: Node) -> str | None:
+    name = node.as_str()
+    if name is not None and (len(name) > 15 or not _DNS_LABEL.match(name) or name.isdigit()):
+        node.error(f"invalid port name {name!r} (IANA service name: at most 15 lower-case characters)")
+        return None
+    return name
+
+
+def _service_account(pod_spec: Node) -> str:
+    for key in ("serviceAccountName", "serviceAccount"):
+        child = pod_spec.get(key)
+        if child is not None:
+            return check_name(child) or "default"
+    return "default"
+
+
+# -- documents ----------------------------------------------------------------------------
+def parse_namespace(root: Node) -> Namespace | None:
+    name, _, labels = meta(root, namespaced=False, label_name=True)
+    if name is None:
+        return None
+    labels[K8S_NS_NAME_LABEL] = name
+    return Namespace(name, labels, location(root))
+
+
+def parse_service_account(root: Node) -> ServiceAccount | None:
+    name, ns, labels = meta(root, namespaced=True)
+    if name is None or ns is None:
+        return None
+    return ServiceAccount(name, ns, labels, location(root))
+
+
+def parse_pod(root: Node) -> Pod | None:
+    name, ns, labels = meta(root, namespaced=True)
+    md = root.get("metadata")
+    gen = md.get("generateName") if md is not None else None
+    generate_name = gen.as_str() if gen is not None else None
+    if ns is None or (name is None and not generate_name):
+        return None
+    spec = root.get("spec")
+    if spec is None or not spec.is_map():
+        if spec is None:
+            root.missing("spec")
+        return None
+    ip: str | None = None
+    status = root.get("status")
+    pod_ip = status.get("podIP") if status is not None and status.is_map() else None
+    if pod_ip is not None:
+        try:
+            ip = str(ipaddress.ip_address(str(pod_ip.value)))
+        except ValueError:
+            pod_ip.error(f"invalid IP address {pod_ip.value!r}")
+    node_name = spec.get("nodeName")
+    pod = Pod(
+        name=name or "",
+        namespace=ns,
+        labels=labels,
+        ip=ip,
+        node=node_name.as_str() if node_name is not None else None,
+        service_account=_service_account(spec),
+        ports=container_ports(spec),
+        generate_name=generate_name,
+        location=location(root),
+    )
+    return pod
+
+
+def parse_workload(root: Node, kind: str) -> Workload | None:
+    name, ns, _ = meta(root, namespaced=True)
+    spec = root.get("spec")
+    if spec is None:
+        root.missing("spec")
+        return None
+    if not spec.is_map() or name is None or ns is None:
+        return None
+    replicas = 1
+    rep = spec.get("replicas")
+    if rep is not None and kind != "DaemonSet":
+        checked = rep.as_int(0, 10_000)
+        if checked is None:
+            return None
+        replicas = checked
+    template = spec.get("template")
+    if template is None or not template.is_map():
+        if template is None:
+            spec.missing("template")
+        return None
+    tmeta = template.get("metadata")
+    tlabels_node = tmeta.get("labels") if tmeta is not None and tmeta.is_map() else None
+    labels = check_labels(tlabels_node) if tlabels_node is not None and tlabels_node.is_map() else {}
+    _check_selector_matches(spec, labels)
+    pod_spec = template.get("spec")
+    if pod_spec is None or not pod_spec.is_map():
+        if pod_spec is None:
+            template.missing("spec")
+        return None
+    return Workload(
+        kind=kind,
+        name=name,
+        namespace=ns,
+        replicas=replicas,
+        labels=labels,
+        ports=container_ports(pod_spec),
+        service_account=_service_account(pod_spec),
+        location=location(root),
+    )
+
+
+def _check_selector_matches(spec: Node, labels: Labels) -> None:
+    sel = spec.get("selector")
+    if sel is None or not sel.is_map():
+        return
+    ml = sel.get("matchLabels")
+    if ml is None or not ml.is_map():
+        return
+    wanted = check_labels(ml)
+    if any(labels.get(k) != v for k, v in wanted.items()):
+        ml.error("selector does not match the template labels (spec.template.metadata.labels)")
+
+
+def parse_service(root: Node) -> tuple[Service, bool] | None:
+    """The Service and whether it is headless (`clusterIP: None`)."""
+    name, ns, _ = meta(root, namespaced=True, label_name=True)
+    spec = root.get("spec")
+    if name is None or ns is None:
+        return None
+    if spec is None or not spec.is_map():
+        if spec is None:
+            root.missing("spec")
+        return None
+    sel = spec.get("selector")
+    selector = check_labels(sel) if sel is not None and sel.is_map() else None
+    cluster_ip: str | None = None
+    cip = spec.get("clusterIP")
+    if cip is not None and cip.value != "None":
+        try:
+            cluster_ip = str(ipaddress.ip_address(str(cip.value)))
+        except ValueError:
+            cip.error(f"invalid IP address {cip.value!r}")
+    ports: list[ServicePort] = []
+    plist = spec.get("ports")
+    for p in plist.items() if plist is not None else []:
+        if not p.is_map():
+            continue
+        num = p.get("port")
+        if num is None:
+            p.missing("port")
+            continue
+        port = num.as_int(1, 65535)
+        target: int | str | None = port
+        tp = p.get("targetPort")
+        if tp is not None:
+            if isinstance(tp.value, str) and not tp.value.isdigit():
+                target = check_port_name(tp)
+            elif isinstance(tp.value, str):
+                target = int(tp.value)
+            else:
+                target = tp.as_int(1, 65535)
+        pname = p.get("name")
+        pn = check_port_name(pname) if pname is not None else None
+        if port is not None and target is not None:
+            ports.append(ServicePort(port, target, parse_protocol_k8s(p.get("protocol")), pn))
+    return Service(
+        name, ns, selector, cluster_ip, ports, location(root)
+    ), cip is not None and cip.value == "None"
+
+
+# -- placement ----------------------------------------------------------------------------
+class PodPlacer:
+    """Gives pods a node (round-robin) and an IP from their node's block of the pod CIDR."""
+
+    def __init__(self, settings: ClusterSettings, used_ips: set[str], placed: int = 0) -> None:
+        self.nodes = list(settings.nodes) or ["node-1"]
+        self.used = set(used_ips)
+        self.counter = placed
+        net = ipaddress.ip_network(settings.pod_cidr, strict=False)
+        bits = math.ceil(math.log2(len(self.nodes))) if len(self.nodes) > 1 else 0
+        new_prefix = max(min(24, net.max_prefixlen - 2), net.prefixlen + bits)
+        if new_prefix > net.max_prefixlen - 2:
+            raise ValueError(f"pod CIDR {settings.pod_cidr} is too small for {len(self.nodes)} nodes")
+        blocks = net.subnets(new_prefix=new_prefix)
+        self.blocks = {node: next(blocks) for node in self.nodes}
+        self.net = net
+
+    @classmethod
+    def from_pods(cls, settings: ClusterSettings, pods: list[Pod]) -> PodPlacer:
+        """A placer that continues after existing pods (for scale-ups and new pods)."""
+        return cls(settings, {p.ip for p in pods if p.ip}, len(pods))
+
+    def next_node(self) -> str:
+        node = self.nodes[self.counter % len(self.nodes)]
+        self.counter += 1
+        return node
+
+    def place(self, pod: Pod) -> None:
+        if pod.node is None:
+            pod.node = self.next_node()
+        if pod.ip is None:
+            pod.ip = self.next_ip(pod.node)
+        self.used.add(pod.ip)
+
+    def next_ip(self, node: str) -> str:
+        block = self.blocks.get(node)
+        for candidates in ([block] if block is not None else []) + [self.net]:
+            for offset in range(2, candidates.num_addresses - 1):
+                ip = str(candidates.network_address + offset)
+                if ip not in self.used:
+                    self.used.add(ip)
+                    return ip
+        raise ValueError(f"the pod CIDR {self.net} has no free address left")
+
+
+def workload_pod(w: Workload, index: int, node: str | None = None) -> Pod:
+    """The `index`-th pod of a workload, named as its controller would name it."""
+    labels = dict(w.labels)
+    h = template_hash(w.namespace, w.name)
+    if w.kind == "Deployment":
+        base = f"{w.name}-{h}"
+        name, gen = f"{base}-{pod_suffix(w.namespace, base, index)}", f"{base}-"
+        labels["pod-template-hash"] = h
+    elif w.kind == "StatefulSet":
+        name, gen = f"{w.name}-{index}", f"{w.name}-"
+        labels["controller-revision-hash"] = f"{w.name}-{h}"
+        labels["statefulset.kubernetes.io/pod-name"] = name
+    else:  # ReplicaSet, DaemonSet
+        name, gen = f"{w.name}-{pod_suffix(w.namespace, w.name, index)}", f"{w.name}-"
+        if w.kind == "DaemonSet":
+            labels["controller-revision-hash"] = h
+            labels["pod-template-generation"] = "1"
+    return Pod(
+        name=name,
+        namespace=w.namespace,
+        labels=labels,
+        node=node,
+        service_account=w.service_account,
+        ports=list(w.ports),
+        generate_name=gen,
+        workload=w.key,
+        location=w.location,
+    )
+
+
+def expand_workload(w: Workload, placer: PodPlacer) -> list[Pod]:
+    """Fill `w.pods` (DaemonSets: one per node) and place them."""
+    if w.kind == "DaemonSet":
+        w.replicas = len(placer.nodes)
+        pods = [workload_pod(w, i, node) for i, node in enumerate(placer.nodes)]
+    else:
+        pods = [workload_pod(w, i) for i in range(w.replicas)]
+    for pod in pods:
+        placer.place(pod)
+    w.pods = pods
+    return pods
+
+
+def service_ip(settings: ClusterSettings, key: str, used: set[str]) -> str:
+    """A stable cluster IP for `ns/name` inside the service CIDR (hash, then probe)."""
+    net = ipaddress.ip_network(settings.service_cidr, strict=False)
+    size = net.num_addresses - 12
+    if size <= 0:
+        raise ValueError(f"service CIDR {settings.service_cidr} is too small")
+    start = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % size
+    for i in range(size):
+        ip = str(net.network_address + 11 + (start + i) % size)
+        if ip not in used:
+            used.add(ip)
+            return ip
+    raise ValueError(f"the service CIDR {net} has no free address left")
