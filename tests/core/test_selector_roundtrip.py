@@ -10,7 +10,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from desktopviz.core.selector import parse_selector
+from desktopviz.core.selector import SelectorError, parse_selector
 
 KEYS = ["a", "b", "c/d"]
 VALUES = ["", "x", "xy", "yx", "'", '"', "a b"]
@@ -27,7 +27,7 @@ def _quote(value: str, draw_double: bool) -> str:
 def _reference(node: tuple, labels: dict[str, str]) -> bool:
     """§3.3 table, independent of the implementation."""
     kind = node[0]
-    if kind == "all":
+    if kind in ("all", "global"):
         return True
     if kind == "has":
         return node[1] in labels
@@ -65,7 +65,7 @@ _SPELLING = {
 }
 
 _leaf = st.one_of(
-    st.tuples(st.just("all")),
+    st.tuples(st.sampled_from(["all", "global"])),
     st.tuples(st.just("has"), st.sampled_from(KEYS)),
     st.tuples(
         st.sampled_from(["==", "!=", "contains", "starts", "ends"]),
@@ -93,8 +93,8 @@ def _rendered(draw: st.DrawFn, node: tuple) -> str:
     """Selector text for a tree, with random spacing, quotes and spellings (parenthesised groups)."""
     kind = node[0]
     sp = draw(st.sampled_from(["", " ", "\t", "  "]))
-    if kind == "all":
-        return sp + "all()" + sp
+    if kind in ("all", "global"):
+        return f"{sp}{kind}({sp}){sp}"
     if kind == "has":
         return f"{sp}has({sp}{node[1]}{sp}){sp}"
     if kind == "not":
@@ -126,3 +126,28 @@ def test_round_trip_preserves_meaning(data: st.DataObject, tree: tuple, label_se
         expected = _reference(tree, labels)
         assert sel.matches(labels) is expected, (text, labels)
         assert again.matches(labels) is expected, (str(sel), labels)
+
+
+_FUZZ_PIECES = [
+    *"ab/-. \t\n'\"(){},=!&|%",
+    "has(",
+    "all()",
+    "global()",
+    " in ",
+    " not in ",
+    " == ",
+    " contains ",
+]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(_FUZZ_PIECES), max_size=25))
+def test_any_text_parses_or_raises_selector_error(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    try:
+        sel = parse_selector(text)
+    except SelectorError as err:
+        assert 0 <= err.column <= len(text)
+        assert err.message
+        return
+    assert str(parse_selector(str(sel))) == str(sel)
