@@ -16,7 +16,8 @@ merged members (Felix `aggregateFlowLabels`); pending traces and domains are uni
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass
+from dataclasses import fields as dc_fields
 from typing import Any
 
 from desktopviz.core.flowlog import FlowLog
@@ -27,6 +28,11 @@ _PROTO_BY_NAME = {"TCP": "tcp", "UDP": "udp", "ICMP": "icmp", "ICMPv6": "icmp6",
 _PROTO_BY_NUMBER = {1: "icmp", 6: "tcp", 17: "udp", 4: "ipip", 50: "esp", 58: "icmp6", 132: "sctp"}
 _PROTO_NUMBERS = {"UDPLite": 136, "IPIP": 4, "ESP": 50}
 DOMAINS_LIMIT = 5  # flowLogsFileDomainsLimit
+# What Felix writes for the fields the simulator does not fill (features off: TCP stats,
+# process IDs and args, NAT ports, original IPs, L7 counters).
+_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in dc_fields(FlowLog) if f.default is not MISSING and f.name != "policies"
+}
 
 
 def proto_name(protocol: str) -> str:
@@ -51,10 +57,30 @@ def sort_trace(entries: set[str] | tuple[str, ...] | list[str]) -> list[str]:
     return sorted(entries, key=_trace_order)
 
 
+_TRACE_CACHE: dict[tuple[str, ...], tuple[str, ...]] = {}
+_LABELS_CACHE: dict[frozenset[str], tuple[str, ...]] = {}
+
+
+def _sorted_trace(entries: tuple[str, ...] | set[str]) -> list[str]:
+    if isinstance(entries, set):
+        return sort_trace(entries)
+    found = _TRACE_CACHE.get(entries)
+    if found is None:
+        if len(_TRACE_CACHE) > 100_000:
+            _TRACE_CACHE.clear()
+        found = _TRACE_CACHE[entries] = tuple(sort_trace(entries))
+    return list(found)
+
+
 def _labels_obj(labels: frozenset[str] | None) -> dict[str, list[str]] | None:
     if labels is None:
         return None
-    return {"labels": sorted(labels, key=lambda s: (s.partition("=")[0], s))}
+    found = _LABELS_CACHE.get(labels)
+    if found is None:
+        if len(_LABELS_CACHE) > 100_000:
+            _LABELS_CACHE.clear()
+        found = _LABELS_CACHE[labels] = tuple(sorted(labels, key=lambda s: (s.partition("=")[0], s)))
+    return {"labels": list(found)}
 
 
 @dataclass(frozen=True)
@@ -110,10 +136,11 @@ def make_template(
         "action": action,
         "reporter": reporter,
         "process_name": process_name or NOT_INCLUDED,
-        "num_process_names": 1 if process_name else 0,
+        "num_process_names": 1 if process_name and process_name != NOT_INCLUDED else 0,
         "host": host or "",
     }
     key = (level, tuple(fields.values()), enforced)
+    fields = {**_DEFAULTS, **fields}
     return RowTemplate(
         key=key,
         level=level,
@@ -141,8 +168,8 @@ class IntervalAggregator:
 
     def __init__(self) -> None:
         # key -> [template, bytes_in, bytes_out, packets_in, packets_out, num_flows, started,
-        #         completed, src_labels, dst_labels, pending set, domains set, source_port,
-        #         all_policies set]
+        #         completed, src_labels, dst_labels, pending (tuple, or set once merged),
+        #         domains set, source_port, all_policies (tuple or set)]
         self._rows: dict[tuple[Any, ...], list[Any]] = {}
 
     def __len__(self) -> int:
@@ -176,10 +203,10 @@ class IntervalAggregator:
                 completed,
                 t.src_labels,
                 t.dst_labels,
-                set(pending),
+                pending,
                 set(t.domains),
                 source_port if t.level == 0 else None,
-                set(t.all_policies),
+                t.all_policies,
             ]
             return
         row[1] += bytes_in
@@ -193,40 +220,43 @@ class IntervalAggregator:
             row[8] = _intersect(row[8], t.src_labels)
         if row[9] is not t.dst_labels:
             row[9] = _intersect(row[9], t.dst_labels)
-        row[10].update(pending)
+        if pending is not row[10] and pending != row[10]:
+            row[10] = set(row[10]) | set(pending)
         if t.domains and len(row[11]) < DOMAINS_LIMIT:
             for d in t.domains:
                 if len(row[11]) < DOMAINS_LIMIT:
                     row[11].add(d)
-        row[13].update(t.all_policies)
+        if t.all_policies is not row[13] and t.all_policies != row[13]:
+            row[13] = set(row[13]) | set(t.all_policies)
 
     def logs(self, start: int, end: int) -> list[FlowLog]:
         """The merged rows as flow logs for the interval [start, end); clears the aggregator."""
         out: list[FlowLog] = []
+        new = FlowLog.__new__
         for row in self._rows.values():
             t: RowTemplate = row[0]
-            out.append(
-                FlowLog(
-                    start_time=start,
-                    end_time=end,
-                    source_port=row[12],
-                    source_labels=_labels_obj(row[8]),
-                    dest_labels=_labels_obj(row[9]),
-                    policies={
-                        "enforced_policies": sort_trace(t.enforced),
-                        "pending_policies": sort_trace(row[10]),
-                        "all_policies": sort_trace(row[13]),
-                    },
-                    dest_domains=sorted(row[11]) or None,
-                    bytes_in=row[1],
-                    bytes_out=row[2],
-                    packets_in=row[3],
-                    packets_out=row[4],
-                    num_flows=row[5],
-                    num_flows_started=row[6],
-                    num_flows_completed=row[7],
-                    **t.fields,
-                )
-            )
+            d = dict(t.fields)
+            d["start_time"] = start
+            d["end_time"] = end
+            d["source_port"] = row[12]
+            d["source_labels"] = _labels_obj(row[8])
+            d["dest_labels"] = _labels_obj(row[9])
+            d["policies"] = {
+                "enforced_policies": _sorted_trace(t.enforced),
+                "pending_policies": _sorted_trace(row[10]),
+                "all_policies": _sorted_trace(row[13]),
+            }
+            d["dest_domains"] = sorted(row[11]) or None
+            d["bytes_in"] = row[1]
+            d["bytes_out"] = row[2]
+            d["packets_in"] = row[3]
+            d["packets_out"] = row[4]
+            d["num_flows"] = row[5]
+            d["num_flows_started"] = row[6]
+            d["num_flows_completed"] = row[7]
+            # Every field is set, so the record is built without the 55-argument __init__.
+            log = new(FlowLog)
+            log.__dict__.update(d)
+            out.append(log)
         self._rows = {}
         return out

@@ -191,9 +191,7 @@ def port_rows(
     cp = _split(c2s_p, weights, nf)
     sp = _split(s2c_p, weights, nf)
     c.ports = [s[0] for s in slots if s[1] > s[3]][:PORT_ROWS_CAP]
-    return [
-        (s[0], (cb[k], sb[k], cp[k], sp[k], s[1], s[2], s[3])) for k, s in enumerate(slots) if s[1] > 0
-    ]
+    return [(s[0], (cb[k], sb[k], cp[k], sp[k], s[1], s[2], s[3])) for k, s in enumerate(slots) if s[1] > 0]
 
 
 @dataclass

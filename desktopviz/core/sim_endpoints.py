@@ -65,8 +65,16 @@ def subnet_type(ip: str) -> str:
     return "pvt" if any(addr in net for net in _PRIVATE_NETS) else "pub"
 
 
+_INTERNED: dict[frozenset[str], frozenset[str]] = {}
+
+
 def _label_set(labels: dict[str, str]) -> frozenset[str]:
-    return frozenset(f"{k}={v}" for k, v in labels.items())
+    """Labels as interned "k=v" sets: equal label sets are the same object, so merging the
+    members of an aggregated flow is an identity check, not a set intersection."""
+    s = frozenset(f"{k}={v}" for k, v in labels.items())
+    if len(_INTERNED) > 200_000:
+        _INTERNED.clear()
+    return _INTERNED.setdefault(s, s)
 
 
 def pod_flow_labels(pod: Pod) -> dict[str, str]:

@@ -44,7 +44,7 @@ class EventError(ValueError):
 
 
 def split_target(target: str) -> tuple[str | None, str]:
-    """"Deployment storefront/rogue" -> ("deployment", "storefront/rogue"); a bare name has
+    """ "Deployment storefront/rogue" -> ("deployment", "storefront/rogue"); a bare name has
     no kind."""
     kind, _, name = target.strip().partition(" ")
     if not name:

@@ -32,9 +32,16 @@ from desktopviz.core.sim_endpoints import (
     synthetic_ip,
 )
 
-Classify = Callable[[str, str | None], Pod | HostEndpoint | NetworkSet | None]
+Classify = Callable[[str, str | None, str | None], Pod | HostEndpoint | NetworkSet | None]
 
-_PROTO_CANON = {"TCP": "TCP", "UDP": "UDP", "ICMP": "ICMP", "ICMPV6": "ICMPv6", "SCTP": "SCTP", "UDPLITE": "UDPLite"}
+_PROTO_CANON = {
+    "TCP": "TCP",
+    "UDP": "UDP",
+    "ICMP": "ICMP",
+    "ICMPV6": "ICMPv6",
+    "SCTP": "SCTP",
+    "UDPLITE": "UDPLite",
+}
 PORT_PROTOCOLS = frozenset({"TCP", "UDP", "SCTP", "UDPLite"})
 DNS_DURATION = 0.02  # seconds a DNS exchange lasts
 DNS_BYTES_OUT = 74  # one query packet (IP + UDP + DNS question)
@@ -101,9 +108,24 @@ class Resolver:
     externals: dict[str, ExternalEndpoint]
     classify: Classify
 
+    def reset(self) -> None:
+        """Forget the per-rebuild indexes (pods by workload, by namespace)."""
+        self._by_workload: dict[str | None, list[Pod]] | None = None
+        self._by_namespace: dict[str, list[Pod]] | None = None
+
+    def _index(self) -> None:
+        by_wl: dict[str | None, list[Pod]] = {}
+        by_ns: dict[str, list[Pod]] = {}
+        for p in self.cluster.pods.values():
+            by_wl.setdefault(p.workload, []).append(p)
+            by_ns.setdefault(p.namespace, []).append(p)
+        self._by_workload, self._by_namespace = by_wl, by_ns
+
     def pods_of(self, kind: str, value: str) -> list[Pod]:
+        if getattr(self, "_by_workload", None) is None:
+            self._index()
         if kind == "workload":
-            pods = [p for p in self.cluster.pods.values() if p.workload == value]
+            pods = list((self._by_workload or {}).get(value, []))
             if not pods and value in self.cluster.workloads:
                 pods = list(self.cluster.workloads[value].pods)
             return sorted(pods, key=lambda p: p.key)
@@ -123,11 +145,13 @@ class Resolver:
     def service_backends(self, svc: Service) -> list[Pod]:
         if not svc.selector:
             return []
+        if getattr(self, "_by_namespace", None) is None:
+            self._index()
         sel = svc.selector.items()
         pods = [
             p
-            for p in self.cluster.pods.values()
-            if p.namespace == svc.namespace and all(p.labels.get(k) == v for k, v in sel)
+            for p in (self._by_namespace or {}).get(svc.namespace, [])
+            if all(p.labels.get(k) == v for k, v in sel)
         ]
         return sorted(pods, key=lambda p: p.key)
 
@@ -156,7 +180,7 @@ class Resolver:
         return [(ip, domain) for ip in ips]
 
     def external_end(self, ip: str, domain: str | None, hint: str | None) -> EndpointInfo:
-        found = self.classify(ip, hint)
+        found = self.classify(ip, hint, domain)
         if found is None and domain:
             found = netset_for_domain(self.cluster, domain, hint)
         return external_info(ip, domain, found)
@@ -217,9 +241,13 @@ def resolve(traffic: Traffic, uid: object, base_time: float, res: Resolver) -> l
     if not sources or not dests:
         return []
 
-    bytes_in = float(traffic.bytes_in) if traffic.bytes_in is not None else traffic.bytes_out * traffic.reply_ratio
+    bytes_in = (
+        float(traffic.bytes_in) if traffic.bytes_in is not None else traffic.bytes_out * traffic.reply_ratio
+    )
     bytes_out = float(traffic.bytes_out)
-    pk_out = float(traffic.packets_out) if traffic.packets_out is not None else default_packets(proto, bytes_out)
+    pk_out = (
+        float(traffic.packets_out) if traffic.packets_out is not None else default_packets(proto, bytes_out)
+    )
     pk_in = float(traffic.packets_in) if traffic.packets_in is not None else default_packets(proto, bytes_in)
     rate = traffic.rate / (len(sources) * len(dests))
     start = base_time + traffic.start

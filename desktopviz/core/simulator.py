@@ -189,10 +189,11 @@ class Simulator:
             _, _, event_id = heapq.heappop(self._schedule)
             self.fire(event_id)
 
-    def _classify(self, ip: str, hint: str | None) -> Any:
-        return self.engine.classify_ip(ip, namespace_hint=hint)
+    def _classify(self, ip: str, hint: str | None, domain: str | None) -> Any:
+        return self.engine.classify_ip(ip, namespace_hint=hint, domain=domain)
 
     def _rebuild_streams(self) -> None:
+        self._resolver.reset()
         specs: list[StreamSpec] = []
         for uid, traffic, base in self._traffic:
             try:
@@ -228,7 +229,9 @@ class Simulator:
     def _verdict(self, stream: Stream) -> Verdict:
         if stream.gen != self._gen or stream.verdict is None:
             spec = stream.spec
-            stream.verdict = self.engine.evaluate(spec.src.endpoint, spec.dst.endpoint, spec.protocol, spec.port)
+            stream.verdict = self.engine.evaluate(
+                spec.src.endpoint, spec.dst.endpoint, spec.protocol, spec.port
+            )
             stream.gen = self._gen
         return stream.verdict
 

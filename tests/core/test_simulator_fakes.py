@@ -39,7 +39,7 @@ class FakeEngine:
         self.applied: list[str] = []
         self.deny_all_ingress = False
 
-    def classify_ip(self, ip: str, namespace_hint: str | None = None):
+    def classify_ip(self, ip: str, namespace_hint: str | None = None, domain: str | None = None):
         for pod in self.cluster.pods.values():
             if pod.ip == ip:
                 return pod
