@@ -23,6 +23,21 @@ def ensure_display() -> None:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
 
+_QUIET = ("This plugin does not support propagateSizeHints()",)
+
+
+def quiet_offscreen_warnings() -> None:
+    """Drop the offscreen platform's harmless complaint about size hints; pass the rest on."""
+    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+
+    def handler(kind: QtMsgType, context: object, message: str) -> None:
+        if any(q in message for q in _QUIET):
+            return
+        sys.stderr.write(f"{message}\n")
+
+    qInstallMessageHandler(handler)
+
+
 def create_app(argv: list[str] | None = None) -> QApplication:
     """The QApplication (created once), with names for QSettings, Fusion and the palette."""
     app = QApplication.instance()

@@ -60,26 +60,27 @@ class CsvExportTask(QObject):
 
     @Slot()
     def run(self) -> None:
-        from desktopviz.core.export import write_csv
+        from desktopviz.core.export import ExportCancelled, write_csv
         from desktopviz.core.store import FlowStore
 
+        out = Path(self.out_path)
         try:
             store = FlowStore(self.db_path, create=False, readonly=True)
             try:
-                rows = write_csv(store, self.out_path, progress=self._progress)
+                with out.open("w", newline="", encoding="utf-8") as fp:
+                    rows = write_csv(store, fp, progress=self.progress.emit, cancel=lambda: self.cancelled)
             finally:
                 store.close()
             self.done.emit(self.out_path, int(rows))
+        except ExportCancelled:
+            out.unlink(missing_ok=True)
+            self.failed.emit("Export cancelled; no file written.")
         except Exception as exc:  # noqa: BLE001 - shown to the user
             self.failed.emit(f"{exc.__class__.__name__}: {exc}")
         finally:
             thread = self.thread()
             if thread is not None:
                 thread.quit()
-
-    def _progress(self, rows: int) -> bool:
-        self.progress.emit(rows)
-        return not self.cancelled
 
 
 class Menus:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -38,17 +38,8 @@ from desktopviz.ui.sim_controller import (
     StoreFactory,
     speed_label,
 )
-from desktopviz.ui.summary_views import (
-    FlowLogSummaryView,
-    PolicySummaryView,
-    TrafficSummaryView,
-    store_totals,
-)
-
-try:  # the visualizer engineer's widget replaces the traffic summary once it exists
-    from desktopviz.ui.visualizer import FlowVisualizer
-except ImportError:  # pragma: no cover - depends on what has landed
-    FlowVisualizer = None  # type: ignore[assignment,misc]
+from desktopviz.ui.summary_views import FlowLogSummaryView, PolicySummaryView, store_totals
+from desktopviz.ui.visualizer import FlowVisualizer
 
 REFRESH_MS = 33  # the views' repaint clock: ~30 Hz at most
 DEFAULT_SPEED = 10.0  # the first flush interval (15 s in storefront) shows after 1.5 s
@@ -96,9 +87,13 @@ class MainWindow(QMainWindow):
         *,
         sim_factory: SimFactory | None = None,
         store_factory: StoreFactory | None = None,
+        persist: bool = True,
         parent: QWidget | None = None,
     ) -> None:
+        """`persist=False` (screenshots): neither read nor write the saved layout, speed and
+        recent files."""
         super().__init__(parent)
+        self.persist = persist
         self.setObjectName("MainWindow")
         self.setWindowTitle("desktopviz")
         self.resize(1440, 900)
@@ -112,7 +107,8 @@ class MainWindow(QMainWindow):
         self._dirty = False
         self._status_dirty = False
         self._origin: float | None = None
-        self._speed = float(app_settings.settings().value("simulation/speed", DEFAULT_SPEED) or DEFAULT_SPEED)
+        saved = app_settings.settings().value("simulation/speed", DEFAULT_SPEED) if persist else DEFAULT_SPEED
+        self._speed = float(saved or DEFAULT_SPEED)
         if self._speed not in SPEEDS:
             self._speed = DEFAULT_SPEED
         self._closed = False
@@ -131,18 +127,20 @@ class MainWindow(QMainWindow):
 
     # -- construction ------------------------------------------------------------------
     def _build_views(self) -> None:
-        self.visualizer: QWidget = FlowVisualizer() if FlowVisualizer is not None else TrafficSummaryView()
+        self.visualizer = FlowVisualizer()
         self.visualizer.setObjectName("visualizer")
         self.setCentralWidget(self.visualizer)
         self.board: QWidget = PolicySummaryView()
         self.flows: QWidget = FlowLogSummaryView()
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.setCorner(Qt.Corner.TopRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self.board_dock = self._dock(
             "board_dock", "Policy Board", self.board, Qt.DockWidgetArea.RightDockWidgetArea
         )
         self.flows_dock = self._dock(
             "flows_dock", "Flow Logs", self.flows, Qt.DockWidgetArea.BottomDockWidgetArea
         )
-        self.resizeDocks([self.board_dock], [420], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.board_dock], [500], Qt.Orientation.Horizontal)
         self.resizeDocks([self.flows_dock], [260], Qt.Orientation.Vertical)
 
     def _dock(self, name: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -226,12 +224,16 @@ class MainWindow(QMainWindow):
         self.store_changed.connect(self._on_store_changed)
         self.session_changed.connect(self._on_session_changed)
         for view in self.views.values():
-            for sig_name, slot in (("error", self._on_view_error),):
-                sig = getattr(view, sig_name, None)
-                if sig is not None:
-                    sig.connect(slot)
+            view.error.connect(self._on_view_error)  # type: ignore[attr-defined]
+        viz = self.visualizer
+        viz.timeRangeChanged.connect(self.board.set_time_range)
+        viz.timeRangeChanged.connect(self.flows.set_time_range)
+        viz.selectionChanged.connect(self.flows.set_selection)
+        viz.policyActivated.connect(self._show_policy)
 
     def _restore_layout(self) -> None:
+        if not self.persist:
+            return
         geometry, state = app_settings.load_window()
         if geometry is not None:
             self.restoreGeometry(geometry)
@@ -300,9 +302,10 @@ class MainWindow(QMainWindow):
         self.controller.start()
         return self.controller
 
-    def open_database(self, path: str | Path) -> bool:
+    def open_database(self, path: str | Path, *, scenario: Scenario | None = None) -> bool:
         """Open a stored run (no simulation). A file that is not a flow database shows the
-        error and leaves the current session running."""
+        error and leaves the current session running. `scenario`, if known, names the run
+        and gives the Policy Board its tiers and policies."""
         from desktopviz.core.store import FlowStore
 
         try:
@@ -311,8 +314,8 @@ class MainWindow(QMainWindow):
             self.show_message("error", "Cannot open flow database", f"{path}\n\n{exc}")
             return False
         self._end_session()
-        self.scenario = None
-        self._origin = None
+        self.scenario = scenario
+        self._origin = float(scenario.settings.start_time) if scenario else None
         self._set_events(None)
         self._begin_session(path)
         self.store_changed.emit(str(path))
@@ -323,10 +326,11 @@ class MainWindow(QMainWindow):
         self.last_error = None
         self.status_error.clear()
         name = self.scenario.name if self.scenario else Path(path).name
-        kind = "scenario" if self.scenario else "stored run"
+        kind = "stored run" if self.controller is None else "simulation"
         self.setWindowTitle(f"{name} ({kind}) — desktopviz")
-        app_settings.add_recent_file(path)
-        self.menus.update_recent()
+        if self.persist:
+            app_settings.add_recent_file(path)
+            self.menus.update_recent()
         self._update_actions()
         self.session_changed.emit(str(path))
 
@@ -354,10 +358,11 @@ class MainWindow(QMainWindow):
             act.deleteLater()
         self.event_actions = {}
         for ev in scenario.events if scenario else []:
+            if ev.at is not None:
+                continue  # timed events fire on their own
             text = ev.name or ev.id
             act = QAction(text, self)
-            when = "" if ev.at is None else f" (scheduled at +{int(ev.at) // 60}m{int(ev.at) % 60:02d}s)"
-            act.setToolTip(f"Fire the scenario event {ev.id!r} now{when}")
+            act.setToolTip(f"Fire the scenario event {ev.id!r} now")
             act.setData(ev.id)
             act.triggered.connect(lambda _=False, eid=ev.id: self.fire_event(eid))
             self.toolbar.addAction(act)
@@ -371,7 +376,8 @@ class MainWindow(QMainWindow):
 
     def set_speed(self, speed: float) -> None:
         self._speed = speed
-        app_settings.settings().setValue("simulation/speed", speed)
+        if self.persist:
+            app_settings.settings().setValue("simulation/speed", speed)
         self.speed_actions[speed].setChecked(True)
         if self.controller is not None:
             self.controller.set_speed(speed)
@@ -408,9 +414,26 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_session_changed(self, path: str) -> None:
-        set_scenario = getattr(self.board, "set_scenario", None)
-        if set_scenario is not None:
-            set_scenario(self.scenario)
+        self.board.set_scenario(self.scenario)
+        self.visualizer.set_engine(self._gui_engine())
+
+    def _gui_engine(self) -> object | None:
+        """A policy engine over the GUI's copy of the scenario, for the visualizer's "policies
+        applied to the endpoint" (the worker has its own)."""
+        if self.scenario is None:
+            return None
+        from desktopviz.core.policy import PolicyEngine
+
+        try:
+            return PolicyEngine(self.scenario.cluster)
+        except Exception:  # noqa: BLE001 - an optional detail; the session runs without it
+            return None
+
+    @Slot(str)
+    def _show_policy(self, key: str) -> None:
+        self.board_dock.show()
+        self.board_dock.raise_()
+        self.board.select_policy(key)
 
     @Slot(float)
     def _on_clock(self, now: float) -> None:
@@ -460,6 +483,23 @@ class MainWindow(QMainWindow):
         self._status_dirty = True
         self._on_refresh_clock()
 
+    def settle(self, timeout_ms: int = 10_000) -> None:
+        """Refresh every view and process events until they have drawn their data (views
+        that render in the background report `is_idle()`); for screenshots."""
+        import time
+
+        self.refresh_now()
+        deadline = time.monotonic() + timeout_ms / 1000
+        rounds = 0
+        while time.monotonic() < deadline:
+            QApplication.processEvents()
+            rounds += 1
+            if self.visualizer.is_idle() and rounds >= 5:
+                break
+            QThread.msleep(5)
+        self.refresh_now()
+        QApplication.processEvents()
+
     def _update_status(self) -> None:
         ctl = self.controller
         if ctl is not None:
@@ -478,7 +518,7 @@ class MainWindow(QMainWindow):
         elif self.store_path:
             totals = store_totals(self.store_path)
             end = totals.get("last_end_time")
-            self.clock_label.setText(format_sim_time(end) if end else "stored run")
+            self.clock_label.setText(format_sim_time(end, self._origin) if end else "stored run")
             self.status_time.setText(
                 f"Stored run, last interval {format_sim_time(end)} UTC" if end else "Stored run"
             )
@@ -515,9 +555,11 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self._refresh_timer.stop()
-        app_settings.save_window(self.saveGeometry(), self.saveState())
+        if self.persist:
+            app_settings.save_window(self.saveGeometry(), self.saveState())
         self.menus.shutdown()
         self._end_session()
+        self.visualizer.shutdown()
 
     def about_text(self) -> str:
         return (

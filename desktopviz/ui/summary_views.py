@@ -154,6 +154,23 @@ _SELECT = (
 )
 
 
+def compact(n: int) -> str:
+    """1,234 · 27.3k · 1.25M: counts that fit a narrow column."""
+    if abs(n) < 10_000:
+        return f"{n:,}"
+    if abs(n) < 1_000_000:
+        return f"{n / 1000:.1f}k"
+    return f"{n / 1_000_000:.2f}M"
+
+
+def policy_display(key: str) -> str:
+    """`default.trusted (storefront)` for `storefront/default.trusted`; profiles by name."""
+    if key.startswith("__PROFILE__."):
+        return key[len("__PROFILE__.") :]
+    ns, sep, name = key.partition("/")
+    return f"{name}  ({ns})" if sep else key
+
+
 def _endpoint(ns: str | None, name: str | None) -> str:
     return f"{ns}/{name}" if ns and ns != "-" else (name or "-")
 
@@ -285,11 +302,39 @@ class FlowLogSummaryView(StoreViewBase):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.caption = QLabel("No flow logs yet")
         self.caption.setContentsMargins(6, 2, 6, 2)
+        self._sel: tuple[str, list[Any], str] | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.caption)
         layout.addWidget(self.table)
+
+    def set_selection(self, selection: dict[str, Any] | None) -> None:
+        """Show only the flow logs of what is selected in the visualizer: a namespace, a
+        name (either end) or a flow (source and destination); {} or None shows all."""
+        sel = selection or {}
+        kind = sel.get("kind")
+        ns, name = sel.get("namespace"), sel.get("name")
+        if kind == "namespace":
+            self._sel = ("(source_namespace = ? OR dest_namespace = ?)", [ns, ns], f"namespace {ns}")
+        elif kind == "name":
+            self._sel = (
+                "((source_namespace = ? AND source_name_aggr = ?) OR (dest_namespace = ? AND dest_name_aggr = ?))",
+                [ns, name, ns, name],
+                f"{ns}/{name}",
+            )
+        elif kind == "flow":
+            dns, _, dname = str(sel.get("dest", "")).partition(":")
+            self._sel = (
+                "(source_namespace = ? AND source_name_aggr = ? AND dest_namespace = ? AND dest_name_aggr = ?)",
+                [ns, name, dns, dname],
+                f"{ns}/{name} → {dns}/{dname}",
+            )
+        else:
+            self._sel = None
+        self.clear()
+        self._last_refresh = 0.0
+        self.refresh()
 
     def clear(self) -> None:
         self.model.clear()
@@ -297,13 +342,16 @@ class FlowLogSummaryView(StoreViewBase):
 
     def reload(self, conn: sqlite3.Connection) -> None:
         where, args = self.time_where()
+        if self._sel is not None:
+            where, args = f"{where} AND {self._sel[0]}", [*args, *self._sel[1]]
         if self.model.load_newer(conn, where, args):
-            self.caption.setText(f"Newest {self.model.rowCount():,} flow logs (newest first)")
+            about = f" of {self._sel[2]}" if self._sel else ""
+            self.caption.setText(f"Newest {self.model.rowCount():,} flow logs{about} (newest first)")
 
 
 # -- policy board: tiers and policies with live counts ----------------------------------
 
-BOARD_COLUMNS = ("Tier / policy", "Connections", "Allowed", "Denied", "Passed")
+BOARD_COLUMNS = ("Tier / policy", "Conns", "Allowed", "Denied", "Passed")
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
 
@@ -318,6 +366,7 @@ class PolicySummaryView(StoreViewBase):
         super().__init__(parent)
         self.scenario: Any = None
         self._tier_rank: dict[str, int] | None = None
+        self.selected_policy: str | None = None
         self.tree = QTreeWidget(self)
         self.tree.setColumnCount(len(BOARD_COLUMNS))
         self.tree.setHeaderLabels(list(BOARD_COLUMNS))
@@ -396,7 +445,7 @@ class PolicySummaryView(StoreViewBase):
         self.tree.setUpdatesEnabled(False)
         self.tree.clear()
         for tier, policies in order:
-            label = "Profiles (no policy applied)" if tier == "__PROFILE__" else f"tier {tier}"
+            label = "Profiles" if tier == "__PROFILE__" else f"tier {tier}"
             titem = QTreeWidgetItem([label])
             titem.setData(0, Qt.ItemDataRole.UserRole, tier)
             titem.setFont(0, self._bold)
@@ -404,8 +453,11 @@ class PolicySummaryView(StoreViewBase):
             for policy in policies:
                 vals = counts.get(policy, [0, 0, 0, 0])
                 totals = [a + b for a, b in zip(totals, vals, strict=True)]
-                item = QTreeWidgetItem([policy, *(f"{v:,}" for v in vals)])
+                item = QTreeWidgetItem([policy_display(policy), *(compact(v) for v in vals)])
+                item.setData(0, Qt.ItemDataRole.UserRole, policy)
                 item.setToolTip(0, policy)
+                for col, v in enumerate(vals, start=1):
+                    item.setToolTip(col, f"{v:,} connections")
                 if vals[1]:
                     item.setForeground(2, QBrush(ALLOWED))
                 if vals[2]:
@@ -414,70 +466,27 @@ class PolicySummaryView(StoreViewBase):
                     item.setTextAlignment(col, _RIGHT)
                 titem.addChild(item)
             for col, v in enumerate(totals, start=1):
-                titem.setText(col, f"{v:,}")
+                titem.setText(col, compact(v))
                 titem.setTextAlignment(col, _RIGHT)
             self.tree.addTopLevelItem(titem)
             titem.setExpanded(tier not in collapsed)
+        self._select(self.selected_policy)
         self.tree.setUpdatesEnabled(True)
 
+    def select_policy(self, key: str | None) -> None:
+        """Select and show a policy by trace name (e.g. clicked in the visualizer)."""
+        self.selected_policy = key
+        self._select(key)
 
-# -- traffic: who talks to whom ---------------------------------------------------------
-
-
-class TrafficSummaryView(StoreViewBase):
-    """Headline counts and the source → destination pairs, allowed and denied
-    (desktopviz.core.queries.flow_aggregates); the central panel until the Flow Visualizer
-    lands."""
-
-    min_refresh_ms = 500
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.headline = QLabel("No flow database open")
-        font = self.headline.font()
-        font.setPointSizeF(font.pointSizeF() * 1.4)
-        self.headline.setFont(font)
-        self.headline.setContentsMargins(10, 8, 10, 8)
-        self.tree = QTreeWidget(self)
-        self.tree.setHeaderLabels(["Source → destination", "Action", "Connections", "Packets", "Bytes"])
-        self.tree.setRootIsDecorated(False)
-        self.tree.setAlternatingRowColors(True)
-        header = self.tree.header()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in range(1, 5):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(False)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.headline)
-        layout.addWidget(self.tree)
-
-    def clear(self) -> None:
-        self.tree.clear()
-        self.headline.setText("Waiting for flow logs…" if self.store is not None else "No flow database open")
-
-    def reload(self, conn: sqlite3.Connection) -> None:
-        from desktopviz.core.queries import flow_aggregates
-
-        aggs = flow_aggregates(conn, self.since, self.until)
-        aggs.sort(key=lambda a: (a.action == "allow", -a.connections))
-        allowed = sum(a.connections for a in aggs if a.action == "allow")
-        denied = sum(a.connections for a in aggs if a.action != "allow")
-        self.headline.setText(
-            f"<b>{len(aggs)}</b> flows between endpoints · "
-            f"<span style='color:{ALLOWED.name()}'><b>{allowed:,}</b> allowed</span> · "
-            f"<span style='color:{DENIED.name()}'><b>{denied:,}</b> denied</span> connections"
-        )
-        self.tree.setUpdatesEnabled(False)
-        self.tree.clear()
-        for a in aggs[:300]:
-            src = _endpoint(a.source_namespace, a.source_name_aggr)
-            dst = _endpoint(a.dest_namespace, a.dest_name_aggr)
-            item = QTreeWidgetItem(
-                [f"{src}  →  {dst}", a.action, f"{a.connections:,}", f"{a.packets:,}", f"{a.bytes:,}"]
-            )
-            item.setForeground(1, QBrush(DENIED if a.action == "deny" else ALLOWED))
-            for col in range(2, 5):
-                item.setTextAlignment(col, _RIGHT)
-            self.tree.addTopLevelItem(item)
-        self.tree.setUpdatesEnabled(True)
+    def _select(self, key: str | None) -> None:
+        if key is None:
+            return
+        for i in range(self.tree.topLevelItemCount()):
+            tier = self.tree.topLevelItem(i)
+            for j in range(tier.childCount()):
+                item = tier.child(j)
+                if item.data(0, Qt.ItemDataRole.UserRole) == key:
+                    tier.setExpanded(True)
+                    self.tree.setCurrentItem(item)
+                    self.tree.scrollToItem(item)
+                    return

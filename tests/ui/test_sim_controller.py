@@ -51,7 +51,7 @@ def test_pause_stops_the_store_growing_and_resume_continues(qtbot, fakes, fake_s
     assert fakes.count(tmp_path / "run.db") == stored
     ctl.resume()
     qtbot.waitUntil(lambda: fakes.count(tmp_path / "run.db") > stored, timeout=5000)
-    assert ctl.sim_time > paused_at
+    qtbot.waitUntil(lambda: ctl.sim_time > paused_at, timeout=5000)
     ctl.shutdown()
 
 

@@ -1,0 +1,178 @@
+"""`desktopviz screenshot`: a picture of the application without a screen.
+
+Simulates a scenario headless (the core Simulator straight into a flow database, no thread)
+or opens a stored run, lays the main window out offscreen, lets the views refresh, and saves
+the window or one panel as PNG or SVG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import tempfile
+from pathlib import Path
+
+from desktopviz.cli import CommandError
+
+PANELS = ("window", "visualizer", "board", "flows")
+VIEWS = ("namespace", "names", "status")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """`90`, `90s`, `30m`, `1.5h`, `1d` → seconds."""
+    m = _DURATION.match(text)
+    if not m:
+        raise CommandError(f"bad duration {text!r}: use a number with s, m, h or d (e.g. 30m)")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def parse_event(text: str) -> tuple[str, float]:
+    """`ID@TIME` (time after the scenario start, e.g. `rogue@5m`) → (id, seconds)."""
+    event_id, sep, when = text.rpartition("@")
+    if not sep or not event_id:
+        raise CommandError(f"bad event {text!r}: use ID@TIME, e.g. deploy-rogue@5m")
+    return event_id, parse_duration(when)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    m = re.match(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$", text)
+    if not m or int(m.group(1)) < 200 or int(m.group(2)) < 150:
+        raise CommandError(f"bad size {text!r}: use WIDTHxHEIGHT, at least 200x150 (e.g. 1600x1000)")
+    return int(m.group(1)), int(m.group(2))
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "screenshot",
+        help="save a picture of the application (headless): simulate a scenario or open a database",
+        description="Simulate SCENARIO (default: the built-in storefront) or open the flow database DB, "
+        "lay out the window offscreen and save it, or one panel, as PNG or SVG.",
+    )
+    p.add_argument("path", nargs="?", help="a scenario file or folder, or a flow database")
+    p.add_argument("--sim", default="10m", metavar="DURATION", help="simulated time to run (default 10m)")
+    p.add_argument(
+        "--event",
+        action="append",
+        default=[],
+        metavar="ID@TIME",
+        help="fire a scenario event at a simulated time, e.g. deploy-rogue@5m (repeatable)",
+    )
+    p.add_argument("--view", choices=VIEWS, help="Flow Visualizer view (namespace, names, status)")
+    p.add_argument("--panel", choices=PANELS, default="window", help="what to picture (default: window)")
+    p.add_argument("--size", default="1600x1000", help="window size WIDTHxHEIGHT (default 1600x1000)")
+    p.add_argument("--seed", type=int, help="random seed of the simulation (default: the scenario's)")
+    p.add_argument("--db", help="write the simulated run to this database (default: a temporary file)")
+    p.add_argument("-o", "--output", required=True, help="the picture to write: FILE.png or FILE.svg")
+    p.set_defaults(func=run)
+
+
+def simulate_to_store(
+    scenario_path: str | Path,
+    db_path: Path,
+    seconds: float,
+    events: list[tuple[str, float]],
+    seed: int | None = None,
+):  # noqa: ANN201 - returns the loaded Scenario
+    """Run a scenario for `seconds` of simulated time straight into a new flow database."""
+    from desktopviz.core.scenario import load_scenario
+    from desktopviz.core.simulator import Simulator, UnknownEventError
+    from desktopviz.core.store import FlowStore
+
+    try:
+        scenario = load_scenario(scenario_path)
+    except (ValueError, OSError) as exc:
+        raise CommandError(f"cannot load scenario:\n{exc}") from exc
+    pristine_name = scenario.name
+    import copy
+
+    pristine = copy.deepcopy(scenario)
+    sim = Simulator(scenario, seed=seed)
+    for event_id, at in events:
+        try:
+            sim.schedule(event_id, at)
+        except UnknownEventError as exc:
+            known = ", ".join(ev.id for ev in pristine.events) or "none"
+            raise CommandError(f"{exc} in scenario {pristine_name!r} (events: {known})") from None
+    if db_path.exists():
+        raise CommandError(f"{db_path}: already exists; choose a new database file")
+    store = FlowStore(db_path, create=True)
+    try:
+        store.set_meta("scenario", pristine_name)
+        store.set_meta("scenario_path", str(scenario_path))
+        store.set_meta("seed", sim.seed)
+        step = max(float(sim.flush_interval), 60.0)
+        left = seconds
+        while left > 1e-9:
+            chunk = min(step, left)
+            store.insert(sim.advance(chunk))
+            left -= chunk
+        store.insert(sim.flush())
+    finally:
+        store.close()
+    return pristine
+
+
+def run(args: argparse.Namespace) -> int:
+    from desktopviz.core import paths
+    from desktopviz.ui.main_window import looks_like_sqlite
+
+    out = Path(args.output)
+    if out.suffix.lower() not in (".png", ".svg"):
+        raise CommandError(f"{out}: the picture must end in .png or .svg")
+    if not out.parent.exists():
+        raise CommandError(f"{out}: folder {out.parent} does not exist")
+    size = parse_size(args.size)
+    seconds = parse_duration(args.sim)
+    events = [parse_event(e) for e in args.event]
+    source = Path(args.path) if args.path else paths.default_scenario()
+    if not source.exists():
+        raise CommandError(f"{source}: no such file or folder")
+    is_db = looks_like_sqlite(source) or source.suffix.lower() in (".db", ".sqlite", ".sqlite3")
+
+    with tempfile.TemporaryDirectory(prefix="desktopviz-shot-") as tmp:
+        scenario = None
+        if is_db:
+            if args.event:
+                raise CommandError("--event needs a scenario, not a stored database")
+            db = source
+        else:
+            db = Path(args.db) if args.db else Path(tmp) / "run.db"
+            scenario = simulate_to_store(source, db, seconds, events, args.seed)
+        return _picture(db, scenario, args.panel, args.view, size, out)
+
+
+def _picture(db: Path, scenario, panel: str, view: str | None, size: tuple[int, int], out: Path) -> int:  # noqa: ANN001
+    from desktopviz.ui.app import create_app, quiet_offscreen_warnings
+    from desktopviz.ui.snapshot import SnapshotError, save_widget
+
+    app = create_app()
+    quiet_offscreen_warnings()
+    from desktopviz.ui.main_window import MainWindow
+
+    window = MainWindow(persist=False)
+    errors: list[str] = []
+    window.show_message = lambda level, title, text: errors.append(f"{title}: {text}")  # type: ignore[method-assign]
+    try:
+        window.resize(*size)
+        window.show()
+        if not window.open_database(db, scenario=scenario):
+            raise CommandError("; ".join(errors) or f"{db}: cannot open")
+        if view is not None:
+            set_view = getattr(window.visualizer, "set_view", None)
+            if set_view is None:
+                raise CommandError("--view needs the Flow Visualizer, which this build does not have")
+            set_view(view)
+        window.settle()
+        target = window.panel(panel)
+        try:
+            save_widget(target, out, title=f"desktopviz — {window.windowTitle()}")
+        except SnapshotError as exc:
+            raise CommandError(str(exc)) from exc
+    finally:
+        window.shutdown()
+        window.deleteLater()
+        app.processEvents()
+    print(out)
+    return 0
