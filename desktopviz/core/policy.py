@@ -370,7 +370,7 @@ class PolicyEngine:
 
     def add_pod(self, pod: Pod) -> None:
         """Add (or replace) a pod; only verdicts involving it are dropped."""
-        if pod.key in self.cluster.pods or self._index.has(pod.key):
+        if self._index.has(pod.key):
             self.remove_pod(pod.key)
         self.cluster.pods[pod.key] = pod
         self._index.add_pod(pod)
