@@ -62,7 +62,9 @@ The Scenario document (all fields optional; durations are seconds or `90s`, `10m
             - deletePolicy: storefront/default.trusted   # the policy key (trace name)
 
 Endpoint references may also be written as strings: `from: workload:storefront/frontend`.
-Objects an event deploys may be referenced only by that event's traffic.
+Objects an event deploys may be referenced only by that event's traffic. Files under the
+folder's `events/` sub-folder are not loaded with the scenario: keep manifests that only an
+event deploys there (`file: events/rogue.yaml`).
 """
 
 from __future__ import annotations
@@ -79,11 +81,18 @@ from desktopviz.core.scenario_yaml import Issues, ScenarioError, ScenarioIssue, 
 
 __all__ = ["ScenarioError", "ScenarioIssue", "load_scenario", "scenario_files"]
 
+EVENTS_DIR = "events"
+
 
 def scenario_files(path: Path) -> list[Path]:
-    """The YAML files of a scenario path: the file itself, or every *.yaml/*.yml below a folder."""
+    """The YAML files of a scenario path: the file itself, or every *.yaml/*.yml below a
+    folder except those under its `events/` sub-folder (manifests only events deploy)."""
     if path.is_dir():
-        files = [p for p in path.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml")]
+        files = [
+            p
+            for p in path.rglob("*")
+            if p.is_file() and p.suffix in (".yaml", ".yml") and p.relative_to(path).parts[0] != EVENTS_DIR
+        ]
         return sorted(files, key=lambda p: p.relative_to(path).as_posix())
     return [path]
 

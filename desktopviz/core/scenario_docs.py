@@ -275,6 +275,10 @@ class Registry:
                 node_at(root, "spec.tier").error(f"tier {obj.tier!r} does not exist")
             if isinstance(obj, (Workload, Pod)):
                 self._check_service_account(obj, root)
+            if isinstance(obj, HostEndpoint) and obj.node not in placer.nodes:
+                node_at(root, "spec.node").error(
+                    f"node {obj.node!r} is not one of the scenario's nodes ({', '.join(placer.nodes)})"
+                )
             if isinstance(obj, Pod) and obj.node is not None and obj.node not in placer.nodes:
                 node_at(root, "spec.nodeName").error(
                     f"node {obj.node!r} is not one of the scenario's nodes ({', '.join(placer.nodes)})"
