@@ -8,6 +8,7 @@ a network set holding its address, in this set".
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from desktopviz.core.model import LABEL_NAMESPACE, LABEL_SERVICEACCOUNT, EntityRule, Policy, Rule
@@ -220,6 +221,7 @@ class CompiledRule:
         "not_icmp",
         "src",
         "dst",
+        "matches",
     )
 
     def __init__(self, index: int, rule: Rule) -> None:
@@ -238,8 +240,14 @@ class CompiledRule:
         )
         self.src: CompiledEntity | None = None
         self.dst: CompiledEntity | None = None
+        self.matches: Callable[[Peer, Peer, Packet], object] = self.match_generic
 
-    def matches(self, src: Peer, dst: Peer, pkt: Packet) -> bool:
+    def specialize(self) -> None:
+        """Replace `matches` by a function generated for this rule's conditions only."""
+        self.matches = build_matcher(self)
+
+    def match_generic(self, src: Peer, dst: Peer, pkt: Packet) -> bool:
+        """Reference matcher (and the fallback): every condition in turn."""
         if self.proto is not None and pkt.proto != self.proto:
             return False
         if self.not_proto is not None and pkt.proto == self.not_proto:
@@ -259,6 +267,71 @@ class CompiledRule:
         if self.dst is not None and not self.dst.matches(dst, pkt.port, pkt.proto):
             return False
         return True
+
+
+def _service_ok(peer: Peer, service: str, with_ports: bool, port: int | None, proto: int) -> bool:
+    targets = peer.services.get(service)
+    return targets is not None and (not with_ports or (proto, port) in targets)
+
+
+def build_matcher(cr: CompiledRule) -> Callable[[Peer, Peer, Packet], object]:
+    """Generate `m(src, dst, pkt)` testing just the conditions the rule has, as one boolean
+    expression (constants are bound by name, never written into the source)."""
+    env: dict[str, object] = {"in_nets": in_nets, "domain_matches": domain_matches, "service_ok": _service_ok}
+
+    def const(value: object) -> str:
+        name = f"c{len(env)}"
+        env[name] = value
+        return name
+
+    def member(peer: str, classes: set[int]) -> str:
+        s = const(classes)
+        return f"({peer}.cls in {s} or ({peer}.sets and not {peer}.sets.isdisjoint({s})))"
+
+    def ports(pm: PortMatch, peer: str, port: str) -> str:
+        if pm.names:
+            return f"{const(pm)}.matches({peer}, {port}, pkt.proto)"
+        tests = [f"{port} == {lo}" if lo == hi else f"{lo} <= {port} <= {hi}" for lo, hi in pm.ranges]
+        return f"({port} is not None and ({' or '.join(tests)}))"
+
+    conds: list[str] = []
+    if cr.proto is not None:
+        conds.append(f"pkt.proto == {int(cr.proto)}")
+    if cr.not_proto is not None:
+        conds.append(f"pkt.proto != {int(cr.not_proto)}")
+    if cr.ip_version is not None:
+        conds.append(f"pkt.ip_version == {int(cr.ip_version)}")
+    if cr.icmp is not None:
+        conds.append(f"pkt.icmp_type == {int(cr.icmp[0])}")
+        if cr.icmp[1] is not None:
+            conds.append(f"pkt.icmp_code == {int(cr.icmp[1])}")
+    if cr.not_icmp is not None:
+        code = f" and pkt.icmp_code == {int(cr.not_icmp[1])}" if cr.not_icmp[1] is not None else ""
+        conds.append(f"not (pkt.icmp_type == {int(cr.not_icmp[0])}{code})")
+    for ent, peer, port in ((cr.src, "src", "pkt.src_port"), (cr.dst, "dst", "pkt.port")):
+        if ent is None:
+            continue
+        if ent.sel is not None:
+            conds.append(member(peer, ent.sel.classes))
+        if ent.not_sel is not None:
+            conds.append("not " + member(peer, ent.not_sel.classes))
+        if ent.nets:
+            conds.append(f"in_nets({peer}.ip, {const(ent.nets)})")
+        if ent.not_nets:
+            conds.append(f"not in_nets({peer}.ip, {const(ent.not_nets)})")
+        if ent.ports is not None:
+            conds.append(ports(ent.ports, peer, port))
+        if ent.not_ports is not None:
+            conds.append("not " + ports(ent.not_ports, peer, port))
+        if ent.service is not None:
+            conds.append(
+                f"service_ok({peer}, {const(ent.service)}, {bool(ent.service_ports)}, {port}, pkt.proto)"
+            )
+        if ent.domains:
+            conds.append(f"domain_matches({const(ent.domains)}, {peer}.domain)")
+    code = "def m(src, dst, pkt):\n    return " + (" and ".join(conds) or "True") + "\n"
+    exec(compile(code, f"<rule {cr.index}>", "exec"), env)  # noqa: S102 - generated from validated fields
+    return env["m"]  # type: ignore[return-value]
 
 
 @dataclass
@@ -327,6 +400,7 @@ def compile_policy(sets: SelectorSets, policy: Policy) -> CompiledPolicy:
                 raise PolicyCompileError(policy, path, str(exc)) from exc
             cr.src = _entity(sets, policy, rule.source, f"{path}.source", False)
             cr.dst = _entity(sets, policy, rule.destination, f"{path}.destination", True)
+            cr.specialize()
             compiled[direction].append(cr)
     types = policy.types or ["Ingress", "Egress"]  # empty types govern both (Felix back-compat)
     return CompiledPolicy(

@@ -337,3 +337,35 @@ def test_bad_protocol_and_port_are_rejected() -> None:
         e.evaluate(fe, be, "HTTP", 80)
     with pytest.raises(PacketError):
         e.evaluate(fe, be, "TCP", 70000)
+
+
+def test_policy_change_keeps_unrelated_cached_verdicts() -> None:
+    c = make_cluster()
+    e = PolicyEngine(c)
+    fe, be, tool = pod(c, "shop/frontend-1"), pod(c, "shop/backend-1"), pod(c, "ops/tool-1")
+    e.evaluate(fe, be, "TCP", 9090)
+    e.evaluate(tool, fe, "TCP", 8080)
+    assert e.cache_size() == 2
+    e.apply_policy(np("deny-backend", selector="app == 'backend'", ingress=[Rule("Deny")]))
+    assert e.cache_size() == 1  # only the verdict involving the backend pod was dropped
+
+
+def test_generated_rule_matchers_agree_with_the_reference_matcher() -> None:
+    import random
+
+    from desktopviz.scenarios.generate_large import generate_large_cluster
+
+    c = generate_large_cluster(pods=200, namespaces=10, policies=80, seed=3)
+    e = PolicyEngine(c)
+    rules = [cr for cp in e._policies.values() for cr in (*cp.ingress, *cp.egress)]  # noqa: SLF001
+    rng = random.Random(5)
+    pods = list(c.pods.values())
+    pairs = [
+        (rng.choice(pods), rng.choice(pods), rng.choice((8080, 9090, 5432, 6379, 7070))) for _ in range(300)
+    ]
+    fast = [e.explain(a, b, "TCP", p)[0] for a, b, p in pairs]
+    for cr in rules:
+        cr.matches = cr.match_generic
+    slow = [e.explain(a, b, "TCP", p)[0] for a, b, p in pairs]
+    assert fast == slow
+    assert any(v.action == "allow" for v in fast) and any(v.action == "deny" for v in fast)
