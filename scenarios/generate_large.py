@@ -19,6 +19,7 @@ from desktopviz.core.model import (
     ContainerPort,
     EndpointRef,
     EntityRule,
+    ExternalEndpoint,
     Namespace,
     NetworkSet,
     Pod,
@@ -292,6 +293,7 @@ def generate_large_scenario(
         name="large",
         cluster=c,
         settings=ClusterSettings(nodes=[f"node-{i}" for i in range(1, 21)], flush_interval=300),
+        externals={"example-api": ExternalEndpoint("example-api", ["93.184.216.34"], ["api.example.com"])},
         traffic=traffic,
         description=f"Generated: {pods} pods, {namespaces} namespaces, {policies} policies in 4 tiers.",
     )
