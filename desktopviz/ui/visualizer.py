@@ -33,7 +33,14 @@ from desktopviz.ui.visualizer_canvas import ChartCanvas
 from desktopviz.ui.visualizer_data import Focus, Loaded, QueryState, load_flows, view_filter
 from desktopviz.ui.visualizer_filterbar import FilterBar
 from desktopviz.ui.visualizer_panel import VisualizerPanel
-from desktopviz.ui.visualizer_render import Scene, Viewport, paint_overlay, paint_static, render_image
+from desktopviz.ui.visualizer_render import (
+    Scene,
+    Viewport,
+    paint_overlay,
+    paint_static,
+    paint_text,
+    render_image,
+)
 from desktopviz.ui.visualizer_select import SelectionMixin
 from desktopviz.ui.visualizer_style import GLOBAL_COLOUR, ColourBook
 
@@ -66,6 +73,7 @@ class _Result:
     scene: Scene
     image: QImage
     vp: Viewport
+    size: tuple[int, int, float]
 
 
 class _Signals(QObject):
@@ -249,7 +257,7 @@ class FlowVisualizer(SelectionMixin, QWidget):
                 paint_overlay(p, scene, vp, flows, outline)
             p.end()
             return
-        img = render_image(scene, vp, w, h)
+        img = render_image(scene, vp, w, h, text=True)
         if outline or flows:
             p = QPainter(img)
             paint_overlay(p, scene, vp, flows, outline)
@@ -394,10 +402,14 @@ class FlowVisualizer(SelectionMixin, QWidget):
         )
         w, h, dpr = req.size
         image = render_image(scene, req.vp, w, h, dpr)
-        return _Result(loaded, shown, scene, image, req.vp)
+        return _Result(loaded, shown, scene, image, req.vp, req.size)
 
     def _on_done(self, res: _Result) -> None:
         self._busy = False
+        p = QPainter(res.image)
+        w, h, _dpr = res.size
+        paint_text(p, res.scene, res.vp, w, h)
+        p.end()
         self._loaded, self._result = res.loaded, res
         self.canvas.set_picture(res.image, res.scene, res.vp)
         self._after_render()

@@ -198,39 +198,47 @@ def paint_legend(p: QPainter, w: float, h: float, note: str = "") -> None:
 
 
 def paint_static(
-    p: QPainter, scene: Scene, vp: Viewport, w: float, h: float, background: bool = True
+    p: QPainter, scene: Scene, vp: Viewport, w: float, h: float, background: bool = True, text: bool = True
 ) -> None:
-    """The whole picture: chords, the three rings, labels, legend."""
+    """The whole picture: chords, the three rings, and (``text``) labels and legend."""
     p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
     if background:
         p.fillRect(QRectF(0, 0, w, h), QColor("#ffffff"))
     lay = scene.layout
-    if not lay.names:
+    if lay.names:
+        p.save()
+        p.translate(vp.cx, vp.cy)
+        p.scale(vp.R, vp.R)
+        for ci in _chord_order(scene):
+            _paint_chord(p, scene, ci)
+        _paint_rings(p, scene, (lay.namespaces, lay.names, lay.ends))
+        p.restore()
+    if text:
+        paint_text(p, scene, vp, w, h)
+
+
+def paint_text(p: QPainter, scene: Scene, vp: Viewport, w: float, h: float) -> None:
+    """Labels, legend and notes. Text is drawn in the GUI thread only: the font engines of
+    some platforms (offscreen, measured here) crash when two threads draw text at once."""
+    p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+    if not scene.layout.names:
         p.setPen(QColor("#5a606b"))
         p.drawText(
             QRectF(0, 0, w, h), int(Qt.AlignmentFlag.AlignCenter), "No flows in this time range and filter"
         )
-        paint_legend(p, w, h)
-        return
-    p.save()
-    p.translate(vp.cx, vp.cy)
-    p.scale(vp.R, vp.R)
-    for ci in _chord_order(scene):
-        _paint_chord(p, scene, ci)
-    _paint_rings(p, scene, (lay.namespaces, lay.names, lay.ends))
-    p.restore()
-    if scene.labels:
+    elif scene.labels:
         _paint_labels(p, scene, vp)
     paint_legend(p, w, h, scene.note)
 
 
-def render_image(scene: Scene, vp: Viewport, w: int, h: int, dpr: float = 1.0) -> QImage:
-    """Render the static picture into a QImage (callable from any thread)."""
+def render_image(scene: Scene, vp: Viewport, w: int, h: int, dpr: float = 1.0, text: bool = False) -> QImage:
+    """Render the static picture into a QImage (callable from any thread when ``text`` is
+    False; add the text later in the GUI thread with :func:`paint_text`)."""
     img = QImage(max(1, int(w * dpr)), max(1, int(h * dpr)), QImage.Format.Format_ARGB32_Premultiplied)
     img.setDevicePixelRatio(dpr)
     p = QPainter(img)
     try:
-        paint_static(p, scene, vp, w, h)
+        paint_static(p, scene, vp, w, h, text=text)
     finally:
         p.end()
     return img

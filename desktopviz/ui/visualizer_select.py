@@ -293,7 +293,7 @@ class SelectionMixin(_Base):
         elif d.get("kind") == "flow":
             src, dst, status = self._flow_key(d)
             flows = [f for f in flows if (f.src, f.dst, f.status) == (src, dst, status)]
-        by_name = self._view == "names" or bool(self._focus) or bool(d)
+        by_name = self._view != "namespace" or bool(self._focus) or bool(d)
         self.panel.set_tables(traffic_tables(flows, res.loaded.seconds, by_name), res.scene.ns_colour)
 
     def _show_policies(self) -> None:
