@@ -68,6 +68,7 @@ class PolicyEngine:
         self._cache: dict[tuple, Verdict] = {}
         self._cache_by_ep: dict[object, set[tuple]] = {}
         self._side_results: dict[tuple, SideResult] = {}
+        self._verdicts: dict[tuple, Verdict] = {}
         self._fast: dict[tuple, tuple[object, object, Verdict]] = {}  # identity memo in front of _cache
         self._reorder()
         for cid in self._index.endpoint_classes():
@@ -242,7 +243,12 @@ class PolicyEngine:
             dp.is_calico and pending_ingress_action == "deny"
         ):
             pending = "deny"
-        return Verdict(egress, ingress, action, pending, tuple(notes))  # type: ignore[arg-type]
+        vkey = (id(egress), id(ingress), action, pending, *notes)  # side results are interned
+        verdict = self._verdicts.get(vkey)
+        if verdict is None:
+            verdict = Verdict(egress, ingress, action, pending, tuple(notes))  # type: ignore[arg-type]
+            self._verdicts[vkey] = verdict
+        return verdict
 
     def _side(
         self, local: Peer, direction: str, sp: Peer, dp: Peer, pkt: Packet, record: list[SideTrace] | None
