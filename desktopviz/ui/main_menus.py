@@ -83,10 +83,20 @@ class CsvExportTask(QObject):
                 thread.quit()
 
 
-class Menus:
-    """Builds and updates the window's menu bar."""
+class Menus(QObject):
+    """Builds and updates the window's menu bar (a QObject living in the GUI thread, so the
+    export thread's signals reach its slots queued).
+
+    Signals:
+        exported(str, int): a CSV export finished (path, rows), in the GUI thread.
+        export_failed(str): a CSV export failed or was cancelled (message).
+    """
+
+    exported = Signal(str, int)
+    export_failed = Signal(str)
 
     def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
         self.w = window
         self._export: tuple[QThread, CsvExportTask, QProgressDialog] | None = None
         bar = window.menuBar()
@@ -236,24 +246,37 @@ class Menus:
         dialog.setWindowTitle("Export Flow Logs")
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
         dialog.setMinimumDuration(300)
-        dialog.canceled.connect(lambda: setattr(task, "cancelled", True))
-        task.progress.connect(lambda n: dialog.setLabelText(f"Exporting flow logs… {n:,} rows"))
+        dialog.canceled.connect(self._cancel_export)
+        task.progress.connect(self._export_progress)
         task.done.connect(self._export_done)
         task.failed.connect(self._export_failed)
         thread.started.connect(task.run)
+        thread.finished.connect(task.deleteLater)  # deleted in its own thread as it ends
         thread.finished.connect(self._export_finished)
         self._export = (thread, task, dialog)
         self.export_csv_action.setEnabled(False)
         thread.start()
         return task
 
+    @Slot()
+    def _cancel_export(self) -> None:
+        if self._export is not None:
+            self._export[1].cancelled = True
+
+    @Slot(int)
+    def _export_progress(self, rows: int) -> None:
+        if self._export is not None:
+            self._export[2].setLabelText(f"Exporting flow logs… {rows:,} rows")
+
     @Slot(str, int)
     def _export_done(self, out: str, rows: int) -> None:
         self.w.statusBar().showMessage(f"Exported {rows:,} flow logs to {out}", 10_000)
+        self.exported.emit(out, rows)
 
     @Slot(str)
     def _export_failed(self, message: str) -> None:
         self.w.show_message("error", "Export failed", message)
+        self.export_failed.emit(message)
 
     @Slot()
     def _export_finished(self) -> None:
@@ -263,7 +286,6 @@ class Menus:
             dialog.reset()
             dialog.deleteLater()
             thread.wait()
-            task.deleteLater()
             thread.deleteLater()
         self.export_csv_action.setEnabled(True)
 

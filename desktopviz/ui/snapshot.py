@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QRect, QSize
-from PySide6.QtGui import QPainter
+from PySide6.QtCore import QPoint, QRect, QSize
+from PySide6.QtGui import QPainter, QRegion
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QWidget
 
@@ -48,7 +48,8 @@ def save_widget(widget: QWidget, path: str | Path, title: str = "desktopviz") ->
     if not painter.begin(generator):
         raise SnapshotError(f"{out}: could not write the SVG picture")
     try:
-        widget.render(painter)
+        flags = QWidget.RenderFlag.DrawWindowBackground | QWidget.RenderFlag.DrawChildren
+        widget.render(painter, QPoint(0, 0), QRegion(), flags)
     finally:
         painter.end()
     if not out.exists() or out.stat().st_size == 0:
