@@ -74,7 +74,7 @@ from typing import Any
 
 from desktopviz.core.model import Cluster, ClusterSettings, Scenario
 from desktopviz.core.scenario_docs import Parsed, Registry, parse_documents
-from desktopviz.core.scenario_k8s import PodPlacer
+from desktopviz.core.scenario_pods import PodPlacer
 from desktopviz.core.scenario_refs import View, check_policy_key, check_target, check_traffic
 from desktopviz.core.scenario_spec import EventDraft, SpecDraft, parse_scenario_doc
 from desktopviz.core.scenario_yaml import Issues, ScenarioError, ScenarioIssue, load_documents

@@ -136,7 +136,8 @@ def parse_policy(root: Node, kind: str) -> Policy | None:
 
 
 def _types(spec: Node, spec_value: Any) -> list[str]:
-    """Listed types, or defaulted from the rules present (calico.md §2.4)."""
+    """Listed types, or defaulted from the rules present (calico.md §2.4). Rules of a direction
+    the listed types leave out are accepted and ignored, as Calico does (§2.3)."""
     tnode = spec.get("types")
     if tnode is None:
         has_in = bool(spec_value.get("ingress")) if isinstance(spec_value, dict) else False
@@ -154,10 +155,6 @@ def _types(spec: Node, spec_value: Any) -> list[str]:
             listed.append(item.value)
         else:
             item.error(f"unknown policy type {item.value!r} (expected Ingress or Egress)")
-    for key, t in (("ingress", "Ingress"), ("egress", "Egress")):
-        rules = spec.get(key)
-        if rules is not None and isinstance(rules.value, list) and rules.value and t not in listed:
-            rules.error(f"{key} rules are given but types does not include {t}")
     return [t for t in ("Ingress", "Egress") if t in listed]
 
 

@@ -36,16 +36,13 @@ from desktopviz.core.scenario_calico import (
 )
 from desktopviz.core.scenario_k8s import (
     WORKLOAD_KINDS,
-    PodPlacer,
-    expand_workload,
     parse_namespace,
     parse_pod,
     parse_service,
     parse_service_account,
     parse_workload,
-    pod_suffix,
-    service_ip,
 )
+from desktopviz.core.scenario_pods import PodPlacer, expand_workload, pod_suffix, service_ip
 from desktopviz.core.scenario_rules import location
 from desktopviz.core.scenario_yaml import Document, Issues, Node, describe
 

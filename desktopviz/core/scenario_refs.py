@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from desktopviz.core.model import Cluster, ExternalEndpoint, Traffic
-from desktopviz.core.scenario_spec import TrafficDraft
+from desktopviz.core.scenario_traffic import TrafficDraft
 from desktopviz.core.scenario_yaml import Node
 
 SOURCE_KINDS = ("workload", "pod", "external", "ip", "hostendpoint")

@@ -235,3 +235,14 @@ def test_event_objects_are_only_visible_to_their_event(tmp_path):
         load_scenario(copy)
     (err,) = info.value.errors
     assert err.path == "spec.traffic[5].from" and "unknown workload 'shop/canary'" in err.message
+
+
+def test_listed_types_may_leave_out_a_direction_with_rules(tmp_path):
+    """Calico accepts `types: [Egress]` with ingress rules and ignores them (calico.md §2.3)."""
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: p}\n"
+        "spec:\n  types: [Egress]\n  ingress: [{action: Deny}]\n  egress: [{action: Allow}]\n"
+    )
+    p = load_scenario(path).cluster.policies["default.p"]
+    assert p.types == ["Egress"] and len(p.ingress) == 1
