@@ -1,0 +1,76 @@
+"""`desktopviz screenshot`: pictures of the application without a screen."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from PySide6.QtGui import QImage
+
+from desktopviz.cli import main
+
+pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
+
+
+def test_window_png_after_a_simulation_with_the_rogue_pod(qapp, tmp_path, capsys):
+    out = tmp_path / "window.png"
+    db = tmp_path / "run.db"
+    code = main(
+        [
+            "screenshot",
+            "--sim",
+            "3m",
+            "--event",
+            "deploy-rogue@1m",
+            "--size",
+            "1200x800",
+            "--db",
+            str(db),
+            "-o",
+            str(out),
+        ]
+    )
+    assert code == 0
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (1200, 800)
+    con = sqlite3.connect(str(db))
+    denied = con.execute(
+        "SELECT count(*) FROM flow_logs WHERE source_name_aggr LIKE 'rogue-%' AND action='deny'"
+    )
+    assert denied.fetchone()[0] > 0
+    con.close()
+
+
+@pytest.mark.parametrize("panel", ["visualizer", "board", "flows"])
+def test_one_panel_from_a_stored_database(qapp, tmp_path, panel):
+    db = tmp_path / "run.db"
+    assert main(["screenshot", "--sim", "1m", "--db", str(db), "-o", str(tmp_path / "first.png")]) == 0
+    out = tmp_path / f"{panel}.png"
+    assert main(["screenshot", str(db), "--panel", panel, "--size", "1400x900", "-o", str(out)]) == 0
+    image = QImage(str(out))
+    assert not image.isNull() and 100 < image.width() < 1400 and image.height() > 100
+    # Not a blank picture: more than a handful of distinct colours.
+    colours = {image.pixel(x, y) for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)}
+    assert len(colours) > 5
+
+
+def test_svg_with_the_status_view(qapp, tmp_path):
+    out = tmp_path / "shot.svg"
+    assert (
+        main(["screenshot", "--sim", "1m", "--view", "status", "--panel", "visualizer", "-o", str(out)]) == 0
+    )
+    text = out.read_text(encoding="utf-8")
+    assert "<svg" in text and len(text) > 2000
+
+
+def test_bad_requests_are_usage_errors(qapp, tmp_path, capsys):
+    assert main(["screenshot", "-o", str(tmp_path / "x.gif")]) == 2
+    assert "png or .svg" in capsys.readouterr().err
+    assert main(["screenshot", "--sim", "ten", "-o", str(tmp_path / "x.png")]) == 2
+    assert "bad duration" in capsys.readouterr().err
+    assert main(["screenshot", "--sim", "1m", "--event", "nope@1m", "-o", str(tmp_path / "x.png")]) == 2
+    assert "deploy-rogue" in capsys.readouterr().err
+    notdb = tmp_path / "junk.db"
+    notdb.write_text("junk")
+    assert main(["screenshot", str(notdb), "-o", str(tmp_path / "x.png")]) == 2
+    assert "junk.db" in capsys.readouterr().err
