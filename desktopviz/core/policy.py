@@ -22,7 +22,7 @@ from desktopviz.core.model import (
     policy_sort_key,
 )
 from desktopviz.core.policy_compile import CompiledPolicy, PolicyCompileError, SelectorSets, compile_policy
-from desktopviz.core.policy_eval import Step, TierPlan, walk
+from desktopviz.core.policy_eval import Step, TierPlan, make_tier_plan, walk, walk_fast
 from desktopviz.core.policy_index import EndpointIndex, EngineError
 from desktopviz.core.policy_match import Packet, PacketError, Peer, make_packet
 from desktopviz.core.verdict import SideResult, Verdict
@@ -129,8 +129,7 @@ class PolicyEngine:
         for name, members in groups.items():
             t = self.tier(name)
             eot = members[-1] if last else members[0]  # Felix enforced: last; checker (pending): first
-            entries = tuple((cp, cp.rules(direction)) for cp in members)
-            out.append(TierPlan(name, t.default_action == "Pass", entries, eot.key))
+            out.append(make_tier_plan(name, t.default_action == "Pass", members, direction, eot.key))
         return tuple(out)
 
     # ------------------------------------------------------------------ evaluation
@@ -230,7 +229,7 @@ class PolicyEngine:
                 notes.append("denied at the source: the destination never sees the packet")
                 if egress.pending_action == "allow":
                     _, pend, _ = self._plan(dp.cls, "ingress")
-                    pending_ingress_action, _ = walk(pend, "ingress", sp, dp, pkt, self._index.profiles(dp))
+                    pending_ingress_action, _ = walk_fast(pend, sp, dp, pkt, self._index.profiles(dp))
         else:
             notes.append("destination is not a Calico endpoint: no ingress policy")
         action = "allow"
@@ -255,13 +254,17 @@ class PolicyEngine:
     ) -> SideResult:
         enforced, pending, same = self._plan(local.cls, direction)
         profiles = self._index.profiles(local)
-        steps: list[Step] | None = [] if record is not None else None
-        psteps: list[Step] | None = [] if record is not None else None
-        action, trace = walk(enforced, direction, sp, dp, pkt, profiles, steps)
-        if same:
-            p_action, p_trace = action, trace
+        steps: list[Step] | None = None
+        psteps: list[Step] | None = None
+        if record is None:
+            action, trace = walk_fast(enforced, sp, dp, pkt, profiles)
+            p_action, p_trace = (action, trace) if same else walk_fast(pending, sp, dp, pkt, profiles)
         else:
-            p_action, p_trace = walk(pending, direction, sp, dp, pkt, profiles, psteps)
+            steps, psteps = [], []
+            action, trace = walk(enforced, direction, sp, dp, pkt, profiles, steps)
+            p_action, p_trace = (
+                (action, trace) if same else walk(pending, direction, sp, dp, pkt, profiles, psteps)
+            )
         skey = (direction, action, id(trace), p_action, id(p_trace))
         result = self._side_results.get(skey)  # traces are interned, so ids identify them
         if result is None:

@@ -7,7 +7,9 @@ that direction (already filtered and sorted), so the walk only matches rules.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from desktopviz.core.model import Policy, Rule
 from desktopviz.core.policy_compile import CompiledPolicy, CompiledRule
@@ -25,19 +27,35 @@ class TierPlan:
     default_pass: bool
     policies: tuple[tuple[CompiledPolicy, tuple[CompiledRule, ...]], ...]
     eot_key: str  # the policy named by the end-of-tier entry
+    # The tier's rules in evaluation order across its policies, Log rules left out:
+    # (matcher, lower-case action, policy key, rule index). The first match decides.
+    flat: tuple[tuple[Callable[[Peer, Peer, Packet], object], str, str, int], ...] = ()
 
 
-@dataclass(frozen=True)
-class ProfileRef:
+def make_tier_plan(
+    name: str, default_pass: bool, members: list[CompiledPolicy], direction: str, eot_key: str
+) -> TierPlan:
+    entries = tuple((cp, cp.rules(direction)) for cp in members)
+    flat = tuple(
+        (cr.matches, cr.lower_action, cp.key, cr.index)
+        for cp, rules in entries
+        for cr in rules
+        if cr.action != "Log"
+    )
+    return TierPlan(name, default_pass, entries, eot_key, flat)
+
+
+class ProfileRef(NamedTuple):
     """A profile of the endpoint: `allow` when its rules allow everything (kns.*,
     projectcalico-default-allow), False when it has no rules (ksa.*, unknown profiles)."""
 
     name: str
     allow: bool
+    trace_name: str
 
-    @property
-    def trace_name(self) -> str:
-        return f"{PROFILE_TIER}.{self.name}"
+
+def profile_ref(name: str, allow: bool) -> ProfileRef:
+    return ProfileRef(name, allow, f"{PROFILE_TIER}.{name}")
 
 
 @dataclass
@@ -76,6 +94,34 @@ def _trace(raw: list[tuple[str, str, str, int]]) -> tuple[PolicyHit, ...]:
             _TRACES.clear()
         _TRACES[key] = found
     return found
+
+
+def walk_fast(
+    plan: tuple[TierPlan, ...], src: Peer, dst: Peer, pkt: Packet, profiles: tuple[ProfileRef, ...]
+) -> tuple[str, tuple[PolicyHit, ...]]:
+    """`walk` without the step record, over the flattened rules: the evaluation hot path."""
+    raw: list[tuple[str, str, str, int]] = []
+    for tier in plan:
+        for match, action, key, index in tier.flat:
+            if match(src, dst, pkt):
+                raw.append((tier.name, key, action, index))
+                break
+        else:
+            if tier.default_pass:
+                raw.append((tier.name, tier.eot_key, "pass", -1))
+                continue
+            raw.append((tier.name, tier.eot_key, "deny", -1))
+            return "deny", _trace(raw)
+        if action != "pass":
+            return action, _trace(raw)
+    if not profiles:
+        raw.append((PROFILE_TIER, f"{PROFILE_TIER}.{PROFILE_TIER}", "deny", -1))
+        return "deny", _trace(raw)
+    for prof in profiles:
+        if prof.allow:
+            raw.append((PROFILE_TIER, prof.trace_name, "allow", 0))
+            return "allow", _trace(raw)
+    return "deny", _trace(raw)
 
 
 def walk(

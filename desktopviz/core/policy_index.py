@@ -12,7 +12,7 @@ import ipaddress
 
 from desktopviz.core.model import Cluster, ExternalPeer, HostEndpoint, NetworkSet, Pod, Service
 from desktopviz.core.policy_compile import SelectorSets
-from desktopviz.core.policy_eval import ProfileRef
+from desktopviz.core.policy_eval import ProfileRef, profile_ref
 from desktopviz.core.policy_match import (
     Net,
     Peer,
@@ -207,12 +207,12 @@ class EndpointIndex:
         ep = peer.endpoint
         if isinstance(ep, Pod):
             return (
-                ProfileRef(f"kns.{ep.namespace}", True),
-                ProfileRef(f"ksa.{ep.namespace}.{ep.service_account}", False),
+                profile_ref(f"kns.{ep.namespace}", True),
+                profile_ref(f"ksa.{ep.namespace}.{ep.service_account}", False),
             )
         if isinstance(ep, HostEndpoint):
             return tuple(
-                ProfileRef(p, p in DEFAULT_ALLOW_PROFILES or p.startswith("kns.")) for p in ep.profiles
+                profile_ref(p, p in DEFAULT_ALLOW_PROFILES or p.startswith("kns.")) for p in ep.profiles
             )
         return ()
 
