@@ -57,30 +57,33 @@ def sort_trace(entries: set[str] | tuple[str, ...] | list[str]) -> list[str]:
     return sorted(entries, key=_trace_order)
 
 
-_TRACE_CACHE: dict[tuple[str, ...], tuple[str, ...]] = {}
-_LABELS_CACHE: dict[frozenset[str], tuple[str, ...]] = {}
+_TRACE_CACHE: dict[tuple[str, ...], list[str]] = {}
+_LABELS_CACHE: dict[frozenset[str], dict[str, list[str]]] = {}
 
 
 def _sorted_trace(entries: tuple[str, ...] | set[str]) -> list[str]:
+    """The entries sorted by index; one shared list per distinct tuple (read-only records)."""
     if isinstance(entries, set):
         return sort_trace(entries)
     found = _TRACE_CACHE.get(entries)
     if found is None:
         if len(_TRACE_CACHE) > 100_000:
             _TRACE_CACHE.clear()
-        found = _TRACE_CACHE[entries] = tuple(sort_trace(entries))
-    return list(found)
+        found = _TRACE_CACHE[entries] = sort_trace(entries)
+    return found
 
 
 def _labels_obj(labels: frozenset[str] | None) -> dict[str, list[str]] | None:
+    """Calico's labels object, sorted by key. One shared object per distinct label set (the
+    simulator's flow logs are read-only records: the store serialises them)."""
     if labels is None:
         return None
     found = _LABELS_CACHE.get(labels)
     if found is None:
         if len(_LABELS_CACHE) > 100_000:
             _LABELS_CACHE.clear()
-        found = _LABELS_CACHE[labels] = tuple(sorted(labels, key=lambda s: (s.partition("=")[0], s)))
-    return {"labels": list(found)}
+        found = _LABELS_CACHE[labels] = {"labels": sorted(labels, key=lambda s: (s.partition("=")[0], s))}
+    return found
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class RowTemplate:
     enforced: tuple[str, ...]
     all_policies: tuple[str, ...]
     domains: tuple[str, ...]
+    count_key: tuple[str, str] = ("", "")
 
 
 def make_template(
@@ -150,6 +154,7 @@ def make_template(
         enforced=enforced,
         all_policies=all_policies,
         domains=domains,
+        count_key=(reporter, action),
     )
 
 
@@ -164,12 +169,13 @@ def _intersect(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[
 class IntervalAggregator:
     """Merges the counters of one flush interval into flow-log rows."""
 
-    __slots__ = ("_rows",)
+    __slots__ = ("_rows", "counts")
 
     def __init__(self) -> None:
+        self.counts: dict[tuple[str, str], int] = {}  # (reporter, action) -> logs written
         # key -> [template, bytes_in, bytes_out, packets_in, packets_out, num_flows, started,
         #         completed, src_labels, dst_labels, pending (tuple, or set once merged),
-        #         domains set, source_port, all_policies (tuple or set)]
+        #         domains (sorted tuple), source_port, all_policies (tuple or set)]
         self._rows: dict[tuple[Any, ...], list[Any]] = {}
 
     def __len__(self) -> int:
@@ -204,7 +210,7 @@ class IntervalAggregator:
                 t.src_labels,
                 t.dst_labels,
                 pending,
-                set(t.domains),
+                t.domains,
                 source_port if t.level == 0 else None,
                 t.all_policies,
             ]
@@ -222,20 +228,23 @@ class IntervalAggregator:
             row[9] = _intersect(row[9], t.dst_labels)
         if pending is not row[10] and pending != row[10]:
             row[10] = set(row[10]) | set(pending)
-        if t.domains and len(row[11]) < DOMAINS_LIMIT:
+        if t.domains and t.domains is not row[11] and len(row[11]) < DOMAINS_LIMIT:
+            merged = set(row[11])
             for d in t.domains:
-                if len(row[11]) < DOMAINS_LIMIT:
-                    row[11].add(d)
+                if len(merged) < DOMAINS_LIMIT:
+                    merged.add(d)
+            row[11] = tuple(sorted(merged))
         if t.all_policies is not row[13] and t.all_policies != row[13]:
             row[13] = set(row[13]) | set(t.all_policies)
 
     def logs(self, start: int, end: int) -> list[FlowLog]:
         """The merged rows as flow logs for the interval [start, end); clears the aggregator."""
         out: list[FlowLog] = []
+        counts = self.counts
         new = FlowLog.__new__
         for row in self._rows.values():
             t: RowTemplate = row[0]
-            d = dict(t.fields)
+            d = t.fields.copy()
             d["start_time"] = start
             d["end_time"] = end
             d["source_port"] = row[12]
@@ -246,7 +255,7 @@ class IntervalAggregator:
                 "pending_policies": _sorted_trace(row[10]),
                 "all_policies": _sorted_trace(row[13]),
             }
-            d["dest_domains"] = sorted(row[11]) or None
+            d["dest_domains"] = list(row[11]) if row[11] else None
             d["bytes_in"] = row[1]
             d["bytes_out"] = row[2]
             d["packets_in"] = row[3]
@@ -256,7 +265,8 @@ class IntervalAggregator:
             d["num_flows_completed"] = row[7]
             # Every field is set, so the record is built without the 55-argument __init__.
             log = new(FlowLog)
-            log.__dict__.update(d)
+            log.__dict__ = d
             out.append(log)
+            counts[t.count_key] = counts.get(t.count_key, 0) + 1
         self._rows = {}
         return out

@@ -3,7 +3,7 @@
 A *cohort* is the set of a stream's connections that were opened under the same enforced
 verdict. Connections keep the verdict they started with (calico.md §2.5: policy changes apply
 to new connections), so when a policy change alters a stream's verdict a new cohort starts
-and the old one drains. A cohort holds counts only, plus its flow-log templates.
+and the old one drains. A cohort holds its flow-log templates; its counts live in a CohortTable row (sim_table.py).
 """
 
 from __future__ import annotations
@@ -61,12 +61,7 @@ class Cohort:
         "stream",
         "verdict",
         "signature",
-        "carry",
-        "started",
-        "completed_new",
-        "share_new",
-        "terminate",
-        "denied",
+        "idx",
         "templates",
         "needs_ports",
         "ports",
@@ -78,12 +73,7 @@ class Cohort:
         self.stream = stream
         self.verdict = verdict
         self.signature = Cohort.signature_of(verdict)
-        self.carry = 0
-        self.started = 0
-        self.completed_new = 0
-        self.share_new = 0.0
-        self.terminate = False
-        self.denied = verdict.action == "deny"
+        self.idx = -1  # row in the simulator's CohortTable
         self.templates: list[tuple[RowTemplate, str]] = []
         spec = stream.spec
         eg, ing = verdict.egress, verdict.ingress
@@ -202,20 +192,22 @@ class SimStats:
     allowed: int = 0
     denied: int = 0
     intervals: int = 0
+    connections: int = 0  # connections started
     by_reporter: dict[str, int] = field(default_factory=dict)
     by_reporter_action: dict[str, int] = field(default_factory=dict)
 
-    def count(self, logs: list[FlowLog]) -> None:
+    def count(self, logs: list[FlowLog], by_reporter_action: dict[tuple[str, str], int]) -> None:
+        """Add one interval: its logs and their (reporter, action) counts."""
         self.intervals += 1
         self.logs += len(logs)
-        for log in logs:
-            if log.action == "allow":
-                self.allowed += 1
+        for (reporter, action), n in by_reporter_action.items():
+            if action == "allow":
+                self.allowed += n
             else:
-                self.denied += 1
-            self.by_reporter[log.reporter] = self.by_reporter.get(log.reporter, 0) + 1
-            k = f"{log.reporter}/{log.action}"
-            self.by_reporter_action[k] = self.by_reporter_action.get(k, 0) + 1
+                self.denied += n
+            self.by_reporter[reporter] = self.by_reporter.get(reporter, 0) + n
+            k = f"{reporter}/{action}"
+            self.by_reporter_action[k] = self.by_reporter_action.get(k, 0) + n
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -223,6 +215,7 @@ class SimStats:
             "allowed": self.allowed,
             "denied": self.denied,
             "intervals": self.intervals,
+            "connections": self.connections,
             "by_reporter": dict(self.by_reporter),
             "by_reporter_action": dict(self.by_reporter_action),
         }

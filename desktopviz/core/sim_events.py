@@ -21,7 +21,11 @@ from desktopviz.core.model import (
     Tier,
     Workload,
 )
-from desktopviz.core.scenario_k8s import PodPlacer, workload_pod
+
+try:  # the scenario loader's pod naming and placement (its module moved once already)
+    from desktopviz.core.scenario_pods import PodPlacer, workload_pod
+except ImportError:  # pragma: no cover
+    from desktopviz.core.scenario_k8s import PodPlacer, workload_pod  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
     from desktopviz.core.model import Event, EventAction

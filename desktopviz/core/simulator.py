@@ -33,8 +33,10 @@ from desktopviz.core.flowlog import FlowLog
 from desktopviz.core.model import Event, Policy, Scenario, Traffic
 from desktopviz.core.sim_cohort import Cohort, SimStats, Stream, port_rows
 from desktopviz.core.sim_events import EventApplier
+from desktopviz.core.sim_table import CohortTable
 from desktopviz.core.sim_traffic import Resolver, StreamSpec, TrafficError, dns_streams, resolve
 from desktopviz.core.sim_volume import (
+    SYN_BYTES,
     completion_probability_new,
     completion_probability_open,
     denied_packets,
@@ -80,7 +82,10 @@ class Simulator:
         self._streams: dict[tuple[object, ...], Stream] = {}
         self._live: list[Stream] = []
         self._arrays: dict[str, np.ndarray] = {}
-        self._cohorts: list[Cohort] = []
+        self._table = CohortTable()
+        self._stale = 0  # cohorts replaced or torn down since the last compaction
+        self._cur = np.zeros(0, dtype=np.int64)
+        self._sgen = np.zeros(0, dtype=np.int64)
         self._dirty = True
         self._schedule: list[tuple[float, int, str]] = []
         self._seq = 0
@@ -211,10 +216,14 @@ class Simulator:
             else:
                 stream.spec = spec
             fresh[spec.key] = stream
+        term = self._table.cols["term"]
         for key, stream in self._streams.items():
             if key not in fresh:
                 for c in stream.cohorts:
-                    c.terminate = True
+                    if c.idx >= 0:
+                        term[c.idx] = True
+                stream.cohort = None  # its connections end; nothing new starts
+                self._stale += 1
         self._streams = fresh
         self._live = list(fresh.values())
         inf = math.inf
@@ -224,6 +233,9 @@ class Simulator:
             "stop": np.array([inf if s.spec.stop is None else s.spec.stop for s in self._live]),
             "dur": np.array([s.spec.duration for s in self._live], dtype=np.float64),
         }
+        # Each live stream's current cohort row, valid while `_sgen` equals the generation.
+        self._cur = np.array([s.cohort.idx if s.cohort else -1 for s in self._live], dtype=np.int64)
+        self._sgen = np.array([s.gen if s.cohort else -1 for s in self._live], dtype=np.int64)
         self._dirty = False
 
     def _verdict(self, stream: Stream) -> Verdict:
@@ -239,10 +251,12 @@ class Simulator:
         verdict = self._verdict(stream)
         cur = stream.cohort
         if cur is None or cur.signature != Cohort.signature_of(verdict):
+            if cur is not None:
+                self._stale += 1
             cur = Cohort(stream, verdict, self.settings)
             stream.cohort = cur
             stream.cohorts.append(cur)
-            self._cohorts.append(cur)
+            self._table.add(cur)
         return cur
 
     def _generate(self, t0: float, t1: float, end: float) -> None:
@@ -262,77 +276,88 @@ class Simulator:
         nn = n[idx]
         p = completion_probability_new(a["dur"][idx], lo[idx], hi[idx], end)
         done = self.rng.binomial(nn, p)
-        share = nn * p
-        live = self._live
-        for j, i in enumerate(idx.tolist()):
-            c = self._cohort(live[i])
-            c.started += int(nn[j])
-            c.completed_new += int(done[j])
-            c.share_new += float(share[j])
+        stale = idx[self._sgen[idx] != self._gen]
+        if stale.size:
+            live = self._live
+            for i in stale.tolist():
+                self._cur[i] = self._cohort(live[i]).idx
+                self._sgen[i] = self._gen
+        rows = self._cur[idx]  # distinct: a cohort belongs to one stream
+        cols = self._table.cols
+        cols["started"][rows] += nn
+        cols["comp_new"][rows] += done
+        cols["share_new"][rows] += nn * p
 
     def _close_interval(self, end: int) -> list[FlowLog]:
         start = self._interval_start
-        length = float(end - start)
-        active = [c for c in self._cohorts if c.carry or c.started]
-        if active:
-            self._account(active, length)
+        table = self._table
+        if table.n:
+            self._account(float(end - start))
+        self._agg.counts = {}
         logs = self._agg.logs(start, end)
-        self._cohorts = [c for c in self._cohorts if c.carry > 0 or c is c.stream.cohort]
         self._interval_start = end
-        self.stats.count(logs)
+        self.stats.count(logs, self._agg.counts)
+        if self._stale > 256 and self._stale * 2 > table.n:
+            table.compact()
+            self._stale = 0
+            self._dirty = True  # stream -> row indexes changed
         return logs
 
-    def _account(self, active: list[Cohort], length: float) -> None:
+    def _account(self, length: float) -> None:
+        """Turn the interval's counts into flow-log rows and roll open connections over."""
         rng = self.rng
-        carry = np.array([c.carry for c in active], dtype=np.int64)
-        started = np.array([c.started for c in active], dtype=np.int64)
-        comp_new = np.array([c.completed_new for c in active], dtype=np.int64)
-        share_new = np.array([c.share_new for c in active], dtype=np.float64)
-        m = np.array([c.stream.spec.duration for c in active], dtype=np.float64)
-        denied = np.array([c.denied for c in active], dtype=bool)
-        term = np.array([c.terminate for c in active], dtype=bool)
+        t = self._table
+        carry_all, started_all = t.col("carry"), t.col("started")
+        act = np.flatnonzero((carry_all > 0) | (started_all > 0))
+        if act.size == 0:
+            return
+        carry, started = carry_all[act], started_all[act]
+        self.stats.connections += int(started.sum())
+        comp_new, share_new = t.col("comp_new")[act], t.col("share_new")[act]
+        m, denied, term = t.col("dur")[act], t.col("denied")[act], t.col("term")[act]
+        b_out, b_in = t.col("b_out")[act], t.col("b_in")[act]
+        p_out, p_in = t.col("p_out")[act], t.col("p_in")[act]
         p_old = completion_probability_open(m, length)
         comp_old = np.where(term, carry, rng.binomial(carry, p_old))
         share = np.where(term, carry, carry * p_old) + share_new
         completed = np.where(denied, started, comp_old + comp_new)
         num_flows = carry + started
-        specs = [c.stream.spec for c in active]
-        b_out = np.array([s.bytes_out for s in specs])
-        b_in = np.array([s.bytes_in for s in specs])
         c2s_b = draw_bytes(rng, share, b_out)
         s2c_b = draw_bytes(rng, share, b_in)
-        c2s_p = packets_for(c2s_b, share, b_out, np.array([s.packets_out for s in specs]), started)
-        s2c_p = packets_for(s2c_b, share, b_in, np.array([s.packets_in for s in specs]), started)
+        c2s_p = packets_for(c2s_b, share, b_out, p_out, started)
+        s2c_p = packets_for(s2c_b, share, b_in, p_in, started)
         if denied.any():
-            tcp = np.array([s.protocol == "TCP" for s in specs], dtype=bool)
+            tcp = t.col("tcp")[act]
             dp = denied_packets(rng, started, tcp)
-            per_pk = np.where(tcp, 60.0, b_out / np.maximum(np.array([s.packets_out for s in specs]), 1.0))
+            per_pk = np.where(tcp, float(SYN_BYTES), b_out / np.maximum(p_out, 1.0))
             c2s_p = np.where(denied, dp, c2s_p)
             c2s_b = np.where(denied, np.rint(dp * per_pk), c2s_b)
             s2c_p = np.where(denied, 0, s2c_p)
             s2c_b = np.where(denied, 0.0, s2c_b)
+        # roll over: open connections stay, counters restart
+        carry_all[act] = np.where(denied | term, 0, num_flows - completed)
+        started_all[act] = 0
+        t.col("comp_new")[act] = 0
+        t.col("share_new")[act] = 0.0
         c2s_bi = np.rint(c2s_b).astype(np.int64).tolist()
         s2c_bi = np.rint(s2c_b).astype(np.int64).tolist()
         c2s_pl, s2c_pl = c2s_p.tolist(), s2c_p.tolist()
         nf_l, st_l, cp_l = num_flows.tolist(), started.tolist(), completed.tolist()
         old_l = comp_old.tolist()
         agg = self._agg
-        for j, c in enumerate(active):
-            nf = nf_l[j]
-            if nf:
-                current = self._verdict(c.stream)
-                counters = (c2s_bi[j], s2c_bi[j], c2s_pl[j], s2c_pl[j], nf, st_l[j], cp_l[j])
-                if c.needs_ports:
-                    rows = port_rows(rng, c, counters, old_l[j])
-                else:
-                    rows = [(None, counters)]
-                for tmpl, pending in c.sides(current):
-                    src_side = tmpl.fields["reporter"] == "src"
-                    for port, (cb, sb, cp, sp, n_f, n_s, n_c) in rows:
-                        if src_side:
-                            agg.add(tmpl, sb, cb, sp, cp, n_f, n_s, n_c, pending, port)
-                        else:
-                            agg.add(tmpl, cb, sb, cp, sp, n_f, n_s, n_c, pending, port)
-            c.carry = 0 if (c.denied or c.terminate) else nf - cp_l[j]
-            c.started = c.completed_new = 0
-            c.share_new = 0.0
+        cohorts = t.cohorts
+        for j, i in enumerate(act.tolist()):
+            c = cohorts[i]
+            current = self._verdict(c.stream)
+            counters = (c2s_bi[j], s2c_bi[j], c2s_pl[j], s2c_pl[j], nf_l[j], st_l[j], cp_l[j])
+            if c.needs_ports:
+                rows = port_rows(rng, c, counters, old_l[j])
+            else:
+                rows = [(None, counters)]
+            for tmpl, pending in c.sides(current):
+                src_side = tmpl.count_key[0] == "src"
+                for port, (cb, sb, cp, sp, n_f, n_s, n_c) in rows:
+                    if src_side:
+                        agg.add(tmpl, sb, cb, sp, cp, n_f, n_s, n_c, pending, port)
+                    else:
+                        agg.add(tmpl, cb, sb, cp, sp, n_f, n_s, n_c, pending, port)
