@@ -2,8 +2,8 @@
 
 Time ranges: a flow log belongs to the time of its ``start_time`` (the start of its flush
 interval); ``since``/``until`` select ``since <= start_time < until`` (None = open end).
-Ranges are cut into whole days and hours, read from the store's rollup tables, and the
-partial hours at the ends, read from the flow logs themselves (:func:`segments`), so an
+Ranges are cut into whole days, hours and 5-minute buckets, read from the store's rollup
+tables, and the partial buckets at the ends, read from the flow logs themselves (:func:`segments`), so an
 "all time" aggregate over a million logs reads a few thousand rows.
 
 Counting a connection seen by two reporters (:func:`flow_aggregates`): an allowed connection
@@ -24,13 +24,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from desktopviz.core.flowlog import FlowLog, parse_labels_field
 from desktopviz.core.store import (
     COLUMNS,
     COUNTERS,
+    FINEST,
     FLOW_KEY,
     ROLLUP_LEVELS,
     FlowStore,
@@ -312,118 +313,6 @@ def _add(agg: FlowAggregate, rep: str, acc: list[int]) -> None:
     agg.end_time = max(agg.end_time, hi)
 
 
-# -- Policy Board ----------------------------------------------------------------------------
-@dataclass
-class Traffic:
-    """Connections, packets and bytes of flow logs (in/out from the reporting endpoint)."""
-
-    connections: int = 0
-    packets_in: int = 0
-    packets_out: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
-    logs: int = 0
-
-    def add(self, hits: int, c: Sequence[int]) -> None:
-        self.logs += hits
-        self.connections += c[0]
-        self.packets_in += c[1]
-        self.packets_out += c[2]
-        self.bytes_in += c[3]
-        self.bytes_out += c[4]
-
-
-@dataclass
-class HitMetrics:
-    """Traffic a policy (or one rule) decided: all of it, and split by the hit's action."""
-
-    total: Traffic = field(default_factory=Traffic)
-    allowed: Traffic = field(default_factory=Traffic)
-    denied: Traffic = field(default_factory=Traffic)
-    passed: Traffic = field(default_factory=Traffic)
-
-    @property
-    def connections(self) -> int:
-        return self.total.connections
-
-    def add(self, action: str, hits: int, c: Sequence[int]) -> None:
-        self.total.add(hits, c)
-        part = {"allow": self.allowed, "deny": self.denied, "pass": self.passed}.get(action)
-        if part is not None:
-            part.add(hits, c)
-
-
-Direction = Literal["ingress", "egress", "forward"]
-DIRECTION: dict[str, Direction] = {"src": "egress", "dst": "ingress", "fwd": "forward"}
-
-
-@dataclass
-class RuleMetrics:
-    """One rule of a policy in one direction (rule_index -1 = the tier's end-of-tier action)."""
-
-    direction: Direction
-    rule_index: int
-    enforced: HitMetrics = field(default_factory=HitMetrics)
-    pending: HitMetrics = field(default_factory=HitMetrics)
-
-
-@dataclass
-class PolicyMetrics:
-    """Metrics of one policy (by trace name) from enforced hits, and staged ones from pending hits."""
-
-    policy: str
-    tier: str
-    namespace: str | None
-    enforced: HitMetrics = field(default_factory=HitMetrics)
-    pending: HitMetrics = field(default_factory=HitMetrics)
-    rules: dict[tuple[Direction, int], RuleMetrics] = field(default_factory=dict)
-
-    def rule(self, direction: Direction, rule_index: int) -> RuleMetrics | None:
-        return self.rules.get((direction, rule_index))
-
-
-def policy_metrics(
-    conn: Conn, since: int | None = None, until: int | None = None, *, policies: Iterable[str] | None = None
-) -> dict[str, PolicyMetrics]:
-    """Per policy and per (direction, rule) counts over a time range. A hit in a ``src`` log
-    is egress, in a ``dst`` log ingress; ``passed`` counts hits whose action is pass."""
-    c = connection_of(conn)
-    bounds = _bounds(c, since, until)
-    out: dict[str, PolicyMetrics] = {}
-    if bounds is None:
-        return out
-    extra, eargs = ("", []) if policies is None else _in("policy", policies)
-    keys = "kind, policy, tier, reporter, rule_index, action"
-    sums = ", ".join(f"sum({k})" for k in COUNTERS)
-    for level, lo, hi in segments(*bounds):
-        if level is None:
-            sql = (
-                f"SELECT {keys}, max(namespace), count(*), {sums} FROM policy_hits "
-                "WHERE start_time >= ? AND start_time < ?"
-            )
-            qargs: list[Any] = [lo, hi]
-        else:
-            sql = (
-                f"SELECT {keys}, max(namespace), sum(hits), {sums} FROM hit_rollup "
-                "WHERE level = ? AND bucket >= ? AND bucket < ?"
-            )
-            qargs = [level, lo, hi]
-        sql += (f" AND {extra}" if extra else "") + f" GROUP BY {keys}"
-        for kind, pol, tier, rep, rule, act, ns, hits, *cnt in c.execute(sql, [*qargs, *eargs]):
-            pm = out.get(pol)
-            if pm is None:
-                pm = out[pol] = PolicyMetrics(pol, tier, ns)
-            direction = DIRECTION.get(rep, "forward")
-            rm = pm.rules.get((direction, rule))
-            if rm is None:
-                rm = pm.rules[(direction, rule)] = RuleMetrics(direction, rule)
-            counters = [v or 0 for v in cnt]
-            target_p, target_r = (pm.pending, rm.pending) if kind == "pending" else (pm.enforced, rm.enforced)
-            target_p.add(act, hits, counters)
-            target_r.add(act, hits, counters)
-    return out
-
-
 # -- charts, browser, dropdowns --------------------------------------------------------------
 @dataclass
 class TimeBucket:
@@ -450,8 +339,8 @@ def time_series(
     bs = int(bucket_seconds)
     if bs <= 0:
         raise QueryError("bucket_seconds must be positive")
-    levels = () if filter_sql else tuple(lv for lv in ROLLUP_LEVELS if bs % lv == 0)
     buckets = {b: TimeBucket(b) for b in range(int(since) // bs * bs, int(until), bs)}
+    levels = () if filter_sql or bs % FINEST else (FINEST,)
     for level, lo, hi in segments(int(since), int(until), levels):
         if level is None:
             where, args = build_where(lo, hi, filter_sql or "", params)
@@ -461,10 +350,10 @@ def time_series(
             )
         else:
             sql = (
-                f"SELECT bucket / {bs} * {bs} AS b, action, sum(logs), sum(num_flows), sum(bytes_in + bytes_out) "
-                "FROM flow_rollup WHERE level = ? AND bucket >= ? AND bucket < ? GROUP BY b, action"
+                f"SELECT bucket / {bs} * {bs} AS b, action, sum(logs), sum(num_flows), sum(bytes) "
+                "FROM series_rollup WHERE bucket >= ? AND bucket < ? GROUP BY b, action"
             )
-            args = [level, lo, hi]
+            args = [lo, hi]
         for b, act, n, nf, nb in c.execute(sql, args):
             tb = buckets.setdefault(b, TimeBucket(b))
             if act == "allow":
@@ -528,6 +417,15 @@ def label_sets(conn: Conn) -> list[dict[str, str]]:
     rows = connection_of(conn).execute("SELECT labels FROM label_sets ORDER BY id")
     return [parse_labels_field(json.loads(t)) for (t,) in rows]
 
+
+# The Policy Board metrics live in their own module; importable from here too.
+from desktopviz.core.queries_policy import (  # noqa: E402
+    HitMetrics,
+    PolicyMetrics,
+    RuleMetrics,
+    Traffic,
+    policy_metrics,
+)
 
 __all__ = [
     "FlowAggregate",

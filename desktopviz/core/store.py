@@ -8,10 +8,11 @@ Tables (schema version :data:`SCHEMA_VERSION`):
   start time and counters copied in, so per-rule metrics need no join and no string parsing.
 * ``label_sets``: each distinct labels JSON once, so label selectors are evaluated in Python
   on a few hundred sets instead of on every row.
-* ``flow_rollup`` / ``hit_rollup``: sums per hour and per day (by start time) of the flow
-  keys the visualizer groups by and of the policy hits; kept up to date in the insert's
-  transaction, so "all time" aggregates read thousands of rows, not millions
-  (see :mod:`desktopviz.core.queries`).
+* ``flow_rollup`` / ``hit_rollup``: sums per day, hour and 5 minutes (by start time) of the
+  flow keys the visualizer groups by and of the policy hits; ``series_rollup``: logs,
+  connections and bytes per 5 minutes, action and reporter. All kept up to date in the
+  insert's transaction, so "all time" aggregates read thousands of narrow rows, not millions
+  of flow logs (see :mod:`desktopviz.core.queries`).
 * ``meta``: schema version and creation info (scenario, seed, created_at).
 
 One FlowStore per thread: the simulator worker writes through its own, the GUI reads through
@@ -33,40 +34,22 @@ import sqlite_utils
 
 from desktopviz import __version__
 from desktopviz.core.flowlog import FIELDS, JSON_FIELDS, FlowLog
-from desktopviz.core.verdict import PolicyHit
+from desktopviz.core.store_ingest import (
+    COLUMNS,
+    COUNTERS,
+    FINEST,
+    FLOW_KEY,
+    HIT_COLUMNS,
+    ROLLUP_LEVELS,
+    Ingest,
+    TraceError,
+)
 
 SCHEMA_VERSION = 1
 APPLICATION = "desktopviz-flowstore"
-ROLLUP_LEVELS: tuple[int, ...] = (86400, 3600)  # coarsest first; buckets aligned to the epoch
-BATCH = 5000  # rows per executemany
 
 _types = {f.name: str(f.type) for f in fields(FlowLog)}
 INT_FIELDS = frozenset(n for n in FIELDS if "int" in _types[n] and "list" not in _types[n])
-COLUMNS: tuple[str, ...] = ("id", *FIELDS)
-FLOW_KEY = (
-    "source_namespace",
-    "source_name_aggr",
-    "source_type",
-    "dest_namespace",
-    "dest_name_aggr",
-    "dest_type",
-    "action",
-    "reporter",
-)
-COUNTERS = ("num_flows", "packets_in", "packets_out", "bytes_in", "bytes_out")
-HIT_COLUMNS = (
-    "flow_log_id",
-    "reporter",
-    "kind",
-    "idx",
-    "tier",
-    "policy",
-    "namespace",
-    "action",
-    "rule_index",
-    "start_time",
-    *COUNTERS,
-)
 
 _INDEXES = {
     "flow_logs": [
@@ -83,6 +66,16 @@ _INDEXES = {
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _loads = json.loads
+__all__ = [
+    "COLUMNS",
+    "COUNTERS",
+    "FINEST",
+    "FLOW_KEY",
+    "HIT_COLUMNS",
+    "ROLLUP_LEVELS",
+    "FlowStore",
+    "StoreError",
+]
 _get_fields = attrgetter(*FIELDS)
 _JSON_IDX = tuple(i for i, n in enumerate(FIELDS) if n in JSON_FIELDS)
 _IDX = {n: i for i, n in enumerate(FIELDS)}
@@ -153,9 +146,7 @@ class FlowStore:
         except StoreError:
             self.conn.close()
             raise
-        self._label_ids: dict[str, int] = {}
-        self._hit_cache: dict[str, PolicyHit] = {}
-        self.skipped_traces = 0
+        self._ingest = Ingest(self.conn)
 
     # -- opening -----------------------------------------------------------------------------
     def _open(self) -> None:
@@ -222,6 +213,11 @@ class FlowStore:
             f"action TEXT NOT NULL, namespace TEXT, {hsums}, "
             "PRIMARY KEY (level, bucket, kind, policy, tier, reporter, rule_index, action)) WITHOUT ROWID"
         )
+        c.execute(
+            "CREATE TABLE series_rollup (bucket INTEGER NOT NULL, action TEXT NOT NULL, reporter TEXT NOT NULL, "
+            "logs INTEGER NOT NULL, num_flows INTEGER NOT NULL, bytes INTEGER NOT NULL, "
+            "PRIMARY KEY (bucket, action, reporter)) WITHOUT ROWID"
+        )
         c.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         c.executemany(
@@ -247,168 +243,20 @@ class FlowStore:
         c = self.conn
         c.execute("BEGIN IMMEDIATE")
         try:
-            n = self._insert(logs, strict)
+            n = self._ingest.insert(logs, _get_fields, strict)
             c.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             c.execute("ROLLBACK")
+            self._ingest.reset()
+            if isinstance(exc, TraceError):
+                raise StoreError(f"{self.path}: {exc}") from None
             raise
         return n
 
-    def _insert(self, logs: Iterable[FlowLog], strict: bool) -> int:
-        c = self.conn
-        next_id = (c.execute("SELECT max(id) FROM flow_logs").fetchone()[0] or 0) + 1
-        first = next_id
-        placeholders = ", ".join("?" * len(COLUMNS))
-        sql_flow = f"INSERT INTO flow_logs ({', '.join(COLUMNS)}) VALUES ({placeholders})"
-        sql_hit = (
-            f"INSERT INTO policy_hits ({', '.join(HIT_COLUMNS)}) VALUES ({', '.join('?' * len(HIT_COLUMNS))})"
-        )
-        frollup: dict[tuple[Any, ...], list[int]] = {}
-        hrollup: dict[tuple[Any, ...], list[Any]] = {}
-        flow_rows: list[list[Any]] = []
-        hit_rows: list[tuple[Any, ...]] = []
-        for log in logs:
-            vals = row_values(log)
-            vals.insert(0, next_id)
-            flow_rows.append(vals)
-            self._account(log, vals, next_id, frollup, hrollup, hit_rows, strict)
-            next_id += 1
-            if len(flow_rows) >= BATCH:
-                c.executemany(sql_flow, flow_rows)
-                c.executemany(sql_hit, hit_rows)
-                flow_rows.clear()
-                hit_rows.clear()
-        if flow_rows:
-            c.executemany(sql_flow, flow_rows)
-        if hit_rows:
-            c.executemany(sql_hit, hit_rows)
-        self._write_rollups(frollup, hrollup)
-        return next_id - first
-
-    def _labels_id(self, text: str | None) -> int:
-        if text is None:
-            return 0
-        i = self._label_ids.get(text)
-        if i is None:
-            c = self.conn
-            c.execute("INSERT OR IGNORE INTO label_sets (labels) VALUES (?)", (text,))
-            i = c.execute("SELECT id FROM label_sets WHERE labels = ?", (text,)).fetchone()[0]
-            self._label_ids[text] = i
-        return i
-
-    def _hit(self, text: str, strict: bool, log: FlowLog) -> PolicyHit | None:
-        hit = self._hit_cache.get(text)
-        if hit is None:
-            try:
-                hit = PolicyHit.parse(text)
-            except (ValueError, AttributeError) as exc:
-                if strict:
-                    raise StoreError(
-                        f"{self.path}: flow log starting {log.start_time} ({log.reporter} "
-                        f"{log.source_name_aggr} -> {log.dest_name_aggr}): policies: {exc}"
-                    ) from None
-                self.skipped_traces += 1
-                return None
-            if len(self._hit_cache) > 100_000:
-                self._hit_cache.clear()
-            self._hit_cache[text] = hit
-        return hit
-
-    def _account(
-        self,
-        log: FlowLog,
-        vals: list[Any],
-        fid: int,
-        frollup: dict[tuple[Any, ...], list[int]],
-        hrollup: dict[tuple[Any, ...], list[Any]],
-        hit_rows: list[tuple[Any, ...]],
-        strict: bool,
-    ) -> None:
-        """Add a log's policy-hit rows and its share of the rollups."""
-        start = int(log.start_time)
-        counters = (log.num_flows, log.packets_in, log.packets_out, log.bytes_in, log.bytes_out)
-        key = tuple("-" if v is None else v for v in (vals[1 + _IDX[k]] for k in FLOW_KEY))
-        lid = (
-            self._labels_id(vals[1 + _IDX["source_labels"]]),
-            self._labels_id(vals[1 + _IDX["dest_labels"]]),
-        )
-        end = int(log.end_time)
-        for level in ROLLUP_LEVELS:
-            k = (level, start // level * level, *key, *lid)
-            acc = frollup.get(k)
-            if acc is None:
-                frollup[k] = [1, *counters, start, end]
-            else:
-                acc[0] += 1
-                for j in range(5):
-                    acc[1 + j] += counters[j]
-                if start < acc[6]:
-                    acc[6] = start
-                if end > acc[7]:
-                    acc[7] = end
-        reporter = log.reporter
-        for kind, texts in _traces(log.policies):
-            for text in texts:
-                hit = self._hit(text, strict, log)
-                if hit is None:
-                    continue
-                ns = hit.namespace
-                hit_rows.append(
-                    (
-                        fid,
-                        reporter,
-                        kind,
-                        hit.index,
-                        hit.tier,
-                        hit.name,
-                        ns,
-                        hit.action,
-                        hit.rule_index,
-                        start,
-                    )
-                    + counters
-                )
-                for level in ROLLUP_LEVELS:
-                    hk = (
-                        level,
-                        start // level * level,
-                        kind,
-                        hit.name,
-                        hit.tier,
-                        reporter,
-                        hit.rule_index,
-                        hit.action,
-                    )
-                    hacc = hrollup.get(hk)
-                    if hacc is None:
-                        hrollup[hk] = [ns, 1, *counters]
-                    else:
-                        hacc[1] += 1
-                        for j in range(5):
-                            hacc[2 + j] += counters[j]
-
-    def _write_rollups(
-        self, frollup: dict[tuple[Any, ...], list[int]], hrollup: dict[tuple[Any, ...], list[Any]]
-    ) -> None:
-        c = self.conn
-        fcols = ("level", "bucket", *FLOW_KEY, "source_labels_id", "dest_labels_id")
-        sums = ("logs", *COUNTERS)
-        upd = ", ".join(f"{s} = {s} + excluded.{s}" for s in sums)
-        c.executemany(
-            f"INSERT INTO flow_rollup ({', '.join(fcols)}, {', '.join(sums)}, min_start, max_end) "
-            f"VALUES ({', '.join('?' * (len(fcols) + len(sums) + 2))}) "
-            f"ON CONFLICT DO UPDATE SET {upd}, min_start = min(min_start, excluded.min_start), "
-            "max_end = max(max_end, excluded.max_end)",
-            [(*k, *v) for k, v in frollup.items()],
-        )
-        hcols = ("level", "bucket", "kind", "policy", "tier", "reporter", "rule_index", "action")
-        hsums = ("hits", *COUNTERS)
-        hupd = ", ".join(f"{s} = {s} + excluded.{s}" for s in hsums)
-        c.executemany(
-            f"INSERT INTO hit_rollup ({', '.join(hcols)}, namespace, {', '.join(hsums)}) "
-            f"VALUES ({', '.join('?' * (len(hcols) + len(hsums) + 1))}) ON CONFLICT DO UPDATE SET {hupd}",
-            [(*k, *v) for k, v in hrollup.items()],
-        )
+    @property
+    def skipped_traces(self) -> int:
+        """Trace entries left out of policy_hits by lenient inserts (not policy hits)."""
+        return self._ingest.skipped_traces
 
     # -- reading -----------------------------------------------------------------------------
     def count(self) -> int:
@@ -477,19 +325,6 @@ class FlowStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _traces(policies: Mapping[str, Any] | None) -> list[tuple[str, list[str]]]:
-    """(kind, entries) pairs to index. Legacy logs with only ``all_policies`` (calico.md §1.3:
-    enforced and staged mixed) count its non-staged entries as enforced and all as pending."""
-    if not policies:
-        return []
-    enforced = policies.get("enforced_policies") or []
-    pending = policies.get("pending_policies") or []
-    if enforced or pending:
-        return [("enforced", enforced), ("pending", pending)]
-    legacy = policies.get("all_policies") or []
-    return [("enforced", [t for t in legacy if "staged:" not in t]), ("pending", list(legacy))]
 
 
 def connection_of(store_or_conn: FlowStore | sqlite3.Connection) -> sqlite3.Connection:

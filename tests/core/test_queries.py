@@ -278,6 +278,8 @@ def test_rollups_agree_with_raw_logs_over_any_range(store: FlowStore) -> None:
                 and (until is None or lg.start_time < until)
             )
             assert sum(a.num_flows for a in flow_aggregates(store, since, until, reporter=rep)) == want
+    lo, hi = T0 - 86400 + 600, T0 + 2 * 86400 - 3600
+    assert time_series(store, lo, hi, 900) == time_series(store, lo, hi, 900, "1 = 1")  # rollup == raw
 
 
 def test_segments_cut_days_hours_and_edges() -> None:
@@ -287,7 +289,8 @@ def test_segments_cut_days_hours_and_edges() -> None:
         (3600, T0 + 86400, T0 + 86400 + 3600),
         (None, T0 + 86400 + 3600, T0 + 86400 + 3605),
     ]
-    assert segments(T0 + 5, T0 + 900) == [(None, T0 + 5, T0 + 900)]
+    assert segments(T0 + 5, T0 + 900) == [(None, T0 + 5, T0 + 300), (300, T0 + 300, T0 + 900)]
+    assert segments(T0 + 5, T0 + 200) == [(None, T0 + 5, T0 + 200)]
 
 
 def test_time_series(store: FlowStore) -> None:

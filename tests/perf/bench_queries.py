@@ -1,0 +1,116 @@
+"""Query speed on a 1,000,000-row store, read through a read-only FlowStore as the GUI does.
+
+Targets: visualizer aggregate 200 ms (last 15 min and all time), first page of a filtered
+flow-log query 50 ms, per-rule policy metrics 200 ms. Figures are the median of 5 warm runs
+(plus the first, cold run). Prints one JSON line.
+
+    .venv/bin/python tests/perf/bench_queries.py [--rows N] [--db EXISTING.sqlite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _synth import make_store  # noqa: E402
+
+from desktopviz.core.queries import (  # noqa: E402
+    count_rows,
+    distinct_values,
+    flow_aggregates,
+    flow_rows,
+    policy_metrics,
+    time_series,
+)
+from desktopviz.core.store import FlowStore  # noqa: E402
+
+PAGE_WHERE = "action = ? AND source_namespace = ?"
+PAGE_PARAMS = ["deny", "storefront"]
+
+
+def timed(fn: Callable[[], Any], runs: int = 5) -> tuple[float, float, Any]:
+    t = time.perf_counter()
+    result = fn()
+    cold = time.perf_counter() - t
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return cold * 1000, statistics.median(times) * 1000, result
+
+
+def run(db: Path) -> dict[str, Any]:
+    with FlowStore(db, readonly=True) as store:
+        rows = store.count()
+        rng = store.time_range()
+        assert rng is not None
+        last = rng[1]
+        since15 = last - 900
+        cases: dict[str, tuple[Callable[[], Any], float | None]] = {
+            "aggregate_15m": (lambda: flow_aggregates(store, since15), 200),
+            "aggregate_all": (lambda: flow_aggregates(store), 200),
+            "aggregate_all_label_selector": (
+                lambda: flow_aggregates(store, dest_labels="fw-zone == 'restricted'"),
+                200,
+            ),
+            "aggregate_24h_namespace": (
+                lambda: flow_aggregates(store, last - 86400, namespaces=["storefront"]),
+                200,
+            ),
+            "first_page_filtered": (lambda: flow_rows(store, PAGE_WHERE, PAGE_PARAMS, limit=100), 50),
+            "count_filtered": (lambda: count_rows(store, PAGE_WHERE, PAGE_PARAMS), None),
+            "rule_metrics_15m": (lambda: policy_metrics(store, since15), 200),
+            "rule_metrics_all": (lambda: policy_metrics(store), 200),
+            "time_series_24h_5m": (lambda: time_series(store, last - 86400, last, 300), None),
+            "distinct_namespaces": (lambda: distinct_values(store, "source_namespace"), None),
+        }
+        out: dict[str, Any] = {"bench": "queries", "rows": rows}
+        for name, (fn, target) in cases.items():
+            cold, warm, result = timed(fn)
+            out[name] = {
+                "ms": round(warm, 1),
+                "cold_ms": round(cold, 1),
+                "items": len(result) if hasattr(result, "__len__") else result,
+            }
+            if target is not None:
+                out[name]["target_ms"] = target
+                out[name]["ok"] = warm <= target
+        plan = store.conn.execute(
+            f"EXPLAIN QUERY PLAN SELECT * FROM flow_logs WHERE {PAGE_WHERE} ORDER BY start_time DESC, id DESC LIMIT 100",
+            PAGE_PARAMS,
+        ).fetchall()
+        out["first_page_plan"] = [r[3] for r in plan]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--db", type=Path, help="use this existing store instead of building one")
+    args = ap.parse_args()
+    if args.db:
+        print(json.dumps(run(args.db)))
+        return
+    with tempfile.TemporaryDirectory(prefix="bench_queries_") as tmp:
+        db = Path(tmp) / "store.sqlite"
+        t = time.perf_counter()
+        make_store(db, args.rows, args.seed)
+        build_s = time.perf_counter() - t
+        result = run(db)
+        result["build_s"] = round(build_s, 1)
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
