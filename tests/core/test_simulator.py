@@ -308,3 +308,23 @@ def test_stats_count_every_log():
     assert s.allowed == sum(1 for log in logs if log.action == "allow")
     assert s.denied == sum(1 for log in logs if log.action == "deny") > 0
     assert s.by_reporter["src"] + s.by_reporter["dst"] == s.logs
+
+
+def test_records_are_complete_flow_logs():
+    from desktopviz.core.flowlog import FIELDS, FlowLog
+
+    for log in _sim().advance(30):
+        d = log.to_dict()
+        assert tuple(d) == FIELDS
+        assert FlowLog(**d) == log
+
+
+def test_real_engine_runs_are_deterministic(storefront_path):
+    from desktopviz.core.scenario import load_scenario
+
+    def run(seed: int) -> list[str]:
+        sim = Simulator(load_scenario(storefront_path), seed=seed)
+        sim.schedule("deploy-rogue", 30)
+        return [log.to_json() for log in sim.advance(90)]
+
+    assert run(11) == run(11)
