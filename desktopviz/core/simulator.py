@@ -344,11 +344,14 @@ class Simulator:
         c2s_pl, s2c_pl = c2s_p.tolist(), s2c_p.tolist()
         nf_l, st_l, cp_l = num_flows.tolist(), started.tolist(), completed.tolist()
         old_l = comp_old.tolist()
+        term_l = term.tolist()
         agg = self._agg
         cohorts = t.cohorts
         for j, i in enumerate(act.tolist()):
             c = cohorts[i]
-            current = self._verdict(c.stream)
+            # pending: the verdict under today's policies; a torn-down stream's endpoint is
+            # gone, so its last connections keep the verdict they had
+            current = c.verdict if term_l[j] else self._verdict(c.stream)
             counters = (c2s_bi[j], s2c_bi[j], c2s_pl[j], s2c_pl[j], nf_l[j], st_l[j], cp_l[j])
             if c.needs_ports:
                 rows = port_rows(rng, c, counters, old_l[j])

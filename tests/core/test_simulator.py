@@ -328,3 +328,27 @@ def test_real_engine_runs_are_deterministic(storefront_path):
         return [log.to_json() for log in sim.advance(90)]
 
     assert run(11) == run(11)
+
+
+def test_deleting_a_pod_ends_its_open_connections():
+    sc = small_scenario()
+    sc.traffic = [
+        Traffic(
+            EndpointRef("workload", "storefront/frontend"),
+            EndpointRef("workload", "storefront/backend"),
+            port=8080,
+            rate=1.0,
+            duration=3600.0,
+        )
+    ]
+    kill = EventAction("delete", target="Deployment storefront/backend")
+    sc.events.append(Event("kill-backend", "Delete", None, [kill]))
+    sim = Simulator(sc, seed=4, engine=FakeEngine(sc.cluster))
+    sim.advance(60)
+    sim.fire("kill-backend")
+    last = [log for log in sim.advance(15) if log.reporter == "src"]
+    # the open connections are reported once more, as completed, and then never again
+    assert last and all(
+        log.num_flows == log.num_flows_completed and log.num_flows_started == 0 for log in last
+    )
+    assert sim.advance(30) == []

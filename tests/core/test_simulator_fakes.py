@@ -51,6 +51,9 @@ class FakeEngine:
 
     def evaluate(self, src, dst, protocol, port):
         self.calls += 1
+        for ep in (src, dst):
+            if isinstance(ep, Pod) and ep.key not in self.cluster.pods:
+                raise KeyError(f"unknown endpoint {ep.key}")
         egress = None
         if isinstance(src, Pod):
             tr = (_profile(src.namespace, "egress"),)
