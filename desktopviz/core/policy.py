@@ -31,7 +31,8 @@ __all__ = ["EngineError", "PacketError", "PolicyCompileError", "PolicyEngine", "
 
 DIRECTIONS = ("ingress", "egress")
 BUILTIN_TIER_ORDERS = {"default": 1_000_000.0}
-CACHE_LIMIT = 1_000_000
+CACHE_LIMIT = 500_000  # verdicts kept before the cache starts over (memory bound)
+FAST_LIMIT = 262_144  # identity memo entries
 
 Plan = tuple[tuple[TierPlan, ...], tuple[TierPlan, ...], bool]
 
@@ -56,6 +57,15 @@ class PolicyEngine:
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
+        self._build()
+
+    def refresh(self) -> None:
+        """Rebuild everything from the cluster as it is now: for changes with no live method
+        (network sets, host endpoints, namespaces, services, service accounts)."""
+        self._build()
+
+    def _build(self) -> None:
+        cluster = self.cluster
         self._sets = SelectorSets()
         self._index = EndpointIndex(cluster, self._sets)
         self._ids = self._index.ids  # id(model object) → endpoint key, for the cached path
@@ -179,7 +189,7 @@ class PolicyEngine:
                     by_ep[k] = entry = set()
                 entry.add(key)
         if src_port is None and icmp_type is None and icmp_code is None:
-            if len(self._fast) >= CACHE_LIMIT:
+            if len(self._fast) >= FAST_LIMIT:
                 self._fast.clear()
             # Keyed by object identity; the entry holds both objects so their ids stay theirs.
             self._fast[(id(src), id(dst), protocol, port)] = (src, dst, verdict)

@@ -369,3 +369,23 @@ def test_generated_rule_matchers_agree_with_the_reference_matcher() -> None:
     slow = [e.explain(a, b, "TCP", p)[0] for a, b, p in pairs]  # reference matcher, recorded walk
     assert fast == slow
     assert any(v.action == "allow" for v in fast) and any(v.action == "deny" for v in fast)
+
+
+def test_refresh_picks_up_new_network_sets() -> None:
+    from desktopviz.core.model import NetworkSet
+
+    c = make_cluster(
+        gnp(
+            "security.partners",
+            "security",
+            selector="app == 'frontend'",
+            types=["Egress"],
+            egress=[Rule("Allow", destination=EntityRule(selector="kind == 'partner'"))],
+        ),
+    )
+    e = PolicyEngine(c)
+    fe, out = pod(c, "shop/frontend-1"), ExternalPeer(ip="100.64.0.9")
+    assert e.evaluate(fe, out, "TCP", 443).action == "deny"
+    c.network_sets["partners"] = NetworkSet("partners", None, {"kind": "partner"}, ["100.64.0.0/16"])
+    e.refresh()
+    assert e.evaluate(fe, out, "TCP", 443).action == "allow"
