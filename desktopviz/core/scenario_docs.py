@@ -263,6 +263,9 @@ class Registry:
 
     # -- checks after all documents are in --------------------------------------------------
     def finish(self, placer: PodPlacer, service_ips: set[str], headless: set[str]) -> None:
+        for ns in list(self.cluster.namespaces):  # Kubernetes creates `default` in each
+            if not self._exists("service_accounts", f"{ns}/default"):
+                self.cluster.service_accounts[f"{ns}/default"] = ServiceAccount("default", ns)
         for obj in self.order:
             root = self.roots[id(obj)]
             ns = getattr(obj, "namespace", None)

@@ -57,6 +57,7 @@ class PodPlacer:
         blocks = net.subnets(new_prefix=new_prefix)
         self.blocks = {node: next(blocks) for node in self.nodes}
         self.net = net
+        self.cursor: dict[str, int] = {}  # next offset to try, per block
 
     @classmethod
     def from_pods(cls, settings: ClusterSettings, pods: list[Pod]) -> PodPlacer:
@@ -76,13 +77,20 @@ class PodPlacer:
         self.used.add(pod.ip)
 
     def next_ip(self, node: str) -> str:
+        """The first free address of the node's block (then of the whole pod CIDR)."""
         block = self.blocks.get(node)
-        for candidates in ([block] if block is not None else []) + [self.net]:
-            for offset in range(2, candidates.num_addresses - 1):
-                ip = str(candidates.network_address + offset)
+        for net in ([block] if block is not None else []) + [self.net]:
+            key = str(net)
+            offset = self.cursor.get(key, 2)
+            base = int(net.network_address)
+            while offset < net.num_addresses - 1:
+                ip = str(ipaddress.ip_address(base + offset))
+                offset += 1
                 if ip not in self.used:
+                    self.cursor[key] = offset
                     self.used.add(ip)
                     return ip
+            self.cursor[key] = offset
         raise ValueError(f"the pod CIDR {self.net} has no free address left")
 
 

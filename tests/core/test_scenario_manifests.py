@@ -246,3 +246,9 @@ def test_listed_types_may_leave_out_a_direction_with_rules(tmp_path):
     )
     p = load_scenario(path).cluster.policies["default.p"]
     assert p.types == ["Egress"] and len(p.ingress) == 1
+
+
+def test_every_namespace_has_a_default_service_account(shop):
+    sas = shop.cluster.service_accounts
+    assert {"default/default", "kube-system/default", "shop/default", "shop/shop"} <= set(sas)
+    assert sas["shop/default"].name == "default" and sas["shop/default"].namespace == "shop"
