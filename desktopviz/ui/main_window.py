@@ -38,7 +38,8 @@ from desktopviz.ui.sim_controller import (
     StoreFactory,
     speed_label,
 )
-from desktopviz.ui.summary_views import FlowLogSummaryView, PolicySummaryView, store_totals
+from desktopviz.ui.summary_board import PolicySummaryView
+from desktopviz.ui.summary_views import FlowLogSummaryView, store_totals
 from desktopviz.ui.visualizer import FlowVisualizer
 
 REFRESH_MS = 33  # the views' repaint clock: ~30 Hz at most
@@ -494,7 +495,7 @@ class MainWindow(QMainWindow):
         while time.monotonic() < deadline:
             QApplication.processEvents()
             rounds += 1
-            if self.visualizer.is_idle() and rounds >= 5:
+            if self.visualizer.is_idle() and self.board.is_idle() and rounds >= 5:
                 break
             QThread.msleep(5)
         self.refresh_now()
@@ -560,6 +561,7 @@ class MainWindow(QMainWindow):
         self.menus.shutdown()
         self._end_session()
         self.visualizer.shutdown()
+        self.board.shutdown()
 
     def about_text(self) -> str:
         return (

@@ -19,8 +19,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QTableView,
-    QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -37,20 +35,22 @@ def _open_readonly(path: str | Path) -> Any:
 
 
 def store_totals(path: str | Path) -> dict[str, int]:
-    """Flow logs stored, and the allowed/denied counts of the last interval."""
+    """Flow logs stored, and the allowed/denied counts of the last interval (indexed
+    look-ups: rows are never deleted, so the largest id is the count)."""
     try:
         store = _open_readonly(path)
     except Exception:  # noqa: BLE001 - shown elsewhere
         return {}
     try:
         c = store.conn
-        count = int(c.execute("SELECT count(*) FROM flow_logs").fetchone()[0])
-        end = c.execute("SELECT max(end_time) FROM flow_logs").fetchone()[0]
-        out = {"count": count}
-        if end is not None:
-            out["last_end_time"] = int(end)
+        out = {"count": int(c.execute("SELECT max(id) FROM flow_logs").fetchone()[0] or 0)}
+        start = c.execute("SELECT max(start_time) FROM flow_logs").fetchone()[0]
+        if start is not None:
+            out["last_end_time"] = int(
+                c.execute("SELECT max(end_time) FROM flow_logs WHERE start_time = ?", (start,)).fetchone()[0]
+            )
             for action, n in c.execute(
-                "SELECT action, count(*) FROM flow_logs WHERE end_time = ? GROUP BY action", (end,)
+                "SELECT action, count(*) FROM flow_logs WHERE start_time = ? GROUP BY action", (start,)
             ):
                 out[f"last_{'allowed' if action == 'allow' else 'denied'}"] = int(n)
         return out
@@ -71,6 +71,7 @@ class StoreViewBase(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.store: Any = None
+        self.path: str | None = None
         self.since: int | None = None
         self.until: int | None = None
         self._last_refresh = 0.0
@@ -82,6 +83,7 @@ class StoreViewBase(QWidget):
         if self.store is not None:
             self.store.close()
             self.store = None
+        self.path = str(path) if path else None
         if path:
             try:
                 self.store = _open_readonly(path)
@@ -161,14 +163,6 @@ def compact(n: int) -> str:
     if abs(n) < 1_000_000:
         return f"{n / 1000:.1f}k"
     return f"{n / 1_000_000:.2f}M"
-
-
-def policy_display(key: str) -> str:
-    """`default.trusted (storefront)` for `storefront/default.trusted`; profiles by name."""
-    if key.startswith("__PROFILE__."):
-        return key[len("__PROFILE__.") :]
-    ns, sep, name = key.partition("/")
-    return f"{name}  ({ns})" if sep else key
 
 
 def _endpoint(ns: str | None, name: str | None) -> str:
@@ -347,146 +341,3 @@ class FlowLogSummaryView(StoreViewBase):
         if self.model.load_newer(conn, where, args):
             about = f" of {self._sel[2]}" if self._sel else ""
             self.caption.setText(f"Newest {self.model.rowCount():,} flow logs{about} (newest first)")
-
-
-# -- policy board: tiers and policies with live counts ----------------------------------
-
-BOARD_COLUMNS = ("Tier / policy", "Conns", "Allowed", "Denied", "Passed")
-_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-
-
-class PolicySummaryView(StoreViewBase):
-    """Tiers and their policies in evaluation order with connection, allowed, denied and
-    passed counts of enforced hits (desktopviz.core.queries.policy_metrics), until the
-    Policy Board lands."""
-
-    min_refresh_ms = 500
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.scenario: Any = None
-        self._tier_rank: dict[str, int] | None = None
-        self.selected_policy: str | None = None
-        self.tree = QTreeWidget(self)
-        self.tree.setColumnCount(len(BOARD_COLUMNS))
-        self.tree.setHeaderLabels(list(BOARD_COLUMNS))
-        self.tree.setAlternatingRowColors(True)
-        self.tree.setUniformRowHeights(True)
-        header = self.tree.header()
-        header.setStretchLastSection(False)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in range(1, len(BOARD_COLUMNS)):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        self.caption = QLabel("Tiers in evaluation order (top to bottom); connections by policy action.")
-        self.caption.setWordWrap(True)
-        self.caption.setContentsMargins(6, 2, 6, 2)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
-        layout.addWidget(self.caption)
-        layout.addWidget(self.tree)
-        self._bold = QFont()
-        self._bold.setBold(True)
-
-    def set_scenario(self, scenario: Any) -> None:
-        """The scenario whose tiers and policies to list (None for a stored run: the
-        policies seen in the flow logs)."""
-        self.scenario = scenario
-        self._last_refresh = 0.0
-        self.refresh()
-
-    def clear(self) -> None:
-        self.tree.clear()
-        self._tier_rank = None
-
-    def _layout(self, metrics: dict[str, Any], conn: sqlite3.Connection) -> list[tuple[str, list[str]]]:
-        """Tiers and their policies in evaluation order: the scenario's, then any policy seen
-        only in the flow logs (stored runs, policies added by events)."""
-        order: list[tuple[str, list[str]]] = []
-        if self.scenario is not None:
-            cluster = self.scenario.cluster
-            for tier in cluster.tiers_in_order():
-                order.append((tier.name, [p.key for p in cluster.policies_in_order(tier.name)]))
-        known = {p for _, ps in order for p in ps}
-        tiers = [t for t, _ in order]
-        extra = sorted((m.tier, key) for key, m in metrics.items() if key not in known)
-        if extra and self._tier_rank is None:
-            # A stored run's tier order: the position tiers take in the traces.
-            rank: dict[str, int] = {}
-            for tier, idx in conn.execute(
-                "SELECT tier, idx FROM policy_hits WHERE kind = 'enforced' LIMIT 20000"
-            ):
-                rank[tier] = min(rank.get(tier, idx), idx)
-            self._tier_rank = rank
-        rank = self._tier_rank or {}
-        for tier, key in sorted(extra, key=lambda tk: (tk[0] == "__PROFILE__", rank.get(tk[0], 99), tk)):
-            if tier not in tiers:
-                tiers.append(tier)
-                order.append((tier, []))
-            order[tiers.index(tier)][1].append(key)
-        return order
-
-    def reload(self, conn: sqlite3.Connection) -> None:
-        from desktopviz.core.queries import policy_metrics
-
-        metrics = policy_metrics(conn, self.since, self.until)
-        counts: dict[str, list[int]] = {}
-        for key, m in metrics.items():
-            e = m.enforced
-            counts[key] = [e.connections, e.allowed.connections, e.denied.connections, e.passed.connections]
-        self._fill(self._layout(metrics, conn), counts)
-
-    def _fill(self, order: list[tuple[str, list[str]]], counts: dict[str, list[int]]) -> None:
-        collapsed = {
-            self.tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole)
-            for i in range(self.tree.topLevelItemCount())
-            if not self.tree.topLevelItem(i).isExpanded()
-        }
-        self.tree.setUpdatesEnabled(False)
-        self.tree.clear()
-        for tier, policies in order:
-            label = "Profiles" if tier == "__PROFILE__" else f"tier {tier}"
-            titem = QTreeWidgetItem([label])
-            titem.setData(0, Qt.ItemDataRole.UserRole, tier)
-            titem.setFont(0, self._bold)
-            totals = [0, 0, 0, 0]
-            for policy in policies:
-                vals = counts.get(policy, [0, 0, 0, 0])
-                totals = [a + b for a, b in zip(totals, vals, strict=True)]
-                item = QTreeWidgetItem([policy_display(policy), *(compact(v) for v in vals)])
-                item.setData(0, Qt.ItemDataRole.UserRole, policy)
-                item.setToolTip(0, policy)
-                for col, v in enumerate(vals, start=1):
-                    item.setToolTip(col, f"{v:,} connections")
-                if vals[1]:
-                    item.setForeground(2, QBrush(ALLOWED))
-                if vals[2]:
-                    item.setForeground(3, QBrush(DENIED))
-                for col in range(1, len(BOARD_COLUMNS)):
-                    item.setTextAlignment(col, _RIGHT)
-                titem.addChild(item)
-            for col, v in enumerate(totals, start=1):
-                titem.setText(col, compact(v))
-                titem.setTextAlignment(col, _RIGHT)
-            self.tree.addTopLevelItem(titem)
-            titem.setExpanded(tier not in collapsed)
-        self._select(self.selected_policy)
-        self.tree.setUpdatesEnabled(True)
-
-    def select_policy(self, key: str | None) -> None:
-        """Select and show a policy by trace name (e.g. clicked in the visualizer)."""
-        self.selected_policy = key
-        self._select(key)
-
-    def _select(self, key: str | None) -> None:
-        if key is None:
-            return
-        for i in range(self.tree.topLevelItemCount()):
-            tier = self.tree.topLevelItem(i)
-            for j in range(tier.childCount()):
-                item = tier.child(j)
-                if item.data(0, Qt.ItemDataRole.UserRole) == key:
-                    tier.setExpanded(True)
-                    self.tree.setCurrentItem(item)
-                    self.tree.scrollToItem(item)
-                    return
