@@ -18,6 +18,7 @@ sources, columns destinations.
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -782,8 +783,10 @@ def _find_pods(cluster: model.Cluster) -> dict[str, model.Pod]:
 def actual_reachability(cluster: model.Cluster, protocol: str, port: int) -> Reachability:
     from desktopviz.core.policy import PolicyEngine
 
-    engine = PolicyEngine(cluster)
-    pods = _find_pods(cluster)
+    return engine_reachability(PolicyEngine(cluster), _find_pods(cluster), protocol, port)
+
+
+def engine_reachability(engine: Any, pods: dict[str, model.Pod], protocol: str, port: int) -> Reachability:
     r = Reachability()
     for s in PODS:
         for d in PODS:
@@ -814,6 +817,67 @@ def test_reachability_matrix(case: Case, tmp_path: Path, base_ips: dict[str, str
                 f"expected:\n{expected.render(wrong)}\ngot:\n{got.render(wrong)}"
             )
     assert not failures, f"case {case.id}:\n" + "\n\n".join(failures)
+
+
+def _diff(expected: Reachability, got: Reachability, what: str) -> str | None:
+    wrong = {(s, d) for s in PODS for d in PODS if s != d and got.matrix[(s, d)] != expected.matrix[(s, d)]}
+    if not wrong:
+        return None
+    return f"{what}: {len(wrong)} wrong cells (marked !)\nexpected:\n{expected.render(wrong)}\ngot:\n{got.render(wrong)}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_policies_applied_and_removed_live(case: Case, tmp_path: Path, base_ips: dict[str, str]) -> None:
+    """The same matrices when the policies arrive one by one on a running engine (what the
+    simulator does when a user applies a policy), after verdicts were already cached; and all
+    allowed again once they are removed."""
+    from desktopviz.core.policy import PolicyEngine
+
+    final = load_cluster(tmp_path / "final", cluster_docs(case.extra_ports), case.policies(base_ips))
+    base = load_cluster(tmp_path / "base", cluster_docs(case.extra_ports), [])
+    engine = PolicyEngine(base)
+    pods = _find_pods(base)
+    for protocol, port, _ in case.probes:  # fill the verdict caches first
+        assert _diff(R(), engine_reachability(engine, pods, protocol, port), "before") is None
+    for policy in final.policies.values():
+        engine.apply_policy(policy)
+    failures = [
+        _diff(expected, engine_reachability(engine, pods, protocol, port), f"applied {protocol}/{port}")
+        for protocol, port, expected in case.probes
+    ]
+    for key in list(final.policies):
+        engine.remove_policy(key)
+    failures += [
+        _diff(R(), engine_reachability(engine, pods, protocol, port), f"removed {protocol}/{port}")
+        for protocol, port, _ in case.probes
+    ]
+    problems = [f for f in failures if f]
+    assert not problems, f"case {case.id}:\n" + "\n\n".join(problems)
+
+
+def test_pod_relabelled_and_added_live(tmp_path: Path) -> None:
+    """Pods that change or appear on a running engine are selected by their new labels."""
+    from desktopviz.core.policy import PolicyEngine
+
+    pols = [
+        DENY_INGRESS_X,
+        netpol("a-from-b", "x", pod_is("a"), ingress=[{"from": [{"podSelector": pod_is("b")}]}]),
+    ]
+    cluster = load_cluster(tmp_path, cluster_docs(), pols)
+    engine = PolicyEngine(cluster)
+    x_a, x_b = cluster.pods["x/a"], cluster.pods["x/b"]
+    assert engine.evaluate(x_b, x_a, "TCP", 80).action == "allow"
+    relabelled = model.Pod(
+        name="b", namespace="x", labels={"pod": "bee"}, ip=x_b.ip, node=x_b.node, ports=x_b.ports
+    )
+    engine.add_pod(relabelled)
+    assert engine.evaluate(relabelled, x_a, "TCP", 80).action == "deny"
+    newcomer = model.Pod(name="d", namespace="x", labels={"pod": "b"}, ip="10.244.99.9", node=x_b.node)
+    engine.add_pod(newcomer)
+    assert engine.evaluate(newcomer, x_a, "TCP", 80).action == "allow"
+    assert engine.evaluate(cluster.pods["y/b"], newcomer, "TCP", 80).action == "deny"  # default deny in x
+    engine.remove_pod("x/d")
+    assert "x/d" not in cluster.pods
 
 
 def test_case_count_and_unique_ids() -> None:
@@ -871,3 +935,254 @@ def test_allow_trace_names_the_knp_and_rule_index(tmp_path: Path) -> None:
     assert v_b.ingress is not None and v_b.ingress.enforced_strings == [
         "0|default|x/knp.default.y-or-b|allow|1"
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Random policies against a reference model written from the Kubernetes API documentation
+# (networking.k8s.io/v1 NetworkPolicy): a pod is isolated in a direction when a policy of its
+# namespace selects it with that policy type; then traffic is allowed iff some such policy has
+# a rule whose peers (or none) and ports (or none) match. Both ends must allow.
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+def _selector_matches(sel: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    if sel is None:
+        return True
+    for k, v in (sel.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for e in sel.get("matchExpressions") or []:
+        k, op, vals = e["key"], e["operator"], e.get("values") or []
+        ok = {
+            "In": k in labels and labels[k] in vals,
+            "NotIn": k not in labels or labels[k] not in vals,
+            "Exists": k in labels,
+            "DoesNotExist": k not in labels,
+        }[op]
+        if not ok:
+            return False
+    return True
+
+
+def _ns_labels(ns: str) -> dict[str, str]:
+    return {"ns": ns, "kubernetes.io/metadata.name": ns}
+
+
+def _peer_matches(peer: dict[str, Any], policy_ns: str, pod: model.Pod) -> bool:
+    if "ipBlock" in peer:
+        ip = ipaddress.ip_address(pod.ip or "0.0.0.0")
+        block = peer["ipBlock"]
+        return ip in ipaddress.ip_network(block["cidr"]) and not any(
+            ip in ipaddress.ip_network(e) for e in block.get("except", [])
+        )
+    ns_sel, pod_sel = peer.get("namespaceSelector"), peer.get("podSelector")
+    if ns_sel is None:
+        return pod.namespace == policy_ns and _selector_matches(pod_sel, pod.labels)
+    return _selector_matches(ns_sel, _ns_labels(pod.namespace)) and _selector_matches(pod_sel, pod.labels)
+
+
+def _port_matches(entry: dict[str, Any], target: model.Pod, protocol: str, port: int) -> bool:
+    proto = entry.get("protocol", "TCP")
+    if proto != protocol:
+        return False
+    want = entry.get("port")
+    if want is None:
+        return True
+    if isinstance(want, str):
+        return any(cp.name == want and cp.protocol == proto and cp.port == port for cp in target.ports)
+    return want <= port <= entry.get("endPort", want)
+
+
+def _types(spec: dict[str, Any]) -> list[str]:
+    if spec.get("policyTypes"):
+        return spec["policyTypes"]
+    return ["Ingress", "Egress"] if spec.get("egress") else ["Ingress"]
+
+
+def _side_allows(
+    policies: list[dict[str, Any]],
+    me: model.Pod,
+    peer: model.Pod,
+    target: model.Pod,
+    direction: str,
+    proto: str,
+    port: int,
+) -> bool:
+    key, peers_key = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
+    selecting = [
+        p
+        for p in policies
+        if p["metadata"]["namespace"] == me.namespace
+        and direction in _types(p["spec"])
+        and _selector_matches(p["spec"]["podSelector"], me.labels)
+    ]
+    if not selecting:
+        return True
+    for p in selecting:
+        for rule in p["spec"].get(key) or []:
+            peers, ports = rule.get(peers_key), rule.get("ports")
+            if peers and not any(_peer_matches(x, p["metadata"]["namespace"], peer) for x in peers):
+                continue
+            if ports and not any(_port_matches(x, target, proto, port) for x in ports):
+                continue
+            return True
+    return False
+
+
+def reference_allowed(
+    policies: list[dict[str, Any]], src: model.Pod, dst: model.Pod, proto: str, port: int
+) -> bool:
+    return _side_allows(policies, src, dst, dst, "Egress", proto, port) and _side_allows(
+        policies, dst, src, dst, "Ingress", proto, port
+    )
+
+
+_POD_LABEL = st.sampled_from(POD_NAMES)
+_NS = st.sampled_from(NAMESPACES)
+
+
+def _label_selector(key: str, values: st.SearchStrategy[str]) -> st.SearchStrategy[dict[str, Any]]:
+    return st.one_of(
+        st.just({}),
+        values.map(lambda v: {"matchLabels": {key: v}}),
+        st.tuples(
+            st.sampled_from(["In", "NotIn"]), st.lists(values, min_size=1, max_size=2, unique=True)
+        ).map(lambda t: {"matchExpressions": [{"key": key, "operator": t[0], "values": t[1]}]}),
+        st.sampled_from(["Exists", "DoesNotExist"]).map(
+            lambda op: {"matchExpressions": [{"key": key, "operator": op}]}
+        ),
+    )
+
+
+_POD_SEL = _label_selector("pod", _POD_LABEL)
+_NS_SEL = _label_selector("ns", _NS)
+_IPBLOCK = st.tuples(st.sampled_from(PODS), st.lists(st.sampled_from(PODS), max_size=2, unique=True))
+
+
+@st.composite
+def _peer(draw: st.DrawFn) -> dict[str, Any] | tuple[str, list[str]]:
+    kind = draw(st.sampled_from(["pod", "ns", "both", "ip"]))
+    if kind == "pod":
+        return {"podSelector": draw(_POD_SEL)}
+    if kind == "ns":
+        return {"namespaceSelector": draw(_NS_SEL)}
+    if kind == "both":
+        return {"namespaceSelector": draw(_NS_SEL), "podSelector": draw(_POD_SEL)}
+    return ("ipBlock", *draw(_IPBLOCK))  # resolved to addresses once the IPs are known
+
+
+@st.composite
+def _port(draw: st.DrawFn) -> dict[str, Any]:
+    entry: dict[str, Any] = {}
+    proto = draw(st.sampled_from([None, "TCP", "UDP", "SCTP"]))
+    if proto:
+        entry["protocol"] = proto
+    kind = draw(st.sampled_from(["none", "number", "range", "name"]))
+    if kind == "number":
+        entry["port"] = draw(st.sampled_from([80, 81]))
+    elif kind == "range":
+        start = draw(st.sampled_from([79, 80, 81]))
+        entry["port"], entry["endPort"] = start, start + draw(st.integers(0, 2))
+    elif kind == "name":
+        entry["port"] = (
+            f"serve-{draw(st.sampled_from([80, 81]))}-{draw(st.sampled_from(['tcp', 'udp', 'sctp']))}"
+        )
+    return entry
+
+
+_RULES = st.one_of(
+    st.none(),
+    st.lists(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "peers": st.lists(_peer(), min_size=1, max_size=2),
+                "ports": st.lists(_port(), min_size=1, max_size=2),
+            },
+        ),
+        max_size=2,
+    ),
+)
+
+
+@st.composite
+def _policy(draw: st.DrawFn, index: int) -> dict[str, Any]:
+    types = draw(st.sampled_from([None, ["Ingress"], ["Egress"], ["Ingress", "Egress"]]))
+    return {
+        "name": f"p{index}",
+        "ns": draw(_NS),
+        "podSelector": draw(_POD_SEL),
+        "types": types,
+        "ingress": draw(_RULES),
+        "egress": draw(_RULES),
+    }
+
+
+def _materialise(raw: dict[str, Any], ips: dict[str, str]) -> dict[str, Any]:
+    def peer(p: Any) -> dict[str, Any]:
+        if isinstance(p, tuple):
+            _, cidr_pod, excepts = p
+            block: dict[str, Any] = {
+                "cidr": supernet(ips.values()) if cidr_pod == "x/a" else cidr32(ips[cidr_pod])
+            }
+            if excepts and block["cidr"] != cidr32(ips[cidr_pod]):
+                block["except"] = [cidr32(ips[e]) for e in excepts]
+            return {"ipBlock": block}
+        return p
+
+    def rules(rs: list[dict[str, Any]] | None, peers_key: str) -> list[dict[str, Any]] | None:
+        if rs is None:
+            return None
+        out = []
+        for r in rs:
+            rule: dict[str, Any] = {}
+            if "peers" in r:
+                rule[peers_key] = [peer(p) for p in r["peers"]]
+            if "ports" in r:
+                rule["ports"] = r["ports"]
+            out.append(rule)
+        return out
+
+    return netpol(
+        raw["name"],
+        raw["ns"],
+        raw["podSelector"],
+        ingress=rules(raw["ingress"], "from"),
+        egress=rules(raw["egress"], "to"),
+        types=raw["types"],
+    )
+
+
+# DESKTOPVIZ_CONFORMANCE_EXAMPLES raises the example count for a longer hunt.
+@settings(
+    max_examples=int(os.environ.get("DESKTOPVIZ_CONFORMANCE_EXAMPLES", "40")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    raw=st.integers(1, 3).flatmap(lambda n: st.tuples(*[_policy(i) for i in range(n)])),
+    probes=st.lists(
+        st.tuples(st.sampled_from(PROTOCOLS), st.sampled_from([80, 81])), min_size=1, max_size=2, unique=True
+    ),
+)
+def test_random_policies_match_the_kubernetes_reference(
+    raw: tuple[dict[str, Any], ...],
+    probes: list[tuple[str, int]],
+    tmp_path_factory: pytest.TempPathFactory,
+    base_ips: dict[str, str],
+) -> None:
+    from desktopviz.core.policy import PolicyEngine
+
+    policies = [_materialise(r, base_ips) for r in raw]
+    cluster = load_cluster(tmp_path_factory.mktemp("ref"), cluster_docs(), policies)
+    pods = _find_pods(cluster)
+    engine = PolicyEngine(cluster)
+    for protocol, port in probes:
+        expected = Reachability()
+        for s in PODS:
+            for d in PODS:
+                expected.matrix[(s, d)] = reference_allowed(policies, pods[s], pods[d], protocol, port)
+        problem = _diff(expected, engine_reachability(engine, pods, protocol, port), f"{protocol}/{port}")
+        assert problem is None, f"{problem}\npolicies:\n{yaml.safe_dump_all(policies, sort_keys=False)}"
