@@ -437,11 +437,6 @@ def test_types_default_from_the_rules_present(
     assert w.egress("ns1/server", "ns1/client") == egress_trace
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="loader bug: scenario rejects `types: [Egress]` with ingress rules; Calico accepts it "
-    "(no such check in libcalico-go validator.go) and ignores rules of an ungoverned direction (§2.3)",
-)
 def test_explicit_types_ignore_rules_of_the_other_direction(tmp_path: Path) -> None:
     w = load(
         tmp_path, gnp("p", f"{SERVER}\ntypes: [Egress]\ningress:\n- action: Deny\negress:\n- action: Allow")
