@@ -352,3 +352,43 @@ def test_deleting_a_pod_ends_its_open_connections():
         log.num_flows == log.num_flows_completed and log.num_flows_started == 0 for log in last
     )
     assert sim.advance(30) == []
+
+
+def test_denied_at_the_source_has_no_dst_log():
+    sc = small_scenario()
+    for pod in sc.cluster.pods.values():
+        if pod.workload == "storefront/frontend":
+            pod.labels["app"] = "exfil"
+    sim = Simulator(sc, seed=4, engine=FakeEngine(sc.cluster))
+    logs = [log for log in sim.advance(30) if log.dest_service_name == "backend"]
+    assert logs and {(log.reporter, log.action) for log in logs} == {("src", "deny")}
+    for log in logs:
+        assert log.policies["enforced_policies"] == ["0|security|security.block-exfil|deny|0"]
+        assert log.packets_out > 0 and log.packets_in == 0 and log.bytes_in == 0
+        assert log.source_name != "-" and log.source_port is None  # denied: level 1
+
+
+def test_host_endpoint_client_is_named_after_its_host():
+    from desktopviz.core.model import HostEndpoint
+
+    sc = small_scenario()
+    sc.cluster.host_endpoints["node-1-eth0"] = HostEndpoint(
+        "node-1-eth0", "node-1", "eth0", ["10.0.1.10"], {"host": "node-1"}
+    )
+    sc.traffic = [
+        Traffic(
+            EndpointRef("hostendpoint", "node-1-eth0"),
+            EndpointRef("workload", "storefront/backend"),
+            port=8080,
+            protocol="TCP",
+            rate=2.0,
+        )
+    ]
+    logs = Simulator(sc, seed=4, engine=FakeEngine(sc.cluster)).advance(30)
+    src = [log for log in logs if log.reporter == "src"]
+    assert src and all(
+        (log.source_type, log.source_name_aggr, log.source_namespace, log.host)
+        == ("hep", "node-1", "-", "node-1")
+        for log in src
+    )
+    assert {log.reporter for log in logs} == {"src", "dst"}

@@ -17,6 +17,7 @@ from desktopviz.core.model import (
     Event,
     EventAction,
     ExternalEndpoint,
+    HostEndpoint,
     NetworkSet,
     Pod,
     Scenario,
@@ -55,6 +56,12 @@ class FakeEngine:
             if isinstance(ep, Pod) and ep.key not in self.cluster.pods:
                 raise KeyError(f"unknown endpoint {ep.key}")
         egress = None
+        if isinstance(src, HostEndpoint):
+            tr = (PolicyHit(0, "default", "default.host-egress", "allow", 0),)
+            egress = SideResult("egress", "allow", tr, "allow", tr)
+        if isinstance(src, Pod) and src.labels.get("app") == "exfil":
+            tr = (PolicyHit(0, "security", "security.block-exfil", "deny", 0),)
+            return Verdict(SideResult("egress", "deny", tr, "deny", tr), None, "deny", "deny")
         if isinstance(src, Pod):
             tr = (_profile(src.namespace, "egress"),)
             egress = SideResult("egress", "allow", tr, "allow", tr)
