@@ -257,6 +257,17 @@ class StableOrder:
         else:
             order.insert(best + 1, item)
 
+    def knows(self, keys: Iterable[NodeKey]) -> bool:
+        """Whether every (namespace, name) already has a place (then no update is needed)."""
+        cache: dict[str, set[str]] = {}
+        for ns, name in keys:
+            known = cache.get(ns)
+            if known is None:
+                known = cache[ns] = set(self.names.get(ns, ()))
+            if name not in known:
+                return False
+        return True
+
     def namespace_rank(self) -> dict[str, int]:
         return {n: i for i, n in enumerate(self.namespaces)}
 

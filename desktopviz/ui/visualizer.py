@@ -270,6 +270,7 @@ class FlowVisualizer(SelectionMixin, QWidget):
         self._want = None
         self._pool.clear()
         self._pool.waitForDone()
+        self.canvas.shutdown()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.shutdown()

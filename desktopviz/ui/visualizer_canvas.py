@@ -13,9 +13,7 @@ Signals:
 
 from __future__ import annotations
 
-import math
-
-from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QObject, QPoint, QPointF, QRectF, QRunnable, QSize, Qt, QThreadPool, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -34,7 +32,13 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QHBoxLayout, QToolButton, QWidget
 
 from desktopviz.core.geometry import Hit, Segment
-from desktopviz.ui.visualizer_render import Scene, Viewport, paint_overlay
+from desktopviz.ui.visualizer_render import (
+    Scene,
+    Viewport,
+    paint_overlay_chords,
+    paint_overlay_rings,
+    paint_veil,
+)
 
 
 def _icon(kind: str) -> QIcon:
@@ -70,6 +74,36 @@ def _icon(kind: str) -> QIcon:
     return QIcon(pm)
 
 
+class _ChordSignals(QObject):
+    done = Signal(object, object)  # (key, QImage)
+
+
+class _ChordJob(QRunnable):
+    """Paints the highlighted chords into a transparent image off the GUI thread."""
+
+    def __init__(
+        self,
+        key: object,
+        scene: Scene,
+        vp: Viewport,
+        flows: set[int],
+        size: tuple[int, int, float],
+        sig: _ChordSignals,
+    ) -> None:
+        super().__init__()
+        self.key, self.scene, self.vp, self.flows, self.size, self.sig = key, scene, vp, flows, size, sig
+
+    def run(self) -> None:
+        w, h, dpr = self.size
+        img = QImage(max(1, int(w * dpr)), max(1, int(h * dpr)), QImage.Format.Format_ARGB32_Premultiplied)
+        img.setDevicePixelRatio(dpr)
+        img.fill(Qt.GlobalColor.transparent)
+        p = QPainter(img)
+        paint_overlay_chords(p, self.scene, self.vp, self.flows)
+        p.end()
+        self.sig.done.emit(self.key, img)
+
+
 class ChartCanvas(QWidget):
     hovered = Signal(object)
     clicked = Signal(object)
@@ -90,6 +124,13 @@ class ChartCanvas(QWidget):
         self._image_vp: Viewport | None = None
         self._overlay: QImage | None = None
         self._overlay_key: object = None
+        self._chords: QImage | None = None
+        self._chords_key: object = None
+        self._chords_wanted: object = None
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._chord_signals = _ChordSignals(self)
+        self._chord_signals.done.connect(self._chords_done)
         self.zoom = 1.0
         self.pan = (0.0, 0.0)
         self.labels = True
@@ -224,17 +265,23 @@ class ChartCanvas(QWidget):
         super().resizeEvent(event)
 
     # -- painting ----------------------------------------------------------------------------
-    def _overlay_image(self, vp: Viewport) -> QImage | None:
-        if self.scene is None:
-            return None
+    def shutdown(self) -> None:
+        self._pool.clear()
+        self._pool.waitForDone()
+
+    def _highlight(self) -> tuple[set[int], list[Segment]]:
         flows = set(self.hover.flows) if self.hover else set(self.selected_flows)
         outline = list(self.selected)
-        if self.hover is not None:
+        if self.hover is not None and self.scene is not None:
             lay = self.scene.layout
             ring = {"namespace": lay.namespaces, "name": lay.names, "flow": lay.ends}.get(self.hover.kind)
-            if ring is not None:
+            if ring is not None and self.hover.index < len(ring):
                 outline.append(ring[self.hover.index])
-        if not flows and not outline:
+        return flows, outline
+
+    def _overlay_image(self, vp: Viewport, flows: set[int], outline: list[Segment]) -> QImage | None:
+        """The ring part of the overlay (cheap, drawn here); the chords come from a worker."""
+        if self.scene is None or (not flows and not outline):
             return None
         key = (id(self.scene), vp.cx, vp.cy, vp.R, tuple(sorted(flows)), tuple(id(s) for s in outline))
         if key != self._overlay_key or self._overlay is None:
@@ -245,10 +292,33 @@ class ChartCanvas(QWidget):
             img.setDevicePixelRatio(dpr)
             img.fill(Qt.GlobalColor.transparent)
             p = QPainter(img)
-            paint_overlay(p, self.scene, vp, flows, outline)
+            paint_overlay_rings(p, self.scene, vp, flows, outline)
             p.end()
             self._overlay, self._overlay_key = img, key
         return self._overlay
+
+    def _chord_layer(self, vp: Viewport, flows: set[int]) -> QImage | None:
+        if self.scene is None or not flows:
+            return None
+        key = (id(self.scene), vp.cx, vp.cy, vp.R, tuple(sorted(flows)))
+        if key == self._chords_key:
+            return self._chords
+        if key != self._chords_wanted:
+            self._chords_wanted = key
+            self._pool.clear()  # drop highlights nobody waits for any more
+            size = (self.width(), self.height(), self.devicePixelRatioF())
+            self._pool.start(_ChordJob(key, self.scene, vp, set(flows), size, self._chord_signals))
+        return None
+
+    def _chords_done(self, key: object, img: QImage) -> None:
+        if key == self._chords_wanted:
+            self._chords, self._chords_key = img, key
+            self.update()
+
+    def chords_ready(self) -> bool:
+        """Whether the highlighted chords of the current hover/selection are on screen."""
+        flows, _ = self._highlight()
+        return not flows or self._chords_key == self._chords_wanted
 
     def paintEvent(self, event: QPaintEvent) -> None:
         p = QPainter(self)
@@ -266,7 +336,13 @@ class ChartCanvas(QWidget):
                 p.scale(s, s)
                 p.drawImage(0, 0, self._image)
                 p.restore()
-        overlay = self._overlay_image(vp)
+        flows, outline = self._highlight()
+        if flows:
+            paint_veil(p, vp)
+            chords = self._chord_layer(vp, flows)
+            if chords is not None:
+                p.drawImage(0, 0, chords)
+        overlay = self._overlay_image(vp, flows, outline)
         if overlay is not None:
             p.drawImage(0, 0, overlay)
         if self.hover is not None and self.tooltip_text:
@@ -290,8 +366,3 @@ class ChartCanvas(QWidget):
         p.setPen(QColor("#1d2025"))
         for i, t in enumerate(lines):
             p.drawText(QPointF(x + 8, y + 5 + fm.ascent() + i * fm.height()), t)
-
-
-def angle_distance(a: float, b: float) -> float:
-    d = abs(a - b) % (2 * math.pi)
-    return min(d, 2 * math.pi - d)

@@ -8,6 +8,7 @@ flows over the cached picture.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -70,11 +71,25 @@ class Scene:
     name_colour: dict[NodeKey, QColor] = field(default_factory=dict)
     labels: bool = True
     note: str = ""
+    polys: list[QPolygonF] = field(default_factory=list)  # chord outlines, built once (worker)
+
+    paths: dict[int, QPainterPath] = field(default_factory=dict)  # ring segments by id(segment)
+
+    def __post_init__(self) -> None:
+        if not self.polys:
+            self.polys = [QPolygonF([QPointF(x, y) for x, y in c.points]) for c in self.layout.chords]
+        if not self.paths:
+            R = self.layout.radii
+            for ring, r0, r1 in (
+                (self.layout.namespaces, R.ns_inner, R.ns_outer),
+                (self.layout.names, R.name_inner, R.name_outer),
+                (self.layout.ends, R.flow_inner, R.flow_outer),
+            ):
+                for seg in ring:
+                    self.paths[id(seg)] = _sector(seg, r0, r1)
 
 
 def _sector(s: Segment, r0: float, r1: float) -> QPainterPath:
-    import math
-
     a0, sweep = 90 - math.degrees(s.a0), -math.degrees(s.a1 - s.a0)
     path = QPainterPath()
     path.arcMoveTo(QRectF(-r1, -r1, 2 * r1, 2 * r1), a0)
@@ -111,7 +126,7 @@ def _paint_chord(p: QPainter, scene: Scene, ci: int) -> None:
     pen = QPen(edge, 0.8)
     pen.setCosmetic(True)
     p.setPen(pen)
-    p.drawPolygon(QPolygonF([QPointF(x, y) for x, y in c.points]))
+    p.drawPolygon(scene.polys[ci])
 
 
 def _paint_rings(p: QPainter, scene: Scene, segs: tuple[list[Segment], list[Segment], list[Segment]]) -> None:
@@ -123,16 +138,16 @@ def _paint_rings(p: QPainter, scene: Scene, segs: tuple[list[Segment], list[Segm
     for s in namespaces:
         col = NAME_RING if scene.view == "status" else scene.ns_colour.get(s.namespace, QColor("#888"))
         p.setBrush(col)
-        p.drawPath(_sector(s, R.ns_inner, R.ns_outer))
+        p.drawPath(scene.paths.get(id(s)) or _sector(s, R.ns_inner, R.ns_outer))
     for s in names:
         col = NAME_RING
         if scene.view == "names":
             col = scene.name_colour.get((s.namespace, s.name or ""), NAME_RING)
         p.setBrush(col)
-        p.drawPath(_sector(s, R.name_inner, R.name_outer))
+        p.drawPath(scene.paths.get(id(s)) or _sector(s, R.name_inner, R.name_outer))
     for s in ends:
         p.setBrush(STATUS_COLOURS.get(s.status, STATUS_COLOURS["unknown"]))
-        path = _sector(s, R.flow_inner, R.flow_outer)
+        path = scene.paths.get(id(s)) or _sector(s, R.flow_inner, R.flow_outer)
         p.drawPath(path)
         if s.status in ("denied", "denied_remote"):
             p.fillPath(path, QBrush(QColor(0, 0, 0, 70), Qt.BrushStyle.BDiagPattern))
@@ -252,21 +267,44 @@ def paint_overlay(
     outline: list[Segment],
 ) -> None:
     """Dim everything, then redraw the highlighted flows (their chords and ring segments) and
-    outline the hovered or selected segments."""
+    outline the hovered or selected segments (export; the canvas draws the layers apart)."""
+    if flows:
+        paint_veil(p, vp)
+        paint_overlay_chords(p, scene, vp, flows)
+    paint_overlay_rings(p, scene, vp, flows, outline)
+
+
+def paint_veil(p: QPainter, vp: Viewport) -> None:
+    p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(QColor(255, 255, 255, 175))
+    p.drawEllipse(QPointF(vp.cx, vp.cy), vp.R * 1.002, vp.R * 1.002)
+
+
+def paint_overlay_chords(p: QPainter, scene: Scene, vp: Viewport, flows: set[int]) -> None:
+    """The highlighted chords (thread-safe: no text), at most MAX_HIGHLIGHT_CHORDS largest."""
+    lay = scene.layout
+    p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+    p.save()
+    p.translate(vp.cx, vp.cy)
+    p.scale(vp.R, vp.R)
+    chords = sorted(c for j in flows if (c := lay.flows[j].chord) is not None)[:MAX_HIGHLIGHT_CHORDS]
+    order = {ci: k for k, ci in enumerate(_chord_order(scene))}
+    for ci in sorted(chords, key=lambda c: order.get(c, 0)):
+        _paint_chord(p, scene, ci)
+    p.restore()
+
+
+def paint_overlay_rings(
+    p: QPainter, scene: Scene, vp: Viewport, flows: set[int], outline: list[Segment]
+) -> None:
+    """Ring segments of the highlighted flows at full colour, and the outlines."""
     lay = scene.layout
     p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
     p.save()
     p.translate(vp.cx, vp.cy)
     p.scale(vp.R, vp.R)
     if flows:
-        p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(QColor(255, 255, 255, 175))
-        p.drawEllipse(QPointF(0, 0), 1.002, 1.002)
-        chords = [lay.flows[j].chord for j in flows if lay.flows[j].chord is not None]
-        chords = sorted(c for c in chords if c is not None)[:MAX_HIGHLIGHT_CHORDS]
-        order = {ci: k for k, ci in enumerate(_chord_order(scene))}
-        for ci in sorted(chords, key=lambda c: order.get(c, 0)):
-            _paint_chord(p, scene, ci)
         ends = [e for e in lay.ends if e.flow in flows or (e.flow is None and flows.intersection(e.flows))]
         keys = {(e.namespace, e.name) for e in ends}
         names = [s for s in lay.names if (s.namespace, s.name) in keys]
