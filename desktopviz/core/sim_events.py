@@ -117,19 +117,27 @@ class EventApplier:
             self.cluster.tiers[obj.name] = obj
         elif isinstance(obj, Service):
             self.cluster.services[obj.key] = obj
+            self._refresh()
         elif isinstance(obj, Namespace):
             self.cluster.namespaces[obj.name] = obj
+            self._refresh()
         elif isinstance(obj, ServiceAccount):
             self.cluster.service_accounts[f"{obj.namespace}/{obj.name}"] = obj
+            self._refresh()
         elif isinstance(obj, NetworkSet):
             self.cluster.network_sets[obj.key] = obj
-            refresh = getattr(self.engine, "refresh", None)
-            if callable(refresh):
-                refresh()
+            self._refresh()
         elif isinstance(obj, HostEndpoint):
             self.cluster.host_endpoints[obj.key] = obj
+            self._refresh()
         else:
             raise EventError(f"cannot deploy a {type(obj).__name__}")
+
+    def _refresh(self) -> None:
+        """Objects the engine has no live method for: ask it to rebuild (engine.refresh)."""
+        refresh = getattr(self.engine, "refresh", None)
+        if callable(refresh):
+            refresh()
 
     # -- actions ---------------------------------------------------------------------------
     def _deploy(self, action: EventAction) -> None:
@@ -174,6 +182,7 @@ class EventApplier:
             self.remove_pod(name)
         elif kind == "service" or (kind is None and name in c.services):
             c.services.pop(name, None)
+            self._refresh()
         elif kind is None and name in c.policies:
             self._delete_policy(action)
         else:
