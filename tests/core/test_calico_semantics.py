@@ -1248,3 +1248,204 @@ def test_staged_delete_is_not_sent_to_felix(tmp_path: Path) -> None:
     assert v.ingress.enforced_strings == ["0|default|default.p|deny|0"]
     assert v.ingress.pending_strings == ["0|default|default.p|deny|0"]
     assert v.pending_action == "deny"
+
+
+# =============================================================================================
+# Random tiered policies against a reference walk written from calico.md §2.5 and §1.3(b)
+# (only a small selector vocabulary, evaluated here with Python predicates).
+
+import os  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+SELECTORS: dict[str, object] = {
+    "all()": lambda lb: True,
+    "app == 'client'": lambda lb: lb.get("app") == "client",
+    "app == 'server'": lambda lb: lb.get("app") == "server",
+    "app != 'other'": lambda lb: lb.get("app") != "other",
+    "has(app)": lambda lb: "app" in lb,
+    "app in {'server', 'other'}": lambda lb: lb.get("app") in ("server", "other"),
+}
+POD_KEYS = ("ns1/client", "ns1/server", "ns2/other")
+TIERS = (("t1", 100), ("t2", 200), ("default", 1_000_000))
+
+
+@st.composite
+def _rand_rule(draw: st.DrawFn) -> dict[str, object]:
+    return {
+        "action": draw(st.sampled_from(["Allow", "Deny", "Pass", "Log"])),
+        "protocol": draw(st.sampled_from([None, "TCP", "UDP"])),
+        "peer": draw(st.sampled_from([None, *SELECTORS])),
+    }
+
+
+@st.composite
+def _rand_policy(draw: st.DrawFn, i: int) -> dict[str, object]:
+    staged = draw(st.booleans())
+    return {
+        "name": f"p{i}",
+        "global": draw(st.booleans()),
+        "ns": draw(st.sampled_from(["ns1", "ns2"])),
+        "staged": staged,
+        "tier": draw(st.sampled_from([t for t, _ in TIERS])),
+        # staged policies get their own order: their tie key against enforced ones is not pinned down
+        "order": 50 + i if staged else draw(st.sampled_from([None, 1, 2])),
+        "selector": draw(st.sampled_from(list(SELECTORS))),
+        "types": draw(st.sampled_from([None, ["Ingress"], ["Egress"], ["Ingress", "Egress"]])),
+        "ingress": draw(st.lists(_rand_rule(), max_size=2)),
+        "egress": draw(st.lists(_rand_rule(), max_size=2)),
+    }
+
+
+def _rand_yaml(p: dict[str, object]) -> str:
+    name = p["name"] if p["tier"] == "default" else f"{p['tier']}.{p['name']}"
+    lines = [f"tier: {p['tier']}", f'selector: "{p["selector"]}"']
+    if p["order"] is not None:
+        lines.append(f"order: {p['order']}")
+    if p["types"] is not None:
+        lines.append(f"types: [{', '.join(p['types'])}]")  # type: ignore[arg-type]
+    for direction, peer_key in (("ingress", "source"), ("egress", "destination")):
+        rules = p[direction]
+        if not rules:
+            continue
+        lines.append(f"{direction}:")
+        for r in rules:  # type: ignore[attr-defined]
+            parts = [f"action: {r['action']}"]
+            if r["protocol"]:
+                parts.append(f"protocol: {r['protocol']}")
+            if r["peer"]:
+                parts.append(f'{peer_key}: {{selector: "{r["peer"]}"}}')
+            lines.append(f"- {{{', '.join(parts)}}}")
+    body = "\n".join(lines)
+    kind = ("Staged" if p["staged"] else "") + ("GlobalNetworkPolicy" if p["global"] else "NetworkPolicy")
+    return gnp(name, body, kind=kind) if p["global"] else np_(name, str(p["ns"]), body, kind=kind)
+
+
+def _ref_types(p: dict[str, object]) -> list[str]:
+    if p["types"] is not None:
+        return p["types"]  # type: ignore[return-value]
+    if p["egress"]:
+        return ["Ingress", "Egress"] if p["ingress"] else ["Egress"]
+    return ["Ingress"]
+
+
+def _ref_trace_name(p: dict[str, object]) -> str:
+    ns = "" if p["global"] else f"{p['ns']}/"
+    return f"{ns}{p['tier']}.{'staged:' if p['staged'] else ''}{p['name']}"
+
+
+def _ref_sort_key(p: dict[str, object]) -> tuple[bool, float, str]:
+    ns = "" if p["global"] else f"{p['ns']}/"
+    order = p["order"]
+    return (order is None, float(order) if order is not None else 0.0, f"{ns}{p['tier']}.{p['name']}")  # type: ignore[arg-type]
+
+
+def _ref_side(
+    pols: list[dict[str, object]],
+    defaults: dict[str, str],
+    me: model.Pod,
+    me_labels: dict[str, str],
+    peer: model.Pod,
+    peer_labels: dict[str, str],
+    direction: str,
+    proto: str,
+    pending: bool,
+) -> tuple[str, list[str]]:
+    trace: list[tuple[str, str, str, int]] = []
+    for tier_name, _ in TIERS:
+        selecting = sorted(
+            (
+                p
+                for p in pols
+                if p["tier"] == tier_name
+                and (pending or not p["staged"])
+                and direction.capitalize() in _ref_types(p)
+                and (p["global"] or p["ns"] == me.namespace)
+                and SELECTORS[p["selector"]](me_labels)  # type: ignore[index,operator]
+            ),
+            key=_ref_sort_key,
+        )
+        if not selecting:
+            continue
+        decided = None
+        for p in selecting:
+            for idx, r in enumerate(p[direction]):  # type: ignore[arg-type]
+                if r["protocol"] and r["protocol"] != proto:
+                    continue
+                if r["peer"] and not (
+                    SELECTORS[r["peer"]](peer_labels) and (p["global"] or peer.namespace == p["ns"])
+                ):
+                    continue
+                if r["action"] == "Log":
+                    continue
+                decided = (tier_name, _ref_trace_name(p), r["action"].lower(), idx)
+                break
+            if decided:
+                break
+        if decided:
+            trace.append(decided)
+            if decided[2] != "pass":
+                return decided[2], [f"{i}|{t}|{n}|{a}|{x}" for i, (t, n, a, x) in enumerate(trace)]
+            continue
+        eot_policy = selecting[0] if pending else selecting[-1]
+        action = "pass" if defaults[tier_name] == "Pass" else "deny"
+        trace.append((tier_name, _ref_trace_name(eot_policy), action, -1))
+        if action == "deny":
+            return "deny", [f"{i}|{t}|{n}|{a}|{x}" for i, (t, n, a, x) in enumerate(trace)]
+    trace.append(("__PROFILE__", f"__PROFILE__.kns.{me.namespace}", "allow", 0))
+    return "allow", [f"{i}|{t}|{n}|{a}|{x}" for i, (t, n, a, x) in enumerate(trace)]
+
+
+@settings(
+    max_examples=int(os.environ.get("DESKTOPVIZ_CONFORMANCE_EXAMPLES", "40")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    pols=st.integers(1, 5).flatmap(lambda n: st.tuples(*[_rand_policy(i) for i in range(n)])),
+    defaults=st.fixed_dictionaries(
+        {"t1": st.sampled_from(["Deny", "Pass"]), "t2": st.sampled_from(["Deny", "Pass"])}
+    ),
+)
+def test_random_tiered_policies_match_the_reference_walk(
+    pols: tuple[dict[str, object], ...], defaults: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    docs = [tier("t1", 100, defaults["t1"]), tier("t2", 200, defaults["t2"])] + [_rand_yaml(p) for p in pols]
+    w = load(tmp_path_factory.mktemp("walk"), *docs)
+    all_defaults = {**defaults, "default": "Deny"}
+    labels = {k: w.engine.endpoint_labels(w.cluster.pods[k]) for k in POD_KEYS}
+    for s in POD_KEYS:
+        for d in POD_KEYS:
+            if s == d:
+                continue
+            for proto, port in (("TCP", 8080), ("UDP", 53)):
+                v = w.ev(s, d, proto, port)
+                src, dst = w.cluster.pods[s], w.cluster.pods[d]
+                for pending in (False, True):
+                    e_act, e_trace = _ref_side(
+                        list(pols), all_defaults, src, labels[s], dst, labels[d], "egress", proto, pending
+                    )
+                    assert v.egress is not None
+                    got_e = v.egress.pending_strings if pending else v.egress.enforced_strings
+                    where = f"{s}->{d} {proto} {'pending' if pending else 'enforced'}\n" + "\n---\n".join(
+                        docs
+                    )
+                    assert got_e == e_trace, f"egress {where}"
+                    got_i = v.ingress
+                    side_action = v.pending_action if pending else v.action
+                    if e_act == "deny":
+                        assert side_action == "deny", where
+                        continue
+                    i_act, i_trace = _ref_side(
+                        list(pols), all_defaults, dst, labels[d], src, labels[s], "ingress", proto, pending
+                    )
+                    if pending and got_i is None:
+                        # the enforced egress denied, so the packet never got there
+                        assert v.egress.action == "deny", where
+                        continue
+                    assert got_i is not None, where
+                    assert (got_i.pending_strings if pending else got_i.enforced_strings) == i_trace, (
+                        f"ingress {where}"
+                    )
+                    assert side_action == i_act, where
