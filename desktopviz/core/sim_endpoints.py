@@ -23,6 +23,8 @@ from desktopviz.core.model import (
     NetworkSet,
     Pod,
 )
+from desktopviz.core.policy_match import domain_matches as _engine_domain_matches
+from desktopviz.core.policy_match import domain_pattern
 
 NOT_INCLUDED = "-"
 _PRIVATE_NETS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
@@ -162,13 +164,9 @@ def external_info(
 
 
 def domain_matches(pattern: str, domain: str) -> bool:
-    """Calico domain match: exact (case-insensitive), or `*` standing for one whole label
-    (`*.google.com` matches `www.google.com`, not `google.com`) (§2.11)."""
-    p = pattern.lower().rstrip(".").split(".")
-    d = domain.lower().rstrip(".").split(".")
-    if len(p) != len(d):
-        return False
-    return all(a == "*" or a == b for a, b in zip(p, d, strict=True))
+    """Calico domain match, the engine's own rule (one source of truth): exact
+    (case-insensitive), or `*` standing for one or more whole labels (§2.11)."""
+    return _engine_domain_matches((domain_pattern(pattern),), domain)
 
 
 def netset_for_domain(cluster: Cluster, domain: str, namespace_hint: str | None) -> NetworkSet | None:
