@@ -1,0 +1,244 @@
+"""Compile a filter syntax tree (:mod:`desktopviz.core.filterlang`) to parameterised SQL.
+
+Column names and SQL expressions come only from :data:`FIELD_SPECS`; every value is a bound
+parameter. Comparisons are compiled with their polarity: under ``not`` they are written so a
+NULL field counts as "not equal" (SQL's three-valued logic would otherwise drop the row),
+while the common positive form stays plain so SQLite can use the store's indexes.
+
+Policy tests become ``id IN (SELECT flow_log_id FROM policy_hits WHERE …)``; the positive
+policy tests of one ``and`` group share one subquery, so they describe the same trace entry.
+Label tests use ``instr`` on the stored JSON as a cheap pre-filter and ``json_each`` for the
+exact answer.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from desktopviz.core.filterlang_ast import (
+    ENUMS,
+    INT_MAX,
+    INT_MIN,
+    POLICY_ENUM_COLUMNS,
+    POLICY_INT_COLUMNS,
+    And,
+    FieldSpec,
+    FilterError,
+    Node,
+    Not,
+    Or,
+    Test,
+    parse_time,
+    resolve_field,
+)
+
+_CMP = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_MEMBER_OPS = ("=", "!=", "in", "contains", "exists")
+
+
+def _json_text(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def check_test(text: str, test: Test, spec: FieldSpec, key: str | None) -> None:
+    """Reject an operator or value the field cannot take (called by the parser, so the error
+    points at the right column)."""
+    kind = spec.kind
+    if kind == "either" and spec.sides:
+        side = spec.sides[0] + (f".{key}" if key else "")
+        check_test(text, test, *resolve_field(text, side, test.column))
+        return
+    bad_op = FilterError(text, test.column, "", test.end)
+    if kind in ("labels", "list") and test.op not in _MEMBER_OPS:
+        what = f"label {key}" if key else test.field
+        raise FilterError(
+            text,
+            bad_op.column,
+            f"{what} can be tested with =, !=, in, contains or exists, not {test.op}",
+            test.end,
+        )
+    if kind == "json" and test.op not in ("contains", "exists"):
+        raise FilterError(
+            text, test.column, "policies can be tested with contains or exists; or use policy, tier, "
+            "policy_action, rule", test.end,
+        )  # fmt: skip
+    if kind == "int" or (kind == "policy" and spec.sql in POLICY_INT_COLUMNS):
+        if test.op == "contains":
+            raise FilterError(
+                text, test.column, f"{test.field} is a number: contains does not apply", test.end
+            )
+        for v, col in zip(test.values, test.value_columns, strict=True):
+            if _int(v) is None:
+                raise FilterError(
+                    text, col, f"{test.field} needs a whole number (64-bit), got {v!r}", col + max(1, len(v))
+                )
+    if kind == "time":
+        if test.op == "contains":
+            raise FilterError(text, test.column, f"{test.field} is a time: contains does not apply", test.end)
+        for v, col in zip(test.values, test.value_columns, strict=True):
+            if parse_time(v, 0) is None:
+                raise FilterError(
+                    text, col, f"{test.field} needs a time (Unix seconds, ISO like 2026-01-01T09:30:00Z, "
+                    f"or now-15m), got {v!r}", col + max(1, len(v)),
+                )  # fmt: skip
+
+
+def _int(v: str) -> int | None:
+    """A whole number SQLite can hold (64-bit), or None."""
+    try:
+        n = int(v, 10)
+    except ValueError:
+        return None
+    return n if INT_MIN <= n <= INT_MAX else None
+
+
+class _Compiler:
+    def __init__(self, text: str, now: int) -> None:
+        self.text = text
+        self.now = now
+        self.params: list[Any] = []
+
+    # -- nodes --------------------------------------------------------------------------
+    def node(self, n: Node, positive: bool) -> str:
+        if isinstance(n, Not):
+            return f"NOT ({self.node(n.node, not positive)})"
+        if isinstance(n, Or):
+            return "(" + " OR ".join(self.node(c, positive) for c in n.nodes) + ")"
+        if isinstance(n, And):
+            return self.conj(n.nodes, positive)
+        return self.test(n, positive)
+
+    def conj(self, nodes: tuple[Node, ...], positive: bool) -> str:
+        groups: list[str] = []
+        hits: list[tuple[Test, FieldSpec]] = []
+        for c in nodes:
+            if isinstance(c, Test):
+                spec, _ = resolve_field(self.text, c.field, c.column)
+                if spec.kind == "policy" and c.op != "!=":
+                    hits.append((c, spec))
+                    continue
+            groups.append(self.node(c, positive))
+        if hits:
+            groups.insert(0, self.policy(hits))
+        return "(" + " AND ".join(groups) + ")"
+
+    def test(self, t: Test, positive: bool) -> str:
+        spec, key = resolve_field(self.text, t.field, t.column)
+        if spec.kind == "either" and spec.sides:
+            parts = []
+            for side in spec.sides:
+                name = side + (f".{key}" if key else "")
+                parts.append(
+                    self.test(Test(name, t.op, t.values, t.column, t.end, t.value_columns), positive)
+                )
+            joined = " AND " if t.op == "!=" else " OR "
+            return "(" + joined.join(parts) + ")"
+        if spec.kind == "policy":
+            if t.op == "!=":
+                eq = Test(t.field, "=", t.values, t.column, t.end, t.value_columns)
+                return f"NOT {self.policy([(eq, spec)])}"
+            return self.policy([(t, spec)])
+        if spec.kind == "labels":
+            return self.members(spec.sql, "$.labels", t, key, positive)
+        if spec.kind == "list":
+            return self.members(spec.sql, "$", t, None, positive)
+        return self.scalar(spec, t, positive)
+
+    # -- plain columns ------------------------------------------------------------------
+    def value(self, spec: FieldSpec, v: str) -> Any:
+        if spec.kind in ("int",) or (spec.kind == "policy" and spec.sql in POLICY_INT_COLUMNS):
+            return int(v, 10)
+        if spec.kind == "time":
+            return parse_time(v, self.now)
+        if (
+            spec.kind == "enum"
+            or spec.sql in ENUMS
+            or (spec.kind == "policy" and spec.sql in POLICY_ENUM_COLUMNS)
+        ):
+            return v.lower()
+        return v
+
+    def bind(self, value: Any) -> str:
+        self.params.append(value)
+        return "?"
+
+    def scalar(self, spec: FieldSpec, t: Test, positive: bool, col: str | None = None) -> str:
+        c = col or spec.sql
+        if t.op == "exists":
+            if spec.kind in ("int", "time"):
+                return f"({c} IS NOT NULL)"
+            return f"({c} IS NOT NULL AND {c} NOT IN ('', '-'))"
+        if t.op == "contains":
+            return f"(coalesce(instr(lower({c}), lower({self.bind(t.values[0])})), 0) > 0)"
+        if t.op == "in":
+            marks = ", ".join(self.bind(self.value(spec, v)) for v in t.values)
+            return f"({c} IN ({marks}))" if positive else f"({c} IS NOT NULL AND {c} IN ({marks}))"
+        if t.op == "!=":
+            return f"({c} IS NOT {self.bind(self.value(spec, t.values[0]))})"
+        mark = self.bind(self.value(spec, t.values[0]))
+        if t.op == "=" and not positive:
+            return f"({c} IS {mark})"
+        expr = f"{c} {_CMP[t.op]} {mark}"
+        return f"({expr})" if positive else f"({c} IS NOT NULL AND {expr})"
+
+    # -- JSON lists and labels ----------------------------------------------------------
+    def members(self, col: str, path: str, t: Test, key: str | None, positive: bool) -> str:
+        each = f"json_each({col}, '{path}')"
+        if t.op == "exists":
+            if key is None:
+                return f"({col} IS NOT NULL AND coalesce(json_array_length({col}, '{path}'), 0) > 0)"
+            prefix = f"{key}="
+            pre = self.bind(_json_text(prefix)[:-1])
+            return (
+                f"(coalesce(instr({col}, {pre}), 0) > 0 AND EXISTS (SELECT 1 FROM {each} "
+                f"WHERE substr(value, 1, {self.bind(len(prefix))}) = {self.bind(prefix)}))"
+            )
+        if t.op == "contains":
+            needle = t.values[0]
+            if key is None:
+                return (
+                    f"(coalesce(instr(lower({col}), lower({self.bind(needle)})), 0) > 0 AND EXISTS (SELECT 1 "
+                    f"FROM {each} WHERE instr(lower(value), lower({self.bind(needle)})) > 0))"
+                )
+            prefix = f"{key}="
+            pre = self.bind(_json_text(prefix)[:-1])
+            n = self.bind(len(prefix))
+            return (
+                f"(coalesce(instr({col}, {pre}), 0) > 0 AND EXISTS (SELECT 1 FROM {each} WHERE "
+                f"substr(value, 1, {n}) = {self.bind(prefix)} AND "
+                f"instr(lower(substr(value, {self.bind(len(prefix) + 1)})), lower({self.bind(needle)})) > 0))"
+            )
+        if t.op == "!=":
+            eq = Test(t.field, "=", t.values, t.column, t.end, t.value_columns)
+            return f"NOT {self.members(col, path, eq, key, not positive)}"
+        parts = []
+        for v in t.values:
+            element: Any = f"{key}={v}" if key is not None else v
+            if path == "$" and _int(v) is not None and col == "nat_outgoing_ports":
+                element = int(v)
+            pre = self.bind(_json_text(element) if isinstance(element, str) else str(element))
+            parts.append(
+                f"(coalesce(instr({col}, {pre}), 0) > 0 AND EXISTS (SELECT 1 FROM {each} "
+                f"WHERE value = {self.bind(element)}))"
+            )
+        return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+
+    # -- policy hits --------------------------------------------------------------------
+    def policy(self, tests: list[tuple[Test, FieldSpec]]) -> str:
+        conds: list[str] = []
+        traces: set[str] = set()
+        for t, spec in tests:
+            if spec.trace:
+                traces.add(spec.trace)
+            conds.append(self.scalar(spec, t, True, col=f"h.{spec.sql}"))
+        for trace in sorted(traces):
+            conds.append(f"h.kind = {self.bind(trace)}")
+        return f"(flow_logs.id IN (SELECT h.flow_log_id FROM policy_hits AS h WHERE {' AND '.join(conds)}))"
+
+
+def compile_node(text: str, node: Node, now: int) -> tuple[str, list[Any]]:
+    """(SQL condition over flow_logs, parameters) of a parsed filter."""
+    c = _Compiler(text, now)
+    sql = c.node(node, True)
+    return sql, c.params
