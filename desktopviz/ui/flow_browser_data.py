@@ -1,0 +1,322 @@
+"""Qt-free data access of the flow-log browser: page queries, counts, cell texts, indexes.
+
+Pages are windows of ``PAGE`` rows in a fixed SQL order (``ORDER BY col, start_time, id`` on
+an indexed column, all one direction), fetched without loading the table:
+
+* from the top or the bottom of the result (the bottom reads the reverse order), and
+* from an *anchor*: the sort key of a row already seen (the first row of every fetched page),
+  using a row-value keyset condition ``(col, start_time, id) <= (?, ?, ?)``.
+
+The nearest of these is used, so the OFFSET a page needs is its distance from the nearest
+known row: scrolling to the end costs as little as the first page, and scrolling through the
+middle costs the distance from the last page seen.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from desktopviz.core.flowlog import FIELDS, JSON_FIELDS
+from desktopviz.core.store import COLUMNS
+
+PAGE = 256
+SORTABLE = (
+    "start_time",
+    "source_namespace",
+    "dest_namespace",
+    "source_name_aggr",
+    "dest_name_aggr",
+    "action",
+    "reporter",
+)
+DEFAULT_COLUMNS = (
+    "start_time",
+    "action",
+    "reporter",
+    "source_namespace",
+    "source_name_aggr",
+    "dest_namespace",
+    "dest_name_aggr",
+    "dest_port",
+    "proto",
+    "num_flows",
+    "bytes",
+    "policies",
+)
+EXTRA_COLUMNS = ("bytes", "packets", "id")
+ALL_COLUMNS: tuple[str, ...] = (*FIELDS, *EXTRA_COLUMNS)
+NUMERIC = frozenset(
+    {"id", "bytes", "packets", "source_port", "dest_port", "dest_service_port_num"}
+    | {n for n in FIELDS if n.startswith(("bytes_", "packets_", "num_", "tcp_", "http_"))}
+)
+_POS = {n: i for i, n in enumerate(COLUMNS)}
+
+# Indexes the browser's filters and orders use that the store does not create (yet).
+BROWSER_INDEXES = (
+    ("ix_policy_hits_flow_log_id", "policy_hits", ("flow_log_id",)),
+    ("ix_policy_hits_tier", "policy_hits", ("tier", "flow_log_id")),
+    ("ix_policy_hits_action", "policy_hits", ("action", "flow_log_id")),
+)
+
+
+def ensure_browser_indexes(conn: sqlite3.Connection) -> list[str]:
+    """Create the browser's extra indexes on a writable connection; returns those created."""
+    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    made = []
+    for name, table, cols in BROWSER_INDEXES:
+        if name not in have:
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(cols)})")
+            made.append(name)
+    return made
+
+
+def missing_browser_indexes(conn: sqlite3.Connection) -> list[str]:
+    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    return [name for name, _, _ in BROWSER_INDEXES if name not in have]
+
+
+# -- values ------------------------------------------------------------------------------------
+def raw_value(row: Sequence[Any], column: str) -> Any:
+    """A column's stored value in a ``COLUMNS`` row (``bytes``/``packets`` are in + out)."""
+    if column == "bytes":
+        return (row[_POS["bytes_in"]] or 0) + (row[_POS["bytes_out"]] or 0)
+    if column == "packets":
+        return (row[_POS["packets_in"]] or 0) + (row[_POS["packets_out"]] or 0)
+    return row[_POS[column]]
+
+
+def iso_time(t: int | None) -> str:
+    if t is None:
+        return ""
+    return datetime.fromtimestamp(int(t), UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def enforced_names(policies: Any) -> list[str]:
+    """The policy names of the enforced trace, in trace order (legacy: all_policies)."""
+    if not isinstance(policies, dict):
+        return []
+    entries = policies.get("enforced_policies") or policies.get("all_policies") or []
+    parsed = []
+    for e in entries:
+        parts = str(e).split("|")
+        if len(parts) >= 4 and parts[0].lstrip("-").isdigit():
+            parsed.append((int(parts[0]), parts[2]))
+    return [n for _, n in sorted(parsed)]
+
+
+def display_text(column: str, value: Any) -> str:
+    """The cell text: ISO UTC times, k=v labels, policy names, thousands for counters."""
+    if value is None:
+        return ""
+    if column in ("start_time", "end_time"):
+        return iso_time(value)
+    if column in JSON_FIELDS and isinstance(value, str):
+        import json
+
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    if column in ("source_labels", "dest_labels"):
+        return ", ".join((value or {}).get("labels", []) or [])
+    if column == "policies":
+        return " › ".join(enforced_names(value))
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if column in NUMERIC and isinstance(value, int) and column not in ("dest_port", "source_port", "id"):
+        return f"{value:,}"
+    return str(value)
+
+
+# -- queries ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Query:
+    """The rows the browser shows: a WHERE fragment and its parameters, a sort, and the newest
+    row id to include (a snapshot: rows stored later join only through a refresh)."""
+
+    where: str = ""
+    params: tuple[Any, ...] = ()
+    sort: str = "start_time"
+    descending: bool = True
+    max_id: int | None = None
+
+    def key_columns(self) -> tuple[str, ...]:
+        return ("start_time", "id") if self.sort == "start_time" else (self.sort, "start_time", "id")
+
+    def order(self, reverse: bool = False) -> str:
+        d = "DESC" if self.descending != reverse else "ASC"
+        return "ORDER BY " + ", ".join(f"{c} {d}" for c in self.key_columns())
+
+    def where_clause(self, extra: str = "") -> str:
+        # "+id" keeps SQLite from scanning by rowid for the snapshot bound
+        parts = [
+            f"({self.where})" if self.where.strip() else "",
+            "+id <= ?" if self.max_id is not None else "",
+            extra,
+        ]
+        parts = [p for p in parts if p]
+        return ("WHERE " + " AND ".join(parts)) if parts else ""
+
+    def args(self, extra: Sequence[Any] = ()) -> tuple[Any, ...]:
+        """Parameters of :meth:`where_clause` with ``extra``'s own after them."""
+        snap = () if self.max_id is None else (self.max_id,)
+        return (*self.params, *snap, *extra)
+
+
+@dataclass
+class Anchors:
+    """Known sort keys by row index (first rows of fetched pages)."""
+
+    keys: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+
+    def add(self, index: int, key: tuple[Any, ...]) -> None:
+        if None not in key:
+            self.keys[index] = key
+            if len(self.keys) > 4096:
+                self.keys.pop(next(iter(self.keys)))
+
+    def shift(self, by: int) -> None:
+        self.keys = {i + by: k for i, k in self.keys.items()}
+
+
+@dataclass(frozen=True)
+class PagePlan:
+    sql: str
+    args: tuple[Any, ...]
+    reverse: bool  # rows come in reverse order (read from below)
+
+
+def plan_page(q: Query, start: int, length: int, total: int | None, anchors: Anchors) -> PagePlan:
+    """The cheapest query for rows [start, start + length) (see module doc)."""
+    cols = ", ".join(COLUMNS)
+    best: tuple[int, int | None, bool] = (start, None, False)  # (offset, anchor, from below)
+    if total is not None:
+        below = total - (start + length)
+        if below < best[0]:
+            best = (below, None, True)
+    for i, _ in anchors.keys.items():
+        if i <= start and start - i < best[0]:
+            best = (start - i, i, False)
+        elif i >= start + length - 1 and i - (start + length - 1) < best[0]:
+            best = (i - (start + length - 1), i, True)
+    offset, anchor, reverse = best
+    extra, args = "", ()
+    if anchor is not None:
+        key = anchors.keys[anchor]
+        cmp = ("<=" if q.descending else ">=") if not reverse else (">=" if q.descending else "<=")
+        kc = q.key_columns()
+        extra = f"({', '.join(kc)}) {cmp} ({', '.join('?' * len(kc))})"
+        args = tuple(key)
+    sql = f"SELECT {cols} FROM flow_logs {q.where_clause(extra)} {q.order(reverse)} LIMIT ? OFFSET ?"
+    return PagePlan(sql, (*q.args(args), length, offset), reverse)
+
+
+def row_key(q: Query, row: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(row[_POS[c]] for c in q.key_columns())
+
+
+def fetch_page(
+    conn: sqlite3.Connection, q: Query, start: int, length: int, total: int | None, anchors: Anchors
+) -> list[tuple[Any, ...]]:
+    plan = plan_page(q, start, length, total, anchors)
+    rows = [tuple(r) for r in conn.execute(plan.sql, plan.args)]
+    if plan.reverse:
+        rows.reverse()
+    return rows
+
+
+def count(conn: sqlite3.Connection, q: Query, extra: str = "", args: Sequence[Any] = ()) -> int:
+    sql = f"SELECT count(*) FROM flow_logs {q.where_clause(extra)}"
+    return int(conn.execute(sql, q.args(args)).fetchone()[0])
+
+
+class Budget:
+    """Run a query on the GUI thread only while it stays within a frame: the progress handler
+    interrupts it after ``ms`` milliseconds and the caller hands it to a worker instead."""
+
+    def __init__(self, conn: sqlite3.Connection, ms: float) -> None:
+        self.conn, self.ms = conn, ms
+
+    def run(self, fn: Any, *args: Any) -> tuple[bool, Any]:
+        deadline = time.perf_counter() + self.ms / 1000
+        self.conn.set_progress_handler(lambda: time.perf_counter() > deadline, 1000)
+        try:
+            return True, fn(self.conn, *args)
+        except sqlite3.OperationalError as exc:
+            if "interrupt" in str(exc):
+                return False, None
+            raise
+        finally:
+            self.conn.set_progress_handler(None, 0)
+
+
+def open_readonly(path: str) -> sqlite3.Connection:
+    """A read-only connection for a worker (checked against the store schema by the caller)."""
+    from desktopviz.core.store import FlowStore
+
+    return FlowStore(path, create=False, readonly=True).conn
+
+
+# -- charts -----------------------------------------------------------------------------------
+_NICE = (15, 30, 60, 120, 300, 600, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
+
+
+def bucket_seconds(span: int, target: int = 90) -> int:
+    """A round bucket width giving about ``target`` buckets over ``span`` seconds."""
+    want = max(1, span // max(1, target))
+    return next((b for b in _NICE if b >= want), _NICE[-1])
+
+
+@dataclass
+class ChartData:
+    """What the chart strip and the top panel show for one filter and time range."""
+
+    buckets: list[Any]
+    width: int
+    since: int | None
+    until: int | None
+    top_sources: list[tuple[str, str, int, int]]
+    top_dests: list[tuple[str, str, int, int]]
+
+
+def time_bounds(conn: sqlite3.Connection) -> tuple[int, int] | None:
+    """(first start_time, newest end_time) of the store, None when empty."""
+    lo, hi = conn.execute("SELECT min(start_time), max(end_time) FROM flow_logs").fetchone()
+    return None if lo is None else (int(lo), int(hi))
+
+
+def load_chart_data(
+    conn: sqlite3.Connection,
+    where: str,
+    params: Sequence[Any],
+    since: int | None,
+    until: int | None,
+    top: int = 6,
+) -> ChartData:
+    """Allowed/denied per time bucket and the most denied names for a filter (no time terms
+    in ``where``: the range is ``since``/``until``)."""
+    from desktopviz.core.queries import build_where, time_series
+
+    bounds = time_bounds(conn)
+    if bounds is None:
+        return ChartData([], 60, since, until, [], [])
+    lo = bounds[0] if since is None else max(since, bounds[0])
+    hi = bounds[1] if until is None else min(until, bounds[1])
+    if hi <= lo:
+        return ChartData([], 60, since, until, [], [])
+    width = bucket_seconds(hi - lo)
+    buckets = time_series(conn, lo, hi, width, where or None, params)
+    w, args = build_where(since, until, where, params)
+    tops = []
+    for side in ("source", "dest"):
+        sql = (
+            f"SELECT {side}_namespace, {side}_name_aggr, sum(num_flows), count(*) FROM flow_logs {w} "
+            f"{'AND' if w else 'WHERE'} action = 'deny' GROUP BY 1, 2 ORDER BY 3 DESC, 4 DESC LIMIT ?"
+        )
+        tops.append([(str(a), str(b), int(c or 0), int(d)) for a, b, c, d in conn.execute(sql, (*args, top))])
+    return ChartData(buckets, width, since, until, tops[0], tops[1])

@@ -1,0 +1,447 @@
+"""A table model over the flow store that never loads the whole table.
+
+Rows are fetched in pages of :data:`PAGE` (see :mod:`desktopviz.ui.flow_browser_data` for
+the keyset/offset plan), cached (LRU), and counted once per query. A page or count query is
+first tried on the GUI thread with a budget of a few milliseconds; if SQLite needs longer it
+is interrupted and run by a worker thread with its own read-only connection, and the rows
+show "…" until it answers. ``refresh()`` picks up rows stored since the last look: with the
+default newest-first order they are inserted at the top (``rowsInserted``), so the view can
+keep the user's rows in place and selections (persistent indexes) follow their rows.
+
+Signals:
+    countChanged(int): the number of rows of the current query is known or changed.
+    busyChanged(bool): a worker query started (True) or all finished (False).
+    error(str): a query failed (message for the status bar).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import OrderedDict
+from dataclasses import replace
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QRunnable,
+    Qt,
+    QThreadPool,
+    Signal,
+)
+from PySide6.QtGui import QBrush, QColor
+
+from desktopviz.ui import flow_browser_data as data
+from desktopviz.ui.flow_browser_data import PAGE, Anchors, Budget, Query
+
+Index = QModelIndex | QPersistentModelIndex
+RawRole = Qt.ItemDataRole.UserRole + 1  # the stored value of the cell
+IdRole = Qt.ItemDataRole.UserRole + 2  # the row's id in the store
+BUDGET_MS = 12.0
+CACHE_PAGES = 64
+LOADING = "…"
+
+
+class _Signals(QObject):
+    page = Signal(int, int, object)  # generation, page number, rows
+    count = Signal(int, object)  # generation, count (or error text)
+    failed = Signal(int, str)
+
+
+class _Job(QRunnable):
+    """One worker query on its own connection; cancelled jobs are skipped or interrupted."""
+
+    def __init__(self, model: FlowTableModel, gen: int, kind: str, arg: Any) -> None:
+        super().__init__()
+        self.model, self.gen, self.kind, self.arg = model, gen, kind, arg
+        self.signals = model._signals
+
+    def run(self) -> None:
+        m = self.model
+        if self.gen != m._gen or m._path is None:
+            return
+        try:
+            conn = data.open_readonly(m._path)
+        except Exception as exc:  # noqa: BLE001 - reported as a view error
+            self.signals.failed.emit(self.gen, str(exc))
+            return
+        m._running.add(conn)
+        try:
+            if self.gen != m._gen:
+                return
+            if self.kind == "count":
+                self.signals.count.emit(self.gen, data.count(conn, self.arg))
+            else:
+                page, q, total, anchors = self.arg
+                start = page * PAGE
+                length = PAGE if total is None else max(0, min(PAGE, total - start))
+                rows = data.fetch_page(conn, q, start, length, total, anchors)
+                self.signals.page.emit(self.gen, page, rows)
+        except sqlite3.OperationalError as exc:
+            if "interrupt" not in str(exc):
+                self.signals.failed.emit(self.gen, str(exc))
+        except Exception as exc:  # noqa: BLE001
+            self.signals.failed.emit(self.gen, str(exc))
+        finally:
+            m._running.discard(conn)
+            conn.close()
+
+
+class FlowTableModel(QAbstractTableModel):
+    countChanged = Signal(int)
+    busyChanged = Signal(bool)
+    error = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._path: str | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._columns: list[str] = list(data.DEFAULT_COLUMNS)
+        self._query = Query()
+        self._rows = 0  # rows shown (the count once known)
+        self._total: int | None = None
+        self._pages: OrderedDict[int, list[tuple[Any, ...]]] = OrderedDict()
+        self._wanted: set[int] = set()
+        self._anchors = Anchors()
+        self._top_start: int | None = None  # start_time of the newest row (newest-first order)
+        self._gen = 0
+        self._counts: dict[tuple[str, tuple[Any, ...], int | None], int] = {}
+        self._running: set[sqlite3.Connection] = set()
+        self._pending = 0
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._signals = _Signals(self)
+        self._signals.page.connect(self._on_page)
+        self._signals.count.connect(self._on_count)
+        self._signals.failed.connect(self._on_failed)
+        self.budget_ms = BUDGET_MS
+        self.deny_brush = QBrush(QColor(217, 54, 54, 38))
+
+    # -- configuration ------------------------------------------------------------------
+    def set_path(self, path: str | None) -> None:
+        """Read this store (None: show nothing). Raises StoreError for a file that is not one."""
+        from desktopviz.core.store import FlowStore
+
+        self._cancel()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._path = None
+        if path:
+            self._conn = FlowStore(path, create=False, readonly=True).conn
+            self._path = str(path)
+        self._reload()
+
+    def set_query(self, where: str, params: tuple[Any, ...] | list[Any] = ()) -> None:
+        """Show the rows matching a parameterised WHERE fragment over flow_logs."""
+        q = Query(where, tuple(params), self._query.sort, self._query.descending, self._query.max_id)
+        if q != self._query:
+            self._query = q
+            self._reload()
+
+    def query(self) -> Query:
+        return self._query
+
+    def set_columns(self, columns: list[str]) -> None:
+        cols = [c for c in columns if c in data.ALL_COLUMNS] or list(data.DEFAULT_COLUMNS)
+        if cols != self._columns:
+            self.beginResetModel()
+            self._columns = cols
+            self.endResetModel()
+
+    def columns(self) -> list[str]:
+        return list(self._columns)
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Sort in SQL; only indexed columns sort (others keep the current order)."""
+        if not 0 <= column < len(self._columns) or self._columns[column] not in data.SORTABLE:
+            return
+        desc = order == Qt.SortOrder.DescendingOrder
+        q = Query(self._query.where, self._query.params, self._columns[column], desc, self._query.max_id)
+        if q != self._query:
+            self._query = q
+            self._reload()
+
+    def sort_column(self) -> tuple[str, bool]:
+        return self._query.sort, self._query.descending
+
+    def newest_first(self) -> bool | None:
+        """True/False when sorted by time (newest at the top / bottom), None otherwise."""
+        return self._query.descending if self._query.sort == "start_time" else None
+
+    # -- loading ------------------------------------------------------------------------
+    def _cancel(self) -> None:
+        self._gen += 1
+        for conn in list(self._running):
+            conn.interrupt()
+        self._wanted.clear()
+
+    def _max_row_id(self) -> int:
+        assert self._conn is not None
+        return int(self._conn.execute("SELECT coalesce(max(id), 0) FROM flow_logs").fetchone()[0])
+
+    def _reload(self) -> None:
+        self.beginResetModel()
+        self._cancel()
+        self._pages.clear()
+        self._anchors = Anchors()
+        self._top_start = None
+        self._rows, self._total = 0, None
+        if self._conn is not None:
+            try:
+                self._query = replace(self._query, max_id=self._max_row_id())
+                self._start_count()
+                if self._total is None:  # show the first page while the worker counts
+                    rows = self._fetch_now(0, PAGE)
+                    if rows is not None:
+                        self._store_page(0, rows)
+                        self._rows = len(rows)
+            except sqlite3.Error as exc:
+                self.error.emit(f"flow logs: {exc}")
+        self.endResetModel()
+        if self._total is not None:
+            self.countChanged.emit(self._total)
+
+    def _count_key(self) -> tuple[str, tuple[Any, ...], int | None]:
+        return (self._query.where, self._query.params, self._query.max_id)
+
+    def _start_count(self) -> None:
+        key = self._count_key()
+        if key in self._counts:
+            self._total = self._rows = self._counts[key]
+            return
+        assert self._conn is not None
+        ok, n = Budget(self._conn, self.budget_ms).run(data.count, self._query)
+        if ok:
+            self._counts[key] = n
+            self._total = self._rows = n
+        else:
+            self._submit("count", self._query)
+
+    def _submit(self, kind: str, arg: Any) -> None:
+        self._pending += 1
+        if self._pending == 1:
+            self.busyChanged.emit(True)
+        self._pool.start(_Job(self, self._gen, kind, arg))
+
+    def _done(self) -> None:
+        self._pending = max(0, self._pending - 1)
+        if self._pending == 0:
+            self.busyChanged.emit(False)
+
+    def _fetch_now(self, start: int, length: int) -> list[tuple[Any, ...]] | None:
+        assert self._conn is not None
+        ok, rows = Budget(self._conn, self.budget_ms).run(
+            data.fetch_page, self._query, start, length, self._total, self._anchors
+        )
+        return rows if ok else None
+
+    def _store_page(self, page: int, rows: list[tuple[Any, ...]]) -> None:
+        self._pages[page] = rows
+        self._pages.move_to_end(page)
+        while len(self._pages) > CACHE_PAGES:
+            self._pages.popitem(last=False)
+        if rows:
+            self._anchors.add(page * PAGE, data.row_key(self._query, rows[0]))
+            if page == 0 and self.newest_first():
+                self._top_start = data.raw_value(rows[0], "start_time")
+
+    def _page(self, page: int) -> list[tuple[Any, ...]] | None:
+        rows = self._pages.get(page)
+        if rows is not None:
+            self._pages.move_to_end(page)
+            return rows
+        if page in self._wanted or self._conn is None:
+            return None
+        start = page * PAGE
+        length = PAGE if self._total is None else max(0, min(PAGE, self._total - start))
+        try:
+            rows = self._fetch_now(start, length)
+        except sqlite3.Error as exc:
+            self.error.emit(f"flow logs: {exc}")
+            return None
+        if rows is not None:
+            self._store_page(page, rows)
+            return rows
+        self._wanted.add(page)
+        self._submit("page", (page, self._query, self._total, Anchors(dict(self._anchors.keys))))
+        return None
+
+    def _on_page(self, gen: int, page: int, rows: list[tuple[Any, ...]]) -> None:
+        self._done()
+        if gen != self._gen:
+            return
+        self._wanted.discard(page)
+        self._store_page(page, rows)
+        first = page * PAGE
+        last = min(self._rows, first + len(rows)) - 1
+        if last >= first:
+            self.dataChanged.emit(self.index(first, 0), self.index(last, len(self._columns) - 1))
+
+    def _on_count(self, gen: int, n: int) -> None:
+        self._done()
+        if gen != self._gen:
+            return
+        self._counts[self._count_key()] = n
+        self._total = n
+        self._set_rows(n)
+        self.countChanged.emit(n)
+
+    def _on_failed(self, gen: int, message: str) -> None:
+        self._done()
+        if gen == self._gen:
+            self.error.emit(f"flow logs: {message}")
+
+    def _set_rows(self, n: int) -> None:
+        if n > self._rows:
+            self.beginInsertRows(QModelIndex(), self._rows, n - 1)
+            self._rows = n
+            self.endInsertRows()
+        elif n < self._rows:
+            self.beginRemoveRows(QModelIndex(), n, self._rows - 1)
+            self._rows = n
+            self.endRemoveRows()
+
+    # -- live data ----------------------------------------------------------------------
+    def refresh(self) -> int:
+        """Take in rows stored since the last look; returns how many joined the query."""
+        if self._conn is None or self._total is None:
+            return 0
+        q = self._query
+        try:
+            new_max = self._max_row_id()
+            if q.max_id is not None and new_max <= q.max_id:
+                return 0
+            fresh = replace(q, max_id=new_max)
+            sql = f"SELECT count(*), min(start_time), max(start_time) FROM flow_logs {fresh.where_clause('id > ?')}"
+            added, lo, hi = self._conn.execute(sql, fresh.args((q.max_id or 0,))).fetchone()
+        except sqlite3.Error as exc:
+            self.error.emit(f"flow logs: {exc}")
+            return 0
+        self._cancel()
+        self._query = fresh
+        total = self._total + added
+        self._counts[self._count_key()] = total
+        self._total = total
+        if not added:
+            return 0
+        newest_first = self.newest_first()
+        on_top = newest_first and (self._top_start is None or self._rows == 0 or lo >= self._top_start)
+        if newest_first is False:  # oldest first: new rows go to the bottom
+            self._pages.pop((self._rows - 1) // PAGE if self._rows else 0, None)
+            self._set_rows(total)
+        elif on_top:
+            self._pages.clear()
+            self._anchors.shift(added)
+            self._top_start = hi
+            self.beginInsertRows(QModelIndex(), 0, added - 1)
+            self._rows = total
+            self.endInsertRows()
+        else:  # new rows land anywhere in this order: re-read what is shown
+            self._pages.clear()
+            self._anchors = Anchors()
+            self._set_rows(total)
+            if self._rows:
+                self.dataChanged.emit(self.index(0, 0), self.index(self._rows - 1, len(self._columns) - 1))
+        self.countChanged.emit(total)
+        return added
+
+    def total(self) -> int | None:
+        """The row count of the current query, None while it is being counted."""
+        return self._total
+
+    def is_loaded(self, row: int) -> bool:
+        return row // PAGE in self._pages
+
+    # -- access -------------------------------------------------------------------------
+    def row_values(self, row: int) -> tuple[Any, ...] | None:
+        """The stored row (``COLUMNS`` order) if its page is loaded (loading it otherwise)."""
+        if not 0 <= row < self._rows:
+            return None
+        rows = self._page(row // PAGE)
+        if rows is None or row % PAGE >= len(rows):
+            return None
+        return rows[row % PAGE]
+
+    def row_id(self, row: int) -> int | None:
+        values = self.row_values(row)
+        return None if values is None else int(values[0])
+
+    def find_row(self, flow_id: int) -> int | None:
+        """The row showing a flow log id, among the loaded pages."""
+        for page, rows in self._pages.items():
+            for i, r in enumerate(rows):
+                if r[0] == flow_id:
+                    return page * PAGE + i
+        return None
+
+    def column_name(self, column: int) -> str:
+        return self._columns[column]
+
+    # -- Qt model API -------------------------------------------------------------------
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else self._rows
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self._columns)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self._columns):
+            name = self._columns[section]
+            if role == Qt.ItemDataRole.DisplayRole:
+                return name
+            if role == Qt.ItemDataRole.ToolTipRole:
+                extra = " (sortable)" if name in data.SORTABLE else ""
+                return {"bytes": "bytes_in + bytes_out", "packets": "packets_in + packets_out"}.get(
+                    name, name
+                ) + extra
+        if orientation == Qt.Orientation.Vertical and role == Qt.ItemDataRole.DisplayRole:
+            return section + 1
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= self._rows or index.column() >= len(self._columns):
+            return None
+        row = self.row_values(index.row())
+        column = self._columns[index.column()]
+        if row is None:
+            return LOADING if role == Qt.ItemDataRole.DisplayRole and index.column() == 0 else None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return data.display_text(column, data.raw_value(row, column))
+        if role == Qt.ItemDataRole.ToolTipRole:
+            value = data.raw_value(row, column)
+            return None if value is None else str(value)
+        if role == Qt.ItemDataRole.BackgroundRole:
+            return self.deny_brush if data.raw_value(row, "action") == "deny" else None
+        if role == Qt.ItemDataRole.ForegroundRole and column == "action":
+            from desktopviz.ui.theme import ALLOWED, DENIED
+
+            return QBrush(DENIED if row[data._POS["action"]] == "deny" else ALLOWED)
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            if column in data.NUMERIC:
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return None
+        if role == RawRole:
+            return data.raw_value(row, column)
+        if role == IdRole:
+            return int(row[0])
+        return None
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def shutdown(self) -> None:
+        """Stop worker queries and close the connection (call before deleting the model)."""
+        self._cancel()
+        self._pool.clear()
+        self._pool.waitForDone(5000)
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._path = None
