@@ -103,17 +103,14 @@ class PolicyEngine:
             self._policies.values(),
             key=lambda cp: (self._tier_key(cp.policy.tier), policy_sort_key(cp.policy)),
         )
-        pending = {cp.key for cp in self._ordered if not cp.policy.staged}
-        for cp in self._ordered:
-            if not cp.policy.staged:
-                continue
-            enforced = cp.key.replace("staged:", "", 1)
-            action = cp.policy.staged_action or "Set"
-            if action == "Delete":
-                pending.discard(enforced)
-            elif action != "Ignore":  # Set (and Learn) create or replace the enforced policy
-                pending.discard(enforced)
-                pending.add(cp.key)
+        # Felix's pending view (StagedAsEnforced) evaluates staged policies side by side with the
+        # enforced ones; a staged policy with stagedAction Delete is never sent to Felix
+        # (calico.md §2.13), and neither is one marked Ignore.
+        pending = {
+            cp.key
+            for cp in self._ordered
+            if not cp.policy.staged or (cp.policy.staged_action or "Set") not in ("Delete", "Ignore")
+        }
         self._pending_keys = pending
 
     def _plan(self, cid: int, direction: str) -> Plan:

@@ -1230,11 +1230,6 @@ def test_log_only_policy_falls_to_end_of_tier(tmp_path: Path) -> None:
     assert w.ingress("ns1/client", "ns1/server") == ["0|default|default.p|deny|-1"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine deviation (disputed): engine drops the enforced policy from the pending view for a "
-    "staged Delete; calico.md §2.13 says Delete staged policies are not sent to Felix, which computes pending",
-)
 def test_staged_delete_is_not_sent_to_felix(tmp_path: Path) -> None:
     """§2.13: a staged policy with `stagedAction: Delete` is not sent to Felix (CAL
     stagednetworkpolicyprocessor.go returns nil), so Felix's pending trace is unaffected by it."""

@@ -168,7 +168,9 @@ def test_staged_policies_only_change_the_pending_trace() -> None:
     assert v.pending_action == "deny"
 
 
-def test_staged_delete_removes_the_enforced_policy_in_pending_only() -> None:
+def test_staged_delete_is_not_evaluated_at_all() -> None:
+    """calico.md §2.13: staged policies with stagedAction Delete are not sent to Felix, so the
+    pending trace (computed by Felix) is the enforced one."""
     enforced = np(
         "deny-frontend",
         order=1,
@@ -181,8 +183,8 @@ def test_staged_delete_removes_the_enforced_policy_in_pending_only() -> None:
     c = make_cluster(enforced, delete)
     v = PolicyEngine(c).evaluate(pod(c, "shop/frontend-1"), pod(c, "shop/backend-1"), "TCP", 9090)
     assert v.ingress.enforced_strings == ["0|default|shop/default.deny-frontend|deny|0"]
-    assert v.ingress.pending_strings == ["0|__PROFILE__|__PROFILE__.kns.shop|allow|0"]
-    assert (v.action, v.pending_action) == ("deny", "allow")
+    assert v.ingress.pending_strings == ["0|default|shop/default.deny-frontend|deny|0"]
+    assert (v.action, v.pending_action) == ("deny", "deny")
 
 
 def test_named_port_resolves_per_destination_pod() -> None:
