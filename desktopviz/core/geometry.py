@@ -198,9 +198,14 @@ def _end_status(status: str, denied_at: str | None, side: str) -> str:
 
 
 def compute_layout(
-    flows: Sequence[Flow], order: StableOrder | None = None, options: LayoutOptions | None = None
+    flows: Sequence[Flow],
+    order: StableOrder | None = None,
+    options: LayoutOptions | None = None,
+    chord_status: str | None = None,
 ) -> Layout:
-    """Lay out the flows around the circle (see module docstring)."""
+    """Lay out the flows around the circle (see module docstring). With ``chord_status``
+    ("allowed" | "denied") the rings still hold every flow but only flows with that status
+    get chords (Calico's Status filter: the circle stays, the other chords go)."""
     opt = options or LayoutOptions()
     lay = Layout(radii=opt.radii)
     if not flows:
@@ -285,15 +290,18 @@ def compute_layout(
 
     # 4. which flows get chords
     by_value = sorted(range(len(lay.flows)), key=lambda j: -lay.flows[j].value)
-    chorded = {j for j in by_value[: opt.max_chords] if lay.flows[j].value * k_ang >= opt.min_chord_angle}
-    lay.hidden_flows = len(lay.flows) - len(chorded)
+    big = [j for j in by_value if lay.flows[j].value * k_ang >= opt.min_chord_angle]
+    wanted = [j for j in big if chord_status in (None, lay.flows[j].status)]
+    chorded = set(wanted[: opt.max_chords])
+    own_end = chorded | set([j for j in big if j not in set(wanted)][: opt.max_chords])
+    lay.hidden_flows = sum(1 for lf in lay.flows if chord_status in (None, lf.status)) - len(chorded)
 
     # 5. flow ends inside each name, ordered by where the peer sits (fewer crossings)
     ends_of: dict[NodeKey, list[tuple[float, int, str]]] = {k: [] for k in name_seg}
     other_of: dict[NodeKey, list[int]] = {}
     for j, lf in enumerate(lay.flows):
         for side, me, peer in (("src", lf.src, lf.dst), ("dst", lf.dst, lf.src)):
-            if j not in chorded:
+            if j not in own_end:
                 other_of.setdefault(me, []).append(j)
                 continue
             d = (name_seg[peer].mid - name_seg[me].mid) % TAU if peer != me else math.pi

@@ -63,6 +63,7 @@ class _Request:
     vp: Viewport
     options: LayoutOptions
     shown: list[Flow] | None = None
+    placed: list[Flow] | None = None
     layout: Layout | None = None
 
 
@@ -362,6 +363,7 @@ class FlowVisualizer(SelectionMixin, QWidget):
         )
         if not relayout and self._result is not None:
             req.shown, req.layout = self._result.shown, self._result.scene.layout
+            req.placed = self._result.scene.flows
         self._busy = True
         self._pool.start(_Job(lambda: self._compute(req), self._signals))
 
@@ -378,11 +380,13 @@ class FlowVisualizer(SelectionMixin, QWidget):
                 loaded = Loaded(flows, None, None, float(span))
         else:
             loaded = req.loaded
-        if req.layout is None or req.shown is None:
-            shown = view_filter(loaded.flows, req.status, req.focus)
-            layout = compute_layout(shown, self._order, req.options)
+        if req.layout is None or req.shown is None or req.placed is None:
+            placed = view_filter(loaded.flows, "any", req.focus)
+            chord_status = None if req.status == "any" else req.status
+            layout = compute_layout(placed, self._order, req.options, chord_status)
+            shown = [f for f in placed if req.status in ("any", f.status)]
         else:
-            shown, layout = req.shown, req.layout
+            shown, layout, placed = req.shown, req.layout, req.placed
         for s in layout.namespaces:
             self._ns_book(s.namespace)
         for s in layout.names:
@@ -394,7 +398,7 @@ class FlowVisualizer(SelectionMixin, QWidget):
             notes.append(f"{layout.hidden_flows} small flows shown on the inner ring only")
         scene = Scene(
             layout,
-            shown,
+            placed,
             req.view,
             self._ns_book.snapshot(),
             self._name_book.snapshot(),

@@ -119,7 +119,7 @@ class VisualizerPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setMinimumWidth(300)
+        self.setMinimumWidth(380)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         tabs = QHBoxLayout()

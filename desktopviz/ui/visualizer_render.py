@@ -49,9 +49,9 @@ class Viewport:
     def fit(
         cls, w: float, h: float, labels: bool, zoom: float = 1.0, pan: tuple[float, float] = (0, 0)
     ) -> Viewport:
-        margin = 150 if labels else 24
-        R = max(20.0, (min(w, h - 40) / 2 - margin)) * zoom
-        return cls(w / 2 + pan[0], (h - 20) / 2 + pan[1], R)
+        margin = 128 if labels else 24
+        R = max(20.0, (min(w, h - 30) / 2 - margin)) * zoom
+        return cls(w / 2 + pan[0], (h - 22) / 2 + pan[1], R)
 
     def to_unit(self, x: float, y: float) -> tuple[float, float]:
         return ((x - self.cx) / self.R, (y - self.cy) / self.R)
@@ -162,7 +162,9 @@ def _paint_labels(p: QPainter, scene: Scene, vp: Viewport) -> None:
     font.setPixelSize(11)
     p.setFont(font)
     fm = QFontMetricsF(font)
-    for lb in fit_labels(scene.layout, vp.R, char_px=fm.averageCharWidth() * 1.05, line_px=fm.height()):
+    for lb in fit_labels(
+        scene.layout, vp.R, char_px=fm.averageCharWidth() * 1.05, line_px=fm.height(), max_chars=24
+    ):
         x, y = vp.to_px(lb.x, lb.y)
         w, h = fm.horizontalAdvance(lb.text) + 2, fm.height()
         p.save()
