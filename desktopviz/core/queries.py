@@ -58,7 +58,6 @@ DISTINCT_COLUMNS = frozenset(
         "dest_ip",
     }
 )
-_PAIR = FLOW_KEY[:6]
 
 
 class QueryError(ValueError):

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+import desktopviz.core.queries as qmod
+import desktopviz.core.queries_policy as pmod
 from desktopviz.core.flowlog import FlowLog, labels_field
 from desktopviz.core.queries import (
     QueryError,
@@ -339,3 +341,46 @@ def test_empty_store(store: FlowStore) -> None:
     assert flow_aggregates(store) == []
     assert policy_metrics(store) == {}
     assert [b.allowed_logs for b in time_series(store, T0, T0 + 600, 300)] == [0, 0]
+
+
+def test_rollups_give_the_raw_answer(store: FlowStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(11)
+    names = list(EP)
+    logs = []
+    for _ in range(800):
+        s, d = rng.sample(names, 2)
+        start = T0 - 86400 + rng.randrange(0, 3 * 86400) // 60 * 60
+        act = rng.choice(["allow", "allow", "deny"])
+        trace = [
+            "0|security|security.p|pass|-1",
+            f"1|default|storefront/default.z|{act}|{rng.randint(-1, 2)}",
+        ]
+        logs.append(
+            log(
+                s,
+                d,
+                rng.choice(["src", "dst"]),
+                act,
+                rng.randint(1, 5),
+                start,
+                trace,
+                pkts=(rng.randint(0, 9), 3),
+            )
+        )
+    store.insert(logs)
+    ranges = [(None, None), (T0 - 4000, T0 + 86400 + 7000), (T0 + 310, T0 + 1190)]
+    queries = [
+        lambda a, b: flow_aggregates(store, a, b),
+        lambda a, b: flow_aggregates(store, a, b, dest_labels="has(fw-zone)", action="deny"),
+        lambda a, b: flow_aggregates(store, a, b, namespaces=["dev"], source_types=["wep"]),
+        lambda a, b: policy_metrics(store, a, b),
+    ]
+    with_rollups = [q(a, b) for q in queries for a, b in ranges]
+    assert all(with_rollups)
+
+    def raw_only(lo: int, hi: int, levels: object = ()) -> list:
+        return [(None, lo, hi)] if lo < hi else []
+
+    monkeypatch.setattr(qmod, "segments", raw_only)
+    monkeypatch.setattr(pmod, "segments", raw_only)
+    assert [q(a, b) for q in queries for a, b in ranges] == with_rollups

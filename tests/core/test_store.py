@@ -275,3 +275,14 @@ def test_writer_thread_and_reader_thread(db: Path) -> None:
     assert done.is_set()
     with FlowStore(db, readonly=True) as r:
         assert r.count() == 20
+
+
+def test_folder_and_empty_file(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="folder"):
+        FlowStore(tmp_path)
+    empty = tmp_path / "empty.sqlite"
+    empty.write_bytes(b"")
+    with pytest.raises(StoreError, match=f"{empty}.*not a desktopviz flow store"):
+        FlowStore(empty, readonly=True)
+    with FlowStore(empty) as store:  # an empty file is a new store
+        assert store.count() == 0
