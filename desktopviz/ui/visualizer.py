@@ -323,8 +323,7 @@ class FlowVisualizer(SelectionMixin, QWidget):
         self._schedule(True, True)
         if time_changed:
             if state.last is not None:
-                end = self._loaded.until if self._loaded and self._loaded.until else None
-                data_end = getattr(self._loaded, "data_end", None) or end
+                data_end = self._loaded.data_end if self._loaded else None
                 self.timeRangeChanged.emit(None if data_end is None else data_end - state.last, None)
             else:
                 self.timeRangeChanged.emit(state.since, state.until)

@@ -44,6 +44,7 @@ class Loaded:
     since: int | None
     until: int | None
     seconds: float  # length of the range, for per-second rates
+    data_end: int | None = None  # newest end_time in the store (the clock presets count back from)
 
 
 def load_flows(path: str | Path, q: QueryState) -> Loaded:
@@ -55,7 +56,7 @@ def load_flows(path: str | Path, q: QueryState) -> Loaded:
     try:
         tr = store.time_range()
         if tr is None:
-            return Loaded([], q.since, q.until, 1.0)
+            return Loaded([], q.since, q.until, 1.0, None)
         since, until = (tr[1] - q.last, None) if q.last is not None else (q.since, q.until)
         rows = flow_aggregates(
             store,
@@ -68,7 +69,8 @@ def load_flows(path: str | Path, q: QueryState) -> Loaded:
         )
         lo = max(since, tr[0]) if since is not None else tr[0]
         hi = min(until, tr[1]) if until is not None else tr[1]
-        return Loaded(merge_flows(flow_from_row(r) for r in rows), since, until, float(max(1, hi - lo)))
+        flows = merge_flows(flow_from_row(r) for r in rows)
+        return Loaded(flows, since, until, float(max(1, hi - lo)), tr[1])
     finally:
         store.close()
 

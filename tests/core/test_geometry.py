@@ -204,3 +204,13 @@ def test_rows_from_the_store_become_flows():
     assert f.connections == 3 and f.src_labels == {"app": "rogue"}
     merged = merge_flows([f, flow_from_row(row)])
     assert len(merged) == 1 and merged[0].connections == 6
+
+
+def test_status_filter_keeps_the_rings_but_draws_only_matching_chords():
+    full = compute_layout(STOREFRONT)
+    denied = compute_layout(STOREFRONT, chord_status="denied")
+    assert [(s.name, round(s.span, 9)) for s in denied.names] == [
+        (s.name, round(s.span, 9)) for s in full.names
+    ]
+    assert [denied.flows[c.flow].status for c in denied.chords] == ["denied"]
+    assert any(e.status == "allowed" and e.flow is not None for e in denied.ends)  # rings still show them
