@@ -116,7 +116,7 @@ def simulate_to_store(
 
 def run(args: argparse.Namespace) -> int:
     from desktopviz.core import paths
-    from desktopviz.ui.main_window import looks_like_sqlite
+    from desktopviz.ui.main_toolbar import looks_like_sqlite
 
     out = Path(args.output)
     if out.suffix.lower() not in (".png", ".svg"):

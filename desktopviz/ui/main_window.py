@@ -8,20 +8,16 @@ window calls ``refresh()`` from a ~30 Hz clock only when new data arrived.
 
 from __future__ import annotations
 
-import math
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from PySide6.QtCore import Qt, QThread, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
-    QLabel,
     QMainWindow,
     QMessageBox,
-    QToolBar,
     QWidget,
 )
 
@@ -30,16 +26,16 @@ from desktopviz.core import paths
 from desktopviz.core.model import Scenario
 from desktopviz.ui import settings as app_settings
 from desktopviz.ui.main_menus import build_menus
+from desktopviz.ui.main_toolbar import SimulationBar, looks_like_sqlite
 from desktopviz.ui.sim_controller import (
     SPEEDS,
     IntervalSummary,
     SimController,
     SimFactory,
     StoreFactory,
-    speed_label,
 )
 from desktopviz.ui.summary_board import PolicySummaryView
-from desktopviz.ui.summary_views import FlowLogSummaryView, store_totals
+from desktopviz.ui.summary_views import FlowLogSummaryView
 from desktopviz.ui.visualizer import FlowVisualizer
 
 REFRESH_MS = 33  # the views' repaint clock: ~30 Hz at most
@@ -54,22 +50,7 @@ class StoreView(Protocol):
     def set_time_range(self, since: int | None, until: int | None) -> None: ...
 
 
-def looks_like_sqlite(path: Path) -> bool:
-    if not path.is_file():
-        return False
-    with path.open("rb") as fh:
-        return fh.read(16) == b"SQLite format 3\x00"
-
-
-def format_sim_time(t: float, origin: float | None = None) -> str:
-    stamp = datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S")
-    if origin is None:
-        return stamp
-    secs = max(0, int(t - origin))
-    return f"{stamp}  (+{secs // 3600:d}:{secs // 60 % 60:02d}:{secs % 60:02d})"
-
-
-class MainWindow(QMainWindow):
+class MainWindow(SimulationBar, QMainWindow):
     """desktopviz's window: Flow Visualizer in the centre, Policy Board (right) and flow
     logs (bottom) in docks, the simulation toolbar, menus and status bar.
 
@@ -161,61 +142,6 @@ class MainWindow(QMainWindow):
         if name == "window":
             return self
         return {"visualizer": self.visualizer, "board": self.board_dock, "flows": self.flows_dock}[name]
-
-    def _build_toolbar(self) -> None:
-        tb = QToolBar("Simulation", self)
-        tb.setObjectName("simulation_toolbar")
-        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
-        self.toolbar = tb
-        style = self.style()
-        self.play_action = QAction("Pause", self)
-        self.play_action.setShortcut(QKeySequence(Qt.Key.Key_Space))
-        self.play_action.setToolTip("Play or pause the simulation (Space)")
-        self.play_icons = (
-            style.standardIcon(style.StandardPixmap.SP_MediaPlay),
-            style.standardIcon(style.StandardPixmap.SP_MediaPause),
-        )
-        tb.addAction(self.play_action)
-        self.speed_group = QActionGroup(self)
-        self.speed_actions: dict[float, QAction] = {}
-        for speed in SPEEDS:
-            act = QAction(speed_label(speed) if not math.isinf(speed) else "Max", self)
-            act.setCheckable(True)
-            act.setData(speed)
-            act.setToolTip(
-                "As fast as possible" if math.isinf(speed) else f"{speed:g} simulated seconds per second"
-            )
-            self.speed_group.addAction(act)
-            self.speed_actions[speed] = act
-            tb.addAction(act)
-        self.speed_actions[self._speed].setChecked(True)
-        tb.addSeparator()
-        self.clock_label = QLabel("—")
-        self.clock_label.setObjectName("clock_label")
-        self.clock_label.setToolTip("Simulated time (UTC) and time since the scenario started")
-        self.clock_label.setMinimumWidth(260)
-        tb.addWidget(self.clock_label)
-        tb.addSeparator()
-        self.reset_action = QAction(style.standardIcon(style.StandardPixmap.SP_BrowserReload), "Reset", self)
-        self.reset_action.setToolTip("Start the scenario again from the beginning (a new run database)")
-        self.reset_action.setShortcut(QKeySequence("Ctrl+R"))
-        tb.addAction(self.reset_action)
-        tb.addSeparator()
-        self.event_actions: dict[str, QAction] = {}
-        self._event_separator = tb.addSeparator()
-
-    def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        self.status_time = QLabel("")
-        self.status_stored = QLabel("")
-        self.status_interval = QLabel("")
-        self.status_error = QLabel("")
-        self.status_error.setObjectName("status_error")
-        self.status_error.setStyleSheet("color: #d93636; font-weight: 600;")
-        for lbl in (self.status_time, self.status_stored, self.status_interval):
-            bar.addWidget(lbl)
-        bar.addPermanentWidget(self.status_error)
 
     def _connect_signals(self) -> None:
         """Every cross-widget connection of the application."""
@@ -353,23 +279,6 @@ class MainWindow(QMainWindow):
         ctl.event_fired.connect(self._on_event_fired)
         ctl.failed.connect(self._on_sim_failed)
 
-    def _set_events(self, scenario: Scenario | None) -> None:
-        for act in self.event_actions.values():
-            self.toolbar.removeAction(act)
-            act.deleteLater()
-        self.event_actions = {}
-        for ev in scenario.events if scenario else []:
-            if ev.at is not None:
-                continue  # timed events fire on their own
-            text = ev.name or ev.id
-            act = QAction(text, self)
-            act.setToolTip(f"Fire the scenario event {ev.id!r} now")
-            act.setData(ev.id)
-            act.triggered.connect(lambda _=False, eid=ev.id: self.fire_event(eid))
-            self.toolbar.addAction(act)
-            self.event_actions[ev.id] = act
-        self.menus.set_events(list(self.event_actions.values()))
-
     # -- commands ----------------------------------------------------------------------
     def toggle_play(self) -> None:
         if self.controller is not None:
@@ -500,49 +409,6 @@ class MainWindow(QMainWindow):
             QThread.msleep(5)
         self.refresh_now()
         QApplication.processEvents()
-
-    def _update_status(self) -> None:
-        ctl = self.controller
-        if ctl is not None:
-            now = ctl.sim_time
-            self.clock_label.setText(format_sim_time(now, self._origin))
-            self.status_time.setText(f"Simulated time {format_sim_time(now)} UTC")
-            last = ctl.last
-            total = last.total if last else 0
-            self.status_stored.setText(f"{total:,} flow logs stored")
-            if last is not None:
-                self.status_interval.setText(
-                    f"Last interval: {last.allowed:,} allowed, {last.denied:,} denied"
-                )
-            else:
-                self.status_interval.setText("Waiting for the first flush interval…")
-        elif self.store_path:
-            totals = store_totals(self.store_path)
-            end = totals.get("last_end_time")
-            self.clock_label.setText(format_sim_time(end, self._origin) if end else "stored run")
-            self.status_time.setText(
-                f"Stored run, last interval {format_sim_time(end)} UTC" if end else "Stored run"
-            )
-            self.status_stored.setText(f"{totals.get('count', 0):,} flow logs stored")
-            self.status_interval.setText(
-                f"Last interval: {totals.get('last_allowed', 0):,} allowed, {totals.get('last_denied', 0):,} denied"
-            )
-        else:
-            self.clock_label.setText("—")
-            for lbl in (self.status_time, self.status_stored, self.status_interval):
-                lbl.clear()
-
-    def _update_actions(self) -> None:
-        ctl = self.controller
-        live = ctl is not None and self.last_error is None
-        running = bool(ctl and ctl.running)
-        self.play_action.setEnabled(live)
-        self.play_action.setText("Pause" if running else "Play")
-        self.play_action.setIcon(self.play_icons[1] if running else self.play_icons[0])
-        for act in self.speed_actions.values():
-            act.setEnabled(ctl is not None)
-        self.reset_action.setEnabled(ctl is not None)
-        self.menus.update_state(ctl is not None)
 
     # -- closing -----------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override

@@ -16,7 +16,9 @@ pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
 
 
 def _run_until(check, timeout_ms=30_000):
-    """Run `run_app` until `check(window)` holds for its main window, then close it."""
+    """Run `run_app` until `check(window)` holds for its main window, then close it: the
+    last window closing ends the event loop. (No explicit quit(): a second quit arriving
+    after exec() returned would end every later event loop of the test session at once.)"""
     seen: dict[str, object] = {}
 
     def poll() -> None:
@@ -25,14 +27,13 @@ def _run_until(check, timeout_ms=30_000):
             seen["window"] = windows[0]
             timer.stop()
             windows[0].close()
-            QApplication.quit()
 
     timer = QTimer()
     timer.timeout.connect(poll)
     timer.start(20)
     guard = QTimer()
     guard.setSingleShot(True)
-    guard.timeout.connect(QApplication.quit)
+    guard.timeout.connect(lambda: [w.close() for w in QApplication.topLevelWidgets()])
     guard.start(timeout_ms)
     return timer, guard, seen
 

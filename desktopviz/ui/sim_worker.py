@@ -1,0 +1,333 @@
+"""The simulation worker: runs the core Simulator in the simulation thread, paced on a wall
+clock, and writes its flow logs through its own FlowStore. Driven by SimController
+(desktopviz.ui.sim_controller), which owns the thread."""
+
+from __future__ import annotations
+
+import copy
+import math
+import queue
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+
+from desktopviz.core import paths
+from desktopviz.core.flowlog import FlowLog
+from desktopviz.core.model import Scenario
+
+MAX_SPEED = math.inf  # "as fast as possible"
+SPEEDS: tuple[float, ...] = (1.0, 10.0, 60.0, MAX_SPEED)
+TICK_MS = 250  # wall-clock step at finite speeds
+MAX_CATCH_UP_S = 1.0  # wall seconds a late tick may make up for (no huge jumps after a stall)
+
+
+class SimulatorLike(Protocol):
+    """What the worker needs from desktopviz.core.simulator.Simulator."""
+
+    now: float
+
+    def advance(self, seconds: float) -> list[FlowLog]: ...
+    def fire(self, event_id: str) -> Any: ...
+    def flush(self) -> list[FlowLog]: ...
+    def apply_policy(self, policy: Any) -> Any: ...
+    def remove_policy(self, key: str) -> Any: ...
+
+
+class StoreLike(Protocol):
+    def insert(self, logs: Iterable[FlowLog]) -> int: ...
+    def close(self) -> None: ...
+
+
+SimFactory = Callable[[Scenario, "int | None"], SimulatorLike]
+StoreFactory = Callable[[Path], StoreLike]
+
+
+def _default_sim_factory(scenario: Scenario, seed: int | None) -> SimulatorLike:
+    from desktopviz.core.simulator import Simulator
+
+    return Simulator(scenario, seed=seed)  # type: ignore[return-value]
+
+
+def _default_store_factory(path: Path) -> StoreLike:
+    from desktopviz.core.store import FlowStore
+
+    return FlowStore(path, create=True)
+
+
+def speed_label(speed: float) -> str:
+    return "max" if math.isinf(speed) else f"{speed:g}×"
+
+
+def run_db_path(scenario_name: str, directory: Path | None = None) -> Path:
+    """A new database file for a run: `<data dir>/<scenario>-<YYYYmmdd-HHMMSS>.db`, with a
+    numeric suffix if that name is taken."""
+    folder = Path(directory) if directory is not None else paths.data_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in scenario_name) or "run"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    candidate = folder / f"{safe}-{stamp}.db"
+    n = 2
+    while candidate.exists():
+        candidate = folder / f"{safe}-{stamp}-{n}.db"
+        n += 1
+    return candidate
+
+
+@dataclass(frozen=True)
+class IntervalSummary:
+    """One completed flush interval, as written to the store."""
+
+    end_time: int  # simulated Unix seconds
+    logs: int  # flow logs written for this interval
+    allowed: int
+    denied: int
+    total: int  # flow logs stored in this run so far
+
+
+@dataclass(frozen=True)
+class StopSummary:
+    """What a stopped run left behind: the database is complete and closed."""
+
+    db_path: str
+    sim_time: float
+    total: int
+    flushed: int  # logs of the partial last interval written on stop
+
+
+class SimWorker(QObject):
+    """Runs the Simulator in the simulation thread and writes its flow logs to the store.
+
+    Lives in the simulation thread; only :meth:`post` may be called from other threads.
+
+    Signals:
+        store_opened(str): the run's database exists and has its schema; views may open it.
+        clock(float): the simulated time (Unix seconds) after a step.
+        interval(object): an IntervalSummary after each completed flush interval.
+        state(bool, float): running (not paused), speed (math.inf = as fast as possible).
+        event_fired(str): a scenario event was fired (its id).
+        failed(str): an exception stopped the simulation (message with the exception).
+        stopped(object): a StopSummary; the database is flushed and closed, the thread quits.
+    """
+
+    store_opened = Signal(str)
+    clock = Signal(float)
+    interval = Signal(object)
+    state = Signal(bool, float)
+    event_fired = Signal(str)
+    failed = Signal(str)
+    stopped = Signal(object)
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        db_path: Path,
+        *,
+        seed: int | None = None,
+        speed: float = 1.0,
+        running: bool = True,
+        sim_factory: SimFactory | None = None,
+        store_factory: StoreFactory | None = None,
+        db_dir: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self._pristine = scenario  # never mutated: reset starts from a copy of it
+        self._db_path = Path(db_path)
+        self._db_dir = db_dir if db_dir is not None else self._db_path.parent
+        self._seed = seed
+        self._speed = speed
+        self._running = running
+        self._sim_factory = sim_factory or _default_sim_factory
+        self._store_factory = store_factory or _default_store_factory
+        self.commands: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._sim: SimulatorLike | None = None
+        self._store: StoreLike | None = None
+        self._timer: QTimer | None = None
+        self._last_wall = 0.0
+        self._total = 0
+        self._failed = False
+        self._done = False
+        self.result: list[StopSummary] = []  # the StopSummary, appended before the thread quits
+
+    # -- any thread --------------------------------------------------------------------
+    def post(self, command: str, arg: Any = None) -> None:
+        """Queue a command: pause, resume, speed, fire, apply_policy, remove_policy, reset,
+        stop. Thread-safe; the worker sees it before its next simulation step."""
+        self.commands.put((command, arg))
+
+    # -- simulation thread -------------------------------------------------------------
+    @Slot()
+    def start(self) -> None:
+        """Create the simulator and the store, then start stepping (thread.started)."""
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._tick)
+        try:
+            self._open_run(self._db_path)
+        except Exception as exc:  # noqa: BLE001 - any failure is shown to the user
+            self._fail(exc)
+        self._timer.start(TICK_MS)
+        self._reschedule()
+        self.state.emit(self._running and not self._failed, self._speed)
+
+    def _open_run(self, db_path: Path) -> None:
+        self._db_path = db_path
+        self._total = 0
+        self._sim = self._sim_factory(copy.deepcopy(self._pristine), self._seed)
+        self._store = self._store_factory(db_path)
+        set_meta = getattr(self._store, "set_meta", None)
+        if set_meta is not None:  # a stored run names what produced it
+            set_meta("scenario", self._pristine.name)
+            set_meta("seed", getattr(self._sim, "seed", self._seed))
+            if self._pristine.files:
+                set_meta("scenario_files", ",".join(self._pristine.files))
+        self._last_wall = time.monotonic()
+        self.store_opened.emit(str(db_path))
+        self.clock.emit(float(self._sim.now))
+
+    @Slot()
+    def _tick(self) -> None:
+        if self._done:
+            return
+        self._drain()
+        if self._done or not self._running or self._failed or self._sim is None:
+            self._last_wall = time.monotonic()
+            return
+        try:
+            if math.isinf(self._speed):
+                logs = self._sim.advance(self._to_next_boundary())
+            else:
+                wall = time.monotonic()
+                elapsed = min(wall - self._last_wall, MAX_CATCH_UP_S)
+                self._last_wall = wall
+                logs = self._sim.advance(elapsed * self._speed)
+            self._write(logs)
+            self.clock.emit(float(self._sim.now))
+        except Exception as exc:  # noqa: BLE001
+            self._fail(exc)
+
+    def _to_next_boundary(self) -> float:
+        """Simulated seconds to the end of the current flush interval (one interval per step
+        at max speed, so commands are seen between intervals)."""
+        assert self._sim is not None
+        flush = float(getattr(self._pristine.settings, "flush_interval", 15) or 15)
+        origin = float(getattr(self._pristine.settings, "start_time", 0))
+        into = (float(self._sim.now) - origin) % flush
+        step = flush - into
+        return step if step > 1e-9 else flush
+
+    def _write(self, logs: list[FlowLog]) -> None:
+        if not logs or self._store is None:
+            return
+        by_end: dict[int, list[FlowLog]] = {}
+        for log in logs:
+            by_end.setdefault(int(log.end_time), []).append(log)
+        for end in sorted(by_end):
+            group = by_end[end]
+            self._store.insert(group)
+            self._total += len(group)
+            allowed = sum(1 for g in group if g.action == "allow")
+            self.interval.emit(IntervalSummary(end, len(group), allowed, len(group) - allowed, self._total))
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                command, arg = self.commands.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self._execute(command, arg)
+            except Exception as exc:  # noqa: BLE001
+                self._fail(exc)
+            if self._done:
+                return
+            self._reschedule()
+
+    def _execute(self, command: str, arg: Any) -> None:
+        if command == "stop":
+            self._stop()
+        elif command == "pause":
+            self._running = False
+            self.state.emit(False, self._speed)
+        elif command == "resume":
+            self._running = not self._failed
+            self._last_wall = time.monotonic()
+            self.state.emit(self._running, self._speed)
+        elif command == "speed":
+            self._speed = float(arg)
+            self._last_wall = time.monotonic()
+            self.state.emit(self._running and not self._failed, self._speed)
+        elif command == "fire":
+            if self._sim is not None:
+                self._sim.fire(str(arg))
+                self.event_fired.emit(str(arg))
+        elif command == "apply_policy":
+            if self._sim is not None:
+                self._sim.apply_policy(arg)
+        elif command == "remove_policy":
+            if self._sim is not None:
+                self._sim.remove_policy(str(arg))
+        elif command == "reset":
+            self._close_run()
+            self._failed = False
+            self._open_run(Path(arg) if arg else run_db_path(self._pristine.name, self._db_dir))
+            self.state.emit(self._running, self._speed)
+        else:
+            raise ValueError(f"unknown simulation command {command!r}")
+
+    def _reschedule(self) -> None:
+        """Step as fast as possible only while running at max speed; otherwise tick at
+        TICK_MS (a paused worker still drains its queue four times a second)."""
+        if self._timer is not None:
+            busy = self._running and not self._failed and math.isinf(self._speed)
+            self._timer.setInterval(0 if busy else TICK_MS)
+
+    def _close_run(self) -> int:
+        """Write the partial last interval and close the database; returns logs flushed."""
+        flushed = 0
+        try:
+            if self._sim is not None and self._store is not None and not self._failed:
+                logs = self._sim.flush()
+                if logs:
+                    self._write(logs)
+                    flushed = len(logs)
+        finally:
+            if self._store is not None:
+                self._store.close()
+            self._store = None
+        return flushed
+
+    def _stop(self) -> None:
+        self._done = True
+        if self._timer is not None:
+            self._timer.stop()
+        flushed = 0
+        try:
+            flushed = self._close_run()
+        except Exception as exc:  # noqa: BLE001
+            self.failed.emit(_describe(exc))
+        sim_time = float(self._sim.now) if self._sim is not None else 0.0
+        final = StopSummary(str(self._db_path), sim_time, self._total, flushed)
+        self.result.append(final)
+        self.stopped.emit(final)
+        thread = self.thread()
+        if thread is not None:
+            thread.quit()
+
+    def _fail(self, exc: BaseException) -> None:
+        self._failed = True
+        self._running = False
+        self._reschedule()
+        self.failed.emit(_describe(exc))
+        self.state.emit(False, self._speed)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or exc.__class__.__name__
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
+    return f"{exc.__class__.__name__}: {text}{where}"
