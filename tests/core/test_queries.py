@@ -368,7 +368,7 @@ def test_rollups_give_the_raw_answer(store: FlowStore, monkeypatch: pytest.Monke
             )
         )
     store.insert(logs)
-    ranges = [(None, None), (T0 - 4000, T0 + 86400 + 7000), (T0 + 310, T0 + 1190)]
+    ranges = [(None, None), (T0 - 4000, T0 + 86400 + 7000), (T0 + 310, T0 + 3 * 3600 + 1190)]
     queries = [
         lambda a, b: flow_aggregates(store, a, b),
         lambda a, b: flow_aggregates(store, a, b, dest_labels="has(fw-zone)", action="deny"),
