@@ -1,0 +1,139 @@
+"""The Policy Board of a stored or imported run: tiers and policies as found in the traces.
+
+Without the scenario the store only knows trace entries (`idx|tier|name|action|rule`).
+Tiers are ordered by where they come in traces (a tier seen before another in any trace is
+evaluated first: a topological order of those pairs, ties by mean position); policies inside
+a tier alphabetically (a trace names one policy per tier, so their order cannot be known).
+The endpoints a policy selects are approximated by the endpoints seen in its hits (the
+reporting side: the source of a ``src`` log, the destination of a ``dst`` log).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from desktopviz.core.board import PROFILE_TIER, BoardLayout, BoardTier, policy_from_trace
+from desktopviz.core.queries import Conn
+from desktopviz.core.store import connection_of
+
+TRACE_SAMPLE = 20_000  # most recent trace entries read to order tiers
+ENDPOINT_SAMPLE = 300_000  # most recent hits read for endpoints seen per policy
+
+
+def trace_policies(conn: Conn) -> list[tuple[str, str]]:
+    """Every (tier, trace name) in the store's policy hits, profiles included."""
+    c = connection_of(conn)
+    rows = c.execute("SELECT DISTINCT tier, policy FROM hit_rollup WHERE level = 86400").fetchall()
+    if not rows:  # a store written before rollups existed
+        rows = c.execute("SELECT DISTINCT tier, policy FROM policy_hits").fetchall()
+    return [(str(t), str(p)) for t, p in rows]
+
+
+def tier_rank(conn: Conn, sample: int = TRACE_SAMPLE) -> dict[str, float]:
+    """Tier name -> rank (0 = evaluated first) from the order tiers appear in recent traces."""
+    c = connection_of(conn)
+    traces: dict[tuple[int, str], list[tuple[int, str]]] = defaultdict(list)
+    for fid, kind, idx, tier in c.execute(
+        "SELECT flow_log_id, kind, idx, tier FROM policy_hits ORDER BY rowid DESC LIMIT ?", (sample,)
+    ):
+        traces[(fid, kind)].append((idx, tier))
+    before: dict[str, set[str]] = defaultdict(set)
+    pos_sum: dict[str, float] = defaultdict(float)
+    pos_n: dict[str, int] = defaultdict(int)
+    for entries in traces.values():
+        entries.sort()
+        names = [t for _, t in entries]
+        for i, t in enumerate(names):
+            pos_sum[t] += entries[i][0]
+            pos_n[t] += 1
+            for later in names[i + 1 :]:
+                if later != t:
+                    before[t].add(later)
+    tiers = set(pos_n)
+    mean = {t: pos_sum[t] / pos_n[t] for t in tiers}
+    indeg = {t: 0 for t in tiers}
+    for t in tiers:
+        for u in before[t]:
+            if t not in before[u]:  # ignore contradictions (traces from different policy sets)
+                indeg[u] += 1
+    order: list[str] = []
+    left = set(tiers)
+    while left:
+        ready = [t for t in left if indeg[t] == 0] or list(left)  # a cycle: break it by position
+        nxt = min(ready, key=lambda t: (t == PROFILE_TIER, t == "default", mean[t], t))
+        order.append(nxt)
+        left.discard(nxt)
+        for u in before[nxt]:
+            if u in left and nxt not in before[u]:
+                indeg[u] -= 1
+    return {t: float(i) for i, t in enumerate(order)}
+
+
+def observed_endpoints(
+    conn: Conn, since: int | None = None, until: int | None = None, sample: int = ENDPOINT_SAMPLE
+) -> dict[str, dict[str, dict[str, str]]]:
+    """Policy trace name -> {endpoint "namespace/name_aggr" -> labels} seen in its recent hits."""
+    c = connection_of(conn)
+    where, args = ["h.rowid > (SELECT coalesce(max(rowid), 0) FROM policy_hits) - ?"], [sample]
+    if since is not None:
+        where.append("h.start_time >= ?")
+        args.append(int(since))
+    if until is not None:
+        where.append("h.start_time < ?")
+        args.append(int(until))
+    sql = (
+        "SELECT h.policy, h.reporter, f.source_namespace, f.source_name_aggr, f.dest_namespace, "
+        "f.dest_name_aggr, max(f.source_labels), max(f.dest_labels) "
+        "FROM policy_hits AS h JOIN flow_logs AS f ON f.id = h.flow_log_id "
+        f"WHERE {' AND '.join(where)} GROUP BY 1, 2, 3, 4, 5, 6"
+    )
+    out: dict[str, dict[str, dict[str, str]]] = defaultdict(dict)
+    for pol, rep, sns, sname, dns, dname, slab, dlab in c.execute(sql, args):
+        ns, name, lab = (sns, sname, slab) if rep == "src" else (dns, dname, dlab)
+        out[pol][f"{ns}/{name}"] = _labels(lab)
+    return dict(out)
+
+
+def _labels(text: Any) -> dict[str, str]:
+    if not text:
+        return {}
+    try:
+        items = json.loads(text).get("labels") or []
+    except (ValueError, AttributeError):
+        return {}
+    out: dict[str, str] = {}
+    for item in items:
+        k, _, v = str(item).partition("=")
+        out[k] = v
+    return out
+
+
+def layout_from_store(
+    conn: Conn, since: int | None = None, until: int | None = None, *, endpoints: bool = True
+) -> BoardLayout:
+    """The board of a run without its scenario: tiers and policies found in the traces."""
+    found = trace_policies(conn)
+    rank = tier_rank(conn) if found else {}
+    layout = BoardLayout(source="store")
+    by_tier: dict[str, list[str]] = defaultdict(list)
+    for tier, key in found:
+        if tier != PROFILE_TIER:
+            by_tier[tier].append(key)
+    for tier in sorted(by_tier, key=lambda t: (rank.get(t, 1e9), t == "default", t)):
+        bt = BoardTier(tier)
+        for i, key in enumerate(sorted(by_tier[tier])):
+            bp = policy_from_trace(tier, key)
+            bp.position = i
+            bt.policies.append(bp)
+        layout.tiers.append(bt)
+    if endpoints:
+        seen = observed_endpoints(conn, since, until)
+        for bp in layout.policies():
+            eps = seen.get(bp.key, {})
+            bp.endpoints = len(eps)
+            bp.endpoint_keys = frozenset(eps)
+            for k, labels in eps.items():
+                layout.labels.setdefault(k, labels)
+    return layout
