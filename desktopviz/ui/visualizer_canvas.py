@@ -219,7 +219,9 @@ class ChartCanvas(QWidget):
             self.hover = hit
             self._overlay_key = None
             self.hovered.emit(hit)
-        self.update()
+            self.update()
+        elif hit is not None:  # the tooltip follows the cursor
+            self.update()
 
     def leaveEvent(self, event: object) -> None:
         if self.hover is not None:
@@ -280,10 +282,20 @@ class ChartCanvas(QWidget):
         return flows, outline
 
     def _overlay_image(self, vp: Viewport, flows: set[int], outline: list[Segment]) -> QImage | None:
-        """The ring part of the overlay (cheap, drawn here); the chords come from a worker."""
+        """One overlay image per hover/selection: the veil, the highlighted chords once the
+        worker has painted them, the ring segments and outlines; a frame then blits it."""
         if self.scene is None or (not flows and not outline):
             return None
-        key = (id(self.scene), vp.cx, vp.cy, vp.R, tuple(sorted(flows)), tuple(id(s) for s in outline))
+        chords = self._chord_layer(vp, flows)
+        key = (
+            id(self.scene),
+            vp.cx,
+            vp.cy,
+            vp.R,
+            tuple(sorted(flows)),
+            tuple(id(s) for s in outline),
+            chords is not None,
+        )
         if key != self._overlay_key or self._overlay is None:
             dpr = self.devicePixelRatioF()
             img = QImage(
@@ -292,6 +304,10 @@ class ChartCanvas(QWidget):
             img.setDevicePixelRatio(dpr)
             img.fill(Qt.GlobalColor.transparent)
             p = QPainter(img)
+            if flows:
+                paint_veil(p, vp)
+                if chords is not None:
+                    p.drawImage(0, 0, chords)
             paint_overlay_rings(p, self.scene, vp, flows, outline)
             p.end()
             self._overlay, self._overlay_key = img, key
@@ -337,11 +353,6 @@ class ChartCanvas(QWidget):
                 p.drawImage(0, 0, self._image)
                 p.restore()
         flows, outline = self._highlight()
-        if flows:
-            paint_veil(p, vp)
-            chords = self._chord_layer(vp, flows)
-            if chords is not None:
-                p.drawImage(0, 0, chords)
         overlay = self._overlay_image(vp, flows, outline)
         if overlay is not None:
             p.drawImage(0, 0, overlay)
