@@ -93,9 +93,12 @@ class SimulationBar:
         self.status_error = QLabel("")
         self.status_error.setObjectName("status_error")
         self.status_error.setStyleSheet("color: #d93636; font-weight: 600;")
+        self.status_error.setWordWrap(False)
+        # Permanent (right-hand) widgets stay visible while short messages show on the left.
+        bar.addPermanentWidget(self.status_error, 1)
         for lbl in (self.status_time, self.status_stored, self.status_interval):
-            bar.addWidget(lbl)
-        bar.addPermanentWidget(self.status_error)
+            lbl.setContentsMargins(8, 0, 8, 0)
+            bar.addPermanentWidget(lbl)
 
     def _set_events(self, scenario: Scenario | None) -> None:
         for act in self.event_actions.values():
