@@ -19,12 +19,10 @@ Signals:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QObject, QPoint, QRunnable, Qt, QThreadPool, QTimer, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import QModelIndex, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -42,40 +40,17 @@ from PySide6.QtWidgets import (
 from desktopviz.core.filterlang import FilterError, combine, compile_filter, term
 from desktopviz.ui import flow_browser_menus as menus
 from desktopviz.ui.charts import TimeStrip, TopDenied
-from desktopviz.ui.flow_browser_data import ChartData, load_chart_data, open_readonly, time_bounds
+from desktopviz.ui.flow_browser_actions import BrowserActions, ChartSignals
+from desktopviz.ui.flow_browser_data import ChartData, time_bounds
 from desktopviz.ui.flow_browser_detail import FlowDetail
 from desktopviz.ui.flow_browser_query import Pill, PillBar, QueryBar, TimePicker, history_menu
-from desktopviz.ui.flow_table_model import FlowTableModel, RawRole
+from desktopviz.ui.flow_table_model import FlowTableModel
 
 CHART_INTERVAL_MS = 2000
 ROW_HEIGHT = 22
 
 
-class _ChartSignals(QObject):
-    done = Signal(int, object)
-    failed = Signal(int, str)
-
-
-class _ChartJob(QRunnable):
-    def __init__(self, gen: int, path: str, where: str, params: tuple[Any, ...], since: Any, until: Any,
-                 signals: _ChartSignals) -> None:  # fmt: skip
-        super().__init__()
-        self.args = (gen, path, where, params, since, until)
-        self.signals = signals
-
-    def run(self) -> None:
-        gen, path, where, params, since, until = self.args
-        try:
-            conn = open_readonly(path)
-            try:
-                self.signals.done.emit(gen, load_chart_data(conn, where, params, since, until))
-            finally:
-                conn.close()
-        except Exception as exc:  # noqa: BLE001 - a chart is optional; report and keep the table
-            self.signals.failed.emit(gen, str(exc))
-
-
-class FlowBrowser(QWidget):
+class FlowBrowser(BrowserActions, QWidget):
     policyActivated = Signal(str)
     timeRangeChanged = Signal(object, object)
     flowSelected = Signal(object)
@@ -106,7 +81,7 @@ class FlowBrowser(QWidget):
         self._chart_pool.setMaxThreadCount(1)
         self._export_pool = QThreadPool(self)
         self._export_pool.setMaxThreadCount(1)
-        self._chart_signals = _ChartSignals(self)
+        self._chart_signals = ChartSignals(self)
         self._chart_timer = QTimer(self)
         self._chart_timer.setSingleShot(True)
         self._chart_timer.setInterval(CHART_INTERVAL_MS)
@@ -293,20 +268,7 @@ class FlowBrowser(QWidget):
     def set_selection(self, selection: dict[str, Any] | None) -> None:
         """Show only the flow logs of what is selected in the visualizer (a pill that replaces
         the previous selection's); {} or None removes it."""
-        sel = selection or {}
-        kind, ns, name = sel.get("kind"), sel.get("namespace"), sel.get("name")
-        text = label = ""
-        if kind == "namespace" and ns:
-            text, label = term("namespace", ns), f"selected: {ns}"
-        elif kind == "name" and ns and name:
-            src = combine([term("source_namespace", ns), term("source_name_aggr", name)])
-            dst = combine([term("dest_namespace", ns), term("dest_name_aggr", name)])
-            text, label = f"({src}) or ({dst})", f"selected: {ns}/{name}"
-        elif kind == "flow" and ns and name:
-            dns, _, dname = str(sel.get("dest", "")).partition(":")
-            text = combine([term("source_namespace", ns), term("source_name_aggr", name),
-                            term("dest_namespace", dns), term("dest_name_aggr", dname)])  # fmt: skip
-            label = f"selected: {ns}/{name} → {dns}/{dname}"
+        label, text = menus.selection_filter(selection)
         old = self._selection_pill
         self.pills.pills = [p for p in self.pills.pills if p is not old]
         self._selection_pill = Pill(label, text) if text else None
@@ -323,25 +285,6 @@ class FlowBrowser(QWidget):
     def save_filter(self, name: str, text: str | None = None) -> None:
         menus.save_filter(name, self.filter_text() if text is None else text)
         self._fill_saved_menu()
-
-    def export_to(self, out: str | Path, fmt: str = "csv", *, dialog: bool = True) -> Any:
-        """Export every row of the current filter off the GUI thread; returns the job
-        (signals progress(int) and finished(int, str))."""
-        from desktopviz.ui.flow_browser_export import ExportJob, start_export
-
-        if self._path is None:
-            raise ValueError("no flow database open")
-        job = ExportJob(self._path, str(out), fmt, *self.model_where())
-        job.setParent(self)
-        job.finished.connect(self._on_export_done)
-        self.last_export = job
-        start_export(self._export_pool, job, self.model.total(), self if dialog else None)
-        return job
-
-    def model_where(self) -> tuple[str, tuple[Any, ...]]:
-        """The WHERE fragment and parameters the table shows (time range, query, pills)."""
-        q = self.model.query()
-        return q.where, q.params
 
     def shutdown(self) -> None:
         self._chart_timer.stop()
@@ -483,78 +426,3 @@ class FlowBrowser(QWidget):
             desc = False
         self.model.sort(section, Qt.SortOrder.DescendingOrder if desc else Qt.SortOrder.AscendingOrder)
         self._size_columns()
-
-    def _header_menu(self, pos: QPoint) -> None:
-        menu = menus.build_column_menu(self, self.model.columns(), self.set_columns)
-        menu.exec(self.table.horizontalHeader().mapToGlobal(pos))
-
-    def set_columns(self, columns: list[str]) -> None:
-        self.model.set_columns(columns)
-        menus.save_columns(self.model.columns())
-        self._size_columns()
-
-    def _cell_menu(self, pos: QPoint) -> None:
-        index = self.table.indexAt(pos)
-        menu = self.cell_menu(index)
-        if menu is not None:
-            menu.exec(self.table.viewport().mapToGlobal(pos))
-
-    def cell_menu(self, index: QModelIndex) -> QMenu | None:
-        """The right-click menu of a cell (tests trigger its actions)."""
-        if not index.isValid() or self.model.row_values(index.row()) is None:
-            return None
-        column = self.model.column_name(index.column())
-        value = self.model.data(index, RawRole)
-        return menus.build_cell_menu(
-            self, column, value, self.add_pill, self._apply_as_filter,
-            lambda text: QGuiApplication.clipboard().setText(text), lambda: self._row_json(index.row()),
-        )  # fmt: skip
-
-    def _apply_as_filter(self, selected: str, how: str, negate: bool) -> None:
-        self.query_bar.set_text(menus.combine_query(self.query_bar.applied_text(), selected, how, negate))
-
-    def _row_json(self, row: int) -> str:
-        from desktopviz.core.store import record_from_row
-
-        values = self.model.row_values(row)
-        return "" if values is None else json.dumps(record_from_row(tuple(values[1:])).to_dict())
-
-    # -- charts and export ----------------------------------------------------------------
-    def _load_charts(self) -> None:
-        self._chart_gen += 1
-        if self._path is None:
-            self.strip.set_series([], 60, None, None)
-            self.top.set_top([], [])
-            return
-        self._chart_pool.start(
-            _ChartJob(
-                self._chart_gen,
-                self._path,
-                self._filter_sql,
-                self._filter_params,
-                self._since,
-                self._until,
-                self._chart_signals,
-            )  # fmt: skip
-        )
-
-    def _on_charts(self, gen: int, data: ChartData) -> None:
-        if gen != self._chart_gen:
-            return
-        self.last_chart = data
-        self.strip.set_series(data.buckets, data.width, data.since, data.until)
-        self.top.set_top(data.top_sources, data.top_dests)
-
-    def _export_dialog(self, fmt: str) -> None:
-        from PySide6.QtWidgets import QFileDialog
-
-        suffix = "csv" if fmt == "csv" else "jsonl"
-        out, _ = QFileDialog.getSaveFileName(self, "Export flow logs", f"flow-logs.{suffix}", f"*.{suffix}")
-        if out:
-            self.export_to(out, fmt)
-
-    def _on_export_done(self, rows: int, message: str) -> None:
-        if rows < 0:
-            self.error.emit(message)
-        else:
-            self.count_label.setText(f"Exported {rows:,} flow logs to {message}")

@@ -92,6 +92,25 @@ def build_cell_menu(
     return menu
 
 
+def selection_filter(selection: dict[str, Any] | None) -> tuple[str, str]:
+    """(pill label, filter text) of a Flow Visualizer selection: a namespace, a name (either
+    end) or a flow (source and destination); ("", "") for none."""
+    sel = selection or {}
+    kind, ns, name = sel.get("kind"), sel.get("namespace"), sel.get("name")
+    if kind == "namespace" and ns:
+        return f"selected: {ns}", term("namespace", ns)
+    if kind == "name" and ns and name:
+        src = combine([term("source_namespace", ns), term("source_name_aggr", name)])
+        dst = combine([term("dest_namespace", ns), term("dest_name_aggr", name)])
+        return f"selected: {ns}/{name}", f"({src}) or ({dst})"
+    if kind == "flow" and ns and name:
+        dns, _, dname = str(sel.get("dest", "")).partition(":")
+        parts = [term("source_namespace", ns), term("source_name_aggr", name)]
+        parts += [term("dest_namespace", dns), term("dest_name_aggr", dname)]
+        return f"selected: {ns}/{name} → {dns}/{dname}", combine(parts)
+    return "", ""
+
+
 def build_column_menu(parent: QWidget, shown: list[str], set_columns: Callable[[list[str]], None]) -> QMenu:
     menu = QMenu(parent)
     menu.addSection("Columns")

@@ -26,7 +26,6 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
-    QRunnable,
     Qt,
     QThreadPool,
     Signal,
@@ -35,6 +34,7 @@ from PySide6.QtGui import QBrush, QColor
 
 from desktopviz.ui import flow_browser_data as data
 from desktopviz.ui.flow_browser_data import PAGE, Anchors, Budget, Query
+from desktopviz.ui.flow_browser_worker import PageJob, WorkerSignals
 
 Index = QModelIndex | QPersistentModelIndex
 RawRole = Qt.ItemDataRole.UserRole + 1  # the stored value of the cell
@@ -42,51 +42,6 @@ IdRole = Qt.ItemDataRole.UserRole + 2  # the row's id in the store
 BUDGET_MS = 12.0
 CACHE_PAGES = 64
 LOADING = "…"
-
-
-class _Signals(QObject):
-    page = Signal(int, int, object)  # generation, page number, rows
-    count = Signal(int, object)  # generation, count (or error text)
-    failed = Signal(int, str)
-
-
-class _Job(QRunnable):
-    """One worker query on its own connection; cancelled jobs are skipped or interrupted."""
-
-    def __init__(self, model: FlowTableModel, gen: int, kind: str, arg: Any) -> None:
-        super().__init__()
-        self.model, self.gen, self.kind, self.arg = model, gen, kind, arg
-        self.signals = model._signals
-
-    def run(self) -> None:
-        m = self.model
-        if self.gen != m._gen or m._path is None:
-            return
-        try:
-            conn = data.open_readonly(m._path)
-        except Exception as exc:  # noqa: BLE001 - reported as a view error
-            self.signals.failed.emit(self.gen, str(exc))
-            return
-        m._running.add(conn)
-        try:
-            if self.gen != m._gen:
-                return
-            if self.kind == "count":
-                self.signals.count.emit(self.gen, data.count(conn, self.arg))
-            else:
-                page, q, total, anchors = self.arg
-                start = page * PAGE
-                length = PAGE if total is None else max(0, min(PAGE, total - start))
-                rows = data.fetch_page(conn, q, start, length, total, anchors)
-                self.signals.page.emit(self.gen, page, rows)
-        except sqlite3.OperationalError as exc:
-            if "interrupt" not in str(exc):
-                self.signals.failed.emit(self.gen, str(exc))
-        except Exception as exc:  # noqa: BLE001
-            self.signals.failed.emit(self.gen, str(exc))
-        finally:
-            m._running.discard(conn)
-            conn.close()
 
 
 class FlowTableModel(QAbstractTableModel):
@@ -112,7 +67,7 @@ class FlowTableModel(QAbstractTableModel):
         self._pending = 0
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
-        self._signals = _Signals(self)
+        self._signals = WorkerSignals(self)
         self._signals.page.connect(self._on_page)
         self._signals.count.connect(self._on_count)
         self._signals.failed.connect(self._on_failed)
@@ -224,7 +179,7 @@ class FlowTableModel(QAbstractTableModel):
         self._pending += 1
         if self._pending == 1:
             self.busyChanged.emit(True)
-        self._pool.start(_Job(self, self._gen, kind, arg))
+        self._pool.start(PageJob(self, self._gen, kind, arg))
 
     def _done(self) -> None:
         self._pending = max(0, self._pending - 1)

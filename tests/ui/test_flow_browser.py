@@ -65,15 +65,15 @@ def count_sql(db: Path, where: str, args: tuple = ()) -> int:
         return int(s.conn.execute(f"SELECT count(*) FROM flow_logs WHERE {where}", args).fetchone()[0])
 
 
-def cell(b: FlowBrowser, column: str, where: str) -> QModelIndex:
-    """The first cell of a column whose value satisfies a predicate text (value == where)."""
+def cell(qtbot, b: FlowBrowser, column: str, where: str) -> QModelIndex:
+    """The first cell of a column holding a value (pages loaded as needed)."""
     m = b.model
+    qtbot.waitUntil(lambda: m.total() is not None)
     col = m.columns().index(column)
     for row in range(m.rowCount()):
         idx = m.index(row, col)
         m.data(idx)
-        if not m.is_loaded(row):
-            continue
+        qtbot.waitUntil(lambda r=row: m.is_loaded(r))
         if m.data(idx, RawRole) == where:
             return idx
     raise AssertionError(f"no {column} = {where}")
@@ -105,7 +105,7 @@ def test_filter_for_value_adds_a_pill_and_shows_only_that_namespace(
     assert total == count_sql(sim_db, "1")
     namespaces = set(all_values(qtbot, browser, "source_namespace"))
     assert {"storefront", "kube-system"} <= namespaces or len(namespaces) > 1
-    trigger(browser.cell_menu(cell(browser, "source_namespace", "storefront")), "Filter for value")
+    trigger(browser.cell_menu(cell(qtbot, browser, "source_namespace", "storefront")), "Filter for value")
     assert [p.caption() for p in browser.pills.pills] == ["source_namespace: storefront"]
     assert browser.filter_text() == "source_namespace = storefront"
     shown = all_values(qtbot, browser, "source_namespace")
@@ -118,7 +118,7 @@ def test_filter_out_value_then_invert_disable_and_remove_the_pill(
     qtbot, browser: FlowBrowser, sim_db
 ) -> None:
     all_rows = browser.model.total()
-    trigger(browser.cell_menu(cell(browser, "source_namespace", "storefront")), "Filter out value")
+    trigger(browser.cell_menu(cell(qtbot, browser, "source_namespace", "storefront")), "Filter out value")
     assert browser.pills.pills[0].caption() == "NOT source_namespace: storefront"
     assert "storefront" not in set(all_values(qtbot, browser, "source_namespace"))
     browser.pills.invert(0)
@@ -140,7 +140,7 @@ def test_pills_and_the_query_bar_combine_with_and(qtbot, browser: FlowBrowser, s
 
 def test_wireshark_apply_as_filter_combinations_edit_the_query(qtbot, browser: FlowBrowser) -> None:
     browser.set_filter("reporter = dst")
-    idx = cell(browser, "action", "allow")
+    idx = cell(qtbot, browser, "action", "allow")
     trigger(browser.cell_menu(idx), "Apply as filter", "…and not Selected")
     assert browser.query_bar.applied_text() == "reporter = dst and not action = allow"
     assert set(all_values(qtbot, browser, "action")) == {"deny"}

@@ -1,0 +1,190 @@
+"""Flow-log browser speed on a 5,000,000-row store: first page, count, end and middle pages.
+
+The store is made once under /tmp and reused: 500,000 synthetic logs (tests/perf/_synth.py)
+copied with SQL, shifted by whole days, until it holds ``--rows`` logs (policy hits and
+rollups copied alongside), so it builds in minutes instead of an hour. For five typical
+filters it times, through the same functions the table model calls
+(:mod:`desktopviz.ui.flow_browser_data`):
+
+* ``first_page_ms``: the first 256 rows, newest first, nothing known yet;
+* ``count_ms``: the row count (the model runs it in a worker when it exceeds a frame);
+* ``last_page_ms``: scrolling to the end (the last page, read from below once counted);
+* ``middle_page_ms``: jumping to the middle with no page seen near it (scrollbar drag);
+* ``step_ms``: the median next page while scrolling (from the last page's anchor).
+
+Targets: first page < 50 ms, scroll to end < 100 ms. Prints one JSON line.
+
+    .venv/bin/python tests/perf/bench_browser.py [--rows N] [--store PATH] [--indexes]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from desktopviz.core.filterlang import compile_filter  # noqa: E402
+from desktopviz.ui.flow_browser_data import (  # noqa: E402
+    PAGE,
+    Anchors,
+    Query,
+    count,
+    ensure_browser_indexes,
+    fetch_page,
+    row_key,
+)
+
+STORE = Path("/tmp/desktopviz-bench/browser-5m.db")
+BASE_ROWS = 500_000
+FILTERS = (
+    "",
+    "source_namespace = storefront",
+    "action = deny and reporter = dst",
+    "dest_labels.app = frontend",
+    'policy = "storefront/default.trusted"',
+)
+
+
+def _replicate(path: Path, rows: int) -> None:
+    """Grow a store to ``rows`` logs by copying its first logs shifted by whole days."""
+    c = sqlite3.connect(path, isolation_level=None)
+    c.execute("PRAGMA synchronous=OFF")
+    base = c.execute("SELECT max(id) FROM flow_logs").fetchone()[0]
+    lo, hi = c.execute("SELECT min(start_time), max(end_time) FROM flow_logs").fetchone()
+    span = -(-(hi - lo) // 86400) * 86400
+    cols = [r[1] for r in c.execute("PRAGMA table_info(flow_logs)") if r[1] != "id"]
+    hcols = [r[1] for r in c.execute("PRAGMA table_info(policy_hits)")]
+    k = 1
+    while (have := c.execute("SELECT max(id) FROM flow_logs").fetchone()[0]) < rows:
+        take, off = min(base, rows - have), k * span
+        sel = ", ".join(f"{x} + {off}" if x in ("start_time", "end_time") else x for x in cols)
+        hsel = ", ".join(
+            f"flow_log_id + {have}"
+            if x == "flow_log_id"
+            else f"start_time + {off}"
+            if x == "start_time"
+            else x
+            for x in hcols
+        )
+        c.execute("BEGIN")
+        c.execute(
+            f"INSERT INTO flow_logs (id, {', '.join(cols)}) SELECT id + {have}, {sel} FROM flow_logs WHERE id <= {take}"
+        )
+        c.execute(
+            f"INSERT INTO policy_hits ({', '.join(hcols)}) SELECT {hsel} FROM policy_hits WHERE flow_log_id <= {take}"
+        )
+        for tab in ("flow_rollup", "hit_rollup"):
+            tc = [r[1] for r in c.execute(f"PRAGMA table_info({tab})")]
+            tsel = ", ".join(
+                f"bucket + {off}" if x == "bucket" else f"{x} + {off}" if x in ("min_start", "max_end") else x
+                for x in tc
+            )
+            if take == base:
+                c.execute(
+                    f"INSERT OR IGNORE INTO {tab} ({', '.join(tc)}) SELECT {tsel} FROM {tab} WHERE bucket < {lo + span}"
+                )
+        c.execute("COMMIT")
+        k += 1
+    c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    c.close()
+
+
+def ensure_store(path: Path, rows: int) -> Path:
+    if path.exists():
+        return path
+    from _synth import make_store
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_suffix(".part")
+    for p in (part, Path(f"{part}-wal"), Path(f"{part}-shm")):
+        p.unlink(missing_ok=True)
+    make_store(part, min(rows, BASE_ROWS), seed=1, batch=5000)
+    if rows > BASE_ROWS:
+        _replicate(part, rows)
+    part.rename(path)
+    return path
+
+
+def _ms(fn, *args):  # type: ignore[no-untyped-def]
+    t = time.perf_counter()
+    out = fn(*args)
+    return (time.perf_counter() - t) * 1000, out
+
+
+def bench_filter(conn: sqlite3.Connection, text: str, max_id: int) -> dict[str, object]:
+    f = compile_filter(text)
+    q = Query(f.sql, f.params, max_id=max_id)
+    first_ms, rows = _ms(fetch_page, conn, q, 0, PAGE, None, Anchors())
+    count_ms, total = _ms(count, conn, q)
+    anchors = Anchors()
+    if rows:
+        anchors.add(0, row_key(q, rows[0]))
+    start = max(0, total - PAGE)
+    last_ms, last = _ms(fetch_page, conn, q, start, total - start, total, anchors)
+    mid = (total // 2) // PAGE * PAGE
+    middle_ms, mid_rows = _ms(fetch_page, conn, q, mid, min(PAGE, total - mid), total, anchors)
+    if mid_rows:
+        anchors.add(mid, row_key(q, mid_rows[0]))
+    steps = []
+    for i in range(1, 11):  # scrolling on from the middle, page after page
+        s = mid + i * PAGE
+        if s >= total:
+            break
+        ms, page = _ms(fetch_page, conn, q, s, min(PAGE, total - s), total, anchors)
+        if page:
+            anchors.add(s, row_key(q, page[0]))
+        steps.append(ms)
+    return {
+        "rows": total,
+        "first_page_ms": round(first_ms, 2),
+        "count_ms": round(count_ms, 1),
+        "last_page_ms": round(last_ms, 2),
+        "middle_page_ms": round(middle_ms, 1),
+        "step_ms": round(statistics.median(steps), 2) if steps else None,
+        "last_page_rows": len(last),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=5_000_000)
+    ap.add_argument("--store", type=Path, default=STORE)
+    ap.add_argument("--indexes", action="store_true", help="add the browser's extra indexes first")
+    args = ap.parse_args()
+    t = time.perf_counter()
+    path = ensure_store(args.store, args.rows)
+    build_s = time.perf_counter() - t
+    if args.indexes:
+        w = sqlite3.connect(path, isolation_level=None)
+        ensure_browser_indexes(w)
+        w.close()
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    max_id = conn.execute("SELECT max(id) FROM flow_logs").fetchone()[0]
+    results = {text or "(no filter)": bench_filter(conn, text, max_id) for text in FILTERS}
+    firsts = [r["first_page_ms"] for r in results.values()]
+    lasts = [r["last_page_ms"] for r in results.values()]
+    print(
+        json.dumps(
+            {
+                "bench": "browser",
+                "store_rows": max_id,
+                "store_build_s": round(build_s, 1),
+                "filters": results,
+                "first_page_ms_max": max(firsts),
+                "last_page_ms_max": max(lasts),
+                "targets": {"first_page_ms": 50, "last_page_ms": 100},
+                "meets_targets": max(firsts) < 50 and max(lasts) < 100,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
