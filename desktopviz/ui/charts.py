@@ -68,6 +68,9 @@ class TimeStrip(QWidget):
         self.region = pg.LinearRegionItem(orientation="vertical", movable=True)
         self.region.setZValue(10)
         self.region.setBrush(pg.mkBrush(47, 111, 208, 28))
+        for line in self.region.lines:
+            line.setPen(pg.mkPen(47, 111, 208, 160, width=2))
+            line.setHoverPen(pg.mkPen(47, 111, 208, 255, width=3))
         self.region.sigRegionChangeFinished.connect(self._region_done)
         self.plot.addItem(self.region)
         self._bars: list[pg.BarGraphItem] = []

@@ -155,7 +155,7 @@ class FlowBrowser(BrowserActions, QWidget):
         lower.addWidget(self.detail)
         lower.setStretchFactor(0, 3)
         lower.setStretchFactor(1, 1)
-        lower.setSizes([900, 380])
+        lower.setSizes([1150, 360])
         body = QSplitter(Qt.Orientation.Vertical)
         body.addWidget(charts)
         body.addWidget(lower)
@@ -175,9 +175,9 @@ class FlowBrowser(BrowserActions, QWidget):
         self._fill_saved_menu()
 
     def _size_columns(self) -> None:
-        widths = {"start_time": 150, "action": 56, "reporter": 64, "source_namespace": 120,
-                  "dest_namespace": 120, "source_name_aggr": 190, "dest_name_aggr": 190, "dest_port": 64,
-                  "proto": 48, "num_flows": 72, "bytes": 84, "policies": 360}  # fmt: skip
+        widths = {"start_time": 145, "action": 52, "reporter": 60, "source_namespace": 110,
+                  "dest_namespace": 110, "source_name_aggr": 175, "dest_name_aggr": 175, "dest_port": 60,
+                  "proto": 44, "num_flows": 70, "bytes": 80, "policies": 380}  # fmt: skip
         h = self.table.horizontalHeader()
         for i, name in enumerate(self.model.columns()):
             h.resizeSection(i, widths.get(name, 120))

@@ -96,8 +96,8 @@ def iso_time(t: int | None) -> str:
     return datetime.fromtimestamp(int(t), UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def enforced_names(policies: Any) -> list[str]:
-    """The policy names of the enforced trace, in trace order (legacy: all_policies)."""
+def enforced_entries(policies: Any) -> list[tuple[str, str]]:
+    """(policy name, action) of the enforced trace in trace order (legacy: all_policies)."""
     if not isinstance(policies, dict):
         return []
     entries = policies.get("enforced_policies") or policies.get("all_policies") or []
@@ -105,8 +105,25 @@ def enforced_names(policies: Any) -> list[str]:
     for e in entries:
         parts = str(e).split("|")
         if len(parts) >= 4 and parts[0].lstrip("-").isdigit():
-            parsed.append((int(parts[0]), parts[2]))
-    return [n for _, n in sorted(parsed)]
+            parsed.append((int(parts[0]), parts[2], parts[3]))
+    return [(n, a) for _, n, a in sorted(parsed)]
+
+
+def enforced_names(policies: Any) -> list[str]:
+    """The policy names of the enforced trace, in trace order."""
+    return [n for n, _ in enforced_entries(policies)]
+
+
+def policies_summary(policies: Any) -> str:
+    """The deciding policy first, then the tiers that passed: what a reader looks for."""
+    entries = enforced_entries(policies)
+    if not entries:
+        return ""
+    name, action = entries[-1]
+    text = f"{name} ({action})"
+    if len(entries) > 1:
+        text += " · after " + ", ".join(n for n, _ in entries[:-1])
+    return text
 
 
 def display_text(column: str, value: Any) -> str:
@@ -125,11 +142,34 @@ def display_text(column: str, value: Any) -> str:
     if column in ("source_labels", "dest_labels"):
         return ", ".join((value or {}).get("labels", []) or [])
     if column == "policies":
-        return " › ".join(enforced_names(value))
+        return policies_summary(value)
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     if column in NUMERIC and isinstance(value, int) and column not in ("dest_port", "source_port", "id"):
         return f"{value:,}"
+    return str(value)
+
+
+def tooltip_text(column: str, value: Any) -> str | None:
+    """The raw value, or for traces and labels one entry per line."""
+    if value is None:
+        return None
+    if column in JSON_FIELDS and isinstance(value, str):
+        import json
+
+        try:
+            v = json.loads(value)
+        except ValueError:
+            return value
+        if column == "policies" and isinstance(v, dict):
+            lines = []
+            for key in ("enforced_policies", "pending_policies"):
+                lines.append(f"{key}:")
+                lines.extend(f"  {e}" for e in sorted(v.get(key) or []))
+            return "\n".join(lines)
+        if isinstance(v, dict):
+            return "\n".join(v.get("labels", []) or [])
+        return "\n".join(str(x) for x in v or [])
     return str(value)
 
 

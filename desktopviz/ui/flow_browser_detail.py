@@ -101,7 +101,8 @@ class FlowDetail(QWidget):
         self.fields.setUniformRowHeights(True)
         self.fields.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.fields.customContextMenuRequested.connect(self._field_menu)
-        self.fields.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.fields.setIndentation(12)
+        self.fields.header().resizeSection(0, 150)
         policies = QWidget()
         pl = QVBoxLayout(policies)
         pl.setContentsMargins(4, 4, 4, 4)
@@ -153,6 +154,8 @@ class FlowDetail(QWidget):
         for name, value in d.items():
             item = QTreeWidgetItem([name, self._text(name, value)])
             item.setData(0, Qt.ItemDataRole.UserRole, (name, value))
+            item.setToolTip(0, name)
+            item.setToolTip(1, item.text(1))
             if name in ("start_time", "end_time"):
                 item.setToolTip(1, str(value))
             if name in ("source_labels", "dest_labels") and value:

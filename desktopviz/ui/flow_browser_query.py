@@ -188,6 +188,7 @@ class PillBar(QWidget):
     def _rebuild(self) -> None:
         for b in self._buttons:
             self._layout.removeWidget(b)
+            b.hide()
             b.deleteLater()
         self._buttons = []
         while self._layout.count():

@@ -368,8 +368,7 @@ class FlowTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return data.display_text(column, data.raw_value(row, column))
         if role == Qt.ItemDataRole.ToolTipRole:
-            value = data.raw_value(row, column)
-            return None if value is None else str(value)
+            return data.tooltip_text(column, data.raw_value(row, column))
         if role == Qt.ItemDataRole.BackgroundRole:
             return self.deny_brush if data.raw_value(row, "action") == "deny" else None
         if role == Qt.ItemDataRole.ForegroundRole and column == "action":

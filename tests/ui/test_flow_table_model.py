@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -93,9 +94,10 @@ def test_display_is_human_readable_with_raw_tooltips(qtbot, model: FlowTableMode
     assert model.data(t, Qt.ItemDataRole.ToolTipRole).isdigit()
     b = model.index(0, cols.index("bytes"))
     assert model.data(b, RawRole) == int(model.data(b).replace(",", ""))
-    assert " › " in model.data(model.index(0, cols.index("policies"))) or model.data(
-        model.index(0, cols.index("policies"))
-    )
+    pol = model.index(0, cols.index("policies"))
+    assert re.match(r"^\S+ \((allow|deny|pass)\)( · after .+)?$", model.data(pol)), model.data(pol)
+    tip = model.data(pol, Qt.ItemDataRole.ToolTipRole).splitlines()
+    assert tip[0] == "enforced_policies:" and "|" in tip[1]
 
 
 def test_new_rows_join_at_the_top_and_selection_follows_its_row(qtbot, tmp_path: Path) -> None:
