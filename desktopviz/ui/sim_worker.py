@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from desktopviz.core import paths
 from desktopviz.core.flowlog import FlowLog
@@ -24,6 +24,9 @@ from desktopviz.core.model import Scenario
 MAX_SPEED = math.inf  # "as fast as possible"
 SPEEDS: tuple[float, ...] = (1.0, 10.0, 60.0, MAX_SPEED)
 TICK_MS = 250  # wall-clock step at finite speeds
+# At max speed the worker waits this long in its event loop between intervals: commands are
+# seen at once, and the GUI thread gets the GIL without queueing behind a busy simulator.
+MAX_SPEED_GAP_MS = 1
 MAX_CATCH_UP_S = 1.0  # wall seconds a late tick may make up for (no huge jumps after a stall)
 
 
@@ -165,6 +168,7 @@ class SimWorker(QObject):
     def start(self) -> None:
         """Create the simulator and the store, then start stepping (thread.started)."""
         self._timer = QTimer(self)
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._timer.timeout.connect(self._tick)
         try:
             self._open_run(self._db_path)
@@ -284,7 +288,7 @@ class SimWorker(QObject):
         TICK_MS (a paused worker still drains its queue four times a second)."""
         if self._timer is not None:
             busy = self._running and not self._failed and math.isinf(self._speed)
-            self._timer.setInterval(0 if busy else TICK_MS)
+            self._timer.setInterval(MAX_SPEED_GAP_MS if busy else TICK_MS)
 
     def _close_run(self) -> int:
         """Write the partial last interval and close the database; returns logs flushed."""

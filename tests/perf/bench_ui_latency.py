@@ -3,8 +3,9 @@
 A 5 ms QTimer in the GUI thread records the gap between its ticks while the storefront
 simulation runs at max speed for N seconds, twice: the controller alone (the thread and
 its signals) and the whole main window (views refreshing at ~30 Hz from the store). A
-stall is the gap beyond the 5 ms period. Prints one JSON line; the target is a max stall
-under 50 ms.
+stall is the gap beyond the 5 ms period. A third run keeps the visualizer's picture static
+(its refresh() not called) to show which part of the window's stalls is the visualizer's.
+Prints one JSON line; the target is a max stall under 50 ms.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python tests/perf/bench_ui_latency.py [SECONDS]
 """
@@ -82,10 +83,12 @@ def main() -> None:
             "shutdown_ms": round((time.perf_counter() - t) * 1000, 1),
         }
 
-    def start_window():  # noqa: ANN202
+    def start_window(live_visualizer: bool = True):  # noqa: ANN202
         w = MainWindow(persist=False)
         w.resize(1600, 1000)
         w.show()
+        if not live_visualizer:  # the breakdown: everything but the visualizer's re-renders
+            w.visualizer.refresh = lambda: None
         w.start_simulation(scenario, paths.default_scenario(), speed=MAX_SPEED)
         return w
 
@@ -102,6 +105,7 @@ def main() -> None:
 
     controller = _measure(app, seconds, start_controller, stop_controller)
     window = _measure(app, seconds, start_window, stop_window)
+    window_static_viz = _measure(app, seconds, lambda: start_window(False), stop_window)
     print(
         json.dumps(
             {
@@ -110,6 +114,7 @@ def main() -> None:
                 "timer_ms": 5,
                 "controller": controller,
                 "window": window,
+                "window_without_visualizer_rerenders": window_static_viz,
                 "target_max_stall_ms": 50,
             }
         )
