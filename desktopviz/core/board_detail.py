@@ -191,3 +191,26 @@ def traffic_summary(t: Traffic) -> dict[str, int]:
         "bytes_in": t.bytes_in,
         "bytes_out": t.bytes_out,
     }
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def flows_filter(
+    bp: BoardPolicy, direction: str | None = None, index: int | None = None, action: str = ""
+) -> str:
+    """The flow browser's filter (desktopviz.core.filterlang) for the flows a policy, or one
+    of its rules, decided: `policy = "ns/tier.name" and trace = enforced`, and for a rule
+    `(… and rule = 2 and policy_action = deny) and reporter = dst` (ingress rules are hit in
+    `dst` logs, egress rules in `src` logs). Staged policies are found in the pending trace."""
+    parts = [f"policy = {_quoted(bp.key)}", f"trace = {'pending' if bp.staged else 'enforced'}"]
+    if index is None:
+        return " and ".join(parts)
+    parts.append(f"rule = {index}")
+    act = action.lower()
+    if act in ("allow", "deny", "pass"):
+        parts.append(f"policy_action = {act}")
+    text = "(" + " and ".join(parts) + ")"
+    rep = _REPORTER.get(direction or "")
+    return f"{text} and reporter = {rep}" if rep else text

@@ -184,3 +184,21 @@ def test_store_only_policies_are_not_exported(sim_store):
     text = export_yaml(layout_from_store(sim_store, endpoints=False))
     assert text.startswith("# Not exported")
     assert TRUSTED in text.splitlines()[0]
+
+
+def test_show_flows_filter_selects_the_flows_of_the_rule(sim_store, storefront):
+    from desktopviz.core.board_detail import flows_filter
+
+    filterlang = pytest.importorskip("desktopviz.core.filterlang")
+    layout = layout_from_cluster(storefront)
+    bp = layout.find(TRUSTED)
+    text = flows_filter(bp, "ingress", 2, "Deny")
+    assert text == (
+        '(policy = "storefront/default.trusted" and trace = enforced and rule = 2 and policy_action = deny)'
+        " and reporter = dst"
+    )
+    f = filterlang.compile_filter(text)
+    n = sim_store.conn.execute(f"SELECT sum(num_flows) FROM flow_logs WHERE {f.sql}", f.params).fetchone()[0]
+    assert n == _rule_denies(sim_store, TRUSTED, "dst", 2)[0]
+    staged = layout.find("storefront/default.staged:restricted")
+    assert flows_filter(staged) == 'policy = "storefront/default.staged:restricted" and trace = pending'

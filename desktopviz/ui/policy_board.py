@@ -1,0 +1,407 @@
+"""The Policy Board (a dock widget): tiers as columns left to right in evaluation order,
+policies as cards top to bottom, live metrics, filters, list view, YAML export, and the
+policy view of one policy (calico.md §4.2).
+
+View conventions: ``set_store(path_or_None)``, ``refresh()`` (cheap: one rollup query off the
+GUI thread, merged while one runs), ``set_time_range(since, until)``; plus
+``set_scenario(scenario_or_None, engine=None)`` for the tiers and policies (without one the
+board is built from the traces in the store), ``highlight_policies(trace_names)``,
+``select_policy(key)``, ``open_policy(key)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QMenu,
+    QScrollArea,
+    QStackedWidget,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktopviz.core.board import (
+    PROFILE_TIER,
+    BoardLayout,
+    BoardPolicy,
+    card_metrics,
+    no_policy_traffic,
+    policy_from_trace,
+    visible_keys,
+)
+from desktopviz.core.board_detail import flows_filter, span_seconds
+from desktopviz.core.board_yaml import export_yaml
+from desktopviz.core.queries import HitMetrics, PolicyMetrics, policy_metrics
+from desktopviz.core.selector import SelectorError
+from desktopviz.ui.policy_board_card import NO_POLICY_KEY, PolicyCard, TierColumn
+from desktopviz.ui.policy_board_model import (
+    ENDPOINTS_COLUMN,
+    KEY_ROLE,
+    METRIC_COLUMNS,
+    SCOPE_COLUMN,
+    PolicyTableModel,
+)
+from desktopviz.ui.policy_board_toolbar import BoardToolbar
+from desktopviz.ui.policy_board_worker import BoardWorker, open_store
+from desktopviz.ui.policy_view import PolicyView
+
+BOARD_PAGE, POLICY_PAGE = 0, 1
+
+
+def build_layout(scenario: Any, engine: Any, path: str | None) -> BoardLayout:
+    """The board's tiers and policies (any thread): the scenario's in engine order plus
+    policies found only in the traces, or, without a scenario, the traces'."""
+    from desktopviz.core.board import layout_from_cluster
+    from desktopviz.core.board_traces import layout_from_store, tier_rank, trace_policies
+
+    if scenario is None:
+        return BoardLayout(source="store") if path is None else layout_from_store(open_store(path))
+    layout = layout_from_cluster(scenario, engine)
+    if path is not None:
+        store = open_store(path)
+        layout.add_traces(trace_policies(store), tier_rank(store))
+    return layout
+
+
+def query_metrics(path: str, since: int | None, until: int | None) -> tuple[dict[str, PolicyMetrics], float]:
+    store = open_store(path)
+    return policy_metrics(store, since, until), span_seconds(store, since, until)
+
+
+class PolicyBoard(QWidget):
+    """The Policy Board and, on a second page, the policy view.
+
+    Signals:
+        policyActivated(str): a policy (trace name) was clicked.
+        showFlows(str): show the flows of a policy or rule (filter text for the flow browser).
+        updated(): the board shows new metrics.
+        error(str): a query failed (message for the status bar).
+    """
+
+    policyActivated = Signal(str)
+    showFlows = Signal(str)
+    updated = Signal()
+    error = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.path: str | None = None
+        self.since: int | None = None
+        self.until: int | None = None
+        self.scenario: Any = None
+        self.engine: Any = None
+        self.layout_: BoardLayout = BoardLayout(source="store")
+        self.metrics: dict[str, PolicyMetrics] = {}
+        self.cards: dict[str, HitMetrics] = {}
+        self.span = 0.0
+        self.visible: set[str] = set()
+        self.highlighted: dict[str, int] = {}
+        self.selected_policy: str | None = None
+        self.card_widgets: dict[str, PolicyCard] = {}
+        self.columns: list[TierColumn] = []
+        self._pending_open: str | None = None
+        self._layout_ready = False
+        self._worker = BoardWorker(self)
+        self._worker.done.connect(self._on_done)
+        self._worker.failed.connect(lambda kind, msg: self.error.emit(f"Policy Board: {msg}"))
+
+        self.pages = QStackedWidget(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.pages)
+        board_page = QWidget()
+        v = QVBoxLayout(board_page)
+        v.setContentsMargins(0, 0, 0, 0)
+        v.setSpacing(0)
+        self.toolbar = BoardToolbar(board_page)
+        v.addWidget(self.toolbar)
+        self.views = QStackedWidget(board_page)
+        v.addWidget(self.views)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.views.addWidget(self.scroll)
+        self.table = QTableView()
+        self.model = PolicyTableModel(self.table)
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)  # the name
+        self.table.clicked.connect(lambda idx: self._card_clicked(str(idx.data(KEY_ROLE))))
+        self.table.doubleClicked.connect(lambda idx: self.open_policy(str(idx.data(KEY_ROLE))))
+        self.views.addWidget(self.table)
+        self.pages.addWidget(board_page)
+        self.view = PolicyView()
+        self.view.backRequested.connect(self.close_policy)
+        self.view.showFlows.connect(self.showFlows)
+        self.view.policyActivated.connect(self.policyActivated)
+        self.view.error.connect(self.error)
+        self.pages.addWidget(self.view)
+
+        self.toolbar.filtersChanged.connect(self._apply_filters)
+        self.toolbar.linesChanged.connect(self._apply_lines)
+        self.toolbar.viewModeChanged.connect(self.set_view_mode)
+        self.toolbar.exportRequested.connect(self._export_dialog)
+        self._apply_lines(self.toolbar.lines())
+        self._rebuild()
+
+    # -- view API ------------------------------------------------------------------------
+    def set_store(self, path: str | Path | None) -> None:
+        self.path = str(path) if path else None
+        self._worker.reset()
+        self.metrics, self.cards, self.span = {}, {}, 0.0
+        self.view.set_store(self.path)
+        self._reload_layout()
+        self.refresh()
+
+    def set_scenario(self, scenario: Any, engine: Any = None) -> None:
+        """The scenario whose tiers and policies the board shows (None: from the traces).
+        `engine`, a PolicyEngine over its cluster, saves building one."""
+        self.scenario, self.engine = scenario, engine
+        self._worker.reset()
+        self._reload_layout()
+        self.refresh()
+
+    def set_time_range(self, since: int | None, until: int | None) -> None:
+        self.since, self.until = since, until
+        self.view.set_time_range(since, until)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-query the metrics of the time range (merged with a query still running)."""
+        if self.path is None:
+            return
+        path, since, until = self.path, self.since, self.until
+        self._worker.submit("metrics", lambda: query_metrics(path, since, until))
+        if self.pages.currentIndex() == POLICY_PAGE:
+            self.view.refresh()
+
+    def is_idle(self) -> bool:
+        return self._worker.is_idle() and self.view.is_idle()
+
+    def shutdown(self) -> None:
+        self._worker.shutdown()
+        self.view.shutdown()
+
+    def clear(self) -> None:
+        self.set_store(None)
+
+    # -- commands --------------------------------------------------------------------------
+    def highlight_policies(self, names: list[str] | tuple[str, ...]) -> None:
+        """Mark the policies of a flow's trace (trace names or whole trace entries), numbered
+        in trace order; an empty list clears the marks."""
+        ranks: dict[str, int] = {}
+        for name in names:
+            key = name.split("|")[2] if name.count("|") >= 3 else name
+            ranks.setdefault(key, len(ranks))
+        self.highlighted = ranks
+        for key, card in self.card_widgets.items():
+            card.set_highlight(ranks.get(key))
+        self.model.set_highlighted(ranks)
+        first = next((self.card_widgets[k] for k in ranks if k in self.card_widgets), None)
+        if first is not None and first.isVisible():
+            self.scroll.ensureWidgetVisible(first, 20, 40)
+
+    def select_policy(self, key: str | None) -> None:
+        """Select a card (and its list row) by trace name and scroll to it."""
+        self.selected_policy = key
+        for k, card in self.card_widgets.items():
+            card.set_selected(k == key)
+        if key is None:
+            return
+        card = self.card_widgets.get(key)
+        if card is not None:
+            self.scroll.ensureWidgetVisible(card, 20, 40)
+        row = self.model.row_of(key)
+        if row >= 0:
+            self.table.selectRow(row)
+
+    def open_policy(self, key: str) -> None:
+        """Show the policy view of a policy (by trace name)."""
+        if not self._layout_ready:
+            self._pending_open = key
+            return
+        bp = self.layout_.find(key)
+        tier = None
+        if bp is None:
+            tier_name = PROFILE_TIER if key.startswith("__PROFILE__.") else "default"
+            bp = policy_from_trace(tier_name, key)
+        else:
+            tier = self.layout_.tier(bp.tier)
+        self.select_policy(key)
+        self.view.show_policy(bp, tier.default_action if tier else None)
+        self.pages.setCurrentIndex(POLICY_PAGE)
+
+    def close_policy(self) -> None:
+        self.pages.setCurrentIndex(BOARD_PAGE)
+
+    def set_view_mode(self, mode: str) -> None:
+        """ "columns" (tiers as columns of cards) or "list" (a table)."""
+        self.views.setCurrentIndex(0 if mode == "columns" else 1)
+        button = self.toolbar.columns_button if mode == "columns" else self.toolbar.list_button
+        button.setChecked(True)
+
+    def show_all_metrics(self) -> None:
+        self.toolbar.show_all()
+
+    def set_filter(self, mode: str = "all", labels: str = "", search: str = "") -> None:
+        self.toolbar.set_filter_mode(mode)
+        self.toolbar.labels.setText(labels)
+        self.toolbar.search.setText(search)
+        self._apply_filters()
+
+    def export_text(self, tier: str | None = None) -> str:
+        """All policies (or one tier's) as YAML Calico accepts."""
+        return export_yaml(self.layout_, None if not tier else [tier])
+
+    def export_to(self, path: str | Path, tier: str | None = None) -> None:
+        Path(path).write_text(self.export_text(tier), encoding="utf-8")
+
+    # -- building ------------------------------------------------------------------------
+    def _reload_layout(self) -> None:
+        scenario, engine, path = self.scenario, self.engine, self.path
+        self._layout_ready = False
+        self._worker.submit("layout", lambda: build_layout(scenario, engine, path))
+
+    def _rebuild(self) -> None:
+        old = self.scroll.takeWidget()
+        if old is not None:
+            old.deleteLater()
+        self.card_widgets.clear()
+        self.columns = []
+        holder = QWidget()
+        row = QHBoxLayout(holder)
+        row.setContentsMargins(8, 8, 8, 8)
+        row.setSpacing(10)
+        row.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        tiers = self.layout_.tiers
+        for i, tier in enumerate(tiers):
+            col = TierColumn(tier, i, holder)
+            for bp in tier.policies:
+                card = self._make_card(bp)
+                col.add_card(card)
+            if tier.name == "default" or (
+                i == len(tiers) - 1 and not any(t.name == "default" for t in tiers)
+            ):
+                col.add_card(
+                    self._make_card(BoardPolicy(NO_POLICY_KEY, "No Policy Traffic", tier.name), True)
+                )
+            col.finish()
+            self.columns.append(col)
+            row.addWidget(col, 0, Qt.AlignmentFlag.AlignTop)
+        row.addStretch(1)
+        self.scroll.setWidget(holder)
+        self.toolbar.set_tiers([t.name for t in tiers])
+        self._apply_metrics()
+
+    def _make_card(self, bp: BoardPolicy, pseudo: bool = False) -> PolicyCard:
+        card = PolicyCard(bp, pseudo=pseudo)
+        card.set_shown(self.toolbar.lines())
+        card.set_highlight(self.highlighted.get(bp.key))
+        card.set_selected(bp.key == self.selected_policy)
+        card.clicked.connect(self._card_clicked)
+        card.openRequested.connect(self._card_open)
+        card.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        card.customContextMenuRequested.connect(lambda pos, c=card: self._card_menu(c, pos))
+        self.card_widgets[bp.key] = card
+        return card
+
+    # -- results ---------------------------------------------------------------------------
+    def _on_done(self, kind: str, result: Any) -> None:
+        if kind == "layout":
+            self.layout_ = result
+            self._layout_ready = True
+            self._rebuild()
+            if self._pending_open:
+                key, self._pending_open = self._pending_open, None
+                self.open_policy(key)
+        elif kind == "metrics":
+            self.metrics, self.span = result
+            found = [(m.tier, k) for k, m in self.metrics.items() if m.tier != PROFILE_TIER]
+            if self._layout_ready and self.layout_.add_traces(
+                [f for f in found if self.layout_.find(f[1]) is None]
+            ):
+                self._rebuild()
+            else:
+                self._apply_metrics()
+            self.updated.emit()
+
+    def _apply_metrics(self) -> None:
+        self.cards = card_metrics(self.layout_, self.metrics)
+        for key, card in self.card_widgets.items():
+            if key == NO_POLICY_KEY:
+                card.set_metrics(no_policy_traffic(self.metrics) if self.metrics else None, self.span)
+            else:
+                card.set_metrics(self.cards.get(key) if self.metrics else None, self.span)
+        self.model.set_metrics(self.cards)
+        self._apply_filters()
+
+    def _apply_filters(self) -> None:
+        tb = self.toolbar
+        mode, labels, search = tb.filter_mode(), tb.labels.text(), tb.search.text()
+        try:
+            self.visible = visible_keys(self.layout_, self.cards, mode, labels, search)
+            tb.set_label_error(None)
+        except SelectorError as exc:
+            tb.set_label_error(f"Invalid selector at column {exc.column + 1}: {exc.message}")
+            self.visible = visible_keys(self.layout_, self.cards, mode, "", search)
+        filtering = mode != "all" or bool(labels.strip()) or bool(search.strip())
+        for key, card in self.card_widgets.items():
+            card.setVisible(key in self.visible or (key == NO_POLICY_KEY and not filtering))
+        self.model.set_rows([bp for bp in self.layout_.policies() if bp.key in self.visible])
+        total = sum(1 for _ in self.layout_.policies())
+        source = "" if self.layout_.source == "scenario" else " · from flow-log traces"
+        tb.status.setText(f"{len(self.visible)} of {total} policies{source}")
+
+    def _apply_lines(self, lines: tuple[str, ...]) -> None:
+        for card in self.card_widgets.values():
+            card.set_shown(lines)
+        self.table.setColumnHidden(SCOPE_COLUMN, "namespace" not in lines)
+        self.table.setColumnHidden(ENDPOINTS_COLUMN, "endpoints" not in lines)
+        for name, col in METRIC_COLUMNS.items():
+            self.table.setColumnHidden(col, name not in lines)
+
+    # -- interaction -----------------------------------------------------------------------
+    def _card_clicked(self, key: str) -> None:
+        if key == NO_POLICY_KEY:
+            return
+        self.select_policy(key)
+        self.policyActivated.emit(key)
+
+    def _card_open(self, key: str) -> None:
+        if key == NO_POLICY_KEY:
+            self.showFlows.emit(f"tier = {PROFILE_TIER} and trace = enforced")
+        else:
+            self.open_policy(key)
+
+    def _card_menu(self, card: PolicyCard, pos: QPoint) -> None:
+        if card.pseudo:
+            return
+        menu = QMenu(self)
+        menu.addAction("Open policy view").triggered.connect(lambda: self.open_policy(card.bp.key))
+        menu.addAction("Show flows").triggered.connect(lambda: self.showFlows.emit(flows_filter(card.bp)))
+        menu.addAction(f"Export tier {card.bp.tier}…").triggered.connect(
+            lambda: self._export_dialog(card.bp.tier)
+        )
+        menu.popup(card.mapToGlobal(pos))
+
+    def _export_dialog(self, tier: str) -> None:
+        name = f"{tier or 'policies'}.yaml"
+        path, _ = QFileDialog.getSaveFileName(self, "Export policies as YAML", name, "YAML (*.yaml *.yml)")
+        if not path:
+            return
+        try:
+            self.export_to(path, tier or None)
+        except OSError as exc:
+            self.error.emit(f"Export failed: {path}: {exc.strerror or exc}")

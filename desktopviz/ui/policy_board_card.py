@@ -1,0 +1,289 @@
+"""Policy cards and tier columns of the Policy Board's columns view (painted, not composed of
+labels, so a 300-policy board stays light): name, STAGED badge, kind icon, scope, endpoint
+count (red when zero) and the metric lines the eye menu turns on."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QMouseEvent, QPainter, QPaintEvent, QPalette, QPen
+from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from desktopviz.core.board import BoardPolicy, BoardTier, metric_value, nbytes, packets
+from desktopviz.core.queries import HitMetrics
+from desktopviz.ui.policy_board_style import (
+    DENIED,
+    HIGHLIGHT,
+    METRIC_COLOURS,
+    METRIC_LABELS,
+    STAGED,
+    compact,
+    draw_eye,
+    draw_folder,
+    draw_kind_icon,
+    human_bytes,
+    muted,
+    rate,
+    tier_stripe,
+    zero_background,
+)
+
+CARD_WIDTH = 250
+LINE = 20
+HEAD = 26
+PAD = 8
+NO_POLICY_KEY = "__no_policy_traffic__"
+
+
+def card_tooltip(bp: BoardPolicy, hm: HitMetrics | None, span: float) -> str:
+    lines = [f"<b>{bp.key}</b>", f"{bp.kind} policy, tier {bp.tier}, order {bp.order_text}"]
+    if bp.staged:
+        lines.append("<i>Staged: metrics are what it would do if enforced (pending traces).</i>")
+    if bp.endpoints is not None:
+        lines.append(f"Selects {bp.endpoints} endpoint{'s' if bp.endpoints != 1 else ''}")
+    if hm is not None and hm.total.logs:
+        for name, t in (("allowed", hm.allowed), ("denied", hm.denied), ("passed", hm.passed)):
+            if t.logs:
+                per = f", {rate(packets(t) / span)} packets/s" if span > 0 else ""
+                lines.append(
+                    f"{METRIC_LABELS[name]}: {packets(t):,} packets ({human_bytes(nbytes(t))}), "
+                    f"{t.connections:,} connections{per}"
+                )
+    elif hm is not None:
+        lines.append("No traffic in the time range")
+    return "<br>".join(lines)
+
+
+class PolicyCard(QWidget):
+    """One policy on the board.
+
+    Signals:
+        clicked(str): the card (its name) was clicked: the policy's trace name.
+        openRequested(str): the eye icon was clicked or the card double-clicked.
+    """
+
+    clicked = Signal(str)
+    openRequested = Signal(str)
+
+    def __init__(self, bp: BoardPolicy, parent: QWidget | None = None, *, pseudo: bool = False) -> None:
+        super().__init__(parent)
+        self.bp = bp
+        self.pseudo = pseudo
+        self.metrics: HitMetrics | None = None
+        self.span = 0.0
+        self.shown: tuple[str, ...] = ("namespace", "endpoints")
+        self.highlight: int | None = None
+        self.selected = False
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setMinimumWidth(CARD_WIDTH - 20)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setObjectName(f"card:{bp.key}")
+
+    # -- state -------------------------------------------------------------------------
+    def set_shown(self, shown: tuple[str, ...]) -> None:
+        if shown != self.shown:
+            self.shown = shown
+            self.updateGeometry()
+            self.setFixedHeight(self.sizeHint().height())
+            self.update()
+
+    def set_metrics(self, hm: HitMetrics | None, span: float) -> None:
+        old = None if self.metrics is None else [metric_value(self.metrics, m) for m in METRIC_LABELS]
+        new = None if hm is None else [metric_value(hm, m) for m in METRIC_LABELS]
+        self.metrics, self.span = hm, span
+        self.setToolTip(card_tooltip(self.bp, hm, span))
+        if old != new:
+            self.update()
+
+    def set_highlight(self, rank: int | None) -> None:
+        if rank != self.highlight:
+            self.highlight = rank
+            self.update()
+
+    def set_selected(self, on: bool) -> None:
+        if on != self.selected:
+            self.selected = on
+            self.update()
+
+    def value(self, metric: str) -> int:
+        return 0 if self.metrics is None else metric_value(self.metrics, metric)
+
+    def lines(self) -> list[str]:
+        out = [m for m in self.shown if m in ("namespace", "endpoints") and not self.pseudo]
+        return out + [m for m in self.shown if m in METRIC_LABELS]
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return QSize(CARD_WIDTH, HEAD + LINE * len(self.lines()) + 6)
+
+    def eye_rect(self) -> QRectF:
+        return QRectF(self.width() - PAD - 20, 5, 20, 16)
+
+    @property
+    def zero_endpoints(self) -> bool:
+        return not self.pseudo and self.bp.endpoints == 0
+
+    # -- painting ----------------------------------------------------------------------
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
+        p = QPainter(self)
+        pal = self.palette()
+        rect = QRectF(self.rect()).adjusted(1, 1, -1, -1)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        bg = zero_background() if self.zero_endpoints else pal.color(QPalette.ColorRole.Base)
+        border = DENIED if self.zero_endpoints else pal.color(QPalette.ColorRole.Mid)
+        width = 1.0
+        if self.highlight is not None:
+            border, width = HIGHLIGHT, 2.5
+        elif self.selected:
+            border, width = pal.color(QPalette.ColorRole.Highlight), 2.0
+        p.setPen(QPen(border, width))
+        p.setBrush(bg)
+        p.drawRoundedRect(rect.adjusted(width / 2, width / 2, -width / 2, -width / 2), 4, 4)
+        text = pal.color(QPalette.ColorRole.Text)
+        grey = muted()
+        x = PAD
+        if self.highlight is not None:
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(HIGHLIGHT)
+            p.drawEllipse(QPointF(rect.right() - PAD - 34, HEAD / 2 + 1), 8, 8)
+            small = QFont(self.font())
+            small.setPointSizeF(max(6.5, small.pointSizeF() - 2))
+            small.setBold(True)
+            p.setFont(small)
+            p.setPen(QColor("white"))
+            p.drawText(
+                QRectF(rect.right() - PAD - 42, HEAD / 2 - 7, 16, 16),
+                Qt.AlignmentFlag.AlignCenter,
+                str(self.highlight + 1),
+            )
+        if self.bp.staged:
+            small = QFont(self.font())
+            small.setPointSizeF(max(6.5, small.pointSizeF() - 2))
+            small.setBold(True)
+            fm = QFontMetrics(small)
+            w = fm.horizontalAdvance("STAGED") + 8
+            badge = QRectF(x, 6, w, 15)
+            p.setPen(QPen(STAGED, 1))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRoundedRect(badge, 3, 3)
+            p.setFont(small)
+            p.drawText(badge, Qt.AlignmentFlag.AlignCenter, "STAGED")
+            x += w + 5
+        if not self.pseudo:
+            draw_kind_icon(p, QRectF(x, 6, 14, 14), self.bp.kind)
+            x += 19
+        bold = QFont(self.font())
+        bold.setBold(True)
+        p.setFont(bold)
+        p.setPen(text)
+        right = rect.right() - PAD - (48 if self.highlight is not None else 26)
+        name = QFontMetrics(bold).elidedText(self.bp.name, Qt.TextElideMode.ElideRight, int(right - x))
+        p.drawText(QRectF(x, 3, right - x, HEAD - 4), Qt.AlignmentFlag.AlignVCenter, name)
+        draw_eye(p, self.eye_rect(), grey)
+        p.setFont(self.font())
+        y = HEAD
+        for line in self.lines():
+            row = QRectF(PAD, y, rect.width() - 2 * PAD, LINE)
+            self._paint_line(p, row, line, text, grey)
+            y += LINE
+        p.end()
+
+    def _paint_line(self, p: QPainter, row: QRectF, line: str, text: QColor, grey: QColor) -> None:
+        left = QRectF(row.x() + 20, row.y(), row.width() - 20, row.height())
+        align_l = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
+        align_r = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight
+        if line == "namespace":
+            draw_folder(p, QRectF(row.x() + 1, row.y() + 4, 13, 12), grey)
+            p.setPen(text)
+            p.drawText(left, align_l, self.bp.scope)
+            return
+        if line == "endpoints":
+            zero = self.zero_endpoints
+            p.setPen(QPen(DENIED if zero else grey, 1.2))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(QRectF(row.x() + 2, row.y() + 5, 10, 10))
+            p.setPen(DENIED if zero else text)
+            p.drawText(left, align_l, "Endpoints")
+            n = self.bp.endpoints
+            p.drawText(row, align_r, "?" if n is None else str(n))
+            return
+        colour = METRIC_COLOURS[line]
+        v = self.value(line)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(colour if v else grey)
+        p.drawEllipse(QPointF(row.x() + 7, row.center().y()), 4, 4)
+        p.setPen(text)
+        unit = "" if line == "connections" else " pkts"
+        p.drawText(left, align_l, METRIC_LABELS[line])
+        if self.metrics is None or v == 0:
+            p.setPen(grey)
+            p.drawText(row, align_r, "–")
+            return
+        per = f"  {rate(v / self.span)}/s" if self.span > 0 else ""
+        fm = QFontMetrics(self.font())
+        p.setPen(grey)
+        p.drawText(row, align_r, per)
+        p.setPen(colour if line != "connections" else text)
+        value_rect = QRectF(row.x(), row.y(), row.width() - fm.horizontalAdvance(per), row.height())
+        p.drawText(value_rect, align_r, compact(v) + unit)
+
+    # -- input -------------------------------------------------------------------------
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        if event.button() != Qt.MouseButton.LeftButton:
+            return super().mousePressEvent(event)
+        if self.eye_rect().adjusted(-4, -4, 4, 4).contains(event.position()):
+            self.openRequested.emit(self.bp.key)
+        else:
+            self.clicked.emit(self.bp.key)
+        event.accept()
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        self.openRequested.emit(self.bp.key)
+        event.accept()
+
+
+class TierColumn(QFrame):
+    """A tier: a header (name, order, default action) with a coloured stripe, then its cards."""
+
+    def __init__(self, tier: BoardTier, index: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.tier = tier
+        self.setFixedWidth(CARD_WIDTH + 20)
+        stripe = tier_stripe(tier.name, index).name()
+        self.setStyleSheet(
+            f"QFrame#{self._css_name()} {{ border-left: 4px solid {stripe}; border-radius: 3px; "
+            "background: palette(window); }"
+        )
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 4, 6, 8)
+        layout.setSpacing(6)
+        bits = []
+        if tier.order is not None:
+            bits.append(
+                f"order {tier.order:,.0f}" if float(tier.order).is_integer() else f"order {tier.order:g}"
+            )
+        if tier.default_action:
+            bits.append(f"default {tier.default_action}")
+        self.header = QLabel(
+            f"<span style='font-size:12pt; font-weight:600'>{tier.name}</span>"
+            + (f"<br><span style='color:gray'>{' · '.join(bits)}</span>" if bits else "")
+        )
+        self.header.setTextFormat(Qt.TextFormat.RichText)
+        c = QColor(stripe)
+        self.header.setStyleSheet(
+            f"background: rgba({c.red()}, {c.green()}, {c.blue()}, 60); padding: 4px; border: none;"
+        )
+        layout.addWidget(self.header)
+        self.cards: list[PolicyCard] = []
+        self._layout = layout
+
+    def _css_name(self) -> str:
+        name = "tiercol_" + "".join(ch if ch.isalnum() else "_" for ch in self.tier.name)
+        self.setObjectName(name)
+        return name
+
+    def add_card(self, card: PolicyCard) -> None:
+        card.setFixedHeight(card.sizeHint().height())
+        self.cards.append(card)
+        self._layout.addWidget(card)
+
+    def finish(self) -> None:
+        self._layout.addStretch(1)
