@@ -37,9 +37,9 @@ from desktopviz.core.board import (
     policy_from_trace,
     visible_keys,
 )
-from desktopviz.core.board_detail import flows_filter, span_seconds
+from desktopviz.core.board_detail import flows_filter
 from desktopviz.core.board_yaml import export_yaml
-from desktopviz.core.queries import HitMetrics, PolicyMetrics, policy_metrics
+from desktopviz.core.queries import HitMetrics, PolicyMetrics
 from desktopviz.core.selector import SelectorError
 from desktopviz.ui.policy_board_card import NO_POLICY_KEY, PolicyCard, TierColumn
 from desktopviz.ui.policy_board_model import (
@@ -50,30 +50,10 @@ from desktopviz.ui.policy_board_model import (
     PolicyTableModel,
 )
 from desktopviz.ui.policy_board_toolbar import BoardToolbar
-from desktopviz.ui.policy_board_worker import BoardWorker, open_store
+from desktopviz.ui.policy_board_worker import BoardWorker, build_layout, new_generation, query_metrics
 from desktopviz.ui.policy_view import PolicyView
 
 BOARD_PAGE, POLICY_PAGE = 0, 1
-
-
-def build_layout(scenario: Any, engine: Any, path: str | None) -> BoardLayout:
-    """The board's tiers and policies (any thread): the scenario's in engine order plus
-    policies found only in the traces, or, without a scenario, the traces'."""
-    from desktopviz.core.board import layout_from_cluster
-    from desktopviz.core.board_traces import layout_from_store, tier_rank, trace_policies
-
-    if scenario is None:
-        return BoardLayout(source="store") if path is None else layout_from_store(open_store(path))
-    layout = layout_from_cluster(scenario, engine)
-    if path is not None:
-        store = open_store(path)
-        layout.add_traces(trace_policies(store), tier_rank(store))
-    return layout
-
-
-def query_metrics(path: str, since: int | None, until: int | None) -> tuple[dict[str, PolicyMetrics], float]:
-    store = open_store(path)
-    return policy_metrics(store, since, until), span_seconds(store, since, until)
 
 
 class PolicyBoard(QWidget):
@@ -159,6 +139,7 @@ class PolicyBoard(QWidget):
     # -- view API ------------------------------------------------------------------------
     def set_store(self, path: str | Path | None) -> None:
         self.path = str(path) if path else None
+        new_generation()
         self._worker.reset()
         self.metrics, self.cards, self.span = {}, {}, 0.0
         self.view.set_store(self.path)

@@ -16,27 +16,54 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 _local = threading.local()
+_generation = 0
+
+
+def new_generation() -> None:
+    """Stores opened so far are stale (a view switched stores, a file may have been replaced
+    at the same path): each thread closes its cached ones at its next job."""
+    global _generation
+    _generation += 1
 
 
 def open_store(path: str) -> Any:
-    """This thread's read-only store on `path` (opened once per thread and path)."""
+    """This thread's read-only store on `path` (opened once per thread, path and generation)."""
     from desktopviz.core.store import FlowStore
 
     cached = getattr(_local, "stores", None)
-    if cached is None:
+    if cached is None or getattr(_local, "generation", None) != _generation:
+        for old in (cached or {}).values():
+            old.close()
         cached = _local.stores = {}
+        _local.generation = _generation
     store = cached.get(path)
     if store is None:
         store = cached[path] = FlowStore(path, create=False, readonly=True)
     return store
 
 
-def forget_store(path: str) -> None:
-    """Close this thread's store on `path` (used by jobs when a store was replaced)."""
-    cached = getattr(_local, "stores", None) or {}
-    store = cached.pop(path, None)
-    if store is not None:
-        store.close()
+def build_layout(scenario: Any, engine: Any, path: str | None) -> Any:
+    """The board's tiers and policies (any thread): the scenario's in engine order plus
+    policies found only in the traces, or, without a scenario, the traces'."""
+    from desktopviz.core.board import BoardLayout, layout_from_cluster
+    from desktopviz.core.board_traces import layout_from_store, tier_rank, trace_policies
+
+    if scenario is None:
+        return BoardLayout(source="store") if path is None else layout_from_store(open_store(path))
+    layout = layout_from_cluster(scenario, engine)
+    if path is not None:
+        store = open_store(path)
+        layout.add_traces(trace_policies(store), tier_rank(store))
+    return layout
+
+
+def query_metrics(path: str, since: int | None, until: int | None) -> tuple[dict[str, Any], float]:
+    """Every policy's metrics over a range and the seconds of data it covers (any thread)."""
+    from desktopviz.core.board_detail import span_seconds
+    from desktopviz.core.queries import policy_metrics
+
+    store = open_store(path)
+    return policy_metrics(store, since, until), span_seconds(store, since, until)
 
 
 class _Relay(QObject):

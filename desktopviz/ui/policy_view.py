@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from desktopviz.core.board import BoardPolicy, nbytes, packets
 from desktopviz.core.board_detail import PolicyDetail, RuleRow, flows_filter, policy_detail
 from desktopviz.ui.policy_board_style import KIND_COLOURS, METRIC_COLOURS, STAGED, compact, human_bytes
-from desktopviz.ui.policy_board_worker import BoardWorker, open_store
+from desktopviz.ui.policy_board_worker import BoardWorker, new_generation, open_store
 from desktopviz.ui.policy_view_rule import RuleRowWidget
 
 
@@ -114,6 +114,7 @@ class PolicyView(QWidget):
     # -- view API ------------------------------------------------------------------------
     def set_store(self, path: str | Path | None) -> None:
         self.path = str(path) if path else None
+        new_generation()
         self._worker.reset()
         self.refresh()
 

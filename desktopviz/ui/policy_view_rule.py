@@ -173,5 +173,5 @@ class RuleRowWidget(QFrame):
         peers = peers_html(row)
         self.peers.setText(peers)
         self.peers.setVisible(bool(peers))
-        self.flows_button.setEnabled(row.has_data)
+        self.flows_button.setVisible(row.has_data)
         self.metrics.setText(metrics_html(row, span))

@@ -1,0 +1,90 @@
+"""The policy view on its own: rules as sentences at once, numbers when the store answers,
+staged policies with their would-be (pending) metrics, Show flows for the whole policy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from desktopviz.core.board import layout_from_cluster
+from desktopviz.core.scenario import load_scenario
+from desktopviz.core.simulator import Simulator
+from desktopviz.core.store import FlowStore
+from desktopviz.ui.policy_view import PolicyView
+
+STOREFRONT = Path(__file__).resolve().parents[2] / "scenarios" / "storefront"
+pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")  # the offscreen platform
+
+
+@pytest.fixture(scope="module")
+def layout():
+    return layout_from_cluster(load_scenario(STOREFRONT))
+
+
+@pytest.fixture(scope="module")
+def run_db(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("view_ui") / "run.db"
+    sim = Simulator(load_scenario(STOREFRONT))
+    with FlowStore(path) as store:
+        store.insert(sim.advance(240))
+        sim.fire("deploy-rogue")
+        store.insert(sim.advance(240))
+    return path
+
+
+@pytest.fixture
+def view(qtbot):
+    v = PolicyView()
+    qtbot.addWidget(v)
+    v.resize(1100, 900)
+    v.show()
+    yield v
+    v.shutdown()
+
+
+def test_rules_show_at_once_then_their_metrics(qtbot, view, layout, run_db):
+    view.show_policy(layout.find("storefront/default.trusted"), "Deny")
+    assert set(view.rule_widgets) == {
+        ("ingress", 0),
+        ("ingress", 1),
+        ("ingress", 2),
+        ("egress", 0),
+        ("egress", 1),
+        ("egress", 2),
+        ("ingress", -1),
+        ("egress", -1),
+    }
+    first = view.rule_widgets[("ingress", 0)]
+    assert (
+        "fw-zone == &#x27;dmz&#x27;" in first.sentence.text() or "fw-zone == 'dmz'" in first.sentence.text()
+    )
+    assert "n/a" in first.metrics.text()
+    assert (
+        "fw-zone == 'trusted'" in view.facts.text() or "fw-zone == &#x27;trusted&#x27;" in view.facts.text()
+    )
+    with qtbot.waitSignal(view.updated, timeout=10000):
+        view.set_store(run_db)
+    assert view.detail.ingress[0].metrics.allowed.connections > 0
+    assert "frontend-" in first.peers.text()
+    assert "connections" in view.totals.text()
+    eot = view.rule_widgets[("ingress", -1)]
+    assert "End of tier default" in eot.sentence.text() and "Deny" in eot.sentence.text()
+
+
+def test_staged_policy_shows_what_it_would_do(qtbot, view, layout, run_db):
+    view.set_store(run_db)
+    with qtbot.waitSignal(view.updated, timeout=10000):
+        view.show_policy(layout.find("storefront/default.staged:restricted"), "Deny")
+    assert "STAGED" in view.title.text()
+    assert "would be decided" in view.totals.text()
+    assert view.detail.ingress[2].metrics.denied.connections > 0
+    assert "microservice2-" in view.rule_widgets[("ingress", 2)].peers.text()
+
+
+def test_show_flows_for_the_policy(qtbot, view, layout, run_db):
+    view.set_store(run_db)
+    view.show_policy(layout.find("security.block-feodo"), "Deny")
+    with qtbot.waitSignal(view.showFlows) as sig:
+        view.flows_button.click()
+    assert sig.args == ['policy = "security.block-feodo" and trace = enforced']
