@@ -248,17 +248,27 @@ class Ingest:
                         t[j] += acc[j]
                     t[6] = min(t[6], acc[6])
                     t[7] = max(t[7], acc[7])
-        hrows: dict[tuple[Any, ...], list[Any]] = {}
+        # Hits at the finest level first (many traces share hits), then the coarser levels.
+        fine_hits: dict[tuple[Any, ...], list[Any]] = {}
         for (fine, rep, tid), g in groups.items():
             for kind, _idx, tier, policy, ns, action, rule in self._trace_hits[tid]:
-                for level in ROLLUP_LEVELS:
-                    k = (level, fine // level * level, kind, policy, tier, rep, rule, action)
-                    t = hrows.get(k)
-                    if t is None:
-                        hrows[k] = [ns, *g]
-                    else:
-                        for j in range(6):
-                            t[1 + j] += g[j]
+                k = (fine, kind, policy, tier, rep, rule, action)
+                t = fine_hits.get(k)
+                if t is None:
+                    fine_hits[k] = [ns, *g]
+                else:
+                    for j in range(6):
+                        t[1 + j] += g[j]
+        hrows: dict[tuple[Any, ...], list[Any]] = {}
+        for (fine, *hrest), h in fine_hits.items():
+            for level in ROLLUP_LEVELS:
+                k = (level, fine // level * level, *hrest)
+                t = hrows.get(k)
+                if t is None:
+                    hrows[k] = list(h)
+                else:
+                    for j in range(1, 7):
+                        t[j] += h[j]
         c = self.conn
         fcols = ("level", "bucket", *FLOW_KEY, "source_labels_id", "dest_labels_id")
         sums = ("logs", *COUNTERS)
