@@ -1,0 +1,137 @@
+"""The importer's own tables in a flow store, and batch writes that keep them consistent.
+
+* ``import_seen(hash BLOB PRIMARY KEY)``: a 128-bit BLAKE2b digest of every record imported
+  (the normalised Calico record, or the raw Hubble event), so importing a file again adds
+  nothing;
+* ``imports``: one row per imported file (path, format, times, status and counts), updated
+  with every batch.
+
+Both are written in the *same transaction* as the flow logs of a batch (through the store's
+connection, inside ``FlowStore.insert``), so an interrupted import (Ctrl-C, a cancelled
+dialog, a crash) leaves either a whole batch with its hashes or neither: importing the file
+again picks up where it stopped. The store opens databases with extra tables as usual (its
+schema check only looks at ``meta`` and ``flow_logs``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from operator import attrgetter
+from typing import Any
+
+from desktopviz.core.flowlog import FIELDS, FlowLog
+from desktopviz.core.store import FlowStore, StoreError
+
+_fields = attrgetter(*FIELDS)
+_CHUNK = 500  # hashes per IN (...) lookup
+COUNT_COLUMNS = ("records_read", "imported", "duplicates", "skipped")
+
+
+def record_hash(log: FlowLog) -> bytes:
+    """Digest of a normalised record's content (the same record from flows.log or from an
+    Elasticsearch export gives the same digest)."""
+    return hashlib.blake2b(repr(_fields(log)).encode(), digest_size=16).digest()
+
+
+def event_hash(obj: Any) -> bytes:
+    """Digest of a raw input record (a Hubble event) as parsed."""
+    return hashlib.blake2b(repr(obj).encode(), digest_size=16).digest()
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def ensure_tables(store: FlowStore) -> None:
+    c = store.conn
+    c.execute("CREATE TABLE IF NOT EXISTS import_seen (hash BLOB PRIMARY KEY) WITHOUT ROWID")
+    c.execute(
+        "CREATE TABLE IF NOT EXISTS imports (id INTEGER PRIMARY KEY, path TEXT NOT NULL, format TEXT NOT NULL, "
+        "started_at TEXT NOT NULL, finished_at TEXT, status TEXT NOT NULL, records_read INTEGER NOT NULL DEFAULT 0, "
+        "imported INTEGER NOT NULL DEFAULT 0, duplicates INTEGER NOT NULL DEFAULT 0, "
+        "skipped INTEGER NOT NULL DEFAULT 0)"
+    )
+
+
+def import_history(store: FlowStore) -> list[dict[str, Any]]:
+    """The rows of the ``imports`` table, oldest first (empty if nothing was ever imported)."""
+    c = store.conn
+    if not c.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='imports'").fetchone():
+        return []
+    cur = c.execute("SELECT * FROM imports ORDER BY id")
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+class ImportWriter:
+    """Writes one file's batches: flow logs, their digests and the file's counts together."""
+
+    def __init__(self, store: FlowStore, path: str, fmt: str) -> None:
+        self.store = store
+        ensure_tables(store)
+        cur = store.conn.execute(
+            "INSERT INTO imports (path, format, started_at, status) VALUES (?, ?, ?, 'running')",
+            (path, fmt, _now()),
+        )
+        self.import_id = int(cur.lastrowid or 0)
+        self.counts = dict.fromkeys(COUNT_COLUMNS, 0)
+        self._pending: set[bytes] = set()  # accepted, not yet written (Hubble intervals still open)
+
+    def unseen(self, hashes: Sequence[bytes]) -> list[bool]:
+        """For each digest: True if it is new (not in the store, not earlier in this import)."""
+        found: set[bytes] = set()
+        c = self.store.conn
+        uniq = list(set(hashes) - self._pending)
+        for i in range(0, len(uniq), _CHUNK):
+            part = uniq[i : i + _CHUNK]
+            sql = f"SELECT hash FROM import_seen WHERE hash IN ({','.join('?' * len(part))})"
+            found.update(r[0] for r in c.execute(sql, part))
+        out = []
+        pending = self._pending
+        for h in hashes:
+            new = h not in found and h not in pending
+            if new:
+                pending.add(h)
+            out.append(new)
+        return out
+
+    def _rows(self, logs: Iterable[FlowLog], hashes: Sequence[bytes]) -> Iterator[FlowLog]:
+        yield from logs
+        # Runs inside FlowStore.insert's transaction, after the last log was consumed.
+        c = self.store.conn
+        c.executemany("INSERT OR IGNORE INTO import_seen (hash) VALUES (?)", [(h,) for h in hashes])
+        c.execute(
+            "UPDATE imports SET records_read = ?, imported = ?, duplicates = ?, skipped = ? WHERE id = ?",
+            (*(self.counts[k] for k in COUNT_COLUMNS), self.import_id),
+        )
+
+    def write(self, logs: list[FlowLog], hashes: Sequence[bytes], counts: dict[str, int]) -> None:
+        """Store ``logs`` and mark ``hashes`` seen in one transaction; ``counts`` (added to the
+        file's totals) are recorded with them. Raises StoreError without storing anything."""
+        before = dict(self.counts)
+        for k, v in counts.items():
+            self.counts[k] += v
+        try:
+            self.store.insert(self._rows(logs, hashes), strict=True)
+        except BaseException:
+            self.counts = before
+            self._pending.difference_update(hashes)
+            raise
+        self._pending.difference_update(hashes)
+
+    def forget(self, hashes: Iterable[bytes]) -> None:
+        """Digests accepted by :meth:`unseen` that will not be written after all."""
+        self._pending.difference_update(hashes)
+
+    def finish(self, status: str) -> None:
+        """Record the file's final status (done, cancelled, failed) and counts."""
+        try:
+            self.store.conn.execute(
+                "UPDATE imports SET finished_at = ?, status = ?, records_read = ?, imported = ?, duplicates = ?, "
+                "skipped = ? WHERE id = ?",
+                (_now(), status, *(self.counts[k] for k in COUNT_COLUMNS), self.import_id),
+            )
+        except StoreError:
+            pass

@@ -1,0 +1,393 @@
+"""Import real flow logs (Calico JSON, Hubble JSON) into a flow store.
+
+    summary = import_files(["flows.log", "hubble.json.gz"], "cluster.sqlite")
+
+Each file's format is detected from its content (:mod:`import_read`), or forced with
+``fmt="calico"|"hubble"``. Calico documents are normalised record by record
+(:mod:`import_calico`); Hubble events are aggregated into per-interval flow logs
+(:mod:`import_hubble`). Records are written in batches, one transaction each, together with
+their content digests (:mod:`import_db`): a malformed record is reported with its line and
+skipped, a record already in the store is counted as a duplicate, and an interrupted import
+leaves the store consistent. ``progress`` is called after each batch; ``cancel()`` returning
+True (or Ctrl-C) stops at the next batch with ``summary.cancelled``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from desktopviz.core.flowlog import FlowLog
+from desktopviz.core.import_calico import RecordError, flowlog_from_calico
+from desktopviz.core.import_db import ImportWriter, event_hash, record_hash
+from desktopviz.core.import_hubble import HubbleAggregator
+from desktopviz.core.import_read import (
+    ImportFileError,
+    Issue,
+    Source,
+    detect_format,
+    is_json_lines,
+    iter_records,
+    json_type,
+)
+from desktopviz.core.store import FlowStore, StoreError
+
+__all__ = [
+    "FORMATS",
+    "FileSummary",
+    "ImportFileError",
+    "ImportProgress",
+    "ImportSummary",
+    "Issue",
+    "import_files",
+    "sniff_file",
+]
+
+FORMATS = ("auto", "calico", "hubble")
+BATCH = 5000
+MAX_ISSUES = 1000  # kept for the report; all are counted
+
+
+@dataclass
+class FileSummary:
+    path: str
+    format: str
+    records_read: int = 0
+    imported: int = 0  # input records now in the store (Calico documents, Hubble events)
+    duplicates: int = 0
+    skipped: int = 0  # malformed or rejected, each reported as an issue
+    ignored: int = 0  # well-formed records that hold no flow (Hubble L7 responses, lost events...)
+    flow_logs: int = 0  # flow-log rows written
+    status: str = "done"  # done, cancelled, failed
+
+
+@dataclass
+class ImportSummary:
+    """What an import did: per file counts, the skipped records (first MAX_ISSUES), and
+    counts of ignored non-flow records by reason."""
+
+    db_path: str
+    files: list[FileSummary] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+    issue_count: int = 0
+    ignored: Counter[str] = field(default_factory=Counter)
+    cancelled: bool = False
+    seconds: float = 0.0
+
+    def total(self, attr: str) -> int:
+        return sum(int(getattr(f, attr)) for f in self.files)
+
+    def add_issue(self, issue: Issue) -> None:
+        self.issue_count += 1
+        if len(self.issues) < MAX_ISSUES:
+            self.issues.append(issue)
+
+    def text(self, max_issues: int = 50) -> str:
+        """A human summary: totals, per-file lines, ignored reasons, skipped records."""
+        t = self.total
+        head = "Import cancelled" if self.cancelled else "Imported"
+        lines = [
+            f"{head}: {t('records_read')} records read, {t('imported')} imported, "
+            f"{t('duplicates')} duplicates, {t('skipped')} skipped, {t('ignored')} ignored "
+            f"→ {t('flow_logs')} flow logs in {self.db_path} ({self.seconds:.1f} s)"
+        ]
+        if len(self.files) > 1:
+            for f in self.files:
+                lines.append(
+                    f"  {f.path} [{f.format}, {f.status}]: {f.records_read} read, {f.imported} imported, "
+                    f"{f.duplicates} duplicates, {f.skipped} skipped"
+                )
+        for reason, n in self.ignored.most_common():
+            lines.append(f"ignored {n}: {reason}")
+        if self.issue_count:
+            lines.append(f"skipped {self.issue_count}:")
+            lines.extend(f"  {i}" for i in self.issues[:max_issues])
+            if self.issue_count > max_issues:
+                lines.append(f"  … and {self.issue_count - max_issues} more")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    file_index: int  # 0-based
+    files: int
+    path: str
+    bytes_done: int
+    bytes_total: int
+    records: int  # records read in this file so far
+
+
+ProgressFn = Callable[[ImportProgress], None]
+CancelFn = Callable[[], bool]
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def sniff_file(path: str | Path) -> str | None:
+    """'calico' or 'hubble' from a file's content, None if it does not tell."""
+    return detect_format(Source(path))
+
+
+def _open_store(db: str | Path | FlowStore) -> tuple[FlowStore, bool]:
+    if isinstance(db, FlowStore):
+        return db, False
+    return FlowStore(db), True
+
+
+class _FileImport:
+    """The import of one file into an open store."""
+
+    def __init__(
+        self,
+        store: FlowStore,
+        source: Source,
+        fmt: str,
+        summary: ImportSummary,
+        fs: FileSummary,
+        batch: int,
+        check: Callable[[int], None],
+    ) -> None:
+        self.store, self.source, self.summary, self.fs, self.batch = store, source, summary, fs, batch
+        self.writer = ImportWriter(store, str(source.path), fmt)
+        self.check = check
+
+    def issue(self, where: str, message: str) -> None:
+        self.fs.skipped += 1
+        self.summary.add_issue(Issue(self.source.name, where, message))
+
+    def _write(self, logs: list[FlowLog], hashes: Sequence[bytes], counts: dict[str, int]) -> None:
+        self.writer.write(logs, hashes, counts)
+        self.fs.flow_logs += len(logs)
+
+    def calico(self, json_lines: bool) -> None:
+        logs: list[FlowLog] = []
+        wheres: list[str] = []
+        fs = self.fs
+        for item in iter_records(self.source, json_lines):
+            if type(item) is Issue:
+                fs.skipped += 1
+                self.summary.add_issue(item)
+                continue
+            where, obj = item  # type: ignore[misc]
+            fs.records_read += 1
+            if type(obj) is not dict:
+                self.issue(where, f"not a flow log (a JSON {json_type(obj)}, expected an object)")
+                continue
+            try:
+                logs.append(flowlog_from_calico(obj))
+            except RecordError as exc:
+                self.issue(where, str(exc))
+                continue
+            wheres.append(where)
+            if len(logs) >= self.batch:
+                self._calico_batch(logs, wheres)
+                logs, wheres = [], []
+        self._calico_batch(logs, wheres)
+
+    def _calico_batch(self, logs: list[FlowLog], wheres: list[str]) -> None:
+        hashes = [record_hash(log) for log in logs]
+        new = self.writer.unseen(hashes)
+        keep = [i for i, n in enumerate(new) if n]
+        dups = len(logs) - len(keep)
+        fs = self.fs
+        counts = {"records_read": fs.records_read, "skipped": fs.skipped}
+        counts = {k: v - self.writer.counts[k] for k, v in counts.items()}
+        counts.update(imported=len(keep), duplicates=dups)
+        kept_logs = [logs[i] for i in keep]
+        kept_hashes = [hashes[i] for i in keep]
+        try:
+            self._write(kept_logs, kept_hashes, counts)
+        except StoreError:
+            self.writer.forget(kept_hashes)
+            self._one_by_one(kept_logs, kept_hashes, [wheres[i] for i in keep], counts)
+        else:
+            fs.imported += len(keep)
+        fs.duplicates += dups
+        self.check(fs.records_read)
+
+    def _one_by_one(
+        self, logs: list[FlowLog], hashes: list[bytes], wheres: list[str], counts: dict[str, int]
+    ) -> None:
+        """A batch the store refused: store the records one by one and report the bad ones."""
+        pending = dict(counts, imported=0)
+        for log, h, where in zip(logs, hashes, wheres, strict=True):
+            self.writer.unseen([h])
+            try:
+                self._write([log], [h], dict(pending, imported=1))
+            except StoreError as exc:
+                self.writer.forget([h])
+                self.issue(where, f"rejected by the store: {exc}")
+                pending["skipped"] += 1
+            else:
+                self.fs.imported += 1
+                pending = dict.fromkeys(pending, 0)
+        if any(pending.values()):
+            self._write([], [], pending)
+
+    def hubble(self, json_lines: bool, interval: int, level: int) -> None:
+        agg = HubbleAggregator(interval, level)
+        chunk: list[tuple[str, Any]] = []
+        pending = {"records_read": 0, "imported": 0, "duplicates": 0, "skipped": 0}
+        for item in iter_records(self.source, json_lines):
+            if type(item) is Issue:
+                self.fs.skipped += 1
+                pending["skipped"] += 1
+                self.summary.add_issue(item)
+                continue
+            chunk.append(item)  # type: ignore[arg-type]
+            if len(chunk) >= self.batch:
+                self._hubble_chunk(agg, chunk, pending)
+                chunk = []
+        self._hubble_chunk(agg, chunk, pending)
+        self._hubble_write(agg.drain(), pending)
+        if any(pending.values()):
+            self._write([], [], pending)
+
+    def _hubble_write(
+        self, intervals: list[tuple[list[FlowLog], list[bytes], int]], pending: dict[str, int]
+    ) -> None:
+        for logs, digests, events in intervals:
+            counts = dict(pending, imported=events)
+            for k in pending:
+                pending[k] = 0
+            self._write(logs, digests, counts)
+            self.fs.imported += events
+
+    def _hubble_chunk(
+        self,
+        agg: HubbleAggregator,
+        chunk: list[tuple[str, Any]],
+        pending: dict[str, int],
+    ) -> None:
+        fs = self.fs
+        hashes = [event_hash(obj) for _, obj in chunk]
+        new = self.writer.unseen(hashes)
+        for (where, obj), h, is_new in zip(chunk, hashes, new, strict=True):
+            fs.records_read += 1
+            pending["records_read"] += 1
+            if not is_new:
+                fs.duplicates += 1
+                pending["duplicates"] += 1
+                continue
+            try:
+                reason = agg.add(obj, h)
+            except (RecordError, TypeError, ValueError, AttributeError) as exc:
+                self.writer.forget([h])
+                pending["skipped"] += 1
+                self.issue(
+                    where, str(exc) if isinstance(exc, RecordError) else f"malformed Hubble flow ({exc})"
+                )
+                continue
+            if reason is not None:
+                self.writer.forget([h])
+                fs.ignored += 1
+                self.summary.ignored[reason] += 1
+        self._hubble_write(agg.closed(), pending)
+        self.check(fs.records_read)
+
+
+def import_files(
+    paths: Iterable[str | Path],
+    db: str | Path | FlowStore,
+    *,
+    fmt: str = "auto",
+    interval: int = 15,
+    level: int = 2,
+    batch: int = BATCH,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> ImportSummary:
+    """Import flow-log files into the store at ``db`` (created if missing) or an open FlowStore.
+
+    ``interval`` (seconds) and ``level`` (Calico aggregation level 0–3) apply to Hubble input.
+    Raises ImportFileError for an unusable ``fmt``; problems with a file or a record are in the
+    summary. StoreError if ``db`` is not a flow store."""
+    if fmt not in FORMATS:
+        raise ImportFileError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+    t0 = time.perf_counter()
+    files = [Path(p) for p in paths]
+    store, owned = _open_store(db)
+    summary = ImportSummary(db_path=str(store.path))
+    try:
+        was_empty = store.count() == 0
+        for index, path in enumerate(files):
+            if summary.cancelled:
+                break
+            _import_one(
+                store, path, index, len(files), fmt, interval, level, batch, summary, progress, cancel
+            )
+        if summary.total("flow_logs") and (was_empty or store.get_meta("source") is None):
+            store.set_meta("source", "import")
+        if summary.total("flow_logs"):
+            store.set_meta("imported_at", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    finally:
+        if owned:
+            store.close()
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _import_one(
+    store: FlowStore,
+    path: Path,
+    index: int,
+    n_files: int,
+    fmt: str,
+    interval: int,
+    level: int,
+    batch: int,
+    summary: ImportSummary,
+    progress: ProgressFn | None,
+    cancel: CancelFn | None,
+) -> None:
+    fs = FileSummary(str(path), fmt)
+    summary.files.append(fs)
+    try:
+        source = Source(path)
+        json_lines = is_json_lines(source)
+        kind = fmt if fmt != "auto" else detect_format(source, json_lines)
+    except ImportFileError as exc:
+        fs.status = "failed"
+        summary.add_issue(Issue(path.name, "", str(exc).removeprefix(f"{path}: ")))
+        return
+    if kind is None:
+        fs.status = "failed"
+        summary.add_issue(
+            Issue(
+                path.name,
+                "",
+                "cannot tell the format (no Calico or Hubble record found); choose it with --format",
+            )
+        )
+        return
+    fs.format = kind
+
+    def check(records: int) -> None:
+        if progress is not None:
+            progress(ImportProgress(index, n_files, str(path), source.position(), source.size, records))
+        if cancel is not None and cancel():
+            raise _Cancelled
+
+    job = _FileImport(store, source, kind, summary, fs, batch, check)
+    try:
+        if kind == "calico":
+            job.calico(json_lines)
+        else:
+            job.hubble(json_lines, interval, level)
+    except (_Cancelled, KeyboardInterrupt):
+        fs.status = "cancelled"
+        summary.cancelled = True
+    except StoreError:
+        fs.status = "failed"
+        job.writer.finish("failed")
+        raise
+    job.writer.finish(fs.status)
+    check_done = ImportProgress(index, n_files, str(path), source.size, source.size, fs.records_read)
+    if progress is not None:
+        progress(check_done)
