@@ -425,6 +425,28 @@ class PolicySet:
             raise PolicyEditError(issues)
         return policy
 
+    def preview_state(self, doc: Mapping[str, Any] | str, replacing: str | None = None) -> PolicySetState:
+        """The state as it would be with `doc` enforced in place of `replacing` (a staged
+        document previews as its enforced kind, as Calico's Preview does), without changing
+        anything. Raises PolicyEditError like the change itself would."""
+        if isinstance(doc, str):
+            doc = document_of(self._checked_any(doc))
+        policies = dict(self.state.policies)
+        if replacing:
+            policies.pop(replacing, None)
+        enforced = enforced_document(doc)
+        if model_kind(doc).startswith("Staged"):
+            from desktopviz.core.policy_edit_yaml import doc_key
+
+            policies.pop(doc_key(enforced) or "", None)
+        policy, _, issues = validate_text(
+            to_yaml(enforced), tiers=self.state.tiers, existing=policies, namespaces=self.namespaces
+        )
+        if policy is None:
+            raise PolicyEditError(issues, replacing or "")
+        policies[policy.key] = policy
+        return PolicySetState(dict(self.state.tiers), policies)
+
     # -- export ------------------------------------------------------------------------------
     def export_documents(self, keys: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """Tiers (other than default) then policies in evaluation order, as documents kubectl

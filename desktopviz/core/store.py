@@ -78,7 +78,6 @@ __all__ = [
 ]
 _get_fields = attrgetter(*FIELDS)
 _JSON_IDX = tuple(i for i, n in enumerate(FIELDS) if n in JSON_FIELDS)
-_IDX = {n: i for i, n in enumerate(FIELDS)}
 
 
 class StoreError(Exception):

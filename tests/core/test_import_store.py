@@ -1,0 +1,154 @@
+"""Imported runs in the store: the simulator's logs survive export + import unchanged, an
+interrupted import leaves a consistent store, and the Policy Board finds the imported policies."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from desktopviz.core.board_traces import layout_from_store
+from desktopviz.core.export import write_jsonl
+from desktopviz.core.import_db import ImportWriter, import_history
+from desktopviz.core.importers import import_files
+from desktopviz.core.paths import default_scenario
+from desktopviz.core.queries_policy import policy_metrics
+from desktopviz.core.scenario import load_scenario
+from desktopviz.core.simulator import Simulator
+from desktopviz.core.store import FlowStore, record_from_row
+
+DATA = Path(__file__).parent / "data" / "import"
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A storefront run with the rogue pod, stored, and exported as Calico JSON lines."""
+    tmp = tmp_path_factory.mktemp("roundtrip")
+    sim = Simulator(load_scenario(default_scenario()), seed=11)
+    logs = sim.advance(120)
+    sim.fire("deploy-rogue")
+    logs += sim.advance(240)
+    logs += sim.flush()
+    db = tmp / "sim.sqlite"
+    with FlowStore(db) as store:
+        store.insert(logs)
+        with (tmp / "flows.log").open("w") as fp:
+            write_jsonl(store, fp)
+    return db, tmp / "flows.log"
+
+
+def table(db: Path, sql: str) -> list[tuple]:
+    with FlowStore(db, readonly=True) as store:
+        return [tuple(r) for r in store.conn.execute(sql)]
+
+
+def records(db: Path) -> list:
+    with FlowStore(db, readonly=True) as store:
+        return [
+            record_from_row(r) for r in store.conn.execute("SELECT * FROM flow_logs ORDER BY start_time, id")
+        ]
+
+
+def test_simulated_logs_round_trip_through_calico_json(simulated: tuple[Path, Path], tmp_path: Path) -> None:
+    sim_db, flows_log = simulated
+    db = tmp_path / "imported.sqlite"
+    summary = import_files([flows_log], db, batch=700)
+    original = records(sim_db)
+    assert any(log.source_name_aggr.startswith("rogue-") for log in original)
+    assert summary.issue_count == 0
+    assert summary.total("imported") == len(original) > 1000
+    assert records(db) == original
+    hits_sql = "SELECT reporter, kind, idx, tier, policy, namespace, action, rule_index, start_time, num_flows FROM policy_hits ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
+    assert table(db, hits_sql) == table(sim_db, hits_sql)
+    rollup_sql = "SELECT * FROM hit_rollup ORDER BY 1, 2, 3, 4, 5, 6, 7, 8"
+    assert table(db, rollup_sql) == table(sim_db, rollup_sql)
+
+
+def test_imported_store_is_marked_and_opens_as_usual(simulated: tuple[Path, Path], tmp_path: Path) -> None:
+    db = tmp_path / "imported.sqlite"
+    import_files([simulated[1]], db)
+    with FlowStore(db, readonly=True) as store:  # the schema check tolerates the import tables
+        assert store.get_meta("source") == "import"
+        assert store.count() > 0
+        history = import_history(store)
+    assert [(h["status"], h["format"], h["path"]) for h in history] == [("done", "calico", str(simulated[1]))]
+
+
+def test_cancelled_import_is_consistent_and_resumes(simulated: tuple[Path, Path], tmp_path: Path) -> None:
+    db = tmp_path / "imported.sqlite"
+    batches = []
+
+    def cancel() -> bool:
+        batches.append(1)
+        return len(batches) >= 2
+
+    first = import_files([simulated[1]], db, batch=300, cancel=cancel)
+    assert first.cancelled and first.files[0].status == "cancelled"
+    with sqlite3.connect(db) as conn:
+        stored = conn.execute("SELECT count(*) FROM flow_logs").fetchone()[0]
+        seen = conn.execute("SELECT count(*) FROM import_seen").fetchone()[0]
+        recorded = conn.execute("SELECT status, imported FROM imports").fetchall()
+    assert stored == seen == 600
+    assert recorded == [("cancelled", 600)]
+    rest = import_files([simulated[1]], db)
+    assert (rest.total("duplicates"), rest.total("imported")) == (600, len(records(simulated[0])) - 600)
+    assert sorted(map(repr, records(db))) == sorted(map(repr, records(simulated[0])))
+
+
+def test_interrupt_inside_a_batch_rolls_it_back(
+    simulated: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the third batch is being written (its logs already inserted, not committed)."""
+    db = tmp_path / "imported.sqlite"
+    real_rows = ImportWriter._rows
+    calls = []
+
+    def rows(self, logs, hashes):  # noqa: ANN001, ANN202
+        calls.append(1)
+        yield from real_rows(self, logs, hashes)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ImportWriter, "_rows", rows)
+    summary = import_files([simulated[1]], db, batch=250)
+    assert summary.cancelled
+    with sqlite3.connect(db) as conn:
+        counts = [
+            conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("flow_logs", "import_seen")
+        ]
+        hits = conn.execute("SELECT count(DISTINCT flow_log_id) FROM policy_hits").fetchone()[0]
+        imported = conn.execute("SELECT imported FROM imports").fetchone()[0]
+    assert counts == [500, 500]
+    assert hits <= 500 and imported == 500
+
+
+def test_policy_board_shows_imported_tiers_and_policies(tmp_path: Path) -> None:
+    db = tmp_path / "imported.sqlite"
+    import_files([DATA / "calico_v5.jsonl", DATA / "calico_kinds.jsonl"], db)
+    with FlowStore(db, readonly=True) as store:
+        layout = layout_from_store(store.conn)
+        metrics = policy_metrics(store.conn)
+    tiers = [t.name for t in layout.tiers]
+    assert {"security", "tier1", "kube-baseline", "default"} <= set(tiers)
+    assert tiers[-1] == "default"
+    cards = {p.key: p for p in layout.policies()}
+    assert cards["storefront/tier1.trusted"].kind == "Calico"
+    assert cards["security.pci-whitelist"].kind == "Global"
+    assert cards["dev/knp.default.allow-nginx"].kind == "Kubernetes"
+    assert cards["storefront/tier1.staged:lockdown"].staged
+    assert metrics["storefront/default.backend"].enforced.allowed.connections == 47
+    assert metrics["storefront/default.staged:lockdown"].pending.denied.connections == 47
+
+
+def test_policy_board_of_a_hubble_import(tmp_path: Path) -> None:
+    db = tmp_path / "hubble.sqlite"
+    import_files([DATA / "hubble.jsonl"], db)
+    with FlowStore(db, readonly=True) as store:
+        layout = layout_from_store(store.conn)
+        metrics = policy_metrics(store.conn)
+    assert [t.name for t in layout.tiers] == ["default"]
+    names = {p.key: (p.name, p.kind) for p in layout.policies()}
+    assert names["storefront/default.allow-backend"] == ("allow-backend", "Calico")
+    assert names["storefront/knp.default.backend-ingress"] == ("backend-ingress", "Kubernetes")
+    assert metrics["storefront/default.deny-rogue"].enforced.denied.packets_in == 2
