@@ -177,6 +177,7 @@ def _issue_from(scenario_issue: Any, lines: list[str]) -> EditIssue:
         text = lines[line - 1]
         quoted = 0 < col <= len(text) and text[col - 1] in "'\""
         col = col + (1 if quoted else 0) + int(m.group(1)) - 1
+        msg = f"{msg[: m.start()].rstrip()} (character {m.group(1)} of the selector)"
     return EditIssue(scenario_issue.path, msg, line, col)
 
 

@@ -120,7 +120,6 @@ class PolicyEditorDialog(QDialog):
         self.tabs.addTab(self.preview, "Preview")
         self.problems = QListWidget(self)
         self.problems.setObjectName("problems")
-        self.problems.setMaximumHeight(86)
         self.problems.setStyleSheet("QListWidget { color: #b52a25; }")
         self.status = QLabel(self)
         self.delete_button = QPushButton("Delete", self)
@@ -223,6 +222,8 @@ class PolicyEditorDialog(QDialog):
         for issue in issues:
             self.problems.addItem(str(issue))
         self.problems.setVisible(bool(issues))
+        rows = min(max(len(issues), 1), 4)
+        self.problems.setFixedHeight(rows * (self.problems.fontMetrics().height() + 4) + 8)
         self.form.show_issues(issues)
         ok = not issues
         for b in (self.enforce_button, self.stage_button, self.preview_button):
