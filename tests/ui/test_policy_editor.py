@@ -177,3 +177,23 @@ def test_preview_lists_the_flows_that_would_change(qtbot, ps, scenario, tmp_path
     }
     assert dlg.preview.table.rowCount() == 4
     assert {dlg.preview.table.item(i, 4).text() for i in range(4)} == {"deny → allow", "allow → deny"}
+
+
+def test_a_connected_simulation_follows_enforce_and_undo(qtbot, ps, scenario):
+    from desktopviz.ui.policy_editor import connect_controller, send_delta
+
+    sim = Simulator(scenario)
+    dlg = PolicyEditorDialog(ps, TRUSTED)
+    qtbot.addWidget(dlg)
+    connect_controller(dlg, sim)
+    dlg.yaml.setPlainText(dlg.yaml_text().replace("fw-zone == 'dmz'", "app == 'rogue'", 1))
+    dlg.flush()
+    assert dlg.enforce()
+    assert sim.engine.policy(TRUSTED).ingress[0].source.selector == "app == 'rogue'"
+    dlg.undo()
+    assert sim.engine.policy(TRUSTED).ingress[0].source.selector == "fw-zone == 'dmz'"
+    before = ps.state
+    ps.move("security.pci-whitelist", before="security.quarantine")  # a drag on the board
+    assert send_delta(sim, ps.delta(before)) == []
+    order = [p.key for p in sim.engine.policies_in_order() if p.tier == "security"]
+    assert order[0] == "security.pci-whitelist"
