@@ -5,7 +5,7 @@ parameter. Comparisons are compiled with their polarity: under ``not`` they are 
 NULL field counts as "not equal" (SQL's three-valued logic would otherwise drop the row),
 while the common positive form stays plain so SQLite can use the store's indexes.
 
-Policy tests become ``id IN (SELECT flow_log_id FROM policy_hits WHERE …)``; the positive
+Policy tests become ``+id IN (SELECT flow_log_id FROM policy_hits WHERE …)``; the positive
 policy tests of one ``and`` group share one subquery, so they describe the same trace entry.
 Label tests use ``instr`` on the stored JSON as a cheap pre-filter and ``json_each`` for the
 exact answer.
@@ -34,6 +34,18 @@ from desktopviz.core.filterlang_ast import (
 )
 
 _CMP = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+# Indexed columns (store indexes on (column, start_time)) from the most to the least selective
+# in Calico data. In an ``and`` group only the first one present keeps its index; the others
+# are written ``+column`` so SQLite, which has no statistics on a fresh store, does not walk
+# the half of the table that has ``reporter = dst`` to find the few ``action = deny`` rows.
+INDEX_PRIORITY = (
+    "source_name_aggr",
+    "dest_name_aggr",
+    "source_namespace",
+    "dest_namespace",
+    "action",
+    "reporter",
+)
 _MEMBER_OPS = ("=", "!=", "in", "contains", "exists")
 
 
@@ -112,15 +124,24 @@ class _Compiler:
     def conj(self, nodes: tuple[Node, ...], positive: bool) -> str:
         groups: list[str] = []
         hits: list[tuple[Test, FieldSpec]] = []
+        indexed = [
+            resolve_field(self.text, c.field, c.column)[0].sql
+            for c in nodes
+            if isinstance(c, Test) and c.op in ("=", "in")
+        ]
+        keep = next((col for col in INDEX_PRIORITY if col in indexed), None)
         for c in nodes:
             if isinstance(c, Test):
                 spec, _ = resolve_field(self.text, c.field, c.column)
                 if spec.kind == "policy" and c.op != "!=":
                     hits.append((c, spec))
                     continue
+                if spec.sql in INDEX_PRIORITY and spec.sql != keep and c.op in ("=", "in"):
+                    groups.append(self.scalar(spec, c, positive, col=f"+{spec.sql}"))
+                    continue
             groups.append(self.node(c, positive))
         if hits:
-            groups.insert(0, self.policy(hits))
+            groups.append(self.policy(hits))  # last, as its parameters are bound last
         return "(" + " AND ".join(groups) + ")"
 
     def test(self, t: Test, positive: bool) -> str:
@@ -234,7 +255,9 @@ class _Compiler:
             conds.append(self.scalar(spec, t, True, col=f"h.{spec.sql}"))
         for trace in sorted(traces):
             conds.append(f"h.kind = {self.bind(trace)}")
-        return f"(flow_logs.id IN (SELECT h.flow_log_id FROM policy_hits AS h WHERE {' AND '.join(conds)}))"
+        # "+id": test membership while walking the time index (the first page of a common policy
+        # comes at once) rather than fetching every listed row and sorting them all
+        return f"(+flow_logs.id IN (SELECT h.flow_log_id FROM policy_hits AS h WHERE {' AND '.join(conds)}))"
 
 
 def compile_node(text: str, node: Node, now: int) -> tuple[str, list[Any]]:

@@ -219,6 +219,11 @@ def test_labels_and_lists(store: FlowStore, text: str, expected: list[int]) -> N
         ("policy contains TRUSTED", [3]),
         ("policies contains default.trusted", [3]),
         ("policy_namespace = storefront and policy_action = allow", [1, 2, 4, 5]),
+        # policy tests mixed with column tests, in either order (parameters bound in SQL order)
+        ("reporter = dst and policy = storefront/default.trusted", [3]),
+        ("policy = storefront/default.trusted and reporter = src", []),
+        ("action = allow and tier = security and not reporter = dst and dest_port = 80", [2]),
+        ("rule = 1 and not policy_action = deny and action = allow", [1, 2, 4, 5]),
     ],
 )
 def test_policy_tests(store: FlowStore, text: str, expected: list[int]) -> None:
