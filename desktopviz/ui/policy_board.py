@@ -116,8 +116,9 @@ class PolicyBoard(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)  # the name
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)  # sized on new rows, not per refresh
+        header.setStretchLastSection(True)
+        self.model.modelReset.connect(self._size_columns)
         self.table.clicked.connect(lambda idx: self._card_clicked(str(idx.data(KEY_ROLE))))
         self.table.doubleClicked.connect(lambda idx: self.open_policy(str(idx.data(KEY_ROLE))))
         self.views.addWidget(self.table)
@@ -309,10 +310,11 @@ class PolicyBoard(QWidget):
                 self.open_policy(key)
         elif kind == "metrics":
             self.metrics, self.span = result
-            found = [(m.tier, k) for k, m in self.metrics.items() if m.tier != PROFILE_TIER]
-            if self._layout_ready and self.layout_.add_traces(
-                [f for f in found if self.layout_.find(f[1]) is None]
-            ):
+            known = set(self.layout_.keys())
+            found = [
+                (m.tier, k) for k, m in self.metrics.items() if m.tier != PROFILE_TIER and k not in known
+            ]
+            if self._layout_ready and found and self.layout_.add_traces(found):
                 self._rebuild()
             else:
                 self._apply_metrics()
@@ -344,6 +346,10 @@ class PolicyBoard(QWidget):
         total = sum(1 for _ in self.layout_.policies())
         source = "" if self.layout_.source == "scenario" else " · from flow-log traces"
         tb.status.setText(f"{len(self.visible)} of {total} policies{source}")
+
+    def _size_columns(self) -> None:
+        if self.views.currentIndex() == 1:
+            self.table.resizeColumnsToContents()
 
     def _apply_lines(self, lines: tuple[str, ...]) -> None:
         for card in self.card_widgets.values():

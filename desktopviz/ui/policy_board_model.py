@@ -27,6 +27,7 @@ COLUMNS = (
 )
 METRIC_COLUMNS = {"connections": 6, "allowed": 7, "denied": 8, "passed": 9}
 SCOPE_COLUMN, ENDPOINTS_COLUMN = 3, 5
+_METRIC_INDEX = {name: i for i, name in enumerate(METRIC_COLUMNS)}
 KEY_ROLE = Qt.ItemDataRole.UserRole + 1
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
@@ -39,6 +40,7 @@ class PolicyTableModel(QAbstractTableModel):
         self.rows: list[BoardPolicy] = []
         self.metrics: dict[str, HitMetrics] = {}
         self.highlighted: dict[str, int] = {}
+        self._values: dict[str, tuple[int, ...]] = {}  # key -> metric values, by METRIC_COLUMNS order
 
     def set_rows(self, rows: list[BoardPolicy]) -> None:
         if [r.key for r in rows] == [r.key for r in self.rows]:
@@ -49,8 +51,10 @@ class PolicyTableModel(QAbstractTableModel):
         self.endResetModel()
 
     def set_metrics(self, metrics: dict[str, HitMetrics]) -> None:
-        self.metrics = metrics
-        if self.rows:
+        values = {k: tuple(metric_value(hm, m) for m in METRIC_COLUMNS) for k, hm in metrics.items()}
+        changed = values != self._values
+        self.metrics, self._values = metrics, values
+        if self.rows and changed:
             first, last = min(METRIC_COLUMNS.values()), max(METRIC_COLUMNS.values())
             self.dataChanged.emit(self.index(0, first), self.index(len(self.rows) - 1, last))
 
@@ -117,8 +121,8 @@ class PolicyTableModel(QAbstractTableModel):
         return None
 
     def _metric(self, bp: BoardPolicy, name: str) -> int:
-        hm = self.metrics.get(bp.key)
-        return 0 if hm is None else metric_value(hm, name)
+        vals = self._values.get(bp.key)
+        return 0 if vals is None else vals[_METRIC_INDEX[name]]
 
     def _text(self, bp: BoardPolicy, col: int) -> str:
         if col == 0:

@@ -106,7 +106,7 @@ def main() -> None:
         return metrics, span, cards, visible_keys(layout, cards, "denying")
 
     cold_all, all_ms, (metrics, span, cards, _) = timed(lambda: refresh(None))
-    cold_15, m15_ms, _ = timed(lambda: refresh(last - 900))
+    cold_15, m15_ms, (metrics15, span15, _, _) = timed(lambda: refresh(last - 900))
     with_traffic = sum(1 for k in layout.keys() if cards[k].total.logs)
 
     from PySide6.QtWidgets import QApplication
@@ -121,12 +121,22 @@ def main() -> None:
     board.show_all_metrics()
     board.show()
     app.processEvents()
-    _, apply_ms, _ = timed(lambda: (board._on_done("metrics", (metrics, span)), app.processEvents()))
+    # Every run applies numbers that differ from the ones shown (all time, then last 15 min...),
+    # so every card with traffic repaints.
+    results = [(metrics, span), (metrics15, span15)]
+    turn = [0]
+
+    def apply() -> None:
+        turn[0] += 1
+        board._on_done("metrics", results[turn[0] % 2])
+        app.processEvents()
+
+    _, apply_ms, _ = timed(apply)
     board.set_view_mode("list")
-    _, apply_list_ms, _ = timed(lambda: (board._on_done("metrics", (metrics, span)), app.processEvents()))
+    _, apply_list_ms, _ = timed(apply)
     board.shutdown()
     store.close()
-    total = all_ms + apply_ms
+    total = all_ms + max(apply_ms, apply_list_ms)
     print(
         json.dumps(
             {
@@ -144,7 +154,7 @@ def main() -> None:
                 "apply_list_view_ms": round(apply_list_ms, 1),
                 "refresh_total_ms": round(total, 1),
                 "target_ms": 200,
-                "ok": total < 200 and m15_ms + apply_ms < 200,
+                "ok": total < 200 and m15_ms + max(apply_ms, apply_list_ms) < 200,
             }
         )
     )
