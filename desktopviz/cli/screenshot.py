@@ -164,7 +164,9 @@ def _picture(db: Path, scenario, panel: str, view: str | None, size: tuple[int, 
             if set_view is None:
                 raise CommandError("--view needs the Flow Visualizer, which this build does not have")
             set_view(view)
+        window.board.show_all_metrics()  # a picture is for reading the numbers
         window.settle()
+        _show_top_denier(window)
         target = window.panel(panel)
         try:
             save_widget(target, out, title=f"desktopviz — {window.windowTitle()}")
@@ -176,3 +178,15 @@ def _picture(db: Path, scenario, panel: str, view: str | None, size: tuple[int, 
         app.processEvents()
     print(out)
     return 0
+
+
+def _show_top_denier(window) -> None:  # noqa: ANN001 - MainWindow
+    """Scroll the Policy Board to the enforced policy that denied the most connections, if
+    any (the card a reader of the picture looks for first)."""
+    cards = getattr(window.board, "cards", {}) or {}
+    denied = {
+        key: m.denied.connections for key, m in cards.items() if m.denied.connections and "staged:" not in key
+    }
+    if denied:
+        window.board.select_policy(max(denied, key=lambda k: (denied[k], k)))
+        window.settle()

@@ -15,7 +15,6 @@ from PySide6.QtWidgets import QLabel, QToolBar
 
 from desktopviz.core.model import Scenario
 from desktopviz.ui.sim_controller import SPEEDS, speed_label
-from desktopviz.ui.summary_views import store_totals
 
 
 def looks_like_sqlite(path: Path) -> bool:
@@ -31,6 +30,36 @@ def format_sim_time(t: float, origin: float | None = None) -> str:
         return stamp
     secs = max(0, int(t - origin))
     return f"{stamp}  (+{secs // 3600:d}:{secs // 60 % 60:02d}:{secs % 60:02d})"
+
+
+def _open_readonly(path: str | Path) -> Any:
+    from desktopviz.core.store import FlowStore
+
+    return FlowStore(path, create=False, readonly=True)
+
+
+def store_totals(path: str | Path) -> dict[str, int]:
+    """Flow logs stored, and the allowed/denied counts of the last interval (indexed
+    look-ups: rows are never deleted, so the largest id is the count)."""
+    try:
+        store = _open_readonly(path)
+    except Exception:  # noqa: BLE001 - shown elsewhere
+        return {}
+    try:
+        c = store.conn
+        out = {"count": int(c.execute("SELECT max(id) FROM flow_logs").fetchone()[0] or 0)}
+        start = c.execute("SELECT max(start_time) FROM flow_logs").fetchone()[0]
+        if start is not None:
+            out["last_end_time"] = int(
+                c.execute("SELECT max(end_time) FROM flow_logs WHERE start_time = ?", (start,)).fetchone()[0]
+            )
+            for action, n in c.execute(
+                "SELECT action, count(*) FROM flow_logs WHERE start_time = ? GROUP BY action", (start,)
+            ):
+                out[f"last_{'allowed' if action == 'allow' else 'denied'}"] = int(n)
+        return out
+    finally:
+        store.close()
 
 
 class SimulationBar:

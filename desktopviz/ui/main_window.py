@@ -16,8 +16,10 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
+    QFrame,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QWidget,
 )
 
@@ -25,8 +27,10 @@ from desktopviz import __version__
 from desktopviz.core import paths
 from desktopviz.core.model import Scenario
 from desktopviz.ui import settings as app_settings
+from desktopviz.ui.flow_browser import FlowBrowser
 from desktopviz.ui.main_menus import build_menus
 from desktopviz.ui.main_toolbar import SimulationBar, looks_like_sqlite
+from desktopviz.ui.policy_board import PolicyBoard
 from desktopviz.ui.sim_controller import (
     SPEEDS,
     IntervalSummary,
@@ -34,8 +38,6 @@ from desktopviz.ui.sim_controller import (
     SimFactory,
     StoreFactory,
 )
-from desktopviz.ui.summary_board import PolicySummaryView
-from desktopviz.ui.summary_views import FlowLogSummaryView
 from desktopviz.ui.visualizer import FlowVisualizer
 
 REFRESH_MS = 33  # the views' repaint clock: ~30 Hz at most
@@ -94,6 +96,7 @@ class MainWindow(SimulationBar, QMainWindow):
         if self._speed not in SPEEDS:
             self._speed = DEFAULT_SPEED
         self._closed = False
+        self._flows_busy = False
 
         self._build_views()
         self._build_toolbar()
@@ -112,9 +115,11 @@ class MainWindow(SimulationBar, QMainWindow):
         self.visualizer = FlowVisualizer()
         self.visualizer.setObjectName("visualizer")
         self.setCentralWidget(self.visualizer)
-        self.board: QWidget = PolicySummaryView()
-        self.flows: QWidget = FlowLogSummaryView()
-        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.board = PolicyBoard()
+        self.flows = FlowBrowser()
+        # The flow logs span the full width under the visualizer and the board: the table
+        # and its detail pane need the width more than the board needs the height.
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.setCorner(Qt.Corner.TopRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self.board_dock = self._dock(
             "board_dock", "Policy Board", self.board, Qt.DockWidgetArea.RightDockWidgetArea
@@ -122,13 +127,20 @@ class MainWindow(SimulationBar, QMainWindow):
         self.flows_dock = self._dock(
             "flows_dock", "Flow Logs", self.flows, Qt.DockWidgetArea.BottomDockWidgetArea
         )
-        self.resizeDocks([self.board_dock], [500], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.flows_dock], [260], Qt.Orientation.Vertical)
+        self.resizeDocks([self.board_dock], [560], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.flows_dock], [340], Qt.Orientation.Vertical)
 
     def _dock(self, name: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        """A dock whose panel scrolls when the dock is made smaller than the panel's minimum
+        size, so the window still fits a 1366×768 laptop screen."""
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
-        dock.setWidget(widget)
+        scroll = QScrollArea(dock)
+        scroll.setObjectName(f"{name}_scroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(widget)
+        dock.setWidget(scroll)
         self.addDockWidget(area, dock)
         return dock
 
@@ -152,11 +164,22 @@ class MainWindow(SimulationBar, QMainWindow):
         self.session_changed.connect(self._on_session_changed)
         for view in self.views.values():
             view.error.connect(self._on_view_error)  # type: ignore[attr-defined]
-        viz = self.visualizer
-        viz.timeRangeChanged.connect(self.board.set_time_range)
-        viz.timeRangeChanged.connect(self.flows.set_time_range)
-        viz.selectionChanged.connect(self.flows.set_selection)
+        viz, flows, board = self.visualizer, self.flows, self.board
+        # A time range chosen in one view applies to the others (set_time_range never echoes).
+        viz.timeRangeChanged.connect(board.set_time_range)
+        viz.timeRangeChanged.connect(flows.set_time_range)
+        flows.timeRangeChanged.connect(viz.set_time_range)
+        flows.timeRangeChanged.connect(board.set_time_range)
+        # What is selected in the visualizer filters the flow logs.
+        viz.selectionChanged.connect(flows.set_selection)
+        # A policy named anywhere is shown on the board.
         viz.policyActivated.connect(self._show_policy)
+        flows.policyActivated.connect(self._show_policy)
+        # The policies of the selected flow log are marked on the board; the board's "show
+        # flows" filters the flow logs.
+        flows.flowSelected.connect(self._highlight_flow_policies)
+        board.showFlows.connect(self._show_flows)
+        flows.model.busyChanged.connect(self._on_flows_busy)
 
     def _restore_layout(self) -> None:
         if not self.persist:
@@ -324,7 +347,7 @@ class MainWindow(SimulationBar, QMainWindow):
 
     @Slot(str)
     def _on_session_changed(self, path: str) -> None:
-        self.board.set_scenario(self.scenario)
+        self.board.set_scenario(self.scenario)  # the board builds its own engine off-thread
         self.visualizer.set_engine(self._gui_engine())
 
     def _gui_engine(self) -> object | None:
@@ -339,11 +362,42 @@ class MainWindow(SimulationBar, QMainWindow):
         except Exception:  # noqa: BLE001 - an optional detail; the session runs without it
             return None
 
+    @Slot(bool)
+    def _on_flows_busy(self, busy: bool) -> None:
+        self._flows_busy = busy
+
     @Slot(str)
     def _show_policy(self, key: str) -> None:
+        """Open a policy (trace name) in the board's policy view."""
         self.board_dock.show()
         self.board_dock.raise_()
-        self.board.select_policy(key)
+        self.board.open_policy(key)
+
+    @Slot(str)
+    def _show_flows(self, filter_text: str) -> None:
+        """Show the flow logs matching a filter (from the board's "show flows")."""
+        self.flows_dock.show()
+        self.flows_dock.raise_()
+        try:
+            self.flows.set_filter(filter_text)
+        except ValueError as exc:  # FilterError: a bad filter is a bug upstream; say so
+            self._on_view_error(f"Flow logs: {exc}")
+
+    @Slot(object)
+    def _highlight_flow_policies(self, flow_id: int | None) -> None:
+        """Mark the policies of the selected flow log's trace on the board."""
+        traces: list[str] = []
+        if flow_id is not None and self.store_path:
+            from desktopviz.core.store import FlowStore
+
+            try:
+                with FlowStore(self.store_path, create=False, readonly=True) as store:
+                    log = store.get(int(flow_id))
+                traces = list((log.policies or {}).get("enforced_policies") or [])
+                traces = traces or list((log.policies or {}).get("all_policies") or [])
+            except (KeyError, OSError, ValueError, Exception):  # noqa: BLE001 - a detail, not an error
+                traces = []
+        self.board.highlight_policies(traces)
 
     @Slot(float)
     def _on_clock(self, now: float) -> None:
@@ -404,7 +458,8 @@ class MainWindow(SimulationBar, QMainWindow):
         while time.monotonic() < deadline:
             QApplication.processEvents()
             rounds += 1
-            if self.visualizer.is_idle() and self.board.is_idle() and rounds >= 5:
+            idle = self.visualizer.is_idle() and self.board.is_idle() and not self._flows_busy
+            if idle and rounds >= 5:
                 break
             QThread.msleep(5)
         self.refresh_now()
@@ -426,8 +481,8 @@ class MainWindow(SimulationBar, QMainWindow):
             app_settings.save_window(self.saveGeometry(), self.saveState())
         self.menus.shutdown()
         self._end_session()
-        self.visualizer.shutdown()
-        self.board.shutdown()
+        for view in self.views.values():
+            view.shutdown()  # type: ignore[attr-defined]
 
     def about_text(self) -> str:
         return (

@@ -52,9 +52,9 @@ def test_storefront_traffic_reaches_the_store_and_every_panel(storefront, qtbot)
     assert Path(db).parent == Path(w.controller.db_path).parent  # a file in the data folder
     qtbot.waitUntil(lambda: stored(db) > 0, timeout=10_000)
     qtbot.waitUntil(lambda: w.flows.model.rowCount() > 0, timeout=10_000)
-    qtbot.waitUntil(lambda: w.board.tree.topLevelItemCount() >= 3, timeout=10_000)
-    tiers = [w.board.tree.topLevelItem(i).text(0) for i in range(w.board.tree.topLevelItemCount())]
-    assert tiers[:3] == ["tier security", "tier platform", "tier default"]  # evaluation order
+    qtbot.waitUntil(lambda: len(w.board.layout_.tiers) >= 3 and bool(w.board.metrics), timeout=10_000)
+    tiers = [t.name for t in w.board.layout_.tiers]
+    assert tiers[:3] == ["security", "platform", "default"]  # evaluation order
     qtbot.waitUntil(lambda: len(w.visualizer.shown_flows()) > 0, timeout=10_000)
     assert "flow logs stored" in w.status_stored.text()
     assert "storefront" in w.windowTitle()
@@ -175,3 +175,25 @@ def test_screenshot_export_of_a_panel(storefront, tmp_path):
         assert png.stat().st_size > 1000
     svg = save_widget(storefront.panel("flows"), tmp_path / "flows.svg")
     assert svg.read_text(encoding="utf-8").lstrip().startswith("<?xml")
+
+
+def test_views_talk_to_each_other(storefront, qtbot):
+    """A policy named in one view opens on the board; the board's "show flows" filters the
+    flow logs; a selected flow log marks its policies on the board."""
+    w = storefront
+    with qtbot.waitSignal(w.controller.state_changed, check_params_cb=lambda r, s: not r, timeout=10_000):
+        w.play_action.trigger()  # paused, as a user inspecting flows would
+    qtbot.waitUntil(lambda: "storefront/default.trusted" in w.board.card_widgets, timeout=10_000)
+    w.visualizer.policyActivated.emit("storefront/default.trusted")
+    qtbot.waitUntil(lambda: w.board.pages.currentIndex() == 1, timeout=10_000)
+    assert w.board.selected_policy == "storefront/default.trusted"
+    w.board.showFlows.emit("action = allow")
+    assert w.flows.filter_text() == "action = allow"
+    w.board.close_policy()
+    qtbot.waitUntil(lambda: w.flows.model.rowCount() > 0, timeout=10_000)
+    # The flow browser reports the selected row's flow log id; its policies get marked.
+    flow_id = query(w.store_path, "SELECT min(id) FROM flow_logs WHERE policies LIKE '%default.trusted%'")
+    w.flows.flowSelected.emit(flow_id)
+    assert "storefront/default.trusted" in w.board.highlighted
+    w.flows.flowSelected.emit(None)
+    assert not w.board.highlighted
