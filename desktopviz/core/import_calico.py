@@ -20,6 +20,7 @@ Errors name the field: ``start_time: not a time ('yesterday')``.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from desktopviz.core.flowlog import NOT_INCLUDED, FlowLog
@@ -76,6 +77,14 @@ _COUNTS = (
 )
 _TEXT_LISTS = ("dest_domains", "process_args", "original_source_ips")
 _new = object.__new__
+_kw_get = itemgetter(*_KEYWORDS)
+_count_get = itemgetter(*_COUNTS)
+_KEYWORDS_SET = frozenset(_KEYWORDS)
+_COUNTS_SET = frozenset(_COUNTS)
+_STR = frozenset({str})
+_INT = frozenset({int})
+_CACHE_LIMIT = 20_000
+_policy_cache: dict[Any, dict[str, list[str]]] = {}
 
 
 class RecordError(ValueError):
@@ -149,21 +158,36 @@ def labels_value(value: Any, field: str) -> dict[str, list[str]] | None:
 
 
 def policies_value(value: Any) -> dict[str, list[str]]:
-    """The policies object with every entry in format (b); see the module doc."""
+    """The policies object with every entry in format (b); see the module doc.
+
+    Results are cached by content and shared between records (flow logs repeat the same
+    traces interval after interval): treat them as read-only."""
     if value is None:
         return {k: [] for k in POLICY_KEYS}
     if type(value) is list:  # some exports flatten the legacy field to a bare list
         value = {"all_policies": value}
     if type(value) is not dict:
         raise RecordError(f"policies: not an object ({value!r})")
+    get = value.get
+    parts = (get("enforced_policies"), get("pending_policies"), get("all_policies"), get("transit_policies"))
+    key: Any = None
+    if all(p is None or type(p) is list for p in parts):
+        key = tuple(tuple(p) if p else () for p in parts)
+        hit = _policy_cache.get(key)
+        if hit is not None:
+            return hit
     out: dict[str, list[str]] = {}
     try:
-        for key in POLICY_KEYS:
-            out[key] = normalise_list(value.get(key), f"policies.{key}")
-        if value.get("transit_policies"):
-            out["transit_policies"] = normalise_list(value["transit_policies"], "policies.transit_policies")
+        for name in POLICY_KEYS:
+            out[name] = normalise_list(get(name), f"policies.{name}")
+        if get("transit_policies"):
+            out["transit_policies"] = normalise_list(get("transit_policies"), "policies.transit_policies")
     except TraceFormatError as exc:
         raise RecordError(str(exc)) from None
+    if key is not None:
+        if len(_policy_cache) > _CACHE_LIMIT:
+            _policy_cache.clear()
+        _policy_cache[key] = out
     return out
 
 
@@ -212,9 +236,13 @@ def flowlog_from_calico(d: dict[str, Any]) -> FlowLog:
     for name in _NULLABLE_TEXT:
         v = get(name)
         out[name] = v if v is None or type(v) is str else _text(v, name)
-    for name in _KEYWORDS:
-        v = get(name, NOT_INCLUDED)
-        out[name] = v if type(v) is str else (NOT_INCLUDED if v is None else _text(v, name))
+    vals = _kw_get(d) if _KEYWORDS_SET <= d.keys() else None
+    if vals is not None and _STR.issuperset(map(type, vals)):
+        out.update(zip(_KEYWORDS, vals, strict=True))
+    else:
+        for name in _KEYWORDS:
+            v = get(name, NOT_INCLUDED)
+            out[name] = v if type(v) is str else (NOT_INCLUDED if v is None else _text(v, name))
     for name in _NULLABLE_INT:
         v = get(name)
         out[name] = v if v is None or type(v) is int else _int(v, name)
@@ -245,9 +273,13 @@ def flowlog_from_calico(d: dict[str, Any]) -> FlowLog:
             raise RecordError(f"reporter: expected src, dst or fwd ({get('reporter')!r})")
     out["reporter"] = v
     out["policies"] = policies_value(get("policies"))
-    for name in _COUNTS:
-        v = get(name, 0)
-        out[name] = v if type(v) is int else (0 if v is None else _int(v, name))
+    vals = _count_get(d) if _COUNTS_SET <= d.keys() else None
+    if vals is not None and _INT.issuperset(map(type, vals)):
+        out.update(zip(_COUNTS, vals, strict=True))
+    else:
+        for name in _COUNTS:
+            v = get(name, 0)
+            out[name] = v if type(v) is int else (0 if v is None else _int(v, name))
     for name in _TEXT_LISTS:
         out[name] = _list(get(name), name, str)
     out["nat_outgoing_ports"] = _list(get("nat_outgoing_ports"), "nat_outgoing_ports", int)

@@ -16,6 +16,7 @@ schema check only looks at ``meta`` and ``flow_logs``).
 from __future__ import annotations
 
 import hashlib
+import marshal
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from operator import attrgetter
@@ -25,14 +26,17 @@ from desktopviz.core.flowlog import FIELDS, FlowLog
 from desktopviz.core.store import FlowStore, StoreError
 
 _fields = attrgetter(*FIELDS)
+_blake2b = hashlib.blake2b
+_marshal = marshal.dumps
 _CHUNK = 500  # hashes per IN (...) lookup
 COUNT_COLUMNS = ("records_read", "imported", "duplicates", "skipped")
 
 
 def record_hash(log: FlowLog) -> bytes:
     """Digest of a normalised record's content (the same record from flows.log or from an
-    Elasticsearch export gives the same digest)."""
-    return hashlib.blake2b(repr(_fields(log)).encode(), digest_size=16).digest()
+    Elasticsearch export gives the same digest). marshal version 0 writes values by content
+    only (no references, no interning flags), so equal records give equal bytes."""
+    return _blake2b(_marshal(_fields(log), 0), digest_size=16).digest()
 
 
 def event_hash(obj: Any) -> bytes:
