@@ -28,20 +28,27 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from desktopviz.core.flowlog import FlowLog, parse_labels_field
+from desktopviz.core.queries_base import (
+    ORDERABLE,
+    Conn,
+    QueryError,
+    bounds,
+    build_where,
+    in_clause,
+    order_clause,
+    segments,
+)
+from desktopviz.core.queries_policy import HitMetrics, PolicyMetrics, RuleMetrics, Traffic, policy_metrics
 from desktopviz.core.store import (
     COLUMNS,
     COUNTERS,
     FINEST,
     FLOW_KEY,
     ROLLUP_LEVELS,
-    FlowStore,
     connection_of,
     record_from_row,
 )
 
-Conn = FlowStore | sqlite3.Connection
-Segment = tuple[int | None, int, int]  # (rollup level or None for raw logs, lo, hi)
-ORDERABLE = frozenset(COLUMNS)
 DISTINCT_COLUMNS = frozenset(
     {
         *FLOW_KEY,
@@ -58,66 +65,6 @@ DISTINCT_COLUMNS = frozenset(
         "dest_ip",
     }
 )
-
-
-class QueryError(ValueError):
-    """A query asked for a column or order that is not allowed."""
-
-
-def build_where(
-    since: int | None, until: int | None, where_sql: str = "", params: Sequence[Any] = ()
-) -> tuple[str, list[Any]]:
-    """A WHERE clause for a time range plus an optional parameterised fragment."""
-    parts: list[str] = []
-    args: list[Any] = []
-    if since is not None:
-        parts.append("start_time >= ?")
-        args.append(int(since))
-    if until is not None:
-        parts.append("start_time < ?")
-        args.append(int(until))
-    if where_sql and where_sql.strip():
-        parts.append(f"({where_sql})")
-        args.extend(params)
-    return ("WHERE " + " AND ".join(parts) if parts else ""), args
-
-
-def order_clause(order_by: str, descending: bool) -> str:
-    if order_by not in ORDERABLE:
-        raise QueryError(f"cannot order flow logs by {order_by!r}")
-    d = "DESC" if descending else "ASC"
-    return f"ORDER BY {order_by} {d}" + ("" if order_by == "id" else f", id {d}")
-
-
-def segments(lo: int, hi: int, levels: Sequence[int] = ROLLUP_LEVELS) -> list[Segment]:
-    """Cut [lo, hi) into whole rollup buckets (coarsest first) and raw pieces at the ends."""
-    if lo >= hi:
-        return []
-    if not levels:
-        return [(None, lo, hi)]
-    step = levels[0]
-    a, b = -(-lo // step) * step, hi // step * step
-    if a >= b:
-        return segments(lo, hi, levels[1:])
-    return [*segments(lo, a, levels[1:]), (step, a, b), *segments(b, hi, levels[1:])]
-
-
-def _bounds(conn: sqlite3.Connection, since: int | None, until: int | None) -> tuple[int, int] | None:
-    """The range to read, widened to whole days where it runs past the data (no logs there),
-    so that open or generous ranges are answered from the day rollup."""
-    lo_data = conn.execute("SELECT min(start_time) FROM flow_logs").fetchone()[0]
-    if lo_data is None:
-        return None
-    hi_data = conn.execute("SELECT max(start_time) FROM flow_logs").fetchone()[0] + 1
-    day = ROLLUP_LEVELS[0]
-    lo = lo_data // day * day if since is None or since <= lo_data else int(since)
-    hi = -(-hi_data // day) * day if until is None or until >= hi_data else int(until)
-    return (lo, hi) if lo < hi else None
-
-
-def _in(column: str, values: Iterable[Any]) -> tuple[str, list[Any]]:
-    vals = list(values)
-    return f"{column} IN ({', '.join('?' * len(vals))})" if vals else "0", vals
 
 
 # -- Flow Visualizer -------------------------------------------------------------------------
@@ -184,24 +131,24 @@ def _flow_filters(conn: sqlite3.Connection, raw: bool, **f: Any) -> tuple[list[s
         args.extend(vals)
 
     if f["namespaces"] is not None:
-        s1, v1 = _in("source_namespace", f["namespaces"])
-        s2, v2 = _in("dest_namespace", f["namespaces"])
+        s1, v1 = in_clause("source_namespace", f["namespaces"])
+        s2, v2 = in_clause("dest_namespace", f["namespaces"])
         add(f"({s1} OR {s2})", v1 + v2)
     if f["names"] is not None:
-        s1, v1 = _in("source_name_aggr", f["names"])
-        s2, v2 = _in("dest_name_aggr", f["names"])
+        s1, v1 = in_clause("source_name_aggr", f["names"])
+        s2, v2 = in_clause("dest_name_aggr", f["names"])
         add(f"({s1} OR {s2})", v1 + v2)
     for side in ("source", "dest"):
         if f[f"{side}_types"] is not None:
-            add(*_in(f"{side}_type", f[f"{side}_types"]))
+            add(*in_clause(f"{side}_type", f[f"{side}_types"]))
         sel = f[f"{side}_labels"]
         if sel:
             ids, texts, empty = _label_filter(conn, sel)
             if raw:
-                s, v = _in(f"{side}_labels", texts)
+                s, v = in_clause(f"{side}_labels", texts)
                 add(f"({s} OR {side}_labels IS NULL)" if empty else s, v)
             else:
-                add(*_in(f"{side}_labels_id", ids + ([0] if empty else [])))
+                add(*in_clause(f"{side}_labels_id", ids + ([0] if empty else [])))
     if f["reporter"] is not None:
         add("reporter = ?", [f["reporter"]])
     return parts, args
@@ -226,8 +173,8 @@ def flow_aggregates(
     ``namespaces``/``names`` keep flows with either end in them; label filters are Calico
     selectors on the source/destination labels; ``reporter`` keeps only that reporter's logs."""
     c = connection_of(conn)
-    bounds = _bounds(c, since, until)
-    if bounds is None:
+    rng = bounds(c, since, until)
+    if rng is None:
         return []
     filt = dict(
         namespaces=None if namespaces is None else list(namespaces),
@@ -240,7 +187,7 @@ def flow_aggregates(
     )
     keys = ", ".join(FLOW_KEY)
     pairs: dict[tuple[str, ...], dict[tuple[str, str], list[int]]] = {}
-    for level, lo, hi in segments(*bounds):
+    for level, lo, hi in segments(*rng):
         parts, args = _flow_filters(c, level is None, **filt)
         if level is None:
             sums = (
@@ -417,16 +364,12 @@ def label_sets(conn: Conn) -> list[dict[str, str]]:
     return [parse_labels_field(json.loads(t)) for (t,) in rows]
 
 
-# The Policy Board metrics live in their own module; importable from here too.
-from desktopviz.core.queries_policy import (  # noqa: E402
-    HitMetrics,
-    PolicyMetrics,
-    RuleMetrics,
-    Traffic,
-    policy_metrics,
-)
-
 __all__ = [
+    "ORDERABLE",
+    "Conn",
+    "build_where",
+    "order_clause",
+    "COLUMNS",
     "FlowAggregate",
     "HitMetrics",
     "PolicyMetrics",

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from desktopviz.core.queries import Conn, _bounds, _in, segments
+from desktopviz.core.queries_base import Conn, bounds, in_clause, segments
 from desktopviz.core.store import COUNTERS, connection_of
 
 
@@ -93,14 +93,14 @@ def policy_metrics(
     """Per policy and per (direction, rule) counts over a time range. A hit in a ``src`` log
     is egress, in a ``dst`` log ingress; ``passed`` counts hits whose action is pass."""
     c = connection_of(conn)
-    bounds = _bounds(c, since, until)
+    rng = bounds(c, since, until)
     out: dict[str, PolicyMetrics] = {}
-    if bounds is None:
+    if rng is None:
         return out
-    extra, eargs = ("", []) if policies is None else _in("policy", policies)
+    extra, eargs = ("", []) if policies is None else in_clause("policy", policies)
     keys = "kind, policy, tier, reporter, rule_index, action"
     sums = ", ".join(f"sum({k})" for k in COUNTERS)
-    for level, lo, hi in segments(*bounds):
+    for level, lo, hi in segments(*rng):
         if level is None:
             sql = (
                 f"SELECT {keys}, max(namespace), count(*), {sums} FROM policy_hits "
