@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -125,6 +125,9 @@ class ImportDialog(QDialog):
         self._job: tuple[QThread, ImportWorker] | None = None
         self._build()
         self._update_buttons()
+        app = QCoreApplication.instance()
+        if app is not None:  # quitting with an import running: stop it cleanly first
+            app.aboutToQuit.connect(self.shutdown)
 
     # -- layout ------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -334,6 +337,7 @@ class ImportDialog(QDialog):
         if self.summary is not None and self.summary.total("flow_logs") > 0:
             self.imported.emit(self.summary.db_path)
 
+    @Slot()
     def shutdown(self) -> None:
         """Cancel a running import and wait for its thread (window closing, tests)."""
         if self._job is not None:
