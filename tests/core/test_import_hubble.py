@@ -219,3 +219,38 @@ def test_labels_and_subnets() -> None:
         "pub",
         "pub",
     ]
+
+
+def test_icmp_and_events_without_a_direction(tmp_path: Path) -> None:
+    """ICMP has no ports (null, as Calico); without traffic_direction the local endpoint reports."""
+    local = {
+        "ID": 12,
+        "namespace": "dev",
+        "pod_name": "pinger-6d4cf56db6-x7k2p",
+        "labels": ["k8s:app=pinger"],
+    }
+    echo = {
+        "time": "2024-05-01T12:00:01Z",
+        "verdict": "FORWARDED",
+        "IP": {"source": "10.244.1.9", "destination": "8.8.8.8"},
+        "l4": {"ICMPv4": {"type": 8}},
+        "source": local,
+        "destination": {"identity": 2, "labels": ["reserved:world"]},
+        "node_name": "node-a",
+    }
+    reply = dict(echo, IP={"source": "8.8.8.8", "destination": "10.244.1.9"}, l4={"ICMPv4": {"type": 0}},
+                 source=echo["destination"], destination=local, is_reply=True)  # fmt: skip
+    path = tmp_path / "icmp.json"
+    path.write_text(json.dumps(echo) + "\n" + json.dumps(reply) + "\n")
+    import_files([path], tmp_path / "h.sqlite", level=0)
+    (log,) = logs(tmp_path / "h.sqlite")
+    assert (log.proto, log.source_port, log.dest_port, log.reporter) == ("icmp", None, None, "src")
+    assert (log.source_name_aggr, log.dest_name_aggr, log.packets_out, log.packets_in) == (
+        "pinger-6d4cf56db6-*",
+        "pub",
+        1,
+        1,
+    )
+    assert log.source_labels == {
+        "labels": ["app=pinger", "projectcalico.org/namespace=dev", "projectcalico.org/orchestrator=k8s"]
+    }
