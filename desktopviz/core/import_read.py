@@ -116,25 +116,36 @@ def expand(obj: Any, where: str) -> Iterator[tuple[str, Any]]:
         yield where, obj
 
 
-def _first_line(stream: IO[bytes]) -> bytes:
+def _first_lines(stream: IO[bytes], n: int) -> list[bytes]:
+    out: list[bytes] = []
     for raw in stream:
         if raw.strip():
-            return raw
-    return b""
+            out.append(raw)
+            if len(out) >= n:
+                break
+    return out
 
 
 def is_json_lines(source: Source) -> bool:
-    """True if the first non-blank line is a whole JSON object (JSON lines), False for documents."""
+    """True for JSON lines (one of the first non-blank lines is a whole JSON object that is not
+    a search response), False for JSON documents (pretty-printed, arrays, search responses)."""
     with source.open() as stream:
         try:
-            first = _first_line(stream)
+            first = _first_lines(stream, 5)
         except (OSError, EOFError, zlib.error) as exc:
             raise ImportFileError(f"{source.path}: cannot read: {exc}") from None
-    try:
-        obj = _loads(first)
-    except (ValueError, UnicodeDecodeError):
-        return not first.lstrip().startswith((b"{", b"["))
-    return isinstance(obj, dict) and not isinstance(obj.get("hits"), dict)
+    if not first:
+        return True
+    head = first[0].lstrip()
+    for i, raw in enumerate(first):
+        if i and (head.startswith(b"[") or raw[:1] != b"{"):
+            continue  # in a document, nested objects are indented; JSON lines start at column 0
+        try:
+            obj = _loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            continue
+        return isinstance(obj, dict) and not isinstance(obj.get("hits"), dict)
+    return not head.startswith((b"{", b"["))
 
 
 def iter_lines(source: Source, stream: IO[bytes]) -> Iterator[tuple[str, Any] | Issue]:

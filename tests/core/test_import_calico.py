@@ -223,3 +223,12 @@ def test_forced_format_is_used(tmp_path: Path, fmt: str) -> None:
     shutil.copy(DATA / "calico_v4.jsonl", copy)
     summary = import_files([copy], tmp_path / "c.sqlite", fmt=fmt)
     assert summary.files[0].format == "calico"
+
+
+def test_a_broken_first_line_does_not_hide_the_rest(tmp_path: Path) -> None:
+    lines = (DATA / "calico_v5.jsonl").read_text().splitlines()
+    path = tmp_path / "flows.log"
+    path.write_text(lines[0][:70] + "\n" + "\n".join(lines[1:]) + "\n")
+    summary = import_files([path], tmp_path / "c.sqlite")
+    assert [i.where for i in summary.issues] == ["1"]
+    assert summary.total("imported") == 4
