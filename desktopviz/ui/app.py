@@ -49,6 +49,10 @@ def create_app(argv: list[str] | None = None) -> QApplication:
         QGuiApplication.setDesktopFileName("desktopviz")
         app = QApplication(argv if argv is not None else sys.argv[:1])
     assert isinstance(app, QApplication)
+    # The GUI thread re-takes the GIL on every call from Qt into Python (item data, paint
+    # events); with the simulation and view workers busy, a 5 ms switch interval makes each
+    # of those wait. 1 ms keeps the window responsive at a small cost in worker throughput.
+    sys.setswitchinterval(0.001)
     apply_theme(app)
     follow_system(app)
     icon = paths.resources_dir() / "icons" / "desktopviz.svg"
