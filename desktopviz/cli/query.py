@@ -67,7 +67,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     except StoreError as exc:
         raise CommandError(str(exc)) from None
     with store:
-        rng = store.time_range()
+        from desktopviz.ui.flow_browser_data import time_bounds
+
+        rng = time_bounds(store.conn)
         try:
             f = compile_filter(args.filter, now=rng[1] if rng else None)
         except FilterError as exc:

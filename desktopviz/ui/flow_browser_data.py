@@ -56,28 +56,39 @@ NUMERIC = frozenset(
 )
 _POS = {n: i for i, n in enumerate(COLUMNS)}
 
-# Indexes the browser's filters and orders use that the store does not create (yet).
+# Indexes the browser's filters use that the store does not create (yet): a policy or tier
+# test builds its list of flow-log ids from a covering index instead of one table lookup per
+# trace entry (seconds on millions of hits; see tests/perf/bench_browser.py).
 BROWSER_INDEXES = (
-    ("ix_policy_hits_flow_log_id", "policy_hits", ("flow_log_id",)),
-    ("ix_policy_hits_tier", "policy_hits", ("tier", "flow_log_id")),
-    ("ix_policy_hits_action", "policy_hits", ("action", "flow_log_id")),
+    ("ix_policy_hits_policy_flow", "policy_hits", ("policy", "flow_log_id")),
+    ("ix_policy_hits_tier_flow", "policy_hits", ("tier", "flow_log_id")),
 )
 
 
-def ensure_browser_indexes(conn: sqlite3.Connection) -> list[str]:
-    """Create the browser's extra indexes on a writable connection; returns those created."""
-    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    made = []
-    for name, table, cols in BROWSER_INDEXES:
-        if name not in have:
-            conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(cols)})")
-            made.append(name)
-    return made
+def ensure_browser_indexes(
+    conn: sqlite3.Connection, *, indexes: bool = True, analyze: bool = False
+) -> list[str]:
+    """On a writable connection: create the browser's extra indexes; ``analyze`` also runs a
+    sampled ``ANALYZE`` (measured: its 1000-row samples mislead the planner on flow logs, so
+    the compiler's index hints are used instead and this is off). Returns what it did."""
+    done = []
+    if indexes:
+        have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        for name, table, cols in BROWSER_INDEXES:
+            if name not in have:
+                conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(cols)})")
+                done.append(name)
+    if analyze:
+        conn.execute("PRAGMA analysis_limit = 1000")
+        conn.execute("ANALYZE")
+        done.append("analyze")
+    return done
 
 
 def missing_browser_indexes(conn: sqlite3.Connection) -> list[str]:
-    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    return [name for name, _, _ in BROWSER_INDEXES if name not in have]
+    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('index', 'table')")}
+    out = [name for name, _, _ in BROWSER_INDEXES if name not in have]
+    return out + ([] if "sqlite_stat1" in have else ["sqlite_stat1"])
 
 
 # -- values ------------------------------------------------------------------------------------
@@ -325,9 +336,16 @@ class ChartData:
 
 
 def time_bounds(conn: sqlite3.Connection) -> tuple[int, int] | None:
-    """(first start_time, newest end_time) of the store, None when empty."""
-    lo, hi = conn.execute("SELECT min(start_time), max(end_time) FROM flow_logs").fetchone()
-    return None if lo is None else (int(lo), int(hi))
+    """(first start_time, newest end_time) of the store, None when empty. Reads the
+    start_time index only (``max(end_time)`` over the table would scan gigabytes): the newest
+    end time is that of the logs with the newest start time."""
+    # one aggregate per statement: SQLite answers a lone min()/max() from the index end
+    lo = conn.execute("SELECT min(start_time) FROM flow_logs").fetchone()[0]
+    hi = conn.execute("SELECT max(start_time) FROM flow_logs").fetchone()[0]
+    if lo is None or hi is None:
+        return None
+    end = conn.execute("SELECT max(end_time) FROM flow_logs WHERE start_time = ?", (hi,)).fetchone()[0]
+    return int(lo), int(max(hi, end or hi))
 
 
 def load_chart_data(
