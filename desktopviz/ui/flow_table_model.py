@@ -200,6 +200,7 @@ class FlowTableModel(QAbstractTableModel):
             self._pages.popitem(last=False)
         if rows:
             self._anchors.add(page * PAGE, data.row_key(self._query, rows[0]))
+            self._anchors.add(page * PAGE + len(rows) - 1, data.row_key(self._query, rows[-1]))
             if page == 0 and self.newest_first():
                 self._top_start = data.raw_value(rows[0], "start_time")
 
