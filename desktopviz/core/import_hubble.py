@@ -62,6 +62,13 @@ def hubble_time(value: Any) -> int:
     return parse_time(value, "time")
 
 
+def _port(l4: Any, name: str, proto: str) -> int:
+    value = l4.get(name) or 0
+    if type(value) is not int or not 0 <= value <= 65535:
+        raise RecordError(f"l4.{proto}.{name}: not a port ({value!r})")
+    return value
+
+
 @dataclass
 class _Bucket:
     conns: dict[tuple[Any, ...], list[Any]] = field(default_factory=dict)
@@ -123,7 +130,7 @@ class HubbleAggregator:
         sport = dport = None
         flags: dict[str, Any] = {}
         if proto in ("tcp", "udp", "sctp"):
-            sport, dport = int(x.get("source_port") or 0), int(x.get("destination_port") or 0)
+            sport, dport = _port(x, "source_port", key), _port(x, "destination_port", key)
             if proto == "tcp":
                 flags = x.get("flags") or {}
         is_reply = flow.get("is_reply", flow.get("reply")) is True

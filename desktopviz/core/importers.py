@@ -14,6 +14,7 @@ True (or Ctrl-C) stops at the next batch with ``summary.cancelled``.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -48,6 +49,8 @@ __all__ = [
 ]
 
 FORMATS = ("auto", "calico", "hubble")
+# What a batch insert can raise for one bad record (the batch is rolled back and retried record by record).
+REJECTED = (StoreError, OverflowError, UnicodeEncodeError, sqlite3.Error)
 BATCH = 5000
 MAX_ISSUES = 1000  # kept for the report; all are counted
 
@@ -184,6 +187,9 @@ class _FileImport:
             except RecordError as exc:
                 self.issue(where, str(exc))
                 continue
+            except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+                self.issue(where, f"malformed flow log ({exc})")
+                continue
             wheres.append(where)
             if len(logs) >= self.batch:
                 self._calico_batch(logs, wheres)
@@ -203,7 +209,7 @@ class _FileImport:
         kept_hashes = [hashes[i] for i in keep]
         try:
             self._write(kept_logs, kept_hashes, counts)
-        except StoreError:
+        except REJECTED:
             self.writer.forget(kept_hashes)
             self._one_by_one(kept_logs, kept_hashes, [wheres[i] for i in keep], counts)
         else:
@@ -220,7 +226,7 @@ class _FileImport:
             self.writer.unseen([h])
             try:
                 self._write([log], [h], dict(pending, imported=1))
-            except StoreError as exc:
+            except REJECTED as exc:
                 self.writer.forget([h])
                 self.issue(where, f"rejected by the store: {exc}")
                 pending["skipped"] += 1
@@ -256,8 +262,29 @@ class _FileImport:
             counts = dict(pending, imported=events)
             for k in pending:
                 pending[k] = 0
-            self._write(logs, digests, counts)
+            try:
+                self._write(logs, digests, counts)
+            except REJECTED:
+                self.writer.forget(digests)
+                self._hubble_one_by_one(logs, digests, counts)
             self.fs.imported += events
+
+    def _hubble_one_by_one(self, logs: list[FlowLog], digests: list[bytes], counts: dict[str, int]) -> None:
+        """An interval the store refused (values out of SQLite's range...): store its logs one
+        by one, report the bad ones, then mark its events seen."""
+        for log in logs:
+            try:
+                self._write([log], [], {})
+            except REJECTED as exc:
+                self.summary.add_issue(
+                    Issue(
+                        self.source.name,
+                        "",
+                        f"flow log starting {log.start_time} rejected by the store: {exc}",
+                    )
+                )
+        self.writer.unseen(digests)
+        self._write([], digests, counts)
 
     def _hubble_chunk(
         self,
@@ -277,7 +304,7 @@ class _FileImport:
                 continue
             try:
                 reason = agg.add(obj, h)
-            except (RecordError, TypeError, ValueError, AttributeError) as exc:
+            except (RecordError, TypeError, ValueError, AttributeError, OverflowError) as exc:
                 self.writer.forget([h])
                 pending["skipped"] += 1
                 self.issue(

@@ -232,3 +232,24 @@ def test_a_broken_first_line_does_not_hide_the_rest(tmp_path: Path) -> None:
     summary = import_files([path], tmp_path / "c.sqlite")
     assert [i.where for i in summary.issues] == ["1"]
     assert summary.total("imported") == 4
+
+
+@pytest.mark.parametrize("junk", [[1], {"a": 1}, True, -1.5, "x", None, 10**30, "", "\ud800"])
+def test_hostile_values_never_stop_an_import(tmp_path: Path, junk: object) -> None:
+    """Any JSON value in any field gives an imported record or a reported line, never a crash."""
+    base = json.loads((DATA / "calico_v5.jsonl").read_text().splitlines()[0])
+    path = tmp_path / "junk.jsonl"
+    with path.open("w") as f:
+        for i, name in enumerate([*base, "policies.enforced_policies"]):
+            doc = dict(base, dest_port=10_000 + i)
+            if "." in name:
+                doc["policies"] = dict(base["policies"], enforced_policies=[junk])
+            else:
+                doc[name] = junk
+            f.write(json.dumps(doc) + "\n")
+    summary = import_files([path], tmp_path / "c.sqlite")
+    f = summary.files[0]
+    assert f.status == "done"
+    assert f.imported + f.skipped + f.duplicates == f.records_read == len(base) + 1
+    with FlowStore(tmp_path / "c.sqlite", readonly=True) as store:
+        assert store.count() == f.imported

@@ -254,3 +254,23 @@ def test_icmp_and_events_without_a_direction(tmp_path: Path) -> None:
     assert log.source_labels == {
         "labels": ["app=pinger", "projectcalico.org/namespace=dev", "projectcalico.org/orchestrator=k8s"]
     }
+
+
+@pytest.mark.parametrize("junk", [[1], {"a": 1}, True, -1.5, "x", None, 10**30, ""])
+def test_hostile_values_never_stop_an_import(tmp_path: Path, junk: object) -> None:
+    """Any JSON value in any field of a Hubble flow gives a counted, ignored or reported event."""
+    first = json.loads((DATA / "hubble.jsonl").read_text().splitlines()[0])
+    flow = first["flow"]
+    docs = []
+    for name in flow:
+        docs.append({"flow": dict(flow, **{name: junk}), "node_name": "n"})
+    for name in ("source", "destination", "l4", "IP"):
+        for key in list(flow[name]):
+            part = dict(flow[name], **{key: junk})
+            docs.append({"flow": dict(flow, **{name: part})})
+    path = tmp_path / "junk.jsonl"
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    summary = import_files([path], tmp_path / "h.sqlite", fmt="hubble")
+    f = summary.files[0]
+    assert f.status == "done"
+    assert f.imported + f.skipped + f.ignored + f.duplicates == f.records_read == len(docs)
