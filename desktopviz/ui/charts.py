@@ -38,6 +38,7 @@ METRICS = {"logs": "flow logs", "flows": "flows", "bytes": "bytes"}
 
 class TimeStrip(QWidget):
     rangeSelected = Signal(object, object)
+    HINT = "Allowed and denied over time — drag the shaded range to filter by time"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -54,7 +55,7 @@ class TimeStrip(QWidget):
             self.metric_box.addItem(text, key)
         self.metric_box.setToolTip("What the bars count")
         self.metric_box.currentIndexChanged.connect(lambda _i: self._draw())
-        self.caption = QLabel("Allowed and denied over time — drag the shaded range to filter by time")
+        self.caption = QLabel(self.HINT)
         self.caption.setStyleSheet("color: palette(placeholder-text);")
         head = QHBoxLayout()
         head.setContentsMargins(4, 0, 4, 0)
@@ -88,6 +89,11 @@ class TimeStrip(QWidget):
             axis.setPen(pen)
             axis.setTextPen(pen)
 
+    def set_loading(self) -> None:
+        """Say the chart is being computed (it can take seconds on millions of logs)."""
+        if not self._buckets:
+            self.caption.setText("Loading the chart…")
+
     def metric(self) -> str:
         return str(self.metric_box.currentData())
 
@@ -95,6 +101,8 @@ class TimeStrip(QWidget):
         """Show time buckets (queries.TimeBucket) of ``width`` seconds; the region marks the
         chosen range (the whole data when None)."""
         self._buckets, self._width = buckets, max(1, width)
+        self.caption.setText(self.HINT if buckets else "No flow logs in this range")
+        self.region.setVisible(bool(buckets))
         self._draw()
         if buckets:
             lo = buckets[0].start if since is None else since

@@ -116,6 +116,7 @@ class BrowserActions:
             self.strip.set_series([], 60, None, None)
             self.top.set_top([], [])
             return
+        self.strip.set_loading()
         self._chart_pool.start(
             ChartJob(
                 self._chart_gen,
