@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QProgressDialog
+from PySide6.QtWidgets import QDialog, QFileDialog, QMenu, QMessageBox, QProgressDialog
 
 from desktopviz.core import paths
 from desktopviz.ui import settings as app_settings
@@ -33,6 +33,7 @@ SHORTCUTS_HTML = """<table cellspacing=6>
 <tr><td><b>Ctrl+Shift+O</b></td><td>open a flow database (a stored run)</td></tr>
 <tr><td><b>Ctrl+R</b></td><td>reset the simulation</td></tr>
 <tr><td><b>Ctrl+1 … Ctrl+4</b></td><td>speed 1×, 10×, 60×, as fast as possible</td></tr>
+<tr><td><b>Ctrl+I</b></td><td>import Calico or Hubble flow logs</td></tr>
 <tr><td><b>Ctrl+E</b></td><td>export flow logs as CSV</td></tr>
 <tr><td><b>F11</b></td><td>full screen</td></tr>
 <tr><td><b>Ctrl+Q</b></td><td>quit</td></tr>
@@ -99,6 +100,7 @@ class Menus(QObject):
         super().__init__(window)
         self.w = window
         self._export: tuple[QThread, CsvExportTask, QProgressDialog] | None = None
+        self.import_dialog: QDialog | None = None
         bar = window.menuBar()
         self.file_menu = bar.addMenu("&File")
         self.view_menu = bar.addMenu("&View")
@@ -124,6 +126,7 @@ class Menus(QObject):
         self._action(m, "Open Flow &Database…", self.open_database, "Ctrl+Shift+O")
         self.recent_menu = m.addMenu("Open &Recent")
         m.addSeparator()
+        self._action(m, "&Import Flow Logs…", self.import_flow_logs, "Ctrl+I")
         self.export_csv_action = self._action(m, "&Export Flow Logs as CSV…", self.export_csv, "Ctrl+E")
         shot = m.addMenu("Export Scree&nshot")
         for key, label in PANELS:
@@ -189,7 +192,9 @@ class Menus(QObject):
         self.export_csv_action.setEnabled(self._export is None)
 
     def shutdown(self) -> None:
-        """Cancel a running CSV export and wait for its thread."""
+        """Cancel a running CSV export or import and wait for their threads."""
+        if self.import_dialog is not None:
+            self.import_dialog.shutdown()  # type: ignore[attr-defined]
         if self._export is not None:
             thread, task, _ = self._export
             task.cancelled = True
@@ -226,6 +231,27 @@ class Menus(QObject):
         )
         if path:
             self.w.open_database(path)
+
+    def import_flow_logs(self) -> None:
+        """Calico or Hubble flow logs into the current or a new database (the import dialog
+        runs it off the GUI thread); the result is shown when it is done."""
+        from desktopviz.ui.import_dialog import ImportDialog
+
+        if self.import_dialog is None:
+            dialog = ImportDialog(self.w.store_path, self.w)
+            dialog.imported.connect(self._imported)
+            self.import_dialog = dialog
+        else:
+            self.import_dialog.current_db = self.w.store_path
+        self.import_dialog.show()
+        self.import_dialog.raise_()
+
+    @Slot(str)
+    def _imported(self, db: str) -> None:
+        if self.w.store_path and Path(db).resolve() == Path(self.w.store_path).resolve():
+            self.w.refresh_now()  # imported into the open database: the views re-read it
+        else:
+            self.w.open_database(db)
 
     def export_csv(self) -> None:
         db = self.w.store_path

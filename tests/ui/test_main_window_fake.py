@@ -10,7 +10,7 @@ import pytest
 from desktopviz.ui.main_window import MainWindow
 from desktopviz.ui.sim_controller import MAX_SPEED, running_threads
 
-pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
+pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "does not support raise")
 
 
 def stored(path) -> int:
@@ -180,3 +180,21 @@ def test_recent_files_remember_opened_paths(window, qtbot, fake_scenario, tmp_pa
     start(window, qtbot, fake_scenario, tmp_path)
     texts = [a.text() for a in window.menus.recent_menu.actions()]
     assert any(t.endswith("fake.yaml") for t in texts)
+
+
+def test_import_menu_opens_the_dialog_and_shows_the_imported_database(qtbot, fakes, fake_scenario, tmp_path):
+    w = MainWindow(sim_factory=lambda sc, seed: fakes.Simulator(sc, seed))
+    qtbot.addWidget(w)
+    db = start(w, qtbot, fake_scenario, tmp_path)
+    qtbot.waitUntil(lambda: w.controller.last is not None, timeout=5000)
+    w.close()
+    w2 = MainWindow()
+    qtbot.addWidget(w2)
+    acts = {a.text(): a for a in w2.menus.file_menu.actions()}
+    acts["&Import Flow Logs…"].trigger()
+    dialog = w2.menus.import_dialog
+    assert dialog is not None and dialog.isVisible()
+    dialog.imported.emit(str(db))  # what the dialog says when its import finished
+    assert w2.store_path == str(db) and w2.controller is None
+    dialog.close()
+    w2.close()
