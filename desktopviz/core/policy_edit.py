@@ -16,9 +16,17 @@ import copy
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from desktopviz.core.model import Cluster, Policy, Tier, policy_sort_key
+from desktopviz.core.model import Cluster, Policy, Tier
 from desktopviz.core.policy_edit_order import insertion_index, place, sequence
-from desktopviz.core.policy_edit_state import Change, Delta, PolicySetState, delta, state_diff
+from desktopviz.core.policy_edit_state import (
+    Change,
+    Delta,
+    PolicySetState,
+    delta,
+    rebased,
+    rebased_change,
+    state_diff,
+)
 from desktopviz.core.policy_edit_yaml import (
     EditIssue,
     PolicyEditError,
@@ -197,14 +205,16 @@ class PolicySet:
         *,
         before: str | None = None,
         after: str | None = None,
+        at_end: bool = False,
         label: str | None = None,
     ) -> Policy:
         """Add a new policy. With `before`/`after` (a policy key) it is placed next to that
-        policy (in its tier; the order is computed); without them it keeps its own order."""
+        policy (in its tier; the order is computed); with `at_end` after the last policy of
+        its tier; otherwise it keeps its own order."""
         policy = self._checked(doc, None)
         policies = dict(self.state.policies)
-        if before is not None or after is not None:
-            policy, renumbered = self._placed(policy, policies, before, after)
+        if before is not None or after is not None or at_end:
+            policy, renumbered = self._placed(policy, policies, before, after, policy.tier)
             policies.update(renumbered)
         policies[policy.key] = policy
         self._commit(label or f"Create {policy.key}", self.state.tiers, policies)
@@ -225,10 +235,17 @@ class PolicySet:
         self._commit(label or f"Delete {key}", self.state.tiers, policies)
 
     def move(
-        self, key: str, *, before: str | None = None, after: str | None = None, label: str | None = None
+        self,
+        key: str,
+        *,
+        before: str | None = None,
+        after: str | None = None,
+        tier: str | None = None,
+        label: str | None = None,
     ) -> Policy:
-        """Move a policy before or after another one (maybe into that policy's tier), by
-        recomputing its order (and renumbering the tier if there is no room)."""
+        """Move a policy before or after another one (maybe into that policy's tier), or, with
+        only `tier`, to the end of that tier; its order is recomputed (and the tier
+        renumbered if there is no room). Moving into another tier renames it `<tier>.<name>`."""
         policy = self.policy(key)
         if policy.is_kubernetes:
             raise PolicyEditError(
@@ -236,29 +253,35 @@ class PolicySet:
                 key,
             )
         policies = {k: v for k, v in self.state.policies.items() if k != key}
-        moved, renumbered = self._placed(policy, policies, before, after)
+        moved, renumbered = self._placed(policy, policies, before, after, tier)
         policies.update(renumbered)
         if moved.key in policies:
             raise PolicyEditError(
                 [EditIssue("metadata.name", f"a policy named {moved.key!r} already exists")]
             )
         policies[moved.key] = moved
-        target = before or after
-        self._commit(
-            label or f"Move {key} {'before' if before else 'after'} {target}", self.state.tiers, policies
-        )
+        where = f"before {before}" if before else f"after {after}" if after else f"to the end of tier {tier}"
+        self._commit(label or f"Move {key} {where}", self.state.tiers, policies)
         return moved
 
     def _placed(
-        self, policy: Policy, others: Mapping[str, Policy], before: str | None, after: str | None
+        self,
+        policy: Policy,
+        others: Mapping[str, Policy],
+        before: str | None,
+        after: str | None,
+        tier: str | None = None,
     ) -> tuple[Policy, dict[str, Policy]]:
         anchor = others.get(before or after or "")
-        if anchor is None:
+        if anchor is None and (before or after or tier is None):
             raise PolicyEditError([EditIssue("", f"no policy {(before or after)!r} to place it next to")])
+        target = anchor.tier if anchor is not None else str(tier)
+        if target not in self.state.tiers:
+            raise PolicyEditError([EditIssue("spec.tier", f"no tier {target!r}")])
         doc = document_of(policy)
-        if anchor.tier != policy.tier:
-            doc = _retiered(doc, policy, anchor.tier)
-        seq = sequence(list(others.values()), anchor.tier)
+        if target != policy.tier:
+            doc = _retiered(doc, policy, target)
+        seq = sequence(list(others.values()), target)
         order, renumber = place(seq, insertion_index(seq, before, after))
         if policy.is_kubernetes:
             raise PolicyEditError(
@@ -272,6 +295,18 @@ class PolicySet:
             d.setdefault("spec", {})["order"] = _num(value)
             changed[k] = self._checked(d, k)
         return moved, changed
+
+    def rebase(self, policies: Mapping[str, Policy | None], tiers: Mapping[str, Tier | None]) -> None:
+        """Take in changes made outside the editor (a scenario event applied or deleted a
+        policy, created a tier): every version of the history gets them (None = removed), so
+        undo and redo never revert them and the set matches the simulation."""
+        if not policies and not tiers:
+            return
+        self.base = rebased(self.base, policies, tiers)
+        self._done = [rebased_change(c, policies, tiers) for c in self._done]
+        self._undone = [rebased_change(c, policies, tiers) for c in self._undone]
+        self.state = rebased(self.state, policies, tiers)
+        self._notify()
 
     def add_tier(
         self, name: str, order: float | None = None, default_action: str = "Deny", *, label: str | None = None
@@ -368,20 +403,9 @@ class PolicySet:
     def export_documents(self, keys: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """Tiers (other than default) then policies in evaluation order, as documents kubectl
         or calicoctl accept (projectcalico.org/v3; Kubernetes policies networking.k8s.io/v1)."""
-        wanted = None if keys is None else set(keys)
-        docs: list[dict[str, Any]] = []
-        tiers_used = {p.tier for k, p in self.state.policies.items() if wanted is None or k in wanted}
-        for tier in self.tiers_in_order():
-            if tier.name != "default" and (wanted is None or tier.name in tiers_used):
-                docs.append(tier_document(tier))
-        for tier in self.tiers_in_order():
-            for p in self.in_tier(tier.name):
-                if wanted is None or p.key in wanted:
-                    docs.append(document_of(p))
-        for p in sorted(self.state.policies.values(), key=policy_sort_key):  # tiers not defined
-            if p.tier not in self.state.tiers and (wanted is None or p.key in wanted):
-                docs.append(document_of(p))
-        return docs
+        from desktopviz.core.policy_edit_export import export_documents
+
+        return export_documents(self.state, keys)
 
     def export_yaml(self, keys: Iterable[str] | None = None) -> str:
         from desktopviz.core.policy_edit_yaml import documents_yaml

@@ -11,7 +11,7 @@ from typing import Any
 from desktopviz.core.model import Policy, Tier, policy_sort_key
 from desktopviz.core.policy_edit_yaml import document_of, tier_document, unified_diff
 
-__all__ = ["Change", "Delta", "PolicySetState", "delta", "state_diff"]
+__all__ = ["Change", "Delta", "PolicySetState", "delta", "rebased", "rebased_change", "state_diff"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,31 @@ def delta(before: PolicySetState, after: PolicySetState) -> Delta:
             out.applied.append(pol)
     out.applied.sort(key=policy_sort_key)
     return out
+
+
+def rebased(
+    state: PolicySetState, policies: Mapping[str, Policy | None], tiers: Mapping[str, Tier | None]
+) -> PolicySetState:
+    """A state with some policies and tiers set (or removed, for None)."""
+    pols, trs = dict(state.policies), dict(state.tiers)
+    for target, changes in ((pols, policies), (trs, tiers)):
+        for k, v in changes.items():
+            if v is None:
+                target.pop(k, None)
+            else:
+                target[k] = v  # type: ignore[assignment]
+    return PolicySetState(trs, pols)
+
+
+def rebased_change(
+    change: Change, policies: Mapping[str, Policy | None], tiers: Mapping[str, Tier | None]
+) -> Change:
+    return Change(
+        change.label,
+        rebased(change.before, policies, tiers),
+        rebased(change.after, policies, tiers),
+        change.time,
+    )
 
 
 def state_diff(before: PolicySetState, after: PolicySetState) -> str:

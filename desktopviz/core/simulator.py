@@ -30,7 +30,7 @@ import numpy as np
 
 from desktopviz.core.aggregate import IntervalAggregator
 from desktopviz.core.flowlog import FlowLog
-from desktopviz.core.model import Event, Policy, Scenario, Traffic
+from desktopviz.core.model import Event, Policy, Scenario, Tier, Traffic
 from desktopviz.core.sim_cohort import Cohort, SimStats, Stream, port_rows
 from desktopviz.core.sim_events import EventApplier
 from desktopviz.core.sim_table import CohortTable
@@ -159,6 +159,12 @@ class Simulator:
     def remove_policy(self, key: str) -> None:
         self.engine.remove_policy(key)
         self.cluster.policies.pop(key, None)
+        self.invalidate_verdicts()
+
+    def set_tier(self, tier: Tier) -> None:
+        """Create or change a tier (order, default action); new connections only."""
+        self.engine.set_tier(tier)
+        self.cluster.tiers[tier.name] = tier
         self.invalidate_verdicts()
 
     def add_traffic(self, traffic: Traffic, base_time: float | None = None) -> None:

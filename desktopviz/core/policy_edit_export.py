@@ -1,0 +1,43 @@
+"""A policy set as the documents kubectl or calicoctl accept: tiers first (those in use),
+then policies in evaluation order (calico.md §2.1, §2.2)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from desktopviz.core.model import Tier, policy_sort_key
+from desktopviz.core.policy_edit_order import sequence
+from desktopviz.core.policy_edit_state import PolicySetState
+from desktopviz.core.policy_edit_yaml import document_of, tier_document
+
+
+def tiers_in_order(state: PolicySetState) -> list[Tier]:
+    return sorted(
+        state.tiers.values(),
+        key=lambda t: (t.order is None, t.order if t.order is not None else 0.0, t.name),
+    )
+
+
+def export_documents(state: PolicySetState, keys: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Tiers (other than default) then policies in evaluation order; `keys` limits the
+    policies (and the tiers to theirs)."""
+    wanted = None if keys is None else set(keys)
+    docs: list[dict[str, Any]] = []
+    tiers_used = {p.tier for k, p in state.policies.items() if wanted is None or k in wanted}
+    ordered = tiers_in_order(state)
+    for tier in ordered:
+        if tier.name != "default" and (wanted is None or tier.name in tiers_used):
+            docs.append(tier_document(tier))
+    policies = list(state.policies.values())
+    for tier in ordered:
+        for p in sequence(policies, tier.name):
+            if wanted is None or p.key in wanted:
+                docs.append(document_of(p))
+    for p in sorted(policies, key=policy_sort_key):  # tiers not defined
+        if p.tier not in state.tiers and (wanted is None or p.key in wanted):
+            docs.append(document_of(p))
+    return docs
+
+
+__all__ = ["export_documents", "tiers_in_order"]
