@@ -6,7 +6,8 @@ View conventions: ``set_store(path_or_None)``, ``refresh()`` (cheap: one rollup 
 GUI thread, merged while one runs), ``set_time_range(since, until)``; plus
 ``set_scenario(scenario_or_None, engine=None)`` for the tiers and policies (without one the
 board is built from the traces in the store), ``highlight_policies(trace_names)``,
-``select_policy(key)``, ``open_policy(key)``.
+``select_policy(key)``, ``open_policy(key)``, ``set_editable(on, reason)`` (editing requests
+as signals: see :mod:`desktopviz.ui.policy_board_edit`).
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
-    QMenu,
     QScrollArea,
     QStackedWidget,
     QTableView,
@@ -37,11 +37,12 @@ from desktopviz.core.board import (
     policy_from_trace,
     visible_keys,
 )
-from desktopviz.core.board_detail import flows_filter
 from desktopviz.core.board_yaml import export_yaml
 from desktopviz.core.queries import HitMetrics, PolicyMetrics
 from desktopviz.core.selector import SelectorError
-from desktopviz.ui.policy_board_card import NO_POLICY_KEY, PolicyCard, TierColumn
+from desktopviz.ui.policy_board_card import NO_POLICY_KEY, PolicyCard
+from desktopviz.ui.policy_board_column import TierColumn
+from desktopviz.ui.policy_board_edit import BoardEditing
 from desktopviz.ui.policy_board_model import (
     ENDPOINTS_COLUMN,
     KEY_ROLE,
@@ -56,7 +57,7 @@ from desktopviz.ui.policy_view import PolicyView
 BOARD_PAGE, POLICY_PAGE = 0, 1
 
 
-class PolicyBoard(QWidget):
+class PolicyBoard(BoardEditing, QWidget):
     """The Policy Board and, on a second page, the policy view.
 
     Signals:
@@ -64,12 +65,28 @@ class PolicyBoard(QWidget):
         showFlows(str): show the flows of a policy or rule (filter text for the flow browser).
         updated(): the board shows new metrics.
         error(str): a query failed (message for the status bar).
+
+    Edit requests (only when ``set_editable(True)``; the board changes nothing itself):
+        editRequested(str): edit a policy (pencil, menu, policy view).
+        newPolicyRequested(str tier, object before, object after): a new policy there
+            (`+ Add policy`: after the tier's last; menu: before/after a card).
+        deleteRequested(str), enforceRequested(str) (a staged card), stageRequested(str).
+        moveRequested(str key, object before, object after, str tier): a card was dragged.
+        newTierRequested(), editTierRequested(str).
     """
 
     policyActivated = Signal(str)
     showFlows = Signal(str)
     updated = Signal()
     error = Signal(str)
+    editRequested = Signal(str)
+    newPolicyRequested = Signal(str, object, object)
+    deleteRequested = Signal(str)
+    moveRequested = Signal(str, object, object, str)
+    newTierRequested = Signal()
+    editTierRequested = Signal(str)
+    enforceRequested = Signal(str)
+    stageRequested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -89,6 +106,8 @@ class PolicyBoard(QWidget):
         self.columns: list[TierColumn] = []
         self._pending_open: str | None = None
         self._layout_ready = False
+        self.editable = False
+        self.edit_reason = "Open a scenario to edit its policies"
         self._worker = BoardWorker(self)
         self._worker.done.connect(self._on_done)
         self._worker.failed.connect(lambda kind, msg: self.error.emit(f"Policy Board: {msg}"))
@@ -128,12 +147,14 @@ class PolicyBoard(QWidget):
         self.view.showFlows.connect(self.showFlows)
         self.view.policyActivated.connect(self.policyActivated)
         self.view.error.connect(self.error)
+        self.view.editRequested.connect(self._edit_card)
         self.pages.addWidget(self.view)
 
         self.toolbar.filtersChanged.connect(self._apply_filters)
         self.toolbar.linesChanged.connect(self._apply_lines)
         self.toolbar.viewModeChanged.connect(self.set_view_mode)
         self.toolbar.exportRequested.connect(self._export_dialog)
+        self.toolbar.addTierRequested.connect(self.newTierRequested)
         self._apply_lines(self.toolbar.lines())
         self._rebuild()
 
@@ -270,6 +291,7 @@ class PolicyBoard(QWidget):
         tiers = self.layout_.tiers
         for i, tier in enumerate(tiers):
             col = TierColumn(tier, i, holder)
+            self._wire_column(col)
             for bp in tier.policies:
                 card = self._make_card(bp)
                 col.add_card(card)
@@ -285,6 +307,7 @@ class PolicyBoard(QWidget):
         row.addStretch(1)
         self.scroll.setWidget(holder)
         self.toolbar.set_tiers([t.name for t in tiers])
+        self._apply_editable()
         self._apply_metrics()
 
     def _make_card(self, bp: BoardPolicy, pseudo: bool = False) -> PolicyCard:
@@ -296,6 +319,7 @@ class PolicyBoard(QWidget):
         card.openRequested.connect(self._card_open)
         card.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         card.customContextMenuRequested.connect(lambda pos, c=card: self._card_menu(c, pos))
+        self._wire_card(card)
         self.card_widgets[bp.key] = card
         return card
 
@@ -371,17 +395,6 @@ class PolicyBoard(QWidget):
             self.showFlows.emit(f"tier = {PROFILE_TIER} and trace = enforced")
         else:
             self.open_policy(key)
-
-    def _card_menu(self, card: PolicyCard, pos: QPoint) -> None:
-        if card.pseudo:
-            return
-        menu = QMenu(self)
-        menu.addAction("Open policy view").triggered.connect(lambda: self.open_policy(card.bp.key))
-        menu.addAction("Show flows").triggered.connect(lambda: self.showFlows.emit(flows_filter(card.bp)))
-        menu.addAction(f"Export tier {card.bp.tier}…").triggered.connect(
-            lambda: self._export_dialog(card.bp.tier)
-        )
-        menu.popup(card.mapToGlobal(pos))
 
     def _export_dialog(self, tier: str) -> None:
         name = f"{tier or 'policies'}.yaml"

@@ -4,11 +4,22 @@ count (red when zero) and the metric lines the eye menu turns on."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QMouseEvent, QPainter, QPaintEvent, QPalette, QPen
-from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QDrag,
+    QFont,
+    QFontMetrics,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPen,
+    QPixmap,
+)
+from PySide6.QtWidgets import QApplication, QSizePolicy, QWidget
 
-from desktopviz.core.board import BoardPolicy, BoardTier, metric_value, nbytes, packets
+from desktopviz.core.board import BoardPolicy, metric_value, nbytes, packets
 from desktopviz.core.queries import HitMetrics
 from desktopviz.ui.policy_board_style import (
     DENIED,
@@ -20,10 +31,10 @@ from desktopviz.ui.policy_board_style import (
     draw_eye,
     draw_folder,
     draw_kind_icon,
+    draw_pencil,
     human_bytes,
     muted,
     rate,
-    tier_stripe,
     zero_background,
 )
 
@@ -32,6 +43,7 @@ LINE = 20
 HEAD = 26
 PAD = 8
 NO_POLICY_KEY = "__no_policy_traffic__"
+POLICY_MIME = "application/x-desktopviz-policy"  # a dragged card: its policy key
 
 
 def card_tooltip(bp: BoardPolicy, hm: HitMetrics | None, span: float) -> str:
@@ -59,10 +71,12 @@ class PolicyCard(QWidget):
     Signals:
         clicked(str): the card (its name) was clicked: the policy's trace name.
         openRequested(str): the eye icon was clicked or the card double-clicked.
+        editRequested(str): the pencil icon was clicked (editable cards only).
     """
 
     clicked = Signal(str)
     openRequested = Signal(str)
+    editRequested = Signal(str)
 
     def __init__(self, bp: BoardPolicy, parent: QWidget | None = None, *, pseudo: bool = False) -> None:
         super().__init__(parent)
@@ -73,6 +87,9 @@ class PolicyCard(QWidget):
         self.shown: tuple[str, ...] = ("namespace", "endpoints")
         self.highlight: int | None = None
         self.selected = False
+        self.editable = False  # shows the pencil
+        self.draggable = False  # may be dragged to another place (board decides)
+        self._press: QPoint | None = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setMinimumWidth(CARD_WIDTH - 20)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
@@ -117,6 +134,14 @@ class PolicyCard(QWidget):
     def eye_rect(self) -> QRectF:
         return QRectF(self.width() - PAD - 20, 5, 20, 16)
 
+    def pencil_rect(self) -> QRectF:
+        return QRectF(self.width() - PAD - 42, 5, 16, 16)
+
+    def set_editable(self, editable: bool, draggable: bool) -> None:
+        self.editable = editable and not self.pseudo
+        self.draggable = draggable and self.editable
+        self.update()
+
     @property
     def zero_endpoints(self) -> bool:
         return not self.pseudo and self.bp.endpoints == 0
@@ -140,17 +165,18 @@ class PolicyCard(QWidget):
         text = pal.color(QPalette.ColorRole.Text)
         grey = muted()
         x = PAD
+        icons = 22 if self.editable else 0
         if self.highlight is not None:
             p.setPen(Qt.PenStyle.NoPen)
             p.setBrush(HIGHLIGHT)
-            p.drawEllipse(QPointF(rect.right() - PAD - 34, HEAD / 2 + 1), 8, 8)
+            p.drawEllipse(QPointF(rect.right() - PAD - 34 - icons, HEAD / 2 + 1), 8, 8)
             small = QFont(self.font())
             small.setPointSizeF(max(6.5, small.pointSizeF() - 2))
             small.setBold(True)
             p.setFont(small)
             p.setPen(QColor("white"))
             p.drawText(
-                QRectF(rect.right() - PAD - 42, HEAD / 2 - 7, 16, 16),
+                QRectF(rect.right() - PAD - 42 - icons, HEAD / 2 - 7, 16, 16),
                 Qt.AlignmentFlag.AlignCenter,
                 str(self.highlight + 1),
             )
@@ -174,10 +200,12 @@ class PolicyCard(QWidget):
         bold.setBold(True)
         p.setFont(bold)
         p.setPen(text)
-        right = rect.right() - PAD - (48 if self.highlight is not None else 26)
+        right = rect.right() - PAD - (48 if self.highlight is not None else 26) - icons
         name = QFontMetrics(bold).elidedText(self.bp.name, Qt.TextElideMode.ElideRight, int(right - x))
         p.drawText(QRectF(x, 3, right - x, HEAD - 4), Qt.AlignmentFlag.AlignVCenter, name)
         draw_eye(p, self.eye_rect(), grey)
+        if self.editable:
+            draw_pencil(p, self.pencil_rect(), grey)
         p.setFont(self.font())
         y = HEAD
         for line in self.lines():
@@ -229,61 +257,47 @@ class PolicyCard(QWidget):
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
         if event.button() != Qt.MouseButton.LeftButton:
             return super().mousePressEvent(event)
-        if self.eye_rect().adjusted(-4, -4, 4, 4).contains(event.position()):
+        if self.eye_rect().adjusted(-4, -4, 2, 4).contains(event.position()):
             self.openRequested.emit(self.bp.key)
+        elif self.editable and self.pencil_rect().adjusted(-3, -4, 2, 4).contains(event.position()):
+            self.editRequested.emit(self.bp.key)
         else:
+            self._press = event.position().toPoint()
             self.clicked.emit(self.bp.key)
         event.accept()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        """Drag the card to another place on the board (a QDrag carrying its key)."""
+        if (
+            not self.draggable
+            or self._press is None
+            or not event.buttons() & Qt.MouseButton.LeftButton
+            or (event.position().toPoint() - self._press).manhattanLength() < QApplication.startDragDistance()
+        ):
+            return super().mouseMoveEvent(event)
+        self._press = None
+        self.start_drag()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        self._press = None
+        super().mouseReleaseEvent(event)
+
+    def drag_mime(self) -> QMimeData:
+        mime = QMimeData()
+        mime.setData(POLICY_MIME, self.bp.key.encode("utf-8"))
+        mime.setText(self.bp.key)
+        return mime
+
+    def start_drag(self) -> None:
+        drag = QDrag(self)
+        drag.setMimeData(self.drag_mime())
+        pm = QPixmap(self.size())
+        pm.fill(Qt.GlobalColor.transparent)
+        self.render(pm)
+        drag.setPixmap(pm)
+        drag.setHotSpot(QPoint(20, HEAD // 2))
+        drag.exec(Qt.DropAction.MoveAction)
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
         self.openRequested.emit(self.bp.key)
         event.accept()
-
-
-class TierColumn(QFrame):
-    """A tier: a header (name, order, default action) with a coloured stripe, then its cards."""
-
-    def __init__(self, tier: BoardTier, index: int, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.tier = tier
-        self.setFixedWidth(CARD_WIDTH + 20)
-        stripe = tier_stripe(tier.name, index).name()
-        self.setStyleSheet(
-            f"QFrame#{self._css_name()} {{ border-left: 4px solid {stripe}; border-radius: 3px; "
-            "background: palette(window); }"
-        )
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 4, 6, 8)
-        layout.setSpacing(6)
-        bits = []
-        if tier.order is not None:
-            bits.append(
-                f"order {tier.order:,.0f}" if float(tier.order).is_integer() else f"order {tier.order:g}"
-            )
-        if tier.default_action:
-            bits.append(f"default {tier.default_action}")
-        self.header = QLabel(
-            f"<span style='font-size:12pt; font-weight:600'>{tier.name}</span>"
-            + (f"<br><span style='color:gray'>{' · '.join(bits)}</span>" if bits else "")
-        )
-        self.header.setTextFormat(Qt.TextFormat.RichText)
-        c = QColor(stripe)
-        self.header.setStyleSheet(
-            f"background: rgba({c.red()}, {c.green()}, {c.blue()}, 60); padding: 4px; border: none;"
-        )
-        layout.addWidget(self.header)
-        self.cards: list[PolicyCard] = []
-        self._layout = layout
-
-    def _css_name(self) -> str:
-        name = "tiercol_" + "".join(ch if ch.isalnum() else "_" for ch in self.tier.name)
-        self.setObjectName(name)
-        return name
-
-    def add_card(self, card: PolicyCard) -> None:
-        card.setFixedHeight(card.sizeHint().height())
-        self.cards.append(card)
-        self._layout.addWidget(card)
-
-    def finish(self) -> None:
-        self._layout.addStretch(1)

@@ -137,3 +137,27 @@ def draw_eye(p: QPainter, rect: QRectF, colour: QColor) -> None:
     p.setBrush(colour)
     p.drawEllipse(c, h * 0.8, h * 0.8)
     p.restore()
+
+
+def draw_pencil(p: QPainter, rect: QRectF, colour: QColor) -> None:
+    """The card's edit icon: a pencil drawn diagonally in `rect`."""
+    p.save()
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setPen(QPen(colour, 1.3))
+    p.setBrush(Qt.BrushStyle.NoBrush)
+    x0, y0 = rect.left() + 3, rect.bottom() - 2
+    x1, y1 = rect.right() - 3, rect.top() + 2
+    d = 2.2  # half the pencil's width, across its axis
+    body = QPainterPath()
+    body.moveTo(x0 + 3, y0 - 3 + d)
+    body.lineTo(x1 + d * 0.2, y1 + d * 1.4)
+    body.lineTo(x1 - d * 1.4, y1 - d * 0.2)
+    body.lineTo(x0 + 3 - d, y0 - 3)
+    body.closeSubpath()
+    p.drawPath(body)
+    tip = QPainterPath()
+    tip.moveTo(x0 + 3, y0 - 3 + d)
+    tip.lineTo(x0, y0)
+    tip.lineTo(x0 + 3 - d, y0 - 3)
+    p.drawPath(tip)
+    p.restore()

@@ -50,12 +50,14 @@ class BoardToolbar(QWidget):
         linesChanged(tuple): the metric lines shown (names from LINES).
         viewModeChanged(str): "columns" or "list".
         exportRequested(str): a tier name, or "" for all policies.
+        addTierRequested(): the Add tier button (shown when the board is editable).
     """
 
     filtersChanged = Signal()
     linesChanged = Signal(tuple)
     viewModeChanged = Signal(str)
     exportRequested = Signal(str)
+    addTierRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -107,6 +109,13 @@ class BoardToolbar(QWidget):
         self.eye_button.setMenu(self.eye_menu)
         row1.addWidget(self.mode, 2)
         row1.addWidget(self.status, 1, Qt.AlignmentFlag.AlignRight)
+        self.add_tier_button = QToolButton()
+        self.add_tier_button.setObjectName("addTier")
+        self.add_tier_button.setText("Add tier")
+        self.add_tier_button.setToolTip("Create a tier (name, order, default action)")
+        self.add_tier_button.clicked.connect(self.addTierRequested)
+        self.add_tier_button.setVisible(False)
+        row1.addWidget(self.add_tier_button)
         row1.addWidget(self.columns_button)
         row1.addWidget(self.list_button)
         row1.addWidget(self.export_button)

@@ -47,6 +47,7 @@ class PolicyView(QWidget):
         showFlows(str): a filter (flow browser's language) for the flows of the policy or a rule.
         policyActivated(str): the policy's name was clicked (its trace name).
         backRequested(): the "back to the board" button.
+        editRequested(str): the pencil (Edit) button: edit this policy (its trace name).
         updated(): new numbers are shown.
         error(str): a query failed.
     """
@@ -54,6 +55,7 @@ class PolicyView(QWidget):
     showFlows = Signal(str)
     policyActivated = Signal(str)
     backRequested = Signal()
+    editRequested = Signal(str)
     updated = Signal()
     error = Signal(str)
 
@@ -81,8 +83,15 @@ class PolicyView(QWidget):
         self.flows_button = QPushButton("Show flows")
         self.flows_button.setToolTip("Show the flows this policy decided in the flow-log browser")
         self.flows_button.clicked.connect(self._show_policy_flows)
+        self.edit_button = QPushButton("✎ Edit")
+        self.edit_button.setObjectName("editPolicy")
+        self.edit_button.setToolTip("Edit this policy in the policy editor")
+        self.edit_button.clicked.connect(self._edit)
+        self.edit_button.setVisible(False)
+        self.editable = False
         bar.addWidget(self.back_button)
         bar.addStretch(1)
+        bar.addWidget(self.edit_button)
         bar.addWidget(self.flows_button)
         outer.addLayout(bar)
         self.scroll = QScrollArea(self)
@@ -133,7 +142,23 @@ class PolicyView(QWidget):
             self.detail = None
             self._worker.reset()
             self._build(self._empty_detail(bp))
+        self._update_edit()
         self.refresh()
+
+    def set_editable(self, on: bool, reason: str = "") -> None:
+        """Offer the pencil (Edit) for policies of the scenario; `reason` says why not."""
+        self.editable = on
+        self.edit_button.setToolTip("Edit this policy in the policy editor" if on else reason)
+        self._update_edit()
+
+    def _update_edit(self) -> None:
+        bp = self.policy
+        self.edit_button.setVisible(bp is not None and bp.policy is not None)
+        self.edit_button.setEnabled(self.editable)
+
+    def _edit(self) -> None:
+        if self.policy is not None and self.editable:
+            self.editRequested.emit(self.policy.key)
 
     @property
     def current_key(self) -> str | None:
