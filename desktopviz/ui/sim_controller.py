@@ -19,6 +19,7 @@ from desktopviz.core.model import Scenario
 from desktopviz.ui.sim_worker import (  # noqa: F401 - re-exported for the views and tests
     MAX_SPEED,
     SPEEDS,
+    ClusterSnapshot,
     IntervalSummary,
     SimFactory,
     SimWorker,
@@ -49,6 +50,8 @@ class SimController(QObject):
         interval(object): IntervalSummary after each completed flush interval.
         state_changed(bool, float): running, speed.
         event_fired(str): a scenario event id that was fired.
+        cluster_changed(object): a ClusterSnapshot after an event or a reset (what the
+            simulation's cluster now is, and which policies and tiers changed).
         failed(str): the simulation stopped on an error (the app keeps running).
         stopped(object): StopSummary after shutdown.
     """
@@ -58,6 +61,7 @@ class SimController(QObject):
     interval = Signal(object)
     state_changed = Signal(bool, float)
     event_fired = Signal(str)
+    cluster_changed = Signal(object)
     failed = Signal(str)
     stopped = Signal(object)
 
@@ -104,6 +108,7 @@ class SimController(QObject):
         w.interval.connect(self._on_interval)
         w.state.connect(self._on_state)
         w.event_fired.connect(self.event_fired)
+        w.cluster_changed.connect(self.cluster_changed)
         w.failed.connect(self._on_failed)
         w.stopped.connect(self.stopped)
         self._started = False
@@ -140,6 +145,10 @@ class SimController(QObject):
 
     def remove_policy(self, key: str) -> None:
         self._post("remove_policy", key)
+
+    def set_tier(self, tier: Any) -> None:
+        """Create or change a tier (order, default action): new connections only."""
+        self._post("set_tier", copy.deepcopy(tier))
 
     def reset(self, db_path: str | Path | None = None) -> None:
         """Start the scenario again from its beginning into a new database (the old run's

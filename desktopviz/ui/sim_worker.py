@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from desktopviz.core import paths
 from desktopviz.core.flowlog import FlowLog
 from desktopviz.core.model import Scenario
+from desktopviz.ui.sim_worker_snapshot import ClusterSnapshot, changed
 
 MAX_SPEED = math.inf  # "as fast as possible"
 SPEEDS: tuple[float, ...] = (1.0, 10.0, 60.0, MAX_SPEED)
@@ -114,6 +115,8 @@ class SimWorker(QObject):
         interval(object): an IntervalSummary after each completed flush interval.
         state(bool, float): running (not paused), speed (math.inf = as fast as possible).
         event_fired(str): a scenario event was fired (its id).
+        cluster_changed(object): a ClusterSnapshot after an event fired (by command or on its
+            schedule) or a reset; simulators without a `cluster` send none.
         failed(str): an exception stopped the simulation (message with the exception).
         stopped(object): a StopSummary; the database is flushed and closed, the thread quits.
     """
@@ -123,6 +126,7 @@ class SimWorker(QObject):
     interval = Signal(object)
     state = Signal(bool, float)
     event_fired = Signal(str)
+    cluster_changed = Signal(object)
     failed = Signal(str)
     stopped = Signal(object)
 
@@ -156,11 +160,14 @@ class SimWorker(QObject):
         self._failed = False
         self._done = False
         self.result: list[StopSummary] = []  # the StopSummary, appended before the thread quits
+        self._policy_commands: list[tuple[str, Any]] = []  # replayed on a reset (edits stay)
+        self._known: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
+        self._fired = 0
 
     # -- any thread --------------------------------------------------------------------
     def post(self, command: str, arg: Any = None) -> None:
-        """Queue a command: pause, resume, speed, fire, apply_policy, remove_policy, reset,
-        stop. Thread-safe; the worker sees it before its next simulation step."""
+        """Queue a command: pause, resume, speed, fire, apply_policy, remove_policy, set_tier,
+        reset, stop. Thread-safe; the worker sees it before its next simulation step."""
         self.commands.put((command, arg))
 
     # -- simulation thread -------------------------------------------------------------
@@ -189,9 +196,17 @@ class SimWorker(QObject):
             set_meta("seed", getattr(self._sim, "seed", self._seed))
             if self._pristine.files:
                 set_meta("scenario_files", ",".join(self._pristine.files))
+        for command, arg in self._policy_commands:
+            self._policy_command(command, arg, record=False)
+        previous = self._known
+        self._remember()
+        self._fired = len(getattr(self._sim, "fired", ()))
         self._last_wall = time.monotonic()
         self.store_opened.emit(str(db_path))
         self.clock.emit(float(self._sim.now))
+        if previous != ({}, {}):
+            self._known = previous
+            self._snapshot("reset")
 
     @Slot()
     def _tick(self) -> None:
@@ -211,6 +226,9 @@ class SimWorker(QObject):
                 logs = self._sim.advance(elapsed * self._speed)
             self._write(logs)
             self.clock.emit(float(self._sim.now))
+            fired = getattr(self._sim, "fired", ())
+            if len(fired) != self._fired:  # a timed event fired during this step
+                self._snapshot(str(fired[-1][1]))
         except Exception as exc:  # noqa: BLE001
             self._fail(exc)
 
@@ -269,12 +287,9 @@ class SimWorker(QObject):
             if self._sim is not None:
                 self._sim.fire(str(arg))
                 self.event_fired.emit(str(arg))
-        elif command == "apply_policy":
-            if self._sim is not None:
-                self._sim.apply_policy(arg)
-        elif command == "remove_policy":
-            if self._sim is not None:
-                self._sim.remove_policy(str(arg))
+                self._snapshot(str(arg))
+        elif command in ("apply_policy", "remove_policy", "set_tier"):
+            self._policy_command(command, arg)
         elif command == "reset":
             self._close_run()
             self._failed = False
@@ -282,6 +297,48 @@ class SimWorker(QObject):
             self.state.emit(self._running, self._speed)
         else:
             raise ValueError(f"unknown simulation command {command!r}")
+
+    def _policy_command(self, command: str, arg: Any, record: bool = True) -> None:
+        """Apply, remove a policy or set a tier (new connections only). A policy that is
+        already gone (an event deleted it) is not an error; a simulator without tiers
+        (`set_tier`) ignores tiers."""
+        sim = self._sim
+        if sim is None:
+            return
+        if record:
+            self._policy_commands.append((command, arg))
+        if command == "apply_policy":
+            sim.apply_policy(arg)
+        elif command == "remove_policy":
+            cluster = getattr(sim, "cluster", None)
+            if cluster is None or str(arg) in cluster.policies:
+                sim.remove_policy(str(arg))
+        else:
+            setter = getattr(sim, "set_tier", None)
+            if setter is not None:
+                setter(arg)
+        self._remember()
+
+    def _remember(self) -> None:
+        cluster = getattr(self._sim, "cluster", None)
+        if cluster is not None:
+            self._known = (dict(cluster.policies), dict(cluster.tiers))
+
+    def _snapshot(self, reason: str) -> None:
+        """Tell the GUI what the cluster is now and which policies and tiers changed."""
+        sim = self._sim
+        self._fired = len(getattr(sim, "fired", ()))
+        cluster = getattr(sim, "cluster", None)
+        if cluster is None:
+            return
+        old_p, old_t = self._known
+        policies = changed(old_p, cluster.policies)
+        tiers = changed(old_t, cluster.tiers)
+        self._remember()
+        copied = copy.deepcopy(cluster)
+        policies = {k: (copied.policies[k] if v is not None else None) for k, v in policies.items()}
+        tiers = {k: (copied.tiers[k] if v is not None else None) for k, v in tiers.items()}
+        self.cluster_changed.emit(ClusterSnapshot(copied, policies, tiers, reason, float(sim.now)))
 
     def _reschedule(self) -> None:
         """Step as fast as possible only while running at max speed; otherwise tick at
