@@ -14,6 +14,7 @@ True (or Ctrl-C) stops at the next batch with ``summary.cancelled``.
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import time
 from collections import Counter
@@ -341,6 +342,10 @@ def import_files(
     files = [Path(p) for p in paths]
     store, owned = _open_store(db)
     summary = ImportSummary(db_path=str(store.path))
+    # Parsing makes millions of short-lived dicts and lists without cycles; the cyclic
+    # collector's passes over them cost ~15 % of an import, so it is paused meanwhile.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         was_empty = store.count() == 0
         for index, path in enumerate(files):
@@ -354,6 +359,8 @@ def import_files(
         if summary.total("flow_logs"):
             store.set_meta("imported_at", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     finally:
+        if gc_was_enabled:
+            gc.enable()
         if owned:
             store.close()
     summary.seconds = time.perf_counter() - t0
