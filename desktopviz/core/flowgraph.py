@@ -47,6 +47,10 @@ class Flow:
     src_labels: Mapping[str, str] | None = None
     dst_labels: Mapping[str, str] | None = None
     policies: tuple[str, ...] = ()  # trace strings that evaluated the flow, if known
+    changed: bool = False  # what-if preview: the verdict changes with the edit
+    uncertain: bool = False  # what-if preview: the record does not decide the verdict
+    before_action: str | None = None  # what-if preview: the other side of a change
+    reasons: tuple[str, ...] = ()  # what-if preview: why uncertain, notes
 
     @property
     def src(self) -> NodeKey:
@@ -72,13 +76,36 @@ class Flow:
         return f"{endpoint_label(*self.src)} → {endpoint_label(*self.dst)}"
 
 
+NET_NAMES = {"pub": "Public network", "pvt": "Private network"}
+
+
+def is_global(namespace: str | None) -> bool:
+    return namespace in (None, "", GLOBAL_NS)
+
+
 def namespace_label(namespace: str) -> str:
-    """How a namespace is shown: Calico's ``-`` is shown as "Global" (as Whisker does)."""
-    return "Global" if namespace in ("", GLOBAL_NS) else namespace
+    """How a namespace is shown: Calico's ``-`` is shown as "Global" (as Whisker does;
+    Kubernetes namespaces are lower case, so it cannot be mistaken for one)."""
+    return "Global" if is_global(namespace) else namespace
+
+
+def name_label(namespace: str, name: str) -> str:
+    """How an aggregated name is shown: the plain networks ``pub``/``pvt`` of a non-namespaced
+    end as "Public network"/"Private network" (Whisker's words, calico.md §1.2)."""
+    return NET_NAMES.get(name, name) if is_global(namespace) else name
 
 
 def endpoint_label(namespace: str, name: str) -> str:
-    """``namespace:name`` as in Calico's tables (``-:pub`` for a public network)."""
+    """``namespace:name`` as shown in tables, dropdowns and tooltips: ``Global:`` for
+    non-namespaced ends (``Global:public-ip-range``), and a plain network by its name alone
+    ("Public network")."""
+    if is_global(namespace) and name in NET_NAMES:
+        return NET_NAMES[name]
+    return f"{namespace_label(namespace)}:{name_label(namespace, name)}"
+
+
+def endpoint_key(namespace: str, name: str) -> str:
+    """The raw ``namespace:name`` of an end (``-:pub``): machine-readable, not for display."""
     return f"{namespace or GLOBAL_NS}:{name}"
 
 
@@ -120,6 +147,9 @@ def flow_from_row(row: Any) -> Flow:
         src_labels=_labels(labels_s),
         dst_labels=_labels(labels_d),
         policies=tuple(_get(row, "policies", default=()) or ()),
+        changed=bool(_get(row, "changed", default=False)),
+        uncertain=bool(_get(row, "uncertain", default=False)),
+        before_action=_get(row, "before_action", default=None),
     )
 
 
@@ -151,6 +181,11 @@ def merge_flows(flows: Iterable[Flow]) -> list[Flow]:
             g.denied_at = f.denied_at or g.denied_at
         if f.policies:
             g.policies = tuple(dict.fromkeys(g.policies + f.policies))
+        g.changed = g.changed or f.changed
+        g.uncertain = g.uncertain or f.uncertain
+        g.before_action = g.before_action or f.before_action
+        if f.reasons:
+            g.reasons = tuple(dict.fromkeys(g.reasons + f.reasons))
     return list(out.values())
 
 

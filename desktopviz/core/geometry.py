@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from desktopviz.core.flowgraph import Flow, NodeKey, StableOrder, build_graph, namespace_label
+from desktopviz.core.flowgraph import Flow, NodeKey, StableOrder, build_graph, name_label, namespace_label
 
 TAU = 2 * math.pi
 OTHER = "(other)"  # name of the merged-names segment of a namespace
@@ -63,6 +63,8 @@ class LayoutFlow:
     value: float
     members: list[int]  # indices into the input flows
     chord: int | None = None  # index into Layout.chords
+    changed: bool = False  # what-if preview: some member's verdict changes
+    uncertain: bool = False  # what-if preview: some member cannot be decided from the record
 
 
 @dataclass
@@ -74,7 +76,7 @@ class Segment:
     name: str | None = None
     flow: int | None = None  # LayoutFlow index (flow ring); None = the "other flows" end
     side: str | None = None  # "src" | "dst" for flow ends
-    status: str = "allowed"  # allowed | denied | denied_remote | unknown | other
+    status: str = "allowed"  # allowed | denied | denied_remote | unknown | uncertain | other
     value: float = 0.0
     merged: int = 0  # names (name ring) or flows (flow ring) merged into this segment
     flows: list[int] = field(default_factory=list)  # LayoutFlow indices it takes part in
@@ -191,7 +193,9 @@ def _find(ring: list[Segment], th: float) -> int | None:
     return None
 
 
-def _end_status(status: str, denied_at: str | None, side: str) -> str:
+def _end_status(status: str, denied_at: str | None, side: str, uncertain: bool = False) -> str:
+    if uncertain:
+        return "uncertain"
     if status == "denied":
         return "denied_remote" if side == "src" and denied_at == "dst" else "denied"
     return status
@@ -249,12 +253,15 @@ def compute_layout(
         if j is None:
             index[key] = len(lay.flows)
             lay.flows.append(LayoutFlow(key[0], key[1], f.status, f.denied_at, v, [i]))
+            lf = lay.flows[-1]
         else:
             lf = lay.flows[j]
             lf.value += v
             lf.members.append(i)
             if f.denied_at == "src":
                 lf.denied_at = "src"
+        lf.changed = lf.changed or f.changed
+        lf.uncertain = lf.uncertain or f.uncertain
     name_tot: dict[NodeKey, float] = {}
     for lf in lay.flows:
         name_tot[lf.src] = name_tot.get(lf.src, 0.0) + lf.value
@@ -312,7 +319,7 @@ def compute_layout(
         for _d, j, side in sorted(ends_of[k], key=lambda t: (-t[0], t[1], t[2])):
             lf = lay.flows[j]
             e = Segment("flow", a, a + lf.value * k_ang, k[0], k[1], j, side, value=lf.value, flows=[j])
-            e.status = _end_status(lf.status, lf.denied_at, side)
+            e.status = _end_status(lf.status, lf.denied_at, side, lf.uncertain)
             end_at[(j, side)] = e
             lay.ends.append(e)
             seg.flows.append(j)
@@ -409,7 +416,7 @@ def fit_labels(
     for s in layout.names:
         if s.span * radius_px < line_px * 0.9:
             continue
-        text = f"{OTHER} ×{s.merged}" if s.name == OTHER else str(s.name)
+        text = f"{OTHER} ×{s.merged}" if s.name == OTHER else name_label(s.namespace, str(s.name))
         if len(text) > max_chars:
             text = text[: max_chars - 1] + "…"
         deg = math.degrees(s.mid)

@@ -214,3 +214,50 @@ def test_status_filter_keeps_the_rings_but_draws_only_matching_chords():
     ]
     assert [denied.flows[c.flow].status for c in denied.chords] == ["denied"]
     assert any(e.status == "allowed" and e.flow is not None for e in denied.ends)  # rings still show them
+
+
+def test_whatif_markers_reach_the_layout_and_uncertain_ends_are_not_given_a_verdict():
+    flows = [
+        flow("storefront:rogue-*", "storefront:backend-*", "allow", 2),
+        flow("-:public-ip-range", "storefront:frontend-*", "allow", 5, stype="ns"),
+    ]
+    flows[0].changed, flows[0].before_action = True, "deny"
+    flows[1].uncertain = True
+    lay = compute_layout(flows)
+    by_src = {lf.src[1]: lf for lf in lay.flows}
+    assert by_src["rogue-*"].changed and not by_src["rogue-*"].uncertain
+    assert by_src["public-ip-range"].uncertain and not by_src["public-ip-range"].changed
+    j = lay.flows.index(by_src["public-ip-range"])
+    assert {e.status for e in lay.ends if e.flow == j} == {"uncertain"}
+    j = lay.flows.index(by_src["rogue-*"])
+    assert {e.status for e in lay.ends if e.flow == j} == {"allowed"}
+
+
+def test_whatif_rows_keep_their_markers_when_merged():
+    row = {
+        "source_namespace": "storefront",
+        "source_name_aggr": "rogue-*",
+        "dest_namespace": "storefront",
+        "dest_name_aggr": "backend-*",
+        "action": "allow",
+        "num_flows": 3,
+        "changed": True,
+        "before_action": "deny",
+    }
+    a, b = flow_from_row(row), flow_from_row({**row, "changed": False, "uncertain": True})
+    (m,) = merge_flows([a, b])
+    assert m.changed and m.uncertain and m.before_action == "deny" and m.connections == 6
+
+
+def test_plain_networks_are_named_as_whisker_names_them():
+    from desktopviz.core.flowgraph import endpoint_key, endpoint_label, namespace_label
+
+    assert namespace_label("-") == "Global" and namespace_label("") == "Global"
+    assert endpoint_label("-", "pub") == "Public network"
+    assert endpoint_label("-", "pvt") == "Private network"
+    assert endpoint_label("-", "public-ip-range") == "Global:public-ip-range"
+    assert endpoint_label("storefront", "pub") == "storefront:pub"  # only plain networks
+    assert endpoint_key("-", "pub") == "-:pub"
+    lay = compute_layout([flow("storefront:frontend-*", "-:pub", conns=5, dtype="net")])
+    texts = {lb.text for lb in fit_labels(lay, 400)}
+    assert "Public network" in texts and "Global" in texts and "pub" not in texts
