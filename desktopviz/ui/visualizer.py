@@ -18,80 +18,30 @@ Signals:
 
 from __future__ import annotations
 
-import traceback
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QSize, Qt, QThreadPool, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QImage, QPainter
+from PySide6.QtCore import QCoreApplication, QEvent, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QPainter
 from PySide6.QtWidgets import QHBoxLayout, QSplitter, QVBoxLayout, QWidget
 
 from desktopviz.core.flowgraph import Flow, StableOrder, merge_flows
-from desktopviz.core.geometry import OTHER, Layout, LayoutOptions, compute_layout
+from desktopviz.core.geometry import OTHER, Layout, LayoutOptions
+from desktopviz.core.whatif import WhatIfResult
 from desktopviz.ui.visualizer_canvas import ChartCanvas
-from desktopviz.ui.visualizer_data import Focus, Loaded, QueryState, load_flows, view_filter
+from desktopviz.ui.visualizer_data import Focus, Loaded, QueryState
 from desktopviz.ui.visualizer_filterbar import FilterBar
+from desktopviz.ui.visualizer_labels import export_picture, paint_text
 from desktopviz.ui.visualizer_panel import VisualizerPanel
-from desktopviz.ui.visualizer_render import (
-    Scene,
-    Viewport,
-    paint_overlay,
-    paint_static,
-    paint_text,
-    render_image,
-)
+from desktopviz.ui.visualizer_preview import PreviewBanner, PreviewState
+from desktopviz.ui.visualizer_render import Scene
 from desktopviz.ui.visualizer_select import SelectionMixin
-from desktopviz.ui.visualizer_style import GLOBAL_COLOUR, ColourBook
+from desktopviz.ui.visualizer_style import GLOBAL_COLOUR, ChartColours, ColourBook
+from desktopviz.ui.visualizer_text import GlyphCache
+from desktopviz.ui.visualizer_worker import Job, Request, Result, Signals, compute
 
 VIEW_NAMES = ("namespace", "names", "status")
-
-
-@dataclass
-class _Request:
-    reload: bool
-    relayout: bool
-    path: str | None
-    given: list[Flow] | None
-    query: QueryState
-    loaded: Loaded | None
-    status: str
-    focus: tuple[Focus, ...]
-    view: str
-    labels: bool
-    size: tuple[int, int, float]
-    vp: Viewport
-    options: LayoutOptions
-    shown: list[Flow] | None = None
-    placed: list[Flow] | None = None
-    layout: Layout | None = None
-
-
-@dataclass
-class _Result:
-    loaded: Loaded
-    shown: list[Flow]
-    scene: Scene
-    image: QImage
-    vp: Viewport
-    size: tuple[int, int, float]
-
-
-class _Signals(QObject):
-    done = Signal(object)
-    failed = Signal(str)
-
-
-class _Job(QRunnable):
-    def __init__(self, fn: Any, signals: _Signals) -> None:
-        super().__init__()
-        self.fn, self.signals = fn, signals
-
-    def run(self) -> None:
-        try:
-            self.signals.done.emit(self.fn())
-        except Exception:  # reported in the GUI thread; the widget keeps its last picture
-            self.signals.failed.emit(traceback.format_exc())
 
 
 class FlowVisualizer(SelectionMixin, QWidget):
@@ -115,12 +65,17 @@ class FlowVisualizer(SelectionMixin, QWidget):
         top = QVBoxLayout(self)
         top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(self.filter_bar)
+        self.banner = PreviewBanner()
+        self.banner.setVisible(False)
+        self.banner.togglesChanged.connect(self._preview_toggled)
+        self.banner.closed.connect(lambda: self.set_preview(None))
+        top.addWidget(self.banner)
         row = QHBoxLayout()
         row.addWidget(split)
         top.addLayout(row, 1)
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
-        self._signals = _Signals(self)
+        self._signals = Signals(self)
         self._signals.done.connect(self._on_done)
         self._signals.failed.connect(self._on_failed)
         self._order = StableOrder()
@@ -135,7 +90,11 @@ class FlowVisualizer(SelectionMixin, QWidget):
         self._status = "any"
         self._focus: list[Focus] = []
         self._loaded: Loaded | None = None
-        self._result: _Result | None = None
+        self._result: Result | None = None
+        self._preview: PreviewState | None = None
+        self._glyphs = GlyphCache(self.font())
+        self._colours = ChartColours.from_palette(self.palette())
+        self.canvas.set_colours(self._colours)
         self._busy = False
         self._want: tuple[bool, bool] | None = None  # (reload, relayout) still to do
         self.last_error = ""
@@ -165,27 +124,73 @@ class FlowVisualizer(SelectionMixin, QWidget):
 
     # -- public API -------------------------------------------------------------------------------
     def set_store(self, path: str | Path | None) -> None:
-        """Read flows from this store (its own read-only connection per job); None = nothing."""
+        """Read flows from this store (its own read-only connection per job); None = nothing.
+        Closes a what-if preview (it belongs to the old store's flows)."""
         self._path = None if path is None else str(path)
         self._given = None
+        self._close_preview()
         self._reset_state()
         self._schedule(True, True)
 
     def set_flows(self, flows: list[Flow] | None) -> None:
-        """Show these flows instead of a store's (previews, tests)."""
+        """Show these flows instead of a store's (tests)."""
         self._path = None
         self._given = merge_flows(flows or [])
+        self._close_preview()
         self._schedule(True, True)
 
     def refresh(self) -> None:
-        """New data may be in the store: re-read it (cheap to call often; requests merge)."""
-        if self._path is not None:
+        """New data may be in the store: re-read it (cheap to call often; requests merge).
+        A preview stays as it is; closing it reads the store again."""
+        if self._path is not None and self._preview is None:
             self._schedule(True, True)
 
     def set_time_range(self, since: int | None, until: int | None) -> None:
         self.filter_bar.set_custom(since, until)
         self._query = self.filter_bar.state()
+        if self._preview is None:
+            self._schedule(True, True)
+
+    def set_preview(
+        self,
+        result: WhatIfResult | None,
+        applied: bool = True,
+        only_changed: bool = False,
+        *,
+        title: str = "",
+    ) -> None:
+        """Show a what-if: the flows as they would be with the edit (``applied``) or as
+        recorded, all of them or ``only_changed`` (with the uncertain ones). Changed flows are
+        outlined, uncertain ones grey and hatched. ``None`` returns to the live data."""
+        if result is None:
+            if self._preview is not None:
+                self._close_preview()
+                self._select(None)
+                self._schedule(True, True)
+            return
+        old = self._preview
+        self._preview = PreviewState(result, applied, only_changed, title or (old.title if old else ""))
+        if old is None or old.result is not result:
+            self._select(None)
+        self.banner.show_state(self._preview)
+        self.banner.setVisible(True)
+        self.filter_bar.setEnabled(False)
+        self.filter_bar.setToolTip("The preview shows the time range the what-if was evaluated on")
         self._schedule(True, True)
+
+    def preview(self) -> PreviewState | None:
+        """The what-if shown, or None for live data."""
+        return self._preview
+
+    def _preview_toggled(self, applied: bool, only_changed: bool) -> None:
+        if self._preview is not None:
+            self.set_preview(self._preview.result, applied, only_changed, title=self._preview.title)
+
+    def _close_preview(self) -> None:
+        self._preview = None
+        self.banner.setVisible(False)
+        self.filter_bar.setEnabled(True)
+        self.filter_bar.setToolTip("")
 
     def set_view(self, name: str) -> None:
         if name not in VIEW_NAMES:
@@ -238,33 +243,29 @@ class FlowVisualizer(SelectionMixin, QWidget):
     def export_image(self, path: str | Path) -> None:
         """Save the current picture (with the selection) as PNG or SVG, at the chart's size."""
         self.wait_until_idle()
-        path = Path(path)
         res = self._result
         w, h = max(self.canvas.width(), 400), max(self.canvas.height(), 300)
-        vp = self.canvas.viewport()
-        scene = res.scene if res else Scene(Layout(), [])
-        outline, flows = self.canvas.selected, self.canvas.selected_flows
-        if path.suffix.lower() == ".svg":
-            from PySide6.QtSvg import QSvgGenerator
+        scene = res.scene if res else Scene(Layout(), [], colours=self._colours)
+        export_picture(
+            Path(path),
+            scene,
+            self.canvas.viewport(),
+            (w, h),
+            self.canvas.selected_flows,
+            self.canvas.selected,
+            self._glyphs,
+        )
 
-            gen = QSvgGenerator()
-            gen.setFileName(str(path))
-            gen.setSize(QSize(w, h))
-            gen.setViewBox(self.canvas.rect())
-            gen.setTitle("desktopviz Flow Visualizer")
-            p = QPainter(gen)
-            paint_static(p, scene, vp, w, h)
-            if outline or flows:
-                paint_overlay(p, scene, vp, flows, outline)
-            p.end()
-            return
-        img = render_image(scene, vp, w, h, text=True)
-        if outline or flows:
-            p = QPainter(img)
-            paint_overlay(p, scene, vp, flows, outline)
-            p.end()
-        if not img.save(str(path)):
-            raise OSError(f"{path}: could not write the image")
+    def changeEvent(self, event: QEvent) -> None:
+        """Follow the palette (light/dark) and the font: new colours and label outlines."""
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.FontChange):
+            colours = ChartColours.from_palette(self.palette())
+            self._glyphs.set_font(self.font())
+            if colours != self._colours or event.type() == QEvent.Type.FontChange:
+                self._colours = colours
+                self.canvas.set_colours(colours)
+                self._schedule(False, False)
+        super().changeEvent(event)
 
     def shutdown(self) -> None:
         self._repaint_timer.stop()
@@ -345,7 +346,7 @@ class FlowVisualizer(SelectionMixin, QWidget):
         if not reload and self._loaded is None:
             reload = True
         w, h = max(self.canvas.width(), 400), max(self.canvas.height(), 300)
-        req = _Request(
+        req = Request(
             reload=reload,
             relayout=relayout,
             path=self._path,
@@ -359,62 +360,36 @@ class FlowVisualizer(SelectionMixin, QWidget):
             size=(w, h, self.devicePixelRatioF()),
             vp=self.canvas.viewport(),
             options=self._options,
+            colours=self._colours,
+            metrics=self._glyphs.metrics(),
+            glyphs=self._glyphs.snapshot(),
+            table_key=self._table_key(),
+            preview=self._preview,
+            previous=self._result,
         )
         if not relayout and self._result is not None:
             req.shown, req.layout = self._result.shown, self._result.scene.layout
             req.placed = self._result.scene.flows
         self._busy = True
-        self._pool.start(_Job(lambda: self._compute(req), self._signals))
+        order, ns_book, name_book = self._order, self._ns_book, self._name_book
+        self._pool.start(Job(lambda: compute(req, order, ns_book, name_book), self._signals))
 
-    def _compute(self, req: _Request) -> _Result:
-        """Runs in the worker thread: read, filter, lay out, paint."""
-        if req.reload or req.loaded is None:
-            if req.path is not None:
-                loaded = load_flows(req.path, req.query)
-            else:
-                flows = list(req.given or [])
-                span = (
-                    max((f.end for f in flows), default=1) - min((f.start for f in flows), default=0)
-                ) or 1
-                loaded = Loaded(flows, None, None, float(span))
-        else:
-            loaded = req.loaded
-        if req.layout is None or req.shown is None or req.placed is None:
-            placed = view_filter(loaded.flows, "any", req.focus)
-            chord_status = None if req.status == "any" else req.status
-            layout = compute_layout(placed, self._order, req.options, chord_status)
-            shown = [f for f in placed if req.status in ("any", f.status)]
-        else:
-            shown, layout, placed = req.shown, req.layout, req.placed
-        for s in layout.namespaces:
-            self._ns_book(s.namespace)
-        for s in layout.names:
-            self._name_book((s.namespace, s.name))
-        notes = []
-        if layout.merged_names:
-            notes.append(f"{layout.merged_names} small names merged into “{OTHER}”")
-        if layout.hidden_flows:
-            notes.append(f"{layout.hidden_flows} small flows shown on the inner ring only")
-        scene = Scene(
-            layout,
-            placed,
-            req.view,
-            self._ns_book.snapshot(),
-            self._name_book.snapshot(),
-            req.labels,
-            "; ".join(notes),
-        )
-        w, h, dpr = req.size
-        image = render_image(scene, req.vp, w, h, dpr)
-        return _Result(loaded, shown, scene, image, req.vp, req.size)
-
-    def _on_done(self, res: _Result) -> None:
+    def _on_done(self, res: Result) -> None:
         self._busy = False
-        p = QPainter(res.image)
-        w, h, _dpr = res.size
-        paint_text(p, res.scene, res.vp, w, h)
-        p.end()
-        self._loaded, self._result = res.loaded, res
+        self._loaded = res.loaded
+        if res.loaded.data_end is not None:
+            self.filter_bar.set_data_end(res.loaded.data_end)
+        if res.unchanged and self._result is not None:  # same flows, same picture: nothing to do
+            self._result = replace(self._result, loaded=res.loaded)
+            self._start()
+            return
+        if res.missing:  # text whose outlines the worker did not have yet
+            self._glyphs.make(res.missing)
+            p = QPainter(res.image)
+            w, h, _dpr = res.size
+            paint_text(p, res.scene, res.vp, w, h, self._glyphs.snapshot(), set(res.missing))
+            p.end()
+        self._result = res
         self.canvas.set_picture(res.image, res.scene, res.vp)
         self._after_render()
         self._start()

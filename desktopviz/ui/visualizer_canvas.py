@@ -39,14 +39,16 @@ from desktopviz.ui.visualizer_render import (
     paint_overlay_rings,
     paint_veil,
 )
+from desktopviz.ui.visualizer_style import LIGHT, ChartColours
 
 
-def _icon(kind: str) -> QIcon:
+def _icon(kind: str, colour: QColor | None = None) -> QIcon:
+    ink = QColor(colour) if colour is not None else QColor("#34495e")
     pm = QPixmap(32, 32)
     pm.fill(Qt.GlobalColor.transparent)
     p = QPainter(pm)
     p.setRenderHint(QPainter.RenderHint.Antialiasing)
-    pen = QPen(QColor("#34495e"), 3)
+    pen = QPen(ink, 3)
     pen.setCapStyle(Qt.PenCapStyle.RoundCap)
     p.setPen(pen)
     if kind in ("zoom_in", "zoom_out"):
@@ -62,10 +64,10 @@ def _icon(kind: str) -> QIcon:
             p.drawLine(QPointF(cx, cy), QPointF(cx, cy - sy * 6))
     elif kind == "reset":
         p.drawArc(QRectF(6, 6, 20, 20), 60 * 16, 290 * 16)
-        p.setBrush(QColor("#34495e"))
+        p.setBrush(ink)
         p.drawPolygon([QPointF(22, 3), QPointF(27, 10), QPointF(19, 11)])
     elif kind == "labels":
-        p.setBrush(QColor("#34495e"))
+        p.setBrush(ink)
         p.drawPolygon([QPointF(5, 5), QPointF(17, 5), QPointF(28, 16), QPointF(17, 27), QPointF(5, 15)])
         p.setBrush(QColor("white"))
         p.setPen(Qt.PenStyle.NoPen)
@@ -120,6 +122,7 @@ class ChartCanvas(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMinimumSize(360, 320)
         self.scene: Scene | None = None
+        self.colours: ChartColours = LIGHT
         self._image: QImage | None = None
         self._image_vp: Viewport | None = None
         self._overlay: QImage | None = None
@@ -178,6 +181,14 @@ class ChartCanvas(QWidget):
         if self.hover is not None:  # the old hit's indices belong to the old layout
             self.hover = None
             self.hovered.emit(None)
+        self.update()
+
+    def set_colours(self, colours: ChartColours) -> None:
+        """Chart colours from the palette (background until the next picture, veil, icons)."""
+        self.colours = colours
+        for kind, b in self.buttons.items():
+            b.setIcon(_icon(kind, self.palette().color(self.palette().ColorRole.ButtonText)))
+        self._overlay_key = None
         self.update()
 
     def set_selection(self, segments: list[Segment], flows: set[int]) -> None:
@@ -305,7 +316,7 @@ class ChartCanvas(QWidget):
             img.fill(Qt.GlobalColor.transparent)
             p = QPainter(img)
             if flows:
-                paint_veil(p, vp)
+                paint_veil(p, vp, self.colours.veil)
                 if chords is not None:
                     p.drawImage(0, 0, chords)
             paint_overlay_rings(p, self.scene, vp, flows, outline)
@@ -338,7 +349,7 @@ class ChartCanvas(QWidget):
 
     def paintEvent(self, event: QPaintEvent) -> None:
         p = QPainter(self)
-        p.fillRect(self.rect(), QColor("#ffffff"))
+        p.fillRect(self.rect(), self.colours.background)
         vp = self.viewport()
         if self._image is not None and self._image_vp is not None:
             old = self._image_vp
@@ -371,9 +382,12 @@ class ChartCanvas(QWidget):
         x = min(self._cursor.x() + 16, self.width() - w - 4)
         y = min(self._cursor.y() + 16, self.height() - h - 4)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        p.setPen(QColor(0, 0, 0, 60))
-        p.setBrush(QColor(255, 255, 255, 240))
+        pal = self.palette()
+        bg = QColor(pal.color(pal.ColorRole.ToolTipBase))
+        bg.setAlpha(240)
+        p.setPen(QColor(pal.color(pal.ColorRole.Mid)))
+        p.setBrush(bg)
         p.drawRoundedRect(QRectF(x, y, w, h), 4, 4)
-        p.setPen(QColor("#1d2025"))
+        p.setPen(pal.color(pal.ColorRole.ToolTipText))
         for i, t in enumerate(lines):
             p.drawText(QPointF(x + 8, y + 5 + fm.ascent() + i * fm.height()), t)

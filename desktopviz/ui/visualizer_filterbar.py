@@ -36,6 +36,10 @@ PRESETS: tuple[tuple[str, int | None], ...] = (
 ERROR_STYLE = "QLineEdit { border: 2px solid #d55e00; }"
 
 
+def _utc(t: int) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def selector_error(text: str) -> str | None:
     """The parse error of a Calico selector as "column N: message", or None when valid."""
     if not text.strip():
@@ -104,6 +108,8 @@ class FilterBar(QWidget):
         grid.setColumnStretch(2, 1)
         self.time_box.currentIndexChanged.connect(self._time_changed)
         self._last_state: QueryState | None = None
+        self._data_end: int | None = None
+        self._update_time_tip()
 
     # -- state ----------------------------------------------------------------------------------
     def state(self) -> QueryState:
@@ -153,10 +159,32 @@ class FilterBar(QWidget):
             self.blockSignals(False)
         self._last_state = self.state()
 
+    def set_data_end(self, end: int | None) -> None:
+        """The newest flow log's end time: the "Last …" presets count back from it (the
+        simulated clock's now, not the wall clock's); the tooltip shows the absolute range."""
+        if end != self._data_end:
+            self._data_end = end
+            self._update_time_tip()
+
+    def time_tooltip(self) -> str:
+        secs = self.time_box.currentData()
+        if secs is None:
+            return "All flow logs in the store"
+        if secs == -1:
+            return "An absolute range, in UTC"
+        head = f"{self.time_box.currentText()} of the data, counted back from the newest flow log"
+        if self._data_end is None:
+            return head
+        return f"{head}:\n{_utc(self._data_end - int(secs))} – {_utc(self._data_end)} UTC"
+
+    def _update_time_tip(self) -> None:
+        self.time_box.setToolTip(self.time_tooltip())
+
     def _time_changed(self, _i: int) -> None:
         custom = self.time_box.currentData() == -1
         self.since_edit.setVisible(custom)
         self.until_edit.setVisible(custom)
+        self._update_time_tip()
         self._emit()
 
     def _validate(self, side: str) -> None:

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktopviz.core.flowgraph import Flow, NodeKey, namespace_label
+from desktopviz.core.flowgraph import Flow, NodeKey, endpoint_label, namespace_label
 from desktopviz.ui.visualizer_data import TrafficRow, fmt_rate, policy_of_trace
 from desktopviz.ui.visualizer_style import STATUS_COLOURS
 
@@ -181,7 +181,7 @@ class VisualizerPanel(QWidget):
         self._choices_sig = sig
         for box, first, items in (
             (self.ns_box, "All Namespaces", [(namespace_label(n), n) for n in namespaces]),
-            (self.name_box, "All Names", [(f"{k[0]}:{k[1]}", k) for k in names]),
+            (self.name_box, "All Names", [(endpoint_label(*k), k) for k in names]),
             (self.flow_box, "All Flows", [(f"{f.label()} ({f.status})", i) for i, f in enumerate(flows)]),
         ):
             box.blockSignals(True)
@@ -209,9 +209,10 @@ class VisualizerPanel(QWidget):
         box.blockSignals(False)
 
     def show_selection(self, namespace: str, name: str, flow: str) -> None:
-        """Show the selection (or the hovered item) in the dropdowns, without filtering."""
+        """Show the selection (or the hovered item) in the dropdowns, without filtering
+        (``namespace``/``name`` raw as in the store, ``flow`` as the Flow dropdown shows it)."""
         self._show(self.ns_box, namespace_label(namespace) if namespace else "")
-        self._show(self.name_box, f"{namespace}:{name}" if name else "")
+        self._show(self.name_box, endpoint_label(namespace, name) if name else "")
         self._show(self.flow_box, flow)
 
     def remember_selection(self, namespace: str, name: str, flow: str) -> None:

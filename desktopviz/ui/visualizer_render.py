@@ -3,7 +3,9 @@
 The painter only draws what desktopviz.core.geometry computed. ``paint_static`` is used on a
 QImage in a worker thread (QPainter on a QImage is thread-safe), by the PNG export, and on a
 QSvgGenerator for the SVG export; ``paint_overlay`` draws the dimming veil and the highlighted
-flows over the cached picture.
+flows over the cached picture. Text is added by :mod:`desktopviz.ui.visualizer_labels`.
+Colours follow the widget palette (:class:`ChartColours`); a what-if preview draws changed
+flows outlined and uncertain ones grey and hatched.
 """
 
 from __future__ import annotations
@@ -15,23 +17,21 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import (
     QBrush,
     QColor,
-    QFont,
-    QFontMetricsF,
-    QImage,
     QPainter,
     QPainterPath,
     QPen,
     QPolygonF,
 )
 
-from desktopviz.core.flowgraph import Flow, NodeKey
-from desktopviz.core.geometry import OTHER, Layout, Segment, fit_labels
+from desktopviz.core.flowgraph import Flow, NodeKey, endpoint_label, namespace_label
+from desktopviz.core.geometry import OTHER, Layout, Segment
 from desktopviz.ui.visualizer_style import (
     CHORD_STATUS,
-    NAME_RING,
+    HATCHED,
+    LIGHT,
     SELECTION,
     STATUS_COLOURS,
-    STATUS_NAMES,
+    ChartColours,
 )
 
 MAX_HIGHLIGHT_CHORDS = 300
@@ -70,7 +70,11 @@ class Scene:
     ns_colour: dict[str, QColor] = field(default_factory=dict)
     name_colour: dict[NodeKey, QColor] = field(default_factory=dict)
     labels: bool = True
-    note: str = ""
+    note: str = ""  # parts joined by "; " (each part may go on its own line)
+    colours: ChartColours = LIGHT
+    preview: bool = False  # a what-if picture: legend with Changed and Uncertain
+    metrics: tuple[float, float] = (6.5, 13.0)  # label font: average char width, line height
+    empty: str = "No flows in this time range and filter"
     polys: list[QPolygonF] = field(default_factory=list)  # chord outlines, built once (worker)
 
     paths: dict[int, QPainterPath] = field(default_factory=dict)  # ring segments by id(segment)
@@ -101,6 +105,8 @@ def _sector(s: Segment, r0: float, r1: float) -> QPainterPath:
 
 def chord_colour(scene: Scene, j: int) -> QColor:
     lf = scene.layout.flows[j]
+    if lf.uncertain:
+        return CHORD_STATUS["uncertain"]
     if scene.view == "status":
         return CHORD_STATUS.get(lf.status, CHORD_STATUS["unknown"])
     base = scene.name_colour.get(lf.src) if scene.view == "names" else scene.ns_colour.get(lf.src[0])
@@ -111,116 +117,98 @@ def chord_colour(scene: Scene, j: int) -> QColor:
 
 def _chord_order(scene: Scene) -> list[int]:
     idx = list(range(len(scene.layout.chords)))
+    flows = scene.layout.flows
     if scene.view == "status":  # denied on top of allowed
         rank = {"allowed": 0, "unknown": 1, "denied": 2}
-        idx.sort(key=lambda i: rank.get(scene.layout.flows[scene.layout.chords[i].flow].status, 1))
+        idx.sort(key=lambda i: rank.get(flows[scene.layout.chords[i].flow].status, 1))
+    if scene.preview:  # changed flows on top, so their outline is seen
+        idx.sort(key=lambda i: flows[scene.layout.chords[i].flow].changed)
     return idx
+
+
+def hatch(colours: ChartColours) -> QBrush:
+    """The uncertain hatch: lines in the text colour, so they show on light and dark."""
+    c = QColor(colours.text)
+    c.setAlpha(120)
+    return QBrush(c, Qt.BrushStyle.BDiagPattern)
 
 
 def _paint_chord(p: QPainter, scene: Scene, ci: int) -> None:
     c = scene.layout.chords[ci]
+    lf = scene.layout.flows[c.flow]
     col = chord_colour(scene, c.flow)
     p.setBrush(col)
-    edge = QColor(col).darker(160)
-    edge.setAlpha(160)
-    pen = QPen(edge, 0.8)
+    if lf.changed:
+        pen = QPen(scene.colours.emphasis, 2.2)
+    else:
+        edge = QColor(col).darker(160)
+        edge.setAlpha(160)
+        pen = QPen(edge, 0.8)
     pen.setCosmetic(True)
     p.setPen(pen)
     p.drawPolygon(scene.polys[ci])
+    if lf.uncertain:
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(hatch(scene.colours))
+        p.drawPolygon(scene.polys[ci])
 
 
 def _paint_rings(p: QPainter, scene: Scene, segs: tuple[list[Segment], list[Segment], list[Segment]]) -> None:
     R = scene.layout.radii
-    sep = QPen(QColor(255, 255, 255, 230), 0.8)
+    cols = scene.colours
+    sep_col = QColor(cols.background)
+    sep_col.setAlpha(230)
+    sep = QPen(sep_col, 0.8)
     sep.setCosmetic(True)
     p.setPen(sep)
     namespaces, names, ends = segs
     for s in namespaces:
-        col = NAME_RING if scene.view == "status" else scene.ns_colour.get(s.namespace, QColor("#888"))
+        col = cols.name_ring if scene.view == "status" else scene.ns_colour.get(s.namespace, QColor("#888"))
         p.setBrush(col)
         p.drawPath(scene.paths.get(id(s)) or _sector(s, R.ns_inner, R.ns_outer))
     for s in names:
-        col = NAME_RING
+        col = cols.name_ring
         if scene.view == "names":
-            col = scene.name_colour.get((s.namespace, s.name or ""), NAME_RING)
+            col = scene.name_colour.get((s.namespace, s.name or ""), cols.name_ring)
         p.setBrush(col)
         p.drawPath(scene.paths.get(id(s)) or _sector(s, R.name_inner, R.name_outer))
+    changed = []
     for s in ends:
-        p.setBrush(STATUS_COLOURS.get(s.status, STATUS_COLOURS["unknown"]))
+        colour = STATUS_COLOURS.get(s.status, STATUS_COLOURS["unknown"])
+        p.setBrush(colour)
         path = scene.paths.get(id(s)) or _sector(s, R.flow_inner, R.flow_outer)
         p.drawPath(path)
-        if s.status in ("denied", "denied_remote"):
-            p.fillPath(path, QBrush(QColor(0, 0, 0, 70), Qt.BrushStyle.BDiagPattern))
+        if s.status in HATCHED:
+            p.fillPath(
+                path,
+                hatch(scene.colours)
+                if s.status == "uncertain"
+                else QBrush(QColor(0, 0, 0, 70), Qt.BrushStyle.BDiagPattern),
+            )
+        if s.flow is not None and scene.layout.flows[s.flow].changed:
+            changed.append(path)
+    if changed:
+        pen = QPen(cols.emphasis, 2.0)
+        pen.setCosmetic(True)
+        p.setPen(pen)
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        for path in changed:
+            p.drawPath(path)
+        p.setPen(sep)
 
 
-def _text_colour(bg: QColor) -> QColor:
+def text_colour(bg: QColor) -> QColor:
     return QColor("#1d2025") if bg.lightnessF() > 0.55 else QColor("#ffffff")
 
 
-def _paint_labels(p: QPainter, scene: Scene, vp: Viewport) -> None:
-    font = QFont(p.font())
-    font.setPixelSize(11)
-    p.setFont(font)
-    fm = QFontMetricsF(font)
-    for lb in fit_labels(
-        scene.layout, vp.R, char_px=fm.averageCharWidth() * 1.05, line_px=fm.height(), max_chars=24
-    ):
-        x, y = vp.to_px(lb.x, lb.y)
-        w, h = fm.horizontalAdvance(lb.text) + 2, fm.height()
-        p.save()
-        p.translate(x, y)
-        p.rotate(lb.rotation)
-        if lb.kind == "namespace":
-            bg = NAME_RING if scene.view == "status" else scene.ns_colour.get(lb.namespace, QColor("#888"))
-            p.setPen(_text_colour(bg))
-            rect, align = QRectF(-w / 2, -h / 2, w, h), Qt.AlignmentFlag.AlignCenter
-        else:
-            p.setPen(QColor("#3a3f47"))
-            if lb.align == "right":
-                rect, align = (
-                    QRectF(-w, -h / 2, w, h),
-                    Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                )
-            else:
-                rect, align = (
-                    QRectF(0, -h / 2, w, h),
-                    Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                )
-        p.drawText(rect, int(align), lb.text)
-        p.restore()
-
-
-def paint_legend(p: QPainter, w: float, h: float, note: str = "") -> None:
-    font = QFont(p.font())
-    font.setPixelSize(12)
-    p.setFont(font)
-    fm = QFontMetricsF(font)
-    items = [(STATUS_NAMES[k], STATUS_COLOURS[k]) for k in ("allowed", "denied", "denied_remote", "unknown")]
-    total = fm.horizontalAdvance("Legend:") + 10 + sum(fm.horizontalAdvance(t) + 26 for t, _ in items)
-    x, y = w - total - 12, h - 14
-    p.setPen(QColor("#1d2025"))
-    bold = QFont(font)
-    bold.setBold(True)
-    p.setFont(bold)
-    p.drawText(QPointF(x, y), "Legend:")
-    p.setFont(font)
-    x += fm.horizontalAdvance("Legend:") + 12
-    for text, col in items:
-        p.fillRect(QRectF(x, y - 10, 11, 11), col)
-        p.drawText(QPointF(x + 15, y), text)
-        x += fm.horizontalAdvance(text) + 26
-    if note:
-        p.setPen(QColor("#5a606b"))
-        p.drawText(QPointF(12, h - 14), note)
-
-
 def paint_static(
-    p: QPainter, scene: Scene, vp: Viewport, w: float, h: float, background: bool = True, text: bool = True
+    p: QPainter, scene: Scene, vp: Viewport, w: float, h: float, background: bool = True
 ) -> None:
-    """The whole picture: chords, the three rings, and (``text``) labels and legend."""
+    """The picture without its text: background, chords and the three rings (any thread;
+    the text is added by :func:`desktopviz.ui.visualizer_labels.paint_text`)."""
     p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
     if background:
-        p.fillRect(QRectF(0, 0, w, h), QColor("#ffffff"))
+        p.fillRect(QRectF(0, 0, w, h), scene.colours.background)
     lay = scene.layout
     if lay.names:
         p.save()
@@ -230,35 +218,6 @@ def paint_static(
             _paint_chord(p, scene, ci)
         _paint_rings(p, scene, (lay.namespaces, lay.names, lay.ends))
         p.restore()
-    if text:
-        paint_text(p, scene, vp, w, h)
-
-
-def paint_text(p: QPainter, scene: Scene, vp: Viewport, w: float, h: float) -> None:
-    """Labels, legend and notes. Text is drawn in the GUI thread only: the font engines of
-    some platforms (offscreen, measured here) crash when two threads draw text at once."""
-    p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-    if not scene.layout.names:
-        p.setPen(QColor("#5a606b"))
-        p.drawText(
-            QRectF(0, 0, w, h), int(Qt.AlignmentFlag.AlignCenter), "No flows in this time range and filter"
-        )
-    elif scene.labels:
-        _paint_labels(p, scene, vp)
-    paint_legend(p, w, h, scene.note)
-
-
-def render_image(scene: Scene, vp: Viewport, w: int, h: int, dpr: float = 1.0, text: bool = False) -> QImage:
-    """Render the static picture into a QImage (callable from any thread when ``text`` is
-    False; add the text later in the GUI thread with :func:`paint_text`)."""
-    img = QImage(max(1, int(w * dpr)), max(1, int(h * dpr)), QImage.Format.Format_ARGB32_Premultiplied)
-    img.setDevicePixelRatio(dpr)
-    p = QPainter(img)
-    try:
-        paint_static(p, scene, vp, w, h, text=text)
-    finally:
-        p.end()
-    return img
 
 
 def paint_overlay(
@@ -271,15 +230,15 @@ def paint_overlay(
     """Dim everything, then redraw the highlighted flows (their chords and ring segments) and
     outline the hovered or selected segments (export; the canvas draws the layers apart)."""
     if flows:
-        paint_veil(p, vp)
+        paint_veil(p, vp, scene.colours.veil)
         paint_overlay_chords(p, scene, vp, flows)
     paint_overlay_rings(p, scene, vp, flows, outline)
 
 
-def paint_veil(p: QPainter, vp: Viewport) -> None:
+def paint_veil(p: QPainter, vp: Viewport, colour: QColor | None = None) -> None:
     p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
     p.setPen(Qt.PenStyle.NoPen)
-    p.setBrush(QColor(255, 255, 255, 175))
+    p.setBrush(colour if colour is not None else LIGHT.veil)
     p.drawEllipse(QPointF(vp.cx, vp.cy), vp.R * 1.002, vp.R * 1.002)
 
 
@@ -329,9 +288,7 @@ def paint_overlay_rings(
 
 def segment_title(s: Segment) -> str:
     if s.ring == "namespace":
-        from desktopviz.core.flowgraph import namespace_label
-
         return namespace_label(s.namespace)
     if s.name == OTHER:
-        return f"{s.namespace}: {s.merged} small names"
-    return f"{s.namespace}:{s.name}"
+        return f"{namespace_label(s.namespace)}: {s.merged} small names"
+    return endpoint_label(s.namespace, s.name or "")

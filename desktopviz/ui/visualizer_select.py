@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QRunnable, Signal
 
-from desktopviz.core.flowgraph import endpoint_label, namespace_label
+from desktopviz.core.flowgraph import endpoint_key, endpoint_label, namespace_label
 from desktopviz.core.geometry import OTHER, Hit, Layout, LayoutFlow, Segment
 from desktopviz.ui.visualizer_data import (
     TYPE_NAMES,
@@ -17,8 +17,8 @@ from desktopviz.ui.visualizer_data import (
     endpoint_policies,
     flow_policies,
     fmt_rate,
-    traffic_tables,
 )
+from desktopviz.ui.visualizer_worker import tables_for
 
 if TYPE_CHECKING:
     from desktopviz.ui.visualizer import FlowVisualizer
@@ -107,8 +107,10 @@ class SelectionMixin(_Base):
             "kind": "flow",
             "namespace": lf.src[0],
             "name": lf.src[1],
-            "source": endpoint_label(*lf.src),
-            "dest": endpoint_label(*lf.dst),
+            "source": endpoint_key(*lf.src),
+            "dest": endpoint_key(*lf.dst),
+            "source_label": endpoint_label(*lf.src),
+            "dest_label": endpoint_label(*lf.dst),
             "status": lf.status,
             "denied_at": lf.denied_at,
             "connections": st["connections"],
@@ -142,11 +144,39 @@ class SelectionMixin(_Base):
             f"CPS {fmt_rate(st['connections'])} · PPS {fmt_rate(st['packets'])} · BPS {fmt_rate(st['bytes'])}"
         )
         lines.append(f"allowed {fmt_rate(st['allowed'])} CPS · denied {fmt_rate(st['denied'])} CPS")
+        lines.extend(self._preview_lines(hit.flows))
         self.canvas.tooltip_text = "\n".join(lines)
         self.canvas.update()
         flow = flow_text(*self._flow_key(d)) if d["kind"] == "flow" else ""
         self.panel.show_selection(d["namespace"], d.get("name") or "", flow)
         self._details(d, st)
+
+    def _preview_lines(self, flows: set[int]) -> list[str]:
+        """What a what-if preview says about the hovered flows: changes and uncertainty."""
+        res = self._result
+        if res is None or not res.scene.preview:
+            return []
+        lay, src = res.scene.layout, res.scene.flows
+        members = [src[m] for j in flows for m in lay.flows[j].members]
+        out = []
+        changed = [f for f in members if f.changed]
+        if changed:
+            verbs = {"allow": "allowed", "deny": "denied"}
+            moves = sorted(
+                {
+                    f"{verbs.get(f.before_action or '', f.before_action)} → {f.status}"
+                    if self._preview is not None and self._preview.applied
+                    else f"{f.status} → {verbs.get(f.before_action or '', f.before_action)}"
+                    for f in changed
+                }
+            )
+            out.append(f"changed by the edit: {', '.join(moves)} ({len(changed)} flows)")
+        unsure = [f for f in members if f.uncertain]
+        if unsure:
+            out.append(f"uncertain ({len(unsure)} flows): the record does not decide the verdict")
+            reasons = sorted({r for f in unsure for r in f.reasons})
+            out.extend(f"  · {r}" for r in reasons[:3])
+        return out
 
     @staticmethod
     def _title(d: dict[str, Any]) -> str:
@@ -157,7 +187,9 @@ class SelectionMixin(_Base):
                 return f"{namespace_label(d['namespace'])}: {d.get('merged', 0)} small names merged"
             return endpoint_label(d["namespace"], d["name"])
         extra = " by remote" if d["status"] == "denied" and d.get("denied_at") == "dst" else ""
-        return f"{d['source']} → {d['dest']} ({d['status']}{extra})"
+        src = d.get("source_label") or endpoint_label(*d["source"].split(":", 1))
+        dst = d.get("dest_label") or endpoint_label(*d["dest"].split(":", 1))
+        return f"{src} → {dst} ({d['status']}{extra})"
 
     @staticmethod
     def _flow_key(d: dict[str, Any]) -> tuple[tuple[str, str], tuple[str, str], str]:
@@ -279,22 +311,24 @@ class SelectionMixin(_Base):
         if self._selection:
             self._details(self._selection)
 
+    def _table_key(self) -> tuple[Any, ...]:
+        """What the traffic tables depend on besides the flows: the selection and the view."""
+        d = self._selection
+        by_name = self._view != "namespace" or bool(self._focus) or bool(d)
+        fkey = self._flow_key(d) if d.get("kind") == "flow" else None
+        return (d.get("kind"), d.get("namespace"), d.get("name"), fkey, by_name)
+
     def _update_tables(self) -> None:
         res = self._result
         if res is None:
             return
-        flows = res.shown
-        d = self._selection
-        if d.get("kind") == "namespace":
-            flows = [f for f in flows if d["namespace"] in (f.src_namespace, f.dst_namespace)]
-        elif d.get("kind") == "name":
-            key = (d["namespace"], d["name"])
-            flows = [f for f in flows if key in (f.src, f.dst)]
-        elif d.get("kind") == "flow":
-            src, dst, status = self._flow_key(d)
-            flows = [f for f in flows if (f.src, f.dst, f.status) == (src, dst, status)]
-        by_name = self._view != "namespace" or bool(self._focus) or bool(d)
-        self.panel.set_tables(traffic_tables(flows, res.loaded.seconds, by_name), res.scene.ns_colour)
+        key = self._table_key()
+        if res.tables is not None and res.table_key == key:  # computed by the worker
+            tables = res.tables
+        else:
+            tables = tables_for(res.shown, res.loaded.seconds, key)
+            res.tables, res.table_key = tables, key
+        self.panel.set_tables(tables, res.scene.ns_colour)
 
     def _show_policies(self) -> None:
         d = self._selection
@@ -306,7 +340,7 @@ class SelectionMixin(_Base):
         elif d.get("kind") == "flow":
             key = self._flow_key(d)
             res = self._result
-            if self._path is not None and res is not None:
+            if self._path is not None and res is not None and self._preview is None:
                 lay = res.scene.layout
                 members = [
                     res.scene.flows[m]
@@ -326,7 +360,10 @@ class SelectionMixin(_Base):
                 entries = sorted(
                     {p for f in res.shown if (f.src, f.dst, f.status) == key for p in f.policies}
                 )
-            self.panel.set_policies(f"{len(entries)} policy evaluations of this flow", entries)
+            title = f"{len(entries)} policy evaluations of this flow"
+            if self._preview is not None:
+                title = f"{len(entries)} rules deciding this flow with the edit"
+            self.panel.set_policies(title, entries)
         else:
             self.panel.set_policies(None, [])
 

@@ -10,14 +10,16 @@ Tableau 10, then golden-angle hues; a key keeps its colour for the life of the w
 from __future__ import annotations
 
 from collections.abc import Hashable
+from dataclasses import dataclass
 
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QPalette
 
 STATUS_COLOURS: dict[str, QColor] = {
     "allowed": QColor("#3fae8a"),
     "denied": QColor("#d55e00"),
     "denied_remote": QColor("#f2a7c3"),
     "unknown": QColor("#9a9a9a"),
+    "uncertain": QColor("#b4b4b4"),
     "other": QColor("#d6d6d6"),
 }
 STATUS_NAMES = {
@@ -25,12 +27,15 @@ STATUS_NAMES = {
     "denied": "Denied",
     "denied_remote": "Denied by remote",
     "unknown": "Unknown",
+    "uncertain": "Uncertain",
 }
 CHORD_STATUS: dict[str, QColor] = {
     "allowed": QColor(0, 158, 115, 150),
     "denied": QColor(213, 94, 0, 230),
     "unknown": QColor(120, 120, 120, 140),
+    "uncertain": QColor(150, 150, 150, 150),
 }
+HATCHED = frozenset({"denied", "denied_remote", "uncertain"})  # ring ends drawn with a hatch
 NAME_RING = QColor("#cfcfcf")
 RING_EDGE = QColor(255, 255, 255, 200)
 SELECTION = QColor("#2f7fd8")
@@ -77,3 +82,47 @@ class ColourBook:
 
     def snapshot(self) -> dict[Hashable, QColor]:
         return dict(self._map)
+
+
+@dataclass(frozen=True)
+class ChartColours:
+    """Colours of the chart that follow the widget palette (light or dark)."""
+
+    background: QColor
+    text: QColor
+    muted: QColor
+    name_ring: QColor
+    veil: QColor
+    emphasis: QColor  # outline of flows a what-if changes
+
+    @property
+    def dark(self) -> bool:
+        return self.background.lightnessF() < 0.5
+
+    @classmethod
+    def from_palette(cls, pal: QPalette) -> ChartColours:
+        bg = QColor(pal.color(QPalette.ColorRole.Base))
+        text = QColor(pal.color(QPalette.ColorRole.Text))
+        dark = bg.lightnessF() < 0.5
+        muted = QColor(text)
+        muted.setAlphaF(0.72)
+        veil = QColor(bg)
+        veil.setAlpha(175)
+        return cls(
+            background=bg,
+            text=text,
+            muted=muted,
+            name_ring=QColor("#5d636c") if dark else NAME_RING,
+            veil=veil,
+            emphasis=QColor("#ffffff") if dark else QColor("#1d2025"),
+        )
+
+
+LIGHT = ChartColours(
+    QColor("#ffffff"),
+    QColor("#1d2025"),
+    QColor("#5a606b"),
+    NAME_RING,
+    QColor(255, 255, 255, 175),
+    QColor("#1d2025"),
+)

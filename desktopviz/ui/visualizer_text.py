@@ -1,0 +1,199 @@
+"""Text of the Flow Visualizer's picture: label outlines made once, and a legend layout that
+never overlaps the notes.
+
+Font engines crash here when two threads draw text at once (measured on the offscreen
+platform), so the render worker must not call ``drawText``. Instead the GUI thread turns
+each text into a :class:`Glyph` (its outline as a QPainterPath, made once per text and kept)
+and the worker fills those outlines: filling a path needs no font. Texts the worker finds no
+outline for are reported back; the GUI thread makes them and draws just those, so once the
+cache is warm a finished render costs the GUI thread no text work at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QPointF, QRectF
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath
+
+GlyphKey = tuple[str, int, bool]  # text, pixel size, bold
+LABEL_PX = 11
+LEGEND_PX = 12
+CACHE_LIMIT = 6000
+
+
+@dataclass(frozen=True)
+class Glyph:
+    """A text's outline with its baseline at y = 0 and its advance starting at x = 0."""
+
+    path: QPainterPath
+    advance: float
+    ascent: float
+    descent: float
+
+    @property
+    def height(self) -> float:
+        return self.ascent + self.descent
+
+
+class GlyphCache:
+    """Outlines by (text, pixel size, bold). ``make`` runs in the GUI thread only; the worker
+    reads a :meth:`snapshot` (a plain dict of immutable glyphs)."""
+
+    def __init__(self, font: QFont | None = None) -> None:
+        self._font = QFont(font) if font is not None else QFont()
+        self._map: dict[GlyphKey, Glyph] = {}
+        self._fonts: dict[tuple[int, bool], tuple[QFont, QFontMetricsF]] = {}
+
+    def set_font(self, font: QFont) -> None:
+        if font != self._font:
+            self._font = QFont(font)
+            self._map.clear()
+            self._fonts.clear()
+
+    def _font_of(self, px: int, bold: bool) -> tuple[QFont, QFontMetricsF]:
+        got = self._fonts.get((px, bold))
+        if got is None:
+            f = QFont(self._font)
+            f.setPixelSize(px)
+            f.setBold(bold)
+            got = self._fonts[(px, bold)] = (f, QFontMetricsF(f))
+        return got
+
+    def metrics(self, px: int = LABEL_PX) -> tuple[float, float]:
+        """(average character width, line height) of the label font, for fitting labels."""
+        _f, fm = self._font_of(px, False)
+        return fm.averageCharWidth() * 1.05, fm.height()
+
+    def make(self, keys: Sequence[GlyphKey]) -> int:
+        """Make the outlines of these texts (GUI thread); returns how many were new."""
+        new = 0
+        for key in keys:
+            if key in self._map:
+                continue
+            if len(self._map) >= CACHE_LIMIT:
+                self._map.clear()
+            text, px, bold = key
+            font, fm = self._font_of(px, bold)
+            path = QPainterPath()
+            path.addText(QPointF(0, 0), font, text)
+            self._map[key] = Glyph(path, fm.horizontalAdvance(text), fm.ascent(), fm.descent())
+            new += 1
+        return new
+
+    def snapshot(self) -> dict[GlyphKey, Glyph]:
+        return dict(self._map)
+
+    def __len__(self) -> int:
+        return len(self._map)
+
+
+def draw_glyph(
+    p: QPainter,
+    g: Glyph,
+    x: float,
+    y: float,
+    colour: QColor,
+    *,
+    rotation: float = 0.0,
+    align: str = "left",
+    baseline: bool = True,
+) -> None:
+    """Fill a glyph at (x, y): the baseline there (``baseline``) or vertically centred, its
+    left end, centre or right end there by ``align``, rotated (degrees) around that point."""
+    dx = {"left": 0.0, "center": -g.advance / 2, "right": -g.advance}[align]
+    dy = 0.0 if baseline else (g.ascent - g.descent) / 2
+    p.save()
+    p.translate(x, y)
+    if rotation:
+        p.rotate(rotation)
+    p.translate(dx, dy)
+    p.fillPath(g.path, colour)
+    p.restore()
+
+
+# -- the legend --------------------------------------------------------------------------------
+@dataclass
+class LegendPlan:
+    """Where the legend and the notes go: baselines and boxes in widget pixels."""
+
+    title: tuple[float, float] = (0.0, 0.0)
+    items: list[tuple[float, float]] = field(default_factory=list)  # text baseline; swatch left of it
+    notes: list[tuple[float, float]] = field(default_factory=list)
+    boxes: list[QRectF] = field(default_factory=list)  # every drawn thing (tests: no overlap)
+
+
+SWATCH = 11.0
+ITEM_GAP = 26.0  # swatch + space + gap to the next item, beyond the text
+MARGIN = 12.0
+
+
+def legend_layout(
+    w: float,
+    h: float,
+    line: float,
+    title_w: float,
+    item_ws: Sequence[float],
+    note_ws: Sequence[float],
+) -> LegendPlan:
+    """Lay the legend out right-aligned on the bottom line(s), wrapping items to more lines
+    above when the chart is narrow, and the notes at the left of the bottom line when they fit
+    beside it, else one per line above the legend. Nothing overlaps."""
+    plan = LegendPlan()
+    avail = max(10.0, w - 2 * MARGIN)
+    widths = [title_w + 12, *[iw + ITEM_GAP for iw in item_ws]]
+    lines: list[list[int]] = [[]]
+    used = 0.0
+    for i, wd in enumerate(widths):
+        if lines[-1] and used + wd > avail:
+            lines.append([])
+            used = 0.0
+        lines[-1].append(i)
+        used += wd
+    y = h - 14
+    line_w: list[float] = []
+    plan.items = [(0.0, 0.0)] * len(item_ws)
+    for k, idx in enumerate(reversed(lines)):  # bottom line first
+        yy = y - k * line
+        total = sum(widths[i] for i in idx)
+        line_w.append(total)
+        x = w - MARGIN - total
+        for i in idx:
+            if i == 0:
+                plan.title = (x, yy)
+                plan.boxes.append(QRectF(x, yy - line + 3, title_w, line))
+            else:
+                plan.items[i - 1] = (x + SWATCH + 4, yy)
+                plan.boxes.append(QRectF(x, yy - line + 3, SWATCH + 4 + item_ws[i - 1], line))
+            x += widths[i]
+    notes_total = sum(note_ws) + 16 * max(0, len(note_ws) - 1)
+    if note_ws and notes_total + 24 + line_w[0] <= avail:
+        x = MARGIN
+        for nw in note_ws:
+            plan.notes.append((x, y))
+            plan.boxes.append(QRectF(x, y - line + 3, nw, line))
+            x += nw + 16
+    else:
+        top = y - len(lines) * line
+        for k, nw in enumerate(reversed(note_ws)):
+            yy = top - k * line
+            plan.notes.insert(0, (MARGIN, yy))
+            plan.boxes.append(QRectF(MARGIN, yy - line + 3, min(nw, avail), line))
+    return plan
+
+
+def legend_height(plan: LegendPlan, h: float) -> float:
+    """How much of the chart's bottom the legend and notes take."""
+    top = min((b.top() for b in plan.boxes), default=h)
+    return max(0.0, h - top)
+
+
+def glyph_widths(glyphs: Mapping[GlyphKey, Glyph], keys: Sequence[GlyphKey]) -> list[float] | None:
+    out = []
+    for k in keys:
+        g = glyphs.get(k)
+        if g is None:
+            return None
+        out.append(g.advance)
+    return out
