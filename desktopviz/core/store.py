@@ -51,23 +51,46 @@ APPLICATION = "desktopviz-flowstore"
 _types = {f.name: str(f.type) for f in fields(FlowLog)}
 INT_FIELDS = frozenset(n for n in FIELDS if "int" in _types[n] and "list" not in _types[n])
 
-_INDEXES = {
-    "flow_logs": [
-        ("start_time",),
-        ("source_namespace", "start_time"),
-        ("dest_namespace", "start_time"),
-        ("source_name_aggr", "start_time"),
-        ("dest_name_aggr", "start_time"),
-        ("action", "start_time"),
-        ("reporter", "start_time"),
-    ],
-    "policy_hits": [("start_time",), ("policy", "rule_index", "start_time")],
-}
+
+def _ix(table: str, *cols: str, name: str = "") -> tuple[str, str, tuple[str, ...]]:
+    return (name or f"ix_{table}_{'_'.join(cols)}", table, cols)
+
+
+# (name, table, columns). The flow-log browser's policy and tier filters read the flow-log ids
+# of a policy's (tier's) trace entries from the two covering (…, flow_log_id) indexes; the
+# policy one also serves every other look-up by policy (none constrains rule_index).
+INDEXES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    _ix("flow_logs", "start_time"),
+    _ix("flow_logs", "source_namespace", "start_time"),
+    _ix("flow_logs", "dest_namespace", "start_time"),
+    _ix("flow_logs", "source_name_aggr", "start_time"),
+    _ix("flow_logs", "dest_name_aggr", "start_time"),
+    _ix("flow_logs", "action", "start_time"),
+    _ix("flow_logs", "reporter", "start_time"),
+    _ix("policy_hits", "start_time"),
+    _ix("policy_hits", "policy", "rule_index", "start_time"),
+    _ix("policy_hits", "policy", "flow_log_id", name="ix_policy_hits_policy_flow"),
+    _ix("policy_hits", "tier", "flow_log_id", name="ix_policy_hits_tier_flow"),
+)
+
+
+def ensure_indexes(conn: sqlite3.Connection) -> list[str]:
+    """Create the store's indexes that a file lacks (a v1 file written before an index was
+    added); returns the names created. Needs a writable connection."""
+    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    done = []
+    for name, table, cols in INDEXES:
+        if name not in have:
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(cols)})")
+            done.append(name)
+    return done
+
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _loads = json.loads
 __all__ = [
     "COLUMNS",
+    "INDEXES",
     "COUNTERS",
     "FINEST",
     "FLOW_KEY",
@@ -75,6 +98,7 @@ __all__ = [
     "ROLLUP_LEVELS",
     "FlowStore",
     "StoreError",
+    "ensure_indexes",
 ]
 _get_fields = attrgetter(*FIELDS)
 _JSON_IDX = tuple(i for i, n in enumerate(FIELDS) if n in JSON_FIELDS)
@@ -180,6 +204,7 @@ class FlowStore:
         if not self.readonly:
             c.execute("PRAGMA journal_mode=WAL")
             c.execute("PRAGMA synchronous=NORMAL")
+            ensure_indexes(c)
 
     def _create_schema(self) -> None:
         c = self.conn
@@ -193,9 +218,8 @@ class FlowStore:
         hit_cols: dict[str, Any] = {n: str for n in HIT_COLUMNS}
         hit_cols.update({n: int for n in ("flow_log_id", "idx", "rule_index", "start_time", *COUNTERS)})
         db.table("policy_hits").create(hit_cols)
-        for table, indexes in _INDEXES.items():
-            for cols_ in indexes:
-                db.table(table).create_index(list(cols_), index_name=f"ix_{table}_{'_'.join(cols_)}")
+        for name, table, cols_ in INDEXES:
+            db.table(table).create_index(list(cols_), index_name=name)
         c.execute("CREATE TABLE label_sets (id INTEGER PRIMARY KEY, labels TEXT NOT NULL UNIQUE)")
         key_cols = ", ".join(f"{k} TEXT NOT NULL" for k in FLOW_KEY)
         sums = ", ".join(f"{k} INTEGER NOT NULL" for k in ("logs", *COUNTERS, "min_start", "max_end"))
@@ -262,11 +286,18 @@ class FlowStore:
         return int(self.conn.execute("SELECT count(*) FROM flow_logs").fetchone()[0])
 
     def time_range(self) -> tuple[int, int] | None:
-        """(earliest start_time, latest end_time), or None for an empty store."""
-        lo = self.conn.execute("SELECT min(start_time) FROM flow_logs").fetchone()[0]
+        """(earliest start_time, latest end_time), or None for an empty store. Without a
+        table scan: the start from the start_time index, the end from the day rollup (one
+        row per day and flow key, kept in each insert's transaction)."""
+        c = self.conn
+        lo = c.execute("SELECT min(start_time) FROM flow_logs").fetchone()[0]
         if lo is None:
             return None
-        hi = self.conn.execute("SELECT max(end_time) FROM flow_logs").fetchone()[0]
+        hi = c.execute(
+            "SELECT max(max_end) FROM flow_rollup WHERE level = ?", (ROLLUP_LEVELS[0],)
+        ).fetchone()[0]
+        if hi is None:  # flow logs without rollups (not written by FlowStore.insert)
+            hi = c.execute("SELECT max(end_time) FROM flow_logs").fetchone()[0]
         return int(lo), int(hi)
 
     def get(self, flow_id: int) -> FlowLog:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from desktopviz.core.flowlog import FIELDS, JSON_FIELDS
-from desktopviz.core.store import COLUMNS
+from desktopviz.core.store import COLUMNS, ensure_indexes
 
 PAGE = 256
 SORTABLE = (
@@ -71,13 +71,7 @@ def ensure_browser_indexes(
     """On a writable connection: create the browser's extra indexes; ``analyze`` also runs a
     sampled ``ANALYZE`` (measured: its 1000-row samples mislead the planner on flow logs, so
     the compiler's index hints are used instead and this is off). Returns what it did."""
-    done = []
-    if indexes:
-        have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-        for name, table, cols in BROWSER_INDEXES:
-            if name not in have:
-                conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(cols)})")
-                done.append(name)
+    done = ensure_indexes(conn) if indexes else []  # the store creates them (schema and on open)
     if analyze:
         conn.execute("PRAGMA analysis_limit = 1000")
         conn.execute("ANALYZE")
