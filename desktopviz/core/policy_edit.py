@@ -169,6 +169,11 @@ class PolicySet:
         return change
 
     @property
+    def next_redo(self) -> Change | None:
+        """The change redo would bring back."""
+        return self._undone[-1] if self._undone else None
+
+    @property
     def history(self) -> list[Change]:
         """The change log: every change in force, oldest first."""
         return list(self._done)

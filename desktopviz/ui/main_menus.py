@@ -35,6 +35,7 @@ SHORTCUTS_HTML = """<table cellspacing=6>
 <tr><td><b>Ctrl+1 … Ctrl+4</b></td><td>speed 1×, 10×, 60×, as fast as possible</td></tr>
 <tr><td><b>Ctrl+I</b></td><td>import Calico or Hubble flow logs</td></tr>
 <tr><td><b>Ctrl+E</b></td><td>export flow logs as CSV</td></tr>
+<tr><td><b>Ctrl+Z / Ctrl+Shift+Z</b></td><td>undo / redo a policy change</td></tr>
 <tr><td><b>F11</b></td><td>full screen</td></tr>
 <tr><td><b>Ctrl+Q</b></td><td>quit</td></tr>
 </table>"""
@@ -103,10 +104,12 @@ class Menus(QObject):
         self.import_dialog: QDialog | None = None
         bar = window.menuBar()
         self.file_menu = bar.addMenu("&File")
+        self.edit_menu = bar.addMenu("&Edit")
         self.view_menu = bar.addMenu("&View")
         self.sim_menu = bar.addMenu("&Simulation")
         self.help_menu = bar.addMenu("&Help")
         self._build_file()
+        self._build_edit()
         self._build_view()
         self._build_simulation()
         self._build_help()
@@ -128,6 +131,11 @@ class Menus(QObject):
         m.addSeparator()
         self._action(m, "&Import Flow Logs…", self.import_flow_logs, "Ctrl+I")
         self.export_csv_action = self._action(m, "&Export Flow Logs as CSV…", self.export_csv, "Ctrl+E")
+        m.addSeparator()
+        self.save_policies_action = self._action(m, "Save &Policies to Scenario…", self.save_policies)
+        self.export_policies_action = self._action(m, "Export Policies as &YAML…", self.export_policies)
+        for act in (self.save_policies_action, self.export_policies_action):
+            act.setEnabled(False)
         shot = m.addMenu("Export Scree&nshot")
         for key, label in PANELS:
             self._action(shot, f"{label}…", lambda _=False, k=key: self.export_screenshot(k))
@@ -136,9 +144,21 @@ class Menus(QObject):
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
         self.update_recent()
 
+    def _build_edit(self) -> None:
+        m = self.edit_menu
+        self.undo_policy_action = self._action(
+            m, "&Undo Policy Change", self.w.undo_policy, QKeySequence.StandardKey.Undo
+        )
+        self.redo_policy_action = self._action(m, "&Redo Policy Change", self.w.redo_policy, "Ctrl+Shift+Z")
+        self.redo_policy_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        for act in (self.undo_policy_action, self.redo_policy_action):
+            act.setEnabled(False)
+        m.addSeparator()
+        self._action(m, "Add &Tier…", lambda: self.w.open_tier_dialog())
+
     def _build_view(self) -> None:
         m = self.view_menu
-        for dock in (self.w.board_dock, self.w.flows_dock):
+        for dock in (self.w.board_dock, self.w.flows_dock, self.w.policy_log_dock):
             m.addAction(dock.toggleViewAction())
         m.addAction(self.w.toolbar.toggleViewAction())
         m.addSeparator()
@@ -314,6 +334,25 @@ class Menus(QObject):
             thread.wait()
             thread.deleteLater()
         self.export_csv_action.setEnabled(True)
+
+    def save_policies(self) -> None:
+        """Choose a folder: the scenario's own (edited in place, changed files kept as .bak)
+        or an empty one (a copy of the scenario with the edits)."""
+        from desktopviz.ui.main_policies import scenario_folder
+
+        folder = QFileDialog.getExistingDirectory(
+            self.w, "Save Policies to Scenario Folder", scenario_folder(self.w.session_path)
+        )
+        if folder:
+            self.w.save_policies_to(folder)
+
+    def export_policies(self) -> None:
+        name = f"{self.w.scenario.name if self.w.scenario else 'policies'}-policies.yaml"
+        out, _ = QFileDialog.getSaveFileName(
+            self.w, "Export Policies as YAML", str(Path.home() / name), "YAML (*.yaml *.yml)"
+        )
+        if out:
+            self.w.export_policies_to(out)
 
     def export_screenshot(self, panel: str) -> None:
         default = str(Path.home() / f"desktopviz-{panel}.png")

@@ -29,6 +29,7 @@ from desktopviz.ui import settings as app_settings
 from desktopviz.ui.flow_browser import FlowBrowser
 from desktopviz.ui.main_links import ViewLinks
 from desktopviz.ui.main_menus import build_menus
+from desktopviz.ui.main_policies import PolicyEditing
 from desktopviz.ui.main_toolbar import SimulationBar, looks_like_sqlite
 from desktopviz.ui.policy_board import PolicyBoard
 from desktopviz.ui.sim_controller import (
@@ -54,7 +55,7 @@ class StoreView(Protocol):
     def set_time_range(self, since: int | None, until: int | None) -> None: ...
 
 
-class MainWindow(ViewLinks, SimulationBar, QMainWindow):
+class MainWindow(PolicyEditing, ViewLinks, SimulationBar, QMainWindow):
     """desktopviz's window: Flow Visualizer in the centre, Policy Board (right) and flow
     logs (bottom) in docks, the simulation toolbar, menus and status bar.
 
@@ -102,6 +103,7 @@ class MainWindow(ViewLinks, SimulationBar, QMainWindow):
         self._views_refreshed = 0.0
 
         self._build_views()
+        self._init_policy_editing()
         self._build_toolbar()
         self._build_status_bar()
         self.menus = build_menus(self)
@@ -183,6 +185,7 @@ class MainWindow(ViewLinks, SimulationBar, QMainWindow):
         flows.flowSelected.connect(self._highlight_flow_policies)
         board.showFlows.connect(self._show_flows)
         flows.model.busyChanged.connect(self._on_flows_busy)
+        self._connect_policy_signals()  # board edits → editor, policy set, simulation
 
     def _restore_layout(self) -> None:
         if not self.persist:
@@ -303,6 +306,7 @@ class MainWindow(ViewLinks, SimulationBar, QMainWindow):
         ctl.interval.connect(self._on_interval)
         ctl.state_changed.connect(self._on_state)
         ctl.event_fired.connect(self._on_event_fired)
+        ctl.cluster_changed.connect(self._on_cluster_changed)
         ctl.failed.connect(self._on_sim_failed)
 
     # -- commands ----------------------------------------------------------------------
@@ -350,8 +354,7 @@ class MainWindow(ViewLinks, SimulationBar, QMainWindow):
 
     @Slot(str)
     def _on_session_changed(self, path: str) -> None:
-        self.board.set_scenario(self.scenario)  # the board builds its own engine off-thread
-        self.visualizer.set_engine(self._gui_engine())
+        self._start_policy_session()  # board (its own engine off-thread), visualizer engine, editing
 
     @Slot(float)
     def _on_clock(self, now: float) -> None:
@@ -416,6 +419,7 @@ class MainWindow(ViewLinks, SimulationBar, QMainWindow):
             return
         self._closed = True
         self._refresh_timer.stop()
+        self._close_policy_windows()
         if self.persist:
             app_settings.save_window(self.saveGeometry(), self.saveState())
         self.menus.shutdown()

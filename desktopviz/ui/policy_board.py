@@ -70,7 +70,8 @@ class PolicyBoard(BoardEditing, QWidget):
         editRequested(str): edit a policy (pencil, menu, policy view).
         newPolicyRequested(str tier, object before, object after): a new policy there
             (`+ Add policy`: after the tier's last; menu: before/after a card).
-        deleteRequested(str), enforceRequested(str) (a staged card), stageRequested(str).
+        deleteRequested(str), enforceRequested(str) (a staged card), stageRequested(str) (open
+            the editor to stage a changed version of an enforced policy).
         moveRequested(str key, object before, object after, str tier): a card was dragged.
         newTierRequested(), editTierRequested(str).
     """

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QPoint
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QMenu
 
 from desktopviz.core.board import BoardLayout
@@ -108,7 +108,7 @@ class BoardEditing:
         if bp.staged:
             entries.append(("Enforce", lambda: self.enforceRequested.emit(bp.key)))
         else:
-            entries.append(("Stage a copy", lambda: self.stageRequested.emit(bp.key)))
+            entries.append(("Stage changes…", lambda: self.stageRequested.emit(bp.key)))
         entries.append(("Delete", lambda: self.deleteRequested.emit(bp.key)))
         for text, slot in entries:
             act = menu.addAction(text)
@@ -126,10 +126,13 @@ class BoardEditing:
     def _card_menu(self, card: PolicyCard, pos: QPoint) -> None:
         if card.pseudo:
             return
-        self.card_menu(card).popup(card.mapToGlobal(pos))
+        menu = self.card_menu(card)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.popup(card.mapToGlobal(pos))
 
     def tier_menu(self, tier: str) -> QMenu:
         menu = QMenu(self)  # type: ignore[arg-type]
+        menu.setObjectName(f"tierMenu:{tier}")
         for text, slot in (
             ("Add policy…", lambda: self.add_policy_at_end(tier)),
             ("Edit tier…", lambda: self.editTierRequested.emit(tier)),
@@ -144,4 +147,6 @@ class BoardEditing:
         return menu
 
     def _tier_menu(self, tier: str, pos: QPoint) -> None:
-        self.tier_menu(tier).popup(pos)
+        menu = self.tier_menu(tier)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.popup(pos)

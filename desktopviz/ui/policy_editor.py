@@ -19,6 +19,8 @@ Signals:
     tierRequested(object): a Tier created or changed.
     previewRequested(object): a WhatIfRequest (states before and after) for the visualizer.
     previewReady(object): the WhatIfResult of the Preview tab.
+    previewOptionsChanged(bool, bool): the Preview tab's "Changes applied" and "Only changed
+        flows" toggles (how the Flow Visualizer shows the preview).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class PolicyEditorDialog(QDialog):
     tierRequested = Signal(object)
     previewRequested = Signal(object)
     previewReady = Signal(object)
+    previewOptionsChanged = Signal(bool, bool)
 
     def __init__(
         self,
@@ -114,6 +117,7 @@ class PolicyEditorDialog(QDialog):
         self.yaml.setFont(mono)
         self.changelog = ChangeLogView(self)
         self.preview = PreviewView(self)
+        self.preview.optionsChanged.connect(self.previewOptionsChanged)
         self.tabs.addTab(self.form, "Form")
         self.tabs.addTab(self.yaml, "YAML")
         self.tabs.addTab(self.changelog, "Change log")
@@ -355,7 +359,7 @@ class PolicyEditorDialog(QDialog):
         if self.store_path and self.cluster is not None:
             self.tabs.setCurrentWidget(self.preview)
             self.preview.set_busy()
-            run_preview(self.store_path, self.cluster, request, self._preview_done)
+            run_preview(self.store_path, self.policy_set.cluster(self.cluster), request, self._preview_done)
         return True
 
     def _preview_done(self, result: Any) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -102,10 +103,27 @@ COLUMNS = ("Source", "Destination", "Port", "Reporter", "Change", "Flows", "Deci
 
 
 class PreviewView(QWidget):
-    """The flows whose verdict the edit would change, and those it cannot predict."""
+    """The flows whose verdict the edit would change, and those it cannot predict; the
+    toggles of calico.md §4.3 say how the Flow Visualizer shows the preview.
+
+    Signals:
+        optionsChanged(bool applied, bool only_changed): "Changes applied" (flows as they
+            would be) and "Only changed flows" were toggled.
+    """
+
+    optionsChanged = Signal(bool, bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.applied = QCheckBox("Changes applied", self)
+        self.applied.setObjectName("changesApplied")
+        self.applied.setChecked(True)
+        self.applied.setToolTip("The Flow Visualizer shows the flows as they would be after the change")
+        self.only_changed = QCheckBox("Only changed flows", self)
+        self.only_changed.setObjectName("onlyChanged")
+        self.only_changed.setToolTip("The Flow Visualizer shows only the flows whose verdict would change")
+        for box in (self.applied, self.only_changed):
+            box.toggled.connect(lambda _on: self.optionsChanged.emit(*self.options()))
         self.summary = QLabel("Press Preview to re-evaluate the recorded flows with this change.", self)
         self.summary.setWordWrap(True)
         self.table = QTableWidget(0, len(COLUMNS), self)
@@ -116,10 +134,16 @@ class PreviewView(QWidget):
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         top = QHBoxLayout()
         top.addWidget(self.summary, 1)
+        top.addWidget(self.applied)
+        top.addWidget(self.only_changed)
         lay = QVBoxLayout(self)
         lay.addLayout(top)
         lay.addWidget(self.table, 1)
         self.result: Any = None
+
+    def options(self) -> tuple[bool, bool]:
+        """(Changes applied, Only changed flows)."""
+        return self.applied.isChecked(), self.only_changed.isChecked()
 
     def set_busy(self) -> None:
         self.summary.setText("Re-evaluating the recorded flows…")
