@@ -103,6 +103,10 @@ class PolicyEditing:
         b.editTierRequested.connect(self.open_tier_dialog)
         b.enforceRequested.connect(self.enforce_staged)
         b.stageRequested.connect(self.stage_changes)
+        banner = getattr(self.visualizer, "banner", None)  # the visualizer's preview banner
+        if banner is not None and hasattr(banner, "togglesChanged"):
+            banner.togglesChanged.connect(self._visualizer_toggles)
+            banner.closed.connect(self._visualizer_preview_closed)
 
     # -- session -----------------------------------------------------------------------
     def _start_policy_session(self) -> None:
@@ -257,18 +261,43 @@ class PolicyEditing:
         self._show_preview(result, *dlg.preview.options())
 
     def _show_preview(self, result: Any, applied: bool = False, only_changed: bool = False) -> None:
-        """The editor's Preview in the Flow Visualizer (calico.md §4.3 toggles)."""
+        """The editor's Preview in the Flow Visualizer (calico.md §4.3: "Preview policy …"
+        with the Changes applied / Only changed flows toggles)."""
         self.preview_result = result
+        dlg = self._preview_dialog
         if result is None:
             self._preview_dialog = None
         setter = getattr(self.visualizer, "set_preview", None)
         if setter is not None:
-            setter(result, applied, only_changed)
+            title = f"policy {dlg.policy_key or '(new)'}" if dlg is not None and result else ""
+            try:
+                setter(result, applied, only_changed, title=title)
+            except TypeError:  # a set_preview without titles
+                setter(result, applied, only_changed)
         elif result is not None:
             self.statusBar().showMessage(  # type: ignore[attr-defined]
                 f"Preview: {len(result.changes)} flow group(s) would change (see the editor's Preview tab)",
                 10_000,
             )
+
+    @Slot(bool, bool)
+    def _visualizer_toggles(self, applied: bool, only_changed: bool) -> None:
+        """The visualizer's banner toggles follow into the editor's Preview tab."""
+        dlg = self._preview_dialog
+        if dlg is not None:
+            for box, on in ((dlg.preview.applied, applied), (dlg.preview.only_changed, only_changed)):
+                box.blockSignals(True)
+                box.setChecked(on)
+                box.blockSignals(False)
+
+    @Slot()
+    def _visualizer_preview_closed(self) -> None:
+        """The banner's Back: return to the editor."""
+        dlg = self._preview_dialog
+        self.preview_result, self._preview_dialog = None, None
+        if dlg is not None and dlg.isVisible():
+            dlg.raise_()
+            dlg.activateWindow()
 
     def _change(self, what: str, fn: Any) -> bool:
         if self._editing_refused():

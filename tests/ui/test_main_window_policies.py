@@ -80,14 +80,17 @@ def fire_rogue(qtbot, w: MainWindow) -> None:
         w.fire_event("deploy-rogue")
 
 
-def test_edit_trusted_from_the_board_preview_then_enforce(qtbot, window, storefront_path, monkeypatch):
+def test_edit_trusted_from_the_board_preview_then_enforce(qtbot, window, storefront_path):
     w = window
     start(qtbot, w, storefront_path)
     fire_rogue(qtbot, w)
     db = w.controller.db_path
     qtbot.waitUntil(lambda: count(db, ROGUE_TO_MS.format("1"), "deny") > 0, timeout=20_000)
-    shown = []  # the visualizer's preview (set_preview is the visualizer's; record the calls)
-    monkeypatch.setattr(w.visualizer, "set_preview", lambda *a: shown.append(a), raising=False)
+
+    def shown():  # what the Flow Visualizer shows: (result, changes applied, only changed flows)
+        pv = w.visualizer.preview()
+        return None if pv is None else (pv.result, pv.applied, pv.only_changed)
+
     card = w.board.card_widgets[TRUSTED]
     qtbot.mouseClick(card, Qt.MouseButton.LeftButton, pos=card.pencil_rect().center().toPoint())
     [dlg] = w.policy_editors
@@ -108,11 +111,14 @@ def test_edit_trusted_from_the_board_preview_then_enforce(qtbot, window, storefr
         for c in result.changes
     }
     assert changes == {("rogue", "microservice1", "deny → allow"), ("rogue", "microservice2", "deny → allow")}
-    assert shown[-1] == (result, True, False) and w.preview_result is result
+    assert shown() == (result, True, False) and w.preview_result is result
+    assert "default.trusted" in w.visualizer.preview().title
     dlg.preview.only_changed.setChecked(True)
-    assert shown[-1] == (result, True, True)
+    assert shown() == (result, True, True)
     dlg.preview.applied.setChecked(False)
-    assert shown[-1] == (result, False, True)
+    assert shown() == (result, False, True)
+    w.visualizer.banner.togglesChanged.emit(True, True)  # the visualizer's own toggles
+    assert dlg.preview.options() == (True, True) and shown() == (result, True, True)
     assert w.policy_set.history == []  # a preview changes nothing
     t0 = w.controller.sim_time
     assert dlg.enforce()
@@ -122,7 +128,7 @@ def test_edit_trusted_from_the_board_preview_then_enforce(qtbot, window, storefr
     assert count(db, ROGUE_TO_MS.format("end_time <= ?"), "allow", t0) == 0  # older logs stay denied
     assert count(db, ROGUE_TO_MS.format("end_time <= ?"), "deny", t0) > 0
     dlg.close()
-    assert shown[-1] == (None, False, False)  # closing the editor ends the preview
+    assert shown() is None  # closing the editor ends the preview
 
 
 def sims_rule(w: MainWindow) -> str:
