@@ -157,6 +157,7 @@ def _picture(db: Path, scenario, panel: str, view: str | None, size: tuple[int, 
     try:
         window.resize(*size)
         window.show()
+        _give_panel_the_size(window, panel, size)
         if not window.open_database(db, scenario=scenario):
             raise CommandError("; ".join(errors) or f"{db}: cannot open")
         if view is not None:
@@ -178,6 +179,19 @@ def _picture(db: Path, scenario, panel: str, view: str | None, size: tuple[int, 
         app.processEvents()
     print(out)
     return 0
+
+
+def _give_panel_the_size(window, panel: str, size: tuple[int, int]) -> None:  # noqa: ANN001
+    """A picture of one panel shows that panel at the requested size: the visualizer gets the
+    whole window (docks hidden), a dock is floated and sized."""
+    if panel == "visualizer":
+        window.panel("board").hide()
+        window.panel("flows").hide()
+    elif panel in ("board", "flows"):
+        dock = window.panel(panel)
+        dock.setFloating(True)
+        dock.resize(*size)
+        dock.show()
 
 
 def _show_top_denier(window) -> None:  # noqa: ANN001 - MainWindow
