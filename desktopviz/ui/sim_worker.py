@@ -10,7 +10,6 @@ import queue
 import time
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,7 +19,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from desktopviz.core import paths
 from desktopviz.core.flowlog import FlowLog
 from desktopviz.core.model import Scenario
-from desktopviz.ui.sim_worker_snapshot import ClusterSnapshot, changed
+from desktopviz.ui.sim_worker_snapshot import ClusterSnapshot, IntervalSummary, StopSummary, changed
 
 MAX_SPEED = math.inf  # "as fast as possible"
 SPEEDS: tuple[float, ...] = (1.0, 10.0, 60.0, MAX_SPEED)
@@ -29,6 +28,10 @@ TICK_MS = 250  # wall-clock step at finite speeds
 # seen at once, and the GUI thread gets the GIL without queueing behind a busy simulator.
 MAX_SPEED_GAP_MS = 1
 MAX_CATCH_UP_S = 1.0  # wall seconds a late tick may make up for (no huge jumps after a stall)
+# The GUI hears of new intervals and of the clock at most this often (wall ms): at max speed
+# intervals complete ~60 times a second, and every queued signal costs the GUI thread a slot
+# call (and a wait for the GIL); the views re-read the store at 5 Hz anyway.
+EMIT_MS = 200
 
 
 class SimulatorLike(Protocol):
@@ -83,27 +86,6 @@ def run_db_path(scenario_name: str, directory: Path | None = None) -> Path:
     return candidate
 
 
-@dataclass(frozen=True)
-class IntervalSummary:
-    """One completed flush interval, as written to the store."""
-
-    end_time: int  # simulated Unix seconds
-    logs: int  # flow logs written for this interval
-    allowed: int
-    denied: int
-    total: int  # flow logs stored in this run so far
-
-
-@dataclass(frozen=True)
-class StopSummary:
-    """What a stopped run left behind: the database is complete and closed."""
-
-    db_path: str
-    sim_time: float
-    total: int
-    flushed: int  # logs of the partial last interval written on stop
-
-
 class SimWorker(QObject):
     """Runs the Simulator in the simulation thread and writes its flow logs to the store.
 
@@ -111,8 +93,9 @@ class SimWorker(QObject):
 
     Signals:
         store_opened(str): the run's database exists and has its schema; views may open it.
-        clock(float): the simulated time (Unix seconds) after a step.
-        interval(object): an IntervalSummary after each completed flush interval.
+        clock(float): the simulated time (Unix seconds) after a step (at most every EMIT_MS).
+        interval(object): an IntervalSummary of the flush intervals completed since the last
+            one (at most every EMIT_MS; intervals completed faster are merged).
         state(bool, float): running (not paused), speed (math.inf = as fast as possible).
         event_fired(str): a scenario event was fired (its id).
         cluster_changed(object): a ClusterSnapshot after an event fired (by command or on its
@@ -163,6 +146,9 @@ class SimWorker(QObject):
         self._policy_commands: list[tuple[str, Any]] = []  # replayed on a reset (edits stay)
         self._known: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
         self._fired = 0
+        self._pending: IntervalSummary | None = None  # not yet told to the GUI
+        self._pending_clock: float | None = None
+        self._emitted = 0.0  # monotonic time of the last interval/clock signal
 
     # -- any thread --------------------------------------------------------------------
     def post(self, command: str, arg: Any = None) -> None:
@@ -202,8 +188,10 @@ class SimWorker(QObject):
         self._remember()
         self._fired = len(getattr(self._sim, "fired", ()))
         self._last_wall = time.monotonic()
+        self._pending, self._pending_clock = None, None
         self.store_opened.emit(str(db_path))
         self.clock.emit(float(self._sim.now))
+        self._emitted = time.monotonic()
         if previous != ({}, {}):
             self._known = previous
             self._snapshot("reset")
@@ -215,6 +203,7 @@ class SimWorker(QObject):
         self._drain()
         if self._done or not self._running or self._failed or self._sim is None:
             self._last_wall = time.monotonic()
+            self._publish(force=True)
             return
         try:
             if math.isinf(self._speed):
@@ -225,12 +214,29 @@ class SimWorker(QObject):
                 self._last_wall = wall
                 logs = self._sim.advance(elapsed * self._speed)
             self._write(logs)
-            self.clock.emit(float(self._sim.now))
+            self._pending_clock = float(self._sim.now)
             fired = getattr(self._sim, "fired", ())
             if len(fired) != self._fired:  # a timed event fired during this step
+                self._publish(force=True)
                 self._snapshot(str(fired[-1][1]))
+            else:
+                self._publish()
         except Exception as exc:  # noqa: BLE001
             self._fail(exc)
+
+    def _publish(self, force: bool = False) -> None:
+        """Tell the GUI the intervals written and the clock, at most every EMIT_MS (always
+        when forced: pause, stop, events, failures)."""
+        now = time.monotonic()
+        if not force and now - self._emitted < EMIT_MS / 1000:
+            return
+        if self._pending is not None:
+            summary, self._pending = self._pending, None
+            self.interval.emit(summary)
+        if self._pending_clock is not None:
+            clock, self._pending_clock = self._pending_clock, None
+            self.clock.emit(clock)
+        self._emitted = now
 
     def _to_next_boundary(self) -> float:
         """Simulated seconds to the end of the current flush interval (one interval per step
@@ -253,7 +259,8 @@ class SimWorker(QObject):
             self._store.insert(group)
             self._total += len(group)
             allowed = sum(1 for g in group if g.action == "allow")
-            self.interval.emit(IntervalSummary(end, len(group), allowed, len(group) - allowed, self._total))
+            summary = IntervalSummary(end, len(group), allowed, len(group) - allowed, self._total)
+            self._pending = summary if self._pending is None else self._pending.merged(summary)
 
     def _drain(self) -> None:
         while True:
@@ -356,6 +363,7 @@ class SimWorker(QObject):
                 if logs:
                     self._write(logs)
                     flushed = len(logs)
+            self._publish(force=True)
         finally:
             if self._store is not None:
                 self._store.close()
@@ -380,6 +388,7 @@ class SimWorker(QObject):
             thread.quit()
 
     def _fail(self, exc: BaseException) -> None:
+        self._publish(force=True)  # what was written before the failure
         self._failed = True
         self._running = False
         self._reschedule()

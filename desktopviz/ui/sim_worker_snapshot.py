@@ -1,12 +1,45 @@
-"""What the simulation thread tells the GUI after a scenario event or a reset: a deep copy of
-the simulation's cluster and which policies and tiers changed, so the GUI's own copy (the
-board's endpoint counts, the visualizer's "policies applied") and the policy editor's set
-follow the simulation."""
+"""What the simulation thread tells the GUI: summaries of the intervals written and of a
+stopped run, and after a scenario event or a reset a deep copy of the simulation's cluster
+and which policies and tiers changed, so the GUI's own copy (the board's endpoint counts,
+the visualizer's "policies applied") and the policy editor's set follow the simulation."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True)
+class IntervalSummary:
+    """One completed flush interval, as written to the store."""
+
+    end_time: int  # simulated Unix seconds (of the newest interval)
+    logs: int  # flow logs written for this interval (for all of them when merged)
+    allowed: int
+    denied: int
+    total: int  # flow logs stored in this run so far
+    intervals: int = 1  # flush intervals this summary stands for (merged when they came fast)
+
+    def merged(self, newer: IntervalSummary) -> IntervalSummary:
+        """This summary followed by a newer one, as one."""
+        return IntervalSummary(
+            newer.end_time,
+            self.logs + newer.logs,
+            self.allowed + newer.allowed,
+            self.denied + newer.denied,
+            newer.total,
+            self.intervals + newer.intervals,
+        )
+
+
+@dataclass(frozen=True)
+class StopSummary:
+    """What a stopped run left behind: the database is complete and closed."""
+
+    db_path: str
+    sim_time: float
+    total: int
+    flushed: int  # logs of the partial last interval written on stop
 
 
 @dataclass(frozen=True)
@@ -40,4 +73,4 @@ def changed(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["ClusterSnapshot", "changed"]
+__all__ = ["ClusterSnapshot", "IntervalSummary", "StopSummary", "changed"]
