@@ -101,6 +101,7 @@ class PolicyBoard(BoardEditing, QWidget):
         self.cards: dict[str, HitMetrics] = {}
         self.span = 0.0
         self.visible: set[str] = set()
+        self._shown: tuple[Any, ...] | None = None  # what _apply_filters last applied
         self.highlighted: dict[str, int] = {}
         self.selected_policy: str | None = None
         self.card_widgets: dict[str, PolicyCard] = {}
@@ -283,6 +284,7 @@ class PolicyBoard(BoardEditing, QWidget):
         if old is not None:
             old.deleteLater()
         self.card_widgets.clear()
+        self._shown = None
         self.columns = []
         holder = QWidget()
         row = QHBoxLayout(holder)
@@ -365,6 +367,11 @@ class PolicyBoard(BoardEditing, QWidget):
             tb.set_label_error(f"Invalid selector at column {exc.column + 1}: {exc.message}")
             self.visible = visible_keys(self.layout_, self.cards, mode, "", search)
         filtering = mode != "all" or bool(labels.strip()) or bool(search.strip())
+        keys = tuple(bp.key for bp in self.layout_.policies())
+        shown = (frozenset(self.visible), filtering, keys, self.layout_.source, len(self.card_widgets))
+        if shown == self._shown:
+            return  # the same cards and rows as now (every live refresh without a filter)
+        self._shown = shown
         for key, card in self.card_widgets.items():
             card.setVisible(key in self.visible or (key == NO_POLICY_KEY and not filtering))
         self.model.set_rows([bp for bp in self.layout_.policies() if bp.key in self.visible])

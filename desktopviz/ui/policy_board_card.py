@@ -104,6 +104,8 @@ class PolicyCard(QWidget):
             self.update()
 
     def set_metrics(self, hm: HitMetrics | None, span: float) -> None:
+        if hm == self.metrics and span == self.span and self.toolTip():
+            return  # unchanged (most cards on most live refreshes): no tooltip, no repaint
         old = None if self.metrics is None else [metric_value(self.metrics, m) for m in METRIC_LABELS]
         new = None if hm is None else [metric_value(hm, m) for m in METRIC_LABELS]
         self.metrics, self.span = hm, span

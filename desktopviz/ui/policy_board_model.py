@@ -51,12 +51,22 @@ class PolicyTableModel(QAbstractTableModel):
         self.endResetModel()
 
     def set_metrics(self, metrics: dict[str, HitMetrics]) -> None:
+        """New metrics: repaint only the rows whose figures changed (a live run changes a few
+        policies' counts per refresh; a whole-table repaint costs the GUI thread far more)."""
         values = {k: tuple(metric_value(hm, m) for m in METRIC_COLUMNS) for k, hm in metrics.items()}
-        changed = values != self._values
+        old = self._values
         self.metrics, self._values = metrics, values
-        if self.rows and changed:
-            first, last = min(METRIC_COLUMNS.values()), max(METRIC_COLUMNS.values())
-            self.dataChanged.emit(self.index(0, first), self.index(len(self.rows) - 1, last))
+        if not self.rows or values == old:
+            return
+        first, last = min(METRIC_COLUMNS.values()), max(METRIC_COLUMNS.values())
+        start = None
+        for i, bp in enumerate([*self.rows, None]):
+            dirty = bp is not None and values.get(bp.key) != old.get(bp.key)
+            if dirty and start is None:
+                start = i
+            elif not dirty and start is not None:  # one signal per run of changed rows
+                self.dataChanged.emit(self.index(start, first), self.index(i - 1, last))
+                start = None
 
     def set_highlighted(self, ranks: dict[str, int]) -> None:
         self.highlighted = ranks
