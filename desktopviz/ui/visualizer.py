@@ -92,6 +92,7 @@ class FlowVisualizer(SelectionMixin, QWidget):
         self._loaded: Loaded | None = None
         self._result: Result | None = None
         self._preview: PreviewState | None = None
+        self._dead: list[Result] = []  # old pictures the next job frees
         self._glyphs = GlyphCache(self.font())
         self._colours = ChartColours.from_palette(self.palette())
         self.canvas.set_colours(self._colours)
@@ -364,9 +365,12 @@ class FlowVisualizer(SelectionMixin, QWidget):
             metrics=self._glyphs.metrics(),
             glyphs=self._glyphs.snapshot(),
             table_key=self._table_key(),
+            choice_ns=self._namespace_of_choice(),
             preview=self._preview,
             previous=self._result,
+            dead=self._dead,
         )
+        self._dead = []
         if not relayout and self._result is not None:
             req.shown, req.layout = self._result.shown, self._result.scene.layout
             req.placed = self._result.scene.flows
@@ -389,6 +393,8 @@ class FlowVisualizer(SelectionMixin, QWidget):
             w, h, _dpr = res.size
             paint_text(p, res.scene, res.vp, w, h, self._glyphs.snapshot(), set(res.missing))
             p.end()
+        if self._result is not None:  # freed by the next job: thousands of paths, off this thread
+            self._dead.append(self._result)
         self._result = res
         self.canvas.set_picture(res.image, res.scene, res.vp)
         self._after_render()

@@ -114,6 +114,13 @@ class TrafficRow:
     pps: float
     bps: float
     children: list[TrafficRow] = field(default_factory=list)
+    _texts: tuple[str, str, str] | None = None
+
+    def texts(self) -> tuple[str, str, str]:
+        """CPS, PPS and BPS as the table shows them (formatted once, in the worker)."""
+        if self._texts is None:
+            self._texts = (fmt_rate(self.cps), fmt_rate(self.pps), fmt_rate(self.bps))
+        return self._texts
 
 
 def traffic_tables(
@@ -144,6 +151,10 @@ def traffic_tables(
             rows.append(row)
         rows.sort(key=lambda r: r.label)
         out[status] = rows[:limit]
+        for r in out[status]:
+            r.texts()
+            for k in r.children:
+                k.texts()
     return out
 
 

@@ -153,7 +153,8 @@ def render_image(
 ) -> tuple[QImage, list[GlyphKey]]:
     """Render the picture into a QImage (any thread): the text whose outlines are in
     ``glyphs``, and the keys of the text left out (draw it later with :func:`paint_text`)."""
-    img = QImage(max(1, int(w * dpr)), max(1, int(h * dpr)), QImage.Format.Format_ARGB32_Premultiplied)
+    # opaque (the background is filled): the canvas blits it without blending
+    img = QImage(max(1, int(w * dpr)), max(1, int(h * dpr)), QImage.Format.Format_RGB32)
     img.setDevicePixelRatio(dpr)
     p = QPainter(img)
     try:

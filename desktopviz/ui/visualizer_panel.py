@@ -16,97 +16,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QFont, QIcon, QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QButtonGroup,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QPushButton,
-    QTreeView,
     QVBoxLayout,
     QWidget,
 )
 
 from desktopviz.core.flowgraph import Flow, NodeKey, endpoint_label, namespace_label
-from desktopviz.ui.visualizer_data import TrafficRow, fmt_rate, policy_of_trace
+from desktopviz.ui.visualizer_data import TrafficRow, policy_of_trace
 from desktopviz.ui.visualizer_style import STATUS_COLOURS
+from desktopviz.ui.visualizer_tables import TrafficTable
 
 VIEWS = (("namespace", "Namespaces"), ("names", "Names"), ("status", "Status"))
 STATUS_CHOICES = (("any", "Any status"), ("allowed", "Allowed"), ("denied", "Denied"))
-
-
-def _dot(colour: QColor) -> QIcon:
-    pm = QPixmap(10, 10)
-    pm.fill(Qt.GlobalColor.transparent)
-    from PySide6.QtGui import QPainter
-
-    p = QPainter(pm)
-    p.setRenderHint(QPainter.RenderHint.Antialiasing)
-    p.setPen(Qt.PenStyle.NoPen)
-    p.setBrush(colour)
-    p.drawEllipse(1, 1, 8, 8)
-    p.end()
-    return QIcon(pm)
-
-
-class TrafficTable(QTreeView):
-    """One of the traffic tables: rows per namespace (or name) with their peers as children."""
-
-    def __init__(self, title: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.title = title
-        self.model_ = QStandardItemModel(0, 4, self)
-        self.model_.setHorizontalHeaderLabels([title, "CPS", "PPS", "BPS"])
-        self.setModel(self.model_)
-        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.setRootIsDecorated(False)
-        self.setUniformRowHeights(True)
-        self.setItemsExpandable(False)
-        h = self.header()
-        h.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for c in (1, 2, 3):
-            h.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
-        h.setStretchLastSection(False)
-        self._sig: object = None
-
-    def set_rows(self, rows: Sequence[TrafficRow], colour: dict[str, QColor]) -> None:
-        sig = tuple((r.label, round(r.cps, 4), round(r.bps, 2), len(r.children)) for r in rows)
-        if sig == self._sig:
-            return
-        self._sig = sig
-        m = self.model_
-        m.removeRows(0, m.rowCount())
-        small = QFont(self.font())
-        small.setPointSizeF(max(6.0, self.font().pointSizeF() - 1.5))
-        for r in rows:
-            items = self._items(r, colour, None)
-            for k in r.children:
-                items[0].appendRow(self._items(k, colour, small))
-            m.appendRow(items)
-        self.expandAll()
-        self.setVisible(bool(rows))
-
-    @staticmethod
-    def _items(r: TrafficRow, colour: dict[str, QColor], font: QFont | None) -> list[QStandardItem]:
-        items = [QStandardItem(r.label)] + [QStandardItem(fmt_rate(v)) for v in (r.cps, r.pps, r.bps)]
-        items[0].setIcon(_dot(colour.get(r.namespace, QColor("#999"))))
-        items[0].setData((r.namespace, r.name), Qt.ItemDataRole.UserRole)
-        for it in items[1:]:
-            it.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if font is not None:
-            for it in items:
-                it.setFont(font)
-        return items
-
-    def labels(self) -> list[str]:
-        """Top-level row labels (what a user reads in the table)."""
-        m = self.model_
-        return [m.item(i, 0).text() for i in range(m.rowCount())]
 
 
 class VisualizerPanel(QWidget):
@@ -173,9 +102,17 @@ class VisualizerPanel(QWidget):
     def set_view(self, view: str) -> None:
         self.view_buttons[view].setChecked(True)
 
-    def set_choices(self, namespaces: Sequence[str], names: Sequence[NodeKey], flows: Sequence[Flow]) -> None:
-        """Fill the Namespace, Name and Flow dropdowns with what the current data holds."""
-        sig = (tuple(namespaces), tuple(names), tuple((f.src, f.dst, f.status) for f in flows))
+    def set_choices(
+        self,
+        namespaces: Sequence[str],
+        names: Sequence[NodeKey],
+        flows: Sequence[Flow],
+        sig: object = None,
+    ) -> None:
+        """Fill the Namespace, Name and Flow dropdowns with what the current data holds
+        (nothing is done when ``sig``, their signature, is that of the items shown)."""
+        if sig is None:
+            sig = (tuple(namespaces), tuple(names), tuple((f.src, f.dst, f.status) for f in flows))
         if sig == self._choices_sig:
             return
         self._choices_sig = sig

@@ -18,7 +18,7 @@ from desktopviz.ui.visualizer_data import (
     flow_policies,
     fmt_rate,
 )
-from desktopviz.ui.visualizer_worker import tables_for
+from desktopviz.ui.visualizer_worker import dropdown_choices, tables_for
 
 if TYPE_CHECKING:
     from desktopviz.ui.visualizer import FlowVisualizer
@@ -300,16 +300,19 @@ class SelectionMixin(_Base):
         res = self._result
         if res is None:
             return
-        flows = res.loaded.flows
-        namespaces = sorted({f.src_namespace for f in flows} | {f.dst_namespace for f in flows})
-        ns_sel = self._selection.get("namespace") or (self._focus[0].namespace if self._focus else "")
-        names = sorted({k for f in flows for k in (f.src, f.dst) if not ns_sel or k[0] == ns_sel})[:2000]
-        self._combo_flows = sorted(res.shown, key=lambda f: -f.connections)[:500]
-        self.panel.set_choices(namespaces, names, self._combo_flows)
+        ns_sel = self._namespace_of_choice()
+        if res.choices is None or res.choices[0] != ns_sel:  # the worker's are for another selection
+            res.choices = (ns_sel, *dropdown_choices(res.loaded.flows, res.shown, ns_sel))
+        _ns, namespaces, names, self._combo_flows, sig = res.choices
+        self.panel.set_choices(namespaces, names, self._combo_flows, sig)
         self._apply_selection()
         self._update_tables()
         if self._selection:
             self._details(self._selection)
+
+    def _namespace_of_choice(self) -> str:
+        """The namespace the Name dropdown is limited to (selection, else zoom)."""
+        return self._selection.get("namespace") or (self._focus[0].namespace if self._focus else "")
 
     def _table_key(self) -> tuple[Any, ...]:
         """What the traffic tables depend on besides the flows: the selection and the view."""

@@ -53,8 +53,10 @@ class Request:
     metrics: tuple[float, float]
     glyphs: dict[GlyphKey, Glyph]
     table_key: tuple[Any, ...]
+    choice_ns: str = ""
     preview: PreviewState | None = None
     previous: Result | None = None
+    dead: list[Result] = field(default_factory=list)  # old results to free in this thread
     shown: list[Flow] | None = None
     placed: list[Flow] | None = None
     layout: Layout | None = None
@@ -72,6 +74,7 @@ class Result:
     signature: tuple[Any, ...] = ()
     table_key: tuple[Any, ...] = ()
     tables: dict[str, list[TrafficRow]] | None = None
+    choices: tuple[Any, ...] | None = None  # (namespace it is for, *dropdown_choices(...))
     unchanged: bool = False
 
 
@@ -126,8 +129,29 @@ def tables_for(flows: list[Flow], seconds: float, key: tuple[Any, ...]) -> dict[
     return traffic_tables(flows, seconds, by_name)
 
 
+def dropdown_choices(
+    flows: list[Flow], shown: list[Flow], ns_sel: str
+) -> tuple[list[str], list[tuple[str, str]], list[Flow], tuple[Any, ...]]:
+    """Namespace, Name and Flow dropdown items (names of ``ns_sel`` only when set; the 500
+    busiest shown flows) and a signature that tells whether they changed."""
+    namespaces = sorted({f.src_namespace for f in flows} | {f.dst_namespace for f in flows})
+    names = sorted({k for f in flows for k in (f.src, f.dst) if not ns_sel or k[0] == ns_sel})[:2000]
+    combo = sorted(shown, key=lambda f: -f.connections)[:500]
+    sig = (tuple(namespaces), tuple(names), tuple((f.src, f.dst, f.status) for f in combo))
+    return namespaces, names, combo, sig
+
+
 def compute(req: Request, order: StableOrder, ns_book: ColourBook, name_book: ColourBook) -> Result:
-    """Runs in the worker thread: read, filter, lay out, paint (text from ready outlines)."""
+    """Runs in the worker thread: read, filter, lay out, paint (text from ready outlines).
+    Old results are freed here too: a scene's thousands of paths take the GUI thread ~10 ms."""
+    req.dead.clear()
+    try:
+        return _compute(req, order, ns_book, name_book)
+    finally:
+        req.previous = None
+
+
+def _compute(req: Request, order: StableOrder, ns_book: ColourBook, name_book: ColourBook) -> Result:
     if req.preview is not None and (req.reload or req.loaded is None):
         loaded = preview_loaded(req.preview)
     elif req.reload or req.loaded is None:
@@ -182,4 +206,5 @@ def compute(req: Request, order: StableOrder, ns_book: ColourBook, name_book: Co
     w, h, dpr = req.size
     image, missing = render_image(scene, req.vp, w, h, dpr, req.glyphs)
     tables = tables_for(shown, loaded.seconds, req.table_key)
-    return Result(loaded, shown, scene, image, req.vp, req.size, missing, sig, req.table_key, tables)
+    choices = (req.choice_ns, *dropdown_choices(loaded.flows, shown, req.choice_ns))
+    return Result(loaded, shown, scene, image, req.vp, req.size, missing, sig, req.table_key, tables, choices)

@@ -188,11 +188,7 @@ def test_non_namespaced_ends_are_named_global_and_public_or_private_network(qtbo
     wait(qtbot, viz)
     tables = viz.panel.allowed.labels() + viz.panel.denied.labels()
     assert "Global:public-ip-range" in tables and not any("-:" in t for t in tables)
-    children = [
-        viz.panel.denied.model_.item(0, 0).child(i, 0).text()
-        for i in range(viz.panel.denied.model_.item(0, 0).rowCount())
-    ]
-    assert children == ["Private network"]
+    assert viz.panel.denied.peers("storefront:backend-*") == ["Private network"]
     lay = viz.current_layout()
     texts = {lb.text for lb in fit_labels(lay, viz.canvas.viewport().R)}
     assert {"Public network", "Private network", "Global"} <= texts
@@ -250,3 +246,15 @@ def test_last_minutes_presets_show_the_absolute_range_of_the_data(qtbot, tmp_pat
     assert "counted back from the newest flow log" in tip
     assert f"{utc(end - 3600)} – {utc(end)} UTC" in tip
     w.shutdown()
+
+
+def test_traffic_tables_pass_the_model_tester_and_update_numbers_in_place(qtbot, qtmodeltester, viz):
+    model = viz.panel.allowed.model_
+    qtmodeltester.check(model)
+    resets: list[int] = []
+    model.modelReset.connect(lambda: resets.append(1))
+    more = [Flow(**{**f.__dict__, "connections": f.connections * 3}) for f in FLOWS]
+    viz.set_flows(more)  # same rows and peers, new numbers
+    wait(qtbot, viz)
+    assert resets == []
+    qtmodeltester.check(model)
