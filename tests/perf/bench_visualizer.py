@@ -1,7 +1,9 @@
 """Flow Visualizer speed on a store with 500 names and 5,000 flows, offscreen at 1600×1000.
 
-Prints one JSON line: store read, layout, static render (worker part and the text added in
-the GUI thread), hover frames (the first frame after the hover changes, which draws the
+Prints one JSON line: store read, layout, static render (worker part: rings and chords, then
+the text filled from label outlines), the GUI-thread time of a finished render while the
+time range moves (the figure behind GUI stalls: the worker's picture handed over, dropdowns,
+tables; median and max over 24 renders), hover frames (the first frame after the hover changes, which draws the
 veil and the ring overlay; steady frames, which blit; and the delay until the worker has
 painted the highlighted chords), and hit-test time. The machine load is printed too: on a
 shared 2-core machine figures vary several-fold with it.
@@ -69,6 +71,53 @@ def make_logs(n_names: int = 500, n_flows: int = 5000, seed: int = 1) -> list[Fl
     return logs
 
 
+def gui_time_per_render(app, w, path: Path) -> list[float]:  # noqa: ANN001
+    """GUI-thread ms per finished render (the slot that takes the worker's picture, plus the
+    repaint) while the time range grows over 12 five-minute slices of traffic, twice."""
+    import dataclasses
+
+    from desktopviz.core.store import FlowStore
+
+    rnd = random.Random(3)
+    base = make_logs()
+    with FlowStore(path) as st:
+        for k in range(1, 12):
+            st.insert(
+                [
+                    dataclasses.replace(
+                        log,
+                        start_time=log.start_time + k * 300,
+                        end_time=log.end_time + k * 300,
+                        num_flows=rnd.randint(1, 50),
+                    )
+                    for log in base
+                ]
+            )
+    times: list[float] = []
+    slot = w._on_done
+
+    def timed(res) -> None:  # noqa: ANN001
+        t = time.perf_counter()
+        slot(res)
+        w.canvas.repaint()
+        times.append((time.perf_counter() - t) * 1000.0)
+
+    w._signals.done.disconnect()
+    w._signals.done.connect(timed)
+    t0 = base[0].start_time
+    for _ in range(2):
+        for k in range(12):
+            w.set_time_range(t0, t0 + (k + 1) * 300)
+            while not w.is_idle():
+                app.processEvents()
+                time.sleep(0.0005)
+    w._signals.done.disconnect()
+    w._signals.done.connect(slot)
+    w.set_time_range(None, None)
+    w.wait_until_idle()
+    return times
+
+
 def main() -> None:
     from PySide6.QtCore import QPointF
     from PySide6.QtWidgets import QApplication
@@ -112,20 +161,22 @@ def main() -> None:
 
     from PySide6.QtGui import QPainter
 
-    from desktopviz.ui.visualizer_render import paint_text, render_image
+    from desktopviz.ui.visualizer_labels import paint_text, render_image
 
     cw, ch = canvas.width(), canvas.height()
     vp = canvas.viewport()
     renders, texts = [], []
+    glyphs = w._glyphs.snapshot()
     for _ in range(3):
         t = time.perf_counter()
-        img = render_image(res.scene, vp, cw, ch)
+        img, _ = render_image(res.scene, vp, cw, ch)
         renders.append(time.perf_counter() - t)
         t = time.perf_counter()
         p = QPainter(img)
-        paint_text(p, res.scene, vp, cw, ch)
+        paint_text(p, res.scene, vp, cw, ch, glyphs)
         p.end()
         texts.append(time.perf_counter() - t)
+    gui_ms = gui_time_per_render(app, w, tmp)
 
     # hover frames: hover a namespace (many flows) and a name
     def frame() -> float:
@@ -180,7 +231,9 @@ def main() -> None:
                 "store_read_ms": round(read_s * ms, 1),
                 "layout_ms": round(layout_s * ms, 1),
                 "static_render_ms": round(statistics.median(renders) * ms, 1),
-                "text_ms_gui_thread": round(statistics.median(texts) * ms, 1),
+                "text_ms_worker": round(statistics.median(texts) * ms, 1),
+                "gui_ms_per_render_median": round(statistics.median(gui_ms), 1),
+                "gui_ms_per_render_max": round(max(gui_ms), 1),
                 "set_store_to_picture_ms": round(first_total * ms, 1),
                 "hover_first_frame_ms_median": round(statistics.median(first_frames) * ms, 2),
                 "hover_first_frame_ms_max": round(max(first_frames) * ms, 2),
