@@ -185,9 +185,11 @@ def _compute(req: Request, order: StableOrder, ns_book: ColourBook, name_book: C
         name_book((s.namespace, s.name))
     notes = []
     if layout.merged_names:
-        notes.append(f"{layout.merged_names} small names merged into “{OTHER}”")
+        n = layout.merged_names
+        notes.append(f"{n} small name{'' if n == 1 else 's'} merged into “{OTHER}”")
     if layout.hidden_flows:
-        notes.append(f"{layout.hidden_flows} small flows shown on the inner ring only")
+        n = layout.hidden_flows
+        notes.append(f"{n} small flow{'' if n == 1 else 's'} shown on the inner ring only")
     scene = Scene(
         layout,
         placed,
