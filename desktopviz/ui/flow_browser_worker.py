@@ -13,7 +13,6 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, Signal
 
 from desktopviz.ui import flow_browser_data as data
-from desktopviz.ui.flow_browser_data import PAGE
 
 
 class WorkerSignals(QObject):
@@ -46,9 +45,7 @@ class PageJob(QRunnable):
             if self.kind == "count":
                 self.signals.count.emit(self.gen, data.count(conn, self.arg))
             else:
-                page, q, total, anchors = self.arg
-                start = page * PAGE
-                length = PAGE if total is None else max(0, min(PAGE, total - start))
+                page, q, total, anchors, start, length = self.arg
                 rows = data.fetch_page(conn, q, start, length, total, anchors)
                 self.signals.page.emit(self.gen, page, rows)
         except sqlite3.OperationalError as exc:

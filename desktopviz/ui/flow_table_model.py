@@ -65,6 +65,12 @@ class FlowTableModel(QAbstractTableModel):
         self._wanted: set[int] = set()
         self._anchors = Anchors()
         self._top_start: int | None = None  # start_time of the newest row (newest-first order)
+        # Rows stored since the query was loaded and shown above the cached ones: cached page
+        # p holds view rows from p * PAGE + _base, so new rows on top keep the cache (and no
+        # page is read again five times a second while a simulation runs). Pages fetched
+        # while they reached above the top are padded with None and dropped on a shift.
+        self._base = 0
+        self._padded: set[int] = set()
         self._gen = 0
         self._counts: dict[tuple[str, tuple[Any, ...], int | None], int] = {}
         self._running: set[sqlite3.Connection] = set()
@@ -152,8 +158,7 @@ class FlowTableModel(QAbstractTableModel):
     def _reload(self) -> None:
         self.beginResetModel()
         self._cancel()
-        self._pages.clear()
-        self._anchors = Anchors()
+        self._clear_pages()
         self._top_start = None
         self._rows, self._total = 0, None
         if self._conn is not None:
@@ -205,15 +210,30 @@ class FlowTableModel(QAbstractTableModel):
         )
         return rows if ok else None
 
+    def _clear_pages(self) -> None:
+        self._pages.clear()
+        self._padded.clear()
+        self._anchors = Anchors()
+        self._base = 0
+
+    def _span(self, page: int) -> tuple[int, int, int]:
+        """(first view row, row count, padding) of a cached page."""
+        start = page * PAGE + self._base
+        pad = max(0, -start)
+        end = start + PAGE if self._total is None else min(start + PAGE, self._total)
+        return start + pad, max(0, end - start - pad), pad
+
     def _store_page(self, page: int, rows: list[tuple[Any, ...]]) -> None:
-        self._pages[page] = rows
+        start, _, pad = self._span(page)
+        self._pages[page] = [None] * pad + rows if pad else rows  # type: ignore[operator]
+        (self._padded.add if pad else self._padded.discard)(page)
         self._pages.move_to_end(page)
         while len(self._pages) > CACHE_PAGES:
-            self._pages.popitem(last=False)
+            self._padded.discard(self._pages.popitem(last=False)[0])
         if rows:
-            self._anchors.add(page * PAGE, data.row_key(self._query, rows[0]))
-            self._anchors.add(page * PAGE + len(rows) - 1, data.row_key(self._query, rows[-1]))
-            if page == 0 and self.newest_first():
+            self._anchors.add(start, data.row_key(self._query, rows[0]))
+            self._anchors.add(start + len(rows) - 1, data.row_key(self._query, rows[-1]))
+            if start == 0 and self.newest_first():
                 self._top_start = data.raw_value(rows[0], "start_time")
 
     def _page(self, page: int) -> list[tuple[Any, ...]] | None:
@@ -223,8 +243,7 @@ class FlowTableModel(QAbstractTableModel):
             return rows
         if page in self._wanted or self._conn is None:
             return None
-        start = page * PAGE
-        length = PAGE if self._total is None else max(0, min(PAGE, self._total - start))
+        start, length, _ = self._span(page)
         try:
             rows = self._fetch_now(start, length)
         except sqlite3.Error as exc:
@@ -232,9 +251,10 @@ class FlowTableModel(QAbstractTableModel):
             return None
         if rows is not None:
             self._store_page(page, rows)
-            return rows
+            return self._pages[page]
         self._wanted.add(page)
-        self._submit("page", (page, self._query, self._total, Anchors(dict(self._anchors.keys))))
+        anchors = Anchors(dict(self._anchors.keys))
+        self._submit("page", (page, self._query, self._total, anchors, start, length))
         return None
 
     def _on_page(self, gen: int, page: int, rows: list[tuple[Any, ...]]) -> None:
@@ -243,7 +263,7 @@ class FlowTableModel(QAbstractTableModel):
             return
         self._wanted.discard(page)
         self._store_page(page, rows)
-        first = page * PAGE
+        first = self._span(page)[0]
         last = min(self._rows, first + len(rows)) - 1
         if last >= first:
             self.dataChanged.emit(self.index(first, 0), self.index(last, len(self._columns) - 1))
@@ -298,18 +318,20 @@ class FlowTableModel(QAbstractTableModel):
         newest_first = self.newest_first()
         on_top = newest_first and (self._top_start is None or self._rows == 0 or lo >= self._top_start)
         if newest_first is False:  # oldest first: new rows go to the bottom
-            self._pages.pop((self._rows - 1) // PAGE if self._rows else 0, None)
+            self._pages.pop((self._rows - 1 - self._base) // PAGE if self._rows else 0, None)
             self._set_rows(total)
-        elif on_top:
-            self._pages.clear()
+        elif on_top:  # the cached pages stay: their rows move down by `added`
+            for page in self._padded:
+                self._pages.pop(page, None)
+            self._padded.clear()
+            self._base += added
             self._anchors.shift(added)
             self._top_start = hi
             self.beginInsertRows(QModelIndex(), 0, added - 1)
             self._rows = total
             self.endInsertRows()
         else:  # new rows land anywhere in this order: re-read what is shown
-            self._pages.clear()
-            self._anchors = Anchors()
+            self._clear_pages()
             self._set_rows(total)
             if self._rows:
                 self.dataChanged.emit(self.index(0, 0), self.index(self._rows - 1, len(self._columns) - 1))
@@ -321,17 +343,18 @@ class FlowTableModel(QAbstractTableModel):
         return self._total
 
     def is_loaded(self, row: int) -> bool:
-        return row // PAGE in self._pages
+        return (row - self._base) // PAGE in self._pages
 
     # -- access -------------------------------------------------------------------------
     def row_values(self, row: int) -> tuple[Any, ...] | None:
         """The stored row (``COLUMNS`` order) if its page is loaded (loading it otherwise)."""
         if not 0 <= row < self._rows:
             return None
-        rows = self._page(row // PAGE)
-        if rows is None or row % PAGE >= len(rows):
+        at = row - self._base
+        rows = self._page(at // PAGE)
+        if rows is None or at % PAGE >= len(rows):
             return None
-        return rows[row % PAGE]
+        return rows[at % PAGE]
 
     def row_id(self, row: int) -> int | None:
         values = self.row_values(row)
@@ -341,8 +364,8 @@ class FlowTableModel(QAbstractTableModel):
         """The row showing a flow log id, among the loaded pages."""
         for page, rows in self._pages.items():
             for i, r in enumerate(rows):
-                if r[0] == flow_id:
-                    return page * PAGE + i
+                if r is not None and r[0] == flow_id:
+                    return page * PAGE + self._base + i
         return None
 
     def column_name(self, column: int) -> str:

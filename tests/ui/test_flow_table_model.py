@@ -143,3 +143,39 @@ def test_no_store_means_no_rows(qtbot) -> None:
     assert m.rowCount() == 0 and m.data(m.index(0, 0)) is None
     assert m.rowCount(QModelIndex()) == 0
     m.shutdown()
+
+
+@pytest.mark.parametrize("budget_ms", [12.0, 0.0])  # pages read at once / by the worker
+def test_rows_stay_right_while_batches_keep_arriving_on_top(qtbot, tmp_path: Path, budget_ms) -> None:
+    """A live run adds a few dozen rows at a time: rows already read keep their content as
+    they move down, the new ones on top read right, and every row agrees with SQL."""
+    path = tmp_path / "live.db"
+    logs = list(iter_logs(2 * PAGE + 5 * 37, seed=9))
+    with FlowStore(path) as w:
+        w.insert(logs[: 2 * PAGE])
+    m = FlowTableModel()
+    m.budget_ms = budget_ms
+    m.set_path(str(path))
+
+    def check(rows: list[int]) -> None:
+        with FlowStore(path, readonly=True) as s:
+            expected = [
+                r[0] for r in s.conn.execute("SELECT id FROM flow_logs ORDER BY start_time DESC, id DESC")
+            ]
+        assert m.rowCount() == len(expected)
+        for row in rows:
+            _wait_loaded(qtbot, m, row)
+            assert m.row_id(row) == expected[row], row
+
+    try:
+        qtbot.waitUntil(lambda: m.total() is not None, timeout=10_000)
+        check([0, 5, PAGE - 1, PAGE, 2 * PAGE - 1])
+        done = 2 * PAGE
+        for _ in range(5):
+            with FlowStore(path) as w:
+                w.insert(logs[done : done + 37])
+            done += 37
+            assert m.refresh() == 37
+            check([0, 1, 36, 37, 60, PAGE - 1, PAGE + 40, m.rowCount() - 1])
+    finally:
+        m.shutdown()
