@@ -26,6 +26,7 @@ from desktopviz.core.flowlog import FIELDS, FlowLog
 from desktopviz.core.store import FlowStore, StoreError
 
 _fields = attrgetter(*FIELDS)
+Record = Any  # a FlowLog, or anything with its field attributes (import_fast.Row)
 _blake2b = hashlib.blake2b
 _marshal = marshal.dumps
 _CHUNK = 500  # hashes per IN (...) lookup
@@ -101,7 +102,7 @@ class ImportWriter:
             out.append(new)
         return out
 
-    def _rows(self, logs: Iterable[FlowLog], hashes: Sequence[bytes]) -> Iterator[FlowLog]:
+    def _rows(self, logs: Iterable[Record], hashes: Sequence[bytes]) -> Iterator[Record]:
         yield from logs
         # Runs inside FlowStore.insert's transaction, after the last log was consumed.
         c = self.store.conn
@@ -111,8 +112,9 @@ class ImportWriter:
             (*(self.counts[k] for k in COUNT_COLUMNS), self.import_id),
         )
 
-    def write(self, logs: list[FlowLog], hashes: Sequence[bytes], counts: dict[str, int]) -> None:
-        """Store ``logs`` and mark ``hashes`` seen in one transaction; ``counts`` (added to the
+    def write(self, logs: Sequence[Record], hashes: Sequence[bytes], counts: dict[str, int]) -> None:
+        """Store ``logs`` (FlowLogs, or value tuples with the field names as attributes such as
+        :data:`desktopviz.core.import_fast.Row`) and mark ``hashes`` seen in one transaction; ``counts`` (added to the
         file's totals) are recorded with them. Raises StoreError without storing anything."""
         before = dict(self.counts)
         for k, v in counts.items():

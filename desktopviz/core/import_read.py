@@ -16,7 +16,7 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -95,6 +95,21 @@ class Source:
             return 0
 
 
+GZIP_RATIO = 10  # flow-log JSON compresses about tenfold
+
+
+def estimated_content_bytes(paths: Iterable[Path]) -> int:
+    """About how many bytes of (uncompressed) content the files hold (missing files count 0)."""
+    total = 0
+    for path in paths:
+        try:
+            source = Source(path)
+            total += source.size * (GZIP_RATIO if source.gzipped else 1)
+        except ImportFileError:
+            continue
+    return total
+
+
 def expand(obj: Any, where: str) -> Iterator[tuple[str, Any]]:
     """The flow-log documents inside a JSON value: Elasticsearch responses and hits are
     unwrapped to ``_source``, arrays to their elements; anything else is itself."""
@@ -148,36 +163,52 @@ def is_json_lines(source: Source) -> bool:
     return not head.startswith((b"{", b"["))
 
 
-def iter_lines(source: Source, stream: IO[bytes]) -> Iterator[tuple[str, Any] | Issue]:
-    """JSON lines: each non-blank line is a record (or an Issue)."""
-    name = source.name
+def parse_line(name: str, lineno: int, raw: bytes) -> Iterator[tuple[str, Any] | Issue]:
+    """The records of one JSON line (none for a blank line), or an Issue saying why not."""
+    try:
+        obj = _loads(raw)
+    except json.JSONDecodeError:
+        line = raw.strip()
+        if not line:
+            return
+        try:  # again without the line end, so the column points into the line
+            _loads(line)
+        except json.JSONDecodeError as exc2:
+            exc = exc2
+        except UnicodeDecodeError:
+            pass
+        yield Issue(name, str(lineno), json_error(exc))
+        return
+    except UnicodeDecodeError as exc:
+        yield Issue(name, str(lineno), f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+        return
+    if type(obj) is dict and "hits" not in obj and "_source" not in obj:
+        yield str(lineno), obj
+    else:
+        yield from expand(obj, str(lineno))
+
+
+def iter_raw_lines(source: Source, stream: IO[bytes]) -> Iterator[tuple[int, bytes] | Issue]:
+    """(line number, bytes) of every line, then an Issue if the file cannot be read to its end."""
     lineno = 0
     try:
         for raw in stream:
             lineno += 1
-            try:
-                obj = _loads(raw)
-            except json.JSONDecodeError:
-                line = raw.strip()
-                if not line:
-                    continue
-                try:  # again without the line end, so the column points into the line
-                    _loads(line)
-                except json.JSONDecodeError as exc2:
-                    exc = exc2
-                except UnicodeDecodeError:
-                    pass
-                yield Issue(name, str(lineno), json_error(exc))
-                continue
-            except UnicodeDecodeError as exc:
-                yield Issue(name, str(lineno), f"not UTF-8 text ({exc.reason} at byte {exc.start})")
-                continue
-            if type(obj) is dict and "hits" not in obj and "_source" not in obj:
-                yield str(lineno), obj
-            else:
-                yield from expand(obj, str(lineno))
+            yield lineno, raw
     except (OSError, EOFError, zlib.error) as exc:
-        yield Issue(name, str(lineno + 1), f"cannot read further ({exc}); the rest of the file is skipped")
+        yield Issue(
+            source.name, str(lineno + 1), f"cannot read further ({exc}); the rest of the file is skipped"
+        )
+
+
+def iter_lines(source: Source, stream: IO[bytes]) -> Iterator[tuple[str, Any] | Issue]:
+    """JSON lines: each non-blank line is a record (or an Issue)."""
+    name = source.name
+    for item in iter_raw_lines(source, stream):
+        if type(item) is Issue:
+            yield item
+        else:
+            yield from parse_line(name, *item)  # type: ignore[misc]
 
 
 def iter_documents(source: Source, stream: IO[bytes]) -> Iterator[tuple[str, Any] | Issue]:

@@ -1,0 +1,143 @@
+"""The import's fast path gives exactly what the general path gives: the same stored values,
+the same digests (a file imported by an earlier version is still recognised), and the same
+reported problems, whichever JSON parser is installed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from desktopviz.core import import_fast, importers
+from desktopviz.core.import_calico import flowlog_from_calico
+from desktopviz.core.import_db import _fields, record_hash
+from desktopviz.core.importers import import_files
+from desktopviz.core.store import FlowStore
+
+DATA = Path(__file__).parent / "data" / "import"
+LINES = [
+    line
+    for name in ("calico_v5.jsonl", "calico_v4.jsonl", "calico_kinds.jsonl")
+    for line in (DATA / name).read_text().splitlines()
+    if line.strip()
+]
+BASE = json.loads(LINES[0])
+
+
+def general(doc: dict[str, Any]) -> tuple[Any, ...] | str:
+    """What the general path makes of a document: its values, or the error message."""
+    try:
+        return _fields(flowlog_from_calico(doc))
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+        return f"error: {exc}"
+
+
+def test_felix_records_take_the_fast_path_with_the_same_values_and_digests() -> None:
+    for line in LINES:
+        doc = json.loads(line)
+        row = import_fast.row_from_calico(doc)
+        expected = general(doc)
+        assert row is None or row == expected, line
+        if row is not None:
+            assert import_fast.row_hash(row) == record_hash(flowlog_from_calico(doc))
+    assert import_fast.row_from_calico(BASE) is not None  # the Felix v5 record is canonical
+
+
+ODD_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False),
+    st.sampled_from(
+        ["", "-", "tcp", "TCP", " udp", "6", "icmp", "allow", "Deny", "src", "fwd", "1767225600"]
+    ),
+    st.sampled_from([1_767_225_600_000, "2026-01-01T00:00:00Z", 1.5e9]),
+    st.just({"labels": ["a=b"]}),
+    st.just({"labels": ["a=b", 7]}),
+    st.just({"a": "b"}),
+    st.just(["a=b"]),
+    st.just({"enforced_policies": ["0|t|t.p|allow|0"], "pending_policies": [], "all_policies": []}),
+    st.just({"enforced_policies": ["np:ns/p"], "pending_policies": None, "all_policies": [1]}),
+    st.just(["0|default|default.p|deny|-1"]),
+    st.lists(st.one_of(st.text(max_size=3), st.integers()), max_size=3),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    changes=st.dictionaries(st.sampled_from([*BASE, "@timestamp"]), ODD_VALUES, max_size=4),
+    drop=st.booleans(),
+)
+def test_any_record_is_either_declined_or_identical(changes: dict[str, Any], drop: bool) -> None:
+    doc = dict(BASE, **changes)
+    if drop:  # a field missing instead
+        for name in changes:
+            doc.pop(name, None)
+    row = import_fast.row_from_calico(doc)
+    if row is not None:
+        assert row == general(doc)
+
+
+def parsers() -> list[Any]:
+    out: list[Any] = [pytest.param(False, id="json")]
+    if import_fast.HAVE_ORJSON:
+        out.append(pytest.param(True, id="orjson"))
+    return out
+
+
+@pytest.mark.parametrize("use_orjson", parsers())
+def test_lines_orjson_would_read_differently_are_stored_as_json_reads_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, use_orjson: bool
+) -> None:
+    """Integers beyond 64 bits (orjson makes them floats), NaN, a byte-order mark."""
+    if not use_orjson:
+        monkeypatch.setattr(importers, "HAVE_ORJSON", False)
+        monkeypatch.setattr(importers, "fast_loads", _stdlib_loads)
+    big = 123456789012345678901234567890
+    docs = [
+        dict(BASE, source_name=big, dest_port=1),
+        dict(BASE, source_labels={"labels": [f"id={big}", big]}, dest_port=2),
+        dict(BASE, bytes_in=big, dest_port=3),
+    ]
+    lines = [json.dumps(d) for d in docs]
+    lines.append(
+        json.dumps(dict(BASE, dest_port=4, bytes_in=-7)).replace('"bytes_in": -7', '"bytes_in": NaN')
+    )
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(
+        b"\xef\xbb\xbf" + "\n".join([json.dumps(dict(BASE, dest_port=5)), *lines]).encode() + b"\n"
+    )
+    summary = import_files([path], tmp_path / "c.sqlite")
+    with FlowStore(tmp_path / "c.sqlite", readonly=True) as store:
+        stored = {log.dest_port: log for _, log in store.rows()}
+    assert sorted(stored) == [1, 2, 5]
+    assert stored[1].source_name == str(big)
+    assert stored[2].source_labels == {"labels": [f"id={big}", big]}
+    assert [(i.where, i.message) for i in summary.issues] == [  # store rejections come with the batch
+        ("5", "bytes_in: not an integer (nan)"),
+        ("4", "rejected by the store: Python int too large to convert to SQLite INTEGER"),
+    ]
+
+
+def _stdlib_loads(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+
+
+def test_a_file_imported_by_the_general_path_is_recognised(tmp_path: Path) -> None:
+    """The digests are those of earlier versions: importing after them finds only duplicates."""
+    path = DATA / "calico_v5.jsonl"
+    db = tmp_path / "c.sqlite"
+    first = import_files([path], db)
+    with FlowStore(db, readonly=True) as store:
+        seen = {r[0] for r in store.conn.execute("SELECT hash FROM import_seen")}
+    docs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    assert seen == {record_hash(flowlog_from_calico(d)) for d in docs}
+    again = import_files([path], db)
+    assert again.total("duplicates") == first.total("imported") and again.total("imported") == 0
