@@ -18,25 +18,32 @@ import gc
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from desktopviz.core.flowlog import FlowLog
 from desktopviz.core.import_calico import RecordError, flowlog_from_calico
-from desktopviz.core.import_db import ImportWriter, event_hash, record_hash
+from desktopviz.core.import_db import ImportWriter, _fields, event_hash
+from desktopviz.core.import_fast import HAVE_ORJSON, Row, as_row, row_from_calico, row_hash
+from desktopviz.core.import_fast import loads as fast_loads
 from desktopviz.core.import_hubble import HubbleAggregator
 from desktopviz.core.import_read import (
     ImportFileError,
     Issue,
     Source,
     detect_format,
+    estimated_content_bytes,
     is_json_lines,
+    iter_raw_lines,
     iter_records,
     json_type,
+    parse_line,
 )
 from desktopviz.core.store import FlowStore, StoreError
+from desktopviz.core.store_bulk import bulk_load, restore_indexes
 
 __all__ = [
     "FORMATS",
@@ -53,6 +60,10 @@ FORMATS = ("auto", "calico", "hubble")
 # What a batch insert can raise for one bad record (the batch is rolled back and retried record by record).
 REJECTED = (StoreError, OverflowError, UnicodeEncodeError, sqlite3.Error)
 BATCH = 5000
+# Bulk loading (indexes rebuilt at the end) by default from this much (uncompressed) input, when
+# the input is at least as large as the store: ~2 KB of JSON per stored flow log.
+BULK_MIN_BYTES = 64 * 1024 * 1024
+BULK_BYTES_PER_ROW = 2048
 MAX_ISSUES = 1000  # kept for the report; all are counted
 
 
@@ -81,6 +92,8 @@ class ImportSummary:
     ignored: Counter[str] = field(default_factory=Counter)
     cancelled: bool = False
     seconds: float = 0.0
+    bulk: bool = False  # loaded with the indexes dropped and rebuilt at the end
+    reindex_seconds: float = 0.0  # of ``seconds``, rebuilding them
 
     def total(self, attr: str) -> int:
         return sum(int(getattr(f, attr)) for f in self.files)
@@ -165,48 +178,74 @@ class _FileImport:
         self.fs.skipped += 1
         self.summary.add_issue(Issue(self.source.name, where, message))
 
-    def _write(self, logs: list[FlowLog], hashes: Sequence[bytes], counts: dict[str, int]) -> None:
+    def _write(self, logs: Sequence[FlowLog | Row], hashes: Sequence[bytes], counts: dict[str, int]) -> None:
         self.writer.write(logs, hashes, counts)
         self.fs.flow_logs += len(logs)
 
+    def _calico_lines(self) -> Iterator[tuple[str, Any] | Issue]:
+        """JSON lines as (where, Row) for canonical records (the fast path) and (where, parsed
+        document) or Issue, exactly as :func:`iter_lines` gives them, for the rest."""
+        name = self.source.name
+        reparse = HAVE_ORJSON  # the general path must see what json.loads makes of the line
+        with self.source.open() as stream:
+            for item in iter_raw_lines(self.source, stream):
+                if type(item) is Issue:
+                    yield item
+                    continue
+                lineno, raw = item  # type: ignore[misc]
+                obj = fast_loads(raw)
+                if type(obj) is dict and "hits" not in obj and "_source" not in obj:
+                    row = row_from_calico(obj)
+                    if row is not None:
+                        yield str(lineno), row
+                        continue
+                    if not reparse:
+                        yield str(lineno), obj
+                        continue
+                yield from parse_line(name, lineno, raw)
+
     def calico(self, json_lines: bool) -> None:
-        logs: list[FlowLog] = []
+        rows: list[tuple[Any, ...]] = []
         wheres: list[str] = []
         fs = self.fs
-        for item in iter_records(self.source, json_lines):
+        items = self._calico_lines() if json_lines else iter_records(self.source, False)
+        for item in items:
             if type(item) is Issue:
                 fs.skipped += 1
                 self.summary.add_issue(item)
                 continue
             where, obj = item  # type: ignore[misc]
             fs.records_read += 1
-            if type(obj) is not dict:
-                self.issue(where, f"not a flow log (a JSON {json_type(obj)}, expected an object)")
-                continue
-            try:
-                logs.append(flowlog_from_calico(obj))
-            except RecordError as exc:
-                self.issue(where, str(exc))
-                continue
-            except (TypeError, ValueError, AttributeError, OverflowError) as exc:
-                self.issue(where, f"malformed flow log ({exc})")
-                continue
+            if type(obj) is not tuple:  # not a row already (the fast path's)
+                if type(obj) is not dict:
+                    self.issue(where, f"not a flow log (a JSON {json_type(obj)}, expected an object)")
+                    continue
+                try:
+                    obj = _fields(flowlog_from_calico(obj))
+                except RecordError as exc:
+                    self.issue(where, str(exc))
+                    continue
+                except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+                    self.issue(where, f"malformed flow log ({exc})")
+                    continue
+            rows.append(obj)
             wheres.append(where)
-            if len(logs) >= self.batch:
-                self._calico_batch(logs, wheres)
-                logs, wheres = [], []
-        self._calico_batch(logs, wheres)
+            if len(rows) >= self.batch:
+                self._calico_batch(rows, wheres)
+                rows, wheres = [], []
+        self._calico_batch(rows, wheres)
 
-    def _calico_batch(self, logs: list[FlowLog], wheres: list[str]) -> None:
-        hashes = [record_hash(log) for log in logs]
+    def _calico_batch(self, rows: list[tuple[Any, ...]], wheres: list[str]) -> None:
+        """Store a batch of records (value tuples in FIELDS order) that are not in the store yet."""
+        hashes = list(map(row_hash, rows))
         new = self.writer.unseen(hashes)
         keep = [i for i, n in enumerate(new) if n]
-        dups = len(logs) - len(keep)
+        dups = len(rows) - len(keep)
         fs = self.fs
         counts = {"records_read": fs.records_read, "skipped": fs.skipped}
         counts = {k: v - self.writer.counts[k] for k, v in counts.items()}
         counts.update(imported=len(keep), duplicates=dups)
-        kept_logs = [logs[i] for i in keep]
+        kept_logs = [as_row(rows[i]) for i in keep]
         kept_hashes = [hashes[i] for i in keep]
         try:
             self._write(kept_logs, kept_hashes, counts)
@@ -219,7 +258,7 @@ class _FileImport:
         self.check(fs.records_read)
 
     def _one_by_one(
-        self, logs: list[FlowLog], hashes: list[bytes], wheres: list[str], counts: dict[str, int]
+        self, logs: list[Row], hashes: list[bytes], wheres: list[str], counts: dict[str, int]
     ) -> None:
         """A batch the store refused: store the records one by one and report the bad ones."""
         pending = dict(counts, imported=0)
@@ -330,12 +369,15 @@ def import_files(
     batch: int = BATCH,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
+    bulk: bool | None = None,
 ) -> ImportSummary:
     """Import flow-log files into the store at ``db`` (created if missing) or an open FlowStore.
 
     ``interval`` (seconds) and ``level`` (Calico aggregation level 0–3) apply to Hubble input.
-    Raises ImportFileError for an unusable ``fmt``; problems with a file or a record are in the
-    summary. StoreError if ``db`` is not a flow store."""
+    ``bulk`` loads with the store's indexes dropped and rebuilt at the end
+    (:mod:`desktopviz.core.store_bulk`); by default when the input is large and at least as
+    large as what the store holds. Raises ImportFileError for an unusable ``fmt``; problems with
+    a file or a record are in the summary. StoreError if ``db`` is not a flow store."""
     if fmt not in FORMATS:
         raise ImportFileError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
     t0 = time.perf_counter()
@@ -347,13 +389,22 @@ def import_files(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        was_empty = store.count() == 0
-        for index, path in enumerate(files):
-            if summary.cancelled:
-                break
-            _import_one(
-                store, path, index, len(files), fmt, interval, level, batch, summary, progress, cancel
-            )
+        restore_indexes(store)  # left dropped by an interrupted bulk load
+        stored = store.count()
+        was_empty = stored == 0
+        if bulk is None:
+            size = estimated_content_bytes(files)
+            bulk = size >= BULK_MIN_BYTES and size >= stored * BULK_BYTES_PER_ROW
+        summary.bulk = bulk
+        with bulk_load(store) if bulk else nullcontext(None) as loading:
+            for index, path in enumerate(files):
+                if summary.cancelled:
+                    break
+                _import_one(
+                    store, path, index, len(files), fmt, interval, level, batch, summary, progress, cancel
+                )
+        if loading is not None:
+            summary.reindex_seconds = loading.reindex_seconds
         if summary.total("flow_logs") and (was_empty or store.get_meta("source") is None):
             store.set_meta("source", "import")
         if summary.total("flow_logs"):

@@ -50,19 +50,28 @@ def records(db: Path) -> list:
         ]
 
 
-def test_simulated_logs_round_trip_through_calico_json(simulated: tuple[Path, Path], tmp_path: Path) -> None:
+def indexes(db: Path) -> list[tuple]:
+    return table(db, "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name")
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["insert", "bulk"])
+def test_simulated_logs_round_trip_through_calico_json(
+    simulated: tuple[Path, Path], tmp_path: Path, bulk: bool
+) -> None:
     sim_db, flows_log = simulated
     db = tmp_path / "imported.sqlite"
-    summary = import_files([flows_log], db, batch=700)
+    summary = import_files([flows_log], db, batch=700, bulk=bulk)
     original = records(sim_db)
     assert any(log.source_name_aggr.startswith("rogue-") for log in original)
-    assert summary.issue_count == 0
+    assert summary.issue_count == 0 and summary.bulk == bulk
     assert summary.total("imported") == len(original) > 1000
     assert records(db) == original
     hits_sql = "SELECT reporter, kind, idx, tier, policy, namespace, action, rule_index, start_time, num_flows FROM policy_hits ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
     assert table(db, hits_sql) == table(sim_db, hits_sql)
-    rollup_sql = "SELECT * FROM hit_rollup ORDER BY 1, 2, 3, 4, 5, 6, 7, 8"
-    assert table(db, rollup_sql) == table(sim_db, rollup_sql)
+    for rollup, keys in (("hit_rollup", 8), ("flow_rollup", 12), ("series_rollup", 3), ("label_sets", 1)):
+        rollup_sql = f"SELECT * FROM {rollup} ORDER BY {', '.join(map(str, range(1, keys + 1)))}"
+        assert table(db, rollup_sql) == table(sim_db, rollup_sql), rollup
+    assert indexes(db) == indexes(sim_db)  # a bulk load rebuilds exactly the store's indexes
 
 
 def test_imported_store_is_marked_and_opens_as_usual(simulated: tuple[Path, Path], tmp_path: Path) -> None:
