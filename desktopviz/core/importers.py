@@ -18,7 +18,7 @@ import gc
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +27,7 @@ from typing import Any
 from desktopviz.core.flowlog import FlowLog
 from desktopviz.core.import_calico import RecordError, flowlog_from_calico
 from desktopviz.core.import_db import ImportWriter, _fields, event_hash
-from desktopviz.core.import_fast import HAVE_ORJSON, Row, as_row, row_from_calico, row_hash
-from desktopviz.core.import_fast import loads as fast_loads
+from desktopviz.core.import_fast import Row, as_row, row_hash
 from desktopviz.core.import_hubble import HubbleAggregator
 from desktopviz.core.import_read import (
     ImportFileError,
@@ -37,11 +36,10 @@ from desktopviz.core.import_read import (
     detect_format,
     estimated_content_bytes,
     is_json_lines,
-    iter_raw_lines,
     iter_records,
     json_type,
-    parse_line,
 )
+from desktopviz.core.import_worker import LineItems, ParallelItems, can_run_parallel
 from desktopviz.core.store import FlowStore, StoreError
 from desktopviz.core.store_bulk import bulk_load, restore_indexes
 
@@ -173,6 +171,7 @@ class _FileImport:
         self.store, self.source, self.summary, self.fs, self.batch = store, source, summary, fs, batch
         self.writer = ImportWriter(store, str(source.path), fmt)
         self.check = check
+        self.position: Callable[[], int] = source.position  # bytes of the file read so far
 
     def issue(self, where: str, message: str) -> None:
         self.fs.skipped += 1
@@ -182,62 +181,59 @@ class _FileImport:
         self.writer.write(logs, hashes, counts)
         self.fs.flow_logs += len(logs)
 
-    def _calico_lines(self) -> Iterator[tuple[str, Any] | Issue]:
-        """JSON lines as (where, Row) for canonical records (the fast path) and (where, parsed
-        document) or Issue, exactly as :func:`iter_lines` gives them, for the rest."""
-        name = self.source.name
-        reparse = HAVE_ORJSON  # the general path must see what json.loads makes of the line
-        with self.source.open() as stream:
-            for item in iter_raw_lines(self.source, stream):
-                if type(item) is Issue:
-                    yield item
-                    continue
-                lineno, raw = item  # type: ignore[misc]
-                obj = fast_loads(raw)
-                if type(obj) is dict and "hits" not in obj and "_source" not in obj:
-                    row = row_from_calico(obj)
-                    if row is not None:
-                        yield str(lineno), row
-                        continue
-                    if not reparse:
-                        yield str(lineno), obj
-                        continue
-                yield from parse_line(name, lineno, raw)
+    def calico(self, json_lines: bool, parallel: bool) -> None:
+        """Import Calico records; JSON lines are read by a second process when ``parallel``."""
+        items: Iterable[Any]
+        reader: LineItems | ParallelItems | None = None
+        if json_lines:
+            reader = ParallelItems(self.source) if parallel else LineItems(self.source)
+            self.position = reader.position
+            items = reader
+        else:
+            items = iter_records(self.source, False)
+        try:
+            self._calico_items(items)
+        finally:
+            if isinstance(reader, ParallelItems):
+                reader.close()  # a cancelled import ends the child now
 
-    def calico(self, json_lines: bool) -> None:
+    def _calico_items(self, items: Iterable[Any]) -> None:
         rows: list[tuple[Any, ...]] = []
+        hashes: list[bytes] = []
         wheres: list[str] = []
         fs = self.fs
-        items = self._calico_lines() if json_lines else iter_records(self.source, False)
         for item in items:
             if type(item) is Issue:
                 fs.skipped += 1
                 self.summary.add_issue(item)
                 continue
-            where, obj = item  # type: ignore[misc]
             fs.records_read += 1
-            if type(obj) is not tuple:  # not a row already (the fast path's)
+            if len(item) == 3:  # the fast path's (where, row, digest)
+                where, row, digest = item
+            else:
+                where, obj = item
                 if type(obj) is not dict:
                     self.issue(where, f"not a flow log (a JSON {json_type(obj)}, expected an object)")
                     continue
                 try:
-                    obj = _fields(flowlog_from_calico(obj))
+                    row = _fields(flowlog_from_calico(obj))
                 except RecordError as exc:
                     self.issue(where, str(exc))
                     continue
                 except (TypeError, ValueError, AttributeError, OverflowError) as exc:
                     self.issue(where, f"malformed flow log ({exc})")
                     continue
-            rows.append(obj)
+                digest = row_hash(row)
+            rows.append(row)
+            hashes.append(digest)
             wheres.append(where)
             if len(rows) >= self.batch:
-                self._calico_batch(rows, wheres)
-                rows, wheres = [], []
-        self._calico_batch(rows, wheres)
+                self._calico_batch(rows, hashes, wheres)
+                rows, hashes, wheres = [], [], []
+        self._calico_batch(rows, hashes, wheres)
 
-    def _calico_batch(self, rows: list[tuple[Any, ...]], wheres: list[str]) -> None:
+    def _calico_batch(self, rows: list[tuple[Any, ...]], hashes: list[bytes], wheres: list[str]) -> None:
         """Store a batch of records (value tuples in FIELDS order) that are not in the store yet."""
-        hashes = list(map(row_hash, rows))
         new = self.writer.unseen(hashes)
         keep = [i for i, n in enumerate(new) if n]
         dups = len(rows) - len(keep)
@@ -370,6 +366,7 @@ def import_files(
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
     bulk: bool | None = None,
+    parallel: bool | None = None,
 ) -> ImportSummary:
     """Import flow-log files into the store at ``db`` (created if missing) or an open FlowStore.
 
@@ -377,7 +374,9 @@ def import_files(
     ``bulk`` loads with the store's indexes dropped and rebuilt at the end
     (:mod:`desktopviz.core.store_bulk`); by default when the input is large and at least as
     large as what the store holds. Raises ImportFileError for an unusable ``fmt``; problems with
-    a file or a record are in the summary. StoreError if ``db`` is not a flow store."""
+    a file or a record are in the summary. StoreError if ``db`` is not a flow store.
+    ``parallel`` reads Calico JSON lines in a second process (:mod:`import_worker`); by default
+    for a bulk load on a machine with two or more cores."""
     if fmt not in FORMATS:
         raise ImportFileError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
     t0 = time.perf_counter()
@@ -396,12 +395,25 @@ def import_files(
             size = estimated_content_bytes(files)
             bulk = size >= BULK_MIN_BYTES and size >= stored * BULK_BYTES_PER_ROW
         summary.bulk = bulk
+        if parallel is None:
+            parallel = bulk and can_run_parallel()
         with bulk_load(store) if bulk else nullcontext(None) as loading:
             for index, path in enumerate(files):
                 if summary.cancelled:
                     break
                 _import_one(
-                    store, path, index, len(files), fmt, interval, level, batch, summary, progress, cancel
+                    store,
+                    path,
+                    index,
+                    len(files),
+                    fmt,
+                    interval,
+                    level,
+                    batch,
+                    summary,
+                    progress,
+                    cancel,
+                    parallel,
                 )
         if loading is not None:
             summary.reindex_seconds = loading.reindex_seconds
@@ -430,6 +442,7 @@ def _import_one(
     summary: ImportSummary,
     progress: ProgressFn | None,
     cancel: CancelFn | None,
+    parallel: bool = False,
 ) -> None:
     fs = FileSummary(str(path), fmt)
     summary.files.append(fs)
@@ -455,14 +468,14 @@ def _import_one(
 
     def check(records: int) -> None:
         if progress is not None:
-            progress(ImportProgress(index, n_files, str(path), source.position(), source.size, records))
+            progress(ImportProgress(index, n_files, str(path), job.position(), source.size, records))
         if cancel is not None and cancel():
             raise _Cancelled
 
     job = _FileImport(store, source, kind, summary, fs, batch, check)
     try:
         if kind == "calico":
-            job.calico(json_lines)
+            job.calico(json_lines, parallel)
         else:
             job.hubble(json_lines, interval, level)
     except (_Cancelled, KeyboardInterrupt):

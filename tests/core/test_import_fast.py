@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from desktopviz.core import import_fast, importers
+from desktopviz.core import import_fast, import_worker
 from desktopviz.core.import_calico import flowlog_from_calico
 from desktopviz.core.import_db import _fields, record_hash
 from desktopviz.core.importers import import_files
@@ -95,8 +95,8 @@ def test_lines_orjson_would_read_differently_are_stored_as_json_reads_them(
 ) -> None:
     """Integers beyond 64 bits (orjson makes them floats), NaN, a byte-order mark."""
     if not use_orjson:
-        monkeypatch.setattr(importers, "HAVE_ORJSON", False)
-        monkeypatch.setattr(importers, "fast_loads", _stdlib_loads)
+        monkeypatch.setattr(import_worker, "HAVE_ORJSON", False)
+        monkeypatch.setattr(import_worker, "fast_loads", _stdlib_loads)
     big = 123456789012345678901234567890
     docs = [
         dict(BASE, source_name=big, dest_port=1),

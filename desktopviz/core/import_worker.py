@@ -1,0 +1,223 @@
+"""Reading Calico JSON lines for the import, in this process or in a second one.
+
+:class:`LineItems` turns a file's lines into what the importer stores: ``(where, row, digest)``
+for a canonical record (:mod:`import_fast`), ``(where, document)`` for one the general path
+must normalise, or an :class:`Issue`. :class:`ParallelItems` gives the same items, in the same
+order, from a child process (``python -m desktopviz.core.import_worker``) that reads, parses,
+normalises and digests while this process writes to the store: on two cores the parsing
+(a fifth to a quarter of the work) then costs the writer only unpickling. If the child fails
+or vanishes, reading goes on here from the first line the child did not deliver, so the
+result never depends on the child.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import pickle
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import desktopviz
+from desktopviz.core.import_fast import HAVE_ORJSON, row_from_calico, row_hash
+from desktopviz.core.import_fast import loads as fast_loads
+from desktopviz.core.import_read import Issue, Source, iter_raw_lines, parse_line
+
+__all__ = ["CHUNK_LINES", "LineItems", "ParallelItems", "can_run_parallel"]
+
+Item = tuple[str, Any] | tuple[str, tuple[Any, ...], bytes] | Issue
+CHUNK_LINES = 2000  # lines per message from the child
+QUEUE_MESSAGES = 16  # messages read ahead (about 1.3 MB each)
+_PACKAGE_ROOT = str(Path(desktopviz.__file__).resolve().parent.parent)
+
+
+def can_run_parallel() -> bool:
+    """A second process helps: two or more cores, and a Python interpreter to start (not a
+    frozen application, whose executable would start the application again)."""
+    return (os.cpu_count() or 1) > 1 and not getattr(sys, "frozen", False) and bool(sys.executable)
+
+
+class LineItems:
+    """The items of a JSON-lines file from line ``skip + 1`` on; ``lines`` counts the lines
+    read so far (including the skipped ones), ``position()`` the bytes of the file read."""
+
+    def __init__(self, source: Source, skip: int = 0) -> None:
+        self.source, self.skip, self.lines = source, skip, skip
+
+    def position(self) -> int:
+        return self.source.position()
+
+    def __iter__(self) -> Iterator[Item]:
+        name = self.source.name
+        skip = self.skip
+        reparse = HAVE_ORJSON  # the general path must see what json.loads makes of the line
+        with self.source.open() as stream:
+            for item in iter_raw_lines(self.source, stream):
+                if type(item) is Issue:
+                    yield item
+                    continue
+                lineno, raw = item  # type: ignore[misc]
+                if lineno <= skip:
+                    continue
+                self.lines = lineno
+                obj = fast_loads(raw)
+                if type(obj) is dict and "hits" not in obj and "_source" not in obj:
+                    row = row_from_calico(obj)
+                    if row is not None:
+                        yield str(lineno), row, row_hash(row)
+                        continue
+                    if not reparse:
+                        yield str(lineno), obj
+                        continue
+                yield from parse_line(name, lineno, raw)
+
+
+class ParallelItems:
+    """:class:`LineItems` of a file, read by a child process (see the module doc). Close it
+    (or exhaust it) to end the child; ``position()`` is the child's progress in the file."""
+
+    def __init__(self, source: Source, chunk_lines: int = CHUNK_LINES) -> None:
+        self.source, self.chunk_lines = source, chunk_lines
+        self.lines = 0
+        self._position = 0
+        self.fell_back = False
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._drain: _Drain | None = None
+
+    def position(self) -> int:
+        return self._position
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        env = dict(os.environ)  # the child imports this very desktopviz
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "desktopviz.core.import_worker",
+                str(self.source.path),
+                str(self.chunk_lines),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+
+    def __iter__(self) -> Iterator[Item]:
+        try:
+            self._proc = self._start()
+            assert self._proc.stdout is not None
+            self._drain = _Drain(self._proc.stdout)
+            self._drain.start()
+            yield from self._from_child(self._drain.messages)
+        except (OSError, EOFError, pickle.UnpicklingError, ValueError, _ChildFailed):
+            self.fell_back = True
+        finally:
+            self.close()
+        if self.fell_back:  # go on here after the last line the child delivered
+            rest = LineItems(self.source, skip=self.lines)
+            for item in rest:
+                self.lines, self._position = rest.lines, rest.position()
+                yield item
+
+    def _from_child(self, messages: queue.Queue[bytes | None]) -> Iterator[Item]:
+        while True:
+            data = messages.get()
+            if data is None:
+                raise EOFError("the reader process ended early")
+            message = pickle.loads(data)
+            if message is None:  # the end
+                return
+            if type(message) is str:
+                raise _ChildFailed(message)
+            items, self._position, lines = message
+            yield from items
+            self.lines = lines  # only once every item of those lines was taken
+
+    def close(self) -> None:
+        """End the child (if still running) and the thread reading from it."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.kill()
+        drain = self._drain
+        while drain is not None and drain.is_alive():  # let it put its end mark and stop
+            with contextlib.suppress(queue.Empty):
+                drain.messages.get(timeout=0.05)
+        with contextlib.suppress(OSError):
+            if proc.stdout is not None:
+                proc.stdout.close()
+        proc.wait()
+
+
+class _Drain(threading.Thread):
+    """Reads the child's messages as bytes into a queue, so the child can run ahead of the
+    writer (the pipe alone holds 64 KB). Waiting on the pipe does not hold the GIL; the
+    unpickling happens in the consumer. Puts None at the end of the stream."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        super().__init__(name="import-reader", daemon=True)
+        self.stream = stream
+        self.messages: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_MESSAGES)
+
+    def _read(self, n: int) -> bytes | None:
+        data = self.stream.read(n)
+        return data if data is not None and len(data) == n else None
+
+    def run(self) -> None:
+        try:
+            while True:
+                head = self._read(8)
+                data = None if head is None else self._read(int.from_bytes(head, "little"))
+                if data is None:
+                    break
+                self.messages.put(data)
+        except (OSError, ValueError):
+            pass
+        finally:
+            self.messages.put(None)
+
+
+class _ChildFailed(Exception):
+    pass
+
+
+def _serve(path: str, out: IO[bytes], chunk_lines: int = CHUNK_LINES) -> None:
+    """The child: send (items, position, lines) for every ``chunk_lines`` lines, then None."""
+    reader = LineItems(Source(path))
+
+    def dump(message: Any) -> None:  # length-prefixed pickles
+        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        out.write(len(data).to_bytes(8, "little"))
+        out.write(data)
+
+    chunk: list[Item] = []
+    last = 0
+    try:
+        for item in reader:
+            chunk.append(item)
+            if reader.lines - last >= chunk_lines:
+                dump((chunk, reader.position(), reader.lines))
+                out.flush()
+                chunk, last = [], reader.lines
+        dump((chunk, reader.source.size, reader.lines))
+        dump(None)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which reads on itself
+        dump(f"{type(exc).__name__}: {exc}")
+    out.flush()
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    gc.disable()  # as in the importer: no cycles among parsed records, the collector only costs
+    with contextlib.suppress(BrokenPipeError):  # the parent stopped reading (cancelled)
+        _serve(sys.argv[1], sys.stdout.buffer, *map(int, sys.argv[2:3]))
