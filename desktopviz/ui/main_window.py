@@ -39,6 +39,7 @@ from desktopviz.ui.sim_controller import (
     SimFactory,
     StoreFactory,
 )
+from desktopviz.ui.sim_worker_pacing import REFRESH_BUSY_S, gui_busy
 from desktopviz.ui.visualizer import FlowVisualizer
 
 REFRESH_MS = 33  # the window's clock: status line at ~30 Hz at most
@@ -393,9 +394,11 @@ class MainWindow(PolicyEditing, ViewLinks, SimulationBar, QMainWindow):
         if self._dirty and now - self._views_refreshed >= VIEW_REFRESH_MS / 1000:
             self._dirty = False
             self._views_refreshed = now
+            gui_busy(REFRESH_BUSY_S)  # the simulation waits while the views re-read and repaint
             for view in self.views.values():
                 view.refresh()  # type: ignore[attr-defined]
             self.data_refreshed.emit()
+
         if self._status_dirty:
             self._status_dirty = False
             self._update_status()

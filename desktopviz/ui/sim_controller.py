@@ -57,7 +57,8 @@ class SimController(QObject):
     Signals:
         store_opened(str): the run's database is ready (on start and after reset).
         clock(float): simulated time (Unix seconds).
-        interval(object): IntervalSummary after each completed flush interval.
+        interval(object): IntervalSummary of the flush intervals completed since the last
+            one (each one at finite speeds; merged, at most every 200 ms, at max speed).
         state_changed(bool, float): running, speed.
         event_fired(str): a scenario event id that was fired.
         cluster_changed(object): a ClusterSnapshot after an event or a reset (what the

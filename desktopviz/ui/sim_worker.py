@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from desktopviz.core import paths
 from desktopviz.core.flowlog import FlowLog
 from desktopviz.core.model import Scenario
+from desktopviz.ui.sim_worker_pacing import gui_is_busy
 from desktopviz.ui.sim_worker_snapshot import ClusterSnapshot, IntervalSummary, StopSummary, changed
 
 MAX_SPEED = math.inf  # "as fast as possible"
@@ -93,9 +94,10 @@ class SimWorker(QObject):
 
     Signals:
         store_opened(str): the run's database exists and has its schema; views may open it.
-        clock(float): the simulated time (Unix seconds) after a step (at most every EMIT_MS).
+        clock(float): the simulated time (Unix seconds) after a step (at max speed at most
+            every EMIT_MS).
         interval(object): an IntervalSummary of the flush intervals completed since the last
-            one (at most every EMIT_MS; intervals completed faster are merged).
+            one (at max speed at most every EMIT_MS: the intervals completed meanwhile merged).
         state(bool, float): running (not paused), speed (math.inf = as fast as possible).
         event_fired(str): a scenario event was fired (its id).
         cluster_changed(object): a ClusterSnapshot after an event fired (by command or on its
@@ -205,6 +207,8 @@ class SimWorker(QObject):
             self._last_wall = time.monotonic()
             self._publish(force=True)
             return
+        if math.isinf(self._speed) and gui_is_busy():
+            return  # the GUI is repainting: leave it the GIL (sim_worker_pacing)
         try:
             if math.isinf(self._speed):
                 logs = self._sim.advance(self._to_next_boundary())
@@ -219,8 +223,8 @@ class SimWorker(QObject):
             if len(fired) != self._fired:  # a timed event fired during this step
                 self._publish(force=True)
                 self._snapshot(str(fired[-1][1]))
-            else:
-                self._publish()
+            else:  # finite speeds tick every TICK_MS: only max speed needs the limit
+                self._publish(force=not math.isinf(self._speed))
         except Exception as exc:  # noqa: BLE001
             self._fail(exc)
 
@@ -277,6 +281,7 @@ class SimWorker(QObject):
             self._reschedule()
 
     def _execute(self, command: str, arg: Any) -> None:
+        self._publish(force=True)  # what happened before the command is told before its effect
         if command == "stop":
             self._stop()
         elif command == "pause":

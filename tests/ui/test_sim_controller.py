@@ -131,3 +131,38 @@ def test_run_db_path_is_named_from_scenario_and_unique(tmp_path):
     b = run_db_path("store front", tmp_path)
     assert a.name.startswith("store-front-") and a.suffix == ".db"
     assert a != b
+
+
+def test_intervals_reach_the_gui_merged_and_nothing_is_lost(qtbot, fakes, fake_scenario, tmp_path):
+    """At max speed intervals complete far faster than anyone reads them: the GUI hears of
+    them in merged summaries whose counts add up to what was stored."""
+    ctl = make_controller(fakes, fake_scenario, tmp_path)
+    seen = []
+    ctl.interval.connect(seen.append)
+    ctl.start()
+    qtbot.waitUntil(lambda: ctl.last is not None and ctl.last.total > 200, timeout=5000)
+    final = ctl.shutdown()
+    qtbot.waitUntil(lambda: seen[-1].total == final.total, timeout=5000)
+    assert sum(s.logs for s in seen) == final.total == fakes.count(tmp_path / "run.db")
+    assert sum(s.allowed + s.denied for s in seen) == final.total
+    assert [s.total for s in seen] == sorted(s.total for s in seen)
+    assert sum(s.intervals for s in seen) >= final.total // 2  # two logs an interval (+ flush)
+    assert len(seen) < sum(s.intervals for s in seen)  # merged, not one signal an interval
+
+
+def test_a_busy_gui_holds_the_max_speed_simulation_back(qtbot, fakes, fake_scenario, tmp_path, monkeypatch):
+    from desktopviz.ui import sim_worker
+
+    busy = [True]
+    monkeypatch.setattr(sim_worker, "gui_is_busy", lambda: busy[0])
+    ctl = make_controller(fakes, fake_scenario, tmp_path)
+    with qtbot.waitSignal(ctl.state_changed, timeout=5000):
+        ctl.start()
+    # Two further worker ticks (commands are still served): no simulated time passed.
+    for _ in range(2):
+        with qtbot.waitSignal(ctl.state_changed, timeout=5000):
+            ctl.set_speed(MAX_SPEED)
+    assert ctl.sim_time == fake_scenario.settings.start_time and ctl.last is None
+    busy[0] = False
+    qtbot.waitUntil(lambda: ctl.last is not None and ctl.last.total > 20, timeout=5000)
+    ctl.shutdown()
