@@ -102,6 +102,7 @@ class MainWindow(PolicyEditing, ViewLinks, SimulationBar, QMainWindow):
         self._closed = False
         self._flows_busy = False
         self._views_refreshed = 0.0
+        self._stale: set[str] = set()  # views that missed a refresh while hidden
 
         self._build_views()
         self._init_policy_editing()
@@ -186,6 +187,8 @@ class MainWindow(PolicyEditing, ViewLinks, SimulationBar, QMainWindow):
         flows.flowSelected.connect(self._highlight_flow_policies)
         board.showFlows.connect(self._show_flows)
         flows.model.busyChanged.connect(self._on_flows_busy)
+        self.board_dock.visibilityChanged.connect(lambda on: self._on_dock_visible("board", on))
+        self.flows_dock.visibilityChanged.connect(lambda on: self._on_dock_visible("flows", on))
         self._connect_policy_signals()  # board edits → editor, policy set, simulation
 
     def _restore_layout(self) -> None:
@@ -348,6 +351,7 @@ class MainWindow(PolicyEditing, ViewLinks, SimulationBar, QMainWindow):
     @Slot(str)
     def _on_store_changed(self, path: str) -> None:
         self.store_path = path or None
+        self._stale.clear()  # set_store reads the new store (hidden or not)
         for view in self.views.values():
             view.set_store(path or None)  # type: ignore[attr-defined]
         self._dirty = True
@@ -395,7 +399,11 @@ class MainWindow(PolicyEditing, ViewLinks, SimulationBar, QMainWindow):
             self._dirty = False
             self._views_refreshed = now
             gui_busy(REFRESH_BUSY_S)  # the simulation waits while the views re-read and repaint
-            for view in self.views.values():
+            shown = self.isVisible()
+            for name, view in self.views.items():
+                if shown and not view.isVisible():  # a closed or tabbed-away dock: later
+                    self._stale.add(name)
+                    continue
                 view.refresh()  # type: ignore[attr-defined]
             self.data_refreshed.emit()
 
@@ -409,6 +417,14 @@ class MainWindow(PolicyEditing, ViewLinks, SimulationBar, QMainWindow):
         self._dirty = True
         self._status_dirty = True
         self._on_refresh_clock()
+        for name in list(self._stale):
+            self._on_dock_visible(name, True)
+
+    def _on_dock_visible(self, name: str, visible: bool) -> None:
+        """A dock came into view: bring its view up to date if it missed refreshes."""
+        if visible and name in self._stale:
+            self._stale.discard(name)
+            self.views[name].refresh()  # type: ignore[attr-defined]
 
     # -- closing -----------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override

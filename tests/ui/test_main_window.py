@@ -197,3 +197,24 @@ def test_views_talk_to_each_other(storefront, qtbot):
     assert "storefront/default.trusted" in w.board.highlighted
     w.flows.flowSelected.emit(None)
     assert not w.board.highlighted
+
+
+def test_a_closed_dock_catches_up_when_it_is_shown_again(storefront, qtbot):
+    """A closed dock does not re-read the store while the run goes on; shown again, it shows
+    everything stored so far."""
+    w = storefront
+    ctl = w.controller
+    qtbot.waitUntil(lambda: w.flows.model.total() is not None and w.flows.model.total() > 0, timeout=10_000)
+    w.flows_dock.close()
+    seen = w.flows.model.total()
+    db = ctl.db_path
+    with qtbot.waitSignal(w.data_refreshed, timeout=10_000):
+        pass
+    qtbot.waitUntil(lambda: stored(db) > seen, timeout=10_000)
+    with qtbot.waitSignal(w.data_refreshed, timeout=10_000):
+        pass
+    assert w.flows.model.total() == seen  # hidden: not refreshed
+    with qtbot.waitSignal(ctl.state_changed, check_params_cb=lambda r, s: not r, timeout=10_000):
+        w.play_action.trigger()
+    w.flows_dock.show()
+    qtbot.waitUntil(lambda: w.flows.model.total() == stored(db), timeout=10_000)
