@@ -34,21 +34,17 @@ from PySide6.QtGui import QBrush, QColor
 
 from desktopviz.ui import flow_browser_data as data
 from desktopviz.ui import theme
+from desktopviz.ui.flow_browser_cells import LOADING, IdRole, RawRole, TableCells
 from desktopviz.ui.flow_browser_data import PAGE, Anchors, Budget, Query
 from desktopviz.ui.flow_browser_worker import PageJob, WorkerSignals
 
 Index = QModelIndex | QPersistentModelIndex
-RawRole = Qt.ItemDataRole.UserRole + 1  # the stored value of the cell
-IdRole = Qt.ItemDataRole.UserRole + 2  # the row's id in the store
 BUDGET_MS = 12.0
 CACHE_PAGES = 64
-LOADING = "…"
-TEXT_CACHE = 8192  # rows whose cell texts are kept (flow logs never change: keyed by id)
-_DISPLAY = Qt.ItemDataRole.DisplayRole
-_ALIGN_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+__all__ = ["LOADING", "IdRole", "RawRole", "FlowTableModel"]
 
 
-class FlowTableModel(QAbstractTableModel):
+class FlowTableModel(TableCells, QAbstractTableModel):
     countChanged = Signal(int)
     busyChanged = Signal(bool)
     error = Signal(str)
@@ -84,11 +80,7 @@ class FlowTableModel(QAbstractTableModel):
         self.budget_ms = BUDGET_MS
         self.deny_brush = QBrush(QColor(217, 54, 54, 38))
         self._action_brushes = {True: QBrush(theme.DENIED), False: QBrush(theme.ALLOWED)}
-        # Cell texts per flow-log id, for the shown columns: a repaint asks for every visible
-        # cell again (five times a second while a simulation runs) and formatting times and
-        # traces each time cost the GUI thread more than the painting.
-        self._texts: dict[int, tuple[str, ...]] = {}
-        self._action_pos = data._POS["action"]
+        self.clear_cells()  # cell texts per flow-log id (see flow_browser_cells)
 
     # -- configuration ------------------------------------------------------------------
     def set_path(self, path: str | None) -> None:
@@ -100,7 +92,7 @@ class FlowTableModel(QAbstractTableModel):
             self._conn.close()
             self._conn = None
         self._path = None
-        self._texts.clear()  # another database reuses the ids
+        self.clear_cells()  # another database reuses the ids
         if path:
             self._conn = FlowStore(path, create=False, readonly=True).conn
             self._path = str(path)
@@ -121,7 +113,7 @@ class FlowTableModel(QAbstractTableModel):
         if cols != self._columns:
             self.beginResetModel()
             self._columns = cols
-            self._texts.clear()
+            self.clear_cells()
             self.endResetModel()
 
     def columns(self) -> list[str]:
@@ -393,64 +385,6 @@ class FlowTableModel(QAbstractTableModel):
         if orientation == Qt.Orientation.Vertical and role == Qt.ItemDataRole.DisplayRole:
             return section + 1
         return None
-
-    def index(self, row: int, column: int, parent: Index = QModelIndex()) -> QModelIndex:  # noqa: B008
-        """As Qt's, without asking rowCount() and columnCount() (two more calls into Python
-        for every cell the view paints)."""
-        if parent.isValid() or not (0 <= row < self._rows and 0 <= column < len(self._columns)):
-            return QModelIndex()
-        return self.createIndex(row, column)
-
-    def row_texts(self, row: tuple[Any, ...]) -> tuple[str, ...]:
-        """The display texts of a stored row for the shown columns (cached by id)."""
-        texts = self._texts.get(row[0])
-        if texts is None:
-            if len(self._texts) >= TEXT_CACHE:
-                self._texts.clear()
-            texts = tuple(data.display_text(c, data.raw_value(row, c)) for c in self._columns)
-            self._texts[row[0]] = texts
-        return texts
-
-    def _value(self, row: tuple[Any, ...] | None, index: Index, role: int) -> Any:
-        column = index.column()
-        if row is None:
-            return LOADING if role == _DISPLAY and column == 0 else None
-        if role == _DISPLAY:
-            return self.row_texts(row)[column]
-        if role == Qt.ItemDataRole.BackgroundRole:
-            return self.deny_brush if row[self._action_pos] == "deny" else None
-        name = self._columns[column]
-        if role == Qt.ItemDataRole.ForegroundRole:
-            return self._action_brushes[row[self._action_pos] == "deny"] if name == "action" else None
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return _ALIGN_RIGHT if name in data.NUMERIC else None
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return data.tooltip_text(name, data.raw_value(row, name))
-        if role == RawRole:
-            return data.raw_value(row, name)
-        if role == IdRole:
-            return int(row[0])
-        return None
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= self._rows or index.column() >= len(self._columns):
-            return None
-        return self._value(self.row_values(index.row()), index, role)
-
-    def multiData(self, index: Index, roles: Any) -> None:  # noqa: N802 - Qt override
-        """Every role the delegate paints a cell with, in one call into Python (instead of
-        one data() call per role: seven per cell)."""
-        if not index.isValid() or index.row() >= self._rows or index.column() >= len(self._columns):
-            for rd in roles:
-                rd.clearData()
-            return
-        row = self.row_values(index.row())
-        for rd in roles:
-            value = self._value(row, index, rd.role())
-            if value is None:
-                rd.clearData()
-            else:
-                rd.setData(value)
 
     def shutdown(self) -> None:
         """Stop worker queries and close the connection (call before deleting the model)."""
