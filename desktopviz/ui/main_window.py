@@ -63,7 +63,8 @@ class MainWindow(PolicyEditing, ViewLinks, SimulationBar, QMainWindow):
     Signals:
         session_changed(str): a scenario or database was opened (its path).
         store_changed(str): the views now read this database ("" for none).
-        data_refreshed(): the views were refreshed with new data (at most ~30 Hz).
+        data_refreshed(): a view was refreshed with new data (one view per ~30 Hz tick,
+            each at most every VIEW_REFRESH_MS).
     """
 
     session_changed = Signal(str)
@@ -101,7 +102,8 @@ class MainWindow(PolicyEditing, ViewLinks, SimulationBar, QMainWindow):
             self._speed = DEFAULT_SPEED
         self._closed = False
         self._flows_busy = False
-        self._views_refreshed = 0.0
+        self._due: set[str] = set()  # views with new data to read
+        self._refreshed: dict[str, float] = {}  # view -> when it last re-read the store
         self._stale: set[str] = set()  # views that missed a refresh while hidden
 
         self._build_views()
@@ -395,30 +397,39 @@ class MainWindow(PolicyEditing, ViewLinks, SimulationBar, QMainWindow):
 
     def _on_refresh_clock(self) -> None:
         now = time.monotonic()
-        if self._dirty and now - self._views_refreshed >= VIEW_REFRESH_MS / 1000:
+        if self._dirty:
             self._dirty = False
-            self._views_refreshed = now
-            gui_busy(REFRESH_BUSY_S)  # the simulation waits while the views re-read and repaint
-            shown = self.isVisible()
-            for name, view in self.views.items():
-                if shown and not view.isVisible():  # a closed or tabbed-away dock: later
-                    self._stale.add(name)
-                    continue
+            self._due.update(self.views)
+        due = [n for n in self._due if now - self._refreshed.get(n, 0.0) >= VIEW_REFRESH_MS / 1000]
+        if due:
+            # One view per tick, the longest waiting: their repaints land in different frames
+            # instead of one long stall of all of them together.
+            name = min(due, key=lambda n: self._refreshed.get(n, 0.0))
+            self._due.discard(name)
+            self._refreshed[name] = now
+            view = self.views[name]
+            if self.isVisible() and not view.isVisible():  # a closed or tabbed-away dock: later
+                self._stale.add(name)
+            else:
+                gui_busy(REFRESH_BUSY_S)  # the simulation waits while the view re-reads and repaints
                 view.refresh()  # type: ignore[attr-defined]
-            self.data_refreshed.emit()
-
+                self.data_refreshed.emit()
         if self._status_dirty:
             self._status_dirty = False
             self._update_status()
 
     def refresh_now(self) -> None:
-        """Refresh views and status at once (used by screenshots and tests)."""
-        self._views_refreshed = 0.0
-        self._dirty = True
-        self._status_dirty = True
-        self._on_refresh_clock()
-        for name in list(self._stale):
-            self._on_dock_visible(name, True)
+        """Refresh every view and the status at once (used by screenshots and tests)."""
+        self._dirty = False
+        self._due.clear()
+        self._stale.clear()
+        now = time.monotonic()
+        for name, view in self.views.items():
+            self._refreshed[name] = now
+            view.refresh()  # type: ignore[attr-defined]
+        self.data_refreshed.emit()
+        self._status_dirty = False
+        self._update_status()
 
     def _on_dock_visible(self, name: str, visible: bool) -> None:
         """A dock came into view: bring its view up to date if it missed refreshes."""

@@ -13,8 +13,8 @@ from __future__ import annotations
 import time
 
 _busy_until = 0.0  # monotonic seconds; a float swap is atomic under the GIL
-REFRESH_BUSY_S = 0.08  # a view refresh with its repaints (measured: a hint of 0.15 s halved the
-# simulator's speed at max for little more GUI latency gained; 0.08 s costs it no measurable speed)
+REFRESH_BUSY_S = 0.04  # one view's refresh with its repaints (the window refreshes one view per
+# 33 ms tick; measured: longer hints cost the simulator speed at max for little latency gained)
 MAX_BUSY_S = 0.15  # a hint never holds the simulation back longer than this
 
 
