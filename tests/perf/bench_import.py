@@ -2,11 +2,20 @@
 
 Generates N realistic Calico flow logs once (tests/perf/_synth.py: tiered traces, labels,
 services, staged pending traces) as JSON lines into /tmp (kept between runs), imports them
-into a new store, and times, on the same records, the parts alone: reading + ``json.loads``,
-normalising to FlowLog (:func:`flowlog_from_calico`), content digests, and the store's own
-``FlowStore.insert``. Target: >= 100,000 records/s end to end. Prints one JSON line.
+into a new store with :func:`import_files` (as the CLI and the dialog do: for an input this
+large a bulk load, with a second process reading the lines), and times, on a sample of the same lines, each stage alone, the general
+path next to the fast path the import takes:
 
-    .venv/bin/python tests/perf/bench_import.py [--rows 1000000] [--sample 200000]
+* ``read``: the lines from the file; ``json_loads`` (standard library) / ``orjson_loads``;
+* ``normalise``: :func:`flowlog_from_calico` (general) / :func:`row_from_calico` (fast);
+* ``digest``: ``record_hash`` of a FlowLog / ``row_hash`` of a row (the same digests);
+* ``insert``: ``FlowStore.insert`` with the indexes kept up to date (``synchronous=NORMAL``) /
+  inside :func:`bulk_load` (indexes dropped), and ``reindex``: rebuilding them at the end.
+
+Target: >= 100,000 records/s end to end. Prints one JSON line (CPU seconds per stage are
+process times, so a busy machine inflates wall time more than these).
+
+    .venv/bin/python tests/perf/bench_import.py [--rows 1000000] [--sample 100000] [--serial] [--no-bulk]
 """
 
 from __future__ import annotations
@@ -18,16 +27,20 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _synth import iter_logs  # noqa: E402
 
+from desktopviz.core import import_fast  # noqa: E402
 from desktopviz.core.import_calico import flowlog_from_calico  # noqa: E402
 from desktopviz.core.import_db import record_hash  # noqa: E402
 from desktopviz.core.importers import import_files  # noqa: E402
 from desktopviz.core.store import FlowStore  # noqa: E402
+from desktopviz.core.store_bulk import bulk_load  # noqa: E402
 
 
 def ensure_input(rows: int) -> Path:
@@ -43,13 +56,60 @@ def ensure_input(rows: int) -> Path:
 
 def cpu() -> float:
     t = os.times()
-    return t.user + t.system
+    return t.user + t.system + t.children_user + t.children_system  # with the reader process
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    t = time.process_time()
+    out = fn()
+    return out, time.process_time() - t
+
+
+def insert_all(store: FlowStore, items: list[Any]) -> None:
+    for i in range(0, len(items), 5000):
+        store.insert(items[i : i + 5000])
+
+
+def breakdown(src: Path, n: int, tmp: Path) -> dict[str, float]:
+    """CPU seconds of each stage on the first n lines (collector paused, as the import does)."""
+    gc.disable()
+    s: dict[str, float] = {}
+
+    def read() -> list[bytes]:
+        with src.open("rb") as fp:
+            return [line for _, line in zip(range(n), fp, strict=False)]
+
+    lines, s["read"] = timed(read)
+    docs, s["json_loads"] = timed(lambda: [json.loads(x) for x in lines])
+    if import_fast.HAVE_ORJSON:
+        _, s["orjson_loads"] = timed(lambda: [import_fast.loads(x) for x in lines])
+    logs, s["normalise_general"] = timed(lambda: [flowlog_from_calico(d) for d in docs])
+    rows, s["normalise_fast"] = timed(lambda: [import_fast.row_from_calico(d) for d in docs])
+    assert all(r is not None for r in rows)
+    _, s["digest_general"] = timed(lambda: [record_hash(log) for log in logs])
+    _, s["digest_fast"] = timed(lambda: [import_fast.row_hash(r) for r in rows])
+    docs.clear()  # free the memory before the store part
+    lines.clear()
+    with FlowStore(tmp / "insert.sqlite") as store:
+        _, s["insert_indexed"] = timed(lambda: insert_all(store, logs))
+    records = [import_fast.as_row(r) for r in rows]
+    with FlowStore(tmp / "bulk.sqlite") as store:
+        t = time.process_time()
+        with bulk_load(store):
+            insert_all(store, records)
+            s["insert_bulk"] = time.process_time() - t
+            t = time.process_time()
+        s["reindex"] = time.process_time() - t
+    gc.enable()
+    return s
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--sample", type=int, default=200_000, help="records timed for the per-part breakdown")
+    ap.add_argument("--sample", type=int, default=100_000, help="records timed for the per-stage breakdown")
+    ap.add_argument("--serial", action="store_true", help="no reader process")
+    ap.add_argument("--no-bulk", action="store_true", help="keep the indexes during the load")
     args = ap.parse_args()
     t = time.perf_counter()
     src = ensure_input(args.rows)
@@ -57,48 +117,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_import_") as tmp:
         db = Path(tmp) / "import.sqlite"
         t, c = time.perf_counter(), cpu()
-        summary = import_files([src], db)
+        summary = import_files(
+            [src], db, bulk=False if args.no_bulk else None, parallel=False if args.serial else None
+        )
         wall, cpu_s = time.perf_counter() - t, cpu() - c
         assert summary.total("imported") == args.rows, summary.text()
-
-        # Breakdown on a sample of the same file (collector paused, as import_files does).
-        gc.disable()
         n = min(args.sample, args.rows)
-        with src.open("rb") as fp:
-            lines = [next(fp) for _ in range(n)]
-        t = time.perf_counter()
-        docs = [json.loads(x) for x in lines]
-        parse = time.perf_counter() - t
-        t = time.perf_counter()
-        logs = [flowlog_from_calico(d) for d in docs]
-        normalise = time.perf_counter() - t
-        t = time.perf_counter()
-        for log in logs:
-            record_hash(log)
-        digest = time.perf_counter() - t
-        with FlowStore(Path(tmp) / "insert.sqlite") as store:
-            t = time.perf_counter()
-            for i in range(0, n, 5000):
-                store.insert(logs[i : i + 5000])
-            insert = time.perf_counter() - t
-    per = {
-        k: round(n / v)
-        for k, v in (
-            ("json_loads", parse),
-            ("normalise", normalise),
-            ("digest", digest),
-            ("store_insert", insert),
-        )
-    }
-    us = {
-        k: round(v / n * 1e6, 2)
-        for k, v in (
-            ("json_loads", parse),
-            ("normalise", normalise),
-            ("digest", digest),
-            ("store_insert", insert),
-        )
-    }
+        s = breakdown(src, n, Path(tmp))
+    us = {k: round(v / n * 1e6, 1) for k, v in s.items()}
+    parse = "orjson_loads" if import_fast.HAVE_ORJSON else "json_loads"
+    general = ("read", "json_loads", "normalise_general", "digest_general", "insert_indexed")
+    fast = ("read", parse, "normalise_fast", "digest_fast", "insert_bulk", "reindex")
     print(
         json.dumps(
             {
@@ -106,13 +135,18 @@ def main() -> None:
                 "rows": args.rows,
                 "input_mb": round(src.stat().st_size / 1e6, 1),
                 "generate_s": round(gen_s, 1),
+                "orjson": import_fast.HAVE_ORJSON,
+                "bulk": summary.bulk,
+                "parallel": summary.parallel,
                 "import_s": round(wall, 2),
                 "import_cpu_s": round(cpu_s, 2),
+                "reindex_s": round(summary.reindex_seconds, 2),
                 "records_per_s": round(args.rows / wall),
                 "target_records_per_s": 100_000,
                 "sample": n,
-                "part_records_per_s": per,
-                "part_us_per_record": us,
+                "stage_cpu_us_per_record": us,
+                "general_path_cpu_us": round(sum(us[k] for k in general), 1),
+                "fast_path_cpu_us": round(sum(us[k] for k in fast), 1),
                 "load_avg": round(os.getloadavg()[0], 2),
             }
         )
