@@ -78,6 +78,8 @@ class TimeStrip(QWidget):
         self._buckets: list[Any] = []
         self._width = 60
         self._quiet = False
+        self._shown: tuple[Any, ...] | None = None
+        self._y_top = 0.0
         self.apply_theme()
 
     def apply_theme(self) -> None:
@@ -99,7 +101,12 @@ class TimeStrip(QWidget):
 
     def set_series(self, buckets: list[Any], width: int, since: int | None, until: int | None) -> None:
         """Show time buckets (queries.TimeBucket) of ``width`` seconds; the region marks the
-        chosen range (the whole data when None)."""
+        chosen range (the whole data when None). The same figures again change nothing (a
+        paused run's refreshes cost no repaint)."""
+        shown = (list(buckets), max(1, width), since, until)
+        if shown == self._shown:
+            return
+        self._shown = shown
         self._buckets, self._width = buckets, max(1, width)
         self.caption.setText(self.HINT if buckets else "No flow logs in this range")
         self.region.setVisible(bool(buckets))
@@ -112,27 +119,33 @@ class TimeStrip(QWidget):
             self._quiet = False
 
     def _draw(self) -> None:
-        for item in self._bars:
-            self.plot.removeItem(item)
-        self._bars = []
         if not self._buckets:
+            for item in self._bars:
+                self.plot.removeItem(item)
+            self._bars = []
+            self._y_top = 0.0
             return
         m = self.metric()
         xs = [b.start + self._width / 2 for b in self._buckets]
         denied = [getattr(b, f"denied_{m}") for b in self._buckets]
         allowed = [getattr(b, f"allowed_{m}") for b in self._buckets]
         w = self._width * 0.9
-        for heights, bottom, colour in ((denied, None, DENIED), (allowed, denied, ALLOWED)):
-            c = QColor(colour)
-            bar = pg.BarGraphItem(
-                x=xs, height=heights, y0=bottom or [0] * len(xs), width=w, brush=c, pen=pg.mkPen(None)
-            )
-            self.plot.addItem(bar)
-            self._bars.append(bar)
+        if not self._bars:  # the two bar items are made once and then given new figures
+            for colour in (DENIED, ALLOWED):
+                bar = pg.BarGraphItem(x=[0], height=[0], width=1, brush=QColor(colour), pen=pg.mkPen(None))
+                self.plot.addItem(bar)
+                self._bars.append(bar)
+        self._bars[0].setOpts(x=xs, height=denied, y0=[0] * len(xs), width=w)
+        self._bars[1].setOpts(x=xs, height=allowed, y0=denied, width=w)
         top = max((a + d for a, d in zip(allowed, denied, strict=True)), default=0)
         self.plot.setXRange(self._buckets[0].start, self._buckets[-1].start + self._width, padding=0.01)
         self.plot.enableAutoRange(enable=False)
-        self.plot.setYRange(0, max(1, top) * 1.15, padding=0)
+        # The y range moves only when the bars outgrow it or shrink well below it: the axis
+        # (redrawn in Python on every change of range) then stays as it is most refreshes.
+        want = max(1, top) * 1.15
+        if not (want <= self._y_top <= want * 1.5):
+            self._y_top = want * 1.15
+            self.plot.setYRange(0, self._y_top, padding=0)
 
     def _region_done(self) -> None:
         if self._quiet or not self._buckets:
