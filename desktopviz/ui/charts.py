@@ -146,6 +146,9 @@ class TimeStrip(QWidget):
         if not (want <= self._y_top <= want * 1.5):
             self._y_top = want * 1.15
             self.plot.setYRange(0, self._y_top, padding=0)
+        # Apply the new ranges now: pyqtgraph would otherwise apply them while painting and
+        # invalidate the axes then, painting the whole plot a second time (measured).
+        self.plot.getPlotItem().getViewBox().prepareForPaint()
 
     def _region_done(self) -> None:
         if self._quiet or not self._buckets:
