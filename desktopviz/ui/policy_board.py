@@ -329,9 +329,11 @@ class PolicyBoard(BoardEditing, QWidget):
     # -- results ---------------------------------------------------------------------------
     def _on_done(self, kind: str, result: Any) -> None:
         if kind == "layout":
-            self.layout_ = result
+            same = self._layout_ready and bool(self.card_widgets) and result == self.layout_
             self._layout_ready = True
-            self._rebuild()
+            if not same:  # (a session start asks for the same layout more than once: 30 ms each)
+                self.layout_ = result
+                self._rebuild()
             if self._pending_open:
                 key, self._pending_open = self._pending_open, None
                 self.open_policy(key)
