@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QMenu
 from desktopviz.ui import flow_browser_menus as menus
 from desktopviz.ui.flow_browser_data import ChartData, load_chart_data, open_readonly
 from desktopviz.ui.flow_table_model import RawRole
+from desktopviz.ui.sim_worker_pacing import gui_busy
 
 
 class ChartSignals(QObject):
@@ -133,6 +134,7 @@ class BrowserActions:
         if gen != self._chart_gen:
             return
         self.last_chart = data
+        gui_busy(0.04)  # redrawing the chart and its axes: a max-speed simulation steps aside
         self.strip.set_series(data.buckets, data.width, data.since, data.until)
         self.top.set_top(data.top_sources, data.top_dests)
 

@@ -53,6 +53,7 @@ from desktopviz.ui.policy_board_model import (
 from desktopviz.ui.policy_board_toolbar import BoardToolbar
 from desktopviz.ui.policy_board_worker import BoardWorker, build_layout, new_generation, query_metrics
 from desktopviz.ui.policy_view import PolicyView
+from desktopviz.ui.sim_worker_pacing import gui_busy
 
 BOARD_PAGE, POLICY_PAGE = 0, 1
 
@@ -338,6 +339,7 @@ class PolicyBoard(BoardEditing, QWidget):
                 key, self._pending_open = self._pending_open, None
                 self.open_policy(key)
         elif kind == "metrics":
+            gui_busy(0.03)  # cards to update and repaint: a max-speed simulation steps aside
             self.metrics, self.span = result
             known = set(self.layout_.keys())
             found = [
