@@ -5,9 +5,9 @@ for a canonical record (:mod:`import_fast`), ``(where, document)`` for one the g
 must normalise, or an :class:`Issue`. :class:`ParallelItems` gives the same items, in the same
 order, from a child process (``python -m desktopviz.core.import_worker``) that reads, parses,
 normalises and digests while this process writes to the store: on two cores the parsing
-(a fifth to a quarter of the work) then costs the writer only unpickling. If the child fails
-or vanishes, reading goes on here from the first line the child did not deliver, so the
-result never depends on the child.
+then costs the writer only unpickling (worth it with the standard library's parser, see
+:func:`parallel_pays`). If the child fails or vanishes, reading goes on here from the first
+line the child did not deliver, so the result never depends on the child.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from desktopviz.core.import_fast import HAVE_ORJSON, row_from_calico, row_hash
 from desktopviz.core.import_fast import loads as fast_loads
 from desktopviz.core.import_read import Issue, Source, iter_raw_lines, parse_line
 
-__all__ = ["CHUNK_LINES", "LineItems", "ParallelItems", "can_run_parallel"]
+__all__ = ["CHUNK_LINES", "LineItems", "ParallelItems", "can_run_parallel", "parallel_pays"]
 
 Item = tuple[str, Any] | tuple[str, tuple[Any, ...], bytes] | Issue
 CHUNK_LINES = 2000  # lines per message from the child
@@ -39,9 +39,17 @@ _PACKAGE_ROOT = str(Path(desktopviz.__file__).resolve().parent.parent)
 
 
 def can_run_parallel() -> bool:
-    """A second process helps: two or more cores, and a Python interpreter to start (not a
+    """A second process can run: two or more cores, and a Python interpreter to start (not a
     frozen application, whose executable would start the application again)."""
     return (os.cpu_count() or 1) > 1 and not getattr(sys, "frozen", False) and bool(sys.executable)
+
+
+def parallel_pays() -> bool:
+    """Whether reading in a second process is worth it by default. Only with the standard
+    library's parser: then parsing is a third of the work and moving it gives ~30 % more
+    records/s; with orjson it is a tenth, less than what handing rows over costs both
+    processes, and on a busy machine the import got slower (docs/import.md, Speed)."""
+    return can_run_parallel() and not HAVE_ORJSON
 
 
 class LineItems:

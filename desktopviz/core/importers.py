@@ -38,7 +38,7 @@ from desktopviz.core.import_read import (
     json_type,
 )
 from desktopviz.core.import_summary import FileSummary, ImportProgress, ImportSummary
-from desktopviz.core.import_worker import LineItems, ParallelItems, can_run_parallel
+from desktopviz.core.import_worker import LineItems, ParallelItems, parallel_pays
 from desktopviz.core.store import FlowStore, StoreError
 from desktopviz.core.store_bulk import bulk_load, restore_indexes
 
@@ -304,7 +304,7 @@ def import_files(
     large as what the store holds. Raises ImportFileError for an unusable ``fmt``; problems with
     a file or a record are in the summary. StoreError if ``db`` is not a flow store.
     ``parallel`` reads Calico JSON lines in a second process (:mod:`import_worker`); by default
-    for a bulk load on a machine with two or more cores."""
+    for a bulk load on a machine with two or more cores when orjson is not installed."""
     if fmt not in FORMATS:
         raise ImportFileError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
     t0 = time.perf_counter()
@@ -324,7 +324,7 @@ def import_files(
             bulk = size >= BULK_MIN_BYTES and size >= stored * BULK_BYTES_PER_ROW
         summary.bulk = bulk
         if parallel is None:
-            parallel = bulk and can_run_parallel()
+            parallel = bulk and parallel_pays()
         summary.parallel = parallel
         with bulk_load(store, drop_indexes=BULK_DROP_INDEXES) if bulk else nullcontext(None) as loading:
             for index, path in enumerate(files):

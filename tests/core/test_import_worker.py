@@ -110,6 +110,14 @@ def test_a_cancelled_import_ends_the_reader_process(mixed: Path, tmp_path: Path)
     assert started and started[0]._proc is None  # killed and waited for
 
 
-def test_parallel_reading_needs_a_second_core(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parallel_reading_needs_a_second_core_and_pays_only_without_orjson(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(import_worker.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(import_worker, "HAVE_ORJSON", False)
+    assert import_worker.can_run_parallel() and import_worker.parallel_pays()
+    monkeypatch.setattr(import_worker, "HAVE_ORJSON", True)
+    assert not import_worker.parallel_pays()
     monkeypatch.setattr(import_worker.os, "cpu_count", lambda: 1)
-    assert not import_worker.can_run_parallel()
+    monkeypatch.setattr(import_worker, "HAVE_ORJSON", False)
+    assert not import_worker.can_run_parallel() and not import_worker.parallel_pays()
