@@ -8,7 +8,6 @@ window calls ``refresh()`` from a ~30 Hz clock only when new data arrived.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Protocol
 
@@ -30,6 +29,7 @@ from desktopviz.ui.flow_browser import FlowBrowser
 from desktopviz.ui.main_links import ViewLinks
 from desktopviz.ui.main_menus import build_menus
 from desktopviz.ui.main_policies import PolicyEditing
+from desktopviz.ui.main_refresh import VIEW_REFRESH_MS, RefreshClock  # noqa: F401 - re-exported
 from desktopviz.ui.main_toolbar import SimulationBar, looks_like_sqlite
 from desktopviz.ui.policy_board import PolicyBoard
 from desktopviz.ui.sim_controller import (
@@ -39,12 +39,9 @@ from desktopviz.ui.sim_controller import (
     SimFactory,
     StoreFactory,
 )
-from desktopviz.ui.sim_worker_pacing import REFRESH_BUSY_S, gui_busy
 from desktopviz.ui.visualizer import FlowVisualizer
 
 REFRESH_MS = 33  # the window's clock: status line at ~30 Hz at most
-VIEW_REFRESH_MS = 200  # views re-read the store at most 5 times a second (at max speed new
-# intervals arrive continuously; nobody reads faster, and the views' queries cost GUI time)
 DEFAULT_SPEED = 10.0  # the first flush interval (15 s in storefront) shows after 1.5 s
 
 
@@ -56,7 +53,7 @@ class StoreView(Protocol):
     def set_time_range(self, since: int | None, until: int | None) -> None: ...
 
 
-class MainWindow(PolicyEditing, ViewLinks, SimulationBar, QMainWindow):
+class MainWindow(PolicyEditing, ViewLinks, RefreshClock, SimulationBar, QMainWindow):
     """desktopviz's window: Flow Visualizer in the centre, Policy Board (right) and flow
     logs (bottom) in docks, the simulation toolbar, menus and status bar.
 
@@ -394,48 +391,6 @@ class MainWindow(PolicyEditing, ViewLinks, SimulationBar, QMainWindow):
     def _on_view_error(self, message: str) -> None:
         self.last_error = message
         self.status_error.setText(message)
-
-    def _on_refresh_clock(self) -> None:
-        now = time.monotonic()
-        if self._dirty:
-            self._dirty = False
-            self._due.update(self.views)
-        due = [n for n in self._due if now - self._refreshed.get(n, 0.0) >= VIEW_REFRESH_MS / 1000]
-        if due:
-            # One view per tick, the longest waiting: their repaints land in different frames
-            # instead of one long stall of all of them together.
-            name = min(due, key=lambda n: self._refreshed.get(n, 0.0))
-            self._due.discard(name)
-            self._refreshed[name] = now
-            view = self.views[name]
-            if self.isVisible() and not view.isVisible():  # a closed or tabbed-away dock: later
-                self._stale.add(name)
-            else:
-                gui_busy(REFRESH_BUSY_S)  # the simulation waits while the view re-reads and repaints
-                view.refresh()  # type: ignore[attr-defined]
-                self.data_refreshed.emit()
-        if self._status_dirty:
-            self._status_dirty = False
-            self._update_status()
-
-    def refresh_now(self) -> None:
-        """Refresh every view and the status at once (used by screenshots and tests)."""
-        self._dirty = False
-        self._due.clear()
-        self._stale.clear()
-        now = time.monotonic()
-        for name, view in self.views.items():
-            self._refreshed[name] = now
-            view.refresh()  # type: ignore[attr-defined]
-        self.data_refreshed.emit()
-        self._status_dirty = False
-        self._update_status()
-
-    def _on_dock_visible(self, name: str, visible: bool) -> None:
-        """A dock came into view: bring its view up to date if it missed refreshes."""
-        if visible and name in self._stale:
-            self._stale.discard(name)
-            self.views[name].refresh()  # type: ignore[attr-defined]
 
     # -- closing -----------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override

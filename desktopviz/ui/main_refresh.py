@@ -1,0 +1,71 @@
+"""The main window's refresh clock (a mixin of MainWindow): views re-read the store when new
+data arrived, one view per ~30 Hz tick and each at most every VIEW_REFRESH_MS, so their
+repaints land in different frames; a view in a closed or tabbed-away dock waits until it is
+shown again. Each refresh asks a max-speed simulation to step aside while the view repaints
+(desktopviz.ui.sim_worker_pacing). Measured with tests/perf/bench_ui_latency.py.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from desktopviz.ui.sim_worker_pacing import REFRESH_BUSY_S, gui_busy
+
+VIEW_REFRESH_MS = 200  # views re-read the store at most 5 times a second (at max speed new
+# intervals arrive continuously; nobody reads faster, and the views' queries cost GUI time)
+
+
+class RefreshClock:
+    """Expects from MainWindow: ``views``, ``_dirty``, ``_due``, ``_refreshed``, ``_stale``,
+    ``_status_dirty``, ``data_refreshed``, ``_update_status`` and ``isVisible``."""
+
+    views: dict[str, Any]
+    _dirty: bool
+    _status_dirty: bool
+    _due: set[str]
+    _refreshed: dict[str, float]
+    _stale: set[str]
+    data_refreshed: Any
+
+    def _on_refresh_clock(self) -> None:
+        now = time.monotonic()
+        if self._dirty:
+            self._dirty = False
+            self._due.update(self.views)
+        due = [n for n in self._due if now - self._refreshed.get(n, 0.0) >= VIEW_REFRESH_MS / 1000]
+        if due:
+            # One view per tick, the longest waiting: their repaints land in different frames
+            # instead of one long stall of all of them together.
+            name = min(due, key=lambda n: self._refreshed.get(n, 0.0))
+            self._due.discard(name)
+            self._refreshed[name] = now
+            view = self.views[name]
+            if self.isVisible() and not view.isVisible():  # a closed or tabbed-away dock: later
+                self._stale.add(name)
+            else:
+                gui_busy(REFRESH_BUSY_S)  # the simulation waits while the view re-reads and repaints
+                view.refresh()  # type: ignore[attr-defined]
+                self.data_refreshed.emit()
+        if self._status_dirty:
+            self._status_dirty = False
+            self._update_status()
+
+    def refresh_now(self) -> None:
+        """Refresh every view and the status at once (used by screenshots and tests)."""
+        self._dirty = False
+        self._due.clear()
+        self._stale.clear()
+        now = time.monotonic()
+        for name, view in self.views.items():
+            self._refreshed[name] = now
+            view.refresh()  # type: ignore[attr-defined]
+        self.data_refreshed.emit()
+        self._status_dirty = False
+        self._update_status()
+
+    def _on_dock_visible(self, name: str, visible: bool) -> None:
+        """A dock came into view: bring its view up to date if it missed refreshes."""
+        if visible and name in self._stale:
+            self._stale.discard(name)
+            self.views[name].refresh()  # type: ignore[attr-defined]
