@@ -24,11 +24,5 @@ def gui_busy(seconds: float = MAX_BUSY_S) -> None:
     _busy_until = max(_busy_until, time.monotonic() + min(seconds, MAX_BUSY_S))
 
 
-def gui_idle() -> None:
-    """The GUI thread has done what it announced."""
-    global _busy_until
-    _busy_until = 0.0
-
-
 def gui_is_busy() -> bool:
     return time.monotonic() < _busy_until
