@@ -206,6 +206,11 @@ class FlowStore:
             c.execute("PRAGMA journal_mode=WAL")
             c.execute("PRAGMA synchronous=NORMAL")
             ensure_indexes(c)
+            if "bulk_dropped_indexes" in tables:
+                # an import's bulk load was killed: put back every index it had dropped
+                from desktopviz.core.store_bulk import restore_indexes  # store_bulk imports store
+
+                restore_indexes(self)
 
     def _create_schema(self) -> None:
         c = self.conn
