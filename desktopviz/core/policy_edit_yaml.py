@@ -22,8 +22,8 @@ from typing import Any
 import yaml
 
 from desktopviz.core.model import Policy, Tier
+from desktopviz.core.policy_yaml import CALICO_API, plain, policy_document
 
-CALICO_API = "projectcalico.org/v3"
 K8S_API = "networking.k8s.io/v1"
 DELETE_ANNOTATION = "desktopviz.io/delete"
 _STAGED_OF = {
@@ -66,18 +66,6 @@ class _Dumper(yaml.SafeDumper):
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> Any:
         return super().increase_indent(flow, False)
-
-
-def plain(value: Any) -> Any:
-    """A deep copy as plain dicts, lists and scalars (loader values may be subclasses)."""
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    for t in (bool, int, float, str):
-        if isinstance(value, t):
-            return t(value)
-    return value
 
 
 def to_yaml(doc: Mapping[str, Any]) -> str:
@@ -311,93 +299,10 @@ __all__ = [
 
 
 # -- documents of model policies -----------------------------------------------------------------
-def _num(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else value
-
-
-def _entity_doc(ent: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for attr, key in (("selector", "selector"), ("not_selector", "notSelector")):
-        if getattr(ent, attr) is not None:
-            out[key] = getattr(ent, attr)
-    if ent.namespace_selector is not None:
-        out["namespaceSelector"] = ent.namespace_selector
-    for attr, key in (
-        ("nets", "nets"),
-        ("not_nets", "notNets"),
-        ("ports", "ports"),
-        ("not_ports", "notPorts"),
-        ("domains", "domains"),
-    ):
-        if getattr(ent, attr):
-            out[key] = list(getattr(ent, attr))
-    sa: dict[str, Any] = {}
-    if ent.service_account_names:
-        sa["names"] = list(ent.service_account_names)
-    if ent.service_account_selector:
-        sa["selector"] = ent.service_account_selector
-    if sa:
-        out["serviceAccounts"] = sa
-    if ent.services is not None:
-        out["services"] = {
-            "name": ent.services.name,
-            **({"namespace": ent.services.namespace} if ent.services.namespace else {}),
-        }
-    return out
-
-
-def rule_document(rule: Any) -> dict[str, Any]:
-    """A model rule in Calico form: as written when known, else rebuilt."""
-    if rule.raw is not None:
-        return plain(rule.raw)
-    out: dict[str, Any] = {"action": rule.action}
-    for attr, key in (("protocol", "protocol"), ("not_protocol", "notProtocol"), ("ip_version", "ipVersion")):
-        if getattr(rule, attr) is not None:
-            out[key] = getattr(rule, attr)
-    for attr, key in (("icmp", "icmp"), ("not_icmp", "notICMP")):
-        icmp = getattr(rule, attr)
-        if icmp is not None and icmp.type is not None:
-            out[key] = {"type": icmp.type, **({"code": icmp.code} if icmp.code is not None else {})}
-    for side in ("source", "destination"):
-        ent = _entity_doc(getattr(rule, side))
-        if ent:
-            out[side] = ent
-    if rule.http:
-        out["http"] = plain(rule.http)
-    return out
-
-
 def document_of(policy: Policy) -> dict[str, Any]:
     """The policy's document: as written (Policy.raw) when known, else rebuilt from the model."""
-    if policy.raw is not None and policy.raw.get("apiVersion") and policy.raw.get("kind"):
-        return plain(policy.raw)
-    if policy.is_kubernetes:
+    if policy.is_kubernetes and not (policy.raw and policy.raw.get("apiVersion") and policy.raw.get("kind")):
         raise PolicyEditError(
             [EditIssue("", "the Kubernetes NetworkPolicy as written is not known")], policy.key
         )
-    meta: dict[str, Any] = {"name": policy.name}
-    if policy.namespace and not policy.is_global:
-        meta["namespace"] = policy.namespace
-    spec: dict[str, Any] = {"tier": policy.tier}
-    if policy.order is not None:
-        spec["order"] = _num(policy.order)
-    spec["selector"] = policy.selector or "all()"
-    if policy.namespace_selector:
-        spec["namespaceSelector"] = policy.namespace_selector
-    if policy.service_account_selector:
-        spec["serviceAccountSelector"] = policy.service_account_selector
-    spec["types"] = list(policy.types)
-    if policy.ingress:
-        spec["ingress"] = [rule_document(r) for r in policy.ingress]
-    if policy.egress:
-        spec["egress"] = [rule_document(r) for r in policy.egress]
-    if policy.staged:
-        spec["stagedAction"] = policy.staged_action or "Set"
-    for attr, key in (
-        ("do_not_track", "doNotTrack"),
-        ("pre_dnat", "preDNAT"),
-        ("apply_on_forward", "applyOnForward"),
-    ):
-        if getattr(policy, attr):
-            spec[key] = True
-    return {"apiVersion": CALICO_API, "kind": policy.kind, "metadata": meta, "spec": spec}
+    return policy_document(policy, name=policy.name, explicit_staged_action=True)
