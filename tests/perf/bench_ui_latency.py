@@ -7,11 +7,17 @@ stall is the gap beyond the 5 ms period. A third run keeps the visualizer's pict
 (its refresh() not called) to show which part of the window's stalls is the visualizer's.
 Each run starts its session inside the measurement, so ``max_stall_ms`` includes opening the
 run (the store, the board's layout, the first pictures); ``steady_max_stall_ms`` leaves out
-the first second. The machine is shared and noisy: ``RUNS`` > 1 repeats everything and gives
+the first second. The window is made before the measurement; its first show and the session
+start (from the event loop, as ``desktopviz`` does) are measured. The machine is shared and noisy: ``RUNS`` > 1 repeats everything and gives
 each figure as [min, median, max] over the runs. Prints one JSON line; the target is a max
 stall under 50 ms.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python tests/perf/bench_ui_latency.py [SECONDS [RUNS]]
+        [--case controller|window|window_without_visualizer_rerenders] [--explain MS [--events]]
+
+``--explain MS`` prints (stderr) each stall over MS and the Python calls Qt made meanwhile
+(slots, event handlers, paints; ``--events`` adds every event delivered): slower, to find
+which code makes a stall, not to measure.
 """
 
 from __future__ import annotations
@@ -26,7 +32,81 @@ import time
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
-def _measure(app, seconds: float, start, stop) -> dict[str, float]:  # noqa: ANN001
+class _Entries:
+    """Opt-in (--explain MS): the Python calls Qt made on the GUI thread (slots, event
+    handlers, paints) and the calls they made, with their start and duration, to tell which
+    ones make each stall longer than MS. A profile hook on every call makes everything
+    slower, so its figures are for attribution only."""
+
+    DEPTH = 3  # the entry from Qt and two levels of what it called
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, float, int, str]] = []  # (start, seconds, depth, name)
+        self._stack: list[tuple[float, str] | None] = []
+        self.events: list[tuple[float, int, str]] = []
+
+    def hook(self, frame, event: str, _arg) -> None:  # noqa: ANN001
+        if event == "call":
+            if len(self._stack) < self.DEPTH:
+                code = frame.f_code
+                name = f"{os.path.basename(code.co_filename)}:{code.co_qualname}"
+                self._stack.append((time.perf_counter(), name))
+            else:
+                self._stack.append(None)
+        elif event == "return" and self._stack:
+            top = self._stack.pop()
+            if top is not None:
+                took = time.perf_counter() - top[0]
+                if took >= 0.002:
+                    self.calls.append((top[0], took, len(self._stack), top[1]))
+
+    def filter_events(self, app) -> object:  # noqa: ANN001
+        """An application event filter that notes when each event is delivered (to which
+        class): the time to the next event is roughly what handling it cost, C++ included."""
+        from PySide6.QtCore import QObject
+
+        events = self.events = []
+
+        class Filter(QObject):
+            def eventFilter(self, obj, ev) -> bool:  # noqa: ANN001, N802
+                events.append((time.perf_counter(), int(ev.type()), type(obj).__name__))
+                return False
+
+        f = Filter()
+        app.installEventFilter(f)
+        return f
+
+    def explain(self, t0: float, gaps: list[tuple[float, float]], threshold_ms: float, case: str) -> None:
+        """Print (stderr) every stall over the threshold and the calls that ran in it."""
+        for at, gap in gaps:
+            stall = gap - 5.0
+            if stall < threshold_ms:
+                continue
+            end = t0 + at
+            begin = end - gap / 1000
+            inside = [c for c in self.calls if c[0] < end and c[0] + c[1] > begin]
+            top = sum(c[1] for c in inside if c[2] == 0) * 1000
+            print(
+                f"[{case}] stall {stall:.1f} ms at {at - gap / 1000:.2f} s (python at top level {top:.1f} ms)",
+                file=sys.stderr,
+            )
+            rows = [
+                (start, f"{'  ' * depth}+{took * 1000:6.1f} {name}") for start, took, depth, name in inside
+            ]
+            evs = self.events
+            for i, (when, kind, cls) in enumerate(evs[:-1]):
+                took = evs[i + 1][0] - when
+                if begin <= when < end and took >= 0.003:
+                    rows.append((when, f"event {kind} -> {cls} (next event after {took * 1000:.1f} ms)"))
+            for start, text in sorted(rows):
+                print(f"    {(start - t0) * 1000:8.1f} ms {text}", file=sys.stderr)
+
+
+_EXPLAIN_MS: float | None = None
+_EVENTS = False  # --events: with --explain, note every event delivered (slower still)
+
+
+def _measure(app, seconds: float, start, stop, case: str = "") -> dict[str, float]:  # noqa: ANN001
     from PySide6.QtCore import QTimer
 
     gaps: list[tuple[float, float]] = []  # (seconds since the start, gap ms)
@@ -40,14 +120,27 @@ def _measure(app, seconds: float, start, stop) -> dict[str, float]:  # noqa: ANN
     timer = QTimer()
     timer.setInterval(5)
     timer.timeout.connect(tick)
-    info = start()
+    info, begin = start()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
     t0 = time.perf_counter()
     last[0] = t0
     timer.start()
+    begin()  # inside the measurement: the window's first show and the session start
+    entries = _Entries() if _EXPLAIN_MS is not None else None
+    if entries is not None:
+        event_filter = entries.filter_events(app) if _EVENTS else None
+        sys.setprofile(entries.hook)
     while time.perf_counter() - t0 < seconds:
         app.processEvents()
         time.sleep(0.0005)
+    if entries is not None:
+        sys.setprofile(None)
+        if event_filter is not None:
+            app.removeEventFilter(event_filter)
     timer.stop()
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    if entries is not None and _EXPLAIN_MS is not None:
+        entries.explain(t0, gaps, _EXPLAIN_MS, case)
     result = stop(info)
     stalls = sorted(max(0.0, g - 5.0) for _, g in gaps)
     steady = [max(0.0, g - 5.0) for at, g in gaps if at - g / 1000 >= 1.0]
@@ -57,6 +150,8 @@ def _measure(app, seconds: float, start, stop) -> dict[str, float]:  # noqa: ANN
         "max_stall_ms": round(stalls[-1] if stalls else 0.0, 2),
         "p99_stall_ms": round(p99, 2),
         "steady_max_stall_ms": round(max(steady, default=0.0), 2),
+        "cpu_s": round(cpu, 2),  # the whole process (every thread) over the run
+        "wall_s": round(wall, 2),
         **result,
     }
 
@@ -71,12 +166,33 @@ def _spread(runs: list[dict[str, float]]) -> dict[str, object]:
     return out
 
 
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def main() -> None:
-    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
-    repeat = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    global _EXPLAIN_MS, _EVENTS
+    args = sys.argv[1:]
+    if "--events" in args:
+        _EVENTS = True
+        args.remove("--events")
+    if "--explain" in args:
+        i = args.index("--explain")
+        _EXPLAIN_MS = float(args[i + 1])
+        del args[i : i + 2]
+    only = None
+    if "--case" in args:
+        i = args.index("--case")
+        only = args[i + 1]
+        del args[i : i + 2]
+    seconds = float(args[0]) if args else 10.0
+    repeat = int(args[1]) if len(args) > 1 else 1
+    load_before = _load()
     tmp = tempfile.mkdtemp(prefix="bench-ui-")
     os.environ["DESKTOPVIZ_DATA_DIR"] = tmp
     os.environ["XDG_CONFIG_HOME"] = tmp
+    from PySide6.QtCore import QTimer
+
     from desktopviz.core import paths
     from desktopviz.core.scenario import load_scenario
     from desktopviz.ui.app import create_app, quiet_offscreen_warnings
@@ -89,8 +205,7 @@ def main() -> None:
 
     def start_controller():  # noqa: ANN202
         ctl = SimController(scenario, os.path.join(tmp, "controller.db"), speed=MAX_SPEED)
-        ctl.start()
-        return ctl
+        return ctl, ctl.start
 
     def stop_controller(ctl) -> dict[str, float]:  # noqa: ANN001
         t = time.perf_counter()
@@ -102,13 +217,20 @@ def main() -> None:
         }
 
     def start_window(live_visualizer: bool = True):  # noqa: ANN202
+        """The window is made before the measurement; showing it and starting the session
+        (from the event loop, as `desktopviz` does) are measured."""
         w = MainWindow(persist=False)
         w.resize(1600, 1000)
-        w.show()
         if not live_visualizer:  # the breakdown: everything but the visualizer's re-renders
             w.visualizer.refresh = lambda: None
-        w.start_simulation(scenario, paths.default_scenario(), speed=MAX_SPEED)
-        return w
+
+        def begin() -> None:
+            w.show()
+            QTimer.singleShot(
+                0, lambda: w.start_simulation(scenario, paths.default_scenario(), speed=MAX_SPEED)
+            )
+
+        return w, begin
 
     def stop_window(w) -> dict[str, float]:  # noqa: ANN001
         ctl = w.controller
@@ -126,15 +248,17 @@ def main() -> None:
         "window": (start_window, stop_window),
         "window_without_visualizer_rerenders": (lambda: start_window(False), stop_window),
     }
+    if only is not None:
+        cases = {only: cases[only]}
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in cases}
     for _ in range(repeat):
         for name, (start, stop) in cases.items():
-            runs[name].append(_measure(app, seconds, start, stop))
+            runs[name].append(_measure(app, seconds, start, stop, name))
     figures = {name: (r[0] if repeat == 1 else _spread(r)) for name, r in runs.items()}
     print(
         json.dumps(
             {"bench": "ui_latency", "seconds": seconds, "runs": repeat, "timer_ms": 5, **figures}
-            | {"target_max_stall_ms": 50}
+            | {"target_max_stall_ms": 50, "loadavg_before": load_before, "loadavg_after": _load()}
         )
     )
 
