@@ -27,18 +27,6 @@ class ViewLinks:
     flows_dock: Any
     _flows_busy: bool
 
-    def _gui_engine(self) -> object | None:
-        """A policy engine over the GUI's copy of the scenario, for the visualizer's "policies
-        applied to the endpoint" (the worker has its own)."""
-        if self.scenario is None:
-            return None
-        from desktopviz.core.policy import PolicyEngine
-
-        try:
-            return PolicyEngine(self.scenario.cluster)
-        except Exception:  # noqa: BLE001 - an optional detail; the session runs without it
-            return None
-
     @Slot(bool)
     def _on_flows_busy(self, busy: bool) -> None:
         self._flows_busy = busy

@@ -80,6 +80,7 @@ class PolicyEditing:
         self._synced: PolicySetState | None = None
         self._absorbing = False
         self._engine_token = 0
+        self._session_engine_token = -1
         self._relay = _EngineJob.Relay(self)  # type: ignore[arg-type]
         self._relay.done.connect(self._engine_built)
         self.changelog = ChangeLogView()
@@ -121,7 +122,11 @@ class PolicyEditing:
             self.board.set_editable(False, NO_SCENARIO)
             self.board.set_scenario(None)
         else:
-            self.gui_engine = self._gui_engine()  # type: ignore[attr-defined]
+            # The GUI's engine (the visualizer's "policies applied") is built off the GUI
+            # thread: ~30 ms of compiling at session start (bench_ui_latency).
+            self.gui_engine = None
+            self._session_engine_token = self._engine_token
+            QThreadPool.globalInstance().start(_EngineJob(self._engine_token, scenario.cluster, self._relay))
             ps = PolicySet.from_cluster(scenario.cluster)
             ps.subscribe(self._policy_set_changed)
             self.policy_set, self._synced = ps, ps.state
@@ -193,8 +198,10 @@ class PolicyEditing:
     def _engine_built(self, token: int, cluster: Any, engine: Any) -> None:
         if token != self._engine_token or self.policy_set is None or self.scenario is None:
             return
+        first = token == self._session_engine_token  # the session's first engine
         if isinstance(engine, Exception):
-            self._on_view_error(f"Policy engine: {engine}")  # type: ignore[attr-defined]
+            if not first:  # (at session start an optional detail: the session runs without it)
+                self._on_view_error(f"Policy engine: {engine}")  # type: ignore[attr-defined]
             return
         ps = self.policy_set
         try:  # edits made while it was built (or not yet in the snapshot)
@@ -206,7 +213,8 @@ class PolicyEditing:
         self.scenario = dataclasses.replace(self.scenario, cluster=cluster)
         self.gui_engine = engine
         self.visualizer.set_engine(engine)
-        self.board.set_scenario(self._board_scenario())
+        if not first:  # (the board was given the session's scenario already)
+            self.board.set_scenario(self._board_scenario())
 
     # -- editing -------------------------------------------------------------------------
     def _editing_refused(self) -> bool:

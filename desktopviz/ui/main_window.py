@@ -38,6 +38,7 @@ from desktopviz.ui.sim_controller import (
     SimController,
     SimFactory,
     StoreFactory,
+    settle_heap,
 )
 from desktopviz.ui.visualizer import FlowVisualizer
 
@@ -115,6 +116,10 @@ class MainWindow(PolicyEditing, ViewLinks, RefreshClock, SimulationBar, QMainWin
         self._refresh_timer.timeout.connect(self._on_refresh_clock)
         self._refresh_timer.start()
         self._update_actions()
+        # The heap (modules, Qt wrappers, the widgets just made) collected and frozen now,
+        # before the window shows: a session start then collects only what is new (a full
+        # collection of it all holds the GIL for ~60 ms).
+        settle_heap()
 
     # -- construction ------------------------------------------------------------------
     def _build_views(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import math
+import pickle
 import queue
 import time
 import traceback
@@ -117,7 +118,7 @@ class SimWorker(QObject):
 
     def __init__(
         self,
-        scenario: Scenario,
+        scenario: Scenario | bytes,
         db_path: Path,
         *,
         seed: int | None = None,
@@ -128,7 +129,10 @@ class SimWorker(QObject):
         db_dir: Path | None = None,
     ) -> None:
         super().__init__()
-        self._pristine = scenario  # never mutated: reset starts from a copy of it
+        # Never mutated: reset starts from a copy of it. A pickled scenario (SimController's
+        # copy) is unpickled in start(), on the simulation thread, not on the GUI thread.
+        self._pickled = scenario if isinstance(scenario, bytes) else None
+        self._pristine: Scenario = scenario  # type: ignore[assignment] - bytes until start()
         self._db_path = Path(db_path)
         self._db_dir = db_dir if db_dir is not None else self._db_path.parent
         self._seed = seed
@@ -166,6 +170,8 @@ class SimWorker(QObject):
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._timer.timeout.connect(self._tick)
         try:
+            if self._pickled is not None:
+                self._pristine, self._pickled = pickle.loads(self._pickled), None
             self._open_run(self._db_path)
         except Exception as exc:  # noqa: BLE001 - any failure is shown to the user
             self._fail(exc)
