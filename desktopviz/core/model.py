@@ -21,6 +21,16 @@ NS_LABEL_PREFIX = "pcns."
 SA_LABEL_PREFIX = "pcsa."
 K8S_NS_NAME_LABEL = "kubernetes.io/metadata.name"
 
+# Tiers whose order and default action Calico fixes (calico.md §2.1 table): name -> (order,
+# defaultAction). Calico's validation rejects any other value for them.
+FIXED_TIERS: dict[str, tuple[float, str]] = {
+    "default": (1_000_000.0, "Deny"),
+    "kube-admin": (1_000.0, "Pass"),
+    "kube-baseline": (10_000_000.0, "Pass"),
+    "adminnetworkpolicy": (1_000.0, "Pass"),  # the kube-admin tier's name in v3.29-3.31
+    "baselineadminnetworkpolicy": (10_000_000.0, "Pass"),
+}
+
 
 @dataclass(frozen=True)
 class SourceLocation:
@@ -387,8 +397,13 @@ class Cluster:
 
 
 def policy_sort_key(p: Policy) -> tuple[bool, float, str]:
+    """(no order, order, tie key): the tie key is Calico v3.30's backend key name,
+    `[<ns>/]<tier>.<name>`, with `staged:` before the name part for staged kinds
+    (`ns/staged:tier.name`, `staged:tier.name`, `ns/staged:knp.default.name`; CAL
+    staged*policyprocessor.go), so a staged policy ties after enforced `<tier>.*` names."""
     ns = f"{p.namespace}/" if p.namespace and not p.is_global else ""
-    return (p.order is None, p.order if p.order is not None else 0.0, ns + p.tiered_name)
+    staged = "staged:" if p.staged else ""
+    return (p.order is None, p.order if p.order is not None else 0.0, ns + staged + p.tiered_name)
 
 
 # ---------------------------------------------------------------------------------------

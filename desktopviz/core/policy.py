@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from desktopviz.core.model import (
+    FIXED_TIERS,
     Cluster,
     ExternalPeer,
     HostEndpoint,
@@ -22,15 +23,16 @@ from desktopviz.core.model import (
     policy_sort_key,
 )
 from desktopviz.core.policy_compile import CompiledPolicy, PolicyCompileError, SelectorSets, compile_policy
-from desktopviz.core.policy_eval import Step, TierPlan, make_tier_plan, walk, walk_fast
+from desktopviz.core.policy_eval import NO_MATCH_PROFILE, Step, TierPlan, walk, walk_fast
 from desktopviz.core.policy_index import EndpointIndex, EngineError
 from desktopviz.core.policy_match import Packet, PacketError, Peer, make_packet
+from desktopviz.core.policy_plan import endpoint_plan
 from desktopviz.core.verdict import SideResult, Verdict
 
 __all__ = ["EngineError", "PacketError", "PolicyCompileError", "PolicyEngine", "SideTrace"]
 
 DIRECTIONS = ("ingress", "egress")
-BUILTIN_TIER_ORDERS = {"default": 1_000_000.0}
+BUILTIN_TIER_ORDERS = {name: order for name, (order, _) in FIXED_TIERS.items()}
 CACHE_LIMIT = 500_000  # verdicts kept before the cache starts over (memory bound)
 FAST_LIMIT = 262_144  # identity memo entries
 
@@ -88,10 +90,13 @@ class PolicyEngine:
     # ------------------------------------------------------------------ ordering and plans
 
     def tier(self, name: str) -> Tier:
-        """The tier by name; a tier no document defines is order-less with defaultAction Deny
-        (`default` keeps its built-in order 1,000,000)."""
+        """The tier by name; a tier no document defines is order-less with defaultAction Deny,
+        except Calico's fixed tiers (`default` 1,000,000 Deny, `kube-admin`, `kube-baseline`)."""
         found = self.cluster.tiers.get(name)
-        return found if found is not None else Tier(name, BUILTIN_TIER_ORDERS.get(name))
+        if found is not None:
+            return found
+        fixed = FIXED_TIERS.get(name)
+        return Tier(name, fixed[0], fixed[1]) if fixed else Tier(name)  # type: ignore[arg-type]
 
     def _tier_key(self, name: str) -> tuple[bool, float, str]:
         t = self.tier(name)
@@ -119,25 +124,17 @@ class PolicyEngine:
         if found is not None:
             return found
         selecting = [cp for cp in self._ordered if cp.governs(direction) and cid in cp.selection.classes]
-        enforced = self._tier_plans([cp for cp in selecting if not cp.policy.staged], direction, last=True)
-        pending = self._tier_plans(
-            [cp for cp in selecting if cp.key in self._pending_keys], direction, last=False
+        host = cid in self._index.host_classes
+        enforced = endpoint_plan(
+            [cp for cp in selecting if not cp.policy.staged], direction, True, self.tier, host
+        )
+        pending = endpoint_plan(
+            [cp for cp in selecting if cp.key in self._pending_keys], direction, False, self.tier, host
         )
         same = _shape(enforced) == _shape(pending)
         found = (enforced, pending, same)
         self._plans[(cid, direction)] = found
         return found
-
-    def _tier_plans(self, pols: list[CompiledPolicy], direction: str, last: bool) -> tuple[TierPlan, ...]:
-        groups: dict[str, list[CompiledPolicy]] = {}
-        for cp in pols:
-            groups.setdefault(cp.policy.tier, []).append(cp)
-        out = []
-        for name, members in groups.items():
-            t = self.tier(name)
-            eot = members[-1] if last else members[0]  # Felix enforced: last; checker (pending): first
-            out.append(make_tier_plan(name, t.default_action == "Pass", members, direction, eot.key))
-        return tuple(out)
 
     # ------------------------------------------------------------------ evaluation
 
@@ -264,11 +261,13 @@ class PolicyEngine:
         steps: list[Step] | None = None
         psteps: list[Step] | None = None
         if record is None:
-            action, trace = walk_fast(enforced, sp, dp, pkt, profiles)
+            action, trace = walk_fast(enforced, sp, dp, pkt, profiles, dataplane=True)
+            same = same and not (trace and trace[-1].name == NO_MATCH_PROFILE)
             p_action, p_trace = (action, trace) if same else walk_fast(pending, sp, dp, pkt, profiles)
         else:
             steps, psteps = [], []
-            action, trace = walk(enforced, direction, sp, dp, pkt, profiles, steps)
+            action, trace = walk(enforced, direction, sp, dp, pkt, profiles, steps, dataplane=True)
+            same = same and not (trace and trace[-1].name == NO_MATCH_PROFILE)
             p_action, p_trace = (
                 (action, trace) if same else walk(pending, direction, sp, dp, pkt, profiles, psteps)
             )

@@ -17,6 +17,9 @@ from desktopviz.core.policy_match import Packet, Peer
 from desktopviz.core.verdict import PolicyHit
 
 PROFILE_TIER = "__PROFILE__"
+# Felix's dataplane "no profile matched" drop (CAL felix/calc/policy_lookup_cache.go: a RuleID
+# with no tier and no name, index 0): `__PROFILE__|__PROFILE__.__NO_MATCH__|deny|0`.
+NO_MATCH_PROFILE = f"{PROFILE_TIER}.__NO_MATCH__"
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,12 @@ def _trace(raw: list[tuple[str, str, str, int]]) -> tuple[PolicyHit, ...]:
 
 
 def walk_fast(
-    plan: tuple[TierPlan, ...], src: Peer, dst: Peer, pkt: Packet, profiles: tuple[ProfileRef, ...]
+    plan: tuple[TierPlan, ...],
+    src: Peer,
+    dst: Peer,
+    pkt: Packet,
+    profiles: tuple[ProfileRef, ...],
+    dataplane: bool = False,
 ) -> tuple[str, tuple[PolicyHit, ...]]:
     """`walk` without the step record, over the flattened rules: the evaluation hot path."""
     raw: list[tuple[str, str, str, int]] = []
@@ -114,14 +122,23 @@ def walk_fast(
             return "deny", _trace(raw)
         if action != "pass":
             return action, _trace(raw)
-    if not profiles:
-        raw.append((PROFILE_TIER, f"{PROFILE_TIER}.{PROFILE_TIER}", "deny", -1))
-        return "deny", _trace(raw)
     for prof in profiles:
         if prof.allow:
             raw.append((PROFILE_TIER, prof.trace_name, "allow", 0))
             return "allow", _trace(raw)
+    _no_profile(raw, dataplane, bool(profiles))
     return "deny", _trace(raw)
+
+
+def _no_profile(raw: list[tuple[str, str, str, int]], dataplane: bool, had_profiles: bool) -> None:
+    """The entry for "no profile allowed it". The dataplane (enforced trace) hits its one
+    "no profile matched" drop rule either way; the pending checker (CAL check.go) names the
+    profile tier itself (`__PROFILE__.__PROFILE__`, -1) only when there are no profiles at all
+    and adds nothing when profiles exist but none matched."""
+    if dataplane:
+        raw.append((PROFILE_TIER, NO_MATCH_PROFILE, "deny", 0))
+    elif not had_profiles:
+        raw.append((PROFILE_TIER, f"{PROFILE_TIER}.{PROFILE_TIER}", "deny", -1))
 
 
 def walk(
@@ -132,8 +149,10 @@ def walk(
     pkt: Packet,
     profiles: tuple[ProfileRef, ...],
     steps: list[Step] | None = None,
+    dataplane: bool = False,
 ) -> tuple[str, tuple[PolicyHit, ...]]:
-    """Evaluate the tiers then the profiles; returns (action, trace)."""
+    """Evaluate the tiers then the profiles; returns (action, trace). `dataplane`: the enforced
+    trace as Felix's dataplane reports it (differs only in the no-profile ending)."""
     raw: list[tuple[str, str, str, int]] = []
     for tier in plan:
         if steps is not None:
@@ -167,12 +186,6 @@ def walk(
             steps.append(Step("end-of-tier", tier.name, action=action, profile=tier.eot_key))
         if action == "deny":
             return "deny", _trace(raw)
-    if not profiles:
-        # check.go: no profiles at all → deny, named after the profile tier itself.
-        raw.append((PROFILE_TIER, f"{PROFILE_TIER}.{PROFILE_TIER}", "deny", -1))
-        if steps is not None:
-            steps.append(Step("no-profile", PROFILE_TIER, action="deny"))
-        return "deny", _trace(raw)
     for prof in profiles:
         if prof.allow:
             raw.append((PROFILE_TIER, prof.trace_name, "allow", 0))
@@ -181,4 +194,7 @@ def walk(
             return "allow", _trace(raw)
         if steps is not None:
             steps.append(Step("profile", PROFILE_TIER, action=None, profile=prof.name))
+    _no_profile(raw, dataplane, bool(profiles))
+    if steps is not None:
+        steps.append(Step("no-profile", PROFILE_TIER, action="deny"))
     return "deny", _trace(raw)

@@ -71,6 +71,7 @@ class EndpointIndex:
         self._sets = sets
         self._classes: dict[frozenset[tuple[str, str]], int] = {}
         self._members: dict[int, set[str]] = {}  # endpoint keys per class
+        self.host_classes: set[int] = set()  # classes holding a host endpoint
         self._peers: dict[str, Peer] = {}
         self.ids: dict[int, str] = {}  # id(model object) → endpoint key
         self._by_ip: dict[str, str] = {}  # address → endpoint key
@@ -121,6 +122,8 @@ class EndpointIndex:
 
     def _add(self, key: str, ep: Pod | HostEndpoint, labels: dict[str, str], ip: str | None, ports) -> None:
         cid = self._class_for(labels)
+        if isinstance(ep, HostEndpoint):
+            self.host_classes.add(cid)
         parsed = parse_ip(ip)
         services: dict[str, frozenset[tuple[int, int]]] = {}
         if isinstance(ep, Pod):

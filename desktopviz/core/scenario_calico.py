@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from desktopviz.core.model import ContainerPort, HostEndpoint, NetworkSet, Policy, Tier
+from desktopviz.core.model import FIXED_TIERS, ContainerPort, HostEndpoint, NetworkSet, Policy, Tier
 from desktopviz.core.scenario_k8s import check_name, check_port_name, meta
 from desktopviz.core.scenario_rules import check_domain, check_selector, location, parse_cidr, parse_rules
 from desktopviz.core.scenario_yaml import Node, plain
@@ -38,18 +38,26 @@ _GLOBAL_SPEC = _COMMON_SPEC | {"namespaceSelector", "doNotTrack", "preDNAT", "ap
 def parse_tier(root: Node) -> Tier | None:
     name, _, _ = meta(root, namespaced=False)
     spec = root.get("spec")
-    order: float | None = None
-    default_action = "Deny"
+    fixed = FIXED_TIERS.get(name or "")
+    order: float | None = fixed[0] if fixed else None
+    default_action = fixed[1] if fixed else "Deny"
     if spec is not None and spec.is_map():
         spec.check_keys({"order", "defaultAction"}, "a Tier spec")
         o = spec.get("order")
-        order = o.as_number() if o is not None else None
+        if o is not None:
+            value = o.as_number()
+            if fixed and value is not None and value != fixed[0]:
+                o.error(f"the order of tier {name!r} is fixed at {fixed[0]:.0f}")
+            elif value is not None:
+                order = value
         da = spec.get("defaultAction")
         if da is not None:
-            if da.value in ("Deny", "Pass"):
-                default_action = da.value
-            else:
+            if da.value not in ("Deny", "Pass"):
                 da.error(f"unknown defaultAction {da.value!r} (expected Deny or Pass)")
+            elif fixed and da.value != fixed[1]:
+                da.error(f"the defaultAction of tier {name!r} must be {fixed[1]}")
+            else:
+                default_action = da.value
     if name is None:
         return None
     return Tier(name, order, default_action, location(root))  # type: ignore[arg-type]
@@ -101,7 +109,7 @@ def parse_policy(root: Node, kind: str) -> Policy | None:
         spec.error("doNotTrack and preDNAT cannot both be true")
     if (flags["doNotTrack"] or flags["preDNAT"]) and not flags["applyOnForward"]:
         spec.error("applyOnForward must be true when doNotTrack or preDNAT is true")
-    if flags["preDNAT"] and "Egress" in types:
+    if flags["preDNAT"] and ("Egress" in types or egress):
         spec.error("preDNAT policies can only have ingress rules (types: [Ingress])")
     staged_action: str | None = None
     if staged:
@@ -139,7 +147,8 @@ def _types(spec: Node, spec_value: Any) -> list[str]:
     """Listed types, or defaulted from the rules present (calico.md §2.4). Rules of a direction
     the listed types leave out are accepted and ignored, as Calico does (§2.3)."""
     tnode = spec.get("types")
-    if tnode is None:
+    if tnode is None or tnode.value is None or (isinstance(tnode.value, list) and not tnode.value):
+        # Calico's client defaults an absent *or empty* list (defaultPolicyTypesField: len == 0).
         has_in = bool(spec_value.get("ingress")) if isinstance(spec_value, dict) else False
         has_out = bool(spec_value.get("egress")) if isinstance(spec_value, dict) else False
         if has_out and not has_in:

@@ -49,8 +49,8 @@ def check_labels(node: Node) -> Labels:
     """Kubernetes label keys (optional DNS prefix + name) and string values (calico.md §3.5)."""
     labels: Labels = {}
     for key, child in node.entries():
-        prefix, _, name = key.rpartition("/")
-        if (prefix and (len(prefix) > 253 or not _SUBDOMAIN.match(prefix))) or not (
+        prefix, slash, name = key.rpartition("/")
+        if (slash and (len(prefix) > 253 or not _SUBDOMAIN.match(prefix))) or not (
             0 < len(name) <= 63 and _LABEL_NAME.match(name)
         ):
             child.error(f"invalid label key {key!r}")

@@ -297,7 +297,12 @@ def test_host_endpoint_without_profile_is_denied_and_default_allow_profile_allow
     e = PolicyEngine(c)
     fe = pod(c, "shop/frontend-1")
     v1 = e.evaluate(fe, c.host_endpoints["n1"], "TCP", 22)
-    assert v1.action == "deny" and v1.ingress.enforced_strings[-1].endswith("|deny|-1")
+    # Felix's dataplane "no profile matched" drop (policy_lookup_cache.go); the pending checker
+    # (check.go) names the profile tier itself with rule index -1.
+    assert v1.action == "deny" and v1.ingress.enforced_strings == [
+        "0|__PROFILE__|__PROFILE__.__NO_MATCH__|deny|0"
+    ]
+    assert v1.ingress.pending_strings == ["0|__PROFILE__|__PROFILE__.__PROFILE__|deny|-1"]
     v2 = e.evaluate(fe, c.host_endpoints["n2"], "TCP", 22)
     assert v2.ingress.enforced_strings == ["0|__PROFILE__|__PROFILE__.projectcalico-default-allow|allow|0"]
 
