@@ -18,8 +18,8 @@ from desktopviz.core.board import PROFILE_TIER, BoardLayout, BoardTier, policy_f
 from desktopviz.core.queries import Conn
 from desktopviz.core.store import connection_of
 
-TRACE_SAMPLE = 20_000  # most recent trace entries read to order tiers
-ENDPOINT_SAMPLE = 300_000  # most recent hits read for endpoints seen per policy
+TRACE_SAMPLE = 5_000  # most recent flow logs whose traces order the tiers
+ENDPOINT_SAMPLE = 50_000  # most recent flow logs read for endpoints seen per policy
 
 
 def trace_policies(conn: Conn) -> list[tuple[str, str]]:
@@ -27,27 +27,34 @@ def trace_policies(conn: Conn) -> list[tuple[str, str]]:
     c = connection_of(conn)
     rows = c.execute("SELECT DISTINCT tier, policy FROM hit_rollup WHERE level = 86400").fetchall()
     if not rows:  # a store written before rollups existed
-        rows = c.execute("SELECT DISTINCT tier, policy FROM policy_hits").fetchall()
+        rows = c.execute("SELECT DISTINCT tier, policy FROM trace_hits").fetchall()
     return [(str(t), str(p)) for t, p in rows]
 
 
 def tier_rank(conn: Conn, sample: int = TRACE_SAMPLE) -> dict[str, float]:
     """Tier name -> rank (0 = evaluated first) from the order tiers appear in recent traces."""
     c = connection_of(conn)
+    # the traces of the most recent logs, each counted as often as logs carry it
+    weight = dict(
+        c.execute(
+            "SELECT trace_id, count(*) FROM flow_rows WHERE id > (SELECT coalesce(max(id), 0) FROM flow_rows) - ? "
+            "AND trace_id IS NOT NULL GROUP BY trace_id",
+            (sample,),
+        ).fetchall()
+    )
     traces: dict[tuple[int, str], list[tuple[int, str]]] = defaultdict(list)
-    for fid, kind, idx, tier in c.execute(
-        "SELECT flow_log_id, kind, idx, tier FROM policy_hits ORDER BY rowid DESC LIMIT ?", (sample,)
-    ):
-        traces[(fid, kind)].append((idx, tier))
+    for tid, kind, idx, tier in _hits_of(c, list(weight), "trace_id, kind, idx, tier"):
+        traces[(tid, kind)].append((idx, tier))
     before: dict[str, set[str]] = defaultdict(set)
     pos_sum: dict[str, float] = defaultdict(float)
     pos_n: dict[str, int] = defaultdict(int)
-    for entries in traces.values():
+    for (tid, _), entries in traces.items():
+        n = weight[tid]
         entries.sort()
         names = [t for _, t in entries]
         for i, t in enumerate(names):
-            pos_sum[t] += entries[i][0]
-            pos_n[t] += 1
+            pos_sum[t] += entries[i][0] * n
+            pos_n[t] += n
             for later in names[i + 1 :]:
                 if later != t:
                     before[t].add(later)
@@ -76,24 +83,48 @@ def observed_endpoints(
 ) -> dict[str, dict[str, dict[str, str]]]:
     """Policy trace name -> {endpoint "namespace/name_aggr" -> labels} seen in its recent hits."""
     c = connection_of(conn)
-    where, args = ["h.rowid > (SELECT coalesce(max(rowid), 0) FROM policy_hits) - ?"], [sample]
+    where = ["id > (SELECT coalesce(max(id), 0) FROM flow_rows) - ?", "trace_id IS NOT NULL"]
+    args: list[Any] = [sample]
     if since is not None:
-        where.append("h.start_time >= ?")
+        where.append("start_time >= ?")
         args.append(int(since))
     if until is not None:
-        where.append("h.start_time < ?")
+        where.append("start_time < ?")
         args.append(int(until))
+    # the recent logs grouped by trace first (few traces), then each trace's policies
     sql = (
-        "SELECT h.policy, h.reporter, f.source_namespace, f.source_name_aggr, f.dest_namespace, "
-        "f.dest_name_aggr, max(f.source_labels), max(f.dest_labels) "
-        "FROM policy_hits AS h JOIN flow_logs AS f ON f.id = h.flow_log_id "
-        f"WHERE {' AND '.join(where)} GROUP BY 1, 2, 3, 4, 5, 6"
+        "SELECT trace_id, reporter, source_namespace, source_name_aggr, dest_namespace, dest_name_aggr, "
+        f"max(source_labels_id), max(dest_labels_id) FROM flow_rows WHERE {' AND '.join(where)} "
+        "GROUP BY 1, 2, 3, 4, 5, 6"
     )
+    groups = c.execute(sql, args).fetchall()
+    policies: dict[int, set[str]] = defaultdict(set)
+    for tid, pol in _hits_of(c, list({g[0] for g in groups}), "trace_id, policy"):
+        policies[tid].add(pol)
+    label_ids = {lid for g in groups for lid in g[6:] if lid is not None}
+    texts = dict(_rows_in(c, "SELECT id, labels FROM label_sets", "id", list(label_ids)))
     out: dict[str, dict[str, dict[str, str]]] = defaultdict(dict)
-    for pol, rep, sns, sname, dns, dname, slab, dlab in c.execute(sql, args):
+    for tid, rep, sns, sname, dns, dname, slab, dlab in groups:
         ns, name, lab = (sns, sname, slab) if rep == "src" else (dns, dname, dlab)
-        out[pol][f"{ns}/{name}"] = _labels(lab)
+        labels = _labels(texts.get(lab))
+        for pol in policies.get(tid, ()):
+            out[pol][f"{ns}/{name}"] = labels
     return dict(out)
+
+
+def _rows_in(c: Any, sql: str, column: str, ids: list[int], chunk: int = 500) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` whose ``column`` is one of ``ids`` (in chunks of bound parameters)."""
+    out: list[tuple[Any, ...]] = []
+    for i in range(0, len(ids), chunk):
+        part = ids[i : i + chunk]
+        glue = " AND " if " WHERE " in sql else " WHERE "
+        out += [tuple(r) for r in c.execute(f"{sql}{glue}{column} IN ({', '.join('?' * len(part))})", part)]
+    return out
+
+
+def _hits_of(c: Any, trace_ids: list[int], cols: str) -> list[tuple[Any, ...]]:
+    """Columns of the trace_hits rows of these traces."""
+    return _rows_in(c, f"SELECT {cols} FROM trace_hits", "trace_id", trace_ids)
 
 
 def _labels(text: Any) -> dict[str, str]:

@@ -1,13 +1,16 @@
 """The flow store: Calico flow logs in one SQLite file (WAL), indexed for the views.
 
-Tables (schema version :data:`SCHEMA_VERSION`):
+Tables (schema version :data:`SCHEMA_VERSION`; layout and reasons in docs/store.md and
+:mod:`desktopviz.core.store_schema`):
 
-* ``flow_logs``: ``id INTEGER PRIMARY KEY`` plus one column per Calico field
-  (:data:`desktopviz.core.flowlog.FIELDS`); labels, policies and arrays as compact JSON text.
-* ``policy_hits``: one row per trace entry (enforced and pending) with the flow's reporter,
-  start time and counters copied in, so per-rule metrics need no join and no string parsing.
-* ``label_sets``: each distinct labels JSON once, so label selectors are evaluated in Python
-  on a few hundred sets instead of on every row.
+* ``flow_rows``: ``id INTEGER PRIMARY KEY`` plus one column per Calico field
+  (:data:`desktopviz.core.flowlog.FIELDS`), arrays as compact JSON text, except labels and
+  policies: ``source_labels_id`` / ``dest_labels_id`` → ``label_sets`` and ``trace_id`` →
+  ``traces``, each distinct JSON text stored once. ``trace_hits``: the entries of each
+  distinct trace, so per-rule metrics and policy filters need no string parsing.
+* views ``flow_logs`` (the schema-1 columns: id + FIELDS, JSON joined back in, then the three
+  ids) and ``policy_hits`` (one row per trace entry of each log, with its reporter, start
+  time and counters), for every reader that wants whole records or hits.
 * ``flow_rollup`` / ``hit_rollup``: sums per day, hour and 5 minutes (by start time) of the
   flow keys the visualizer groups by and of the policy hits; ``series_rollup``: logs,
   connections and bytes per 5 minutes, action and reporter. All kept up to date in the
@@ -15,6 +18,7 @@ Tables (schema version :data:`SCHEMA_VERSION`):
   of flow logs (see :mod:`desktopviz.core.queries`).
 * ``meta``: schema version and creation info (scenario, seed, created_at).
 
+A schema-1 file is upgraded in place when opened (:mod:`desktopviz.core.store_migrate`).
 One FlowStore per thread: the simulator worker writes through its own, the GUI reads through
 another. Connections run in autocommit mode, so a reader sees each committed insert.
 """
@@ -22,15 +26,13 @@ another. Connections run in autocommit mode, so a reader sees each committed ins
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import fields
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
-
-import sqlite_utils
 
 from desktopviz import __version__
 from desktopviz.core.flowlog import FIELDS, JSON_FIELDS, FlowLog
@@ -44,48 +46,15 @@ from desktopviz.core.store_ingest import (
     Ingest,
     TraceError,
 )
-
-SCHEMA_VERSION = 1
-APPLICATION = "desktopviz-flowstore"
-
-_types = {f.name: str(f.type) for f in fields(FlowLog)}
-INT_FIELDS = frozenset(n for n in FIELDS if "int" in _types[n] and "list" not in _types[n])
-
-
-def _ix(table: str, *cols: str, name: str = "") -> tuple[str, str, tuple[str, ...]]:
-    return (name or f"ix_{table}_{'_'.join(cols)}", table, cols)
-
-
-# (name, table, columns). The flow-log browser's policy and tier filters read the flow-log ids
-# of a policy's (tier's) trace entries from the two covering (…, flow_log_id) indexes; the
-# policy one also serves every other look-up by policy. (A former (policy, rule_index,
-# start_time) index is gone: no query constrains rule_index, so its start_time part was never
-# used; it took 10% of the file. Files that have it keep it.)
-INDEXES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    _ix("flow_logs", "start_time"),
-    _ix("flow_logs", "source_namespace", "start_time"),
-    _ix("flow_logs", "dest_namespace", "start_time"),
-    _ix("flow_logs", "source_name_aggr", "start_time"),
-    _ix("flow_logs", "dest_name_aggr", "start_time"),
-    _ix("flow_logs", "action", "start_time"),
-    _ix("flow_logs", "reporter", "start_time"),
-    _ix("policy_hits", "start_time"),
-    _ix("policy_hits", "policy", "flow_log_id", name="ix_policy_hits_policy_flow"),
-    _ix("policy_hits", "tier", "flow_log_id", name="ix_policy_hits_tier_flow"),
+from desktopviz.core.store_schema import (
+    APPLICATION,
+    INDEXES,
+    INT_FIELDS,
+    ROW_COLUMNS,
+    SCHEMA_VERSION,
+    create_schema,
+    ensure_indexes,
 )
-
-
-def ensure_indexes(conn: sqlite3.Connection) -> list[str]:
-    """Create the store's indexes that a file lacks (a v1 file written before an index was
-    added); returns the names created. Needs a writable connection."""
-    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    done = []
-    for name, table, cols in INDEXES:
-        if name not in have:
-            conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(cols)})")
-            done.append(name)
-    return done
-
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _loads = json.loads
@@ -97,6 +66,10 @@ __all__ = [
     "FLOW_KEY",
     "HIT_COLUMNS",
     "ROLLUP_LEVELS",
+    "ROW_COLUMNS",
+    "APPLICATION",
+    "INT_FIELDS",
+    "SCHEMA_VERSION",
     "FlowStore",
     "StoreError",
     "ensure_indexes",
@@ -175,7 +148,7 @@ class FlowStore:
     # -- opening -----------------------------------------------------------------------------
     def _open(self) -> None:
         c = self.conn
-        tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
         if not tables:
             if self.readonly:
                 raise StoreError(f"{self.path}: empty database, not a desktopviz flow store")
@@ -197,11 +170,13 @@ class FlowStore:
                 f"{self.path}: flow store schema {version} was written by a newer desktopviz; "
                 f"this version reads schema {SCHEMA_VERSION}"
             )
-        if version < SCHEMA_VERSION:
+        if version < 1:
             raise StoreError(
-                f"{self.path}: flow store schema {version} is older than {SCHEMA_VERSION} and cannot be "
+                f"{self.path}: flow store schema {version} is older than 1 and cannot be "
                 "upgraded; run the scenario again or re-import the flow logs"
             )
+        if version < SCHEMA_VERSION:
+            self._upgrade(version)
         if not self.readonly:
             c.execute("PRAGMA journal_mode=WAL")
             c.execute("PRAGMA synchronous=NORMAL")
@@ -212,42 +187,39 @@ class FlowStore:
 
                 restore_indexes(self)
 
+    def _upgrade(self, version: int) -> None:
+        """Bring a schema-1 file to the current schema in place (one transaction). A read-only
+        open upgrades it through a short writable connection when the file may be written."""
+        from desktopviz.core.store_migrate import migrate_v1
+
+        if not self.readonly:
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            try:
+                migrate_v1(self.conn)
+            except sqlite3.Error as exc:
+                raise StoreError(
+                    f"{self.path}: cannot upgrade flow store schema {version} to {SCHEMA_VERSION} ({exc}); "
+                    "the file is unchanged"
+                ) from exc
+            return
+        folder = self.path.resolve().parent
+        if not (os.access(self.path, os.W_OK) and os.access(folder, os.W_OK)):
+            raise StoreError(
+                f"{self.path}: flow store schema {version} must be upgraded to schema {SCHEMA_VERSION} "
+                "before it can be read, and the file (or its folder) is read-only; copy it to a writable "
+                "folder, or make it writable, and open it again"
+            )
+        self.conn.close()
+        FlowStore(self.path, create=False).close()  # upgrades it
+        self.conn = _connect(self.path, True)
+        self._open()
+
     def _create_schema(self) -> None:
         c = self.conn
         c.execute("PRAGMA journal_mode=WAL")
         c.execute("PRAGMA synchronous=NORMAL")
-        db = sqlite_utils.Database(c)
         c.execute("BEGIN")
-        cols: dict[str, Any] = {"id": int}
-        cols.update({n: (int if n in INT_FIELDS else str) for n in FIELDS})
-        db.table("flow_logs").create(cols, pk="id")
-        hit_cols: dict[str, Any] = {n: str for n in HIT_COLUMNS}
-        hit_cols.update({n: int for n in ("flow_log_id", "idx", "rule_index", "start_time", *COUNTERS)})
-        db.table("policy_hits").create(hit_cols)
-        for name, table, cols_ in INDEXES:
-            db.table(table).create_index(list(cols_), index_name=name)
-        c.execute("CREATE TABLE label_sets (id INTEGER PRIMARY KEY, labels TEXT NOT NULL UNIQUE)")
-        key_cols = ", ".join(f"{k} TEXT NOT NULL" for k in FLOW_KEY)
-        sums = ", ".join(f"{k} INTEGER NOT NULL" for k in ("logs", *COUNTERS, "min_start", "max_end"))
-        c.execute(
-            f"CREATE TABLE flow_rollup (level INTEGER NOT NULL, bucket INTEGER NOT NULL, {key_cols}, "
-            f"source_labels_id INTEGER NOT NULL, dest_labels_id INTEGER NOT NULL, {sums}, "
-            f"PRIMARY KEY (level, bucket, {', '.join(FLOW_KEY)}, source_labels_id, dest_labels_id)) "
-            "WITHOUT ROWID"
-        )
-        hsums = ", ".join(f"{k} INTEGER NOT NULL" for k in ("hits", *COUNTERS))
-        c.execute(
-            "CREATE TABLE hit_rollup (level INTEGER NOT NULL, bucket INTEGER NOT NULL, kind TEXT NOT NULL, "
-            "policy TEXT NOT NULL, tier TEXT NOT NULL, reporter TEXT NOT NULL, rule_index INTEGER NOT NULL, "
-            f"action TEXT NOT NULL, namespace TEXT, {hsums}, "
-            "PRIMARY KEY (level, bucket, kind, policy, tier, reporter, rule_index, action)) WITHOUT ROWID"
-        )
-        c.execute(
-            "CREATE TABLE series_rollup (bucket INTEGER NOT NULL, action TEXT NOT NULL, reporter TEXT NOT NULL, "
-            "logs INTEGER NOT NULL, num_flows INTEGER NOT NULL, bytes INTEGER NOT NULL, "
-            "PRIMARY KEY (bucket, action, reporter)) WITHOUT ROWID"
-        )
-        c.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        create_schema(c)
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         c.executemany(
             "INSERT INTO meta VALUES (?, ?)",
@@ -289,21 +261,21 @@ class FlowStore:
 
     # -- reading -----------------------------------------------------------------------------
     def count(self) -> int:
-        return int(self.conn.execute("SELECT count(*) FROM flow_logs").fetchone()[0])
+        return int(self.conn.execute("SELECT count(*) FROM flow_rows").fetchone()[0])
 
     def time_range(self) -> tuple[int, int] | None:
         """(earliest start_time, latest end_time), or None for an empty store. Without a
         table scan: the start from the start_time index, the end from the day rollup (one
         row per day and flow key, kept in each insert's transaction)."""
         c = self.conn
-        lo = c.execute("SELECT min(start_time) FROM flow_logs").fetchone()[0]
+        lo = c.execute("SELECT min(start_time) FROM flow_rows").fetchone()[0]
         if lo is None:
             return None
         hi = c.execute(
             "SELECT max(max_end) FROM flow_rollup WHERE level = ?", (ROLLUP_LEVELS[0],)
         ).fetchone()[0]
         if hi is None:  # flow logs without rollups (not written by FlowStore.insert)
-            hi = c.execute("SELECT max(end_time) FROM flow_logs").fetchone()[0]
+            hi = c.execute("SELECT max(end_time) FROM flow_rows").fetchone()[0]
         return int(lo), int(hi)
 
     def get(self, flow_id: int) -> FlowLog:

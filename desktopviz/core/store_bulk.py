@@ -3,7 +3,7 @@
     with bulk_load(store):
         store.insert(batch)  # as often as needed, one transaction each
 
-Inside the block the secondary indexes of ``flow_logs`` and ``policy_hits`` are dropped (their
+Inside the block the secondary indexes of ``flow_rows`` and ``trace_hits`` are dropped (their
 definitions are read from ``sqlite_master``, so whatever indexes the store's schema has, or a
 file gained later, come back exactly), and the connection runs with ``synchronous=OFF``, a
 256 MB page cache and in-memory temporary storage. On leaving the block, however it is left
@@ -32,10 +32,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from desktopviz.core.store import FlowStore, StoreError
+from desktopviz.core.store_schema import BULK_TABLES
 
 __all__ = ["BULK_TABLES", "RECORD_TABLE", "BulkLoad", "bulk_load", "restore_indexes", "secondary_indexes"]
 
-BULK_TABLES = ("flow_logs", "policy_hits")
 RECORD_TABLE = "bulk_dropped_indexes"
 # Settings for the duration of a bulk load (restored afterwards).
 BULK_PRAGMAS = (("synchronous", "OFF"), ("cache_size", "-262144"), ("temp_store", "MEMORY"))

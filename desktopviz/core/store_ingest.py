@@ -1,10 +1,11 @@
-"""The insert hot path of the flow store: rows, policy-hit rows and rollups for a batch of logs.
+"""The insert hot path of the flow store: flow rows and rollups for a batch of logs.
 
 Flow logs repeat themselves: the same label sets and the same policy traces come back in
-every flush interval. So the JSON text, the label-set id and the parsed trace entries are
-cached by content (tuples of the strings, not object identity: the simulator builds new
-lists for every log), and the rollups are summed in Python per batch and written with one
-upsert per key. See :mod:`desktopviz.core.store` for the tables.
+every flush interval. A log's labels and policies are stored as ids (``label_sets``,
+``traces``; a new trace also gets its ``trace_hits`` rows); the id and the parsed trace
+entries are cached by content (tuples of the strings, not object identity: the simulator
+builds new lists for every log), and the rollups are summed in Python per batch and written
+with one upsert per key. See :mod:`desktopviz.core.store_schema` for the tables.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ from typing import Any
 from desktopviz.core.flowlog import FIELDS, JSON_FIELDS, FlowLog
 from desktopviz.core.verdict import PolicyHit
 
-COLUMNS: tuple[str, ...] = ("id", *FIELDS)
+COLUMNS: tuple[str, ...] = ("id", *FIELDS)  # of the flow_logs view
+# flow_rows: the three de-duplicated fields as ids, in place (see store_schema)
+ID_COLUMN = {"source_labels": "source_labels_id", "dest_labels": "dest_labels_id", "policies": "trace_id"}
+ROW_COLUMNS: tuple[str, ...] = ("id", *(ID_COLUMN.get(n, n) for n in FIELDS))
+TRACE_HIT_COLUMNS = ("trace_id", "kind", "idx", "tier", "policy", "namespace", "action", "rule_index")
+_HIT_MARKS = ", ".join("?" * len(TRACE_HIT_COLUMNS))
 FLOW_KEY = (
     "source_namespace",
     "source_name_aggr",
@@ -100,9 +106,9 @@ class Ingest:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        self._labels: dict[Any, tuple[str, int]] = {}
-        self._policies: dict[Any, tuple[str, int, int]] = {}  # key -> (json, trace id, bad entries)
-        self._trace_hits: list[tuple[Hit, ...]] = []
+        self._labels: dict[Any, int] = {}
+        self._policies: dict[Any, tuple[int, int]] = {}  # key -> (trace id, bad entries)
+        self._trace_hits: dict[int, tuple[Hit, ...]] = {}  # trace id -> its entries
         self.skipped_traces = 0
 
     def reset(self) -> None:
@@ -111,7 +117,7 @@ class Ingest:
         self._policies.clear()
         self._trace_hits.clear()
 
-    def _label(self, value: Any) -> tuple[str, int]:
+    def _label(self, value: Any) -> int:
         if type(value) is dict and len(value) == 1 and type(value.get("labels")) is list:
             key: Any = tuple(value["labels"])
         else:
@@ -124,10 +130,10 @@ class Ingest:
             lid = c.execute("SELECT id FROM label_sets WHERE labels = ?", (text,)).fetchone()[0]
             if len(self._labels) > CACHE_LIMIT:
                 self._labels.clear()
-            hit = self._labels[key] = (text, lid)
+            hit = self._labels[key] = lid
         return hit
 
-    def _policy(self, value: Any, strict: bool) -> tuple[str, int, int]:
+    def _policy(self, value: Any, strict: bool) -> tuple[int, int]:
         if type(value) is dict and list(value) == _STD_POLICY_KEYS:
             key: Any = (
                 tuple(value["enforced_policies"] or ()),
@@ -139,8 +145,21 @@ class Ingest:
         hit = self._policies.get(key)
         if hit is None:
             hits, bad = parse_hits(value, strict)
-            self._trace_hits.append(hits)
-            hit = self._policies[key] = (_dumps(value), len(self._trace_hits) - 1, bad)
+            text = _dumps(value)
+            c = self.conn
+            cur = c.execute("INSERT OR IGNORE INTO traces (policies) VALUES (?)", (text,))
+            if cur.rowcount == 1:
+                tid = int(cur.lastrowid or 0)
+                c.executemany(
+                    f"INSERT INTO trace_hits ({', '.join(TRACE_HIT_COLUMNS)}) VALUES ({_HIT_MARKS})",
+                    [(tid, *h) for h in hits],
+                )
+            else:
+                tid = c.execute("SELECT id FROM traces WHERE policies = ?", (text,)).fetchone()[0]
+            self._trace_hits[tid] = hits
+            hit = self._policies[key] = (tid, bad)
+        elif strict and hit[1]:
+            parse_hits(value, strict)  # raises TraceError: the trace was stored by a lenient insert
         return hit
 
     def insert(self, logs: Iterable[FlowLog], getter: Any, strict: bool) -> int:
@@ -148,35 +167,34 @@ class Ingest:
         c = self.conn
         if len(self._policies) > CACHE_LIMIT:  # only between calls: groups below hold trace ids
             self.reset()
-        next_id = (c.execute("SELECT max(id) FROM flow_logs").fetchone()[0] or 0) + 1
+        next_id = (c.execute("SELECT max(id) FROM flow_rows").fetchone()[0] or 0) + 1
         first = next_id
-        sql_flow = f"INSERT INTO flow_logs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-        sql_hit = (
-            f"INSERT INTO policy_hits ({', '.join(HIT_COLUMNS)}) VALUES ({', '.join('?' * len(HIT_COLUMNS))})"
+        sql_flow = (
+            f"INSERT INTO flow_rows ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
         )
         flows: dict[tuple[Any, ...], list[int]] = {}
         groups: dict[tuple[int, str, int], list[int]] = {}
         flow_rows: list[list[Any]] = []
-        hit_rows: list[tuple[Any, ...]] = []
         trace_hits = self._trace_hits
         for log in logs:
             v = list(getter(log))
             sl, dl, pol = v[_SL], v[_DL], v[_POL]
             sl_id = dl_id = 0
             if sl is not None:
-                v[_SL], sl_id = self._label(sl)
+                v[_SL] = sl_id = self._label(sl)
             if dl is not None:
-                v[_DL], dl_id = self._label(dl)
+                v[_DL] = dl_id = self._label(dl)
             tid = -1
             if pol is not None:
                 try:
-                    v[_POL], tid, bad = self._policy(pol, strict)
+                    tid, bad = self._policy(pol, strict)
                 except TraceError as exc:
                     raise TraceError(
                         f"flow log starting {log.start_time} ({log.reporter} {log.source_name_aggr} -> "
                         f"{log.dest_name_aggr}): policies: {exc}"
                     ) from None
                 self.skipped_traces += bad
+                v[_POL] = tid
             for i in _OTHER_JSON:
                 if v[i] is not None:
                     v[i] = _dumps(v[i])
@@ -201,8 +219,6 @@ class Ingest:
                 if end > acc[7]:
                     acc[7] = end
             if tid >= 0 and trace_hits[tid]:
-                for h in trace_hits[tid]:
-                    hit_rows.append((next_id, rep, *h, start, nf, pin, pout, bin_, bout))
                 gk = (fine, rep, tid)
                 g = groups.get(gk)
                 if g is None:
@@ -214,13 +230,9 @@ class Ingest:
             next_id += 1
             if len(flow_rows) >= BATCH:
                 c.executemany(sql_flow, flow_rows)
-                c.executemany(sql_hit, hit_rows)
                 flow_rows.clear()
-                hit_rows.clear()
         if flow_rows:
             c.executemany(sql_flow, flow_rows)
-        if hit_rows:
-            c.executemany(sql_hit, hit_rows)
         self._write_rollups(flows, groups)
         return next_id - first
 

@@ -56,12 +56,12 @@ NUMERIC = frozenset(
 )
 _POS = {n: i for i, n in enumerate(COLUMNS)}
 
-# Indexes the browser's filters use that the store does not create (yet): a policy or tier
-# test builds its list of flow-log ids from a covering index instead of one table lookup per
-# trace entry (seconds on millions of hits; see tests/perf/bench_browser.py).
+# Indexes the browser's policy and tier filters use: the traces naming a policy (tier) come
+# from a covering index of trace_hits (the store creates them; files that lack one get it
+# when opened for writing).
 BROWSER_INDEXES = (
-    ("ix_policy_hits_policy_flow", "policy_hits", ("policy", "flow_log_id")),
-    ("ix_policy_hits_tier_flow", "policy_hits", ("tier", "flow_log_id")),
+    ("ix_trace_hits_policy_trace_id", "trace_hits", ("policy", "trace_id")),
+    ("ix_trace_hits_tier_trace_id", "trace_hits", ("tier", "trace_id")),
 )
 
 

@@ -46,8 +46,8 @@ def store_db(tmp_path: Path) -> Path:
     db = tmp_path / "s.sqlite"
     import_files(SOURCES[:1], db, bulk=False)
     with FlowStore(db) as store:
-        store.conn.execute("CREATE INDEX ix_extra_host ON flow_logs (host) WHERE host != ''")
-        store.conn.execute("CREATE UNIQUE INDEX ux_extra ON policy_hits (flow_log_id, kind, idx)")
+        store.conn.execute("CREATE INDEX ix_extra_host ON flow_rows (host) WHERE host != ''")
+        store.conn.execute("CREATE UNIQUE INDEX ux_extra ON trace_hits (trace_id, kind, idx)")
     return db
 
 

@@ -9,8 +9,8 @@ from test_store import flow
 
 from desktopviz.core.store import INDEXES, FlowStore
 
-POLICY_FLOW = "ix_policy_hits_policy_flow"
-TIER_FLOW = "ix_policy_hits_tier_flow"
+POLICY_FLOW = "ix_trace_hits_policy_trace_id"
+TIER_FLOW = "ix_trace_hits_tier_trace_id"
 
 
 def index_names(path: Path) -> set[str]:
@@ -31,14 +31,14 @@ def test_a_new_store_has_the_policy_and_tier_lookups_of_the_browser(tmp_path: Pa
     plan = " ".join(
         r[3]
         for r in c.execute(
-            "EXPLAIN QUERY PLAN SELECT flow_log_id FROM policy_hits WHERE policy = 'x' AND flow_log_id > 3"
+            "EXPLAIN QUERY PLAN SELECT trace_id FROM trace_hits WHERE policy = 'x' AND trace_id > 3"
         )
     )
     c.close()
     assert f"COVERING INDEX {POLICY_FLOW}" in plan
 
 
-def test_opening_an_older_v1_file_adds_missing_indexes_when_writable(tmp_path: Path) -> None:
+def test_opening_a_file_without_an_index_adds_it_when_writable(tmp_path: Path) -> None:
     db = tmp_path / "old.db"
     with FlowStore(db) as store:
         store.insert([flow(start=1000)])

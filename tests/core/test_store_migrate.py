@@ -1,0 +1,138 @@
+"""A schema-1 flow store (tests/core/data/store_v1.sqlite, written by the schema-1 code) is
+upgraded in place without losing or changing anything: every record, every trace entry, every
+rollup, and the answers of the views' queries are the same before and after."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from desktopviz.core import store_migrate
+from desktopviz.core.store import HIT_COLUMNS, FlowStore, StoreError, record_from_row
+
+DATA = Path(__file__).parent / "data"
+V1 = DATA / "store_v1.sqlite"
+
+
+def _maker() -> Any:
+    spec = importlib.util.spec_from_file_location("make_store_v1", DATA / "make_store_v1.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture
+def v1(tmp_path: Path) -> Path:
+    db = tmp_path / "old.sqlite"
+    shutil.copy(V1, db)
+    return db
+
+
+def _v1_contents(db: Path) -> dict[str, Any]:
+    c = sqlite3.connect(db)
+    c.row_factory = sqlite3.Row
+    try:
+        assert c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "1"
+        return {
+            "records": [
+                (r["id"], record_from_row(r)) for r in c.execute("SELECT * FROM flow_logs ORDER BY id")
+            ],
+            "json": [
+                tuple(r) for r in c.execute("SELECT id, source_labels, dest_labels, policies FROM flow_logs")
+            ],
+            "hits": [
+                tuple(r)
+                for r in c.execute(
+                    f"SELECT {', '.join(HIT_COLUMNS)} FROM policy_hits ORDER BY flow_log_id, kind, idx"
+                )
+            ],
+            **{t: c.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in _KEPT},
+            "meta": dict(c.execute("SELECT key, value FROM meta").fetchall()),
+        }
+    finally:
+        c.close()
+
+
+_KEPT = ("label_sets", "flow_rollup", "hit_rollup", "series_rollup")
+
+
+def test_every_record_trace_entry_and_rollup_survives_the_upgrade(v1: Path) -> None:
+    before = _v1_contents(v1)
+    assert len(before["records"]) == 246 and before["hits"]
+    with FlowStore(v1) as store:
+        assert store.get_meta("schema_version") == "2"
+        assert [(i, log) for i, log in store.rows(order_by="id")] == before["records"]
+        c = store.conn
+        assert [
+            tuple(r) for r in c.execute("SELECT id, source_labels, dest_labels, policies FROM flow_logs")
+        ] == (before["json"])
+        sql = f"SELECT {', '.join(HIT_COLUMNS)} FROM policy_hits ORDER BY flow_log_id, kind, idx"
+        assert [tuple(r) for r in c.execute(sql)] == before["hits"]
+        for t in _KEPT:
+            assert c.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() == before[t], t
+        meta = store.meta()
+        assert (
+            meta["scenario"] == "synthetic v1 fixture" and meta["created_at"] == before["meta"]["created_at"]
+        )
+        tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"flow_rows", "traces", "trace_hits"} <= tables and "policy_hits" not in tables
+        # null and empty policies stay apart; legacy and transit forms keep their exact text
+        nulls = c.execute("SELECT count(*) FROM flow_rows WHERE trace_id IS NULL").fetchone()[0]
+        assert nulls == sum(1 for _, p in [(r[0], r[3]) for r in before["json"]] if p is None) == 1
+        assert c.execute("SELECT count(*) FROM traces WHERE policies = '{}'").fetchone()[0] == 1
+        # new logs go on after the old ones
+        log = before["records"][0][1]
+        store.insert([log])
+        assert store.get(247) == log
+
+
+def test_the_views_queries_answer_as_before(v1: Path) -> None:
+    maker = _maker()
+    expected = json.loads((DATA / "store_v1_expected.json").read_text())
+    FlowStore(v1).close()
+    got = json.loads(json.dumps(maker.plain(maker.answers(v1)), sort_keys=True, default=str))
+    assert got.keys() == expected.keys()
+    for key in expected:
+        assert got[key] == expected[key], key
+
+
+def test_a_read_only_open_upgrades_a_writable_file_first(v1: Path) -> None:
+    with FlowStore(v1, readonly=True) as store:
+        assert store.readonly and store.count() == 246
+        assert store.get_meta("schema_version") == "2"
+        assert store.get(121).policies == {}
+
+
+def test_a_read_only_file_that_needs_the_upgrade_is_refused_with_what_to_do(
+    v1: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("desktopviz.core.store.os.access", lambda *a, **k: False)
+    with pytest.raises(StoreError, match=f"{v1}.*schema 1 must be upgraded.*read-only; copy it"):
+        FlowStore(v1, readonly=True)
+    assert _v1_contents(v1)["meta"]["schema_version"] == "1"
+
+
+def test_an_upgrade_that_fails_leaves_the_schema_1_file_whole(
+    v1: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = _v1_contents(v1)
+
+    def boom(conn: sqlite3.Connection) -> list[str]:
+        raise sqlite3.OperationalError("disk full")
+
+    monkeypatch.setattr(store_migrate, "ensure_indexes", boom)
+    with pytest.raises(
+        StoreError, match=f"{v1}: cannot upgrade flow store schema 1 to 2 .disk full.; the file is"
+    ):
+        FlowStore(v1)
+    assert _v1_contents(v1) == before
+    monkeypatch.undo()
+    with FlowStore(v1) as store:
+        assert store.count() == 246
