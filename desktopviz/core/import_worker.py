@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import desktopviz
+from desktopviz.core.import_extract import Extractor
 from desktopviz.core.import_fast import HAVE_ORJSON, row_from_calico, row_hash
 from desktopviz.core.import_fast import loads as fast_loads
 from desktopviz.core.import_read import Issue, Source, iter_raw_lines, parse_line
@@ -35,6 +36,8 @@ __all__ = ["CHUNK_LINES", "LineItems", "ParallelItems", "can_run_parallel", "par
 Item = tuple[str, Any] | tuple[str, tuple[Any, ...], bytes] | Issue
 CHUNK_LINES = 2000  # lines per message from the child
 QUEUE_MESSAGES = 16  # messages read ahead (about 1.3 MB each)
+REBUILD_AFTER = 32  # canonical lines in a row that the extractor declined: build a new one
+MAX_BUILDS = 8  # extractors built per file at most
 _PACKAGE_ROOT = str(Path(desktopviz.__file__).resolve().parent.parent)
 
 
@@ -54,10 +57,15 @@ def parallel_pays() -> bool:
 
 class LineItems:
     """The items of a JSON-lines file from line ``skip + 1`` on; ``lines`` counts the lines
-    read so far (including the skipped ones), ``position()`` the bytes of the file read."""
+    read so far (including the skipped ones), ``position()`` the bytes of the file read.
+
+    A file's canonical records go through an :class:`~desktopviz.core.import_extract.Extractor`
+    built from the first one (and built again from a later one if the key order changes);
+    the lines it declines are parsed whole."""
 
     def __init__(self, source: Source, skip: int = 0) -> None:
         self.source, self.skip, self.lines = source, skip, skip
+        self.extracted = 0  # lines the extractor took
 
     def position(self) -> int:
         return self.source.position()
@@ -66,6 +74,9 @@ class LineItems:
         name = self.source.name
         skip = self.skip
         reparse = HAVE_ORJSON  # the general path must see what json.loads makes of the line
+        ext: Extractor | None = None
+        builds = 0
+        strikes = REBUILD_AFTER  # canonical lines the extractor did not take, in a row
         with self.source.open() as stream:
             for item in iter_raw_lines(self.source, stream):
                 if type(item) is Issue:
@@ -75,10 +86,23 @@ class LineItems:
                 if lineno <= skip:
                     continue
                 self.lines = lineno
+                if ext is not None:
+                    got = ext.extract(raw)
+                    if got is not None:
+                        self.extracted += 1
+                        strikes = 0
+                        yield str(lineno), got[0], got[1]
+                        continue
+                    if ext.off:  # its caches do not pay for this file
+                        ext, builds = None, MAX_BUILDS
                 obj = fast_loads(raw)
                 if type(obj) is dict and "hits" not in obj and "_source" not in obj:
                     row = row_from_calico(obj)
                     if row is not None:
+                        strikes += 1
+                        if strikes >= REBUILD_AFTER and builds < MAX_BUILDS:
+                            ext, strikes = Extractor.build(obj, row), 0
+                            builds += 1
                         yield str(lineno), row, row_hash(row)
                         continue
                     if not reparse:

@@ -1,0 +1,260 @@
+"""Felix's JSON lines turned into stored rows without parsing them whole: one extractor per key order.
+
+Felix writes every record of a file with the same keys in the same order, and most of a
+record repeats from one flush interval to the next: the endpoints with their labels, the
+policy trace, the service, the process and TCP fields, the host. Only the times and the
+traffic counters change in every record. An :class:`Extractor`, built from one canonical
+record of a file (its key order), cuts each line into
+
+* *blocks* of those changing integer fields (:data:`VARYING`), read with an anchored regular
+  expression (``"bytes_in":17651,"bytes_out":9528,...``: plain JSON integers, at most 18
+  digits), and
+* *segments*, the raw text between the blocks, looked up in a cache by their bytes. The first
+  time a segment's text is seen, ``{`` + text + ``}`` is parsed, must hold exactly the
+  segment's keys in order, and is checked and normalised by
+  :func:`~desktopviz.core.import_fast.row_from_calico` (the template record with the
+  segment's values put in; its checks are per field), so each distinct text is parsed,
+  checked and normalised once.
+
+A line is the concatenation of its pieces: when every piece is valid JSON with its expected
+keys, parsing the whole line gives the same values (``{A}`` and ``{B}`` valid make ``{A,B}``
+valid, with A's members then B's, and no key is in two pieces). Anything else (another key
+order, spaces, a float or a string where an integer belongs, a segment that is not canonical
+or not JSON) gives None, and the line takes the general route, so what is stored and what is
+reported never depend on this shortcut.
+
+The digest is :func:`~desktopviz.core.import_fast.row_hash`'s (BLAKE2b-128 of
+``marshal.dumps(row, 0)``), put together from marshal bytes computed once per segment text:
+marshal version 0 writes a tuple as its length and then its items' bytes, each alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import re
+from collections.abc import Callable
+from itertools import chain
+from operator import itemgetter
+from typing import Any
+
+from desktopviz.core.flowlog import FIELDS
+from desktopviz.core.import_calico import _MS_THRESHOLD
+from desktopviz.core.import_fast import loads as fast_loads
+from desktopviz.core.import_fast import row_from_calico
+
+__all__ = ["VARYING", "Extractor", "Parts"]
+
+# Integer fields that change from record to record; everything else is cached by its text.
+VARYING = frozenset(
+    {
+        "start_time",
+        "end_time",
+        "bytes_in",
+        "bytes_out",
+        "packets_in",
+        "packets_out",
+        "num_flows",
+        "num_flows_started",
+        "num_flows_completed",
+    }
+)
+_TIMES = ("start_time", "end_time")
+_INT = rb"(-?(?:0|[1-9][0-9]{0,17}))"  # what json and orjson both read as the same int
+_WS = b" \t\r\n"  # JSON's whitespace (bytes.strip's default would take \v and \f too)
+CACHE_LIMIT = 4096  # texts remembered per segment (cleared when full)
+CHECK_AFTER = 4096  # lines before judging whether the cache pays
+_FIELD_INDEX = {n: i for i, n in enumerate(FIELDS)}
+_TUPLE_HEAD = b"(" + len(FIELDS).to_bytes(4, "little")  # marshal v0 of a tuple of len(FIELDS)
+_dumps = marshal.dumps
+_blake2b = hashlib.blake2b
+_chain = chain.from_iterable
+_REFUSED: tuple[Any, ...] = ()  # a cached segment text that is not canonical
+
+# One line's pieces, in the file's key order: tuples of values (a block's ints, a segment's
+# normalised values, shared between the lines with the same text). Extractor.row makes the row.
+Parts = list[tuple[Any, ...]]
+
+
+def _simple_key(key: str) -> bool:
+    """A key that JSON writes as itself between quotes (so the line holds it literally)."""
+    return key.isascii() and key.isprintable() and '"' not in key and "\\" not in key
+
+
+class _Block:
+    __slots__ = ("match", "times", "names", "runs")
+
+    def __init__(self, names: list[str], first: bool) -> None:
+        self.names = names
+        pattern = b",".join(b'"' + n.encode() + b'":' + _INT for n in names)
+        self.match = re.compile(pattern if first else b"," + pattern).match
+        self.times = tuple(i for i, n in enumerate(names) if n in _TIMES)
+        self.runs: list[tuple[int, int]] = []
+
+
+class _Segment:
+    __slots__ = ("keys", "names", "picks", "cache", "end", "runs")
+
+    def __init__(self, keys: list[str], end: bytes | None) -> None:
+        self.keys = keys
+        self.names = [k for k in keys if k in _FIELD_INDEX]
+        self.picks = tuple(_FIELD_INDEX[k] for k in self.names)
+        self.cache: dict[bytes, tuple[Any, ...]] = {}
+        self.end = end  # the text that starts the next block (None: the segment ends the line)
+        self.runs: list[tuple[int, int]] = []
+
+
+def _runs(pieces: list[list[str]]) -> tuple[list[list[tuple[int, int]]], list[int] | None]:
+    """Cut each piece's fields into runs that are also consecutive in FIELDS order, so a
+    record's marshal bytes are the runs' bytes in FIELDS order. Returns each piece's runs
+    (start, end) and the order to join them in (None: as they come)."""
+    owner = {n: (p, i) for p, names in enumerate(pieces) for i, n in enumerate(names)}
+    runs: list[list[tuple[int, int]]] = [[] for _ in pieces]
+    in_fields: list[tuple[int, int]] = []  # (piece, run number) in FIELDS order
+    prev: tuple[int, int] | None = None
+    for n in FIELDS:
+        p, i = owner[n]
+        if prev is not None and prev == (p, i - 1):
+            s, _ = runs[p][-1]
+            runs[p][-1] = (s, i + 1)
+        else:
+            runs[p].append((i, i + 1))
+            in_fields.append((p, i))
+        prev = (p, i)
+    for r in runs:
+        r.sort()
+    flat = [(p, s) for p, r in enumerate(runs) for s, _ in r]
+    order = [flat.index(x) for x in in_fields]
+    return runs, None if order == list(range(len(order))) else order
+
+
+class Extractor:
+    """Rows and digests of the lines that have the key order of a template record (see the
+    module doc). Build with :meth:`build`; ``extract(raw)`` gives (row, digest) or None."""
+
+    def __init__(self, template: dict[str, Any], row: tuple[Any, ...]) -> None:
+        keys = list(template)
+        if not all(type(k) is str and _simple_key(k) for k in keys):
+            raise ValueError("keys that JSON escapes")
+        self.template = template
+        self.plan: list[_Block | _Segment] = []
+        groups: list[tuple[bool, list[str]]] = []
+        for k in keys:
+            varying = k in VARYING
+            if groups and groups[-1][0] == varying:
+                groups[-1][1].append(k)
+            else:
+                groups.append((varying, [k]))
+        for i, (varying, names) in enumerate(groups):
+            if varying:
+                self.plan.append(_Block(names, i == 0))
+            else:
+                nxt = groups[i + 1][1][0] if i + 1 < len(groups) else None
+                self.plan.append(_Segment(names, None if nxt is None else b',"' + nxt.encode() + b'":'))
+        self.last_is_block = type(self.plan[-1]) is _Block
+        flat = [n for step in self.plan for n in step.names]
+        missing = [n for n in FIELDS if n not in flat]
+        self.missing = tuple(row[_FIELD_INDEX[n]] for n in missing)  # what every such line gets
+        order = flat + missing
+        self.perm: Callable[[Any], tuple[Any, ...]] | None = None
+        if order != list(FIELDS):
+            self.perm = itemgetter(*(order.index(n) for n in FIELDS))
+        runs, join_order = _runs([step.names for step in self.plan] + [missing])
+        for step, r in zip(self.plan, runs, strict=False):
+            step.runs = r
+        self.missing_m = tuple(_dumps(self.missing[s:e], 0)[5:] for s, e in runs[-1])
+        self.join_order = None if join_order is None else itemgetter(*join_order)
+        self.lines = self.misses = 0
+        self.off = False  # set once the segment caches stop paying
+
+    @classmethod
+    def build(cls, template: dict[str, Any], row: tuple[Any, ...]) -> Extractor | None:
+        """An extractor for lines with ``template``'s keys (a parsed record that
+        ``row_from_calico`` turned into ``row``), or None if its keys cannot be matched literally."""
+        try:
+            return cls(template, row)
+        except ValueError:
+            return None
+
+    def _learn(self, seg: _Segment, text: bytes) -> tuple[Any, ...]:
+        self.misses += 1
+        if self.lines >= CHECK_AFTER and self.misses * 4 > self.lines:
+            self.off = True  # most texts are new: parsing them whole is cheaper
+        obj = fast_loads(b"{" + text + b"}")
+        entry = _REFUSED
+        if type(obj) is dict and list(obj) == seg.keys:
+            doc = dict(self.template)
+            doc.update(obj)
+            row = row_from_calico(doc)
+            if row is not None:
+                values = tuple(row[i] for i in seg.picks)
+                entry = (values, tuple(_dumps(values[s:e], 0)[5:] for s, e in seg.runs))
+        if len(seg.cache) >= CACHE_LIMIT:
+            seg.cache.clear()
+        seg.cache[text] = entry
+        return entry
+
+    def split(self, raw: bytes) -> tuple[Parts, bytes] | None:
+        """The line's pieces and its digest, or None if it does not fit (see the module doc)."""
+        if raw[:1] != b"{" or self.off:
+            return None
+        self.lines += 1
+        pos = 1
+        parts: Parts = []
+        blobs: list[bytes] = []  # marshal bytes of each run, piece after piece
+        for step in self.plan:
+            if type(step) is _Block:
+                m = step.match(raw, pos)
+                if m is None:
+                    return None
+                ints = tuple(map(int, m.groups()))
+                for i in step.times:
+                    if ints[i] >= _MS_THRESHOLD:
+                        return None
+                parts.append(ints)
+                for s, e in step.runs:
+                    blobs.append(_dumps(ints[s:e], 0)[5:])
+                pos = m.end()
+                continue
+            seg: _Segment = step  # type: ignore[assignment]
+            if pos > 1:
+                if raw[pos] != 44:  # ","
+                    return None
+                pos += 1
+            if seg.end is not None:
+                end = raw.find(seg.end, pos)
+                if end < 0:
+                    return None
+            else:
+                end = len(raw) - 2 if raw.endswith(b"}\n") else len(raw.rstrip(_WS)) - 1
+                if end < pos or raw[end] != 125:  # "}"
+                    return None
+            text = raw[pos:end]
+            entry = seg.cache.get(text)
+            if entry is None:
+                entry = self._learn(seg, text)
+            if not entry:
+                return None
+            parts.append(entry[0])
+            blobs.extend(entry[1])
+            pos = end
+        if self.last_is_block and raw[pos:].strip(_WS) != b"}":
+            return None
+        blobs.extend(self.missing_m)
+        if self.join_order is not None:
+            blobs = self.join_order(blobs)
+        return parts, _blake2b(_TUPLE_HEAD + b"".join(blobs), digest_size=16).digest()
+
+    def row(self, parts: Parts) -> tuple[Any, ...]:
+        """The stored values (FIELDS order) of a line's pieces."""
+        flat = tuple(_chain(parts))
+        if self.perm is None:
+            return flat
+        return self.perm(flat + self.missing)
+
+    def extract(self, raw: bytes) -> tuple[tuple[Any, ...], bytes] | None:
+        """(row, digest) of a line, or None (take the general route)."""
+        got = self.split(raw)
+        if got is None:
+            return None
+        return self.row(got[0]), got[1]
