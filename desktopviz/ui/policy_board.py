@@ -15,11 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
-    QHBoxLayout,
     QHeaderView,
     QScrollArea,
     QStackedWidget,
@@ -31,7 +30,6 @@ from PySide6.QtWidgets import (
 from desktopviz.core.board import (
     PROFILE_TIER,
     BoardLayout,
-    BoardPolicy,
     card_metrics,
     no_policy_traffic,
     policy_from_trace,
@@ -40,6 +38,7 @@ from desktopviz.core.board import (
 from desktopviz.core.board_yaml import export_yaml
 from desktopviz.core.queries import HitMetrics, PolicyMetrics
 from desktopviz.core.selector import SelectorError
+from desktopviz.ui.policy_board_build import BoardBuilding
 from desktopviz.ui.policy_board_card import NO_POLICY_KEY, PolicyCard
 from desktopviz.ui.policy_board_column import TierColumn
 from desktopviz.ui.policy_board_edit import BoardEditing
@@ -58,7 +57,7 @@ from desktopviz.ui.sim_worker_pacing import gui_busy
 BOARD_PAGE, POLICY_PAGE = 0, 1
 
 
-class PolicyBoard(BoardEditing, QWidget):
+class PolicyBoard(BoardBuilding, BoardEditing, QWidget):
     """The Policy Board and, on a second page, the policy view.
 
     Signals:
@@ -111,6 +110,7 @@ class PolicyBoard(BoardEditing, QWidget):
         self._layout_ready = False
         self.editable = False
         self.edit_reason = "Open a scenario to edit its policies"
+        self._init_building()
         self._worker = BoardWorker(self)
         self._worker.done.connect(self._on_done)
         self._worker.failed.connect(lambda kind, msg: self.error.emit(f"Policy Board: {msg}"))
@@ -194,7 +194,7 @@ class PolicyBoard(BoardEditing, QWidget):
             self.view.refresh()
 
     def is_idle(self) -> bool:
-        return self._worker.is_idle() and self.view.is_idle()
+        return self._worker.is_idle() and self.view.is_idle() and not self.is_building()
 
     def shutdown(self) -> None:
         self._worker.shutdown()
@@ -280,57 +280,10 @@ class PolicyBoard(BoardEditing, QWidget):
         self._layout_ready = False
         self._worker.submit("layout", lambda: build_layout(scenario, engine, path))
 
-    def _rebuild(self) -> None:
-        old = self.scroll.takeWidget()
-        if old is not None:
-            old.deleteLater()
-        self.card_widgets.clear()
-        self._shown = None
-        self.columns = []
-        holder = QWidget()
-        row = QHBoxLayout(holder)
-        row.setContentsMargins(8, 8, 8, 8)
-        row.setSpacing(10)
-        row.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        tiers = self.layout_.tiers
-        for i, tier in enumerate(tiers):
-            col = TierColumn(tier, i, holder)
-            self._wire_column(col)
-            for bp in tier.policies:
-                card = self._make_card(bp)
-                col.add_card(card)
-            if tier.name == "default" or (
-                i == len(tiers) - 1 and not any(t.name == "default" for t in tiers)
-            ):
-                col.add_card(
-                    self._make_card(BoardPolicy(NO_POLICY_KEY, "No Policy Traffic", tier.name), True)
-                )
-            col.finish()
-            self.columns.append(col)
-            row.addWidget(col, 0, Qt.AlignmentFlag.AlignTop)
-        row.addStretch(1)
-        self.scroll.setWidget(holder)
-        self.toolbar.set_tiers([t.name for t in tiers])
-        self._apply_editable()
-        self._apply_metrics()
-
-    def _make_card(self, bp: BoardPolicy, pseudo: bool = False) -> PolicyCard:
-        card = PolicyCard(bp, pseudo=pseudo)
-        card.set_shown(self.toolbar.lines())
-        card.set_highlight(self.highlighted.get(bp.key))
-        card.set_selected(bp.key == self.selected_policy)
-        card.clicked.connect(self._card_clicked)
-        card.openRequested.connect(self._card_open)
-        card.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        card.customContextMenuRequested.connect(lambda pos, c=card: self._card_menu(c, pos))
-        self._wire_card(card)
-        self.card_widgets[bp.key] = card
-        return card
-
     # -- results ---------------------------------------------------------------------------
     def _on_done(self, kind: str, result: Any) -> None:
         if kind == "layout":
-            same = self._layout_ready and bool(self.card_widgets) and result == self.layout_
+            same = bool(self.card_widgets) and result == self.layout_
             self._layout_ready = True
             if not same:  # (a session start asks for the same layout more than once: 30 ms each)
                 self.layout_ = result
