@@ -39,7 +39,7 @@ from desktopviz.ui.flow_browser_data import PAGE, Anchors, Budget, Query
 from desktopviz.ui.flow_browser_worker import PageJob, WorkerSignals
 
 Index = QModelIndex | QPersistentModelIndex
-BUDGET_MS = 12.0
+BUDGET_MS = 5.0  # GUI-thread time a page or count query may take before a worker runs it
 CACHE_PAGES = 64
 __all__ = ["LOADING", "IdRole", "RawRole", "FlowTableModel"]
 

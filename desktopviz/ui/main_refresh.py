@@ -10,10 +10,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from desktopviz.ui.sim_worker_pacing import REFRESH_BUSY_S, gui_busy
+from desktopviz.ui.sim_worker_pacing import MAX_BUSY_S, REFRESH_BUSY_S, gui_busy
 
 VIEW_REFRESH_MS = 200  # views re-read the store at most 5 times a second (at max speed new
 # intervals arrive continuously; nobody reads faster, and the views' queries cost GUI time)
+START_HOLD_S = 0.6  # a new session's simulation steps aside (at most this long) until the
+# views have made their first pictures, board cards and table page: each first one costs more
+# than a refresh, and several times more while the simulator holds the GIL
 
 
 class RefreshClock:
@@ -26,10 +29,28 @@ class RefreshClock:
     _due: set[str]
     _refreshed: dict[str, float]
     _stale: set[str]
+    _hold_until: float
+    _flows_busy: bool
     data_refreshed: Any
+
+    def hold_simulation_for_start(self) -> None:
+        """A session starts or its store opened: the simulation waits until the views are idle
+        (at most START_HOLD_S); a max-speed worker also waits to build its simulator."""
+        self._hold_until = time.monotonic() + START_HOLD_S
+        gui_busy(MAX_BUSY_S)
+
+    def _views_idle(self) -> bool:
+        return (
+            all(getattr(v, "is_idle", lambda: True)() for v in self.views.values()) and not self._flows_busy
+        )
 
     def _on_refresh_clock(self) -> None:
         now = time.monotonic()
+        if now < self._hold_until:
+            if self._views_idle() and not self._due:
+                self._hold_until = 0.0  # the views are done: the simulation may go
+            else:
+                gui_busy(min(MAX_BUSY_S, self._hold_until - now))
         if self._dirty:
             self._dirty = False
             self._due.update(self.views)

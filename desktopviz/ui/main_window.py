@@ -103,6 +103,7 @@ class MainWindow(PolicyEditing, ViewLinks, RefreshClock, SimulationBar, QMainWin
         self._due: set[str] = set()  # views with new data to read
         self._refreshed: dict[str, float] = {}  # view -> when it last re-read the store
         self._stale: set[str] = set()  # views that missed a refresh while hidden
+        self._hold_until = 0.0  # a new session's simulation waits until then (main_refresh)
 
         self._build_views()
         self._init_policy_editing()
@@ -263,6 +264,7 @@ class MainWindow(PolicyEditing, ViewLinks, RefreshClock, SimulationBar, QMainWin
         self._connect_controller(self.controller)
         self._set_events(scenario)
         self._begin_session(source)
+        self.hold_simulation_for_start()
         self.controller.start()
         return self.controller
 
@@ -356,6 +358,8 @@ class MainWindow(PolicyEditing, ViewLinks, RefreshClock, SimulationBar, QMainWin
     def _on_store_changed(self, path: str) -> None:
         self.store_path = path or None
         self._stale.clear()  # set_store reads the new store (hidden or not)
+        if path and self.controller is not None:
+            self.hold_simulation_for_start()  # the views' first look at the new run first
         for view in self.views.values():
             view.set_store(path or None)  # type: ignore[attr-defined]
         self._dirty = True

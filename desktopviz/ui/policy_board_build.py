@@ -61,7 +61,7 @@ class BoardBuilding:
         return self._build is not None
 
     def _rebuild(self) -> None:
-        """Make the cards of ``layout_`` (the first step now, the rest in later turns)."""
+        """Make the cards of ``layout_``, a step per event-loop turn from the next one."""
         self._build_gen += 1
         in_place = (
             not self.card_widgets
@@ -82,7 +82,8 @@ class BoardBuilding:
         if in_place:
             self._swap_in(holder)
         self.toolbar.set_tiers([t.name for t in tiers])
-        self._build_step(self._build_gen)
+        gen = self._build_gen
+        QTimer.singleShot(0, lambda: self._build_step(gen))  # not in the frame the layout came in
 
     def _swap_in(self, holder: QWidget) -> None:
         old = self.scroll.takeWidget()

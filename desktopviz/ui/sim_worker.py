@@ -34,6 +34,7 @@ MAX_CATCH_UP_S = 1.0  # wall seconds a late tick may make up for (no huge jumps 
 # intervals complete ~60 times a second, and every queued signal costs the GUI thread a slot
 # call (and a wait for the GIL); the views re-read the store at 5 Hz anyway.
 EMIT_MS = 200
+START_WAIT_S = 1.0  # a max-speed run waits at most this long for a busy GUI before it starts
 
 
 class SimulatorLike(Protocol):
@@ -155,6 +156,7 @@ class SimWorker(QObject):
         self._pending: IntervalSummary | None = None  # not yet told to the GUI
         self._pending_clock: float | None = None
         self._emitted = 0.0  # monotonic time of the last interval/clock signal
+        self._created = time.monotonic()
 
     # -- any thread --------------------------------------------------------------------
     def post(self, command: str, arg: Any = None) -> None:
@@ -165,7 +167,12 @@ class SimWorker(QObject):
     # -- simulation thread -------------------------------------------------------------
     @Slot()
     def start(self) -> None:
-        """Create the simulator and the store, then start stepping (thread.started)."""
+        """Create the simulator and the store, then start stepping (thread.started). While
+        the GUI says it is busy (a window showing, a session's first pictures) the ~100 ms of
+        building them waits, up to START_WAIT_S: it would hold the GIL through the GUI's work."""
+        if math.isinf(self._speed) and gui_is_busy() and time.monotonic() - self._created < START_WAIT_S:
+            QTimer.singleShot(10, self.start)
+            return
         self._timer = QTimer(self)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._timer.timeout.connect(self._tick)
