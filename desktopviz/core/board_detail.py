@@ -5,7 +5,8 @@ Per-rule metrics come from :func:`desktopviz.core.queries.policy_metrics` (rollu
 policy); a hit in a ``dst`` log is an ingress rule's, in a ``src`` log an egress rule's.
 Rule index -1 is the tier's end-of-tier action attributed to this policy: the traffic that
 fell through it. The peers of each rule (the sources of an ingress rule's traffic, the
-destinations of an egress rule's) are one grouped join over this policy's hits.
+destinations of an egress rule's) are one grouped query over this policy's logs (found by
+the ids of the traces that name it), spread over the traces' entries.
 """
 
 from __future__ import annotations
@@ -75,11 +76,11 @@ class PolicyDetail:
 def span_seconds(conn: Conn, since: int | None, until: int | None) -> float:
     """The seconds of data the range covers (clipped to the stored data), for rates."""
     c = connection_of(conn)
-    lo_data = c.execute("SELECT min(start_time) FROM flow_logs").fetchone()[0]
+    lo_data = c.execute("SELECT min(start_time) FROM flow_rows").fetchone()[0]
     if lo_data is None:
         return 0.0
-    last = c.execute("SELECT max(start_time) FROM flow_logs").fetchone()[0]
-    hi_data = c.execute("SELECT max(end_time) FROM flow_logs WHERE start_time = ?", (last,)).fetchone()[0]
+    last = c.execute("SELECT max(start_time) FROM flow_rows").fetchone()[0]
+    hi_data = c.execute("SELECT max(end_time) FROM flow_rows WHERE start_time = ?", (last,)).fetchone()[0]
     lo = lo_data if since is None else max(int(since), lo_data)
     hi = hi_data if until is None else min(int(until), hi_data)
     return float(max(0, hi - lo))
@@ -96,25 +97,39 @@ def rule_peers(
     """(direction, rule index) -> peers, busiest first: the sources of ingress hits, the
     destinations of egress hits, with connections and packets per action."""
     c = connection_of(conn)
-    where, args = ["h.policy = ?", "h.kind = ?"], [key, kind]
+    entries: dict[int, list[tuple[int, str]]] = {}
+    for tid, rule, act in c.execute(
+        "SELECT trace_id, rule_index, action FROM trace_hits WHERE policy = ? AND kind = ?", (key, kind)
+    ):
+        entries.setdefault(tid, []).append((rule, act))
+    if not entries:
+        return {}
+    where = ["trace_id IN (SELECT trace_id FROM trace_hits WHERE policy = ? AND kind = ?)"]
+    args: list[object] = [key, kind]
     if since is not None:
-        where.append("h.start_time >= ?")
+        where.append("start_time >= ?")
         args.append(int(since))
     if until is not None:
-        where.append("h.start_time < ?")
+        where.append("start_time < ?")
         args.append(int(until))
+    # the policy's logs summed per trace (its traces' ids from trace_hits), then per entry
     sql = (
-        "SELECT h.reporter, h.rule_index, h.action, "
-        "CASE h.reporter WHEN 'dst' THEN f.source_namespace ELSE f.dest_namespace END, "
-        "CASE h.reporter WHEN 'dst' THEN f.source_name_aggr ELSE f.dest_name_aggr END, "
-        "sum(h.num_flows), sum(h.packets_in + h.packets_out) "
-        "FROM policy_hits AS h JOIN flow_logs AS f ON f.id = h.flow_log_id "
-        f"WHERE {' AND '.join(where)} GROUP BY 1, 2, 3, 4, 5"
+        "SELECT trace_id, reporter, "
+        "CASE reporter WHEN 'dst' THEN source_namespace ELSE dest_namespace END, "
+        "CASE reporter WHEN 'dst' THEN source_name_aggr ELSE dest_name_aggr END, "
+        "sum(num_flows), sum(packets_in + packets_out) "
+        f"FROM flow_rows WHERE {' AND '.join(where)} GROUP BY 1, 2, 3, 4"
     )
+    sums: dict[tuple[str, int, str, str, str], list[int]] = {}
+    for tid, rep, ns, name, conns, pkts in c.execute(sql, args):
+        for rule, act in entries.get(tid, ()):
+            acc = sums.setdefault((rep, rule, act, ns or "-", name or "-"), [0, 0])
+            acc[0] += conns or 0
+            acc[1] += pkts or 0
     out: dict[tuple[str, int], list[Peer]] = {}
-    for rep, rule, act, ns, name, conns, pkts in c.execute(sql, args):
+    for (rep, rule, act, ns, name), (conns, pkts) in sums.items():
         direction = "ingress" if rep == "dst" else "egress" if rep == "src" else "forward"
-        out.setdefault((direction, rule), []).append(Peer(ns or "-", name or "-", act, conns or 0, pkts or 0))
+        out.setdefault((direction, rule), []).append(Peer(ns, name, act, conns, pkts))
     for peers in out.values():
         peers.sort(key=lambda p: (-p.connections, -p.packets, p.label))
     return out

@@ -5,10 +5,15 @@ parameter. Comparisons are compiled with their polarity: under ``not`` they are 
 NULL field counts as "not equal" (SQL's three-valued logic would otherwise drop the row),
 while the common positive form stays plain so SQLite can use the store's indexes.
 
-Policy tests become ``+id IN (SELECT flow_log_id FROM policy_hits WHERE …)``; the positive
-policy tests of one ``and`` group share one subquery, so they describe the same trace entry.
-Label tests use ``instr`` on the stored JSON as a cheap pre-filter and ``json_each`` for the
-exact answer.
+The SQL reads only ``flow_rows`` columns (which the ``flow_logs`` view also has), so it runs
+on either. A store keeps each distinct label set and policy trace once (docs/store.md), so
+label and policy tests are evaluated on those few rows and the logs are kept by id:
+
+* policy tests: ``trace_id IN (SELECT trace_id FROM trace_hits WHERE …)``; the positive
+  policy tests of one ``and`` group share one subquery, so they describe the same trace entry;
+* label tests: ``dest_labels_id IN (SELECT id FROM label_sets WHERE …)``, the test on the
+  label set's JSON (``instr`` as a cheap pre-filter, ``json_each`` for the exact answer);
+* ``policies contains``/``exists``: ``trace_id IN (SELECT id FROM traces WHERE …)``.
 """
 
 from __future__ import annotations
@@ -47,6 +52,9 @@ INDEX_PRIORITY = (
     "reporter",
 )
 _MEMBER_OPS = ("=", "!=", "in", "contains", "exists")
+# "+": a label-set or trace id test is checked while walking the time index (the first page of
+# a common match comes at once) instead of listing every matching row and sorting them all.
+ID_HINT = "+"
 
 
 def _json_text(value: str) -> str:
@@ -141,7 +149,7 @@ class _Compiler:
                     continue
             groups.append(self.node(c, positive))
         if hits:
-            groups.append(self.policy(hits))  # last, as its parameters are bound last
+            groups.append(self.policy(hits, positive))  # last, as its parameters are bound last
         return "(" + " AND ".join(groups) + ")"
 
     def test(self, t: Test, positive: bool) -> str:
@@ -158,10 +166,12 @@ class _Compiler:
         if spec.kind == "policy":
             if t.op == "!=":
                 eq = Test(t.field, "=", t.values, t.column, t.end, t.value_columns)
-                return f"NOT {self.policy([(eq, spec)])}"
-            return self.policy([(t, spec)])
+                return f"NOT {self.policy([(eq, spec)], not positive)}"
+            return self.policy([(t, spec)], positive)
         if spec.kind == "labels":
-            return self.members(spec.sql, "$.labels", t, key, positive)
+            return self.labels(spec.sql, t, key, positive)
+        if spec.kind == "json":
+            return self.trace_text(t, positive)
         if spec.kind == "list":
             return self.members(spec.sql, "$", t, None, positive)
         return self.scalar(spec, t, positive)
@@ -245,8 +255,31 @@ class _Compiler:
             )
         return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
 
+    def labels(self, field: str, t: Test, key: str | None, positive: bool) -> str:
+        """A label test on the label sets, the logs kept by label-set id."""
+        if t.op == "!=":
+            eq = Test(t.field, "=", t.values, t.column, t.end, t.value_columns)
+            return f"NOT {self.labels(field, eq, key, not positive)}"
+        inner = self.members("ls.labels", "$.labels", t, key, True)
+        return self.by_id(f"{field}_id", f"SELECT ls.id FROM label_sets AS ls WHERE {inner}", positive)
+
+    def trace_text(self, t: Test, positive: bool) -> str:
+        """``policies contains x`` / ``policies exists`` on the distinct traces' JSON text."""
+        if t.op == "exists":
+            cond = "tr.policies NOT IN ('', '-')"
+        else:
+            cond = f"coalesce(instr(lower(tr.policies), lower({self.bind(t.values[0])})), 0) > 0"
+        return self.by_id("trace_id", f"SELECT tr.id FROM traces AS tr WHERE {cond}", positive)
+
+    @staticmethod
+    def by_id(col: str, subquery: str, positive: bool) -> str:
+        """``col IN (subquery)``, false (not NULL) for a NULL ``col`` under ``not``."""
+        if positive:
+            return f"({ID_HINT}{col} IN ({subquery}))"
+        return f"({col} IS NOT NULL AND {col} IN ({subquery}))"
+
     # -- policy hits --------------------------------------------------------------------
-    def policy(self, tests: list[tuple[Test, FieldSpec]]) -> str:
+    def policy(self, tests: list[tuple[Test, FieldSpec]], positive: bool = True) -> str:
         conds: list[str] = []
         traces: set[str] = set()
         for t, spec in tests:
@@ -255,9 +288,9 @@ class _Compiler:
             conds.append(self.scalar(spec, t, True, col=f"h.{spec.sql}"))
         for trace in sorted(traces):
             conds.append(f"h.kind = {self.bind(trace)}")
-        # "+id": test membership while walking the time index (the first page of a common policy
-        # comes at once) rather than fetching every listed row and sorting them all
-        return f"(+flow_logs.id IN (SELECT h.flow_log_id FROM policy_hits AS h WHERE {' AND '.join(conds)}))"
+        return self.by_id(
+            "trace_id", f"SELECT h.trace_id FROM trace_hits AS h WHERE {' AND '.join(conds)}", positive
+        )
 
 
 def compile_node(text: str, node: Node, now: int) -> tuple[str, list[Any]]:

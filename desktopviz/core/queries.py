@@ -37,6 +37,7 @@ from desktopviz.core.queries_base import (
     in_clause,
     order_clause,
     segments,
+    table_for,
 )
 from desktopviz.core.queries_policy import HitMetrics, PolicyMetrics, RuleMetrics, Traffic, policy_metrics
 from desktopviz.core.store import (
@@ -145,8 +146,8 @@ def _flow_filters(conn: sqlite3.Connection, raw: bool, **f: Any) -> tuple[list[s
         if sel:
             ids, texts, empty = _label_filter(conn, sel)
             if raw:
-                s, v = in_clause(f"{side}_labels", texts)
-                add(f"({s} OR {side}_labels IS NULL)" if empty else s, v)
+                s, v = in_clause(f"{side}_labels_id", ids)
+                add(f"({s} OR {side}_labels_id IS NULL)" if empty else s, v)
             else:
                 add(*in_clause(f"{side}_labels_id", ids + ([0] if empty else [])))
     if f["reporter"] is not None:
@@ -194,7 +195,7 @@ def flow_aggregates(
                 "count(*), " + ", ".join(f"sum({k})" for k in COUNTERS) + ", min(start_time), max(end_time)"
             )
             where = ["start_time >= ?", "start_time < ?", *parts]
-            sql = f"SELECT {keys}, {sums} FROM flow_logs WHERE {' AND '.join(where)} GROUP BY {keys}"
+            sql = f"SELECT {keys}, {sums} FROM flow_rows WHERE {' AND '.join(where)} GROUP BY {keys}"
             qargs = [lo, hi, *args]
         else:
             sums = "sum(logs), " + ", ".join(f"sum({k})" for k in COUNTERS) + ", min(min_start), max(max_end)"
@@ -292,7 +293,7 @@ def time_series(
             where, args = build_where(lo, hi, filter_sql or "", params)
             sql = (
                 f"SELECT start_time / {bs} * {bs} AS b, action, count(*), sum(num_flows), "
-                f"sum(bytes_in + bytes_out) FROM flow_logs {where} GROUP BY b, action"
+                f"sum(bytes_in + bytes_out) FROM {table_for(filter_sql)} {where} GROUP BY b, action"
             )
         else:
             sql = (
@@ -342,7 +343,8 @@ def flow_rows(
 
 def count_rows(conn: Conn, where_sql: str = "", params: Sequence[Any] = ()) -> int:
     where, args = build_where(None, None, where_sql, params)
-    return int(connection_of(conn).execute(f"SELECT count(*) FROM flow_logs {where}", args).fetchone()[0])
+    sql = f"SELECT count(*) FROM {table_for(where_sql)} {where}"
+    return int(connection_of(conn).execute(sql, args).fetchone()[0])
 
 
 def distinct_values(conn: Conn, column: str, limit: int = 200) -> list[Any]:
@@ -354,7 +356,7 @@ def distinct_values(conn: Conn, column: str, limit: int = 200) -> list[Any]:
     if column in FLOW_KEY:
         sql = f"SELECT DISTINCT {column} FROM flow_rollup WHERE level = ? ORDER BY 1 LIMIT ?"
         return [r[0] for r in c.execute(sql, (ROLLUP_LEVELS[0], limit))]
-    sql = f"SELECT v FROM (SELECT DISTINCT {column} AS v FROM flow_logs WHERE {column} IS NOT NULL LIMIT ?) ORDER BY v"
+    sql = f"SELECT v FROM (SELECT DISTINCT {column} AS v FROM flow_rows WHERE {column} IS NOT NULL LIMIT ?) ORDER BY v"
     return [r[0] for r in c.execute(sql, (limit,))]
 
 

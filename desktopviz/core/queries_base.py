@@ -5,6 +5,7 @@ See :mod:`desktopviz.core.queries` for how time ranges are read.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -14,6 +15,16 @@ from desktopviz.core.store import COLUMNS, ROLLUP_LEVELS, FlowStore
 Conn = FlowStore | sqlite3.Connection
 Segment = tuple[int | None, int, int]  # (rollup level or None for raw logs, lo, hi)
 ORDERABLE = frozenset(COLUMNS)
+
+
+_JSON_COLUMN = re.compile(r"(?<![.\w])(?:source_labels|dest_labels|policies)\b")
+
+
+def table_for(where_sql: str | None) -> str:
+    """The relation a condition can run on: ``flow_rows`` (no JSON joined back in: cheaper
+    per row) unless it reads the labels or policies JSON of the ``flow_logs`` view (a
+    hand-written condition; the filter language reads only flow_rows columns)."""
+    return "flow_logs" if where_sql and _JSON_COLUMN.search(where_sql) else "flow_rows"
 
 
 class QueryError(ValueError):
@@ -61,10 +72,10 @@ def segments(lo: int, hi: int, levels: Sequence[int] = ROLLUP_LEVELS) -> list[Se
 def bounds(conn: sqlite3.Connection, since: int | None, until: int | None) -> tuple[int, int] | None:
     """The range to read, widened to whole days where it runs past the data (no logs there),
     so that open or generous ranges are answered from the day rollup."""
-    lo_data = conn.execute("SELECT min(start_time) FROM flow_logs").fetchone()[0]
+    lo_data = conn.execute("SELECT min(start_time) FROM flow_rows").fetchone()[0]
     if lo_data is None:
         return None
-    hi_data = conn.execute("SELECT max(start_time) FROM flow_logs").fetchone()[0] + 1
+    hi_data = conn.execute("SELECT max(start_time) FROM flow_rows").fetchone()[0] + 1
     day = ROLLUP_LEVELS[0]
     lo = lo_data // day * day if since is None or since <= lo_data else int(since)
     hi = -(-hi_data // day) * day if until is None or until >= hi_data else int(until)

@@ -1,8 +1,9 @@
 """Policy Board metrics: per policy and per rule, from the indexed policy hits.
 
-Counts come from ``policy_hits`` (one row per trace entry with the flow's counters copied
-in) and its hour/day rollup, so a time range is one grouped query per segment, no join and
-no string parsing. A hit in a ``src`` log is egress, in a ``dst`` log ingress; packets and
+Counts come from the hour/day/5-minute rollup ``hit_rollup``; the partial buckets at the ends
+of a range from the logs themselves, grouped by trace first (a few hundred distinct traces)
+and then spread over each trace's entries (``trace_hits``), so no string parsing and no
+per-entry rows. A hit in a ``src`` log is egress, in a ``dst`` log ingress; packets and
 bytes in/out are the reporting endpoint's (Calico's ``traffic_direction`` inbound/outbound).
 Enforced hits give the metrics; pending hits give the same metrics for staged policies
 ("what if staged policies were enforced").
@@ -10,12 +11,53 @@ Enforced hits give the metrics; pending hits give the same metrics for staged po
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from desktopviz.core.queries_base import Conn, bounds, in_clause, segments
 from desktopviz.core.store import COUNTERS, connection_of
+
+_CHUNK = 500
+
+
+def raw_hit_rows(
+    c: sqlite3.Connection, lo: int, hi: int, extra: str = "", eargs: Sequence[Any] = ()
+) -> list[tuple[Any, ...]]:
+    """(kind, policy, tier, reporter, rule_index, action, namespace, hits, *COUNTERS) of the
+    logs with lo <= start_time < hi, like a GROUP BY over ``policy_hits``: the logs summed by
+    (trace, reporter), then each sum given to every entry of its trace. ``extra`` is a
+    condition on trace_hits columns."""
+    sums = ", ".join(f"sum({k})" for k in COUNTERS)
+    by_trace: dict[int, list[tuple[str, int, list[int]]]] = {}
+    for tid, rep, n, *cnt in c.execute(
+        f"SELECT trace_id, reporter, count(*), {sums} FROM flow_rows "
+        "WHERE start_time >= ? AND start_time < ? AND trace_id IS NOT NULL GROUP BY trace_id, reporter",
+        (lo, hi),
+    ):
+        by_trace.setdefault(tid, []).append((rep, n, [v or 0 for v in cnt]))
+    out: dict[tuple[Any, ...], list[Any]] = {}
+    ids = list(by_trace)
+    for i in range(0, len(ids), _CHUNK):
+        part = ids[i : i + _CHUNK]
+        sql = (
+            "SELECT trace_id, kind, policy, tier, rule_index, action, namespace FROM trace_hits "
+            f"WHERE trace_id IN ({', '.join('?' * len(part))})" + (f" AND {extra}" if extra else "")
+        )
+        for tid, kind, pol, tier, rule, act, ns in c.execute(sql, [*part, *eargs]):
+            for rep, n, cnt in by_trace[tid]:
+                k = (kind, pol, tier, rep, rule, act)
+                acc = out.get(k)
+                if acc is None:
+                    out[k] = [ns, n, *cnt]
+                else:
+                    if ns is not None and (acc[0] is None or ns > acc[0]):
+                        acc[0] = ns
+                    acc[1] += n
+                    for j in range(len(cnt)):
+                        acc[2 + j] += cnt[j]
+    return [(*k, *v) for k, v in out.items()]
 
 
 @dataclass
@@ -102,19 +144,15 @@ def policy_metrics(
     sums = ", ".join(f"sum({k})" for k in COUNTERS)
     for level, lo, hi in segments(*rng):
         if level is None:
-            sql = (
-                f"SELECT {keys}, max(namespace), count(*), {sums} FROM policy_hits "
-                "WHERE start_time >= ? AND start_time < ?"
-            )
-            qargs: list[Any] = [lo, hi]
+            rows: Iterable[Sequence[Any]] = raw_hit_rows(c, lo, hi, extra, eargs)
         else:
             sql = (
                 f"SELECT {keys}, max(namespace), sum(hits), {sums} FROM hit_rollup "
                 "WHERE level = ? AND bucket >= ? AND bucket < ?"
             )
-            qargs = [level, lo, hi]
-        sql += (f" AND {extra}" if extra else "") + f" GROUP BY {keys}"
-        for kind, pol, tier, rep, rule, act, ns, hits, *cnt in c.execute(sql, [*qargs, *eargs]):
+            sql += (f" AND {extra}" if extra else "") + f" GROUP BY {keys}"
+            rows = c.execute(sql, [level, lo, hi, *eargs])
+        for kind, pol, tier, rep, rule, act, ns, hits, *cnt in rows:
             pm = out.get(pol)
             if pm is None:
                 pm = out[pol] = PolicyMetrics(pol, tier, ns)

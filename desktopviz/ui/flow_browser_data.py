@@ -276,7 +276,9 @@ def fetch_page(
 
 
 def count(conn: sqlite3.Connection, q: Query, extra: str = "", args: Sequence[Any] = ()) -> int:
-    sql = f"SELECT count(*) FROM flow_logs {q.where_clause(extra)}"
+    from desktopviz.core.queries_base import table_for
+
+    sql = f"SELECT count(*) FROM {table_for(q.where)} {q.where_clause(extra)}"
     return int(conn.execute(sql, q.args(args)).fetchone()[0])
 
 
@@ -334,11 +336,11 @@ def time_bounds(conn: sqlite3.Connection) -> tuple[int, int] | None:
     start_time index only (``max(end_time)`` over the table would scan gigabytes): the newest
     end time is that of the logs with the newest start time."""
     # one aggregate per statement: SQLite answers a lone min()/max() from the index end
-    lo = conn.execute("SELECT min(start_time) FROM flow_logs").fetchone()[0]
-    hi = conn.execute("SELECT max(start_time) FROM flow_logs").fetchone()[0]
+    lo = conn.execute("SELECT min(start_time) FROM flow_rows").fetchone()[0]
+    hi = conn.execute("SELECT max(start_time) FROM flow_rows").fetchone()[0]
     if lo is None or hi is None:
         return None
-    end = conn.execute("SELECT max(end_time) FROM flow_logs WHERE start_time = ?", (hi,)).fetchone()[0]
+    end = conn.execute("SELECT max(end_time) FROM flow_rows WHERE start_time = ?", (hi,)).fetchone()[0]
     return int(lo), int(max(hi, end or hi))
 
 
@@ -353,6 +355,7 @@ def load_chart_data(
     """Allowed/denied per time bucket and the most denied names for a filter (no time terms
     in ``where``: the range is ``since``/``until``)."""
     from desktopviz.core.queries import build_where, time_series
+    from desktopviz.core.queries_base import table_for
 
     bounds = time_bounds(conn)
     if bounds is None:
@@ -367,7 +370,7 @@ def load_chart_data(
     tops = []
     for side in ("source", "dest"):
         sql = (
-            f"SELECT {side}_namespace, {side}_name_aggr, sum(num_flows), count(*) FROM flow_logs {w} "
+            f"SELECT {side}_namespace, {side}_name_aggr, sum(num_flows), count(*) FROM {table_for(where)} {w} "
             f"{'AND' if w else 'WHERE'} action = 'deny' GROUP BY 1, 2 ORDER BY 3 DESC, 4 DESC LIMIT ?"
         )
         tops.append([(str(a), str(b), int(c or 0), int(d)) for a, b, c, d in conn.execute(sql, (*args, top))])

@@ -175,14 +175,15 @@ def fmt_rate(v: float) -> str:
 
 def flow_policies(path: str | Path, flow: Flow, since: int | None, until: int | None) -> list[str]:
     """Trace entries (``index|tier|policy|action|rule`` and the reporter) that evaluated a
-    flow's logs in the range, read from the store's policy_hits table."""
+    flow's logs in the range: the distinct (reporter, trace) pairs of its logs, then those
+    traces' entries (trace_hits)."""
     from desktopviz.core.store import FlowStore
 
     store = FlowStore(path, create=False, readonly=True)
     try:
         sql = (
-            "SELECT DISTINCT h.reporter, h.kind, h.idx, h.tier, h.policy, h.action, h.rule_index "
-            "FROM policy_hits h JOIN flow_logs f ON f.id = h.flow_log_id "
+            "SELECT DISTINCT f.reporter, h.kind, h.idx, h.tier, h.policy, h.action, h.rule_index "
+            "FROM flow_rows f JOIN trace_hits h ON h.trace_id = f.trace_id "
             "WHERE f.source_name_aggr = ? AND f.source_namespace = ? AND f.dest_name_aggr = ? "
             "AND f.dest_namespace = ? AND f.action = ?"
         )
@@ -193,7 +194,7 @@ def flow_policies(path: str | Path, flow: Flow, since: int | None, until: int | 
         if until is not None:
             sql += " AND f.start_time < ?"
             args.append(until)
-        sql += " ORDER BY h.reporter DESC, h.kind, h.idx LIMIT 200"
+        sql += " ORDER BY f.reporter DESC, h.kind, h.idx LIMIT 200"
         return [
             f"{rep} {kind}: {idx}|{tier}|{pol}|{act}|{rule}"
             for rep, kind, idx, tier, pol, act, rule in store.conn.execute(sql, args)

@@ -45,7 +45,10 @@ def _v1_contents(db: Path) -> dict[str, Any]:
                 (r["id"], record_from_row(r)) for r in c.execute("SELECT * FROM flow_logs ORDER BY id")
             ],
             "json": [
-                tuple(r) for r in c.execute("SELECT id, source_labels, dest_labels, policies FROM flow_logs")
+                tuple(r)
+                for r in c.execute(
+                    "SELECT id, source_labels, dest_labels, policies FROM flow_logs ORDER BY id"
+                )
             ],
             "hits": [
                 tuple(r)
@@ -71,7 +74,8 @@ def test_every_record_trace_entry_and_rollup_survives_the_upgrade(v1: Path) -> N
         assert [(i, log) for i, log in store.rows(order_by="id")] == before["records"]
         c = store.conn
         assert [
-            tuple(r) for r in c.execute("SELECT id, source_labels, dest_labels, policies FROM flow_logs")
+            tuple(r)
+            for r in c.execute("SELECT id, source_labels, dest_labels, policies FROM flow_logs ORDER BY id")
         ] == (before["json"])
         sql = f"SELECT {', '.join(HIT_COLUMNS)} FROM policy_hits ORDER BY flow_log_id, kind, idx"
         assert [tuple(r) for r in c.execute(sql)] == before["hits"]
