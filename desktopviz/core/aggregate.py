@@ -9,9 +9,14 @@ Levels (Felix `AggregationKind`): 0 nothing merged; 1 `source_port` null; 2 also
 `source_ip`/`dest_ip` null and `source_name`/`dest_name` `-` (pods merged by generateName
 prefix, IPs by network set or `pub`/`pvt`); 3 also `dest_port` null and `dest_service_port`
 `-` (Felix keeps `dest_service_port_num`). `action` and `reporter` are always in the key, and
-so is the reporting node (`host`), the process name (Felix writes one log per process) and the
-enforced policy trace (one log per distinct trace, §1.3). Labels are intersected across the
-merged members (Felix `aggregateFlowLabels`); pending traces and domains are unioned.
+so is the reporting node (`host`) and the process name (Felix writes one log per process).
+
+A *flow* (Felix `FlowSpec`: everything above but the trace) that saw several enforced traces in
+the interval is written as one log per distinct enforced trace (§1.3), and, as Felix's
+`ToFlowLogs` copies the flow's statistics into each of them, every one of those logs carries the
+whole flow's counters, labels and pending trace. Labels are intersected across the merged
+members (Felix `aggregateFlowLabels`); the pending trace is the latest one computed (Felix
+`replaceFlowPendingPolicySet`: not a union); domains are unioned up to the limit.
 """
 
 from __future__ import annotations
@@ -27,7 +32,10 @@ from desktopviz.core.sim_traffic import ServiceTarget
 _PROTO_BY_NAME = {"TCP": "tcp", "UDP": "udp", "ICMP": "icmp", "ICMPv6": "icmp6", "SCTP": "sctp"}
 _PROTO_BY_NUMBER = {1: "icmp", 6: "tcp", 17: "udp", 4: "ipip", 50: "esp", 58: "icmp6", 132: "sctp"}
 _PROTO_NUMBERS = {"UDPLite": 136, "IPIP": 4, "ESP": 50}
+_PORT_PROTOS = frozenset({"tcp", "udp", "sctp", "136"})
 DOMAINS_LIMIT = 5  # flowLogsFileDomainsLimit
+# Felix's process_args when no arguments are known (`toFlowProcessReportedStats`).
+NO_PROCESS_ARGS: list[str] = [NOT_INCLUDED]
 # What Felix writes for the fields the simulator does not fill (features off: TCP stats,
 # process IDs and args, NAT ports, original IPs, L7 counters).
 _DEFAULTS: dict[str, Any] = {
@@ -91,6 +99,7 @@ class RowTemplate:
     """The static part of one reporter's flow log for a group of connections."""
 
     key: tuple[Any, ...]
+    meta: tuple[Any, ...]  # the key without the trace: Felix's FlowMeta (one FlowSpec)
     level: int
     fields: dict[str, Any]
     src_labels: frozenset[str] | None
@@ -99,6 +108,7 @@ class RowTemplate:
     all_policies: tuple[str, ...]
     domains: tuple[str, ...]
     count_key: tuple[str, str] = ("", "")
+    source_port: int | None = None  # written when no per-connection port is given
 
 
 def make_template(
@@ -120,6 +130,14 @@ def make_template(
     level = min(3, max(0, level))
     host = src.node if reporter == "src" else dst.node
     prefix = level >= 2
+    proto = proto_name(protocol)
+    # Felix's JSON has null ports for ICMP (proto 1) and for ports aggregated away; another
+    # protocol without ports has 0 in its 5-tuple, so 0 is written (ENT json_serializer.go).
+    if proto == "icmp" or level >= 3:
+        dest_port: int | None = None
+    else:
+        dest_port = 0 if port is None else port
+    no_ports = proto != "icmp" and proto not in _PORT_PROTOS
     fields: dict[str, Any] = {
         "source_ip": None if prefix else src.ip,
         "source_name": NOT_INCLUDED if prefix else src.name,
@@ -131,22 +149,23 @@ def make_template(
         "dest_name_aggr": dst.name_aggr,
         "dest_namespace": dst.namespace,
         "dest_type": dst.type,
-        "dest_port": None if level >= 3 else port,
+        "dest_port": dest_port,
         "dest_service_namespace": service.namespace if service else NOT_INCLUDED,
         "dest_service_name": service.name if service else NOT_INCLUDED,
         "dest_service_port": NOT_INCLUDED if (service is None or level >= 3) else service.port_name,
         "dest_service_port_num": service.port_num if service else None,
-        "proto": proto_name(protocol),
+        "proto": proto,
         "action": action,
         "reporter": reporter,
         "process_name": process_name or NOT_INCLUDED,
         "num_process_names": 1 if process_name and process_name != NOT_INCLUDED else 0,
         "host": host or "",
     }
-    key = (level, tuple(fields.values()), enforced)
-    fields = {**_DEFAULTS, **fields}
+    meta = (level, tuple(fields.values()))
+    fields = {**_DEFAULTS, **fields, "process_args": NO_PROCESS_ARGS}
     return RowTemplate(
-        key=key,
+        key=(*meta, enforced),
+        meta=meta,
         level=level,
         fields=fields,
         src_labels=src.labels,
@@ -155,6 +174,7 @@ def make_template(
         all_policies=all_policies,
         domains=domains,
         count_key=(reporter, action),
+        source_port=0 if (level == 0 and no_ports) else None,
     )
 
 
@@ -169,14 +189,16 @@ def _intersect(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[
 class IntervalAggregator:
     """Merges the counters of one flush interval into flow-log rows."""
 
-    __slots__ = ("_rows", "counts")
+    __slots__ = ("_rows", "_flows", "counts")
 
     def __init__(self) -> None:
         self.counts: dict[tuple[str, str], int] = {}  # (reporter, action) -> logs written
         # key -> [template, bytes_in, bytes_out, packets_in, packets_out, num_flows, started,
-        #         completed, src_labels, dst_labels, pending (tuple, or set once merged),
-        #         domains (sorted tuple), source_port, all_policies (tuple or set)]
+        #         completed, src_labels, dst_labels, flow, domains (sorted tuple), source_port,
+        #         all_policies (tuple or set)]
         self._rows: dict[tuple[Any, ...], list[Any]] = {}
+        # Felix FlowSpec key -> [latest pending trace, its rows]
+        self._flows: dict[tuple[Any, ...], list[Any]] = {}
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -194,11 +216,22 @@ class IntervalAggregator:
         pending: tuple[str, ...],
         source_port: int | None = None,
     ) -> None:
-        """Add one group's counters; `source_port` is used (and keyed on) at level 0 only."""
-        key = t.key if t.level > 0 or source_port is None else (t.key, source_port)
+        """Add one group's counters; `source_port` is used (and keyed on) at level 0 only.
+        `pending` replaces the flow's pending trace (the latest evaluation wins)."""
+        if t.level > 0 or source_port is None:
+            key = t.key
+            source_port = t.source_port
+        else:
+            key = (t.key, source_port)
         row = self._rows.get(key)
         if row is None:
-            self._rows[key] = [
+            fkey = t.meta if key is t.key else (t.meta, source_port)
+            flow = self._flows.get(fkey)
+            if flow is None:
+                flow = self._flows[fkey] = [pending, []]
+            else:
+                flow[0] = pending
+            row = [
                 t,
                 bytes_in,
                 bytes_out,
@@ -209,11 +242,13 @@ class IntervalAggregator:
                 completed,
                 t.src_labels,
                 t.dst_labels,
-                pending,
+                flow,
                 t.domains,
-                source_port if t.level == 0 else None,
+                source_port,
                 t.all_policies,
             ]
+            flow[1].append(row)
+            self._rows[key] = row
             return
         row[1] += bytes_in
         row[2] += bytes_out
@@ -226,14 +261,9 @@ class IntervalAggregator:
             row[8] = _intersect(row[8], t.src_labels)
         if row[9] is not t.dst_labels:
             row[9] = _intersect(row[9], t.dst_labels)
-        if pending is not row[10] and pending != row[10]:
-            row[10] = set(row[10]) | set(pending)
+        row[10][0] = pending
         if t.domains and t.domains is not row[11] and len(row[11]) < DOMAINS_LIMIT:
-            merged = set(row[11])
-            for d in t.domains:
-                if len(merged) < DOMAINS_LIMIT:
-                    merged.add(d)
-            row[11] = tuple(sorted(merged))
+            row[11] = _merge_domains(row[11], t.domains)
         if t.all_policies is not row[13] and t.all_policies != row[13]:
             row[13] = set(row[13]) | set(t.all_policies)
 
@@ -242,31 +272,60 @@ class IntervalAggregator:
         out: list[FlowLog] = []
         counts = self.counts
         new = FlowLog.__new__
-        for row in self._rows.values():
-            t: RowTemplate = row[0]
-            d = t.fields.copy()
-            d["start_time"] = start
-            d["end_time"] = end
-            d["source_port"] = row[12]
-            d["source_labels"] = _labels_obj(row[8])
-            d["dest_labels"] = _labels_obj(row[9])
-            d["policies"] = {
-                "enforced_policies": _sorted_trace(t.enforced),
-                "pending_policies": _sorted_trace(row[10]),
-                "all_policies": _sorted_trace(row[13]),
-            }
-            d["dest_domains"] = list(row[11]) if row[11] else None
-            d["bytes_in"] = row[1]
-            d["bytes_out"] = row[2]
-            d["packets_in"] = row[3]
-            d["packets_out"] = row[4]
-            d["num_flows"] = row[5]
-            d["num_flows_started"] = row[6]
-            d["num_flows_completed"] = row[7]
-            # Every field is set, so the record is built without the 55-argument __init__.
-            log = new(FlowLog)
-            log.__dict__ = d
-            out.append(log)
-            counts[t.count_key] = counts.get(t.count_key, 0) + 1
+        for pending_entries, rows in self._flows.values():
+            pending = _sorted_trace(pending_entries)
+            shared = _flow_totals(rows) if len(rows) > 1 else None
+            for row in rows:
+                t: RowTemplate = row[0]
+                d = t.fields.copy()
+                d["start_time"] = start
+                d["end_time"] = end
+                d["source_port"] = row[12]
+                d["policies"] = {
+                    "enforced_policies": _sorted_trace(t.enforced),
+                    "pending_policies": pending,
+                    "all_policies": _sorted_trace(row[13]),
+                }
+                src = shared or row
+                d["source_labels"] = _labels_obj(src[8])
+                d["dest_labels"] = _labels_obj(src[9])
+                d["dest_domains"] = list(src[11]) if src[11] else None
+                d["bytes_in"] = src[1]
+                d["bytes_out"] = src[2]
+                d["packets_in"] = src[3]
+                d["packets_out"] = src[4]
+                d["num_flows"] = src[5]
+                d["num_flows_started"] = src[6]
+                d["num_flows_completed"] = src[7]
+                # Every field is set, so the record is built without the 55-argument __init__.
+                log = new(FlowLog)
+                log.__dict__ = d
+                out.append(log)
+                counts[t.count_key] = counts.get(t.count_key, 0) + 1
         self._rows = {}
+        self._flows = {}
         return out
+
+
+def _merge_domains(have: tuple[str, ...], more: tuple[str, ...]) -> tuple[str, ...]:
+    merged = set(have)
+    for d in more:
+        if len(merged) >= DOMAINS_LIMIT:
+            break
+        merged.add(d)
+    return tuple(sorted(merged))
+
+
+def _flow_totals(rows: list[list[Any]]) -> list[Any]:
+    """One flow's statistics over all its traces (a row-shaped list: counters at 1-7, labels
+    at 8-9, domains at 11), which Felix copies into each of the flow's per-trace logs."""
+    total: list[Any] = [None, 0, 0, 0, 0, 0, 0, 0, rows[0][8], rows[0][9], None, rows[0][11]]
+    for row in rows:
+        for i in range(1, 8):
+            total[i] += row[i]
+    for row in rows[1:]:
+        total[8] = _intersect(total[8], row[8])
+        total[9] = _intersect(total[9], row[9])
+        if row[11] and len(total[11]) < DOMAINS_LIMIT:
+            total[11] = _merge_domains(total[11], row[11])
+    return total

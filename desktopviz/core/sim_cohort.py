@@ -16,11 +16,20 @@ import numpy as np
 from desktopviz.core.aggregate import RowTemplate, make_template
 from desktopviz.core.flowlog import FlowLog
 from desktopviz.core.model import ClusterSettings
+from desktopviz.core.sim_endpoints import EndpointInfo
 from desktopviz.core.sim_traffic import PORT_PROTOCOLS, StreamSpec
 from desktopviz.core.sim_volume import ephemeral_ports
 from desktopviz.core.verdict import PolicyHit, SideResult, Verdict
 
 PORT_ROWS_CAP = 64  # level 0: at most this many per-connection rows per cohort and interval
+
+
+def reports(end: EndpointInfo, settings: ClusterSettings) -> bool:
+    """Whether Felix writes flow logs for this end: a pod always; a host endpoint only with
+    `flowLogsEnableHostEndpoint` (default false, calico.md §1.5, §2.12); outside IPs never."""
+    if end.type == "wep":
+        return True
+    return end.type == "hep" and bool(getattr(settings, "flow_logs_enable_host_endpoint", False))
 
 
 class Stream:
@@ -84,7 +93,7 @@ class Cohort:
             "port": spec.port,
             "service": spec.service,
         }
-        if eg is not None and spec.src.is_calico:
+        if eg is not None and reports(spec.src, settings):
             level = settings.aggregation_allowed if eg.action == "allow" else settings.aggregation_denied
             t = make_template(
                 level=level,
@@ -97,7 +106,7 @@ class Cohort:
                 **common,
             )
             self.templates.append((t, "egress"))
-        if ing is not None and spec.dst.is_calico and (eg is None or eg.action == "allow"):
+        if ing is not None and reports(spec.dst, settings) and (eg is None or eg.action == "allow"):
             level = settings.aggregation_allowed if ing.action == "allow" else settings.aggregation_denied
             t = make_template(
                 level=level,

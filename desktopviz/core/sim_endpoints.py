@@ -14,9 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from desktopviz.core.model import (
-    LABEL_NAMESPACE,
-    LABEL_ORCHESTRATOR,
-    LABEL_SERVICEACCOUNT,
     Cluster,
     ExternalPeer,
     HostEndpoint,
@@ -79,17 +76,23 @@ def _label_set(labels: dict[str, str]) -> frozenset[str]:
     return _INTERNED.setdefault(s, s)
 
 
+CALICO_LABEL_PREFIX = "projectcalico.org/"
+
+
+def flow_labels(labels: dict[str, str]) -> dict[str, str]:
+    """The labels Felix writes for an endpoint: its own labels without the `projectcalico.org/*`
+    ones Calico adds (§2.7). Felix merges an aggregated flow's labels with `IntersectLabels`,
+    which skips `projectcalico.org/` keys (ENT `felix/collector/utils/utils.go`; OSS
+    `IntersectAndFilterLabels`), and every flow is merged from several metric updates (a
+    connection is reported, then expires), so they never reach a flow log; the Enterprise lab's
+    flow-log entry shows `app=backend, fw-zone=restricted, pod-template-hash=...` only."""
+    return {k: v for k, v in labels.items() if not k.startswith(CALICO_LABEL_PREFIX)}
+
+
 def pod_flow_labels(pod: Pod) -> dict[str, str]:
-    """The labels Felix writes for a pod: the WorkloadEndpoint's own labels, i.e. the pod's
-    labels plus the `projectcalico.org/*` ones Calico adds (§2.7). Profile-inherited `pcns.`/
-    `pcsa.` labels are not endpoint labels, so they are not written. Enterprise keeps the
-    `projectcalico.org/*` labels (only OSS filters them, §1.1)."""
-    labels = dict(pod.labels)
-    labels[LABEL_NAMESPACE] = pod.namespace
-    labels[LABEL_ORCHESTRATOR] = "k8s"
-    if len(pod.service_account) < 63:
-        labels[LABEL_SERVICEACCOUNT] = pod.service_account
-    return labels
+    """A pod's flow-log labels: the pod's own labels (profile-inherited `pcns.`/`pcsa.` labels
+    are not endpoint labels, and the `projectcalico.org/*` ones are filtered, see flow_labels)."""
+    return flow_labels(pod.labels)
 
 
 def pod_info(pod: Pod) -> EndpointInfo:
@@ -113,17 +116,15 @@ def hep_info(hep: HostEndpoint) -> EndpointInfo:
         name=hep.name,
         name_aggr=hep.node,
         namespace=NOT_INCLUDED,
-        labels=_label_set(hep.labels),
+        labels=_label_set(flow_labels(hep.labels)),
         node=hep.node,
         endpoint=hep,
     )
 
 
 def netset_flow_labels(netset: NetworkSet) -> dict[str, str]:
-    labels = dict(netset.labels)
-    if netset.namespace:
-        labels[LABEL_NAMESPACE] = netset.namespace
-    return labels
+    """A network set's own labels (its `projectcalico.org/namespace` is filtered as for pods)."""
+    return flow_labels(netset.labels)
 
 
 def external_info(

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 BYTES_CV2 = 0.25  # squared coefficient of variation of one connection's byte count
 SYN_BYTES = 60  # a TCP SYN with options, IP header included
+SYN_RETRY_TIMES = (1.0, 3.0, 7.0, 15.0, 31.0, 63.0)  # seconds after the first SYN (Linux)
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
@@ -62,10 +63,19 @@ def packets_for(
     return np.where((nbytes > 0) & (pk == 0), 1, pk)
 
 
-def denied_packets(rng: np.random.Generator, started: IntArray, tcp: NDArray[np.bool_]) -> IntArray:
-    """Packets a denied client sends before giving up: a TCP SYN and its retransmissions
-    (1 + Poisson(1) per connection); one datagram per connection otherwise."""
-    retries = rng.poisson(started.astype(np.float64))
+def denied_packets(
+    rng: np.random.Generator, started: IntArray, tcp: NDArray[np.bool_], wait: FloatArray
+) -> IntArray:
+    """Packets a denied client sends: a TCP SYN, then a retransmission at each of Linux's SYN
+    retry times (1, 3, 7, 15, 31, 63 s: initial RTO 1 s doubling, tcp_syn_retries 6) that falls
+    before the client gives up, after `wait` seconds on average (the connection's mean
+    duration, exponential). The retries of `started` connections are a Poisson draw with that
+    mean. One datagram per connection otherwise."""
+    per_conn = np.zeros_like(wait)
+    with np.errstate(divide="ignore", over="ignore"):
+        for t in SYN_RETRY_TIMES:
+            per_conn += np.exp(-t / np.maximum(wait, 1e-9))
+    retries = rng.poisson(started.astype(np.float64) * per_conn)
     return np.where(tcp, started + retries, started).astype(np.int64)
 
 

@@ -14,8 +14,8 @@ grows with the number of flow-log rows, not with the number of connections.
 
 Policy semantics (calico.md §2.3, §2.5): a connection is evaluated by the engine in force when
 it starts and keeps that verdict and trace (its cohort); a `src` log with the egress trace is
-written when the client is a Calico endpoint, a `dst` log with the ingress trace when the
-server is one and the packet got there. `pending_policies` is re-evaluated with the policies
+written when the client is a pod, a `dst` log with the ingress trace when the server is one
+and the packet got there (host endpoints report only with `flowLogsEnableHostEndpoint`). `pending_policies` is re-evaluated with the policies
 in force at each interval's end, as Felix's continuous policy evaluation does.
 """
 
@@ -334,7 +334,7 @@ class Simulator:
         s2c_p = packets_for(s2c_b, share, b_in, p_in, started)
         if denied.any():
             tcp = t.col("tcp")[act]
-            dp = denied_packets(rng, started, tcp)
+            dp = denied_packets(rng, started, tcp, m)
             per_pk = np.where(tcp, float(SYN_BYTES), b_out / np.maximum(p_out, 1.0))
             c2s_p = np.where(denied, dp, c2s_p)
             c2s_b = np.where(denied, np.rint(dp * per_pk), c2s_b)

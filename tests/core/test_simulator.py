@@ -368,7 +368,7 @@ def test_denied_at_the_source_has_no_dst_log():
         assert log.source_name != "-" and log.source_port is None  # denied: level 1
 
 
-def test_host_endpoint_client_is_named_after_its_host():
+def _hep_scenario():
     from desktopviz.core.model import HostEndpoint
 
     sc = small_scenario()
@@ -384,6 +384,21 @@ def test_host_endpoint_client_is_named_after_its_host():
             rate=2.0,
         )
     ]
+    return sc
+
+
+def test_host_endpoint_is_named_after_its_host_and_reports_only_when_enabled():
+    # calico.md §1.2: HEP name = HEP name, aggregated name = host, namespace "-";
+    # §2.12/§1.5: flowLogsEnableHostEndpoint defaults to false, so only the pod reports
+    sc = _hep_scenario()
+    logs = Simulator(sc, seed=4, engine=FakeEngine(sc.cluster)).advance(30)
+    assert logs and {log.reporter for log in logs} == {"dst"}
+    for log in logs:
+        assert (log.source_type, log.source_name_aggr, log.source_namespace) == ("hep", "node-1", "-")
+        assert log.source_labels == {"labels": ["host=node-1"]}
+        assert log.dest_type == "wep" and log.host in {"node-1", "node-2"}
+    sc = _hep_scenario()
+    sc.settings.flow_logs_enable_host_endpoint = True
     logs = Simulator(sc, seed=4, engine=FakeEngine(sc.cluster)).advance(30)
     src = [log for log in logs if log.reporter == "src"]
     assert src and all(
