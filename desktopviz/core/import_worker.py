@@ -4,10 +4,10 @@
 for a canonical record (:mod:`import_fast`), ``(where, document)`` for one the general path
 must normalise, or an :class:`Issue`. :class:`ParallelItems` gives the same items, in the same
 order, from a child process (``python -m desktopviz.core.import_worker``) that reads, parses,
-normalises and digests while this process writes to the store: on two cores the parsing
-then costs the writer only unpickling (worth it with the standard library's parser, see
-:func:`parallel_pays`). If the child fails or vanishes, reading goes on here from the first
-line the child did not deliver, so the result never depends on the child.
+normalises and digests while this process writes to the store: with a core to spare, the
+reading then costs the writer only unpickling (see :func:`parallel_pays`). If the child
+fails or vanishes, reading goes on here from the first line the child did not deliver, so
+the result never depends on the child.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from desktopviz.core.import_fast import HAVE_ORJSON, row_from_calico, row_hash
 from desktopviz.core.import_fast import loads as fast_loads
 from desktopviz.core.import_read import Issue, Source, iter_raw_lines, parse_line
 
-__all__ = ["CHUNK_LINES", "LineItems", "ParallelItems", "can_run_parallel", "parallel_pays"]
+__all__ = ["CHUNK_LINES", "LineItems", "ParallelItems", "can_run_parallel", "parallel_pays", "spare_core"]
 
 Item = tuple[str, Any] | tuple[str, tuple[Any, ...], bytes] | Issue
 CHUNK_LINES = 2000  # lines per message from the child
@@ -47,12 +47,22 @@ def can_run_parallel() -> bool:
     return (os.cpu_count() or 1) > 1 and not getattr(sys, "frozen", False) and bool(sys.executable)
 
 
+def spare_core() -> bool:
+    """Whether a core is free now: the 1-minute load average leaves at least one of them idle
+    (True where the load average is not available)."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - Windows
+        return True
+    return load + 1 <= (os.cpu_count() or 1)
+
+
 def parallel_pays() -> bool:
-    """Whether reading in a second process is worth it by default. Only with the standard
-    library's parser: then parsing is a third of the work and moving it gives ~30 % more
-    records/s; with orjson it is a tenth, less than what handing rows over costs both
-    processes, and on a busy machine the import got slower (docs/import.md, Speed)."""
-    return can_run_parallel() and not HAVE_ORJSON
+    """Whether reading in a second process is worth it by default: it takes the reading,
+    parsing and digests (about a quarter of the work) off the writer, and costs both
+    processes ~2 µs a record to hand over; on a machine whose cores are all busy the second
+    process only takes CPU time from the writer (docs/import.md, Speed)."""
+    return can_run_parallel() and spare_core()
 
 
 class LineItems:

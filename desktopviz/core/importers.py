@@ -304,7 +304,7 @@ def import_files(
     large as what the store holds. Raises ImportFileError for an unusable ``fmt``; problems with
     a file or a record are in the summary. StoreError if ``db`` is not a flow store.
     ``parallel`` reads Calico JSON lines in a second process (:mod:`import_worker`); by default
-    for a bulk load on a machine with two or more cores when orjson is not installed."""
+    for a bulk load when the machine has a core to spare (:func:`import_worker.parallel_pays`)."""
     if fmt not in FORMATS:
         raise ImportFileError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
     t0 = time.perf_counter()

@@ -110,14 +110,14 @@ def test_a_cancelled_import_ends_the_reader_process(mixed: Path, tmp_path: Path)
     assert started and started[0]._proc is None  # killed and waited for
 
 
-def test_parallel_reading_needs_a_second_core_and_pays_only_without_orjson(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_parallel_reading_needs_a_second_core_that_is_free(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(import_worker.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(import_worker, "HAVE_ORJSON", False)
+    monkeypatch.setattr(import_worker.os, "getloadavg", lambda: (0.4, 0.4, 0.4))
     assert import_worker.can_run_parallel() and import_worker.parallel_pays()
-    monkeypatch.setattr(import_worker, "HAVE_ORJSON", True)
-    assert not import_worker.parallel_pays()
+    monkeypatch.setattr(import_worker.os, "getloadavg", lambda: (1.6, 0.4, 0.4))  # both cores busy
+    assert import_worker.can_run_parallel() and not import_worker.parallel_pays()
+    monkeypatch.setattr(import_worker.os, "cpu_count", lambda: 4)
+    assert import_worker.parallel_pays()
     monkeypatch.setattr(import_worker.os, "cpu_count", lambda: 1)
-    monkeypatch.setattr(import_worker, "HAVE_ORJSON", False)
+    monkeypatch.setattr(import_worker.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     assert not import_worker.can_run_parallel() and not import_worker.parallel_pays()
