@@ -35,6 +35,7 @@ class _Build:
     tier: int = 0  # the tier being built
     card: int = 0  # its next policy
     column: TierColumn | None = None
+    cards: dict[str, PolicyCard] = field(default_factory=dict)  # the board's own when in place
     columns: list[TierColumn] = field(default_factory=list)
 
 
@@ -68,9 +69,6 @@ class BoardBuilding:
             and self._build is None
             or (self._build is not None and self._build.in_place)
         )
-        self.card_widgets.clear()
-        self._shown = None
-        self.columns = []
         holder = QWidget()
         row = QHBoxLayout(holder)
         row.setContentsMargins(8, 8, 8, 8)
@@ -78,8 +76,11 @@ class BoardBuilding:
         row.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         row.addStretch(1)
         tiers = list(self.layout_.tiers)
-        self._build = _Build(self._build_gen, holder, row, tiers, self.toolbar.lines(), in_place)
-        if in_place:
+        self._build = b = _Build(self._build_gen, holder, row, tiers, self.toolbar.lines(), in_place)
+        if in_place:  # the cards and columns join the board's as they are made
+            self.card_widgets.clear()
+            self.columns = b.columns
+            b.cards, self._shown = self.card_widgets, None
             self._swap_in(holder)
         self.toolbar.set_tiers([t.name for t in tiers])
         gen = self._build_gen
@@ -104,22 +105,25 @@ class BoardBuilding:
                 self._wire_column(b.column)  # type: ignore[attr-defined]
                 b.card = 0
             if b.card < len(tier.policies):
-                b.column.add_card(self._make_card(tier.policies[b.card], b.lines))
+                b.column.add_card(self._make_card(tier.policies[b.card], b.lines, b.cards))
                 b.card += 1
             else:
                 if self._has_no_policy_card(b.tiers, b.tier):
                     pseudo = BoardPolicy(NO_POLICY_KEY, "No Policy Traffic", tier.name)
-                    b.column.add_card(self._make_card(pseudo, b.lines, pseudo=True))
+                    b.column.add_card(self._make_card(pseudo, b.lines, b.cards, pseudo=True))
                 b.column.finish()
                 b.row.insertWidget(b.row.count() - 1, b.column, 0, ALIGN_TOP)
                 b.column.show()  # now, not from a queued call after this step
-                self.columns.append(b.column)
+                b.columns.append(b.column)
                 b.column, b.tier, added = None, b.tier + 1, True
             if time.perf_counter() - start > SLICE_S:
                 break
         if b.tier >= len(b.tiers):
             self._build = None
-            if not b.in_place:
+            if not b.in_place:  # the old cards made way for the new ones all at once
+                self.card_widgets.clear()
+                self.card_widgets.update(b.cards)
+                self.columns, self._shown = b.columns, None
                 self._swap_in(b.holder)
             self._apply_editable()  # type: ignore[attr-defined]
             self._apply_metrics()  # type: ignore[attr-defined]
@@ -136,7 +140,9 @@ class BoardBuilding:
             i == len(tiers) - 1 and not any(t.name == "default" for t in tiers)
         )
 
-    def _make_card(self, bp: BoardPolicy, lines: tuple[str, ...], pseudo: bool = False) -> PolicyCard:
+    def _make_card(
+        self, bp: BoardPolicy, lines: tuple[str, ...], into: dict[str, PolicyCard], pseudo: bool = False
+    ) -> PolicyCard:
         card = PolicyCard(bp, pseudo=pseudo)
         card.set_shown(lines)
         card.set_highlight(self.highlighted.get(bp.key))
@@ -146,5 +152,5 @@ class BoardBuilding:
         card.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         card.customContextMenuRequested.connect(lambda pos, c=card: self._card_menu(c, pos))  # type: ignore[attr-defined]
         self._wire_card(card)  # type: ignore[attr-defined]
-        self.card_widgets[bp.key] = card
+        into[bp.key] = card
         return card

@@ -20,6 +20,13 @@ from desktopviz.ui.visualizer_data import TrafficRow
 _DOTS: dict[int, QIcon] = {}
 _Index = QModelIndex | QPersistentModelIndex
 INDENT = "    "
+# Roles and alignment as plain ints, looked up once: data() runs for every visible cell and
+# role on each repaint, and each Qt enum attribute access goes through Python's enum code.
+DISPLAY, DECORATION = int(Qt.ItemDataRole.DisplayRole), int(Qt.ItemDataRole.DecorationRole)
+ALIGNMENT, FONT = int(Qt.ItemDataRole.TextAlignmentRole), int(Qt.ItemDataRole.FontRole)
+USER = int(Qt.ItemDataRole.UserRole)
+RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+GREY = QColor("#999")
 
 
 def dot(colour: QColor) -> QIcon:
@@ -82,17 +89,18 @@ class TrafficModel(QAbstractTableModel):
             return None
         r, peer = self.flat[index.row()]
         col = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
+        role = int(role)
+        if role == DISPLAY:
             if col == 0:
                 return INDENT + r.label if peer else r.label
             return r.texts()[col - 1]
-        if role == Qt.ItemDataRole.DecorationRole and col == 0:
-            return dot(self.colour.get(r.namespace, QColor("#999")))
-        if role == Qt.ItemDataRole.TextAlignmentRole and col > 0:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.FontRole and peer:
+        if role == DECORATION and col == 0:
+            return dot(self.colour.get(r.namespace, GREY))
+        if role == ALIGNMENT and col > 0:
+            return RIGHT
+        if role == FONT and peer:
             return self.small
-        if role == Qt.ItemDataRole.UserRole:
+        if role == USER:
             return (r.namespace, r.name)
         return None
 

@@ -152,6 +152,7 @@ def test_a_policy_inserted_before_a_card_lands_between_its_neighbours(qtbot, win
     qtbot.waitUntil(lambda: key in tier_keys(w, "default"), timeout=10_000)
     keys = tier_keys(w, "default")
     assert keys.index(key) == keys.index(TRUSTED) - 1
+    qtbot.waitUntil(lambda: not w.board.is_building(), timeout=10_000)  # cards come a few at a time
     column = next(c for c in w.board.columns if c.tier.name == "default")
     shown = [c.bp.key for c in column.cards]
     assert shown.index(key) == shown.index(TRUSTED) - 1
