@@ -154,6 +154,7 @@ def test_wireshark_apply_as_filter_combinations_edit_the_query(qtbot, browser: F
 def test_rogue_flow_detail_shows_the_default_trusted_deny(qtbot, browser: FlowBrowser) -> None:
     browser.set_filter("source_name_aggr contains rogue and action = deny and dest_labels.fw-zone = trusted")
     qtbot.waitUntil(lambda: (browser.model.total() or 0) > 0)
+    first(qtbot, browser, "action")  # the row is on screen (its page may come from the worker)
     browser.select_row(0)
     d = browser.detail
     assert "rogue" in d.title.text() and "deny at dst" in d.title.text()
