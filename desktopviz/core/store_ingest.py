@@ -239,6 +239,8 @@ class Ingest:
     def _write_rollups(
         self, flows: dict[tuple[Any, ...], list[int]], groups: dict[tuple[int, str, int], list[int]]
     ) -> None:
+        # (the inner sums are written out: a Python loop over six counters costs more than
+        # the rest of the row's work)
         frows: dict[tuple[Any, ...], list[int]] = {}
         series: dict[tuple[int, str, str], list[int]] = {}
         for (fine, *rest), acc in flows.items():
@@ -254,33 +256,49 @@ class Ingest:
                 k = (level, fine // level * level, *rest)
                 t = frows.get(k)
                 if t is None:
-                    frows[k] = list(acc)
+                    frows[k] = acc[:]
                 else:
-                    for j in range(6):
-                        t[j] += acc[j]
-                    t[6] = min(t[6], acc[6])
-                    t[7] = max(t[7], acc[7])
-        # Hits at the finest level first (many traces share hits), then the coarser levels.
-        fine_hits: dict[tuple[Any, ...], list[Any]] = {}
+                    t[0] += acc[0]
+                    t[1] += acc[1]
+                    t[2] += acc[2]
+                    t[3] += acc[3]
+                    t[4] += acc[4]
+                    t[5] += acc[5]
+                    if acc[6] < t[6]:
+                        t[6] = acc[6]
+                    if acc[7] > t[7]:
+                        t[7] = acc[7]
+        # The (bucket, reporter, trace) sums at each level first (a trace comes back in every
+        # interval), then spread over each trace's entries.
+        level_groups: dict[tuple[int, int, str, int], list[int]] = {}
         for (fine, rep, tid), g in groups.items():
-            for kind, _idx, tier, policy, ns, action, rule in self._trace_hits[tid]:
-                k = (fine, kind, policy, tier, rep, rule, action)
-                t = fine_hits.get(k)
-                if t is None:
-                    fine_hits[k] = [ns, *g]
-                else:
-                    for j in range(6):
-                        t[1 + j] += g[j]
-        hrows: dict[tuple[Any, ...], list[Any]] = {}
-        for (fine, *hrest), h in fine_hits.items():
             for level in ROLLUP_LEVELS:
-                k = (level, fine // level * level, *hrest)
+                k = (level, fine // level * level, rep, tid)
+                t = level_groups.get(k)
+                if t is None:
+                    level_groups[k] = g[:]
+                else:
+                    t[0] += g[0]
+                    t[1] += g[1]
+                    t[2] += g[2]
+                    t[3] += g[3]
+                    t[4] += g[4]
+                    t[5] += g[5]
+        hrows: dict[tuple[Any, ...], list[Any]] = {}
+        trace_hits = self._trace_hits
+        for (level, bucket, rep, tid), g in level_groups.items():
+            for kind, _idx, tier, policy, ns, action, rule in trace_hits[tid]:
+                k = (level, bucket, kind, policy, tier, rep, rule, action)
                 t = hrows.get(k)
                 if t is None:
-                    hrows[k] = list(h)
+                    hrows[k] = [ns, *g]
                 else:
-                    for j in range(1, 7):
-                        t[j] += h[j]
+                    t[1] += g[0]
+                    t[2] += g[1]
+                    t[3] += g[2]
+                    t[4] += g[3]
+                    t[5] += g[4]
+                    t[6] += g[5]
         c = self.conn
         fcols = ("level", "bucket", *FLOW_KEY, "source_labels_id", "dest_labels_id")
         sums = ("logs", *COUNTERS)
