@@ -21,6 +21,7 @@ members (Felix `aggregateFlowLabels`); the pending trace is the latest one compu
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import MISSING, dataclass
 from dataclasses import fields as dc_fields
 from typing import Any
@@ -66,6 +67,9 @@ def sort_trace(entries: set[str] | tuple[str, ...] | list[str]) -> list[str]:
 
 
 _TRACE_CACHE: dict[tuple[str, ...], list[str]] = {}
+# Flow keys as small numbers: hashing an int per counter update instead of a 20-field tuple.
+_FLOW_IDS: dict[tuple[Any, ...], int] = {}
+_FLOW_COUNTER = itertools.count()
 _LABELS_CACHE: dict[frozenset[str], dict[str, list[str]]] = {}
 
 
@@ -99,7 +103,7 @@ class RowTemplate:
     """The static part of one reporter's flow log for a group of connections."""
 
     key: tuple[Any, ...]
-    meta: tuple[Any, ...]  # the key without the trace: Felix's FlowMeta (one FlowSpec)
+    flow_id: int  # one number per distinct key without the trace (Felix's FlowMeta, a FlowSpec)
     level: int
     fields: dict[str, Any]
     src_labels: frozenset[str] | None
@@ -162,10 +166,15 @@ def make_template(
         "host": host or "",
     }
     meta = (level, tuple(fields.values()))
+    flow_id = _FLOW_IDS.get(meta)
+    if flow_id is None:
+        if len(_FLOW_IDS) > 1_000_000:
+            _FLOW_IDS.clear()  # ids are never reused (counter), so old templates keep theirs
+        flow_id = _FLOW_IDS[meta] = next(_FLOW_COUNTER)
     fields = {**_DEFAULTS, **fields, "process_args": NO_PROCESS_ARGS}
     return RowTemplate(
         key=(*meta, enforced),
-        meta=meta,
+        flow_id=flow_id,
         level=level,
         fields=fields,
         src_labels=src.labels,
@@ -189,19 +198,19 @@ def _intersect(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[
 class IntervalAggregator:
     """Merges the counters of one flush interval into flow-log rows."""
 
-    __slots__ = ("_rows", "_flows", "counts")
+    __slots__ = ("_flows", "_n", "counts")
 
     def __init__(self) -> None:
         self.counts: dict[tuple[str, str], int] = {}  # (reporter, action) -> logs written
-        # key -> [template, bytes_in, bytes_out, packets_in, packets_out, num_flows, started,
-        #         completed, src_labels, dst_labels, flow, domains (sorted tuple), source_port,
-        #         all_policies (tuple or set)]
-        self._rows: dict[tuple[Any, ...], list[Any]] = {}
-        # Felix FlowSpec key -> [latest pending trace, its rows]
-        self._flows: dict[tuple[Any, ...], list[Any]] = {}
+        # flow (Felix FlowSpec) -> [latest pending trace, row, row...], one row per enforced
+        # trace; a row is [template, bytes_in, bytes_out, packets_in, packets_out, num_flows,
+        # started, completed, src_labels, dst_labels, None, domains (sorted tuple),
+        # source_port, all_policies (tuple or set)]
+        self._flows: dict[Any, list[Any]] = {}
+        self._n = 0
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return self._n
 
     def add(
         self,
@@ -219,36 +228,48 @@ class IntervalAggregator:
         """Add one group's counters; `source_port` is used (and keyed on) at level 0 only.
         `pending` replaces the flow's pending trace (the latest evaluation wins)."""
         if t.level > 0 or source_port is None:
-            key = t.key
+            fkey: Any = t.flow_id
             source_port = t.source_port
         else:
-            key = (t.key, source_port)
-        row = self._rows.get(key)
-        if row is None:
-            fkey = t.meta if key is t.key else (t.meta, source_port)
-            flow = self._flows.get(fkey)
-            if flow is None:
-                flow = self._flows[fkey] = [pending, []]
+            fkey = (t.flow_id, source_port)
+        flow = self._flows.get(fkey)
+        if flow is not None:
+            flow[0] = pending
+            enforced = t.enforced
+            for row in flow[1:] if len(flow) > 2 else (flow[1],):
+                have = row[0].enforced
+                if have is enforced or have == enforced:
+                    break
             else:
-                flow[0] = pending
-            row = [
-                t,
-                bytes_in,
-                bytes_out,
-                packets_in,
-                packets_out,
-                num_flows,
-                started,
-                completed,
-                t.src_labels,
-                t.dst_labels,
-                flow,
-                t.domains,
-                source_port,
-                t.all_policies,
+                flow.append(
+                    self._row(
+                        t,
+                        bytes_in,
+                        bytes_out,
+                        packets_in,
+                        packets_out,
+                        num_flows,
+                        started,
+                        completed,
+                        source_port,
+                    )
+                )
+                return
+        else:
+            self._flows[fkey] = [
+                pending,
+                self._row(
+                    t,
+                    bytes_in,
+                    bytes_out,
+                    packets_in,
+                    packets_out,
+                    num_flows,
+                    started,
+                    completed,
+                    source_port,
+                ),
             ]
-            flow[1].append(row)
-            self._rows[key] = row
             return
         row[1] += bytes_in
         row[2] += bytes_out
@@ -261,19 +282,23 @@ class IntervalAggregator:
             row[8] = _intersect(row[8], t.src_labels)
         if row[9] is not t.dst_labels:
             row[9] = _intersect(row[9], t.dst_labels)
-        row[10][0] = pending
         if t.domains and t.domains is not row[11] and len(row[11]) < DOMAINS_LIMIT:
             row[11] = _merge_domains(row[11], t.domains)
         if t.all_policies is not row[13] and t.all_policies != row[13]:
             row[13] = set(row[13]) | set(t.all_policies)
+
+    def _row(self, t: RowTemplate, *counts: Any) -> list[Any]:
+        self._n += 1
+        return [t, *counts[:7], t.src_labels, t.dst_labels, None, t.domains, counts[7], t.all_policies]
 
     def logs(self, start: int, end: int) -> list[FlowLog]:
         """The merged rows as flow logs for the interval [start, end); clears the aggregator."""
         out: list[FlowLog] = []
         counts = self.counts
         new = FlowLog.__new__
-        for pending_entries, rows in self._flows.values():
-            pending = _sorted_trace(pending_entries)
+        for flow in self._flows.values():
+            pending = _sorted_trace(flow[0])
+            rows = flow[1:]
             shared = _flow_totals(rows) if len(rows) > 1 else None
             for row in rows:
                 t: RowTemplate = row[0]
@@ -302,8 +327,8 @@ class IntervalAggregator:
                 log.__dict__ = d
                 out.append(log)
                 counts[t.count_key] = counts.get(t.count_key, 0) + 1
-        self._rows = {}
         self._flows = {}
+        self._n = 0
         return out
 
 

@@ -4,7 +4,7 @@ Row `i` belongs to `cohorts[i]` (a Cohort's `idx`). Dynamic columns: open connec
 (`carry`), connections started and completed so far in the interval, their byte share, and
 whether the cohort is being torn down (`term`: its endpoint went away). Static columns come
 from the cohort's stream (duration, bytes and packets per connection, TCP or not) and its
-verdict (`denied`).
+verdict (`denied`, and `syn`: the mean SYN retries of a denied TCP connection).
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from desktopviz.core.sim_cohort import Cohort
+from desktopviz.core.sim_volume import syn_retries
 
 _INT = ("carry", "started", "comp_new")
-_FLOAT = ("share_new", "dur", "b_out", "b_in", "p_out", "p_in")
+_FLOAT = ("share_new", "dur", "b_out", "b_in", "p_out", "p_in", "syn")
 _BOOL = ("term", "denied", "tcp")
 
 
@@ -58,7 +59,8 @@ class CohortTable:
         cols["p_out"][i] = spec.packets_out
         cols["p_in"][i] = spec.packets_in
         cols["tcp"][i] = spec.protocol == "TCP"
-        cols["denied"][i] = c.verdict.action == "deny"
+        cols["denied"][i] = denied = c.verdict.action == "deny"
+        cols["syn"][i] = syn_retries(spec.duration) if denied and spec.protocol == "TCP" else 0.0
         c.idx = i
         self.cohorts.append(c)
         self.n += 1

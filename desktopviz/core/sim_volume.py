@@ -14,6 +14,8 @@ array, so the cost follows the number of groups, never the number of connections
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -63,20 +65,22 @@ def packets_for(
     return np.where((nbytes > 0) & (pk == 0), 1, pk)
 
 
+def syn_retries(wait: float) -> float:
+    """Mean SYN retransmissions of a denied TCP client: Linux retries at 1, 3, 7, 15, 31, 63 s
+    (initial RTO 1 s doubling, tcp_syn_retries 6) and the client gives up after an exponential
+    time of mean `wait` (the connection's mean duration), so each retry happens with
+    probability exp(-t/wait)."""
+    w = max(float(wait), 1e-9)
+    return float(sum(math.exp(-t / w) for t in SYN_RETRY_TIMES))
+
+
 def denied_packets(
-    rng: np.random.Generator, started: IntArray, tcp: NDArray[np.bool_], wait: FloatArray
+    rng: np.random.Generator, started: IntArray, tcp: NDArray[np.bool_], retries: FloatArray
 ) -> IntArray:
-    """Packets a denied client sends: a TCP SYN, then a retransmission at each of Linux's SYN
-    retry times (1, 3, 7, 15, 31, 63 s: initial RTO 1 s doubling, tcp_syn_retries 6) that falls
-    before the client gives up, after `wait` seconds on average (the connection's mean
-    duration, exponential). The retries of `started` connections are a Poisson draw with that
-    mean. One datagram per connection otherwise."""
-    per_conn = np.zeros_like(wait)
-    with np.errstate(divide="ignore", over="ignore"):
-        for t in SYN_RETRY_TIMES:
-            per_conn += np.exp(-t / np.maximum(wait, 1e-9))
-    retries = rng.poisson(started.astype(np.float64) * per_conn)
-    return np.where(tcp, started + retries, started).astype(np.int64)
+    """Packets denied clients send: per TCP connection its SYN plus a Poisson draw of the mean
+    retries (`syn_retries`); one datagram per connection otherwise."""
+    extra = rng.poisson(started.astype(np.float64) * retries)
+    return np.where(tcp, started + extra, started).astype(np.int64)
 
 
 def ephemeral_ports(rng: np.random.Generator, count: int) -> list[int]:

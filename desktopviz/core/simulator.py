@@ -333,13 +333,14 @@ class Simulator:
         c2s_p = packets_for(c2s_b, share, b_out, p_out, started)
         s2c_p = packets_for(s2c_b, share, b_in, p_in, started)
         if denied.any():
-            tcp = t.col("tcp")[act]
-            dp = denied_packets(rng, started, tcp, m)
-            per_pk = np.where(tcp, float(SYN_BYTES), b_out / np.maximum(p_out, 1.0))
-            c2s_p = np.where(denied, dp, c2s_p)
-            c2s_b = np.where(denied, np.rint(dp * per_pk), c2s_b)
-            s2c_p = np.where(denied, 0, s2c_p)
-            s2c_b = np.where(denied, 0.0, s2c_b)
+            d = np.flatnonzero(denied)
+            tcp = t.col("tcp")[act][d]
+            dp = denied_packets(rng, started[d], tcp, t.col("syn")[act][d])
+            per_pk = np.where(tcp, float(SYN_BYTES), b_out[d] / np.maximum(p_out[d], 1.0))
+            c2s_p[d] = dp
+            c2s_b[d] = np.rint(dp * per_pk)
+            s2c_p[d] = 0
+            s2c_b[d] = 0.0
         # roll over: open connections stay, counters restart
         carry_all[act] = np.where(denied | term, 0, num_flows - completed)
         started_all[act] = 0
