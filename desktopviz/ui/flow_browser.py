@@ -401,6 +401,8 @@ class FlowBrowser(BrowserActions, QWidget):
         if self.follow_button.isChecked():
             self._scroll_to_newest()
             return
+        if last - first + 1 == self.model.rowCount():  # an empty table filled (its count came
+            return  # from the worker): no rows of the user's to keep in place, it stays at the top
         sb = self.table.verticalScrollBar()
         want = sb.value() + (last - first + 1) * ROW_HEIGHT
         self.table.updateGeometries()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -341,5 +342,24 @@ def test_no_store_and_a_bad_file_are_handled(qtbot, tmp_path: Path) -> None:
             b.set_store(str(bad))
         assert "not" in blocker.args[0].lower()
         assert b.model.rowCount() == 0
+    finally:
+        b.shutdown()
+
+
+def test_a_table_filled_by_the_worker_stays_at_the_newest_rows(qtbot, sim_db) -> None:
+    """On a busy machine the first page and the count come from the worker: the rows then
+    arrive in an empty table, which must stay at its top (it once scrolled to the oldest)."""
+    b = FlowBrowser()
+    qtbot.addWidget(b)
+    b.resize(1200, 700)
+    b.follow_button.setChecked(False)
+    b.model.budget_ms = 0.0  # every query goes to the worker
+    b.show()
+    b.set_store(str(sim_db))
+    try:
+        qtbot.waitUntil(lambda: (b.model.total() or 0) > 0 and b.model.is_loaded(0))
+        assert b.table.verticalScrollBar().value() == 0
+        newest = sqlite3.connect(sim_db).execute("SELECT max(start_time) FROM flow_logs").fetchone()[0]
+        assert b.model.data(b.model.index(0, b.model.columns().index("start_time")), RawRole) == newest
     finally:
         b.shutdown()
