@@ -202,5 +202,10 @@ def _show_top_denier(window) -> None:  # noqa: ANN001 - MainWindow
         key: m.denied.connections for key, m in cards.items() if m.denied.connections and "staged:" not in key
     }
     if denied:
-        window.board.select_policy(max(denied, key=lambda k: (denied[k], k)))
+        top = max(denied, key=lambda k: (denied[k], k))
+        window.board.select_policy(top)
         window.settle()
+        window.board.select_policy(top)  # again, now the board's size and cards are final
+        from PySide6.QtWidgets import QApplication
+
+        QApplication.processEvents()

@@ -127,11 +127,18 @@ class BoardBuilding:
                 self._swap_in(b.holder)
             self._apply_editable()  # type: ignore[attr-defined]
             self._apply_metrics()  # type: ignore[attr-defined]
+            selected = self.card_widgets.get(self.selected_policy or "")
+            if selected is not None:  # the selected card stays in view (once laid out)
+                QTimer.singleShot(0, lambda: self._reveal(selected))
             return
         if added and b.in_place:  # the finished columns show their state at once
             self._apply_editable()  # type: ignore[attr-defined]
             self._apply_metrics()  # type: ignore[attr-defined]
         QTimer.singleShot(0, lambda: self._build_step(gen))
+
+    def _reveal(self, card: PolicyCard) -> None:
+        if card is self.card_widgets.get(card.bp.key) and card.isVisible():
+            self.scroll.ensureWidgetVisible(card, 20, 40)
 
     @staticmethod
     def _has_no_policy_card(tiers: list[BoardTier], i: int) -> bool:
