@@ -1,8 +1,13 @@
 """The importer's own tables in a flow store, and batch writes that keep them consistent.
 
-* ``import_seen(hash BLOB PRIMARY KEY)``: a 128-bit BLAKE2b digest of every record imported
+* ``import_digests(start_time, hash)``: a 128-bit BLAKE2b digest of every record imported
   (the normalised Calico record, or the raw Hubble event), so importing a file again adds
-  nothing;
+  nothing. The key starts with the record's start time (0 for Hubble events) so that the
+  digests of one batch, which come from a few flush intervals, land on a few neighbouring
+  pages: keyed by the digest alone (``import_seen(hash)``, before) every batch wrote pages all
+  over the table, and recording a digest cost ~9 µs at a million rows instead of ~3, growing
+  with the table. The digest covers the start time, so the pair is exactly as unique.
+  ``import_seen`` of files imported by earlier versions is still looked up (not written);
 * ``imports``: one row per imported file (path, format, times, status and counts), updated
   with every batch.
 
@@ -27,6 +32,8 @@ from desktopviz.core.store import FlowStore, StoreError
 
 _fields = attrgetter(*FIELDS)
 Record = Any  # a FlowLog, or anything with its field attributes (import_fast.Row)
+Key = tuple[int, bytes]  # (start time, digest) in import_digests
+_INT64 = 2**63
 _blake2b = hashlib.blake2b
 _marshal = marshal.dumps
 _CHUNK = 500  # hashes per IN (...) lookup
@@ -45,13 +52,25 @@ def event_hash(obj: Any) -> bytes:
     return hashlib.blake2b(repr(obj).encode(), digest_size=16).digest()
 
 
+def seen_key(start: Any, digest: bytes) -> Key:
+    """The ``import_digests`` key of a record with this start time (0 when SQLite cannot hold
+    it: the store refuses such a record anyway) and digest."""
+    return (start if type(start) is int and -_INT64 <= start < _INT64 else 0, digest)
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def ensure_tables(store: FlowStore) -> None:
     c = store.conn
-    c.execute("CREATE TABLE IF NOT EXISTS import_seen (hash BLOB PRIMARY KEY) WITHOUT ROWID")
+    c.execute(
+        "CREATE TABLE IF NOT EXISTS import_seen (hash BLOB PRIMARY KEY) WITHOUT ROWID"
+    )  # earlier versions
+    c.execute(
+        "CREATE TABLE IF NOT EXISTS import_digests (start_time INTEGER NOT NULL, hash BLOB NOT NULL, "
+        "PRIMARY KEY (start_time, hash)) WITHOUT ROWID"
+    )
     c.execute(
         "CREATE TABLE IF NOT EXISTS imports (id INTEGER PRIMARY KEY, path TEXT NOT NULL, format TEXT NOT NULL, "
         "started_at TEXT NOT NULL, finished_at TEXT, status TEXT NOT NULL, records_read INTEGER NOT NULL DEFAULT 0, "
@@ -82,40 +101,56 @@ class ImportWriter:
         )
         self.import_id = int(cur.lastrowid or 0)
         self.counts = dict.fromkeys(COUNT_COLUMNS, 0)
-        self._pending: set[bytes] = set()  # accepted, not yet written (Hubble intervals still open)
+        self._pending: set[Key] = set()  # accepted, not yet written (Hubble intervals still open)
+        legacy = store.conn.execute("SELECT 1 FROM import_seen LIMIT 1").fetchone()
+        self._legacy = legacy is not None  # digests written by earlier versions to look up too
 
-    def unseen(self, hashes: Sequence[bytes]) -> list[bool]:
-        """For each digest: True if it is new (not in the store, not earlier in this import)."""
-        found: set[bytes] = set()
+    def unseen(self, keys: Sequence[Key]) -> list[bool]:
+        """For each (start time, digest): True if it is new (not in the store, not earlier in
+        this import)."""
         c = self.store.conn
-        uniq = list(set(hashes) - self._pending)
-        for i in range(0, len(uniq), _CHUNK):
-            part = uniq[i : i + _CHUNK]
-            sql = f"SELECT hash FROM import_seen WHERE hash IN ({','.join('?' * len(part))})"
-            found.update(r[0] for r in c.execute(sql, part))
+        uniq = set(keys) - self._pending
+        by_start: dict[int, list[bytes]] = {}
+        for start, h in uniq:
+            by_start.setdefault(start, []).append(h)
+        found: set[Key] = set()
+        for start, hs in by_start.items():
+            for i in range(0, len(hs), _CHUNK):
+                part = hs[i : i + _CHUNK]
+                sql = f"SELECT hash FROM import_digests WHERE start_time = ? AND hash IN ({','.join('?' * len(part))})"
+                found.update((start, r[0]) for r in c.execute(sql, (start, *part)))
+        if self._legacy:
+            hs = list({h for _, h in uniq})
+            old: set[bytes] = set()
+            for i in range(0, len(hs), _CHUNK):
+                part = hs[i : i + _CHUNK]
+                sql = f"SELECT hash FROM import_seen WHERE hash IN ({','.join('?' * len(part))})"
+                old.update(r[0] for r in c.execute(sql, part))
+            found.update(k for k in uniq if k[1] in old)
         out = []
         pending = self._pending
-        for h in hashes:
-            new = h not in found and h not in pending
+        for k in keys:
+            new = k not in found and k not in pending
             if new:
-                pending.add(h)
+                pending.add(k)
             out.append(new)
         return out
 
-    def _rows(self, logs: Iterable[Record], hashes: Sequence[bytes]) -> Iterator[Record]:
+    def _rows(self, logs: Iterable[Record], keys: Sequence[Key]) -> Iterator[Record]:
         yield from logs
         # Runs inside FlowStore.insert's transaction, after the last log was consumed.
         c = self.store.conn
-        c.executemany("INSERT OR IGNORE INTO import_seen (hash) VALUES (?)", [(h,) for h in hashes])
+        c.executemany("INSERT OR IGNORE INTO import_digests (start_time, hash) VALUES (?, ?)", sorted(keys))
         c.execute(
             "UPDATE imports SET records_read = ?, imported = ?, duplicates = ?, skipped = ? WHERE id = ?",
             (*(self.counts[k] for k in COUNT_COLUMNS), self.import_id),
         )
 
-    def write(self, logs: Sequence[Record], hashes: Sequence[bytes], counts: dict[str, int]) -> None:
+    def write(self, logs: Sequence[Record], hashes: Sequence[Key], counts: dict[str, int]) -> None:
         """Store ``logs`` (FlowLogs, or value tuples with the field names as attributes such as
-        :data:`desktopviz.core.import_fast.Row`) and mark ``hashes`` seen in one transaction; ``counts`` (added to the
-        file's totals) are recorded with them. Raises StoreError without storing anything."""
+        :data:`desktopviz.core.import_fast.Row`) and mark ``hashes`` ((start time, digest)
+        keys) seen in one transaction; ``counts`` (added to the file's totals) are recorded
+        with them. Raises StoreError without storing anything."""
         before = dict(self.counts)
         for k, v in counts.items():
             self.counts[k] += v
@@ -127,7 +162,7 @@ class ImportWriter:
             raise
         self._pending.difference_update(hashes)
 
-    def forget(self, hashes: Iterable[bytes]) -> None:
+    def forget(self, hashes: Iterable[Key]) -> None:
         """Digests accepted by :meth:`unseen` that will not be written after all."""
         self._pending.difference_update(hashes)
 

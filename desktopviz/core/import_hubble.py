@@ -72,7 +72,7 @@ def _port(l4: Any, name: str, proto: str) -> int:
 @dataclass
 class _Bucket:
     conns: dict[tuple[Any, ...], list[Any]] = field(default_factory=dict)
-    hashes: list[bytes] = field(default_factory=list)
+    hashes: list[Any] = field(default_factory=list)  # the importer's seen keys of the events
     events: int = 0
 
 
@@ -93,7 +93,7 @@ class HubbleAggregator:
         self._known: set[tuple[Any, ...]] = set()
 
     # -- events ------------------------------------------------------------------------------
-    def add(self, rec: Any, digest: bytes = b"") -> str | None:
+    def add(self, rec: Any, digest: Any = None) -> str | None:
         """Count one event. Returns why it was ignored (not a flow, L7 response...) or None;
         raises RecordError (naming the field) for a malformed one."""
         if not isinstance(rec, dict):

@@ -24,7 +24,7 @@ from typing import Any
 
 from desktopviz.core.flowlog import FlowLog
 from desktopviz.core.import_calico import RecordError, flowlog_from_calico
-from desktopviz.core.import_db import ImportWriter, _fields, event_hash
+from desktopviz.core.import_db import ImportWriter, Key, _fields, event_hash, seen_key
 from desktopviz.core.import_fast import Row, as_row, row_hash
 from desktopviz.core.import_hubble import HubbleAggregator
 from desktopviz.core.import_read import (
@@ -105,7 +105,7 @@ class _FileImport:
         self.fs.skipped += 1
         self.summary.add_issue(Issue(self.source.name, where, message))
 
-    def _write(self, logs: Sequence[FlowLog | Row], hashes: Sequence[bytes], counts: dict[str, int]) -> None:
+    def _write(self, logs: Sequence[FlowLog | Row], hashes: Sequence[Key], counts: dict[str, int]) -> None:
         self.writer.write(logs, hashes, counts)
         self.fs.flow_logs += len(logs)
 
@@ -127,7 +127,7 @@ class _FileImport:
 
     def _calico_items(self, items: Iterable[Any]) -> None:
         rows: list[tuple[Any, ...]] = []
-        hashes: list[bytes] = []
+        hashes: list[Key] = []
         wheres: list[str] = []
         fs = self.fs
         for item in items:
@@ -153,14 +153,14 @@ class _FileImport:
                     continue
                 digest = row_hash(row)
             rows.append(row)
-            hashes.append(digest)
+            hashes.append(seen_key(row[0], digest))  # FIELDS[0] is start_time
             wheres.append(where)
             if len(rows) >= self.batch:
                 self._calico_batch(rows, hashes, wheres)
                 rows, hashes, wheres = [], [], []
         self._calico_batch(rows, hashes, wheres)
 
-    def _calico_batch(self, rows: list[tuple[Any, ...]], hashes: list[bytes], wheres: list[str]) -> None:
+    def _calico_batch(self, rows: list[tuple[Any, ...]], hashes: list[Key], wheres: list[str]) -> None:
         """Store a batch of records (value tuples in FIELDS order) that are not in the store yet."""
         new = self.writer.unseen(hashes)
         keep = [i for i, n in enumerate(new) if n]
@@ -182,7 +182,7 @@ class _FileImport:
         self.check(fs.records_read)
 
     def _one_by_one(
-        self, logs: list[Row], hashes: list[bytes], wheres: list[str], counts: dict[str, int]
+        self, logs: list[Row], hashes: list[Key], wheres: list[str], counts: dict[str, int]
     ) -> None:
         """A batch the store refused: store the records one by one and report the bad ones."""
         pending = dict(counts, imported=0)
@@ -220,7 +220,7 @@ class _FileImport:
             self._write([], [], pending)
 
     def _hubble_write(
-        self, intervals: list[tuple[list[FlowLog], list[bytes], int]], pending: dict[str, int]
+        self, intervals: list[tuple[list[FlowLog], list[Key], int]], pending: dict[str, int]
     ) -> None:
         for logs, digests, events in intervals:
             counts = dict(pending, imported=events)
@@ -233,7 +233,7 @@ class _FileImport:
                 self._hubble_one_by_one(logs, digests, counts)
             self.fs.imported += events
 
-    def _hubble_one_by_one(self, logs: list[FlowLog], digests: list[bytes], counts: dict[str, int]) -> None:
+    def _hubble_one_by_one(self, logs: list[FlowLog], digests: list[Key], counts: dict[str, int]) -> None:
         """An interval the store refused (values out of SQLite's range...): store its logs one
         by one, report the bad ones, then mark its events seen."""
         for log in logs:
@@ -257,7 +257,7 @@ class _FileImport:
         pending: dict[str, int],
     ) -> None:
         fs = self.fs
-        hashes = [event_hash(obj) for _, obj in chunk]
+        hashes = [(0, event_hash(obj)) for _, obj in chunk]  # events: no start time to key by
         new = self.writer.unseen(hashes)
         for (where, obj), h, is_new in zip(chunk, hashes, new, strict=True):
             fs.records_read += 1

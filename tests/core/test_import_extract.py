@@ -214,7 +214,7 @@ def test_an_import_with_the_extractor_stores_what_the_general_path_stores(
         FlowStore(tmp_path / "fast.sqlite", readonly=True) as a,
         FlowStore(tmp_path / "slow.sqlite", readonly=True) as b,
     ):
-        sql = "SELECT hash FROM import_seen ORDER BY hash"
+        sql = "SELECT start_time, hash FROM import_digests ORDER BY start_time, hash"
         assert a.conn.execute(sql).fetchall() == b.conn.execute(sql).fetchall()
 
 

@@ -136,8 +136,27 @@ def test_a_file_imported_by_the_general_path_is_recognised(tmp_path: Path) -> No
     db = tmp_path / "c.sqlite"
     first = import_files([path], db)
     with FlowStore(db, readonly=True) as store:
-        seen = {r[0] for r in store.conn.execute("SELECT hash FROM import_seen")}
+        seen = {tuple(r) for r in store.conn.execute("SELECT start_time, hash FROM import_digests")}
     docs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    assert seen == {record_hash(flowlog_from_calico(d)) for d in docs}
+    logs = [flowlog_from_calico(d) for d in docs]
+    assert seen == {(log.start_time, record_hash(log)) for log in logs}
     again = import_files([path], db)
     assert again.total("duplicates") == first.total("imported") and again.total("imported") == 0
+
+
+def test_records_imported_by_the_previous_version_are_recognised(tmp_path: Path) -> None:
+    """The previous version kept the digests alone in import_seen; they are still looked up."""
+    path = DATA / "calico_v5.jsonl"
+    db = tmp_path / "c.sqlite"
+    first = import_files([path], db)
+    with FlowStore(db) as store:  # what the previous version left: the same digests in import_seen
+        c = store.conn
+        c.execute("INSERT INTO import_seen (hash) SELECT hash FROM import_digests")
+        c.execute("DROP TABLE import_digests")
+    other = tmp_path / "more.jsonl"
+    lines = path.read_text().splitlines()
+    other.write_text("\n".join([*lines, json.dumps(dict(BASE, dest_port=1))]) + "\n")
+    again = import_files([other], db)
+    assert again.total("duplicates") == first.total("imported") and again.total("imported") == 1
+    third = import_files([other], db)  # and what this version wrote is found in its own table
+    assert third.total("duplicates") == first.total("imported") + 1

@@ -96,7 +96,7 @@ def test_cancelled_import_is_consistent_and_resumes(simulated: tuple[Path, Path]
     assert first.cancelled and first.files[0].status == "cancelled"
     with sqlite3.connect(db) as conn:
         stored = conn.execute("SELECT count(*) FROM flow_logs").fetchone()[0]
-        seen = conn.execute("SELECT count(*) FROM import_seen").fetchone()[0]
+        seen = conn.execute("SELECT count(*) FROM import_digests").fetchone()[0]
         recorded = conn.execute("SELECT status, imported FROM imports").fetchall()
     assert stored == seen == 600
     assert recorded == [("cancelled", 600)]
@@ -124,7 +124,7 @@ def test_interrupt_inside_a_batch_rolls_it_back(
     assert summary.cancelled
     with sqlite3.connect(db) as conn:
         counts = [
-            conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("flow_logs", "import_seen")
+            conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("flow_logs", "import_digests")
         ]
         hits = conn.execute("SELECT count(DISTINCT flow_log_id) FROM policy_hits").fetchone()[0]
         imported = conn.execute("SELECT imported FROM imports").fetchone()[0]
