@@ -63,6 +63,15 @@ def legacy_all_policies(side: SideResult) -> tuple[str, ...]:
     )
 
 
+def dnat_seen_at_destination(spec: StreamSpec) -> bool:
+    """Whether the server's node saw the Service DNAT. Felix fills `dest_service_*` from the
+    pre-DNAT destination of a NATed conntrack entry (ENT collector `reportMetrics`: `isDNAT` ->
+    `GetServiceFromPreDNATDest`). kube-proxy (or the eBPF dataplane) translates the ClusterIP
+    on the client's node, so the server's node sees a NATed connection only when the client
+    runs on it, or when the connection entered the cluster there (an outside client)."""
+    return spec.src.node is None or spec.src.node == spec.dst.node
+
+
 class Cohort:
     """A stream's connections opened under one enforced verdict."""
 
@@ -114,7 +123,7 @@ class Cohort:
                 action=ing.action,
                 enforced=tuple(ing.enforced_strings),
                 all_policies=legacy_all_policies(ing),
-                **common,
+                **{**common, "service": spec.service if dnat_seen_at_destination(spec) else None},
             )
             self.templates.append((t, "ingress"))
         self.needs_ports = spec.protocol in PORT_PROTOCOLS and any(t.level == 0 for t, _ in self.templates)

@@ -70,7 +70,20 @@ def test_pod_to_service_gives_src_and_dst_logs_with_service_fields():
         assert log.source_ip is None and log.source_name == "-" and log.source_port is None
         assert log.source_name_aggr == "frontend-5d8f7c9b4-*" and log.dest_name_aggr == "backend-5d8f7c9b4-*"
     src = [log for log in web if log.reporter == "src"]
-    dst = [log for log in web if log.reporter == "dst"]
+    # the server's node sees the Service only for clients on the same node (the ClusterIP
+    # is translated on the client's node; Felix reads the service from a NATed conntrack entry)
+    dst = [log for log in logs if log.reporter == "dst" and log.dest_name_aggr.startswith("backend-")]
+    dst = [log for log in dst if log.source_name_aggr.startswith("frontend-")]
+    assert {(log.host, log.dest_service_name) for log in dst} == {
+        ("node-1", "backend"),
+        ("node-1", "-"),
+        ("node-2", "backend"),
+        ("node-2", "-"),
+    }
+    for log in dst:
+        if log.dest_service_name == "-":
+            assert (log.dest_service_namespace, log.dest_service_port) == ("-", "-")
+            assert log.dest_service_port_num is None and log.dest_port == 8080
     # host = the reporting endpoint's node; both nodes have frontends and backends
     assert {log.host for log in src} == {"node-1", "node-2"} == {log.host for log in dst}
     assert all(
