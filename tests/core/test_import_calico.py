@@ -26,7 +26,7 @@ def hits(db: Path) -> list[tuple]:
         return [
             tuple(r)
             for r in store.conn.execute(
-                "SELECT kind, idx, tier, policy, namespace, action, rule_index FROM policy_hits ORDER BY rowid"
+                "SELECT kind, idx, tier, policy, namespace, action, rule_index FROM policy_hits ORDER BY flow_log_id, kind, idx"
             )
         ]
 
