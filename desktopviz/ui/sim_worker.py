@@ -169,8 +169,10 @@ class SimWorker(QObject):
     def start(self) -> None:
         """Create the simulator and the store, then start stepping (thread.started). While
         the GUI says it is busy (a window showing, a session's first pictures) the ~100 ms of
-        building them waits, up to START_WAIT_S: it would hold the GIL through the GUI's work."""
-        if math.isinf(self._speed) and gui_is_busy() and time.monotonic() - self._created < START_WAIT_S:
+        building them waits, up to START_WAIT_S or a command (stop): it would hold the GIL through
+        the GUI's work."""
+        waited = time.monotonic() - self._created
+        if math.isinf(self._speed) and gui_is_busy() and waited < START_WAIT_S and self.commands.empty():
             QTimer.singleShot(10, self.start)
             return
         self._timer = QTimer(self)
