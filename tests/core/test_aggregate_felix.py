@@ -271,3 +271,23 @@ def test_unnamed_service_port_is_a_dash_with_its_number():
         "-",
     )
     assert log.dest_service_port_num == 8080
+
+
+@pytest.mark.parametrize(("level", "rows"), [(0, 4), (1, 3), (2, 2), (3, 1)])
+def test_the_docs_worked_example_of_four_raw_flows(level, rows):
+    # §1.4: 4 raw flows -> level 0: 4 logs, 1: 3, 2: 2, 3: 1 (client-* -> nginx-*, 7 in / 11 out)
+    a = pod_info(_pod("aaaaa", "10.244.0.5"))
+    b = pod_info(_pod("bbbbb", "10.244.0.6"))
+    raw = [(a, 40001, 80, 2, 3), (a, 40002, 80, 1, 2), (b, 40003, 80, 2, 3), (a, 40004, 443, 2, 3)]
+    agg = IntervalAggregator()
+    for src, sport, dport, p_in, p_out in raw:
+        t = _template(src, level=level, port=dport)
+        agg.add(t, 10 * p_in, 10 * p_out, p_in, p_out, 1, 1, 1, PROFILE, sport)
+    logs = agg.logs(0, 300)
+    assert len(logs) == rows
+    assert (sum(g.packets_in for g in logs), sum(g.packets_out for g in logs)) == (7, 11)
+    assert {g.dest_port for g in logs} == ({None} if level == 3 else {80, 443})
+    if level >= 2:
+        assert {(g.source_name_aggr, g.dest_name_aggr) for g in logs} == {
+            ("client-6b687c8dcb-*", "nginx-86c57db685-*")
+        }
