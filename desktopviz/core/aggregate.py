@@ -198,7 +198,7 @@ def _intersect(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[
 class IntervalAggregator:
     """Merges the counters of one flush interval into flow-log rows."""
 
-    __slots__ = ("_flows", "_n", "counts")
+    __slots__ = ("_flows", "counts")
 
     def __init__(self) -> None:
         self.counts: dict[tuple[str, str], int] = {}  # (reporter, action) -> logs written
@@ -207,10 +207,9 @@ class IntervalAggregator:
         # started, completed, src_labels, dst_labels, None, domains (sorted tuple),
         # source_port, all_policies (tuple or set)]
         self._flows: dict[Any, list[Any]] = {}
-        self._n = 0
 
     def __len__(self) -> int:
-        return self._n
+        return sum(len(flow) - 1 for flow in self._flows.values())
 
     def add(
         self,
@@ -233,43 +232,36 @@ class IntervalAggregator:
         else:
             fkey = (t.flow_id, source_port)
         flow = self._flows.get(fkey)
+        row: list[Any] | None = None
         if flow is not None:
             flow[0] = pending
             enforced = t.enforced
-            for row in flow[1:] if len(flow) > 2 else (flow[1],):
-                have = row[0].enforced
+            for candidate in flow[1:] if len(flow) > 2 else (flow[1],):
+                have = candidate[0].enforced
                 if have is enforced or have == enforced:
+                    row = candidate
                     break
-            else:
-                flow.append(
-                    self._row(
-                        t,
-                        bytes_in,
-                        bytes_out,
-                        packets_in,
-                        packets_out,
-                        num_flows,
-                        started,
-                        completed,
-                        source_port,
-                    )
-                )
-                return
-        else:
-            self._flows[fkey] = [
-                pending,
-                self._row(
-                    t,
-                    bytes_in,
-                    bytes_out,
-                    packets_in,
-                    packets_out,
-                    num_flows,
-                    started,
-                    completed,
-                    source_port,
-                ),
+        if row is None:
+            row = [
+                t,
+                bytes_in,
+                bytes_out,
+                packets_in,
+                packets_out,
+                num_flows,
+                started,
+                completed,
+                t.src_labels,
+                t.dst_labels,
+                None,
+                t.domains,
+                source_port,
+                t.all_policies,
             ]
+            if flow is None:
+                self._flows[fkey] = [pending, row]
+            else:
+                flow.append(row)
             return
         row[1] += bytes_in
         row[2] += bytes_out
@@ -287,20 +279,21 @@ class IntervalAggregator:
         if t.all_policies is not row[13] and t.all_policies != row[13]:
             row[13] = set(row[13]) | set(t.all_policies)
 
-    def _row(self, t: RowTemplate, *counts: Any) -> list[Any]:
-        self._n += 1
-        return [t, *counts[:7], t.src_labels, t.dst_labels, None, t.domains, counts[7], t.all_policies]
-
     def logs(self, start: int, end: int) -> list[FlowLog]:
         """The merged rows as flow logs for the interval [start, end); clears the aggregator."""
         out: list[FlowLog] = []
+        append = out.append
         counts = self.counts
         new = FlowLog.__new__
         for flow in self._flows.values():
             pending = _sorted_trace(flow[0])
-            rows = flow[1:]
-            shared = _flow_totals(rows) if len(rows) > 1 else None
-            for row in rows:
+            if len(flow) == 2:
+                pairs: Any = ((flow[1], flow[1]),)
+            else:
+                rows = flow[1:]
+                shared = _flow_totals(rows)
+                pairs = [(row, shared) for row in rows]
+            for row, src in pairs:
                 t: RowTemplate = row[0]
                 d = t.fields.copy()
                 d["start_time"] = start
@@ -311,7 +304,6 @@ class IntervalAggregator:
                     "pending_policies": pending,
                     "all_policies": _sorted_trace(row[13]),
                 }
-                src = shared or row
                 d["source_labels"] = _labels_obj(src[8])
                 d["dest_labels"] = _labels_obj(src[9])
                 d["dest_domains"] = list(src[11]) if src[11] else None
@@ -325,10 +317,9 @@ class IntervalAggregator:
                 # Every field is set, so the record is built without the 55-argument __init__.
                 log = new(FlowLog)
                 log.__dict__ = d
-                out.append(log)
+                append(log)
                 counts[t.count_key] = counts.get(t.count_key, 0) + 1
         self._flows = {}
-        self._n = 0
         return out
 
 
