@@ -356,6 +356,8 @@ class MainWindow(PolicyEditing, ViewLinks, RefreshClock, SimulationBar, QMainWin
     # -- reactions ---------------------------------------------------------------------
     @Slot(str)
     def _on_store_changed(self, path: str) -> None:
+        if not path and self.store_path is None:
+            return  # no store before either (a first session starting): the views have nothing
         self.store_path = path or None
         self._stale.clear()  # set_store reads the new store (hidden or not)
         if path and self.controller is not None:
