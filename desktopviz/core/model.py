@@ -418,6 +418,8 @@ class ClusterSettings:
     flush_interval: int = 300  # seconds (Felix default; storefront uses 15)
     aggregation_allowed: int = 2
     aggregation_denied: int = 1
+    # Felix's flowLogsEnableHostEndpoint: host endpoints report their own flow logs (default off)
+    flow_logs_enable_host_endpoint: bool = False
     seed: int = 1
     start_time: int = 1_767_225_600  # simulated clock origin, Unix seconds (2026-01-01T00:00Z)
 

@@ -102,7 +102,16 @@ def parse_scenario_doc(root: Node, base_dir: Path, issues: Issues) -> SpecDraft:
 def parse_settings(node: Node) -> ClusterSettings:
     s = ClusterSettings()
     node.check_keys(
-        {"nodes", "podCIDR", "serviceCIDR", "flushInterval", "aggregation", "seed", "startTime"},
+        {
+            "nodes",
+            "podCIDR",
+            "serviceCIDR",
+            "flushInterval",
+            "aggregation",
+            "flowLogsEnableHostEndpoint",
+            "seed",
+            "startTime",
+        },
         "cluster settings",
     )
     nodes = node.get("nodes")
@@ -140,6 +149,11 @@ def parse_settings(node: Node) -> ClusterSettings:
                 level = child.as_int(0, 3)
                 if level is not None:
                     setattr(s, f"aggregation_{key}", level)
+    hep = node.get("flowLogsEnableHostEndpoint")
+    if hep is not None:
+        flag = hep.as_bool()
+        if flag is not None:
+            s.flow_logs_enable_host_endpoint = flag
     seed = node.get("seed")
     if seed is not None:
         value = seed.as_int()

@@ -251,3 +251,21 @@ spec:
 """
     (err,) = errors_of(write(tmp_path, text))
     assert err.line == 8 and err.path.startswith("spec.ingress[0].ports[0]")
+
+
+def _settings_doc(value: str) -> str:
+    return (
+        "apiVersion: desktopviz/v1\nkind: Scenario\nmetadata: {name: t}\nspec:\n"
+        f"  cluster:\n    nodes: [node-1]\n    flowLogsEnableHostEndpoint: {value}\n"
+    )
+
+
+def test_flow_logs_enable_host_endpoint_setting(tmp_path):
+    # Felix's flowLogsEnableHostEndpoint: off unless the scenario turns it on (calico.md §2.12)
+    assert load_scenario(write(tmp_path, _settings_doc("true"))).settings.flow_logs_enable_host_endpoint
+    (tmp_path / "s.yaml").unlink()
+    off = load_scenario(write(tmp_path, _settings_doc("false")))
+    assert off.settings.flow_logs_enable_host_endpoint is False
+    (tmp_path / "s.yaml").unlink()
+    (err,) = errors_of(write(tmp_path, _settings_doc("'yes'")))
+    assert err.line == 7 and "flowLogsEnableHostEndpoint" in err.path and "true or false" in err.message
