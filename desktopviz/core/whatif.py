@@ -306,10 +306,21 @@ class _Evaluator:
         return str(hit), text
 
 
-def _uncertainty(row: dict[str, Any], src: Resolved, dst: Resolved, touch: _Touch) -> str:
+def _uncertainty(
+    row: dict[str, Any], src: Resolved, dst: Resolved, touch: _Touch, sa_unknown: set[str] | None = None
+) -> str:
     for end, res in (("source", src), ("destination", dst)):
         if res.unknown:
             return res.unknown
+        if (
+            touch.service_accounts
+            and sa_unknown
+            and any(getattr(p, "key", None) in sa_unknown for p in res.endpoints)
+        ):
+            return (
+                f"the {end}'s service account is not in its flow logs (Calico leaves "
+                "projectcalico.org/* labels out) and a changed rule selects service accounts"
+            )
         if res.partial_labels is not None:
             missing = {
                 k
@@ -367,7 +378,7 @@ def _evaluate_group(g: dict[str, Any], ev: _Evaluator, resolver: Resolver, touch
         **{k: g[k] or 0 for k in SUMS},
     )
     rs, rd = resolver.resolve(s), resolver.resolve(d)
-    reason = _uncertainty(g, rs, rd, touch)
+    reason = _uncertainty(g, rs, rd, touch, resolver.sa_unknown)
     if rs.unknown or rd.unknown:
         fc.uncertain, fc.reason = True, reason
         return fc

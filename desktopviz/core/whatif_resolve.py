@@ -102,6 +102,9 @@ class Resolver:
         self.policy_nets = sorted(set(policy_nets), key=lambda n: (n.version, n.prefixlen, str(n)))
         self.classify = classify  # engine.classify_ip
         self._synthetic: dict[str, Pod] = {}
+        # rebuilt pods whose service account the record did not tell (Felix leaves
+        # projectcalico.org/serviceaccount out of flow-log labels): "default" is a guess
+        self.sa_unknown: set[str] = set()
         self._by_prefix: dict[tuple[str, str], list[Pod]] = {}
         for pod in cluster.pods.values():
             self._by_prefix.setdefault((pod.namespace, pod.name_aggr), []).append(pod)
@@ -115,7 +118,10 @@ class Resolver:
         key = f"{ns}/{name}"
         pod = self._synthetic.get(key)
         if pod is None:
-            sa = (labels or {}).get(CALICO_PREFIX + "serviceaccount", "default")
+            sa = (labels or {}).get(CALICO_PREFIX + "serviceaccount")
+            if sa is None:
+                sa = "default"
+                self.sa_unknown.add(key)
             gen = aggr[:-1] if aggr.endswith("*") else None
             pod = Pod(name, ns, _own_labels(labels), ip=ip, service_account=sa, generate_name=gen)
             self._synthetic[key] = pod

@@ -184,3 +184,21 @@ def test_a_staged_deny_all_changes_no_traffic_but_shows_pending_denies(scenario)
         for x in storefront
     )
     assert all(not any("staged:" in p for p in x.policies["enforced_policies"]) for x in b)
+
+
+def test_a_rebuilt_pods_service_account_is_unknown_so_service_account_rules_make_it_uncertain(
+    recorded, scenario
+):
+    # The rogue pod was deployed by an event: the what-if rebuilds it from its flow logs, whose
+    # labels carry no projectcalico.org/serviceaccount (Felix leaves projectcalico.org/* out).
+    assert not [p for p in scenario.cluster.pods.values() if p.labels.get("app") == "rogue"]
+    ps = PolicySet.from_cluster(scenario.cluster)
+    doc = ps.document(TRUSTED)
+    doc["spec"]["ingress"].insert(0, {"action": "Allow", "source": {"serviceAccounts": {"names": ["rogue"]}}})
+    ps.replace(TRUSTED, doc)
+    result = evaluate_whatif(recorded, scenario.cluster, ps.base, ps.state)
+    rogue_in = [
+        r for r in result.rows if r.source.startswith("storefront/rogue") and "microservice" in r.dest
+    ]
+    assert rogue_in and all(r.uncertain and "service account" in r.reason for r in rogue_in)
+    assert not [c for c in result.changes if c.source.startswith("storefront/rogue")]
