@@ -1,21 +1,38 @@
-"""The insert hot path of the flow store: flow rows and rollups for a batch of logs.
+"""The insert hot path of the flow store: flow rows and rollup sums for a batch of logs.
 
 Flow logs repeat themselves: the same label sets and the same policy traces come back in
 every flush interval. A log's labels and policies are stored as ids (``label_sets``,
-``traces``; a new trace also gets its ``trace_hits`` rows); the id and the parsed trace
+``traces``; a new trace also gets its ``trace_hits`` rows); the ids and the parsed trace
 entries are cached by content (tuples of the strings, not object identity: the simulator
-builds new lists for every log), and the rollups are summed in Python per batch and written
-with one upsert per key. See :mod:`desktopviz.core.store_schema` for the tables.
+builds new lists for every log).
+
+A batch is processed column by column (the rows transposed with ``zip``), because per-row
+Python work is what an insert costs: within a chunk each distinct labels/policies/list
+object is looked up once (an importer passes the same objects for repeated values), columns
+that are null in every row of the chunk are not bound (binding them cost about as much as
+the rest of the row), and the rollups are summed per (5 minutes, flow key) and per
+(5 minutes, reporter, trace), then written by :mod:`desktopviz.core.store_rollup`. See
+:mod:`desktopviz.core.store_schema` for the tables.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from itertools import islice
 from typing import Any
 
-from desktopviz.core.flowlog import FIELDS, JSON_FIELDS, FlowLog
+from desktopviz.core.flowlog import FIELDS, JSON_FIELDS
+from desktopviz.core.store_rollup import (  # noqa: F401 - ROLLUP_LEVELS re-exported
+    COUNTERS,
+    FINEST,
+    FLOW_KEY,
+    ROLLUP_LEVELS,
+    Hit,
+    HitKeys,
+    write_rollups,
+)
 from desktopviz.core.verdict import PolicyHit
 
 COLUMNS: tuple[str, ...] = ("id", *FIELDS)  # of the flow_logs view
@@ -24,18 +41,7 @@ ID_COLUMN = {"source_labels": "source_labels_id", "dest_labels": "dest_labels_id
 ROW_COLUMNS: tuple[str, ...] = ("id", *(ID_COLUMN.get(n, n) for n in FIELDS))
 TRACE_HIT_COLUMNS = ("trace_id", "kind", "idx", "tier", "policy", "namespace", "action", "rule_index")
 _HIT_MARKS = ", ".join("?" * len(TRACE_HIT_COLUMNS))
-FLOW_KEY = (
-    "source_namespace",
-    "source_name_aggr",
-    "source_type",
-    "dest_namespace",
-    "dest_name_aggr",
-    "dest_type",
-    "action",
-    "reporter",
-)
-COUNTERS = ("num_flows", "packets_in", "packets_out", "bytes_in", "bytes_out")
-HIT_COLUMNS = (
+HIT_COLUMNS = (  # of the policy_hits view
     "flow_log_id",
     "reporter",
     "kind",
@@ -48,8 +54,6 @@ HIT_COLUMNS = (
     "start_time",
     *COUNTERS,
 )
-ROLLUP_LEVELS: tuple[int, ...] = (86400, 3600, 300)  # coarsest first; buckets aligned to the epoch
-FINEST = ROLLUP_LEVELS[-1]  # also the bucket of series_rollup
 BATCH = 5000
 CACHE_LIMIT = 50_000
 
@@ -62,13 +66,29 @@ _OTHER_JSON = tuple(
 _KEY_IDX = tuple(_I[k] for k in FLOW_KEY)
 _START, _END, _REP = _I["start_time"], _I["end_time"], _I["reporter"]
 _CNT = tuple(_I[k] for k in COUNTERS)
+_INT = frozenset({int})
 _STD_POLICY_KEYS = ["enforced_policies", "pending_policies", "all_policies"]
 
-Hit = tuple[str, int, str, str, str | None, str, int]  # kind, idx, tier, policy, namespace, action, rule
+
+def _dashed(col: tuple[Any, ...]) -> Sequence[Any]:
+    """A flow-key column with null as "-" (the rollups' key columns are NOT NULL)."""
+    return ["-" if x is None else x for x in col] if None in col else col
+
+
+def _zeroed(col: tuple[Any, ...]) -> Sequence[Any]:
+    """A counter column with null as 0."""
+    return [x or 0 for x in col] if None in col else col
 
 
 class TraceError(ValueError):
     """A policies entry that is not a policy hit."""
+
+
+def _describe(v: list[Any], exc: Exception) -> str:
+    return (
+        f"flow log starting {v[_START]} ({v[_REP]} {v[_I['source_name_aggr']]} -> "
+        f"{v[_I['dest_name_aggr']]}): policies: {exc}"
+    )
 
 
 def traces_to_index(policies: Any) -> list[tuple[str, list[str]]]:
@@ -108,14 +128,16 @@ class Ingest:
         self.conn = conn
         self._labels: dict[Any, int] = {}
         self._policies: dict[Any, tuple[int, int]] = {}  # key -> (trace id, bad entries)
-        self._trace_hits: dict[int, tuple[Hit, ...]] = {}  # trace id -> its entries
+        self._trace_hids: dict[int, tuple[int, ...]] = {}  # trace id -> its entries' hit keys
+        self._hit_keys = HitKeys()
+        self._sql: dict[tuple[int, ...], str] = {}  # flow_rows INSERT by the columns it binds
         self.skipped_traces = 0
 
     def reset(self) -> None:
         """Forget the caches (after a rollback, label-set ids may no longer exist)."""
         self._labels.clear()
         self._policies.clear()
-        self._trace_hits.clear()
+        self._trace_hids.clear()
 
     def _label(self, value: Any) -> int:
         if type(value) is dict and len(value) == 1 and type(value.get("labels")) is list:
@@ -156,54 +178,106 @@ class Ingest:
                 )
             else:
                 tid = c.execute("SELECT id FROM traces WHERE policies = ?", (text,)).fetchone()[0]
-            self._trace_hits[tid] = hits
+            self._trace_hids[tid] = self._hit_keys.of(hits)
             hit = self._policies[key] = (tid, bad)
         elif strict and hit[1]:
             parse_hits(value, strict)  # raises TraceError: the trace was stored by a lenient insert
         return hit
 
-    def insert(self, logs: Iterable[FlowLog], getter: Any, strict: bool) -> int:
-        """Insert the logs (the caller holds the transaction); returns how many."""
-        c = self.conn
-        if len(self._policies) > CACHE_LIMIT:  # only between calls: groups below hold trace ids
-            self.reset()
-        next_id = (c.execute("SELECT max(id) FROM flow_rows").fetchone()[0] or 0) + 1
-        first = next_id
-        sql_flow = (
-            f"INSERT INTO flow_rows ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
-        )
-        flows: dict[tuple[Any, ...], list[int]] = {}
-        groups: dict[tuple[int, str, int], list[int]] = {}
-        flow_rows: list[list[Any]] = []
-        trace_hits = self._trace_hits
-        for log in logs:
-            v = list(getter(log))
-            sl, dl, pol = v[_SL], v[_DL], v[_POL]
-            sl_id = dl_id = 0
-            if sl is not None:
-                v[_SL] = sl_id = self._label(sl)
-            if dl is not None:
-                v[_DL] = dl_id = self._label(dl)
-            tid = -1
-            if pol is not None:
-                try:
-                    tid, bad = self._policy(pol, strict)
-                except TraceError as exc:
-                    raise TraceError(
-                        f"flow log starting {log.start_time} ({log.reporter} {log.source_name_aggr} -> "
-                        f"{log.dest_name_aggr}): policies: {exc}"
-                    ) from None
-                self.skipped_traces += bad
-                v[_POL] = tid
-            for i in _OTHER_JSON:
-                if v[i] is not None:
-                    v[i] = _dumps(v[i])
-            start, end, rep = int(v[_START]), int(v[_END]), v[_REP]
-            nf, pin, pout, bin_, bout = cnt = [v[i] or 0 for i in _CNT]
-            v.insert(0, next_id)
-            flow_rows.append(v)
-            fine = start // FINEST * FINEST
-            key = (fine, *["-" if v[1 + i] is None else v[1 + i] for i in _KEY_IDX], sl_id, dl_id)
+    def _ids(self, col: tuple[Any, ...], fn: Any) -> tuple[list[Any], dict[int, Any]]:
+        """``fn`` of each value of a column (None stays None), computed once per distinct
+        object: the rows hold every value while the chunk is processed, so ``id()`` cannot be
+        reused meanwhile (an importer hands over the same objects for repeated texts)."""
+        memo: dict[int, Any] = {}
+        get = memo.get
+        out = []
+        append = out.append
+        for x in col:
+            if x is None:
+                append(None)
+                continue
+            r = get(id(x))
+            if r is None:
+                r = memo[id(x)] = fn(x)
+            append(r)
+        return out, memo
+
+    def _label_ids(self, src: tuple[Any, ...], dst: tuple[Any, ...]) -> tuple[list[Any], list[Any]]:
+        """The label-set ids of both label columns, new sets numbered in row order (source
+        then destination), each distinct object looked up once (see :meth:`_ids`)."""
+        memo: dict[int, int] = {}
+        get = memo.get
+        label = self._label
+        out_s: list[Any] = []
+        out_d: list[Any] = []
+        for x, y in zip(src, dst, strict=True):
+            if x is None:
+                out_s.append(None)
+            else:
+                r = get(id(x))
+                if r is None:
+                    r = memo[id(x)] = label(x)
+                out_s.append(r)
+            if y is None:
+                out_d.append(None)
+            else:
+                r = get(id(y))
+                if r is None:
+                    r = memo[id(y)] = label(y)
+                out_d.append(r)
+        return out_s, out_d
+
+    def _chunk(
+        self,
+        vals: list[Any],
+        first: int,
+        strict: bool,
+        flows: dict[tuple[Any, ...], list[int]],
+        groups: dict[tuple[int, str, int], list[int]],
+    ) -> None:
+        """Insert one chunk of value tuples (FIELDS order) as ids first.. and add it to the
+        rollup sums. Works column by column: per-row Python work is what costs here."""
+        n = len(vals)
+        cols: list[Any] = list(zip(*vals, strict=True))
+        cols[_SL], cols[_DL] = sl, dl = self._label_ids(cols[_SL], cols[_DL])
+        pol = cols[_POL]
+        try:
+            pairs, memo = self._ids(pol, lambda x: self._policy(x, strict))
+        except TraceError as exc:
+            raise TraceError(self._where(vals, pol, strict, exc)) from None
+        if any(b for _, b in memo.values()):
+            self.skipped_traces += sum(p[1] for p in pairs if p is not None)
+        cols[_POL] = tids = [None if p is None else p[0] for p in pairs]
+        for i in _OTHER_JSON:
+            col = cols[i]
+            if col.count(None) != n:
+                cols[i] = self._ids(col, _dumps)[0]
+        # flow_rows: columns that are null in every row of the chunk are left to their
+        # default (NULL): binding them costs more than the rest of the row's insert
+        keep = tuple(i for i, col in enumerate(cols) if col.count(None) != n)
+        sql = self._sql.get(keep)
+        if sql is None:
+            names = ["id", *(ROW_COLUMNS[1 + i] for i in keep)]
+            sql = self._sql[keep] = (
+                f"INSERT INTO flow_rows ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+            )
+        self.conn.executemany(sql, zip(range(first, first + n), *(cols[i] for i in keep), strict=True))
+        # rollup sums
+        starts = cols[_START]
+        if not _INT.issuperset(map(type, starts)):
+            starts = list(map(int, starts))
+        ends = cols[_END]
+        if not _INT.issuperset(map(type, ends)):
+            ends = list(map(int, ends))
+        fine = [s - s % FINEST for s in starts]
+        keycols = [_dashed(cols[i]) for i in _KEY_IDX]
+        cnt = [_zeroed(cols[i]) for i in _CNT]
+        sl0 = [0 if x is None else x for x in sl] if None in sl else sl
+        dl0 = [0 if x is None else x for x in dl] if None in dl else dl
+        has_hits = self._trace_hids  # trace id -> its entries (empty: no hits)
+        for key, tid, nf, pin, pout, bin_, bout, start, end in zip(
+            zip(fine, *keycols, sl0, dl0, strict=True), tids, *cnt, starts, ends, strict=True
+        ):
             acc = flows.get(key)
             if acc is None:
                 flows[key] = [1, nf, pin, pout, bin_, bout, start, end]
@@ -218,108 +292,48 @@ class Ingest:
                     acc[6] = start
                 if end > acc[7]:
                     acc[7] = end
-            if tid >= 0 and trace_hits[tid]:
-                gk = (fine, rep, tid)
+            if tid is not None and has_hits[tid]:
+                gk = (key[0], key[8], tid)  # bucket, reporter, trace
                 g = groups.get(gk)
                 if g is None:
-                    groups[gk] = [1, *cnt]
+                    groups[gk] = [1, nf, pin, pout, bin_, bout]
                 else:
                     g[0] += 1
-                    for j in range(5):
-                        g[1 + j] += cnt[j]
-            next_id += 1
-            if len(flow_rows) >= BATCH:
-                c.executemany(sql_flow, flow_rows)
-                flow_rows.clear()
-        if flow_rows:
-            c.executemany(sql_flow, flow_rows)
-        self._write_rollups(flows, groups)
-        return next_id - first
+                    g[1] += nf
+                    g[2] += pin
+                    g[3] += pout
+                    g[4] += bin_
+                    g[5] += bout
 
-    def _write_rollups(
-        self, flows: dict[tuple[Any, ...], list[int]], groups: dict[tuple[int, str, int], list[int]]
-    ) -> None:
-        # (the inner sums are written out: a Python loop over six counters costs more than
-        # the rest of the row's work)
-        frows: dict[tuple[Any, ...], list[int]] = {}
-        series: dict[tuple[int, str, str], list[int]] = {}
-        for (fine, *rest), acc in flows.items():
-            sk = (fine, rest[6], rest[7])  # bucket, action, reporter
-            sv = series.get(sk)
-            if sv is None:
-                series[sk] = [acc[0], acc[1], acc[4] + acc[5]]
-            else:
-                sv[0] += acc[0]
-                sv[1] += acc[1]
-                sv[2] += acc[4] + acc[5]
-            for level in ROLLUP_LEVELS:
-                k = (level, fine // level * level, *rest)
-                t = frows.get(k)
-                if t is None:
-                    frows[k] = acc[:]
-                else:
-                    t[0] += acc[0]
-                    t[1] += acc[1]
-                    t[2] += acc[2]
-                    t[3] += acc[3]
-                    t[4] += acc[4]
-                    t[5] += acc[5]
-                    if acc[6] < t[6]:
-                        t[6] = acc[6]
-                    if acc[7] > t[7]:
-                        t[7] = acc[7]
-        # The (bucket, reporter, trace) sums at each level first (a trace comes back in every
-        # interval), then spread over each trace's entries.
-        level_groups: dict[tuple[int, int, str, int], list[int]] = {}
-        for (fine, rep, tid), g in groups.items():
-            for level in ROLLUP_LEVELS:
-                k = (level, fine // level * level, rep, tid)
-                t = level_groups.get(k)
-                if t is None:
-                    level_groups[k] = g[:]
-                else:
-                    t[0] += g[0]
-                    t[1] += g[1]
-                    t[2] += g[2]
-                    t[3] += g[3]
-                    t[4] += g[4]
-                    t[5] += g[5]
-        hrows: dict[tuple[Any, ...], list[Any]] = {}
-        trace_hits = self._trace_hits
-        for (level, bucket, rep, tid), g in level_groups.items():
-            for kind, _idx, tier, policy, ns, action, rule in trace_hits[tid]:
-                k = (level, bucket, kind, policy, tier, rep, rule, action)
-                t = hrows.get(k)
-                if t is None:
-                    hrows[k] = [ns, *g]
-                else:
-                    t[1] += g[0]
-                    t[2] += g[1]
-                    t[3] += g[2]
-                    t[4] += g[3]
-                    t[5] += g[4]
-                    t[6] += g[5]
+    def _where(self, vals: list[Any], pol: tuple[Any, ...], strict: bool, exc: TraceError) -> str:
+        """The error message naming the first log whose policies are refused."""
+        for v, p in zip(vals, pol, strict=True):
+            if p is not None:
+                try:
+                    parse_hits(p, strict)
+                except TraceError:
+                    return _describe(list(v), exc)
+        return str(exc)  # pragma: no cover - the failing value is in the chunk
+
+    def insert(self, logs: Iterable[Any], getter: Any, strict: bool) -> int:
+        """Insert the logs (the caller holds the transaction); returns how many. Value tuples
+        in FIELDS order are read as they are, other records through ``getter``."""
         c = self.conn
-        fcols = ("level", "bucket", *FLOW_KEY, "source_labels_id", "dest_labels_id")
-        sums = ("logs", *COUNTERS)
-        upd = ", ".join(f"{s} = {s} + excluded.{s}" for s in sums)
-        c.executemany(
-            f"INSERT INTO flow_rollup ({', '.join(fcols)}, {', '.join(sums)}, min_start, max_end) "
-            f"VALUES ({', '.join('?' * (len(fcols) + len(sums) + 2))}) "
-            f"ON CONFLICT DO UPDATE SET {upd}, min_start = min(min_start, excluded.min_start), "
-            "max_end = max(max_end, excluded.max_end)",
-            [(*k, *v) for k, v in frows.items()],
-        )
-        hcols = ("level", "bucket", "kind", "policy", "tier", "reporter", "rule_index", "action")
-        hsums = ("hits", *COUNTERS)
-        hupd = ", ".join(f"{s} = {s} + excluded.{s}" for s in hsums)
-        c.executemany(
-            f"INSERT INTO hit_rollup ({', '.join(hcols)}, namespace, {', '.join(hsums)}) "
-            f"VALUES ({', '.join('?' * (len(hcols) + len(hsums) + 1))}) ON CONFLICT DO UPDATE SET {hupd}",
-            [(*k, *v) for k, v in hrows.items()],
-        )
-        c.executemany(
-            "INSERT INTO series_rollup VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
-            "logs = logs + excluded.logs, num_flows = num_flows + excluded.num_flows, bytes = bytes + excluded.bytes",
-            [(*k, *v) for k, v in series.items()],
-        )
+        if len(self._policies) > CACHE_LIMIT:  # only between calls: groups below hold trace ids
+            self.reset()
+        if len(self._hit_keys.keys) > CACHE_LIMIT:
+            self._hit_keys = HitKeys()
+            self._trace_hids.clear()
+            self._policies.clear()
+        first = next_id = (c.execute("SELECT max(id) FROM flow_rows").fetchone()[0] or 0) + 1
+        flows: dict[tuple[Any, ...], list[int]] = {}
+        groups: dict[tuple[int, str, int], list[int]] = {}
+        it = iter(logs)
+        while True:
+            vals = [x if isinstance(x, tuple) else getter(x) for x in islice(it, BATCH)]
+            if not vals:
+                break
+            self._chunk(vals, next_id, strict, flows, groups)
+            next_id += len(vals)
+        write_rollups(c, flows, groups, self._trace_hids, self._hit_keys)
+        return next_id - first
