@@ -229,9 +229,26 @@ class PolicyBoard(BoardBuilding, BoardEditing, QWidget):
         card = self.card_widgets.get(key)
         if card is not None:
             self.scroll.ensureWidgetVisible(card, 20, 40)
+            self._show_whole_column(card)
         row = self.model.row_of(key)
         if row >= 0:
             self.table.selectRow(row)
+
+    def _show_whole_column(self, card: PolicyCard) -> None:
+        """Scroll sideways so the card's tier column is seen whole (with its header), not cut
+        at the edge of the board, when the board is wide enough for it."""
+        page = self.scroll.widget()
+        column = next((c for c in self.columns if c.isAncestorOf(card)), None)
+        if page is None or column is None:
+            return
+        bar = self.scroll.horizontalScrollBar()
+        left = column.mapTo(page, column.rect().topLeft()).x() - 6
+        right = left + column.width() + 12
+        view = self.scroll.viewport().width()
+        if right - bar.value() > view:
+            bar.setValue(right - view)
+        if left < bar.value():
+            bar.setValue(max(0, left))
 
     def open_policy(self, key: str) -> None:
         """Show the policy view of a policy (by trace name)."""

@@ -118,7 +118,8 @@ def test_rogue_traffic_shows_as_denied_on_trusted_and_on_its_ingress_deny_rule(
     assert deny.action == "Deny" and deny.metrics.denied.connections > 0
     widget = view.rule_widgets[("ingress", 2)]
     assert "rogue-" in widget.peers.text() and "denied" in widget.peers.text()
-    assert "n/a" not in widget.metrics.text().split("Denied packets/s")[1].split("</tr>")[0]
+    denied_row = widget.metrics.text().split(">Denied</td>")[1].split("</tr>")[0]
+    assert "pkts/s" in denied_row and "n/a" not in denied_row  # packets/s in and out, total
     assert "n/a" in view.rule_widgets[("egress", 2)].metrics.text()  # no data on the egress Deny
     with qtbot.waitSignal(board.showFlows) as sig:
         widget.flows_button.click()
@@ -221,3 +222,31 @@ def test_export_yaml(qtbot, board, scenario, run_db, tmp_path):
         "Tier platform…",
         "Tier default…",
     ]
+
+
+def test_the_toolbar_fits_a_narrow_dock_with_nothing_cut_off(qtbot, board, scenario, run_db):
+    """At 1280×800 the board's dock is ~520 px wide: every button shows whole, the policy count
+    gives way (elided, its full text as tooltip)."""
+    board.set_editable(True)
+    open_run(qtbot, board, scenario, run_db)
+    tb = board.toolbar
+    assert tb.minimumSizeHint().width() <= 420
+    board.resize(440, 700)
+    qtbot.waitUntil(lambda: tb.width() <= 440)
+    for b in (tb.add_tier_button, tb.columns_button, tb.list_button, tb.export_button, tb.eye_button):
+        geo = b.geometry()
+        assert b.isVisible() and geo.left() >= 0 and geo.right() <= tb.width(), b.toolTip()
+        assert b.toolTip()  # icon buttons say what they do
+    assert "policies" in tb.status.text()
+    if tb.status.width() < tb.status.fontMetrics().horizontalAdvance(tb.status.text()):
+        assert tb.status.toolTip() == tb.status.text()
+
+
+def test_the_selected_card_is_scrolled_to_with_its_whole_column(qtbot, board, scenario, run_db):
+    open_run(qtbot, board, scenario, run_db)
+    board.resize(520, 700)
+    qtbot.waitUntil(lambda: board.scroll.viewport().width() < 520)
+    board.select_policy(TRUSTED)
+    column = next(c for c in board.columns if c.isAncestorOf(board.card_widgets[TRUSTED]))
+    left = column.mapTo(board.scroll.viewport(), column.rect().topLeft()).x()
+    assert 0 <= left and left + column.width() <= board.scroll.viewport().width()
