@@ -13,7 +13,6 @@ from PySide6.QtWidgets import QBoxLayout, QFrame, QLabel, QSizePolicy, QToolButt
 
 from desktopviz.core.board import nbytes, packets
 from desktopviz.core.board_detail import RuleRow
-from desktopviz.core.queries import Traffic
 from desktopviz.ui.policy_board_style import ACTION_COLOURS, GLOBAL, compact, human_bytes, rate
 
 IN_COLOUR = "#d9822b"  # inbound ↓ (Calico's orange)
@@ -30,57 +29,66 @@ def _out(text: str) -> str:
     return f"<span style='color:{OUT_COLOUR}'>{text} ↑</span>"
 
 
+COLUMNS = (80, 50, 84, 84, 92)  # label, unit, inbound, outbound, total: alike for every rule, so they line up
+METRICS_WIDTH = sum(COLUMNS) + 12
+
+
+def _cell(value: str, width: int, head: bool = False) -> str:
+    tag = "th" if head else "td"
+    return f"<{tag} width={width} align=right style='padding: 1px 0 1px 8px'>{value}</{tag}>"
+
+
+def _row(label: str, values: list[str], unit: str = "") -> str:
+    return (
+        f"<tr><td width={COLUMNS[0]} style='padding: 1px 0'>{escape(label)}</td>"
+        f"<td width={COLUMNS[1]} style='color:gray; padding: 1px 0'>{unit}</td>"
+        + "".join(_cell(v, w) for v, w in zip(values, COLUMNS[2:], strict=True))
+        + "</tr>"
+    )
+
+
 def metrics_html(row: RuleRow, span: float) -> str:
-    """The metrics table of a rule (rates over `span` seconds, totals)."""
+    """The metrics table of a rule (rates over `span` seconds, totals), in fixed columns so
+    the tables of all rules line up: Endpoints, Connections/s, then Allowed, Denied and
+    Passed, each as packets/s and bytes/s when the rule saw such traffic, else one `n/a` line."""
     m = row.metrics
     if not m.total.logs:
-        cells = " &nbsp;·&nbsp; ".join(
-            f"<span style='color:gray'>{w}</span> {NA}"
-            for w in ("Endpoints", "Connections/s", "Allowed", "Denied", "Passed")
-        )
-        return f"{cells}<br><span style='color:gray'>no traffic hit this rule in the time range</span>"
+        return "<span style='color:gray'>n/a · no traffic hit this rule in the time range</span>"
     ingress = row.direction == "ingress"
     per = (lambda v: rate(v / span)) if span > 0 else (lambda v: compact(v))
-
-    def pair(t: Traffic, attr_in: str, attr_out: str, fmt) -> list[str]:  # type: ignore[no-untyped-def]
-        if not t.logs:
-            return [NA, NA, NA]
-        vin, vout = getattr(t, attr_in), getattr(t, attr_out)
-        return [_in(fmt(vin / span if span > 0 else vin)), _out(fmt(vout / span if span > 0 else vout)), ""]
-
-    rows: list[tuple[str, list[str]]] = []
+    pkt = (lambda v: rate(v)) if span > 0 else (lambda v: compact(v))
     n = row.peer_count
-    if m.total.logs:
-        rows.append(("Endpoints", [_in(str(n if ingress else 0)), _out(str(0 if ingress else n)), str(n)]))
-        c = per(m.total.connections)
-        rows.append(
-            (
-                "Connections/s",
-                [_in(c) if ingress else NA, NA if ingress else _out(c), f"{m.total.connections:,}"],
-            )
-        )
-    else:
-        rows.append(("Endpoints", [NA, NA, NA]))
-        rows.append(("Connections/s", [NA, NA, NA]))
+    c = per(m.total.connections)
+    lines = [
+        _row("Endpoints", [_in(str(n if ingress else 0)), _out(str(0 if ingress else n)), str(n)]),
+        _row(
+            "Connections",
+            [_in(c) if ingress else NA, NA if ingress else _out(c), f"{m.total.connections:,}"],
+            "/s",
+        ),
+    ]
     for label, t in (("Allowed", m.allowed), ("Denied", m.denied), ("Passed", m.passed)):
-        pk = pair(t, "packets_in", "packets_out", lambda v: rate(v) if span > 0 else compact(v))
-        by = pair(t, "bytes_in", "bytes_out", lambda v: human_bytes(v))
-        if t.logs:
-            pk[2] = f"{packets(t):,} pkts"
-            by[2] = human_bytes(nbytes(t))
-        rows.append((f"{label} packets/s", pk))
-        rows.append((f"{label} bytes/s", by))
+        if not t.logs:
+            lines.append(_row(label, [NA, NA, NA]))
+            continue
+
+        def both(a_in: float, a_out: float, fmt) -> list[str]:  # type: ignore[no-untyped-def]
+            if span > 0:
+                a_in, a_out = a_in / span, a_out / span
+            return [_in(fmt(a_in)), _out(fmt(a_out))]
+
+        lines.append(_row(label, [*both(t.packets_in, t.packets_out, pkt), f"{packets(t):,} pkts"], "pkts/s"))
+        lines.append(
+            _row("", [*both(t.bytes_in, t.bytes_out, human_bytes), human_bytes(nbytes(t))], "bytes/s")
+        )
     head = (
-        "<tr><th></th><th align=right>inbound</th><th align=right>outbound</th>"
-        "<th align=right>total</th></tr>"
-    )
-    body = "".join(
-        f"<tr><td style='color:gray'>{escape(label)}&nbsp;&nbsp;</td>"
-        + "".join(f"<td align=right>&nbsp;&nbsp;{v}</td>" for v in vals)
+        f"<tr><th width={COLUMNS[0]}></th><th width={COLUMNS[1]}></th>"
+        + _cell(f"<span style='color:{IN_COLOUR}'>inbound ↓</span>", COLUMNS[2], True)
+        + _cell(f"<span style='color:{OUT_COLOUR}'>outbound ↑</span>", COLUMNS[3], True)
+        + _cell("total", COLUMNS[4], True)
         + "</tr>"
-        for label, vals in rows
     )
-    return f"<table cellspacing=0 cellpadding=1>{head}{body}</table>"
+    return f"<table cellspacing=0 cellpadding=0 width={sum(COLUMNS)}>{head}{''.join(lines)}</table>"
 
 
 def peers_html(row: RuleRow) -> str:
@@ -150,8 +158,10 @@ class RuleRowWidget(QFrame):
         small = self.metrics.font()
         small.setPointSizeF(max(7.5, small.pointSizeF() - 1))
         self.metrics.setFont(small)
-        outer.addWidget(box, 5, Qt.AlignmentFlag.AlignTop)
-        outer.addWidget(self.metrics, 4)
+        self.metrics.setFixedWidth(METRICS_WIDTH)
+        self.metrics.setWordWrap(True)
+        outer.addWidget(box, 1, Qt.AlignmentFlag.AlignTop)
+        outer.addWidget(self.metrics, 0)
         self.update_row(row, 0.0)
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
@@ -165,7 +175,7 @@ class RuleRowWidget(QFrame):
     def update_row(self, row: RuleRow, span: float) -> None:
         self.row = row
         colour = ACTION_COLOURS.get(row.action, GLOBAL).name()
-        index = "end of tier" if row.index == -1 else f"rule {row.index}"
+        index = f"{row.direction}, end of tier" if row.index == -1 else f"rule {row.index}"
         text = escape(row.text)
         if row.action and text.startswith(row.action):
             text = f"<b style='color:{colour}'>{escape(row.action)}</b>{text[len(row.action) :]}"

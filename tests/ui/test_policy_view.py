@@ -88,3 +88,23 @@ def test_show_flows_for_the_policy(qtbot, view, layout, run_db):
     with qtbot.waitSignal(view.showFlows) as sig:
         view.flows_button.click()
     assert sig.args == ['policy = "security.block-feodo" and trace = enforced']
+
+
+def test_rule_metrics_line_up_and_rows_without_data_take_one_line(qtbot, view, layout, run_db):
+    view.show_policy(layout.find("storefront/default.trusted"), "Deny")
+    with qtbot.waitSignal(view.updated, timeout=10000):
+        view.set_store(run_db)
+    widgets = view.rule_widgets
+    lefts = {w.metrics.mapTo(view, w.metrics.rect().topLeft()).x() for w in widgets.values()}
+    widths = {w.metrics.width() for w in widgets.values()}
+    assert len(lefts) == 1 and len(widths) == 1  # one column of tables, the same width
+    allow = widgets[("ingress", 0)].metrics.text()
+    assert "inbound ↓" in allow and "outbound ↑" in allow and "total" in allow
+    # Allowed traffic: packets/s and bytes/s; Denied and Passed: one n/a line each
+    assert allow.count("pkts/s") == 1 and allow.count("bytes/s") == 1
+    assert ">Denied</td>" in allow and ">Passed</td>" in allow
+    quiet = widgets[("egress", 2)].metrics.text()
+    assert "n/a" in quiet and "no traffic" in quiet and "<table" not in quiet
+    # the two end-of-tier rows say which direction fell through
+    assert "ingress, end of tier" in widgets[("ingress", -1)].sentence.text()
+    assert "egress, end of tier" in widgets[("egress", -1)].sentence.text()
