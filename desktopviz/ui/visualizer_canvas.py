@@ -120,7 +120,7 @@ class ChartCanvas(QWidget):
         super().__init__(parent)
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.setMinimumSize(360, 320)
+        self.setMinimumSize(320, 280)
         self.scene: Scene | None = None
         self.colours: ChartColours = LIGHT
         self._image: QImage | None = None

@@ -4,7 +4,9 @@ outlines (:mod:`desktopviz.ui.visualizer_text`) so any thread can draw them, and
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QRectF, QSize, Qt
@@ -37,10 +39,78 @@ def legend_items(scene: Scene) -> list[tuple[str, str]]:
     return out
 
 
-def _label_groups(scene: Scene, vp: Viewport) -> list[tuple[list[GlyphKey], Label | str]]:
+MAX_LABEL_CHARS = 48
+TOOLBAR_BOX = (190.0, 46.0)  # the canvas's tool buttons in the top-right corner (width, height)
+EDGE = 6.0  # labels end this far from the chart's edges
+WIDE = 1.15  # names are mostly hex digits, wider than the font's average character
+
+
+Box = tuple[float, float, float, float]  # left, top, right, bottom
+
+
+def _ray_room(x: float, y: float, ux: float, uy: float, w: float, h: float, boxes: list[Box]) -> float:
+    """How far (px) a label starting at (x, y) may run along (ux, uy) inside the chart: up to
+    its edges less EDGE, and short of the boxes (tool buttons, legend, notes)."""
+    t = float("inf")
+    if ux > 1e-9:
+        t = min(t, (w - EDGE - x) / ux)
+    elif ux < -1e-9:
+        t = min(t, (EDGE - x) / ux)
+    if uy > 1e-9:
+        t = min(t, (h - EDGE - y) / uy)
+    elif uy < -1e-9:
+        t = min(t, (EDGE - y) / uy)
+    for left, top, right, bottom in boxes:  # where the ray enters the box (slab method)
+        lo, hi = 0.0, t
+        for p0, d, a, b in ((x, ux, left, right), (y, uy, top, bottom)):
+            if abs(d) < 1e-9:
+                if not a <= p0 <= b:
+                    lo, hi = 1.0, 0.0
+                    break
+            else:
+                t0, t1 = sorted(((a - p0) / d, (b - p0) / d))
+                lo, hi = max(lo, t0), min(hi, t1)
+        if lo <= hi:
+            t = min(t, lo)
+    return max(0.0, t)
+
+
+def obstacles(scene: Scene, w: float, h: float) -> list[Box]:
+    """Boxes the labels keep out of: the canvas's tool buttons (top right), the legend (bottom
+    right) and the notes (bottom left), estimated from the label font (the worker lays the
+    labels out before it has the legend's glyphs) with room to spare."""
     char_px, line_px = scene.metrics
+    line = line_px + 5
+    items = [len(t) * char_px * WIDE + 26 for _k, t in legend_items(scene)]
+    legend_w = min(w - 24, 70 + sum(items))
+    legend_lines = 1 if 70 + sum(items) <= w - 24 else 2
+    bw, bh = TOOLBAR_BOX
+    boxes: list[Box] = [(w - bw, 0.0, w, bh), (w - 12 - legend_w, h - 18 - legend_lines * line, w, h)]
+    notes = [len(n) * char_px * WIDE for n in scene.note.split("; ") if n]
+    if notes:
+        beside = sum(notes) + 16 * (len(notes) - 1) + 24 + legend_w <= w - 24
+        rows = 1 if beside else legend_lines + len(notes)
+        right = 12 + (sum(notes) + 16 * (len(notes) - 1) if beside else max(notes))
+        boxes.append((0.0, h - 18 - rows * line, right, h))
+    return boxes
+
+
+def _label_groups(scene: Scene, vp: Viewport, w: float, h: float) -> list[tuple[list[GlyphKey], Label | str]]:
+    """The ring labels: names run outwards as far as the chart has room for them (cut with …),
+    never under the legend or the tool buttons; a name with room for fewer than 4 characters
+    is left to its tooltip."""
+    char_px, line_px = scene.metrics
+    boxes = obstacles(scene, w, h)
     out: list[tuple[list[GlyphKey], Label | str]] = []
-    for lb in fit_labels(scene.layout, vp.R, char_px=char_px, line_px=line_px, max_chars=24):
+    for lb in fit_labels(scene.layout, vp.R, char_px=char_px, line_px=line_px, max_chars=MAX_LABEL_CHARS):
+        if lb.kind == "name":
+            norm = math.hypot(lb.x, lb.y) or 1.0
+            x, y = vp.to_px(lb.x, lb.y)
+            room = int(_ray_room(x, y, lb.x / norm, lb.y / norm, w, h, boxes) / (char_px * WIDE))
+            if room < 4:
+                continue
+            if len(lb.text) > room:
+                lb = replace(lb, text=lb.text[: room - 1] + "…")
         out.append(([(lb.text, LABEL_PX, False)], lb))
     return out
 
@@ -97,7 +167,7 @@ def paint_text(
     if not scene.layout.names:
         groups.append(([(scene.empty, LEGEND_PX, False)], "empty"))
     elif scene.labels:
-        groups.extend(_label_groups(scene, vp))
+        groups.extend(_label_groups(scene, vp, w, h))
     items = legend_items(scene)
     title = ("Legend:", LEGEND_PX, True)
     item_keys = [(t, LEGEND_PX, False) for _, t in items]

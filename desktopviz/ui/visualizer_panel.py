@@ -48,7 +48,7 @@ class VisualizerPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setMinimumWidth(380)
+        self.setMinimumWidth(300)  # the chart beside it gets the room on a 1280-wide screen
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         tabs = QHBoxLayout()

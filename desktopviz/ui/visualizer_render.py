@@ -37,6 +37,17 @@ from desktopviz.ui.visualizer_style import (
 MAX_HIGHLIGHT_CHORDS = 300
 
 
+LABEL_ROOM_X = 160.0  # room for the name labels beside the circle, at most (px)
+LABEL_ROOM_Y = 84.0  # above and below it: labels there run up and down, and are cut shorter
+
+
+def label_room(w: float, h: float) -> tuple[float, float]:
+    """Room left for the ring labels (horizontal, vertical) in a w × h chart: a share of the
+    size, so a small chart still has a circle worth looking at, and never more than a long
+    name needs. Labels are cut to the room they get (:mod:`desktopviz.ui.visualizer_labels`)."""
+    return min(LABEL_ROOM_X, max(40.0, 0.24 * w)), min(LABEL_ROOM_Y, max(28.0, 0.14 * (h - 30)))
+
+
 @dataclass
 class Viewport:
     """Where the unit circle sits in the canvas (pixels)."""
@@ -49,8 +60,8 @@ class Viewport:
     def fit(
         cls, w: float, h: float, labels: bool, zoom: float = 1.0, pan: tuple[float, float] = (0, 0)
     ) -> Viewport:
-        margin = 128 if labels else 24
-        R = max(20.0, (min(w, h - 30) / 2 - margin)) * zoom
+        mx, my = label_room(w, h) if labels else (24.0, 24.0)
+        R = max(20.0, min(w / 2 - mx, (h - 30) / 2 - my)) * zoom
         return cls(w / 2 + pan[0], (h - 22) / 2 + pan[1], R)
 
     def to_unit(self, x: float, y: float) -> tuple[float, float]:

@@ -258,3 +258,53 @@ def test_traffic_tables_pass_the_model_tester_and_update_numbers_in_place(qtbot,
     wait(qtbot, viz)
     assert resets == []
     qtmodeltester.check(model)
+
+
+@pytest.mark.parametrize("size", [(900, 560), (1500, 900)])
+def test_the_circle_fills_the_chart_and_labels_keep_off_the_legend_and_buttons(qtbot, size):
+    """The circle takes most of the chart (not a dot in a sea of margin on a laptop screen);
+    the names run outwards as far as there is room, never under the legend, the notes or the
+    tool buttons, and never off the chart."""
+    import math
+
+    from desktopviz.ui.visualizer_labels import _label_groups, legend_items
+    from desktopviz.ui.visualizer_text import legend_layout
+
+    w = FlowVisualizer()
+    qtbot.addWidget(w)
+    w.resize(*size)
+    w.show()
+    long = [
+        flow(
+            f"ns{i % 5}:a-very-long-workload-name-{i:02d}-5d9f8c7b6a-*",
+            f"ns{(i + 1) % 5}:svc{i}-*",
+            conns=20 + i,
+        )
+        for i in range(30)
+    ]
+    w.set_flows(long)
+    wait(qtbot, w)
+    c = w.canvas
+    cw, ch = c.width(), c.height()
+    vp = c.viewport()
+    assert 2 * vp.R >= 0.55 * min(cw, ch - 30), (cw, ch, vp.R)
+    scene = w._result.scene
+    glyphs = w._glyphs.snapshot()
+    title = glyphs[("Legend:", 12, True)]
+    iw = [glyphs[(t, 12, False)].advance for _, t in legend_items(scene)]
+    nk = [(n, 12, False) for n in scene.note.split("; ") if n]
+    plan = legend_layout(cw, ch, title.height + 4, title.advance, iw, [glyphs[k].advance for k in nk])
+    bar = c._bar.geometry()
+    names = [(keys, lb) for keys, lb in _label_groups(scene, vp, cw, ch) if lb.kind == "name"]
+    assert len(names) >= 10 and any(lb.text.endswith("…") for _, lb in names)
+    for keys, lb in names:
+        g = glyphs.get(keys[0])
+        assert g is not None  # drawn
+        x, y = vp.to_px(lb.x, lb.y)
+        n = math.hypot(lb.x, lb.y)
+        for k in range(1, 11):  # points along the text, outwards from the ring
+            px, py = x + lb.x / n * g.advance * k / 10, y + lb.y / n * g.advance * k / 10
+            assert 0 <= px <= cw and 0 <= py <= ch, (lb.text, px, py)
+            assert not bar.contains(int(px), int(py)), lb.text
+            assert not any(b.contains(px, py) for b in plan.boxes), lb.text
+    w.shutdown()
