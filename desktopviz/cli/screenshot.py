@@ -14,7 +14,8 @@ from pathlib import Path
 
 from desktopviz.cli import CommandError
 
-PANELS = ("window", "visualizer", "board", "flows")
+PANELS = ("window", "visualizer", "board", "flows", "policy", "editor")
+THEMES = ("light", "dark")
 VIEWS = ("namespace", "names", "status")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -60,7 +61,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="fire a scenario event at a simulated time, e.g. deploy-rogue@5m (repeatable)",
     )
     p.add_argument("--view", choices=VIEWS, help="Flow Visualizer view (namespace, names, status)")
-    p.add_argument("--panel", choices=PANELS, default="window", help="what to picture (default: window)")
+    p.add_argument(
+        "--panel",
+        choices=PANELS,
+        default="window",
+        help="what to picture (default: window); policy: the policy view of --policy, "
+        "editor: the policy editor of --policy",
+    )
+    p.add_argument(
+        "--policy",
+        metavar="KEY",
+        help="the policy of --panel policy|editor, as in flow-log traces (e.g. storefront/default.trusted; "
+        "default: the enforced policy that denied the most connections)",
+    )
+    p.add_argument("--theme", choices=THEMES, default="light", help="palette (default light)")
     p.add_argument("--size", default="1600x1000", help="window size WIDTHxHEIGHT (default 1600x1000)")
     p.add_argument("--seed", type=int, help="random seed of the simulation (default: the scenario's)")
     p.add_argument("--db", help="write the simulated run to this database (default: a temporary file)")
@@ -140,15 +154,27 @@ def run(args: argparse.Namespace) -> int:
         else:
             db = Path(args.db) if args.db else Path(tmp) / "run.db"
             scenario = simulate_to_store(source, db, seconds, events, args.seed)
-        return _picture(db, scenario, args.panel, args.view, size, out)
+        return _picture(db, scenario, args.panel, args.view, size, out, args.theme, args.policy)
 
 
-def _picture(db: Path, scenario, panel: str, view: str | None, size: tuple[int, int], out: Path) -> int:  # noqa: ANN001
+def _picture(  # noqa: PLR0913 - the command's options
+    db: Path,
+    scenario,  # noqa: ANN001 - a Scenario or None
+    panel: str,
+    view: str | None,
+    size: tuple[int, int],
+    out: Path,
+    theme: str = "light",
+    policy: str | None = None,
+) -> int:
     from desktopviz.ui.app import create_app, quiet_offscreen_warnings
     from desktopviz.ui.snapshot import SnapshotError, save_widget
+    from desktopviz.ui.theme import apply_theme
 
     app = create_app()
     quiet_offscreen_warnings()
+    palette = app.palette()
+    apply_theme(app, dark=theme == "dark")
     from desktopviz.ui.main_window import MainWindow
 
     window = MainWindow(persist=False)
@@ -167,16 +193,25 @@ def _picture(db: Path, scenario, panel: str, view: str | None, size: tuple[int, 
             set_view(view)
         window.board.show_all_metrics()  # a picture is for reading the numbers
         window.settle()
-        _show_top_denier(window)
-        target = window.panel(panel)
+        top = _show_top_denier(window)
+        target = window.panel("board" if panel == "policy" else panel) if panel != "editor" else None
+        if panel in ("policy", "editor"):
+            key = policy or top
+            if key is None:
+                raise CommandError(f"--panel {panel}: no policy denied traffic; name one with --policy")
+            target = _open_policy(window, panel, key, size) or target
+        assert target is not None
         try:
             save_widget(target, out, title=f"desktopviz — {window.windowTitle()}")
         except SnapshotError as exc:
             raise CommandError(str(exc)) from exc
     finally:
+        for dlg in list(getattr(window, "policy_editors", [])):
+            dlg.close()
         window.shutdown()
         window.deleteLater()
         app.processEvents()
+        app.setPalette(palette)  # (in-process callers, e.g. tests, keep their palette)
     print(out)
     return 0
 
@@ -184,6 +219,8 @@ def _picture(db: Path, scenario, panel: str, view: str | None, size: tuple[int, 
 def _give_panel_the_size(window, panel: str, size: tuple[int, int]) -> None:  # noqa: ANN001
     """A picture of one panel shows that panel at the requested size: the visualizer gets the
     whole window (docks hidden), a dock is floated and sized."""
+    if panel == "policy":
+        panel = "board"
     if panel == "visualizer":
         window.panel("board").hide()
         window.panel("flows").hide()
@@ -194,9 +231,28 @@ def _give_panel_the_size(window, panel: str, size: tuple[int, int]) -> None:  # 
         dock.show()
 
 
-def _show_top_denier(window) -> None:  # noqa: ANN001 - MainWindow
+def _open_policy(window, panel: str, key: str, size: tuple[int, int]):  # noqa: ANN001, ANN202
+    """Show the policy view of `key` in the board (panel policy) or open its editor (panel
+    editor, returned: the widget to picture)."""
+    from PySide6.QtWidgets import QApplication
+
+    if panel == "policy":
+        window.board.open_policy(key)
+        window.settle()
+        QApplication.processEvents()
+        return None
+    dlg = window.open_policy_editor(key)
+    if dlg is None:
+        raise CommandError(f"--panel editor: cannot edit {key} (a stored run has no scenario to edit)")
+    dlg.resize(*size)
+    QApplication.processEvents()
+    window.settle()
+    return dlg
+
+
+def _show_top_denier(window) -> str | None:  # noqa: ANN001 - MainWindow
     """Scroll the Policy Board to the enforced policy that denied the most connections, if
-    any (the card a reader of the picture looks for first)."""
+    any (the card a reader of the picture looks for first); returns its key."""
     cards = getattr(window.board, "cards", {}) or {}
     denied = {
         key: m.denied.connections for key, m in cards.items() if m.denied.connections and "staged:" not in key
@@ -209,3 +265,5 @@ def _show_top_denier(window) -> None:  # noqa: ANN001 - MainWindow
         from PySide6.QtWidgets import QApplication
 
         QApplication.processEvents()
+        return top
+    return None

@@ -76,3 +76,28 @@ def test_bad_requests_are_usage_errors(qapp, tmp_path, capsys):
     notdb.write_text("junk")
     assert main(["screenshot", str(notdb), "-o", str(tmp_path / "x.png")]) == 2
     assert "junk.db" in capsys.readouterr().err
+
+
+def test_dark_theme_and_the_policy_view_and_editor_panels(qapp, tmp_path):
+    from PySide6.QtGui import QPalette
+
+    common = ["--sim", "2m", "--event", "deploy-rogue@1m", "--size", "1000x700"]
+    view = tmp_path / "view.png"
+    args = [*common, "--panel", "policy", "--policy", "storefront/default.trusted", "--theme", "dark"]
+    assert main(["screenshot", *args, "-o", str(view)]) == 0
+    image = QImage(str(view))
+    assert image.width() == 1000 and image.pixelColor(image.width() // 2, 40).lightnessF() < 0.3
+    assert qapp.palette().color(QPalette.ColorRole.Window).lightnessF() > 0.5  # not left dark
+    editor = tmp_path / "editor.png"
+    assert main(["screenshot", *common, "--panel", "editor", "-o", str(editor)]) == 0
+    image = QImage(str(editor))
+    assert (image.width(), image.height()) == (1000, 700)
+    assert image.pixelColor(image.width() // 2, 40).lightnessF() > 0.7
+
+
+def test_policy_panels_need_a_policy_that_exists(qapp, tmp_path, capsys):
+    out = tmp_path / "x.png"
+    assert (
+        main(["screenshot", "--sim", "1m", "--panel", "editor", "--policy", "nope/none", "-o", str(out)]) == 2
+    )
+    assert "nope/none" in capsys.readouterr().err
