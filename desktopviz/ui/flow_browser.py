@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
-    QInputDialog,
     QLabel,
     QMenu,
     QSplitter,
@@ -41,9 +40,9 @@ from desktopviz.core.filterlang import FilterError, combine, compile_filter, ter
 from desktopviz.ui import flow_browser_menus as menus
 from desktopviz.ui.charts import TimeStrip, TopDenied
 from desktopviz.ui.flow_browser_actions import BrowserActions, ChartSignals
-from desktopviz.ui.flow_browser_data import ChartData, time_bounds
+from desktopviz.ui.flow_browser_data import ChartData
 from desktopviz.ui.flow_browser_detail import FlowDetail
-from desktopviz.ui.flow_browser_query import Pill, PillBar, QueryBar, TimePicker, history_menu
+from desktopviz.ui.flow_browser_query import Pill, PillBar, QueryBar, TimePicker
 from desktopviz.ui.flow_table_model import FlowTableModel
 
 CHART_INTERVAL_MS = 2000
@@ -206,6 +205,7 @@ class FlowBrowser(BrowserActions, QWidget):
         self.model.countChanged.connect(self._update_count)
         self.model.busyChanged.connect(lambda _b: self._update_count())
         self.model.error.connect(self.error)
+        self.model.boundsChanged.connect(self._on_bounds)
         self._chart_signals.done.connect(self._on_charts)
         self._chart_signals.failed.connect(
             lambda g, m: g == self._chart_gen and self.error.emit(f"charts: {m}")
@@ -213,31 +213,27 @@ class FlowBrowser(BrowserActions, QWidget):
 
     # -- public API -----------------------------------------------------------------------
     def set_store(self, path: str | Path | None) -> None:
-        """Browse this flow store (None: nothing)."""
+        """Browse this flow store (None: nothing). Nothing is read here: the table's worker
+        opens the store (a file that is not one is reported through ``error``)."""
         self._path = str(path) if path else None
-        try:
-            self.model.set_path(self._path)
-        except Exception as exc:  # noqa: BLE001 - e.g. StoreError: shown, the view stays empty
-            self._path = None
-            self.model.set_path(None)
-            self.error.emit(str(exc))
-        self._update_now()
+        self._now = None  # the newest data time comes with the first page (boundsChanged)
+        self.time_picker.now = None
+        self.model.set_path(self._path)
         self._apply()
 
     def refresh(self) -> None:
-        """New rows may be stored: add them (keeping the view on the user's rows unless Follow
-        is on) and refresh the charts every few seconds."""
+        """New rows may be stored: the worker reads them (they join keeping the view on the
+        user's rows unless Follow is on) and the charts every few seconds."""
         if self._path is None:
             return
-        self._update_now()
-        if self.follow_button.isChecked() and self.time_picker.preset() not in (None, -1):
-            since, until = self.time_picker.range()
-            if (since, until) != (self._since, self._until):
-                self._apply()
-                return
         self.model.refresh()
         if not self._chart_timer.isActive():
             self._chart_timer.start()
+
+    def is_idle(self) -> bool:
+        """No read of the table's is with the worker (the window holds a starting simulation
+        back until the views are idle)."""
+        return not self.model.is_loading()
 
     def set_time_range(self, since: int | None, until: int | None) -> None:
         """Show this absolute range (from the main window; does not emit timeRangeChanged)."""
@@ -300,13 +296,6 @@ class FlowBrowser(BrowserActions, QWidget):
         super().closeEvent(event)
 
     # -- applying filters -----------------------------------------------------------------
-    def _update_now(self) -> None:
-        self._now = None
-        if self.model._conn is not None:
-            b = time_bounds(self.model._conn)
-            self._now = None if b is None else b[1]
-        self.time_picker.now = self._now
-
     def _apply(self) -> None:
         self._since, self._until = self.time_picker.range()
         text = self.filter_text()
@@ -316,17 +305,7 @@ class FlowBrowser(BrowserActions, QWidget):
             self.error.emit(f"filter: {exc}")
             return
         self._filter_sql, self._filter_params = f.sql, f.params
-        parts, args = [], []
-        if self._since is not None:
-            parts.append("start_time >= ?")
-            args.append(self._since)
-        if self._until is not None:
-            parts.append("start_time < ?")
-            args.append(self._until)
-        if f.sql:
-            parts.append(f.sql)
-            args.extend(f.params)
-        self.model.set_query(" AND ".join(parts), tuple(args))
+        self.model.set_query(*self._where(self._since, self._until, f.sql, f.params))
         self._update_count()
         self.filterChanged.emit(text)
         self._chart_timer.stop()
@@ -347,22 +326,6 @@ class FlowBrowser(BrowserActions, QWidget):
         self.time_picker.set_range(since, until)
         self._apply()
         self.timeRangeChanged.emit(since, until)
-
-    def _fill_saved_menu(self) -> None:
-        m = self.saved_menu
-        history_menu(m, menus.load_history(), menus.load_saved(), lambda t: self.query_bar.set_text(t))
-        m.addSeparator()
-        m.addAction("Save current filter…", self._save_dialog)
-        saved = menus.load_saved()
-        if saved:
-            sub = m.addMenu("Delete saved filter")
-            for name in sorted(saved):
-                sub.addAction(name, lambda n=name: (menus.delete_saved(n), self._fill_saved_menu()))
-
-    def _save_dialog(self) -> None:
-        name, ok = QInputDialog.getText(self, "Save filter", "Name:")
-        if ok and name.strip():
-            self.save_filter(name.strip())
 
     # -- table reactions ------------------------------------------------------------------
     def _update_count(self, *_: Any) -> None:

@@ -1,4 +1,5 @@
-"""The flow-log browser's actions: cell and header menus, charts in a worker, export.
+"""The flow-log browser's actions: cell and header menus, the store's "now" (read with the
+table's pages), saved filters, charts in a worker, export.
 
 A mixin of :class:`desktopviz.ui.flow_browser.FlowBrowser` (kept apart to keep modules small);
 it uses the browser's model, table, query bar, pills, chart strip and pools.
@@ -12,10 +13,12 @@ from typing import Any
 
 from PySide6.QtCore import QModelIndex, QObject, QPoint, QRunnable, Signal
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QMenu
+from PySide6.QtWidgets import QInputDialog, QMenu
 
+from desktopviz.core.filterlang import FilterError, compile_filter
 from desktopviz.ui import flow_browser_menus as menus
 from desktopviz.ui.flow_browser_data import ChartData, load_chart_data, open_readonly
+from desktopviz.ui.flow_browser_query import history_menu
 from desktopviz.ui.flow_table_model import RawRole
 from desktopviz.ui.sim_worker_pacing import gui_busy
 
@@ -55,6 +58,13 @@ class BrowserActions:
     count_label: Any
     error: Any
     _path: str | None
+    _now: int | None
+    time_picker: Any
+    follow_button: Any
+    saved_menu: Any
+    filter_text: Any
+    save_filter: Any
+    _apply: Any
 
     def export_to(self, out: str | Path, fmt: str = "csv", *, dialog: bool = True) -> Any:
         """Export every row of the current filter off the GUI thread; returns the job
@@ -109,6 +119,60 @@ class BrowserActions:
 
         values = self.model.row_values(row)
         return "" if values is None else json.dumps(record_from_row(tuple(values[1:])).to_dict())
+
+    # -- the store's "now" ------------------------------------------------------------------
+    def _on_bounds(self, bounds: tuple[int, int] | None) -> None:
+        """The store's newest data time ("now" of the time picker's "Last …" presets and of
+        relative times in filters) as the worker read it. The first one after a store opened,
+        and every one while following, re-apply a range or filter that depends on it."""
+        now = None if bounds is None else int(bounds[1])
+        if now == self._now:
+            return
+        first = self._now is None
+        self._now = self.time_picker.now = now
+        if (first or self.follow_button.isChecked()) and self._wanted_query() != self.model_where():
+            self._apply()
+
+    def _wanted_query(self) -> tuple[str, tuple[Any, ...]] | None:
+        """The WHERE fragment and parameters the time range and filters ask for now (None
+        when the filter does not compile)."""
+        since, until = self.time_picker.range()
+        try:
+            f = compile_filter(self.filter_text(), now=self._now)
+        except FilterError:
+            return None
+        return self._where(since, until, f.sql, f.params)
+
+    @staticmethod
+    def _where(since: int | None, until: int | None, sql: str, params: Any) -> tuple[str, tuple[Any, ...]]:
+        parts, args = [], []
+        if since is not None:
+            parts.append("start_time >= ?")
+            args.append(since)
+        if until is not None:
+            parts.append("start_time < ?")
+            args.append(until)
+        if sql:
+            parts.append(sql)
+            args.extend(params)
+        return " AND ".join(parts), tuple(args)
+
+    # -- saved filters ----------------------------------------------------------------------
+    def _fill_saved_menu(self) -> None:
+        m = self.saved_menu
+        history_menu(m, menus.load_history(), menus.load_saved(), lambda t: self.query_bar.set_text(t))
+        m.addSeparator()
+        m.addAction("Save current filter…", self._save_dialog)
+        saved = menus.load_saved()
+        if saved:
+            sub = m.addMenu("Delete saved filter")
+            for name in sorted(saved):
+                sub.addAction(name, lambda n=name: (menus.delete_saved(n), self._fill_saved_menu()))
+
+    def _save_dialog(self) -> None:
+        name, ok = QInputDialog.getText(self, "Save filter", "Name:")
+        if ok and name.strip():
+            self.save_filter(name.strip())
 
     # -- charts and export ----------------------------------------------------------------
     def _load_charts(self) -> None:

@@ -1,16 +1,22 @@
-"""A table model over the flow store that never loads the whole table.
+"""A table model over the flow store that never loads the whole table, and never reads it
+on the GUI thread.
 
 Rows are fetched in pages of :data:`PAGE` (see :mod:`desktopviz.ui.flow_browser_data` for
-the keyset/offset plan), cached (LRU), and counted once per query. A page or count query is
-first tried on the GUI thread with a budget of a few milliseconds; if SQLite needs longer it
-is interrupted and run by a worker thread with its own read-only connection, and the rows
-show "…" until it answers. ``refresh()`` picks up rows stored since the last look: with the
-default newest-first order they are inserted at the top (``rowsInserted``), so the view can
-keep the user's rows in place and selections (persistent indexes) follow their rows.
+the keyset/offset plan), cached (LRU), and counted once per query. Every read runs in a worker
+thread with its own read-only connection (desktopviz.ui.flow_browser_worker): a query's first
+page and its count, pages scrolled into view (their rows show "…" until the worker answers,
+usually the next frame), and ``refresh()``, which takes in rows stored since the last look.
+With the default newest-first order new rows are inserted at the top (``rowsInserted``) with
+their content already read, so the view can keep the user's rows in place and selections
+(persistent indexes) follow their rows; in other orders the rows shown stay until their
+pages are read again (no "…" flashing five times a second while a simulation runs).
 
 Signals:
     countChanged(int): the number of rows of the current query is known or changed.
     busyChanged(bool): a worker query started (True) or all finished (False).
+    refreshed(int): a refresh() was answered: how many rows joined the query.
+    boundsChanged(object): the store's (first start, newest end) times (None when empty),
+        read with each load and refresh (the browser's "now").
     error(str): a query failed (message for the status bar).
 """
 
@@ -18,7 +24,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections import OrderedDict
-from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import (
@@ -35,30 +40,32 @@ from PySide6.QtGui import QBrush, QColor
 from desktopviz.ui import flow_browser_data as data
 from desktopviz.ui import theme
 from desktopviz.ui.flow_browser_cells import LOADING, IdRole, RawRole, TableCells
-from desktopviz.ui.flow_browser_data import PAGE, Anchors, Budget, Query
-from desktopviz.ui.flow_browser_worker import PageJob, WorkerSignals
+from desktopviz.ui.flow_browser_data import PAGE, Anchors, Query
+from desktopviz.ui.flow_browser_live import LiveRows
+from desktopviz.ui.flow_browser_worker import Loaded, PageJob, WorkerSignals
 
 Index = QModelIndex | QPersistentModelIndex
-BUDGET_MS = 5.0  # GUI-thread time a page or count query may take before a worker runs it
 CACHE_PAGES = 64
 __all__ = ["LOADING", "IdRole", "RawRole", "FlowTableModel"]
 
 
-class FlowTableModel(TableCells, QAbstractTableModel):
+class FlowTableModel(LiveRows, TableCells, QAbstractTableModel):
     countChanged = Signal(int)
     busyChanged = Signal(bool)
+    refreshed = Signal(int)
+    boundsChanged = Signal(object)
     error = Signal(str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._path: str | None = None
-        self._conn: sqlite3.Connection | None = None
         self._columns: list[str] = list(data.DEFAULT_COLUMNS)
         self._query = Query()
         self._rows = 0  # rows shown (the count once known)
         self._total: int | None = None
         self._pages: OrderedDict[int, list[tuple[Any, ...]]] = OrderedDict()
         self._wanted: set[int] = set()
+        self._stale: set[int] = set()  # cached pages shown until they are read again
         self._anchors = Anchors()
         self._top_start: int | None = None  # start_time of the newest row (newest-first order)
         # Rows stored since the query was loaded and shown above the cached ones: cached page
@@ -68,6 +75,9 @@ class FlowTableModel(TableCells, QAbstractTableModel):
         self._base = 0
         self._padded: set[int] = set()
         self._gen = 0
+        self._loading = False  # the first page of the query is being read
+        self._refreshing = False  # a refresh is with the worker
+        self._refresh_again = False  # refresh() was asked meanwhile
         self._counts: dict[tuple[str, tuple[Any, ...], int | None], int] = {}
         self._running: set[sqlite3.Connection] = set()
         self._pending = 0
@@ -76,27 +86,26 @@ class FlowTableModel(TableCells, QAbstractTableModel):
         self._signals = WorkerSignals(self)
         self._signals.page.connect(self._on_page)
         self._signals.count.connect(self._on_count)
+        self._signals.loaded.connect(self._on_loaded)
+        self._signals.refreshed.connect(self._on_refreshed)
         self._signals.failed.connect(self._on_failed)
-        self.budget_ms = BUDGET_MS
+        self._signals.finished.connect(self._done)
         self.deny_brush = QBrush(QColor(217, 54, 54, 38))
         self._action_brushes = {True: QBrush(theme.DENIED), False: QBrush(theme.ALLOWED)}
         self.clear_cells()  # cell texts per flow-log id (see flow_browser_cells)
 
     # -- configuration ------------------------------------------------------------------
     def set_path(self, path: str | None) -> None:
-        """Read this store (None: show nothing). Raises StoreError for a file that is not one."""
-        from desktopviz.core.store import FlowStore
-
+        """Read this store (None: show nothing). A file that is not a flow store is reported
+        through ``error`` (the worker opens it)."""
         self._cancel()
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-        self._path = None
+        self._path = str(path) if path else None
         self.clear_cells()  # another database reuses the ids
-        if path:
-            self._conn = FlowStore(path, create=False, readonly=True).conn
-            self._path = str(path)
+        self._counts.clear()
         self._reload()
+
+    def path(self) -> str | None:
+        return self._path
 
     def set_query(self, where: str, params: tuple[Any, ...] | list[Any] = ()) -> None:
         """Show the rows matching a parameterised WHERE fragment over flow_logs."""
@@ -142,47 +151,27 @@ class FlowTableModel(TableCells, QAbstractTableModel):
         for conn in list(self._running):
             conn.interrupt()
         self._wanted.clear()
-
-    def _max_row_id(self) -> int:
-        assert self._conn is not None
-        return int(self._conn.execute("SELECT coalesce(max(id), 0) FROM flow_logs").fetchone()[0])
+        self._loading = self._refreshing = self._refresh_again = False
 
     def _reload(self) -> None:
+        """Forget the rows shown and read the query's first page (and count) in the worker."""
         self.beginResetModel()
         self._cancel()
         self._clear_pages()
         self._top_start = None
         self._rows, self._total = 0, None
-        if self._conn is not None:
-            try:
-                self._query = replace(self._query, max_id=self._max_row_id())
-                self._start_count()
-                if self._total is None:  # show the first page while the worker counts
-                    rows = self._fetch_now(0, PAGE)
-                    if rows is not None:
-                        self._store_page(0, rows)
-                        self._rows = len(rows)
-            except sqlite3.Error as exc:
-                self.error.emit(f"flow logs: {exc}")
+        if self._path is not None:
+            self._loading = True
+            self._submit("load", Query(self._query.where, self._query.params, self._query.sort,
+                                       self._query.descending))  # fmt: skip
         self.endResetModel()
-        if self._total is not None:
-            self.countChanged.emit(self._total)
+
+    def is_loading(self) -> bool:
+        """The first page or the count of the current query is still being read."""
+        return self._loading or (self._path is not None and self._total is None)
 
     def _count_key(self) -> tuple[str, tuple[Any, ...], int | None]:
         return (self._query.where, self._query.params, self._query.max_id)
-
-    def _start_count(self) -> None:
-        key = self._count_key()
-        if key in self._counts:
-            self._total = self._rows = self._counts[key]
-            return
-        assert self._conn is not None
-        ok, n = Budget(self._conn, self.budget_ms).run(data.count, self._query)
-        if ok:
-            self._counts[key] = n
-            self._total = self._rows = n
-        else:
-            self._submit("count", self._query)
 
     def _submit(self, kind: str, arg: Any) -> None:
         self._pending += 1
@@ -195,16 +184,31 @@ class FlowTableModel(TableCells, QAbstractTableModel):
         if self._pending == 0:
             self.busyChanged.emit(False)
 
-    def _fetch_now(self, start: int, length: int) -> list[tuple[Any, ...]] | None:
-        assert self._conn is not None
-        ok, rows = Budget(self._conn, self.budget_ms).run(
-            data.fetch_page, self._query, start, length, self._total, self._anchors
-        )
-        return rows if ok else None
+    def _on_loaded(self, gen: int, loaded: Loaded) -> None:
+        if gen != self._gen:
+            return
+        self._loading = False
+        self._query = loaded.query
+        key = self._count_key()
+        known = self._counts.get(key)
+        if known is None and len(loaded.rows) < PAGE:  # the whole result is on this page
+            known = self._counts[key] = len(loaded.rows)
+        self._total = known
+        if loaded.rows:
+            self._store_page(0, loaded.rows)
+        n = known if known is not None else len(loaded.rows)
+        if n:
+            self.beginInsertRows(QModelIndex(), 0, n - 1)
+            self._rows = n
+            self.endInsertRows()
+        self.boundsChanged.emit(loaded.bounds)
+        if known is not None:
+            self.countChanged.emit(known)
 
     def _clear_pages(self) -> None:
         self._pages.clear()
         self._padded.clear()
+        self._stale.clear()
         self._anchors = Anchors()
         self._base = 0
 
@@ -219,9 +223,12 @@ class FlowTableModel(TableCells, QAbstractTableModel):
         start, _, pad = self._span(page)
         self._pages[page] = [None] * pad + rows if pad else rows  # type: ignore[operator]
         (self._padded.add if pad else self._padded.discard)(page)
+        self._stale.discard(page)
         self._pages.move_to_end(page)
         while len(self._pages) > CACHE_PAGES:
-            self._padded.discard(self._pages.popitem(last=False)[0])
+            old = self._pages.popitem(last=False)[0]
+            self._padded.discard(old)
+            self._stale.discard(old)
         if rows:
             self._anchors.add(start, data.row_key(self._query, rows[0]))
             self._anchors.add(start + len(rows) - 1, data.row_key(self._query, rows[-1]))
@@ -229,31 +236,33 @@ class FlowTableModel(TableCells, QAbstractTableModel):
                 self._top_start = data.raw_value(rows[0], "start_time")
 
     def _page(self, page: int) -> list[tuple[Any, ...]] | None:
+        """A cached page (a stale one while it is read again), or None while it is read."""
         rows = self._pages.get(page)
         if rows is not None:
             self._pages.move_to_end(page)
+            if page in self._stale and page not in self._wanted:
+                self._request(page)
             return rows
-        if page in self._wanted or self._conn is None:
-            return None
-        start, length, _ = self._span(page)
-        try:
-            rows = self._fetch_now(start, length)
-        except sqlite3.Error as exc:
-            self.error.emit(f"flow logs: {exc}")
-            return None
-        if rows is not None:
-            self._store_page(page, rows)
-            return self._pages[page]
-        self._wanted.add(page)
-        anchors = Anchors(dict(self._anchors.keys))
-        self._submit("page", (page, self._query, self._total, anchors, start, length))
+        if page not in self._wanted and self._path is not None and not self._loading:
+            self._request(page)
         return None
 
-    def _on_page(self, gen: int, page: int, rows: list[tuple[Any, ...]]) -> None:
-        self._done()
+    def _request(self, page: int) -> None:
+        start, length, _ = self._span(page)
+        if length <= 0:
+            return
+        self._wanted.add(page)
+        anchors = Anchors(dict(self._anchors.keys))
+        self._submit("page", (page, self._query, self._total, anchors, start, length, self._base))
+
+    def _on_page(self, gen: int, page: int, result: tuple[int, int, list[tuple[Any, ...]]]) -> None:
         if gen != self._gen:
             return
         self._wanted.discard(page)
+        base, start, rows = result
+        if base != self._base and page * PAGE + base < 0:
+            # it reached above the top and rows joined there since: asked for again when shown
+            return
         self._store_page(page, rows)
         first = self._span(page)[0]
         last = min(self._rows, first + len(rows)) - 1
@@ -261,7 +270,6 @@ class FlowTableModel(TableCells, QAbstractTableModel):
             self.dataChanged.emit(self.index(first, 0), self.index(last, len(self._columns) - 1))
 
     def _on_count(self, gen: int, n: int) -> None:
-        self._done()
         if gen != self._gen:
             return
         self._counts[self._count_key()] = n
@@ -269,9 +277,14 @@ class FlowTableModel(TableCells, QAbstractTableModel):
         self._set_rows(n)
         self.countChanged.emit(n)
 
-    def _on_failed(self, gen: int, message: str) -> None:
-        self._done()
+    def _on_failed(self, gen: int, kind: str, message: str) -> None:
         if gen == self._gen:
+            if kind == "load":
+                self._loading = False
+            elif kind == "refresh":
+                self._refreshing = self._refresh_again = False
+            elif kind == "page":
+                self._wanted.clear()  # asked for again when shown
             self.error.emit(f"flow logs: {message}")
 
     def _set_rows(self, n: int) -> None:
@@ -284,58 +297,14 @@ class FlowTableModel(TableCells, QAbstractTableModel):
             self._rows = n
             self.endRemoveRows()
 
-    # -- live data ----------------------------------------------------------------------
-    def refresh(self) -> int:
-        """Take in rows stored since the last look; returns how many joined the query."""
-        if self._conn is None or self._total is None:
-            return 0
-        q = self._query
-        try:
-            new_max = self._max_row_id()
-            if q.max_id is not None and new_max <= q.max_id:
-                return 0
-            fresh = replace(q, max_id=new_max)
-            sql = f"SELECT count(*), min(start_time), max(start_time) FROM flow_logs {fresh.where_clause('id > ?')}"
-            added, lo, hi = self._conn.execute(sql, fresh.args((q.max_id or 0,))).fetchone()
-        except sqlite3.Error as exc:
-            self.error.emit(f"flow logs: {exc}")
-            return 0
-        self._cancel()
-        self._query = fresh
-        total = self._total + added
-        self._counts[self._count_key()] = total
-        self._total = total
-        if not added:
-            return 0
-        newest_first = self.newest_first()
-        on_top = newest_first and (self._top_start is None or self._rows == 0 or lo >= self._top_start)
-        if newest_first is False:  # oldest first: new rows go to the bottom
-            self._pages.pop((self._rows - 1 - self._base) // PAGE if self._rows else 0, None)
-            self._set_rows(total)
-        elif on_top:  # the cached pages stay: their rows move down by `added`
-            for page in self._padded:
-                self._pages.pop(page, None)
-            self._padded.clear()
-            self._base += added
-            self._anchors.shift(added)
-            self._top_start = hi
-            self.beginInsertRows(QModelIndex(), 0, added - 1)
-            self._rows = total
-            self.endInsertRows()
-        else:  # new rows land anywhere in this order: re-read what is shown
-            self._clear_pages()
-            self._set_rows(total)
-            if self._rows:
-                self.dataChanged.emit(self.index(0, 0), self.index(self._rows - 1, len(self._columns) - 1))
-        self.countChanged.emit(total)
-        return added
-
     def total(self) -> int | None:
         """The row count of the current query, None while it is being counted."""
         return self._total
 
     def is_loaded(self, row: int) -> bool:
-        return (row - self._base) // PAGE in self._pages
+        """The row's page is cached and up to date."""
+        page = (row - self._base) // PAGE
+        return page in self._pages and page not in self._stale
 
     # -- access -------------------------------------------------------------------------
     def row_values(self, row: int) -> tuple[Any, ...] | None:
@@ -389,9 +358,7 @@ class FlowTableModel(TableCells, QAbstractTableModel):
     def shutdown(self) -> None:
         """Stop worker queries and close the connection (call before deleting the model)."""
         self._cancel()
-        self._pool.clear()
+        self._pool.clear()  # queued reads never run
         self._pool.waitForDone(5000)
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
         self._path = None
+        self._pending = 0

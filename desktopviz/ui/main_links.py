@@ -50,19 +50,29 @@ class ViewLinks:
 
     @Slot(object)
     def _highlight_flow_policies(self, flow_id: int | None) -> None:
-        """Mark the policies of the selected flow log's trace on the board."""
+        """Mark the policies of the selected flow log's trace on the board (from the table's
+        loaded row: the selected row's page is in its cache; the store only if it is not)."""
         traces: list[str] = []
         if flow_id is not None and self.store_path:
-            from desktopviz.core.store import FlowStore
-
             try:
-                with FlowStore(self.store_path, create=False, readonly=True) as store:
-                    log = store.get(int(flow_id))
+                log = self._selected_log(int(flow_id))
                 traces = list((log.policies or {}).get("enforced_policies") or [])
                 traces = traces or list((log.policies or {}).get("all_policies") or [])
             except (KeyError, OSError, ValueError, Exception):  # noqa: BLE001 - a detail, not an error
                 traces = []
         self.board.highlight_policies(traces)
+
+    def _selected_log(self, flow_id: int) -> Any:
+        from desktopviz.core.store import FlowStore, record_from_row
+
+        model = self.flows.model
+        row = model.find_row(flow_id)
+        values = model.row_values(row) if row is not None else None
+        if values is not None and int(values[0]) == flow_id:
+            return record_from_row(tuple(values[1:]))
+        assert self.store_path is not None
+        with FlowStore(self.store_path, create=False, readonly=True) as store:
+            return store.get(flow_id)
 
     def settle(self, timeout_ms: int = 10_000) -> None:
         """Refresh every view and process events until they have drawn their data (views
@@ -74,12 +84,22 @@ class ViewLinks:
         while time.monotonic() < deadline:
             QApplication.processEvents()
             rounds += 1
-            idle = self.visualizer.is_idle() and self.board.is_idle() and not self._flows_busy
-            if idle and rounds >= 5:
+            if self._views_settled() and rounds >= 5:
                 break
             QThread.msleep(5)
         self.refresh_now()
         QApplication.processEvents()
+        while not self._views_settled() and time.monotonic() < deadline:  # the last refresh's reads
+            QThread.msleep(5)
+            QApplication.processEvents()
+
+    def _views_settled(self) -> bool:
+        return (
+            self.visualizer.is_idle()
+            and self.board.is_idle()
+            and not self._flows_busy
+            and not getattr(self, "_totals_busy", False)
+        )
 
     def about_text(self) -> str:
         return (

@@ -1,6 +1,9 @@
 """The main window's simulation toolbar and status bar (a mixin of MainWindow): play/pause,
 speeds, the simulated clock, reset, the scenario's triggerable events, and the status line
-(simulated time, flow logs stored, last interval's allowed/denied, last error)."""
+(simulated time, flow logs stored, last interval's allowed/denied, last error).
+
+A live run's figures come from the simulation's own summaries (no store read); a stored run's
+are read by a worker thread (:class:`TotalsJob`): the GUI thread never runs SQL."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QLabel, QToolBar
 
@@ -60,6 +63,21 @@ def store_totals(path: str | Path) -> dict[str, int]:
         return out
     finally:
         store.close()
+
+
+class TotalsSignals(QObject):
+    done = Signal(str, object)  # the store's path, store_totals() of it
+
+
+class TotalsJob(QRunnable):
+    """store_totals() of a stored run, off the GUI thread."""
+
+    def __init__(self, path: str, signals: TotalsSignals) -> None:
+        super().__init__()
+        self.path, self.signals = path, signals
+
+    def run(self) -> None:
+        self.signals.done.emit(self.path, store_totals(self.path))
 
 
 class SimulationBar:
@@ -128,6 +146,17 @@ class SimulationBar:
         for lbl in (self.status_time, self.status_stored, self.status_interval):
             lbl.setContentsMargins(8, 0, 8, 0)
             bar.addPermanentWidget(lbl)
+        self._totals_pool = QThreadPool(self)
+        self._totals_pool.setMaxThreadCount(1)
+        self._totals_signals = TotalsSignals(self)
+        self._totals_signals.done.connect(self._show_totals)
+        self._totals_busy = False  # a TotalsJob is running
+        self._totals_again = False  # the status was asked for meanwhile
+        self._totals_shown: str | None = None  # the stored run whose figures are shown
+
+    def wait_for_totals(self, ms: int = 5000) -> None:
+        """Let a running read of the stored run's figures end (when closing)."""
+        self._totals_pool.waitForDone(ms)
 
     def _set_events(self, scenario: Scenario | None) -> None:
         for act in self.event_actions.values():
@@ -162,7 +191,26 @@ class SimulationBar:
             else:
                 self.status_interval.setText("Waiting for the first flush interval…")
         elif self.store_path:
-            totals = store_totals(self.store_path)
+            if self._totals_busy:
+                self._totals_again = True
+            else:
+                self._totals_busy = True
+                self._totals_pool.start(TotalsJob(self.store_path, self._totals_signals))
+            if self._totals_shown != self.store_path:
+                self.status_stored.setText("Reading the stored run…")
+        else:
+            self.clock_label.setText("—")
+            for lbl in (self.status_time, self.status_stored, self.status_interval):
+                lbl.clear()
+
+    def _show_totals(self, path: str, totals: dict[str, int]) -> None:
+        """A stored run's figures, read by a TotalsJob (shown if that run is still open)."""
+        self._totals_busy = False
+        if self._totals_again:
+            self._totals_again = False
+            self._update_status()
+        if self.controller is None and path == self.store_path:
+            self._totals_shown = path
             end = totals.get("last_end_time")
             self.clock_label.setText(format_sim_time(end, self._origin) if end else "stored run")
             self.status_time.setText(
@@ -172,10 +220,6 @@ class SimulationBar:
             self.status_interval.setText(
                 f"Last interval: {totals.get('last_allowed', 0):,} allowed, {totals.get('last_denied', 0):,} denied"
             )
-        else:
-            self.clock_label.setText("—")
-            for lbl in (self.status_time, self.status_stored, self.status_interval):
-                lbl.clear()
 
     def _update_actions(self) -> None:
         ctl = self.controller

@@ -420,5 +420,6 @@ class MainWindow(PolicyEditing, ViewLinks, RefreshClock, SimulationBar, QMainWin
             app_settings.save_window(self.saveGeometry(), self.saveState())
         self.menus.shutdown()
         self._end_session()
+        self.wait_for_totals()
         for view in self.views.values():
             view.shutdown()  # type: ignore[attr-defined]

@@ -45,6 +45,7 @@ def browser(qtbot, sim_db: Path) -> FlowBrowser:
     b.resize(1400, 800)
     b.set_store(str(sim_db))
     b.show()
+    qtbot.waitUntil(lambda: b.model.total() is not None)  # the worker read the first page and count
     yield b
     b.shutdown()
 
@@ -125,10 +126,12 @@ def test_filter_out_value_then_invert_disable_and_remove_the_pill(
     browser.pills.invert(0)
     assert set(all_values(qtbot, browser, "source_namespace")) == {"storefront"}
     browser.pills.toggle(0)  # disabled: every row again
-    assert browser.model.total() == all_rows and browser.filter_text() == ""
+    assert browser.filter_text() == ""
+    qtbot.waitUntil(lambda: browser.model.total() == all_rows)
     browser.pills.toggle(0)
     browser.pills.remove(0)
-    assert browser.pills.pills == [] and browser.model.total() == all_rows
+    assert browser.pills.pills == []
+    qtbot.waitUntil(lambda: browser.model.total() == all_rows)
 
 
 def test_pills_and_the_query_bar_combine_with_and(qtbot, browser: FlowBrowser, sim_db) -> None:
@@ -250,9 +253,11 @@ def test_visualizer_selection_becomes_a_replaceable_pill(qtbot, browser: FlowBro
     browser.set_selection(
         {"kind": "flow", "namespace": "storefront", "name": "rogue-*", "dest": "storefront:x-*"}
     )
-    assert len(browser.pills.pills) == 1 and browser.model.total() == 0
+    assert len(browser.pills.pills) == 1
+    qtbot.waitUntil(lambda: browser.model.total() == 0)
     browser.set_selection(None)
-    assert browser.pills.pills == [] and browser.model.total() > 0
+    assert browser.pills.pills == []
+    qtbot.waitUntil(lambda: (browser.model.total() or 0) > 0)
 
 
 def test_column_choice_saved_filters_and_history_persist(qtbot, browser: FlowBrowser, sim_db) -> None:
@@ -274,6 +279,7 @@ def test_export_writes_every_filtered_row(
     qtbot, browser: FlowBrowser, sim_db, tmp_path: Path, fmt: str
 ) -> None:
     browser.set_filter("reporter = src")
+    qtbot.waitUntil(lambda: browser.model.total() is not None)
     n = browser.model.total()
     out = tmp_path / f"out.{fmt}"
     job = browser.export_to(out, fmt, dialog=False)
@@ -312,6 +318,7 @@ def test_new_rows_keep_the_users_rows_in_view_unless_following(qtbot, tmp_path: 
     b.set_store(str(path))
     b.show()
     try:
+        qtbot.waitUntil(lambda: b.model.total() is not None)
         b.table.scrollTo(b.model.index(40, 0))
         qtbot.waitUntil(lambda: b.table.indexAt(b.table.viewport().rect().topLeft()).row() > 0)
         top = b.table.indexAt(b.table.viewport().rect().topLeft())
@@ -320,7 +327,8 @@ def test_new_rows_keep_the_users_rows_in_view_unless_following(qtbot, tmp_path: 
         b.select_row(top.row() + 2)
         with FlowStore(path) as w:
             w.insert(sim_logs[half:])
-        b.refresh()
+        with qtbot.waitSignal(b.model.refreshed):  # read by the worker
+            b.refresh()
         assert b.model.total() == len(sim_logs)
         new_top = b.table.indexAt(b.table.viewport().rect().topLeft())
         assert row_id(qtbot, b, new_top.row()) == top_id
@@ -353,7 +361,6 @@ def test_a_table_filled_by_the_worker_stays_at_the_newest_rows(qtbot, sim_db) ->
     qtbot.addWidget(b)
     b.resize(1200, 700)
     b.follow_button.setChecked(False)
-    b.model.budget_ms = 0.0  # every query goes to the worker
     b.show()
     b.set_store(str(sim_db))
     try:

@@ -154,8 +154,8 @@ def test_a_finished_run_reopens_as_a_stored_run_and_exports_csv(qtbot, storefron
     qtbot.addWidget(w2)
     assert w2.open_path(db)
     assert w2.controller is None and not w2.play_action.isEnabled()
-    w2.refresh_now()
-    assert f"{n:,} flow logs stored" in w2.status_stored.text()
+    w2.refresh_now()  # the stored run's figures are read by a worker
+    qtbot.waitUntil(lambda: f"{n:,} flow logs stored" in w2.status_stored.text(), timeout=5000)
     out = tmp_path / "logs.csv"
     with qtbot.waitSignal(w2.menus.exported, timeout=20_000) as blocker:
         w2.menus.start_csv_export(db, str(out))

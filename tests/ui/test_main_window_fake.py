@@ -153,7 +153,7 @@ def test_a_stored_run_opens_without_simulating(qtbot, fakes, fake_scenario, tmp_
     assert w2.controller is None
     w2.settle()
     qtbot.waitUntil(lambda: w2.flows.model.rowCount() == n, timeout=10_000)
-    assert f"{n:,} flow logs stored" in w2.status_stored.text()
+    qtbot.waitUntil(lambda: f"{n:,} flow logs stored" in w2.status_stored.text(), timeout=5000)
     assert not w2.play_action.isEnabled()
     w2.close()
 
