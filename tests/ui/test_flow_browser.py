@@ -370,3 +370,49 @@ def test_a_table_filled_by_the_worker_stays_at_the_newest_rows(qtbot, sim_db) ->
         assert b.model.data(b.model.index(0, b.model.columns().index("start_time")), RawRole) == newest
     finally:
         b.shutdown()
+
+
+def test_following_shows_the_new_rows_at_once_with_their_content(qtbot, tmp_path: Path, sim_logs) -> None:
+    """Follow on: each refresh brings the newest rows into view already read (the newest
+    rows come with the refresh's answer: no "…" row while a simulation runs)."""
+    path = tmp_path / "live.db"
+    half = len(sim_logs) // 2
+    with FlowStore(path) as w:
+        w.insert(sim_logs[:half])
+    b = FlowBrowser()
+    qtbot.addWidget(b)
+    b.resize(1200, 700)
+    b.follow_button.setChecked(True)
+    b.set_store(str(path))
+    b.show()
+    try:
+        qtbot.waitUntil(lambda: b.model.total() is not None)
+        with FlowStore(path) as w:
+            w.insert(sim_logs[half:])
+        with qtbot.waitSignal(b.model.refreshed):
+            b.refresh()
+        assert b.table.indexAt(b.table.viewport().rect().topLeft()).row() == 0
+        visible = range(b.table.rowAt(b.table.viewport().height() - 1) or 10)
+        assert all(b.model.is_loaded(r) for r in visible)
+        newest = sqlite3.connect(path).execute("SELECT max(id) FROM flow_logs").fetchone()[0]
+        assert b.model.row_id(0) == newest
+    finally:
+        b.shutdown()
+
+
+def test_a_last_minutes_range_counts_back_from_the_newest_data(qtbot, sim_db) -> None:
+    """The newest data time is read with the first page (not on the GUI thread): a "Last 15
+    minutes" range chosen before the store opened applies to the store's own clock."""
+    b = FlowBrowser()
+    qtbot.addWidget(b)
+    b.time_picker.set_preset(15 * 60)
+    b.set_store(str(sim_db))
+    try:
+        qtbot.waitUntil(lambda: b.time_range()[0] is not None)
+        newest = sqlite3.connect(sim_db).execute("SELECT max(end_time) FROM flow_logs").fetchone()[0]
+        assert b.time_range() == (newest - 15 * 60, None)
+        qtbot.waitUntil(lambda: b.model.total() is not None)
+        since = newest - 15 * 60
+        assert b.model.total() == count_sql(sim_db, "start_time >= ?", (since,))
+    finally:
+        b.shutdown()

@@ -191,3 +191,90 @@ def test_rows_stay_right_while_batches_keep_arriving_on_top(qtbot, tmp_path: Pat
             check([0, 1, 36, 37, 60, PAGE - 1, PAGE + 40, m.rowCount() - 1])
     finally:
         m.shutdown()
+
+
+def _ids(path: Path, order: str) -> list[int]:
+    with FlowStore(path, readonly=True) as s:
+        return [r[0] for r in s.conn.execute(f"SELECT id FROM flow_logs ORDER BY {order}")]
+
+
+def test_in_another_order_the_rows_shown_stay_until_read_again(qtbot, tmp_path: Path) -> None:
+    """Sorted by namespace, new rows land anywhere: the rows on screen keep showing (no "…"
+    flashing at every refresh of a live run) and are replaced by the right ones once read."""
+    path = tmp_path / "live.db"
+    logs = list(iter_logs(PAGE + 100, seed=11))
+    with FlowStore(path) as w:
+        w.insert(logs[:PAGE])
+    m = FlowTableModel()
+    try:
+        col = m.columns().index("source_namespace")
+        with qtbot.waitSignal(m.countChanged, timeout=10_000):
+            m.set_path(str(path))
+        with qtbot.waitSignal(m.countChanged, timeout=10_000):
+            m.sort(col, Qt.SortOrder.AscendingOrder)
+        order = "source_namespace, start_time, id"
+        for row in (0, 50):
+            _wait_loaded(qtbot, m, row)
+        with FlowStore(path) as w:
+            w.insert(logs[PAGE:])
+        with qtbot.waitSignal(m.refreshed) as answered:
+            m.refresh()
+        assert answered.args == [100] and m.rowCount() == PAGE + 100
+        assert not m.is_loaded(0)  # stale: to be read again...
+        assert m.data(m.index(0, 0)) != "…"  # ...while its old rows stay on screen
+        expected = _ids(path, order)
+        for row in (0, 50, PAGE + 99):
+            _wait_loaded(qtbot, m, row)
+            assert m.row_id(row) == expected[row], row
+    finally:
+        m.shutdown()
+
+
+def test_oldest_first_new_rows_join_at_the_bottom(qtbot, tmp_path: Path) -> None:
+    path = tmp_path / "live.db"
+    logs = list(iter_logs(PAGE + 40, seed=13))
+    with FlowStore(path) as w:
+        w.insert(logs[: PAGE - 10])
+    m = FlowTableModel()
+    try:
+        with qtbot.waitSignal(m.countChanged, timeout=10_000):
+            m.set_path(str(path))
+        with qtbot.waitSignal(m.countChanged, timeout=10_000):
+            m.sort(0, Qt.SortOrder.AscendingOrder)  # start_time, oldest first
+        assert m.newest_first() is False
+        _wait_loaded(qtbot, m, PAGE - 11)
+        with FlowStore(path) as w:
+            w.insert(logs[PAGE - 10 :])
+        with qtbot.waitSignal(m.rowsInserted) as inserted, qtbot.waitSignal(m.refreshed):
+            m.refresh()
+        assert inserted.args[1] == PAGE - 10  # at the bottom
+        expected = _ids(path, "start_time, id")
+        for row in (0, PAGE - 11, PAGE - 10, PAGE + 39):
+            _wait_loaded(qtbot, m, row)
+            assert m.row_id(row) == expected[row], row
+    finally:
+        m.shutdown()
+
+
+def test_a_refresh_asked_while_one_is_read_follows_it(qtbot, tmp_path: Path) -> None:
+    path = tmp_path / "live.db"
+    logs = list(iter_logs(60, seed=17))
+    with FlowStore(path) as w:
+        w.insert(logs[:20])
+    m = FlowTableModel()
+    try:
+        with qtbot.waitSignal(m.countChanged, timeout=10_000):
+            m.set_path(str(path))
+        answers: list[int] = []
+        m.refreshed.connect(answers.append)
+        with FlowStore(path) as w:
+            w.insert(logs[20:40])
+        assert m.refresh()
+        with FlowStore(path) as w:
+            w.insert(logs[40:])
+        assert m.refresh()  # the first is with the worker: this one runs after it
+        qtbot.waitUntil(lambda: m.rowCount() == 60, timeout=10_000)
+        assert sum(answers) == 40  # no rows counted twice
+        assert [m.row_id(r) for r in (0, 59)] == [_ids(path, "start_time DESC, id DESC")[r] for r in (0, 59)]
+    finally:
+        m.shutdown()
