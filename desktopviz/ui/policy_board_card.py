@@ -263,7 +263,7 @@ class PolicyCard(QWidget):
             p.setPen(DENIED if zero else text)
             p.drawText(left, align_l, "Endpoints")
             n = self.bp.endpoints
-            p.drawText(row, align_r, "?" if n is None else str(n))
+            p.drawText(self._values(row), align_r, "?" if n is None else str(n))
             return
         colour = METRIC_COLOURS[line]
         v = self.value(line)
@@ -273,17 +273,22 @@ class PolicyCard(QWidget):
         p.setPen(text)
         unit = "" if line == "connections" else " pkts"
         p.drawText(left, align_l, METRIC_LABELS[line])
+        values = self._values(row)
         if self.metrics is None or v == 0:
             p.setPen(grey)
-            p.drawText(row, align_r, "–")
+            p.drawText(values, align_r, "–")
             return
-        per = f"  {rate(v / self.span)}/s" if self.span > 0 else ""
-        fm = QFontMetrics(self.font())
-        p.setPen(grey)
-        p.drawText(row, align_r, per)
+        if self.span > 0:
+            p.setPen(grey)
+            p.drawText(row, align_r, f"{rate(v / self.span)}/s")
         p.setPen(colour if line != "connections" else text)
-        value_rect = QRectF(row.x(), row.y(), row.width() - fm.horizontalAdvance(per), row.height())
-        p.drawText(value_rect, align_r, compact(v) + unit)
+        p.drawText(values, align_r, compact(v) + unit)
+
+    def _values(self, row: QRectF) -> QRectF:
+        """The figures' column: right-aligned before a rate column of fixed width, so the
+        figures of all lines (and cards) line up whatever their rates."""
+        rates = QFontMetrics(self.font()).horizontalAdvance("000.0/s") + 10
+        return QRectF(row.x(), row.y(), row.width() - rates, row.height())
 
     # -- input -------------------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
