@@ -245,6 +245,9 @@ def _open_policy(window, panel: str, key: str, size: tuple[int, int]):  # noqa: 
     if dlg is None:
         raise CommandError(f"--panel editor: cannot edit {key} (a stored run has no scenario to edit)")
     dlg.resize(*size)
+    form = getattr(dlg, "form", None)
+    if form is not None and form.ingress.list.count():  # a rule shown in the form: more to read
+        form.ingress.list.setCurrentRow(0)
     QApplication.processEvents()
     window.settle()
     return dlg

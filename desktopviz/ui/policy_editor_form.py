@@ -224,11 +224,11 @@ class PolicyForm(QScrollArea):
                 self.order,
                 self.scope,
                 self.selector,
-                self.rule,
                 self.ingress,
                 self.egress,
             ):
                 w.setEnabled(not k8s)
+            self.rule.setEnabled(not k8s and self._selected is not None)  # no rule selected: a hint
             self._refresh_rules()
         finally:
             self._loading = False

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QEvent, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 ACTIONS = ("Allow", "Deny", "Pass", "Log")
 ADVANCED = frozenset({"notSelector", "notNets", "notPorts"})  # shown in Advanced mode
 PROTOCOLS = ("Any protocol", "TCP", "UDP", "ICMP", "ICMPv6", "SCTP", "UDPLite")
+NO_RULE_HINT = "Select a rule on the left to edit it, or + Add rule."
 # (document key, label, kind): kind "text" is a string, "list" a comma-separated list.
 ENTITY_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("selector", "Endpoint selector", "text"),
@@ -174,6 +175,11 @@ class RuleEditor(QWidget):
         lay.addLayout(top)
         lay.addWidget(self.source)
         lay.addWidget(self.destination)
+        self.hint = QLabel(NO_RULE_HINT, self)
+        self.hint.setObjectName("noRuleHint")
+        self.hint.setStyleSheet("color: palette(placeholder-text); padding: 12px 0;")
+        self.hint.setVisible(False)
+        lay.addWidget(self.hint)
         lay.addStretch(1)
         self.action.activated.connect(self._emit)
         self.protocol.currentTextChanged.connect(self._emit)
@@ -181,6 +187,17 @@ class RuleEditor(QWidget):
         self.destination.edited.connect(self._emit)
         self._loading = False
         self._advanced(False)
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Disabled (no rule selected): a hint instead of an empty form that looks editable."""
+        if event.type() == QEvent.Type.EnabledChange:
+            on = self.isEnabled()
+            for w in (self.action, self.protocol, self.source, self.destination, self.advanced):
+                w.setVisible(on)
+            self.hint.setVisible(not on)
+            if not on:
+                self.title.setText("No rule selected")
+        super().changeEvent(event)
 
     def _advanced(self, on: bool) -> None:
         self.source.set_advanced(on)

@@ -197,3 +197,14 @@ def test_a_connected_simulation_follows_enforce_and_undo(qtbot, ps, scenario):
     assert send_delta(sim, ps.delta(before)) == []
     order = [p.key for p in sim.engine.policies_in_order() if p.tier == "security"]
     assert order[0] == "security.pci-whitelist"
+
+
+def test_no_rule_selected_shows_a_hint_not_an_empty_form(qtbot, editor):
+    rule = editor.form.rule
+    assert not rule.isEnabled()
+    assert rule.hint.isVisible() and not rule.source.isVisible() and not rule.action.isVisible()
+    assert rule.title.text() == "No rule selected"
+    editor.form.egress.list.setCurrentRow(1)
+    assert rule.isEnabled() and not rule.hint.isVisible()
+    assert rule.source.isVisible() and rule.destination.isVisible()
+    assert rule.title.text() == "Egress rule 1"
