@@ -201,6 +201,9 @@ def test_an_import_with_the_extractor_stores_what_the_general_path_stores(
     items = LineItems(Source(path))
     assert len(list(items)) == 102 and items.extracted >= 60  # needs the second extractor
     fast = import_files([path], tmp_path / "fast.sqlite")
+    child = import_files([path], tmp_path / "child.sqlite", parallel=True)  # extracted in a reader process
+    assert child.parallel and [str(i) for i in child.issues] == [str(i) for i in fast.issues]
+    assert stored(tmp_path / "child.sqlite") == stored(tmp_path / "fast.sqlite")
     monkeypatch.setattr(import_worker.Extractor, "build", classmethod(lambda cls, d, r: None))
     slow = import_files([path], tmp_path / "slow.sqlite")
     assert (
