@@ -14,11 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QHBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
 from desktopviz.core.board import BoardPolicy, BoardTier
 from desktopviz.ui.policy_board_card import NO_POLICY_KEY, PolicyCard
 from desktopviz.ui.policy_board_column import TierColumn
+
+EMPTY = (
+    "No policies to show yet. Open a scenario to see its tiers and policies; a stored run "
+    "without its scenario shows the policies its flow logs name."
+)
 
 SLICE_S = 0.005  # GUI time a building step may take before it yields to the event loop
 ALIGN_TOP = Qt.AlignmentFlag.AlignTop
@@ -76,6 +81,12 @@ class BoardBuilding:
         row.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         row.addStretch(1)
         tiers = list(self.layout_.tiers)
+        if not tiers:  # an empty board says why, and what fills it
+            empty = QLabel(EMPTY, holder)
+            empty.setObjectName("emptyBoard")
+            empty.setWordWrap(True)
+            empty.setStyleSheet("color: palette(placeholder-text); padding: 24px 12px;")
+            row.insertWidget(0, empty, 1)
         self._build = b = _Build(self._build_gen, holder, row, tiers, self.toolbar.lines(), in_place)
         if in_place:  # the cards and columns join the board's as they are made
             self.card_widgets.clear()

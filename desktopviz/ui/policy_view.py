@@ -29,6 +29,11 @@ from desktopviz.ui.policy_board_style import KIND_COLOURS, METRIC_COLOURS, STAGE
 from desktopviz.ui.policy_board_worker import BoardWorker, new_generation, open_store
 from desktopviz.ui.policy_view_rule import RuleRowWidget
 
+NO_POLICY = (
+    "<b>No policy selected</b><br><span style='color:gray'>Open a policy from the Policy Board "
+    "(its eye icon, or double-click its card) to see its rules and what each one did.</span>"
+)
+
 
 def _section(title: str) -> QLabel:
     label = QLabel(title)
@@ -83,6 +88,7 @@ class PolicyView(QWidget):
         self.flows_button = QPushButton("Show flows")
         self.flows_button.setToolTip("Show the flows this policy decided in the flow-log browser")
         self.flows_button.clicked.connect(self._show_policy_flows)
+        self.flows_button.setEnabled(False)  # until a policy is shown
         self.edit_button = QPushButton("✎ Edit")
         self.edit_button.setObjectName("editPolicy")
         self.edit_button.setToolTip("Edit this policy in the policy editor")
@@ -102,7 +108,7 @@ class PolicyView(QWidget):
         self.scroll.setWidget(self._page)
         self._content = QVBoxLayout(self._page)
         self._content.setContentsMargins(12, 6, 12, 12)
-        self.title = QLabel("No policy selected")
+        self.title = QLabel(NO_POLICY)
         self.title.setTextFormat(Qt.TextFormat.RichText)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
         self.title.linkActivated.connect(self.policyActivated)
@@ -138,6 +144,7 @@ class PolicyView(QWidget):
         """Show a board policy (its rules at once, their numbers when the query returns)."""
         same = self.policy is not None and self.policy.key == bp.key
         self.policy, self.tier_default = bp, tier_default
+        self.flows_button.setEnabled(True)
         if not same:
             self.detail = None
             self._worker.reset()

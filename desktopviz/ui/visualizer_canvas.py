@@ -18,14 +18,11 @@ from PySide6.QtGui import (
     QColor,
     QFont,
     QFontMetricsF,
-    QIcon,
     QImage,
     QKeyEvent,
     QMouseEvent,
     QPainter,
     QPaintEvent,
-    QPen,
-    QPixmap,
     QResizeEvent,
     QWheelEvent,
 )
@@ -39,41 +36,9 @@ from desktopviz.ui.visualizer_render import (
     paint_overlay_rings,
     paint_veil,
 )
-from desktopviz.ui.visualizer_style import LIGHT, ChartColours
+from desktopviz.ui.visualizer_style import LIGHT, ChartColours, tool_icon
 
-
-def _icon(kind: str, colour: QColor | None = None) -> QIcon:
-    ink = QColor(colour) if colour is not None else QColor("#34495e")
-    pm = QPixmap(32, 32)
-    pm.fill(Qt.GlobalColor.transparent)
-    p = QPainter(pm)
-    p.setRenderHint(QPainter.RenderHint.Antialiasing)
-    pen = QPen(ink, 3)
-    pen.setCapStyle(Qt.PenCapStyle.RoundCap)
-    p.setPen(pen)
-    if kind in ("zoom_in", "zoom_out"):
-        p.drawEllipse(QPointF(13, 13), 8, 8)
-        p.drawLine(QPointF(19, 19), QPointF(27, 27))
-        p.drawLine(QPointF(9, 13), QPointF(17, 13))
-        if kind == "zoom_in":
-            p.drawLine(QPointF(13, 9), QPointF(13, 17))
-    elif kind == "fit":
-        for sx, sy in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
-            cx, cy = 16 + sx * 10, 16 + sy * 10
-            p.drawLine(QPointF(cx, cy), QPointF(cx - sx * 6, cy))
-            p.drawLine(QPointF(cx, cy), QPointF(cx, cy - sy * 6))
-    elif kind == "reset":
-        p.drawArc(QRectF(6, 6, 20, 20), 60 * 16, 290 * 16)
-        p.setBrush(ink)
-        p.drawPolygon([QPointF(22, 3), QPointF(27, 10), QPointF(19, 11)])
-    elif kind == "labels":
-        p.setBrush(ink)
-        p.drawPolygon([QPointF(5, 5), QPointF(17, 5), QPointF(28, 16), QPointF(17, 27), QPointF(5, 15)])
-        p.setBrush(QColor("white"))
-        p.setPen(Qt.PenStyle.NoPen)
-        p.drawEllipse(QPointF(11, 11), 2.5, 2.5)
-    p.end()
-    return QIcon(pm)
+EMPTY = "No flow logs yet.\nOpen a scenario or a flow database (File menu) to see its flows here."
 
 
 class _ChordSignals(QObject):
@@ -142,6 +107,7 @@ class ChartCanvas(QWidget):
         self.selected_flows: set[int] = set()
         self._cursor = QPointF()
         self.tooltip_text = ""
+        self.empty_text = EMPTY
         bar = QWidget(self)
         lay = QHBoxLayout(bar)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -155,7 +121,7 @@ class ChartCanvas(QWidget):
             ("reset", "Reset: clear selection, zoom and order"),
         ):
             b = QToolButton(bar)
-            b.setIcon(_icon(kind))
+            b.setIcon(tool_icon(kind))
             b.setIconSize(QSize(20, 20))
             b.setToolTip(tip)
             b.setAutoRaise(False)
@@ -187,7 +153,7 @@ class ChartCanvas(QWidget):
         """Chart colours from the palette (background until the next picture, veil, icons)."""
         self.colours = colours
         for kind, b in self.buttons.items():
-            b.setIcon(_icon(kind, self.palette().color(self.palette().ColorRole.ButtonText)))
+            b.setIcon(tool_icon(kind, self.palette().color(self.palette().ColorRole.ButtonText)))
         self._overlay_key = None
         self.update()
 
@@ -351,6 +317,11 @@ class ChartCanvas(QWidget):
         p = QPainter(self)
         p.fillRect(self.rect(), self.colours.background)
         vp = self.viewport()
+        if self._image is None and self.empty_text:  # nothing to show yet: say why
+            p.setPen(self.colours.muted)
+            p.drawText(
+                self.rect(), int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap), self.empty_text
+            )
         if self._image is not None and self._image_vp is not None:
             old = self._image_vp
             if (old.cx, old.cy, old.R) == (vp.cx, vp.cy, vp.R):

@@ -42,6 +42,7 @@ def legend_items(scene: Scene) -> list[tuple[str, str]]:
 MAX_LABEL_CHARS = 48
 TOOLBAR_BOX = (190.0, 46.0)  # the canvas's tool buttons in the top-right corner (width, height)
 EDGE = 6.0  # labels end this far from the chart's edges
+PAD = 7.0  # the text's half height: a rotated name keeps this far from a box
 WIDE = 1.15  # names are mostly hex digits, wider than the font's average character
 
 
@@ -60,7 +61,8 @@ def _ray_room(x: float, y: float, ux: float, uy: float, w: float, h: float, boxe
         t = min(t, (h - EDGE - y) / uy)
     elif uy < -1e-9:
         t = min(t, (EDGE - y) / uy)
-    for left, top, right, bottom in boxes:  # where the ray enters the box (slab method)
+    for box in boxes:  # where the ray enters the box, grown by half a line (slab method)
+        left, top, right, bottom = box[0] - PAD, box[1] - PAD, box[2] + PAD, box[3] + PAD
         lo, hi = 0.0, t
         for p0, d, a, b in ((x, ux, left, right), (y, uy, top, bottom)):
             if abs(d) < 1e-9:

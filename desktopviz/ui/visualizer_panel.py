@@ -97,6 +97,7 @@ class VisualizerPanel(QWidget):
         self._names: list[NodeKey] = []
         self._choices_sig: object = None
         self._selection_text = ("", "", "")
+        self.set_choices([], [], [])  # "All Namespaces", … before the first data, not blank boxes
 
     # -- filling ------------------------------------------------------------------------------
     def set_view(self, view: str) -> None:

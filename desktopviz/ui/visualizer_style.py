@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPen, QPixmap
 
 STATUS_COLOURS: dict[str, QColor] = {
     "allowed": QColor("#3fae8a"),
@@ -126,3 +127,38 @@ LIGHT = ChartColours(
     QColor(255, 255, 255, 175),
     QColor("#1d2025"),
 )
+
+
+def tool_icon(kind: str, colour: QColor | None = None) -> QIcon:
+    """The chart's tool buttons: labels, zoom in and out, fit, reset (painted in `colour`)."""
+    ink = QColor(colour) if colour is not None else QColor("#34495e")
+    pm = QPixmap(32, 32)
+    pm.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pm)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    pen = QPen(ink, 3)
+    pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+    p.setPen(pen)
+    if kind in ("zoom_in", "zoom_out"):
+        p.drawEllipse(QPointF(13, 13), 8, 8)
+        p.drawLine(QPointF(19, 19), QPointF(27, 27))
+        p.drawLine(QPointF(9, 13), QPointF(17, 13))
+        if kind == "zoom_in":
+            p.drawLine(QPointF(13, 9), QPointF(13, 17))
+    elif kind == "fit":
+        for sx, sy in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+            cx, cy = 16 + sx * 10, 16 + sy * 10
+            p.drawLine(QPointF(cx, cy), QPointF(cx - sx * 6, cy))
+            p.drawLine(QPointF(cx, cy), QPointF(cx, cy - sy * 6))
+    elif kind == "reset":
+        p.drawArc(QRectF(6, 6, 20, 20), 60 * 16, 290 * 16)
+        p.setBrush(ink)
+        p.drawPolygon([QPointF(22, 3), QPointF(27, 10), QPointF(19, 11)])
+    elif kind == "labels":
+        p.setBrush(ink)
+        p.drawPolygon([QPointF(5, 5), QPointF(17, 5), QPointF(28, 16), QPointF(17, 27), QPointF(5, 15)])
+        p.setBrush(QColor("white"))
+        p.setPen(Qt.PenStyle.NoPen)
+        p.drawEllipse(QPointF(11, 11), 2.5, 2.5)
+    p.end()
+    return QIcon(pm)

@@ -250,3 +250,11 @@ def test_the_selected_card_is_scrolled_to_with_its_whole_column(qtbot, board, sc
     column = next(c for c in board.columns if c.isAncestorOf(board.card_widgets[TRUSTED]))
     left = column.mapTo(board.scroll.viewport(), column.rect().topLeft()).x()
     assert 0 <= left and left + column.width() <= board.scroll.viewport().width()
+
+
+def test_an_empty_board_says_what_fills_it(qtbot, board):
+    from PySide6.QtWidgets import QLabel
+
+    qtbot.waitUntil(lambda: not board.is_building())
+    empty = board.scroll.widget().findChild(QLabel, "emptyBoard")
+    assert empty is not None and "Open a scenario" in empty.text()

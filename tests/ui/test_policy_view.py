@@ -108,3 +108,10 @@ def test_rule_metrics_line_up_and_rows_without_data_take_one_line(qtbot, view, l
     # the two end-of-tier rows say which direction fell through
     assert "ingress, end of tier" in widgets[("ingress", -1)].sentence.text()
     assert "egress, end of tier" in widgets[("egress", -1)].sentence.text()
+
+
+def test_no_policy_selected_says_how_to_open_one(qtbot, view, layout):
+    assert "No policy selected" in view.title.text() and "Policy Board" in view.title.text()
+    assert not view.flows_button.isEnabled()
+    view.show_policy(layout.find("storefront/default.trusted"), "Deny")
+    assert view.flows_button.isEnabled()

@@ -308,3 +308,22 @@ def test_the_circle_fills_the_chart_and_labels_keep_off_the_legend_and_buttons(q
             assert not bar.contains(int(px), int(py)), lb.text
             assert not any(b.contains(px, py) for b in plan.boxes), lb.text
     w.shutdown()
+
+
+def test_before_any_data_the_chart_says_why_it_is_empty(qtbot):
+    w = FlowVisualizer()
+    qtbot.addWidget(w)
+    w.resize(1000, 700)
+    w.show()
+    assert "No flow logs yet" in w.canvas.empty_text
+    img = w.canvas.grab().toImage()
+    mid = img.height() // 2
+    dark = sum(
+        1
+        for x in range(0, img.width(), 2)
+        for y in range(mid - 30, mid + 30)
+        if img.pixelColor(x, y).lightnessF() < 0.6
+    )
+    assert dark > 50  # text drawn in the middle
+    assert w.panel.ns_box.currentText() == "All Namespaces" and w.panel.flow_box.currentText() == "All Flows"
+    w.shutdown()
