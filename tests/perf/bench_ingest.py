@@ -6,8 +6,13 @@ date row by row (the simulator's way), once inside ``store_bulk.bulk_load`` (the
 way for large inputs: indexes dropped, rebuilt at the end, ``reindex`` included in the
 total). The logs are made before the clock starts, so the figures are the store's alone.
 Reports logs/s, CPU µs per log (process time), the index rebuild, and the file's bytes per
-log. Uses only the public API, so it also runs against an older version of the store
-(``PYTHONPATH=/path/to/old/sources``) for before/after figures. Prints one JSON line.
+log. ``bulk_rows`` is the importer's case: the logs as value tuples in FIELDS order (what
+the import hands over), the cyclic garbage collector paused (as the import does), and the CPU
+time split by stage: each SQL statement's ``executemany`` (rows, rollups), the rest of the
+insert (``python``: the loop, the caches, the rollup sums) and the index rebuild. Uses the
+public API (and the insert's connection, to time the statements), so it also runs against
+an older version of the store (``PYTHONPATH=/path/to/old/sources``) for before/after
+figures. Prints one JSON line.
 
     .venv/bin/python tests/perf/bench_ingest.py [--rows N]
 """
@@ -15,6 +20,7 @@ log. Uses only the public API, so it also runs against an older version of the s
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sqlite3
@@ -27,19 +33,44 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _synth import iter_batches  # noqa: E402
 
+from desktopviz.core.flowlog import FIELDS  # noqa: E402
+from desktopviz.core.import_fast import as_row  # noqa: E402  (the importer's value tuples)
 from desktopviz.core.store import SCHEMA_VERSION, FlowStore  # noqa: E402
 from desktopviz.core.store_bulk import bulk_load  # noqa: E402
 
 
-def load(path: Path, batches: list, bulk: bool) -> dict[str, float]:
+class _Timed:
+    """The insert's connection, timing each executemany by the table it writes."""
+
+    def __init__(self, conn: sqlite3.Connection, acc: dict[str, float]) -> None:
+        self.conn, self.acc = conn, acc
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.conn, name)
+
+    def executemany(self, sql: str, rows: object) -> sqlite3.Cursor:
+        t = time.process_time()
+        cur = self.conn.executemany(sql, rows)
+        table = sql.split()[2] if sql.startswith("INSERT INTO") else "other_sql"
+        self.acc[table] = self.acc.get(table, 0.0) + time.process_time() - t
+        return cur
+
+
+def load(path: Path, batches: list, bulk: bool, stages: bool = False) -> dict[str, float]:
     store = FlowStore(path)
+    acc: dict[str, float] = {}
+    ingest = getattr(store, "_ingest", None)
+    if stages and ingest is not None:
+        ingest.conn = _Timed(ingest.conn, acc)
     t, c = time.perf_counter(), time.process_time()
     reindex = 0.0
     if bulk:
         with bulk_load(store) as report:
             for logs in batches:
                 store.insert(logs)
+            c_end = time.process_time()
         reindex = report.reindex_seconds
+        reindex_cpu = time.process_time() - c_end
     else:
         for logs in batches:
             store.insert(logs)
@@ -57,6 +88,17 @@ def load(path: Path, batches: list, bulk: bool) -> dict[str, float]:
         "reindex_s": round(reindex, 2),
         "reindex_us_per_log": round(reindex / n * 1e6, 1),
         "bytes_per_log": round(os.path.getsize(path) / n),
+        **(
+            {
+                "stage_cpu_us_per_log": {
+                    **{k: round(v / n * 1e6, 1) for k, v in sorted(acc.items())},
+                    "python": round((cpu - reindex_cpu - sum(acc.values())) / n * 1e6, 1),
+                    "reindex": round(reindex_cpu / n * 1e6, 1),
+                }
+            }
+            if acc
+            else {}
+        ),
     }
 
 
@@ -70,12 +112,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_ingest_") as tmp:
         plain = load(Path(tmp) / "plain.sqlite", batches, bulk=False)
         bulk = load(Path(tmp) / "bulk.sqlite", batches, bulk=True)
+        rows = [[as_row(tuple(getattr(log, f) for f in FIELDS)) for log in logs] for logs in batches]
+        gc.disable()
+        bulk_rows = load(Path(tmp) / "bulk_rows.sqlite", rows, bulk=True, stages=True)
+        gc.enable()
     result = {
         "bench": "ingest",
         "schema_version": SCHEMA_VERSION,
         "batch": args.batch,
         "plain": plain,
         "bulk": bulk,
+        "bulk_rows": bulk_rows,
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     print(json.dumps(result))
