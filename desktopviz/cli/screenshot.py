@@ -201,6 +201,7 @@ def _picture(  # noqa: PLR0913 - the command's options
                 raise CommandError(f"--panel {panel}: no policy denied traffic; name one with --policy")
             target = _open_policy(window, panel, key, size) or target
         assert target is not None
+        _until_the_chart_fits(window)
         try:
             save_widget(target, out, title=f"desktopviz — {window.windowTitle()}")
         except SnapshotError as exc:
@@ -229,6 +230,17 @@ def _give_panel_the_size(window, panel: str, size: tuple[int, int]) -> None:  # 
         dock.setFloating(True)
         dock.resize(*size)
         dock.show()
+
+
+def _until_the_chart_fits(window) -> None:  # noqa: ANN001 - MainWindow
+    """Settle again while the visualizer shows a picture painted for another size (a dock or
+    splitter settled after the views did): the picture is never a stretched one."""
+    canvas = getattr(window.visualizer, "canvas", None)
+    fits = getattr(canvas, "picture_fits", None)
+    for _ in range(5):
+        if fits is None or fits() or not canvas.isVisible():
+            return
+        window.settle()
 
 
 def _open_policy(window, panel: str, key: str, size: tuple[int, int]):  # noqa: ANN001, ANN202

@@ -38,7 +38,7 @@ from desktopviz.ui.policy_board_style import (
     zero_background,
 )
 
-CARD_WIDTH = 250
+CARD_WIDTH = 236  # two tier columns fit the 560 px board dock whole
 LINE = 20
 HEAD = 26
 PAD = 8

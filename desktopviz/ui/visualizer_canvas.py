@@ -85,7 +85,7 @@ class ChartCanvas(QWidget):
         super().__init__(parent)
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.setMinimumSize(320, 280)
+        self.setMinimumSize(400, 280)  # beside the 300 px panel: fits a 1280-wide window
         self.scene: Scene | None = None
         self.colours: ChartColours = LIGHT
         self._image: QImage | None = None
@@ -307,6 +307,12 @@ class ChartCanvas(QWidget):
         if key == self._chords_wanted:
             self._chords, self._chords_key = img, key
             self.update()
+
+    def picture_fits(self) -> bool:
+        """Whether the picture on screen was painted for the canvas's current size and zoom
+        (not stretched while the worker paints the new one)."""
+        vp, old = self.viewport(), self._image_vp
+        return self._image is not None and old is not None and (old.cx, old.cy, old.R) == (vp.cx, vp.cy, vp.R)
 
     def chords_ready(self) -> bool:
         """Whether the highlighted chords of the current hover/selection are on screen."""

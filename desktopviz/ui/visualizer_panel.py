@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -91,8 +91,9 @@ class VisualizerPanel(QWidget):
         lay.addWidget(self.policies)
         self.denied = TrafficTable("Denied Traffic")
         self.allowed = TrafficTable("Allowed Traffic")
+        self.denied.fit_rows = True  # the rogue pod's few rows shown whole, not in a 5-row box
         lay.addWidget(self.denied, 1)
-        lay.addWidget(self.allowed, 2)
+        lay.addWidget(self.allowed, 1)
         self.set_policies(None, [])
         self._names: list[NodeKey] = []
         self._choices_sig: object = None
@@ -102,6 +103,10 @@ class VisualizerPanel(QWidget):
     # -- filling ------------------------------------------------------------------------------
     def set_view(self, view: str) -> None:
         self.view_buttons[view].setChecked(True)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        """380 px wide when the window has room (the tables' names need it), 300 at least."""
+        return QSize(380, super().sizeHint().height())
 
     def set_choices(
         self,

@@ -24,7 +24,7 @@ INDENT = "    "
 # role on each repaint, and each Qt enum attribute access goes through Python's enum code.
 DISPLAY, DECORATION = int(Qt.ItemDataRole.DisplayRole), int(Qt.ItemDataRole.DecorationRole)
 ALIGNMENT, FONT = int(Qt.ItemDataRole.TextAlignmentRole), int(Qt.ItemDataRole.FontRole)
-USER = int(Qt.ItemDataRole.UserRole)
+USER, TOOLTIP = int(Qt.ItemDataRole.UserRole), int(Qt.ItemDataRole.ToolTipRole)
 RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 GREY = QColor("#999")
 
@@ -102,6 +102,8 @@ class TrafficModel(QAbstractTableModel):
             return self.small
         if role == USER:
             return (r.namespace, r.name)
+        if role == TOOLTIP and col == 0:  # the whole name, which the column often cuts
+            return r.label
         return None
 
 
@@ -111,6 +113,7 @@ class TrafficTable(QTreeView):
     def __init__(self, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.title = title
+        self.fit_rows = False  # at most as tall as its rows (the panel's Denied Traffic)
         self.model_ = TrafficModel(title, self)
         small = QFont(self.font())
         small.setPointSizeF(max(6.0, self.font().pointSizeF() - 1.5))
@@ -133,6 +136,10 @@ class TrafficTable(QTreeView):
     def set_rows(self, rows: Sequence[TrafficRow], colour: dict[str, QColor]) -> None:
         if self.model_.set_rows(rows, colour):
             self.setVisible(bool(rows))
+            if self.fit_rows and rows:  # no taller than its rows: the other table gets the rest
+                n = self.model_.rowCount()
+                rows_h = self.sizeHintForRow(0) * n if n else 0
+                self.setMaximumHeight(self.header().height() + rows_h + 2 * self.frameWidth() + 2)
 
     def labels(self) -> list[str]:
         """Top-level row labels (what a user reads in the table)."""
