@@ -250,11 +250,12 @@ class Ingest:
         cols[_POL] = tids = [None if p is None else p[0] for p in pairs]
         for i in _OTHER_JSON:
             col = cols[i]
-            if col.count(None) != n:
+            if col[0] is not None or col.count(None) != n:
                 cols[i] = self._ids(col, _dumps)[0]
         # flow_rows: columns that are null in every row of the chunk are left to their
         # default (NULL): binding them costs more than the rest of the row's insert
-        keep = tuple(i for i, col in enumerate(cols) if col.count(None) != n)
+        # (a column whose first value is set is kept without scanning it)
+        keep = tuple(i for i, col in enumerate(cols) if col[0] is not None or col.count(None) != n)
         sql = self._sql.get(keep)
         if sql is None:
             names = ["id", *(ROW_COLUMNS[1 + i] for i in keep)]

@@ -82,19 +82,6 @@ class HitKeys:
         return tuple(out)
 
 
-def _add_flow(t: list[int], acc: list[int]) -> None:
-    t[0] += acc[0]
-    t[1] += acc[1]
-    t[2] += acc[2]
-    t[3] += acc[3]
-    t[4] += acc[4]
-    t[5] += acc[5]
-    if acc[6] < t[6]:
-        t[6] = acc[6]
-    if acc[7] > t[7]:
-        t[7] = acc[7]
-
-
 def _spread(
     out: dict[tuple[int, int, str, int], list[int]],
     level: int,
@@ -146,8 +133,17 @@ def write_rollups(
             t = coarse.get(k)
             if t is None:
                 coarse[k] = acc[:]
-            else:
-                _add_flow(t, acc)
+            else:  # (written out: a loop over the sums costs more than the rest)
+                t[0] += acc[0]
+                t[1] += acc[1]
+                t[2] += acc[2]
+                t[3] += acc[3]
+                t[4] += acc[4]
+                t[5] += acc[5]
+                if acc[6] < t[6]:
+                    t[6] = acc[6]
+                if acc[7] > t[7]:
+                    t[7] = acc[7]
     frows.extend((*k, *v) for k, v in coarse.items())
     hsums: dict[tuple[int, int, str, int], list[int]] = {}
     _spread(hsums, FINEST, groups, trace_hids)
