@@ -4,10 +4,11 @@ count (red when zero) and the metric lines the eye menu turns on."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QMimeData, QPoint, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QDrag,
+    QEnterEvent,
     QFont,
     QFontMetrics,
     QMouseEvent,
@@ -91,6 +92,7 @@ class PolicyCard(QWidget):
         self.shown: tuple[str, ...] = ("namespace", "endpoints")
         self.highlight: int | None = None
         self.selected = False
+        self.hovered = False  # under the mouse: a tinted border says the card is clickable
         self.editable = False  # shows the pencil
         self.draggable = False  # may be dragged to another place (board decides)
         self._press: QPoint | None = None
@@ -161,7 +163,8 @@ class PolicyCard(QWidget):
         pal = self.palette()
         return (
             self.width(), self.height(), self.devicePixelRatioF(), values, self.span, self.shown,
-            self.highlight, self.selected, self.editable, self.bp, pal.cacheKey(), self.font().key(),
+            self.highlight, self.selected, self.hovered, self.editable, self.bp, pal.cacheKey(),
+            self.font().key(),
         )  # fmt: skip
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
@@ -193,6 +196,8 @@ class PolicyCard(QWidget):
             border, width = HIGHLIGHT, 2.5
         elif self.selected:
             border, width = pal.color(QPalette.ColorRole.Highlight), 2.0
+        elif self.hovered:
+            border, width = pal.color(QPalette.ColorRole.Highlight), 1.2
         p.setPen(QPen(border, width))
         p.setBrush(bg)
         p.drawRoundedRect(rect.adjusted(width / 2, width / 2, -width / 2, -width / 2), 4, 4)
@@ -291,6 +296,16 @@ class PolicyCard(QWidget):
         return QRectF(row.x(), row.y(), row.width() - rates, row.height())
 
     # -- input -------------------------------------------------------------------------
+    def enterEvent(self, event: QEnterEvent) -> None:  # noqa: N802 - Qt override
+        self.hovered = True
+        self.update()
+        super().enterEvent(event)
+
+    def leaveEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        self.hovered = False
+        self.update()
+        super().leaveEvent(event)
+
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
         if event.button() != Qt.MouseButton.LeftButton:
             return super().mousePressEvent(event)

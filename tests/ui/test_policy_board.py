@@ -258,3 +258,19 @@ def test_an_empty_board_says_what_fills_it(qtbot, board):
     qtbot.waitUntil(lambda: not board.is_building())
     empty = board.scroll.widget().findChild(QLabel, "emptyBoard")
     assert empty is not None and "Open a scenario" in empty.text()
+
+
+def test_a_card_under_the_mouse_is_outlined(qtbot, board, scenario, run_db):
+    from PySide6.QtCore import QEvent, QPointF
+    from PySide6.QtGui import QEnterEvent
+    from PySide6.QtWidgets import QApplication
+
+    open_run(qtbot, board, scenario, run_db)
+    card = board.card_widgets["security.block-feodo"]
+    top = (card.width() // 2, 1)
+    before = card.grab().toImage().pixelColor(*top)
+    QApplication.sendEvent(card, QEnterEvent(QPointF(5, 5), QPointF(5, 5), QPointF(5, 5)))
+    assert card.hovered
+    assert card.grab().toImage().pixelColor(*top) != before
+    QApplication.sendEvent(card, QEvent(QEvent.Type.Leave))
+    assert not card.hovered and card.grab().toImage().pixelColor(*top) == before
