@@ -82,7 +82,7 @@ def _simple_key(key: str) -> bool:
 
 
 class _Block:
-    __slots__ = ("match", "times", "names", "runs")
+    __slots__ = ("match", "times", "names", "runs", "whole")
 
     def __init__(self, names: list[str], first: bool) -> None:
         self.names = names
@@ -90,6 +90,7 @@ class _Block:
         self.match = re.compile(pattern if first else b"," + pattern).match
         self.times = tuple(i for i, n in enumerate(names) if n in _TIMES)
         self.runs: list[tuple[int, int]] = []
+        self.whole = False  # one run of all its fields (marshal the ints in one go)
 
 
 class _Segment:
@@ -162,8 +163,11 @@ class Extractor:
         runs, join_order = _runs([step.names for step in self.plan] + [missing])
         for step, r in zip(self.plan, runs, strict=False):
             step.runs = r
+            if type(step) is _Block:
+                step.whole = r == [(0, len(step.names))]
         self.missing_m = tuple(_dumps(self.missing[s:e], 0)[5:] for s, e in runs[-1])
-        self.join_order = None if join_order is None else itemgetter(*join_order)
+        # blobs start with the tuple's marshal head, then the runs
+        self.join_order = None if join_order is None else itemgetter(0, *(i + 1 for i in join_order))
         self.lines = self.misses = 0
         self.off = False  # set once the segment caches stop paying
 
@@ -201,7 +205,7 @@ class Extractor:
         self.lines += 1
         pos = 1
         parts: Parts = []
-        blobs: list[bytes] = []  # marshal bytes of each run, piece after piece
+        blobs: list[bytes] = [_TUPLE_HEAD]  # marshal bytes of each run, piece after piece
         for step in self.plan:
             if type(step) is _Block:
                 m = step.match(raw, pos)
@@ -212,8 +216,11 @@ class Extractor:
                     if ints[i] >= _MS_THRESHOLD:
                         return None
                 parts.append(ints)
-                for s, e in step.runs:
-                    blobs.append(_dumps(ints[s:e], 0)[5:])
+                if step.whole:
+                    blobs.append(_dumps(ints, 0)[5:])
+                else:
+                    for s, e in step.runs:
+                        blobs.append(_dumps(ints[s:e], 0)[5:])
                 pos = m.end()
                 continue
             seg: _Segment = step  # type: ignore[assignment]
@@ -243,7 +250,7 @@ class Extractor:
         blobs.extend(self.missing_m)
         if self.join_order is not None:
             blobs = self.join_order(blobs)
-        return parts, _blake2b(_TUPLE_HEAD + b"".join(blobs), digest_size=16).digest()
+        return parts, _blake2b(b"".join(blobs), digest_size=16).digest()
 
     def row(self, parts: Parts) -> tuple[Any, ...]:
         """The stored values (FIELDS order) of a line's pieces."""
