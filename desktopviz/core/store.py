@@ -233,8 +233,9 @@ class FlowStore:
         c.execute("COMMIT")
 
     # -- writing -----------------------------------------------------------------------------
-    def insert(self, logs: Iterable[FlowLog], *, strict: bool = True) -> int:
-        """Store flow logs in one transaction; returns how many were stored.
+    def insert(self, logs: Iterable[FlowLog | tuple[Any, ...]], *, strict: bool = True) -> int:
+        """Store flow logs in one transaction; returns how many were stored. A log is a
+        FlowLog or a tuple of its values in FIELDS order (the importer's rows: cheaper).
 
         A trace entry that is not a policy hit raises StoreError (nothing is stored) when
         ``strict``; otherwise it is left out of ``policy_hits`` and counted in
