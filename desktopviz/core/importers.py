@@ -25,7 +25,7 @@ from typing import Any
 from desktopviz.core.flowlog import FlowLog
 from desktopviz.core.import_calico import RecordError, flowlog_from_calico
 from desktopviz.core.import_db import ImportWriter, Key, _fields, event_hash, seen_key
-from desktopviz.core.import_fast import Row, as_row, row_hash
+from desktopviz.core.import_fast import row_hash
 from desktopviz.core.import_hubble import HubbleAggregator
 from desktopviz.core.import_read import (
     ImportFileError,
@@ -105,7 +105,9 @@ class _FileImport:
         self.fs.skipped += 1
         self.summary.add_issue(Issue(self.source.name, where, message))
 
-    def _write(self, logs: Sequence[FlowLog | Row], hashes: Sequence[Key], counts: dict[str, int]) -> None:
+    def _write(
+        self, logs: Sequence[FlowLog | tuple[Any, ...]], hashes: Sequence[Key], counts: dict[str, int]
+    ) -> None:
         self.writer.write(logs, hashes, counts)
         self.fs.flow_logs += len(logs)
 
@@ -169,7 +171,7 @@ class _FileImport:
         counts = {"records_read": fs.records_read, "skipped": fs.skipped}
         counts = {k: v - self.writer.counts[k] for k, v in counts.items()}
         counts.update(imported=len(keep), duplicates=dups)
-        kept_logs = [as_row(rows[i]) for i in keep]
+        kept_logs = [rows[i] for i in keep]  # value tuples: the store reads them as they are
         kept_hashes = [hashes[i] for i in keep]
         try:
             self._write(kept_logs, kept_hashes, counts)
@@ -182,7 +184,7 @@ class _FileImport:
         self.check(fs.records_read)
 
     def _one_by_one(
-        self, logs: list[Row], hashes: list[Key], wheres: list[str], counts: dict[str, int]
+        self, logs: list[tuple[Any, ...]], hashes: list[Key], wheres: list[str], counts: dict[str, int]
     ) -> None:
         """A batch the store refused: store the records one by one and report the bad ones."""
         pending = dict(counts, imported=0)
