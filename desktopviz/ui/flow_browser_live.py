@@ -13,6 +13,7 @@ from PySide6.QtCore import QModelIndex
 
 from desktopviz.ui.flow_browser_data import PAGE, Anchors, Query
 from desktopviz.ui.flow_browser_worker import Delta
+from desktopviz.ui.sim_worker_pacing import REFRESH_BUSY_S, gui_busy
 
 
 class LiveRows:
@@ -58,6 +59,8 @@ class LiveRows:
         if gen != self._gen:
             return
         again, self._refreshing, self._refresh_again = self._refresh_again, False, False
+        if d.added:  # rows to insert and the table to repaint: a max-speed simulation steps aside
+            gui_busy(REFRESH_BUSY_S)
         if self._total is not None:
             self._apply_delta(d)
         self.boundsChanged.emit(d.bounds)

@@ -43,6 +43,7 @@ from desktopviz.ui.flow_browser_cells import LOADING, IdRole, RawRole, TableCell
 from desktopviz.ui.flow_browser_data import PAGE, Anchors, Query
 from desktopviz.ui.flow_browser_live import LiveRows
 from desktopviz.ui.flow_browser_worker import Loaded, PageJob, WorkerSignals
+from desktopviz.ui.sim_worker_pacing import REFRESH_BUSY_S, gui_busy
 
 Index = QModelIndex | QPersistentModelIndex
 CACHE_PAGES = 64
@@ -187,6 +188,7 @@ class FlowTableModel(LiveRows, TableCells, QAbstractTableModel):
     def _on_loaded(self, gen: int, loaded: Loaded) -> None:
         if gen != self._gen:
             return
+        gui_busy(REFRESH_BUSY_S)  # the first rows to lay out and paint: the simulation steps aside
         self._loading = False
         self._query = loaded.query
         key = self._count_key()

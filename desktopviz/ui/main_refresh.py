@@ -1,5 +1,6 @@
 """The main window's refresh clock (a mixin of MainWindow): views re-read the store when new
-data arrived, one view per ~30 Hz tick and each at most every VIEW_REFRESH_MS, so their
+data arrived, one view per ~30 Hz tick and each at most every VIEW_REFRESH_MS (the flow
+table every REFRESH_MS_BY_VIEW["flows"]), so their
 repaints land in different frames; a view in a closed or tabbed-away dock waits until it is
 shown again. Each refresh asks a max-speed simulation to step aside while the view repaints
 (desktopviz.ui.sim_worker_pacing). Measured with tests/perf/bench_ui_latency.py.
@@ -14,6 +15,9 @@ from desktopviz.ui.sim_worker_pacing import MAX_BUSY_S, REFRESH_BUSY_S, gui_busy
 
 VIEW_REFRESH_MS = 200  # views re-read the store at most 5 times a second (at max speed new
 # intervals arrive continuously; nobody reads faster, and the views' queries cost GUI time)
+REFRESH_MS_BY_VIEW = {"flows": 1000}  # the flow-log table once a second: each refresh inserts
+# rows and repaints every visible cell (one call into Python per cell, each waiting for the GIL
+# while the simulation runs), and a log table changing five times a second cannot be read
 START_HOLD_S = 0.6  # a new session's simulation steps aside (at most this long) until the
 # views have made their first pictures, board cards and table page: each first one costs more
 # than a refresh, and several times more while the simulator holds the GIL
@@ -54,7 +58,11 @@ class RefreshClock:
         if self._dirty:
             self._dirty = False
             self._due.update(self.views)
-        due = [n for n in self._due if now - self._refreshed.get(n, 0.0) >= VIEW_REFRESH_MS / 1000]
+        due = [
+            n
+            for n in self._due
+            if now - self._refreshed.get(n, 0.0) >= REFRESH_MS_BY_VIEW.get(n, VIEW_REFRESH_MS) / 1000
+        ]
         if due:
             # One view per tick, the longest waiting: their repaints land in different frames
             # instead of one long stall of all of them together.

@@ -198,3 +198,28 @@ def test_import_menu_opens_the_dialog_and_shows_the_imported_database(qtbot, fak
     assert w2.store_path == str(db) and w2.controller is None
     dialog.close()
     w2.close()
+
+
+def test_the_flow_table_refreshes_less_often_than_the_other_views(window, qtbot, monkeypatch):
+    """New data makes every view due; the flow-log table re-reads at most once a second, the
+    visualizer and the board five times a second (the clock is driven by a fake monotonic)."""
+    from desktopviz.ui import main_refresh
+
+    now = [1000.0]
+    monkeypatch.setattr(main_refresh.time, "monotonic", lambda: now[0])
+    calls: list[str] = []
+    for name, view in window.views.items():
+        monkeypatch.setattr(view, "refresh", lambda n=name: calls.append(n))
+    window._refreshed.clear()
+    window._hold_until = 0.0
+
+    def tick_for(seconds: float) -> None:
+        end = now[0] + seconds
+        while now[0] < end:
+            window._dirty = True  # new data arrives all the time at max speed
+            window._on_refresh_clock()
+            now[0] += 0.033
+
+    tick_for(2.0)
+    assert 2 <= calls.count("flows") <= 3  # once a second (and at once the first time)
+    assert calls.count("visualizer") >= 8 and calls.count("board") >= 8
