@@ -1,6 +1,7 @@
 """Flow Visualizer speed on a store with 500 names and 5,000 flows, offscreen at 1600×1000.
 
-Prints one JSON line: store read, layout, static render (worker part: rings and chords, then
+Prints one JSON line (with CPU time beside wall time: main-thread CPU of the static render and
+of the hover frames, the process's CPU and wall seconds): store read, layout, static render (worker part: rings and chords, then
 the text filled from label outlines), the GUI-thread time of a finished render while the
 time range moves (the figure behind GUI stalls: the worker's picture handed over, dropdowns,
 tables; median and max over 24 renders), hover frames (the first frame after the hover changes, which draws the
@@ -25,6 +26,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from desktopviz.core.flowlog import FlowLog  # noqa: E402
+
+START = time.perf_counter()
 
 
 def make_logs(n_names: int = 500, n_flows: int = 5000, seed: int = 1) -> list[FlowLog]:
@@ -165,12 +168,13 @@ def main() -> None:
 
     cw, ch = canvas.width(), canvas.height()
     vp = canvas.viewport()
-    renders, texts = [], []
+    renders, texts, render_cpu = [], [], []
     glyphs = w._glyphs.snapshot()
     for _ in range(3):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         img, _ = render_image(res.scene, vp, cw, ch)
         renders.append(time.perf_counter() - t)
+        render_cpu.append(time.thread_time() - c)
         t = time.perf_counter()
         p = QPainter(img)
         paint_text(p, res.scene, vp, cw, ch, glyphs)
@@ -179,12 +183,15 @@ def main() -> None:
     gui_ms = gui_time_per_render(app, w, tmp)
 
     # hover frames: hover a namespace (many flows) and a name
+    frame_cpu: list[float] = []
+
     def frame() -> float:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         canvas.repaint()
+        frame_cpu.append(time.thread_time() - c)
         return time.perf_counter() - t
 
-    first_frames, steady, chord_latency = [], [], []
+    first_frames, steady, chord_latency, first_cpu = [], [], [], []
     targets = [s for s in lay.namespaces[:5]] + [s for s in lay.names[:10]]
     for seg in targets:
         from desktopviz.core.geometry import polar
@@ -195,6 +202,7 @@ def main() -> None:
         canvas._overlay_key = None
         t0 = time.perf_counter()
         first_frames.append(frame())
+        first_cpu.append(frame_cpu[-1])
         while not canvas.chords_ready():  # highlighted chords are painted by a worker
             canvas._pool.waitForDone()
             app.processEvents()
@@ -231,15 +239,19 @@ def main() -> None:
                 "store_read_ms": round(read_s * ms, 1),
                 "layout_ms": round(layout_s * ms, 1),
                 "static_render_ms": round(statistics.median(renders) * ms, 1),
+                "static_render_cpu_ms": round(statistics.median(render_cpu) * ms, 1),
                 "text_ms_worker": round(statistics.median(texts) * ms, 1),
                 "gui_ms_per_render_median": round(statistics.median(gui_ms), 1),
                 "gui_ms_per_render_max": round(max(gui_ms), 1),
                 "set_store_to_picture_ms": round(first_total * ms, 1),
                 "hover_first_frame_ms_median": round(statistics.median(first_frames) * ms, 2),
                 "hover_first_frame_ms_max": round(max(first_frames) * ms, 2),
+                "hover_first_frame_cpu_ms_median": round(statistics.median(first_cpu) * ms, 2),
                 "hover_steady_frame_ms_median": round(statistics.median(steady) * ms, 2),
                 "hover_chords_ready_ms_median": round(statistics.median(chord_latency) * ms, 1),
                 "load_average_1min": round(os.getloadavg()[0], 2),
+                "process_cpu_s": round(sum(os.times()[:2]), 2),
+                "wall_s": round(time.perf_counter() - START, 2),
                 "hit_test_ms_mean": round(statistics.mean(hit_times) * ms, 3),
                 "hit_test_ms_max": round(max(hit_times) * ms, 3),
                 "hit_test_chord_area_ms_mean": round(statistics.mean(chord_times) * ms, 3)
