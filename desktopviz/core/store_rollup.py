@@ -35,7 +35,8 @@ COUNTERS = ("num_flows", "packets_in", "packets_out", "bytes_in", "bytes_out")
 ROLLUP_LEVELS: tuple[int, ...] = (86400, 3600, 300)  # coarsest first; buckets aligned to the epoch
 FINEST = ROLLUP_LEVELS[-1]  # also the bucket of series_rollup
 
-COARSE = tuple(level for level in ROLLUP_LEVELS if level != FINEST)
+UPWARDS = tuple(reversed(ROLLUP_LEVELS[:-1]))  # the coarser levels, finest first
+assert all(a % b == 0 for a, b in zip(ROLLUP_LEVELS, ROLLUP_LEVELS[1:], strict=False))  # nested buckets
 _FCOLS = ("level", "bucket", *FLOW_KEY, "source_labels_id", "dest_labels_id")
 _SUMS = ("logs", *COUNTERS)
 _FLOW_SQL = (
@@ -114,12 +115,10 @@ def write_rollups(
 ) -> None:
     """Upsert the rollups of an insert's sums (the caller holds the transaction)."""
     frows: list[tuple[Any, ...]] = []
-    coarse: dict[tuple[Any, ...], list[int]] = {}
     series: dict[tuple[int, str, str], list[int]] = {}
     for key, acc in flows.items():
-        fine = key[0]
         frows.append((FINEST, *key, *acc))  # the sums are already per 5 minutes
-        sk = (fine, key[7], key[8])  # bucket, action, reporter
+        sk = (key[0], key[7], key[8])  # bucket, action, reporter
         sv = series.get(sk)
         if sv is None:
             series[sk] = [acc[0], acc[1], acc[4] + acc[5]]
@@ -127,12 +126,17 @@ def write_rollups(
             sv[0] += acc[0]
             sv[1] += acc[1]
             sv[2] += acc[4] + acc[5]
-        rest = key[1:]
-        for level in COARSE:
-            k = (level, fine // level * level, *rest)
-            t = coarse.get(k)
+    # each coarser level summed from the level below it (hours from 5 minutes, days from
+    # hours: a level's buckets are whole buckets of the one below)
+    prev: dict[tuple[Any, ...], list[int]] = flows
+    for level in UPWARDS:
+        cur: dict[tuple[Any, ...], list[int]] = {}
+        get = cur.get
+        for key, acc in prev.items():
+            k = (key[0] // level * level, *key[1:])
+            t = get(k)
             if t is None:
-                coarse[k] = acc[:]
+                cur[k] = acc[:]
             else:  # (written out: a loop over the sums costs more than the rest)
                 t[0] += acc[0]
                 t[1] += acc[1]
@@ -144,13 +148,15 @@ def write_rollups(
                     t[6] = acc[6]
                 if acc[7] > t[7]:
                     t[7] = acc[7]
-    frows.extend((*k, *v) for k, v in coarse.items())
+        frows.extend((level, *k, *v) for k, v in cur.items())
+        prev = cur
     hsums: dict[tuple[int, int, str, int], list[int]] = {}
     _spread(hsums, FINEST, groups, trace_hids)
-    for level in COARSE:  # the (bucket, reporter, trace) sums at this level first
+    gprev: dict[tuple[int, str, int], list[int]] = groups
+    for level in UPWARDS:  # the (bucket, reporter, trace) sums at this level first
         lg: dict[tuple[int, str, int], list[int]] = {}
-        for (fine, rep, tid), g in groups.items():
-            k2 = (fine // level * level, rep, tid)
+        for (bucket, rep, tid), g in gprev.items():
+            k2 = (bucket // level * level, rep, tid)
             t = lg.get(k2)
             if t is None:
                 lg[k2] = g[:]
@@ -162,6 +168,7 @@ def write_rollups(
                 t[4] += g[4]
                 t[5] += g[5]
         _spread(hsums, level, lg, trace_hids)
+        gprev = lg
     keys = hit_keys.keys
     hrows = []
     for (level, bucket, rep, hid), v in hsums.items():
