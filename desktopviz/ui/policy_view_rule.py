@@ -170,6 +170,9 @@ class RuleRowWidget(QFrame):
         direction = QBoxLayout.Direction.LeftToRight if wide else QBoxLayout.Direction.TopToBottom
         if self._outer.direction() != direction:
             self._outer.setDirection(direction)
+            indent = 0 if wide else 16  # under the rule: in line with the rule's text
+            self.metrics.setContentsMargins(indent, 0, 0, 0)
+            self.metrics.setFixedWidth(METRICS_WIDTH + indent)
         super().resizeEvent(event)
 
     def update_row(self, row: RuleRow, span: float) -> None:

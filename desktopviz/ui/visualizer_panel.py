@@ -38,6 +38,16 @@ VIEWS = (("namespace", "Namespaces"), ("names", "Names"), ("status", "Status"))
 STATUS_CHOICES = (("any", "Any status"), ("allowed", "Allowed"), ("denied", "Denied"))
 
 
+# The view tab shown is marked in the highlight colour: Fusion's pressed look is hard to tell
+# from the others in the dark palette.
+TAB_STYLE = (
+    "QPushButton { padding: 4px 8px; border: 1px solid palette(mid); background: palette(button); }"
+    "QPushButton:hover { border-color: palette(highlight); }"
+    "QPushButton:checked { background: palette(highlight); color: palette(highlighted-text);"
+    " border-color: palette(highlight); font-weight: 600; }"
+)
+
+
 class VisualizerPanel(QWidget):
     viewChanged = Signal(str)
     statusChanged = Signal(str)
@@ -58,6 +68,7 @@ class VisualizerPanel(QWidget):
         for key, text in VIEWS:
             b = QPushButton(text)
             b.setCheckable(True)
+            b.setStyleSheet(TAB_STYLE)
             tabs.addWidget(b)
             self.view_group.addButton(b)
             self.view_buttons[key] = b
