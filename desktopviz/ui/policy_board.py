@@ -55,6 +55,7 @@ from desktopviz.ui.policy_view import PolicyView
 from desktopviz.ui.sim_worker_pacing import gui_busy
 
 BOARD_PAGE, POLICY_PAGE = 0, 1
+NAME_COLUMN = 2
 
 
 class PolicyBoard(BoardBuilding, BoardEditing, QWidget):
@@ -137,9 +138,11 @@ class PolicyBoard(BoardBuilding, BoardEditing, QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)  # sized on new rows, not per refresh
-        header.setStretchLastSection(True)
+        header.setSectionResizeMode(NAME_COLUMN, QHeaderView.ResizeMode.Stretch)  # long names get the room
+        header.setStretchLastSection(False)
         self.model.modelReset.connect(self._size_columns)
         self.table.clicked.connect(lambda idx: self._card_clicked(str(idx.data(KEY_ROLE))))
         self.table.doubleClicked.connect(lambda idx: self.open_policy(str(idx.data(KEY_ROLE))))
@@ -272,6 +275,7 @@ class PolicyBoard(BoardBuilding, BoardEditing, QWidget):
     def set_view_mode(self, mode: str) -> None:
         """ "columns" (tiers as columns of cards) or "list" (a table)."""
         self.views.setCurrentIndex(0 if mode == "columns" else 1)
+        self._size_columns()  # rows that came while the list was hidden
         button = self.toolbar.columns_button if mode == "columns" else self.toolbar.list_button
         button.setChecked(True)
 
@@ -356,6 +360,9 @@ class PolicyBoard(BoardBuilding, BoardEditing, QWidget):
     def _size_columns(self) -> None:
         if self.views.currentIndex() == 1:
             self.table.resizeColumnsToContents()
+            header = self.table.horizontalHeader()
+            if header.sectionSize(NAME_COLUMN) > 0:  # the name column takes the rest of the width
+                header.setSectionResizeMode(NAME_COLUMN, QHeaderView.ResizeMode.Stretch)
 
     def _apply_lines(self, lines: tuple[str, ...]) -> None:
         for card in self.card_widgets.values():

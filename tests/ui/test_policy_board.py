@@ -274,3 +274,17 @@ def test_a_card_under_the_mouse_is_outlined(qtbot, board, scenario, run_db):
     assert card.grab().toImage().pixelColor(*top) != before
     QApplication.sendEvent(card, QEvent(QEvent.Type.Leave))
     assert not card.hovered and card.grab().toImage().pixelColor(*top) == before
+
+
+def test_the_list_view_gives_names_one_line_and_the_room_left(qtbot, board, scenario, run_db):
+    from desktopviz.ui.policy_board import NAME_COLUMN
+
+    open_run(qtbot, board, scenario, run_db)  # rows arrive while the columns view is shown
+    board.set_view_mode("list")
+    table, header = board.table, board.table.horizontalHeader()
+    fm = table.fontMetrics()
+    widest = max(fm.horizontalAdvance(bp.name) for bp in board.layout_.policies())
+    assert header.sectionSize(NAME_COLUMN) >= widest
+    assert table.rowHeight(0) < 2 * fm.height()  # one line a row
+    used = sum(header.sectionSize(c) for c in range(header.count()) if not header.isSectionHidden(c))
+    assert used >= table.viewport().width() - 2  # the columns fill the table
