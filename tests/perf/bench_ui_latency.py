@@ -19,7 +19,7 @@ stall under 50 ms.
 ``--explain MS`` prints (stderr) each stall over MS and the Python calls Qt made meanwhile
 (slots, event handlers, paints; ``--events`` adds every event delivered): slower, to find
 which code makes a stall, not to measure. ``--switch-interval`` runs with that
-``sys.setswitchinterval`` (how long a thread waiting for the GIL lets the holder run before it
+``sys.setswitchinterval`` instead of the app's (desktopviz.ui.app) (how long a thread waiting for the GIL lets the holder run before it
 asks for it): its effect on the stalls and on the simulation's speed (``simulated_s``).
 """
 
@@ -183,9 +183,10 @@ def main() -> None:
         i = args.index("--explain")
         _EXPLAIN_MS = float(args[i + 1])
         del args[i : i + 2]
+    switch = None
     if "--switch-interval" in args:
         i = args.index("--switch-interval")
-        sys.setswitchinterval(float(args[i + 1]))
+        switch = float(args[i + 1])
         del args[i : i + 2]
     only = None
     if "--case" in args:
@@ -206,7 +207,9 @@ def main() -> None:
     from desktopviz.ui.main_window import MainWindow
     from desktopviz.ui.sim_controller import MAX_SPEED, SimController
 
-    app = create_app()
+    app = create_app()  # sets the app's own switch interval
+    if switch is not None:
+        sys.setswitchinterval(switch)
     quiet_offscreen_warnings()
     scenario = load_scenario(paths.default_scenario())
 
