@@ -16,6 +16,7 @@ from desktopviz.core.geometry import Label, Segment, fit_labels
 from desktopviz.ui.visualizer_render import Scene, Viewport, hatch, paint_overlay, paint_static, text_colour
 from desktopviz.ui.visualizer_style import HATCHED, STATUS_COLOURS, STATUS_NAMES
 from desktopviz.ui.visualizer_text import (
+    BUTTONS,
     LABEL_PX,
     LEGEND_PX,
     SWATCH,
@@ -40,7 +41,6 @@ def legend_items(scene: Scene) -> list[tuple[str, str]]:
 
 
 MAX_LABEL_CHARS = 48
-TOOLBAR_BOX = (190.0, 46.0)  # the canvas's tool buttons in the top-right corner (width, height)
 EDGE = 6.0  # labels end this far from the chart's edges
 PAD = 7.0  # the text's half height: a rotated name keeps this far from a box
 WIDE = 1.15  # names are mostly hex digits, wider than the font's average character
@@ -78,22 +78,18 @@ def _ray_room(x: float, y: float, ux: float, uy: float, w: float, h: float, boxe
 
 
 def obstacles(scene: Scene, w: float, h: float) -> list[Box]:
-    """Boxes the labels keep out of: the canvas's tool buttons (top right), the legend (bottom
-    right) and the notes (bottom left), estimated from the label font (the worker lays the
-    labels out before it has the legend's glyphs) with room to spare."""
+    """Boxes the labels keep out of: the canvas's tool buttons (top right), the legend and the
+    notes where :func:`legend_layout` puts them, their widths estimated from the label font
+    with room to spare (the worker lays the labels out before it has the legend's glyphs)."""
     char_px, line_px = scene.metrics
-    line = line_px + 5
-    items = [len(t) * char_px * WIDE + 26 for _k, t in legend_items(scene)]
-    legend_w = min(w - 24, 70 + sum(items))
-    legend_lines = 1 if 70 + sum(items) <= w - 24 else 2
-    bw, bh = TOOLBAR_BOX
-    boxes: list[Box] = [(w - bw, 0.0, w, bh), (w - 12 - legend_w, h - 18 - legend_lines * line, w, h)]
-    notes = [len(n) * char_px * WIDE for n in scene.note.split("; ") if n]
-    if notes:
-        beside = sum(notes) + 16 * (len(notes) - 1) + 24 + legend_w <= w - 24
-        rows = 1 if beside else legend_lines + len(notes)
-        right = 12 + (sum(notes) + 16 * (len(notes) - 1) if beside else max(notes))
-        boxes.append((0.0, h - 18 - rows * line, right, h))
+    est = char_px * WIDE * LEGEND_PX / LABEL_PX
+    bw, bh = BUTTONS
+    boxes: list[Box] = [(w - bw, 0.0, w, bh)]
+    for f in (1.0, 0.8):  # where the texts go if they are as wide as estimated, or narrower
+        items = [len(t) * est * f for _k, t in legend_items(scene)]
+        notes = [len(n) * est * f for n in scene.note.split("; ") if n]
+        plan = legend_layout(w, h, line_px * LEGEND_PX / LABEL_PX + 4, 8 * est * f, items, notes)
+        boxes.extend((b.left(), b.top(), b.right(), b.bottom()) for b in plan.boxes)
     return boxes
 
 

@@ -127,6 +127,7 @@ class LegendPlan:
 SWATCH = 11.0
 ITEM_GAP = 26.0  # swatch + space + gap to the next item, beyond the text
 MARGIN = 12.0
+BUTTONS = (190.0, 46.0)  # the canvas's tool buttons in the top-right corner (width, height)
 
 
 def legend_layout(
@@ -139,7 +140,8 @@ def legend_layout(
 ) -> LegendPlan:
     """Lay the legend out right-aligned on the bottom line(s), wrapping items to more lines
     above when the chart is narrow, and the notes at the left of the bottom line when they fit
-    beside it, else one per line above the legend. Nothing overlaps."""
+    beside it, else one per line in the top-left corner (the chart's tool buttons are in the
+    top-right one). Nothing overlaps."""
     plan = LegendPlan()
     avail = max(10.0, w - 2 * MARGIN)
     widths = [title_w + 12, *[iw + ITEM_GAP for iw in item_ws]]
@@ -167,25 +169,35 @@ def legend_layout(
                 plan.items[i - 1] = (x + SWATCH + 4, yy)
                 plan.boxes.append(QRectF(x, yy - line + 3, SWATCH + 4 + item_ws[i - 1], line))
             x += widths[i]
-    notes_total = sum(note_ws) + 16 * max(0, len(note_ws) - 1)
-    if note_ws and notes_total + 24 + line_w[0] <= avail:
-        x = MARGIN
-        for nw in note_ws:
-            plan.notes.append((x, y))
-            plan.boxes.append(QRectF(x, y - line + 3, nw, line))
-            x += nw + 16
-    else:
-        top = y - len(lines) * line
-        for k, nw in enumerate(reversed(note_ws)):
-            yy = top - k * line
-            plan.notes.insert(0, (MARGIN, yy))
-            plan.boxes.append(QRectF(MARGIN, yy - line + 3, min(nw, avail), line))
+    # Notes go at the left of the legend's lines, bottom line first, where they fit beside it;
+    # the rest one per line in the top-left corner (above the legend they ran into the circle).
+    room = [avail - lw - 24 for lw in line_w]  # free width at the left of each line, bottom first
+    xs = [MARGIN] * len(line_w)
+    corner: list[int] = []
+    plan.notes = [(0.0, 0.0)] * len(note_ws)
+    for i, nw in enumerate(note_ws):
+        k = next((k for k, r in enumerate(room) if nw <= r), None)
+        if k is None:
+            corner.append(i)
+            continue
+        yy = y - k * line
+        plan.notes[i] = (xs[k], yy)
+        plan.boxes.append(QRectF(xs[k], yy - line + 3, nw, line))
+        xs[k] += nw + 16
+        room[k] -= nw + 16
+    if corner:
+        widest = max(note_ws[i] for i in corner)
+        top = MARGIN if MARGIN + widest <= w - BUTTONS[0] else BUTTONS[1]  # (else under the buttons)
+        for k, i in enumerate(corner):
+            yy = top + line - 3 + k * line
+            plan.notes[i] = (MARGIN, yy)
+            plan.boxes.append(QRectF(MARGIN, yy - line + 3, min(note_ws[i], avail), line))
     return plan
 
 
 def legend_height(plan: LegendPlan, h: float) -> float:
-    """How much of the chart's bottom the legend and notes take."""
-    top = min((b.top() for b in plan.boxes), default=h)
+    """How much of the chart's bottom the legend (and notes beside it) take."""
+    top = min((b.top() for b in plan.boxes if b.top() > h / 2), default=h)
     return max(0.0, h - top)
 
 

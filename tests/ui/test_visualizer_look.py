@@ -8,14 +8,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QMouseEvent, QPalette
 from PySide6.QtWidgets import QApplication
 
 from desktopviz.core.flowgraph import Flow
 from desktopviz.core.geometry import fit_labels, polar
 from desktopviz.ui.visualizer import FlowVisualizer
-from desktopviz.ui.visualizer_text import legend_layout
+from desktopviz.ui.visualizer_text import BUTTONS, legend_layout
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
 T0 = 1_767_225_600
@@ -134,8 +134,10 @@ def test_legend_and_notes_never_overlap_at_any_width():
         )
         boxes = plan.boxes
         assert len(boxes) == 1 + len(items) + len(notes)
+        buttons = QRectF(w - BUTTONS[0], 0, BUTTONS[0], BUTTONS[1])  # the chart's tool buttons
         for i, a in enumerate(boxes):
             assert a.left() >= 0 and a.right() <= w, (w, a)
+            assert not a.intersects(buttons), (w, a)
             for b in boxes[i + 1 :]:
                 assert not a.intersects(b), (w, a, b)
 
