@@ -222,3 +222,48 @@ def test_a_load_killed_mid_batch_keeps_rollups_equal_to_its_rows(db: Path) -> No
         assert [store.get(i + 1) for i in range(600)] == [
             read_back(x) for x in varied_logs(700, seed=5)[:600]
         ]
+
+
+def typed_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    """Every flow_rows value with its SQLite storage class."""
+    cols = [r[1] for r in conn.execute("PRAGMA table_info(flow_rows)")]
+    sql = f"SELECT {', '.join(f'typeof({c}), {c}' for c in cols)} FROM flow_rows ORDER BY id"
+    return [tuple(r) for r in conn.execute(sql)]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "odd"),
+    [
+        ("process_name", 'o\'neil -- ; "x"', None),
+        ("process_name", "café", None),
+        ("dest_service_port", 5, 5.0),  # a text column: 5 and 5.0 are stored as '5' and '5.0'
+        ("tcp_mean_mss", 7, True),
+        ("tcp_mean_mss", 2**62 + 1, None),
+        ("tcp_mean_mss", -(2**63), None),
+        ("host", "", None),
+    ],
+)
+def test_a_batch_stores_what_single_inserts_store(tmp_path: Path, field: str, value: Any, odd: Any) -> None:
+    """The column-wise batch insert stores each value with the storage class and text one
+    bound value gets (values of one column in every row but one, or all)."""
+    i = FIELDS.index(field)
+    base = [values(flow(start=1_700_000_000 + k)) for k in range(200)]
+    rows = [r[:i] + (value,) + r[i + 1 :] for r in base]
+    if odd is not None:
+        rows[150] = rows[150][:i] + (odd,) + rows[150][i + 1 :]
+    with FlowStore(tmp_path / "batch.sqlite") as batch, FlowStore(tmp_path / "single.sqlite") as single:
+        batch.insert(rows)
+        for r in rows:  # one row per insert: every value bound
+            single.insert([r])
+        assert typed_rows(batch.conn) == typed_rows(single.conn)
+        assert stored(batch.conn) == stored(single.conn)
+
+
+def test_an_integer_out_of_sqlite_range_is_refused_in_a_batch(db: Path) -> None:
+    i = FIELDS.index("tcp_lost_packets")
+    rows = [values(flow(start=1_700_000_000 + k)) for k in range(100)]
+    rows = [r[:i] + (2**63,) + r[i + 1 :] for r in rows]
+    with FlowStore(db) as store:
+        with pytest.raises(OverflowError):
+            store.insert(rows)
+        assert store.count() == 0
