@@ -354,7 +354,7 @@ class PolicyBoard(BoardBuilding, BoardEditing, QWidget):
             card.setVisible(key in self.visible or (key == NO_POLICY_KEY and not filtering))
         self.model.set_rows([bp for bp in self.layout_.policies() if bp.key in self.visible])
         total = sum(1 for _ in self.layout_.policies())
-        source = "" if self.layout_.source == "scenario" else " · from flow-log traces"
+        source = "" if self.layout_.source == "scenario" or not total else " · from flow-log traces"
         tb.status.setText(f"{len(self.visible)} of {total} policies{source}")
 
     def _size_columns(self) -> None:
