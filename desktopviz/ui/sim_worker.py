@@ -10,17 +10,24 @@ import pickle
 import queue
 import time
 import traceback
-from collections.abc import Callable, Iterable
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
-from desktopviz.core import paths
 from desktopviz.core.flowlog import FlowLog
 from desktopviz.core.model import Scenario
 from desktopviz.ui.sim_worker_pacing import gui_is_busy
+from desktopviz.ui.sim_worker_setup import (  # noqa: F401 - re-exported
+    SimFactory,
+    SimulatorLike,
+    StoreFactory,
+    StoreLike,
+    _default_sim_factory,
+    _default_store_factory,
+    run_db_path,
+    speed_label,
+)
 from desktopviz.ui.sim_worker_snapshot import ClusterSnapshot, IntervalSummary, StopSummary, changed
 
 MAX_SPEED = math.inf  # "as fast as possible"
@@ -35,58 +42,6 @@ MAX_CATCH_UP_S = 1.0  # wall seconds a late tick may make up for (no huge jumps 
 # call (and a wait for the GIL); the views re-read the store at 5 Hz anyway.
 EMIT_MS = 200
 START_WAIT_S = 1.0  # a max-speed run waits at most this long for a busy GUI before it starts
-
-
-class SimulatorLike(Protocol):
-    """What the worker needs from desktopviz.core.simulator.Simulator."""
-
-    now: float
-
-    def advance(self, seconds: float) -> list[FlowLog]: ...
-    def fire(self, event_id: str) -> Any: ...
-    def flush(self) -> list[FlowLog]: ...
-    def apply_policy(self, policy: Any) -> Any: ...
-    def remove_policy(self, key: str) -> Any: ...
-
-
-class StoreLike(Protocol):
-    def insert(self, logs: Iterable[FlowLog]) -> int: ...
-    def close(self) -> None: ...
-
-
-SimFactory = Callable[[Scenario, "int | None"], SimulatorLike]
-StoreFactory = Callable[[Path], StoreLike]
-
-
-def _default_sim_factory(scenario: Scenario, seed: int | None) -> SimulatorLike:
-    from desktopviz.core.simulator import Simulator
-
-    return Simulator(scenario, seed=seed)  # type: ignore[return-value]
-
-
-def _default_store_factory(path: Path) -> StoreLike:
-    from desktopviz.core.store import FlowStore
-
-    return FlowStore(path, create=True)
-
-
-def speed_label(speed: float) -> str:
-    return "max" if math.isinf(speed) else f"{speed:g}×"
-
-
-def run_db_path(scenario_name: str, directory: Path | None = None) -> Path:
-    """A new database file for a run: `<data dir>/<scenario>-<YYYYmmdd-HHMMSS>.db`, with a
-    numeric suffix if that name is taken."""
-    folder = Path(directory) if directory is not None else paths.data_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in scenario_name) or "run"
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    candidate = folder / f"{safe}-{stamp}.db"
-    n = 2
-    while candidate.exists():
-        candidate = folder / f"{safe}-{stamp}-{n}.db"
-        n += 1
-    return candidate
 
 
 class SimWorker(QObject):
@@ -155,6 +110,7 @@ class SimWorker(QObject):
         self._fired = 0
         self._pending: IntervalSummary | None = None  # not yet told to the GUI
         self._pending_clock: float | None = None
+        self._deferred: list[FlowLog] | None = None  # a max-speed step's logs, written next tick
         self._emitted = 0.0  # monotonic time of the last interval/clock signal
         self._created = time.monotonic()
 
@@ -205,7 +161,7 @@ class SimWorker(QObject):
         self._remember()
         self._fired = len(getattr(self._sim, "fired", ()))
         self._last_wall = time.monotonic()
-        self._pending, self._pending_clock = None, None
+        self._pending, self._pending_clock, self._deferred = None, None, None
         self.store_opened.emit(str(db_path))
         self.clock.emit(float(self._sim.now))
         self._emitted = time.monotonic()
@@ -219,14 +175,21 @@ class SimWorker(QObject):
             return
         self._drain()
         if self._done or not self._running or self._failed or self._sim is None:
+            self._write_deferred()
             self._last_wall = time.monotonic()
             self._publish(force=True)
             return
-        if math.isinf(self._speed) and gui_is_busy():
+        flat_out = math.isinf(self._speed)
+        if flat_out and gui_is_busy():
             return  # the GUI is repainting: leave it the GIL (sim_worker_pacing)
         try:
-            if math.isinf(self._speed):
+            if self._deferred is not None:  # the step's logs whose writing waited
+                logs, self._deferred = self._deferred, None
+            elif flat_out:
                 logs = self._sim.advance(self._to_next_boundary())
+                if logs and gui_is_busy():  # the GUI began repainting meanwhile: the store
+                    self._deferred = logs  # write (most of a step) waits for the next tick
+                    return
             else:
                 wall = time.monotonic()
                 elapsed = min(wall - self._last_wall, MAX_CATCH_UP_S)
@@ -239,9 +202,21 @@ class SimWorker(QObject):
                 self._publish(force=True)
                 self._snapshot(str(fired[-1][1]))
             else:  # finite speeds tick every TICK_MS: only max speed needs the limit
-                self._publish(force=not math.isinf(self._speed))
+                self._publish(force=not flat_out)
         except Exception as exc:  # noqa: BLE001
             self._fail(exc)
+
+    def _write_deferred(self) -> None:
+        """Write a max-speed step's logs that waited for a busy GUI (before a command takes
+        effect, a pause, a reset or the end of the run)."""
+        if self._deferred is not None and not self._failed:
+            logs, self._deferred = self._deferred, None
+            try:
+                self._write(logs)
+                if self._sim is not None:
+                    self._pending_clock = float(self._sim.now)
+            except Exception as exc:  # noqa: BLE001
+                self._fail(exc)
 
     def _publish(self, force: bool = False) -> None:
         """Tell the GUI the intervals written and the clock, at most every EMIT_MS (always
@@ -296,6 +271,7 @@ class SimWorker(QObject):
             self._reschedule()
 
     def _execute(self, command: str, arg: Any) -> None:
+        self._write_deferred()
         self._publish(force=True)  # what happened before the command is told before its effect
         if command == "stop":
             self._stop()
@@ -378,6 +354,7 @@ class SimWorker(QObject):
         """Write the partial last interval and close the database; returns logs flushed."""
         flushed = 0
         try:
+            self._write_deferred()
             if self._sim is not None and self._store is not None and not self._failed:
                 logs = self._sim.flush()
                 if logs:

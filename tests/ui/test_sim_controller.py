@@ -166,3 +166,32 @@ def test_a_busy_gui_holds_the_max_speed_simulation_back(qtbot, fakes, fake_scena
     busy[0] = False
     qtbot.waitUntil(lambda: ctl.last is not None and ctl.last.total > 20, timeout=5000)
     ctl.shutdown()
+
+
+def test_a_gui_busy_during_a_step_defers_its_write_and_nothing_is_lost(
+    qtbot, fakes, fake_scenario, tmp_path, monkeypatch
+):
+    """At max speed a step's store write waits a tick when the GUI starts repainting during
+    the step; a pause, or the end of the run, writes what waited."""
+    from desktopviz.ui import sim_worker
+
+    calls = [0]
+
+    def busy_every_other_call() -> bool:  # not busy before a step, busy right after it
+        calls[0] += 1
+        return calls[0] % 2 == 0
+
+    monkeypatch.setattr(sim_worker, "gui_is_busy", busy_every_other_call)
+    ctl = make_controller(fakes, fake_scenario, tmp_path)
+    seen = []
+    ctl.interval.connect(seen.append)
+    ctl.start()
+    qtbot.waitUntil(lambda: ctl.last is not None and ctl.last.total > 40, timeout=5000)
+    with qtbot.waitSignal(ctl.state_changed, check_params_cb=lambda r, s: not r, timeout=5000):
+        ctl.pause()
+    intervals = round((ctl.sim_time - fake_scenario.settings.start_time) / 15)
+    assert fakes.count(tmp_path / "run.db") == 2 * intervals  # every step simulated is stored
+    final = ctl.shutdown()
+    assert final.total == fakes.count(tmp_path / "run.db") == 2 * intervals
+    qtbot.waitUntil(lambda: seen[-1].total == final.total, timeout=5000)
+    assert sum(s.logs for s in seen) == final.total
