@@ -25,8 +25,10 @@ asks for it): its effect on the stalls and on the simulation's speed (``simulate
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -197,6 +199,7 @@ def main() -> None:
     repeat = int(args[1]) if len(args) > 1 else 1
     load_before = _load()
     tmp = tempfile.mkdtemp(prefix="bench-ui-")
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)  # its run databases: 100-600 MB each
     os.environ["DESKTOPVIZ_DATA_DIR"] = tmp
     os.environ["XDG_CONFIG_HOME"] = tmp
     from PySide6.QtCore import QTimer
