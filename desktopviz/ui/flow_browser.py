@@ -333,6 +333,8 @@ class FlowBrowser(BrowserActions, QWidget):
             self.count_label.setText("No flow database open")
             return
         n = self.model.total()
+        if n is None and self.model.rowCount():
+            return  # rows stay on screen until the new query's count (flow_table_model): so does the label
         text = "counting…" if n is None else f"{n:,} flow logs"
         if self.filter_text():
             text += " match the filter"

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import (
@@ -113,7 +114,7 @@ class FlowTableModel(LiveRows, TableCells, QAbstractTableModel):
         q = Query(where, tuple(params), self._query.sort, self._query.descending, self._query.max_id)
         if q != self._query:
             self._query = q
-            self._reload()
+            self._reload(keep=True)
 
     def query(self) -> Query:
         return self._query
@@ -137,7 +138,7 @@ class FlowTableModel(LiveRows, TableCells, QAbstractTableModel):
         q = Query(self._query.where, self._query.params, self._columns[column], desc, self._query.max_id)
         if q != self._query:
             self._query = q
-            self._reload()
+            self._reload(keep=True)
 
     def sort_column(self) -> tuple[str, bool]:
         return self._query.sort, self._query.descending
@@ -154,17 +155,24 @@ class FlowTableModel(LiveRows, TableCells, QAbstractTableModel):
         self._wanted.clear()
         self._loading = self._refreshing = self._refresh_again = False
 
-    def _reload(self) -> None:
-        """Forget the rows shown and read the query's first page (and count) in the worker."""
-        self.beginResetModel()
+    def _reload(self, keep: bool = False) -> None:
+        """Read the query's first page (and count) in the worker. ``keep``: the rows shown
+        stay on screen (stale, ``total()`` None) until that page replaces them, so a new
+        filter, sort or following range never flashes an empty table; otherwise they go now."""
         self._cancel()
+        if keep and self._rows and self._path is not None:
+            self._stale.update(self._pages)
+            self._total, self._top_start = None, None
+            self._loading = True
+            self._submit("load", replace(self._query, max_id=None))
+            return
+        self.beginResetModel()
         self._clear_pages()
         self._top_start = None
         self._rows, self._total = 0, None
         if self._path is not None:
             self._loading = True
-            self._submit("load", Query(self._query.where, self._query.params, self._query.sort,
-                                       self._query.descending))  # fmt: skip
+            self._submit("load", replace(self._query, max_id=None))
         self.endResetModel()
 
     def is_loading(self) -> bool:
@@ -195,14 +203,14 @@ class FlowTableModel(LiveRows, TableCells, QAbstractTableModel):
         known = self._counts.get(key)
         if known is None and len(loaded.rows) < PAGE:  # the whole result is on this page
             known = self._counts[key] = len(loaded.rows)
+        self.beginResetModel()  # the rows shown (none, or the previous query's) are replaced
+        self._clear_pages()
+        self._top_start = None
         self._total = known
         if loaded.rows:
             self._store_page(0, loaded.rows)
-        n = known if known is not None else len(loaded.rows)
-        if n:
-            self.beginInsertRows(QModelIndex(), 0, n - 1)
-            self._rows = n
-            self.endInsertRows()
+        self._rows = known if known is not None else len(loaded.rows)
+        self.endResetModel()
         self.boundsChanged.emit(loaded.bounds)
         if known is not None:
             self.countChanged.emit(known)
@@ -242,7 +250,7 @@ class FlowTableModel(LiveRows, TableCells, QAbstractTableModel):
         rows = self._pages.get(page)
         if rows is not None:
             self._pages.move_to_end(page)
-            if page in self._stale and page not in self._wanted:
+            if page in self._stale and page not in self._wanted and not self._loading:
                 self._request(page)
             return rows
         if page not in self._wanted and self._path is not None and not self._loading:
@@ -283,6 +291,10 @@ class FlowTableModel(LiveRows, TableCells, QAbstractTableModel):
         if gen == self._gen:
             if kind == "load":
                 self._loading = False
+                self.beginResetModel()  # rows kept from the previous query go
+                self._clear_pages()
+                self._rows = 0
+                self.endResetModel()
             elif kind == "refresh":
                 self._refreshing = self._refresh_again = False
             elif kind == "page":

@@ -416,3 +416,21 @@ def test_a_last_minutes_range_counts_back_from_the_newest_data(qtbot, sim_db) ->
         assert b.model.total() == count_sql(sim_db, "start_time >= ?", (since,))
     finally:
         b.shutdown()
+
+
+def test_a_new_filter_replaces_the_rows_without_emptying_the_table(
+    qtbot, browser: FlowBrowser, sim_db
+) -> None:
+    """The worker reads the new filter's first page while the old rows stay on screen: the
+    table never shows zero rows in between (it would flash at every refresh when following a
+    "Last …" range), then shows only matching rows and their count."""
+    sizes: list[int] = []
+    browser.model.modelReset.connect(lambda: sizes.append(browser.model.rowCount()))
+    before = browser.model.rowCount()
+    browser.set_filter("action = deny")
+    assert browser.model.rowCount() == before  # still the old rows while the worker reads
+    qtbot.waitUntil(lambda: browser.model.total() is not None)
+    assert sizes and 0 not in sizes  # replaced at once, never emptied first
+    n = count_sql(sim_db, "action = 'deny'")
+    assert browser.model.rowCount() == n and f"{n:,} flow logs match the filter" in browser.count_label.text()
+    assert set(all_values(qtbot, browser, "action")) == {"deny"}

@@ -139,10 +139,12 @@ def test_every_read_is_the_workers_and_a_row_not_read_yet_shows_a_placeholder(
     qtbot, model: FlowTableModel
 ) -> None:
     f = compile_filter("reporter = src")
+    _wait_loaded(qtbot, model, 0)
     with qtbot.waitSignal(model.busyChanged, check_params_cb=lambda busy: not busy, timeout=10_000):
         model.set_query(f.sql, f.params)
-        assert model.rowCount() == 0 and model.total() is None  # nothing read on this thread
-    assert model.total() > PAGE
+        assert model.total() is None  # nothing read on this thread: the worker counts...
+        assert model.rowCount() == N and model.data(model.index(0, 0)) != "…"  # ...the old rows stay
+    assert model.total() > PAGE and model.rowCount() == model.total()
     assert model.data(model.index(0, 0)) != "…"  # the first page came with the query
     far = model.total() - 1
     assert model.data(model.index(far, 0)) == "…"  # not read yet: a placeholder, no blocking
