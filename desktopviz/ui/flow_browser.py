@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+import desktopviz.core.filterlang_sql  # noqa: F401 - loaded with the window, not by the first filter (~6 ms)
 from desktopviz.core.filterlang import FilterError, combine, compile_filter, term
 from desktopviz.ui import flow_browser_menus as menus
 from desktopviz.ui.charts import TimeStrip, TopDenied
@@ -78,6 +79,8 @@ class FlowBrowser(BrowserActions, QWidget):
         self._chart_gen = 0
         self._chart_pool = QThreadPool(self)
         self._chart_pool.setMaxThreadCount(1)
+        self._chart_pool.setExpiryTimeout(-1)
+        self._chart_pool.start(lambda: None)  # its thread made now and kept (as FlowTableModel's)
         self._export_pool = QThreadPool(self)
         self._export_pool.setMaxThreadCount(1)
         self._chart_signals = ChartSignals(self)

@@ -85,6 +85,8 @@ class FlowTableModel(LiveRows, TableCells, QAbstractTableModel):
         self._pending = 0
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
+        self._pool.setExpiryTimeout(-1)  # its thread, made now, is kept: a session's first read
+        self._pool.start(lambda: None)  # does not wait for a thread to be created (~3-5 ms)
         self._signals = WorkerSignals(self)
         self._signals.page.connect(self._on_page)
         self._signals.count.connect(self._on_count)
