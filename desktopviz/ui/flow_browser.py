@@ -157,7 +157,7 @@ class FlowBrowser(BrowserActions, QWidget):
         lower.addWidget(self.detail)
         lower.setStretchFactor(0, 3)
         lower.setStretchFactor(1, 1)
-        lower.setSizes([1150, 360])
+        lower.setSizes([1250, 300])
         body = QSplitter(Qt.Orientation.Vertical)
         body.addWidget(charts)
         body.addWidget(lower)
@@ -178,11 +178,13 @@ class FlowBrowser(BrowserActions, QWidget):
 
     def _size_columns(self) -> None:
         widths = {"start_time": 145, "action": 52, "reporter": 60, "source_namespace": 110,
-                  "dest_namespace": 110, "source_name_aggr": 175, "dest_name_aggr": 175, "dest_port": 60,
+                  "dest_namespace": 110, "source_name_aggr": 165, "dest_name_aggr": 170, "dest_port": 60,
                   "proto": 44, "num_flows": 70, "bytes": 80, "policies": 380}  # fmt: skip
         h = self.table.horizontalHeader()
+        fm = h.fontMetrics()
         for i, name in enumerate(self.model.columns()):
-            h.resizeSection(i, widths.get(name, 120))
+            # never narrower than the header's own text (with room for the sort arrow)
+            h.resizeSection(i, max(widths.get(name, 120), fm.horizontalAdvance(name) + 14))
         h.setStretchLastSection(True)
         sort, desc = self.model.sort_column()
         if sort in self.model.columns():
