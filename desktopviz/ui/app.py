@@ -23,11 +23,12 @@ def ensure_display() -> None:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
 
-_QUIET = ("This plugin does not support propagateSizeHints()",)
+# the offscreen platform's harmless complaints (size hints; raising a window it does not stack)
+_QUIET = ("This plugin does not support propagateSizeHints()", "This plugin does not support raise()")
 
 
 def quiet_offscreen_warnings() -> None:
-    """Drop the offscreen platform's harmless complaint about size hints; pass the rest on."""
+    """Drop the offscreen platform's harmless complaints; pass the rest on."""
     from PySide6.QtCore import QtMsgType, qInstallMessageHandler
 
     def handler(kind: QtMsgType, context: object, message: str) -> None:
