@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 from desktopviz.core.board import BoardPolicy, BoardTier
 from desktopviz.ui.policy_board_card import NO_POLICY_KEY, PolicyCard
 from desktopviz.ui.policy_board_column import TierColumn
+from desktopviz.ui.sim_worker_pacing import REFRESH_BUSY_S, gui_busy
 
 EMPTY = (
     "No policies to show yet. Open a scenario to see its tiers and policies; a stored run "
@@ -107,6 +108,7 @@ class BoardBuilding:
         b = self._build
         if b is None or b.gen != gen:
             return  # a newer layout replaced this one
+        gui_busy(REFRESH_BUSY_S)  # widgets to make, lay out and paint: a max-speed simulation steps aside
         start = time.perf_counter()
         added = False
         while b.tier < len(b.tiers):

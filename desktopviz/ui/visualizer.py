@@ -29,6 +29,7 @@ from PySide6.QtWidgets import QHBoxLayout, QSplitter, QVBoxLayout, QWidget
 from desktopviz.core.flowgraph import Flow, StableOrder, merge_flows
 from desktopviz.core.geometry import OTHER, Layout, LayoutOptions
 from desktopviz.core.whatif import WhatIfResult
+from desktopviz.ui.sim_worker_pacing import REFRESH_BUSY_S, gui_busy
 from desktopviz.ui.visualizer_canvas import ChartCanvas
 from desktopviz.ui.visualizer_data import Focus, Loaded, QueryState
 from desktopviz.ui.visualizer_filterbar import FilterBar
@@ -387,6 +388,7 @@ class FlowVisualizer(SelectionMixin, QWidget):
             self._result = replace(self._result, loaded=res.loaded)
             self._start()
             return
+        gui_busy(REFRESH_BUSY_S)  # a picture, labels and tables to paint: a max-speed simulation steps aside
         if res.missing:  # text whose outlines the worker did not have yet
             self._glyphs.make(res.missing)
             p = QPainter(res.image)
