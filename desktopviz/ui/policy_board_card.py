@@ -114,11 +114,10 @@ class PolicyCard(QWidget):
     def set_metrics(self, hm: HitMetrics | None, span: float) -> None:
         if hm == self.metrics and span == self.span and self.toolTip():
             return  # unchanged (most cards on most live refreshes): no tooltip, no repaint
-        old = None if self.metrics is None else [metric_value(self.metrics, m) for m in METRIC_LABELS]
-        new = None if hm is None else [metric_value(hm, m) for m in METRIC_LABELS]
+        old = self._figures()
         self.metrics, self.span = hm, span
         self.setToolTip(card_tooltip(self.bp, hm, span))
-        if old != new:
+        if self._figures() != old:  # repainted only when a figure it shows reads differently
             self.update()
 
     def set_highlight(self, rank: int | None) -> None:
@@ -157,12 +156,25 @@ class PolicyCard(QWidget):
         return not self.pseudo and self.bp.endpoints == 0
 
     # -- painting ----------------------------------------------------------------------
+    def _figure(self, line: str) -> tuple[str, str]:
+        """A metric line's figure and rate as shown ("" for a zero or missing one, no rate
+        without a span)."""
+        v = self.value(line)
+        if self.metrics is None or v == 0:
+            return "", ""
+        unit = "" if line == "connections" else " pkts"
+        return compact(v) + unit, f"{rate(v / self.span)}/s" if self.span > 0 else ""
+
+    def _figures(self) -> tuple[tuple[str, str], ...]:
+        """The shown metric lines' texts: the picture changes only when these read differently
+        (a live refresh moves the figures and the span of nearly every card, their text rarely)."""
+        return tuple(self._figure(m) for m in self.shown if m in METRIC_LABELS)
+
     def _paint_key(self) -> tuple[object, ...]:
         """Everything the card's picture depends on."""
-        values = None if self.metrics is None else tuple(metric_value(self.metrics, m) for m in METRIC_LABELS)
         pal = self.palette()
         return (
-            self.width(), self.height(), self.devicePixelRatioF(), values, self.span, self.shown,
+            self.width(), self.height(), self.devicePixelRatioF(), self._figures(), self.shown,
             self.highlight, self.selected, self.hovered, self.editable, self.bp, pal.cacheKey(),
             self.font().key(),
         )  # fmt: skip
@@ -271,23 +283,22 @@ class PolicyCard(QWidget):
             p.drawText(self._values(row), align_r, "?" if n is None else str(n))
             return
         colour = METRIC_COLOURS[line]
-        v = self.value(line)
+        figure, per_s = self._figure(line)
         p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(colour if v else grey)
+        p.setBrush(colour if self.value(line) else grey)
         p.drawEllipse(QPointF(row.x() + 7, row.center().y()), 4, 4)
         p.setPen(text)
-        unit = "" if line == "connections" else " pkts"
         p.drawText(left, align_l, METRIC_LABELS[line])
         values = self._values(row)
-        if self.metrics is None or v == 0:
+        if not figure:
             p.setPen(grey)
             p.drawText(values, align_r, "–")
             return
-        if self.span > 0:
+        if per_s:
             p.setPen(grey)
-            p.drawText(row, align_r, f"{rate(v / self.span)}/s")
+            p.drawText(row, align_r, per_s)
         p.setPen(colour if line != "connections" else text)
-        p.drawText(values, align_r, compact(v) + unit)
+        p.drawText(values, align_r, figure)
 
     def _values(self, row: QRectF) -> QRectF:
         """The figures' column: right-aligned before a rate column of fixed width, so the
