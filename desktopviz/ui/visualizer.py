@@ -39,9 +39,10 @@ from desktopviz.ui.visualizer_preview import PreviewBanner, PreviewState
 from desktopviz.ui.visualizer_render import Scene
 from desktopviz.ui.visualizer_select import SelectionMixin
 from desktopviz.ui.visualizer_style import GLOBAL_COLOUR, ChartColours, ColourBook
-from desktopviz.ui.visualizer_text import GlyphCache
+from desktopviz.ui.visualizer_text import GlyphCache, GlyphKey
 from desktopviz.ui.visualizer_worker import Job, Request, Result, Signals, compute
 
+TEXT_SLICE_S = 0.004  # GUI time a turn may spend making label outlines
 VIEW_NAMES = ("namespace", "names", "status")
 
 
@@ -98,6 +99,7 @@ class FlowVisualizer(SelectionMixin, QWidget):
         self._colours = ChartColours.from_palette(self.palette())
         self.canvas.set_colours(self._colours)
         self._busy = False
+        self._text: tuple[Result, list[GlyphKey]] | None = None  # a result whose outlines are being made
         self._want: tuple[bool, bool] | None = None  # (reload, relayout) still to do
         self.last_error = ""
         self._repaint_timer = QTimer(self)
@@ -228,7 +230,7 @@ class FlowVisualizer(SelectionMixin, QWidget):
         return list(self._result.shown) if self._result else []
 
     def is_idle(self) -> bool:
-        return not self._busy and self._want is None and not self._repaint_timer.isActive()
+        return not self._busy and self._want is None and not self._repaint_timer.isActive() and not self._text
 
     def wait_until_idle(self, timeout_ms: int = 30000) -> None:
         """Finish pending work now (export, screenshot command)."""
@@ -236,6 +238,7 @@ class FlowVisualizer(SelectionMixin, QWidget):
             self._repaint_timer.stop()
             self._schedule(False, False)
         for _ in range(100):
+            self._next_text(None)
             if self.is_idle():
                 return
             self._pool.waitForDone(timeout_ms)
@@ -380,21 +383,40 @@ class FlowVisualizer(SelectionMixin, QWidget):
         self._pool.start(Job(lambda: compute(req, order, ns_book, name_book), self._signals))
 
     def _on_done(self, res: Result) -> None:
-        self._busy = False
         self._loaded = res.loaded
         if res.loaded.data_end is not None:
             self.filter_bar.set_data_end(res.loaded.data_end)
         if res.unchanged and self._result is not None:  # same flows, same picture: nothing to do
+            self._busy = False
             self._result = replace(self._result, loaded=res.loaded)
             self._start()
             return
         gui_busy(REFRESH_BUSY_S)  # a picture, labels and tables to paint: a max-speed simulation steps aside
-        if res.missing:  # text whose outlines the worker did not have yet
-            self._glyphs.make(res.missing)
-            p = QPainter(res.image)
-            w, h, _dpr = res.size
-            paint_text(p, res.scene, res.vp, w, h, self._glyphs.snapshot(), set(res.missing))
-            p.end()
+        if res.missing:  # text whose outlines the worker did not have yet: made over a few turns
+            self._text = (res, list(res.missing))
+            self._next_text(TEXT_SLICE_S)
+        else:
+            self._show(res)
+
+    def _next_text(self, seconds: float | None) -> None:
+        """Make more of the pending result's outlines; once all are made, draw them and show it."""
+        if self._text is None:
+            return
+        gui_busy(REFRESH_BUSY_S)
+        res, todo = self._text
+        if not self._glyphs.make_for(todo, seconds):
+            QTimer.singleShot(0, self, lambda: self._next_text(TEXT_SLICE_S))
+            return
+        self._text = None
+        self._glyphs.make(res.missing)  # (none dropped meanwhile by a font change or the limit)
+        p = QPainter(res.image)
+        w, h, _dpr = res.size
+        paint_text(p, res.scene, res.vp, w, h, self._glyphs.snapshot(), set(res.missing))
+        p.end()
+        self._show(res)
+
+    def _show(self, res: Result) -> None:
+        self._busy = False
         if self._result is not None:  # freed by the next job: thousands of paths, off this thread
             self._dead.append(self._result)
         self._result = res

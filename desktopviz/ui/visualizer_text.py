@@ -11,6 +11,7 @@ cache is warm a finished render costs the GUI thread no text work at all.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -81,6 +82,18 @@ class GlyphCache:
             self._map[key] = Glyph(path, fm.horizontalAdvance(text), fm.ascent(), fm.descent())
             new += 1
         return new
+
+    def make_for(self, keys: list[GlyphKey], seconds: float | None) -> bool:
+        """Make outlines from the front of ``keys`` (removing them) for about ``seconds`` (None:
+        all): a picture with many new labels spreads its text over event-loop turns instead of
+        one long stall. True when ``keys`` is done."""
+        start = time.perf_counter()
+        while keys:
+            self.make(keys[:8])
+            del keys[:8]
+            if seconds is not None and time.perf_counter() - start >= seconds:
+                break
+        return not keys
 
     def snapshot(self) -> dict[GlyphKey, Glyph]:
         return dict(self._map)

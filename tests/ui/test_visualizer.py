@@ -295,3 +295,35 @@ def test_names_view_and_empty_store(qtbot, viz):
     viz.set_store(None)
     wait_rendered(qtbot, viz)
     assert viz.current_layout().names == []
+
+
+def test_many_new_labels_are_made_over_several_turns_with_the_same_picture(
+    qtbot, storefront_db, tmp_path, monkeypatch
+):
+    """A first picture's label outlines are made a few at a time (the GUI thread stays
+    responsive) and the picture shown is the same as when they are made at once."""
+    import desktopviz.ui.visualizer as visualizer_module
+    from desktopviz.ui.visualizer_text import GlyphCache
+
+    def picture(slice_s: float, name: str) -> tuple[QImage, int]:
+        monkeypatch.setattr(visualizer_module, "TEXT_SLICE_S", slice_s)
+        calls = []
+        real = GlyphCache.make_for
+        monkeypatch.setattr(
+            GlyphCache, "make_for", lambda self, keys, s: calls.append(s) or real(self, keys, s)
+        )
+        w = FlowVisualizer()
+        qtbot.addWidget(w)
+        w.resize(1000, 700)
+        w.show()
+        w.set_store(storefront_db)
+        qtbot.waitUntil(lambda: w.is_idle() and w.current_layout() is not None, timeout=30000)
+        w.export_image(tmp_path / name)
+        w.shutdown()
+        return QImage(str(tmp_path / name)), len([s for s in calls if s is not None])
+
+    at_once, turns_at_once = picture(10.0, "once.png")
+    spread, turns_spread = picture(0.0, "spread.png")
+    assert turns_at_once == 1
+    assert turns_spread > 1
+    assert spread == at_once
