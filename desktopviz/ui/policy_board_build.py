@@ -96,7 +96,9 @@ class BoardBuilding:
             self._swap_in(holder)
         self.toolbar.set_tiers([t.name for t in tiers])
         gen = self._build_gen
-        QTimer.singleShot(0, lambda: self._build_step(gen))  # not in the frame the layout came in
+        QTimer.singleShot(
+            0, self, lambda: self._build_step(gen)
+        )  # not in the layout's frame; dropped if the board is gone
 
     def _swap_in(self, holder: QWidget) -> None:
         old = self.scroll.takeWidget()
@@ -113,10 +115,11 @@ class BoardBuilding:
         added = False
         while b.tier < len(b.tiers):
             tier = b.tiers[b.tier]
-            if b.column is None:
+            if b.column is None:  # a column (its header and style sheets) in a turn of its own
                 b.column = TierColumn(tier, b.tier)
                 self._wire_column(b.column)  # type: ignore[attr-defined]
                 b.card = 0
+                break
             if b.card < len(tier.policies):
                 b.column.add_card(self._make_card(tier.policies[b.card], b.lines, b.cards))
                 b.card += 1
@@ -129,6 +132,7 @@ class BoardBuilding:
                 b.column.show()  # now, not from a queued call after this step
                 b.columns.append(b.column)
                 b.column, b.tier, added = None, b.tier + 1, True
+                break  # its layout and state: the rest of this turn
             if time.perf_counter() - start > SLICE_S:
                 break
         if b.tier >= len(b.tiers):
@@ -142,12 +146,12 @@ class BoardBuilding:
             self._apply_metrics()  # type: ignore[attr-defined]
             selected = self.card_widgets.get(self.selected_policy or "")
             if selected is not None:  # the selected card stays in view (once laid out)
-                QTimer.singleShot(0, lambda: self._reveal(selected))
+                QTimer.singleShot(0, self, lambda: self._reveal(selected))
             return
         if added and b.in_place:  # the finished columns show their state at once
             self._apply_editable()  # type: ignore[attr-defined]
             self._apply_metrics()  # type: ignore[attr-defined]
-        QTimer.singleShot(0, lambda: self._build_step(gen))
+        QTimer.singleShot(0, self, lambda: self._build_step(gen))
 
     def _reveal(self, card: PolicyCard) -> None:
         if card is self.card_widgets.get(card.bp.key) and card.isVisible():

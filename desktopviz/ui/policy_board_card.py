@@ -98,6 +98,7 @@ class PolicyCard(QWidget):
         self._press: QPoint | None = None
         self._picture: QPixmap | None = None
         self._picture_key: tuple[object, ...] = ()
+        self._size_hint: QSize | None = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setMinimumWidth(CARD_WIDTH - 20)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
@@ -107,6 +108,7 @@ class PolicyCard(QWidget):
     def set_shown(self, shown: tuple[str, ...]) -> None:
         if shown != self.shown:
             self.shown = shown
+            self._size_hint = None
             self.updateGeometry()
             self.setFixedHeight(self.sizeHint().height())
             self.update()
@@ -138,7 +140,10 @@ class PolicyCard(QWidget):
         return out + [m for m in self.shown if m in METRIC_LABELS]
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
-        return QSize(CARD_WIDTH, HEAD + LINE * len(self.lines()) + 6)
+        """Kept until the shown lines change: layouts ask for it often while a board is built."""
+        if self._size_hint is None:
+            self._size_hint = QSize(CARD_WIDTH, HEAD + LINE * len(self.lines()) + 6)
+        return self._size_hint
 
     def eye_rect(self) -> QRectF:
         return QRectF(self.width() - PAD - 20, 5, 20, 16)
