@@ -99,6 +99,7 @@ class PolicyCard(QWidget):
         self._picture: QPixmap | None = None
         self._picture_key: tuple[object, ...] = ()
         self._size_hint: QSize | None = None
+        self._tip_stale = True  # the tooltip is written when the mouse comes over the card
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setMinimumWidth(CARD_WIDTH - 20)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
@@ -114,13 +115,19 @@ class PolicyCard(QWidget):
             self.update()
 
     def set_metrics(self, hm: HitMetrics | None, span: float) -> None:
-        if hm == self.metrics and span == self.span and self.toolTip():
-            return  # unchanged (most cards on most live refreshes): no tooltip, no repaint
+        if hm == self.metrics and span == self.span:
+            return  # unchanged (most cards on most live refreshes): no repaint
         old = self._figures()
         self.metrics, self.span = hm, span
-        self.setToolTip(card_tooltip(self.bp, hm, span))
+        self._tip_stale = True  # written when the mouse comes over it (not for every card per refresh)
+        if self.hovered:
+            self._write_tip()
         if self._figures() != old:  # repainted only when a figure it shows reads differently
             self.update()
+
+    def _write_tip(self) -> None:
+        self._tip_stale = False
+        self.setToolTip(card_tooltip(self.bp, self.metrics, self.span))
 
     def set_highlight(self, rank: int | None) -> None:
         if rank != self.highlight:
@@ -314,6 +321,8 @@ class PolicyCard(QWidget):
     # -- input -------------------------------------------------------------------------
     def enterEvent(self, event: QEnterEvent) -> None:  # noqa: N802 - Qt override
         self.hovered = True
+        if self._tip_stale:
+            self._write_tip()
         self.update()
         super().enterEvent(event)
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QEnterEvent
+from PySide6.QtWidgets import QApplication
 
 from desktopviz.core.policy import PolicyEngine
 from desktopviz.core.scenario import load_scenario
@@ -144,6 +146,26 @@ def test_metrics_update_live_as_flow_logs_arrive(qtbot, board, scenario, tmp_pat
     with qtbot.waitSignal(board.updated, timeout=10000):
         board.refresh()
     assert card.value("denied") > 0
+    writer.close()
+
+
+def test_a_cards_tooltip_gives_its_current_figures_when_the_mouse_is_over_it(
+    qtbot, board, scenario, tmp_path
+):
+    path = tmp_path / "tips.db"
+    sim = Simulator(load_scenario(STOREFRONT))
+    writer = FlowStore(path)
+    writer.insert(sim.advance(120))
+    open_run(qtbot, board, scenario, path)
+    card = board.card_widgets[TRUSTED]
+    QApplication.sendEvent(card, QEnterEvent(QPointF(5, 5), QPointF(5, 5), QPointF(5, 5)))
+    tip = card.toolTip()
+    assert TRUSTED in tip and "Allowed:" in tip and "Denied:" not in tip
+    sim.fire("deploy-rogue")
+    writer.insert(sim.advance(120))
+    with qtbot.waitSignal(board.updated, timeout=10000):
+        board.refresh()
+    assert "Denied:" in card.toolTip()  # refreshed while the mouse is over it
     writer.close()
 
 
