@@ -14,6 +14,7 @@ Signals:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor
@@ -86,9 +87,14 @@ class VisualizerPanel(QWidget):
         self.status_box.currentIndexChanged.connect(
             lambda i: self.statusChanged.emit(self.status_box.itemData(i))
         )
-        self.ns_box.activated.connect(lambda i: self.namespacePicked.emit(self.ns_box.itemData(i) or ""))
+        # the dropdowns' item data, kept here: a list of texts goes to Qt in one call (addItems),
+        # not one call per item with its data (thousands of calls per refresh early in a session)
+        self._data: dict[QComboBox, list[Any]] = {self.ns_box: [], self.name_box: [], self.flow_box: []}
+        self.ns_box.activated.connect(
+            lambda i: self.namespacePicked.emit(self._data_of(self.ns_box, i) or "")
+        )
         self.name_box.activated.connect(self._name_activated)
-        self.flow_box.activated.connect(lambda i: self.flowPicked.emit(self.flow_box.itemData(i)))
+        self.flow_box.activated.connect(lambda i: self.flowPicked.emit(self._data_of(self.flow_box, i)))
         self.details = QLabel()
         self.details.setWordWrap(True)
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -140,15 +146,19 @@ class VisualizerPanel(QWidget):
         ):
             box.blockSignals(True)
             box.clear()
-            box.addItem(first, "" if box is self.ns_box else (None if box is self.name_box else -1))
-            for text, data in items:
-                box.addItem(text, data)
+            box.addItems([first, *(text for text, _data in items)])
             box.blockSignals(False)
+            first_data = "" if box is self.ns_box else (None if box is self.name_box else -1)
+            self._data[box] = [first_data, *(data for _text, data in items)]
         self._names = list(names)
         self.show_selection(*self._selection_text)
 
+    def _data_of(self, box: QComboBox, i: int) -> Any:
+        data = self._data[box]
+        return data[i] if 0 <= i < len(data) else None
+
     def _name_activated(self, i: int) -> None:
-        key = self.name_box.itemData(i)
+        key = self._data_of(self.name_box, i)
         self.namePicked.emit(*(key if key else ("", "")))
 
     @staticmethod

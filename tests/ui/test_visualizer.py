@@ -327,3 +327,22 @@ def test_many_new_labels_are_made_over_several_turns_with_the_same_picture(
     assert turns_at_once == 1
     assert turns_spread > 1
     assert spread == at_once
+
+
+def test_picking_from_the_dropdowns_names_what_was_picked(qtbot, viz):
+    panel = viz.panel
+    i = panel.ns_box.findText("storefront")
+    assert i > 0
+    with qtbot.waitSignal(panel.namespacePicked) as sig:
+        panel.ns_box.activated.emit(i)
+    assert sig.args == ["storefront"]
+    i = next(k for k in range(panel.name_box.count()) if panel.name_box.itemText(k).startswith("storefront:"))
+    with qtbot.waitSignal(panel.namePicked) as sig:
+        panel.name_box.activated.emit(i)
+    assert sig.args[0] == "storefront" and sig.args[1]
+    with qtbot.waitSignal(panel.flowPicked) as sig:
+        panel.flow_box.activated.emit(2)
+    assert sig.args == [1]  # the second flow (the first item is All Flows)
+    with qtbot.waitSignal(panel.namespacePicked) as sig:
+        panel.ns_box.activated.emit(0)
+    assert sig.args == [""]  # All Namespaces
