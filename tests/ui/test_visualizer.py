@@ -8,9 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QColor, QImage, QMouseEvent, QWheelEvent
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QColor, QImage, QWheelEvent
 from PySide6.QtWidgets import QApplication
+from viz_helpers import mouse_move as move
+from viz_helpers import wait_rendered
 
 from desktopviz.core.geometry import polar
 from desktopviz.ui.visualizer import FlowVisualizer
@@ -51,10 +53,6 @@ def viz(qtbot, storefront_db):
     w.shutdown()
 
 
-def wait_rendered(qtbot, w: FlowVisualizer) -> None:
-    qtbot.waitUntil(lambda: w.is_idle() and w.current_layout() is not None, timeout=30000)
-
-
 def ring_point(w: FlowVisualizer, ring: str, pred) -> QPoint:
     lay = w.current_layout()
     seg = next(s for s in getattr(lay, ring) if pred(s))
@@ -65,19 +63,6 @@ def ring_point(w: FlowVisualizer, ring: str, pred) -> QPoint:
         "ends": (R.flow_inner + R.flow_outer) / 2,
     }[ring]
     return w.canvas.unit_to_widget(*polar(r, seg.mid))
-
-
-def move(w: FlowVisualizer, pos: QPoint) -> None:
-    c = w.canvas
-    ev = QMouseEvent(
-        QEvent.Type.MouseMove,
-        QPointF(pos),
-        QPointF(c.mapToGlobal(pos)),
-        Qt.MouseButton.NoButton,
-        Qt.MouseButton.NoButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    QApplication.sendEvent(c, ev)
 
 
 def click(qtbot, w: FlowVisualizer, pos: QPoint) -> None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from PySide6.QtCore import QEvent, QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QMouseEvent, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPalette
+from viz_helpers import mouse_move as hover
+from viz_helpers import wait_rendered as wait
 
 from desktopviz.core.flowgraph import Flow
 from desktopviz.core.geometry import fit_labels, polar
@@ -57,23 +58,6 @@ def viz(qtbot):
     wait(qtbot, w)
     yield w
     w.shutdown()
-
-
-def wait(qtbot, w: FlowVisualizer) -> None:
-    qtbot.waitUntil(lambda: w.is_idle() and w.current_layout() is not None, timeout=30000)
-
-
-def hover(w: FlowVisualizer, pos) -> None:
-    c = w.canvas
-    ev = QMouseEvent(
-        QEvent.Type.MouseMove,
-        QPointF(pos),
-        QPointF(c.mapToGlobal(pos)),
-        Qt.MouseButton.NoButton,
-        Qt.MouseButton.NoButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    QApplication.sendEvent(c, ev)
 
 
 def dark_palette() -> QPalette:

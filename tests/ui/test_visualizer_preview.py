@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QEvent, QPointF, Qt
-from PySide6.QtGui import QMouseEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import Qt
+from viz_helpers import mouse_move as hover
+from viz_helpers import wait_rendered as wait
 
 from desktopviz.core.geometry import polar
 from desktopviz.ui.visualizer import FlowVisualizer
@@ -86,23 +86,6 @@ def viz(qtbot, recorded):
     wait(qtbot, w)
     yield w
     w.shutdown()
-
-
-def wait(qtbot, w: FlowVisualizer) -> None:
-    qtbot.waitUntil(lambda: w.is_idle() and w.current_layout() is not None, timeout=30000)
-
-
-def hover(w: FlowVisualizer, pos) -> None:
-    c = w.canvas
-    ev = QMouseEvent(
-        QEvent.Type.MouseMove,
-        QPointF(pos),
-        QPointF(c.mapToGlobal(pos)),
-        Qt.MouseButton.NoButton,
-        Qt.MouseButton.NoButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    QApplication.sendEvent(c, ev)
 
 
 def rogue_to_trusted(w: FlowVisualizer):
