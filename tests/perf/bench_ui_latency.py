@@ -113,7 +113,7 @@ _EVENTS = False  # --events: with --explain, note every event delivered (slower 
 
 
 def _measure(app, seconds: float, start, stop, case: str = "") -> dict[str, float]:  # noqa: ANN001
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import QEventLoop, QTimer
 
     gaps: list[tuple[float, float]] = []  # (seconds since the start, gap ms)
     last = [time.perf_counter()]
@@ -136,9 +136,10 @@ def _measure(app, seconds: float, start, stop, case: str = "") -> dict[str, floa
     if entries is not None:
         event_filter = entries.filter_events(app) if _EVENTS else None
         sys.setprofile(entries.hook)
-    while time.perf_counter() - t0 < seconds:
-        app.processEvents()
-        time.sleep(0.0005)
+    # the application's own event loop, as desktopviz runs it, for the whole run
+    loop = QEventLoop()
+    QTimer.singleShot(max(0, int((seconds - (time.perf_counter() - t0)) * 1000)), loop.quit)
+    loop.exec()
     if entries is not None:
         sys.setprofile(None)
         if event_filter is not None:

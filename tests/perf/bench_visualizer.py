@@ -111,9 +111,7 @@ def gui_time_per_render(app, w, path: Path) -> list[float]:  # noqa: ANN001
     for _ in range(2):
         for k in range(12):
             w.set_time_range(t0, t0 + (k + 1) * 300)
-            while not w.is_idle():
-                app.processEvents()
-                time.sleep(0.0005)
+            w.wait_until_idle()  # delivers the result to timed() on this thread
     w._signals.done.disconnect()
     w._signals.done.connect(slot)
     w.set_time_range(None, None)
