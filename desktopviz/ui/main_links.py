@@ -5,10 +5,10 @@ policies are marked on the board; plus waiting for the views (screenshots) and A
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QThread, Slot
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QEventLoop, QTimer, Slot
 
 from desktopviz import __version__
 from desktopviz.core import paths
@@ -80,18 +80,28 @@ class ViewLinks:
 
         self.refresh_now()
         deadline = time.monotonic() + timeout_ms / 1000
-        rounds = 0
-        while time.monotonic() < deadline:
-            QApplication.processEvents()
-            rounds += 1
-            if self._views_settled() and rounds >= 5:
-                break
-            QThread.msleep(5)
+        self._run_until(self._views_settled, deadline, min_ticks=5)
         self.refresh_now()
-        QApplication.processEvents()
-        while not self._views_settled() and time.monotonic() < deadline:  # the last refresh's reads
-            QThread.msleep(5)
-            QApplication.processEvents()
+        self._run_until(self._views_settled, deadline)  # the last refresh's reads
+
+    @staticmethod
+    def _run_until(done: Callable[[], bool], deadline: float, min_ticks: int = 1) -> None:
+        """Run the event loop, checking `done` every 5 ms (at least `min_ticks` times), until
+        it holds or the deadline passes."""
+        loop = QEventLoop()
+        timer = QTimer()
+        timer.setInterval(5)
+        ticks = [0]
+
+        def check() -> None:
+            ticks[0] += 1
+            if (ticks[0] >= min_ticks and done()) or time.monotonic() >= deadline:
+                loop.quit()
+
+        timer.timeout.connect(check)
+        timer.start()
+        loop.exec()
+        timer.stop()
 
     def _views_settled(self) -> bool:
         return (
