@@ -157,7 +157,7 @@ class FlowBrowser(BrowserActions, QWidget):
         lower.addWidget(self.detail)
         lower.setStretchFactor(0, 3)
         lower.setStretchFactor(1, 1)
-        lower.setSizes([1250, 300])
+        lower.setSizes([1180, 380])
         body = QSplitter(Qt.Orientation.Vertical)
         body.addWidget(charts)
         body.addWidget(lower)
