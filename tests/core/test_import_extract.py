@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from import_lines import BASE, LINES
 
 from desktopviz.core import import_worker
 from desktopviz.core.flowlog import FIELDS
@@ -24,14 +25,6 @@ from desktopviz.core.import_worker import LineItems
 from desktopviz.core.importers import import_files
 from desktopviz.core.store import FlowStore
 
-DATA = Path(__file__).parent / "data" / "import"
-LINES = [
-    line
-    for name in ("calico_v5.jsonl", "calico_v4.jsonl", "calico_kinds.jsonl")
-    for line in (DATA / name).read_text().splitlines()
-    if line.strip()
-]
-BASE = json.loads(LINES[0])
 # Felix's order (calico.md §1.1: nat_outgoing_ports after the source namespace, counters
 # grouped differently) and a shuffled one, next to the order of the test files.
 FELIX_ORDER = [

@@ -11,21 +11,13 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from import_lines import BASE, DATA, LINES
 
 from desktopviz.core import import_fast, import_worker
 from desktopviz.core.import_calico import flowlog_from_calico
 from desktopviz.core.import_db import _fields, record_hash
 from desktopviz.core.importers import import_files
 from desktopviz.core.store import FlowStore
-
-DATA = Path(__file__).parent / "data" / "import"
-LINES = [
-    line
-    for name in ("calico_v5.jsonl", "calico_v4.jsonl", "calico_kinds.jsonl")
-    for line in (DATA / name).read_text().splitlines()
-    if line.strip()
-]
-BASE = json.loads(LINES[0])
 
 
 def general(doc: dict[str, Any]) -> tuple[Any, ...] | str:
