@@ -29,7 +29,7 @@ def reports(end: EndpointInfo, settings: ClusterSettings) -> bool:
     `flowLogsEnableHostEndpoint` (default false, calico.md §1.5, §2.12); outside IPs never."""
     if end.type == "wep":
         return True
-    return end.type == "hep" and bool(getattr(settings, "flow_logs_enable_host_endpoint", False))
+    return end.type == "hep" and settings.flow_logs_enable_host_endpoint
 
 
 class Stream:
