@@ -1,5 +1,12 @@
 """The simulation thread: one worker QObject in one QThread runs the core Simulator.
 
+With the real simulator and store (the app's case) that worker is a
+:class:`~desktopviz.ui.sim_process.SimProcessWorker`: the simulator itself runs in a child
+process, and the thread relays its signals, so the GUI process's GIL is the GUI's (see
+``sim_process``). Injected simulators or stores (tests), or ``DESKTOPVIZ_SIM_PROCESS=0``, run
+it in the thread itself (:class:`~desktopviz.ui.sim_worker.SimWorker`). Either way the GUI
+sees the same signals and commands.
+
 The GUI talks to a running simulation only through :class:`SimController`. Commands (pause,
 resume, speed, fire an event, apply or remove a policy, reset, stop) go into a queue that the
 worker drains between simulation steps; results come back as queued signals carrying small
@@ -18,6 +25,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from desktopviz.core.model import Scenario
+from desktopviz.ui.sim_process import SimProcessWorker, process_mode_available
 from desktopviz.ui.sim_worker import (  # noqa: F401 - re-exported for the views and tests
     MAX_SPEED,
     SPEEDS,
@@ -97,6 +105,7 @@ class SimController(QObject):
         running: bool = True,
         sim_factory: SimFactory | None = None,
         store_factory: StoreFactory | None = None,
+        process: bool | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -110,15 +119,23 @@ class SimController(QObject):
         self.error: str | None = None
         self._thread = QThread()
         self._thread.setObjectName(f"simulation:{scenario.name}")
-        self._worker = SimWorker(
-            _snapshot(scenario),
-            path,
-            seed=seed,
-            speed=speed,
-            running=running,
-            sim_factory=sim_factory,
-            store_factory=store_factory,
-        )
+        snapshot = _snapshot(scenario)
+        self._worker: SimWorker | SimProcessWorker
+        if process is None:
+            process = sim_factory is None and store_factory is None and process_mode_available()
+        if process and isinstance(snapshot, bytes):  # the default: the GUI keeps its GIL
+            self._worker = SimProcessWorker(snapshot, path, seed=seed, speed=speed, running=running)
+        else:  # injected simulator or store (tests), or the environment says so
+            self._worker = SimWorker(
+                snapshot,
+                path,
+                seed=seed,
+                speed=speed,
+                running=running,
+                sim_factory=sim_factory,
+                store_factory=store_factory,
+            )
+        self.in_process = isinstance(self._worker, SimProcessWorker)
         self._commands = self._worker.commands
         self._result = self._worker.result  # outlives the worker (deleted when the thread ends)
         self._worker.moveToThread(self._thread)

@@ -15,8 +15,8 @@ from desktopviz.core.model import Cluster, ClusterSettings, Event, Scenario
 
 @pytest.fixture(autouse=True)
 def _no_leaked_simulation_threads():
-    """Fail a test that leaves a simulation QThread running (and stop it, so the next test
-    starts clean)."""
+    """Fail a test that leaves a simulation QThread (or the simulation process it relays)
+    running (and stop the thread, so the next test starts clean)."""
     yield
     from desktopviz.ui.sim_controller import running_threads
 
@@ -25,6 +25,9 @@ def _no_leaked_simulation_threads():
         thread.quit()
         thread.wait(5000)
     assert not leaked, f"test leaked {len(leaked)} running simulation thread(s)"
+    from desktopviz.ui.sim_process import running_processes
+
+    assert not running_processes(), "test left a simulation process running"
 
 
 @pytest.fixture(autouse=True)
