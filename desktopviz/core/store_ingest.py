@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from itertools import islice
 from typing import Any
 
@@ -31,6 +31,7 @@ from desktopviz.core.store_rollup import (  # noqa: F401 - ROLLUP_LEVELS re-expo
     ROLLUP_LEVELS,
     Hit,
     HitKeys,
+    add_sums,
     write_rollups,
 )
 from desktopviz.core.verdict import PolicyHit
@@ -63,21 +64,8 @@ _SL, _DL, _POL = _I["source_labels"], _I["dest_labels"], _I["policies"]
 _OTHER_JSON = tuple(
     _I[n] for n in FIELDS if n in JSON_FIELDS and n not in ("source_labels", "dest_labels", "policies")
 )
-_KEY_IDX = tuple(_I[k] for k in FLOW_KEY)
-_START, _END, _REP = _I["start_time"], _I["end_time"], _I["reporter"]
-_CNT = tuple(_I[k] for k in COUNTERS)
-_INT = frozenset({int})
+_START, _REP = _I["start_time"], _I["reporter"]
 _STD_POLICY_KEYS = ["enforced_policies", "pending_policies", "all_policies"]
-
-
-def _dashed(col: tuple[Any, ...]) -> Sequence[Any]:
-    """A flow-key column with null as "-" (the rollups' key columns are NOT NULL)."""
-    return ["-" if x is None else x for x in col] if None in col else col
-
-
-def _zeroed(col: tuple[Any, ...]) -> Sequence[Any]:
-    """A counter column with null as 0."""
-    return [x or 0 for x in col] if None in col else col
 
 
 class TraceError(ValueError):
@@ -264,47 +252,7 @@ class Ingest:
             )
         self.conn.executemany(sql, zip(range(first, first + n), *(cols[i] for i in keep), strict=True))
         # rollup sums
-        starts = cols[_START]
-        if not _INT.issuperset(map(type, starts)):
-            starts = list(map(int, starts))
-        ends = cols[_END]
-        if not _INT.issuperset(map(type, ends)):
-            ends = list(map(int, ends))
-        fine = [s - s % FINEST for s in starts]
-        keycols = [_dashed(cols[i]) for i in _KEY_IDX]
-        cnt = [_zeroed(cols[i]) for i in _CNT]
-        sl0 = [0 if x is None else x for x in sl] if None in sl else sl
-        dl0 = [0 if x is None else x for x in dl] if None in dl else dl
-        has_hits = self._trace_hids  # trace id -> its entries (empty: no hits)
-        for key, tid, nf, pin, pout, bin_, bout, start, end in zip(
-            zip(fine, *keycols, sl0, dl0, strict=True), tids, *cnt, starts, ends, strict=True
-        ):
-            acc = flows.get(key)
-            if acc is None:
-                flows[key] = [1, nf, pin, pout, bin_, bout, start, end]
-            else:
-                acc[0] += 1
-                acc[1] += nf
-                acc[2] += pin
-                acc[3] += pout
-                acc[4] += bin_
-                acc[5] += bout
-                if start < acc[6]:
-                    acc[6] = start
-                if end > acc[7]:
-                    acc[7] = end
-            if tid is not None and has_hits[tid]:
-                gk = (key[0], key[8], tid)  # bucket, reporter, trace
-                g = groups.get(gk)
-                if g is None:
-                    groups[gk] = [1, nf, pin, pout, bin_, bout]
-                else:
-                    g[0] += 1
-                    g[1] += nf
-                    g[2] += pin
-                    g[3] += pout
-                    g[4] += bin_
-                    g[5] += bout
+        add_sums(cols, sl, dl, tids, self._trace_hids, flows, groups)
 
     def _where(self, vals: list[Any], pol: tuple[Any, ...], strict: bool, exc: TraceError) -> str:
         """The error message naming the first log whose policies are refused."""

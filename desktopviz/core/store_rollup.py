@@ -17,9 +17,23 @@ log, and what costs is writing those rows, not adding them up.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["COUNTERS", "FINEST", "FLOW_KEY", "HitKeys", "ROLLUP_LEVELS", "write_rollups"]
+from desktopviz.core.flowlog import FIELDS
+
+__all__ = [
+    "COUNTERS",
+    "FINEST",
+    "FLOW_KEY",
+    "HitKeys",
+    "ROLLUP_LEVELS",
+    "RollupRows",
+    "add_sums",
+    "execute_rollups",
+    "rollup_rows",
+    "write_rollups",
+]
 
 FLOW_KEY = (
     "source_namespace",
@@ -57,9 +71,16 @@ _SERIES_SQL = (
     "logs = logs + excluded.logs, num_flows = num_flows + excluded.num_flows, bytes = bytes + excluded.bytes"
 )
 
+_I = {n: i for i, n in enumerate(FIELDS)}
+_KEY_IDX = tuple(_I[k] for k in FLOW_KEY)
+_START, _END = _I["start_time"], _I["end_time"]
+_CNT = tuple(_I[k] for k in COUNTERS)
+_INT = frozenset({int})
+
 Hit = tuple[str, int, str, str, str | None, str, int]  # kind, idx, tier, policy, namespace, action, rule
 Flows = dict[tuple[Any, ...], list[int]]  # (5 min, *FLOW_KEY, labels ids) -> logs, counters, min, max
 Groups = dict[tuple[int, str, int], list[int]]  # (5 min, reporter, trace id) -> logs, counters
+RollupRows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]  # flow, hit, series
 
 
 class HitKeys:
@@ -81,6 +102,72 @@ class HitKeys:
                 self.keys.append(k)
             out.append(hid)
         return tuple(out)
+
+
+def _dashed(col: Sequence[Any]) -> Sequence[Any]:
+    """A flow-key column with null as "-" (the rollups' key columns are NOT NULL)."""
+    return ["-" if x is None else x for x in col] if None in col else col
+
+
+def _zeroed(col: Sequence[Any]) -> Sequence[Any]:
+    """A counter column with null as 0."""
+    return [x or 0 for x in col] if None in col else col
+
+
+def add_sums(
+    cols: Sequence[Sequence[Any]],
+    sl: Sequence[Any],
+    dl: Sequence[Any],
+    tids: Sequence[Any],
+    trace_hids: dict[Any, tuple[int, ...]],
+    flows: Flows,
+    groups: Groups,
+) -> None:
+    """Add a chunk of logs to the sums per (5 minutes, flow key, label sets) and per
+    (5 minutes, reporter, trace). ``cols`` are the chunk's columns in FIELDS order; ``sl``,
+    ``dl`` and ``tids`` its label-set and trace ids (None for none), whatever numbering the
+    caller uses (the store's ids, or an import reader's own: :mod:`import_prepare`)."""
+    starts = cols[_START]
+    if not _INT.issuperset(map(type, starts)):
+        starts = list(map(int, starts))
+    ends = cols[_END]
+    if not _INT.issuperset(map(type, ends)):
+        ends = list(map(int, ends))
+    fine = [s - s % FINEST for s in starts]
+    keycols = [_dashed(cols[i]) for i in _KEY_IDX]
+    cnt = [_zeroed(cols[i]) for i in _CNT]
+    sl0 = [0 if x is None else x for x in sl] if None in sl else sl
+    dl0 = [0 if x is None else x for x in dl] if None in dl else dl
+    has_hits = trace_hids  # trace id -> its entries (empty: no hits)
+    for key, tid, nf, pin, pout, bin_, bout, start, end in zip(
+        zip(fine, *keycols, sl0, dl0, strict=True), tids, *cnt, starts, ends, strict=True
+    ):
+        acc = flows.get(key)
+        if acc is None:
+            flows[key] = [1, nf, pin, pout, bin_, bout, start, end]
+        else:
+            acc[0] += 1
+            acc[1] += nf
+            acc[2] += pin
+            acc[3] += pout
+            acc[4] += bin_
+            acc[5] += bout
+            if start < acc[6]:
+                acc[6] = start
+            if end > acc[7]:
+                acc[7] = end
+        if tid is not None and has_hits[tid]:
+            gk = (key[0], key[8], tid)  # bucket, reporter, trace
+            g = groups.get(gk)
+            if g is None:
+                groups[gk] = [1, nf, pin, pout, bin_, bout]
+            else:
+                g[0] += 1
+                g[1] += nf
+                g[2] += pin
+                g[3] += pout
+                g[4] += bin_
+                g[5] += bout
 
 
 def _spread(
@@ -114,6 +201,25 @@ def write_rollups(
     hit_keys: HitKeys,
 ) -> None:
     """Upsert the rollups of an insert's sums (the caller holds the transaction)."""
+    execute_rollups(c, *rollup_rows(flows, groups, trace_hids, hit_keys))
+
+
+def execute_rollups(c: sqlite3.Connection, frows: Any, hrows: Any, srows: Any) -> None:
+    """Upsert rollup rows (iterables of value tuples) as :func:`rollup_rows` makes them."""
+    c.executemany(_FLOW_SQL, frows)
+    c.executemany(_HIT_SQL, hrows)
+    c.executemany(_SERIES_SQL, srows)
+
+
+def rollup_rows(
+    flows: Flows,
+    groups: Groups,
+    trace_hids: dict[Any, tuple[int, ...]],
+    hit_keys: HitKeys,
+) -> RollupRows:
+    """The rows to upsert into flow_rollup, hit_rollup and series_rollup for these sums, at
+    every level. The flow rows hold the label-set ids the sums were keyed by (columns 10
+    and 11, 0 for none)."""
     frows: list[tuple[Any, ...]] = []
     series: dict[tuple[int, str, str], list[int]] = {}
     for key, acc in flows.items():
@@ -174,6 +280,4 @@ def write_rollups(
     for (level, bucket, rep, hid), v in hsums.items():
         kind, policy, tier, rule, action, ns = keys[hid]
         hrows.append((level, bucket, kind, policy, tier, rep, rule, action, ns, *v))
-    c.executemany(_FLOW_SQL, frows)
-    c.executemany(_HIT_SQL, hrows)
-    c.executemany(_SERIES_SQL, [(*k, *v) for k, v in series.items()])
+    return frows, hrows, [(*k, *v) for k, v in series.items()]
