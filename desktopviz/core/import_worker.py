@@ -23,17 +23,36 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import desktopviz
+from desktopviz.core.import_db import seen_key
 from desktopviz.core.import_extract import Extractor
 from desktopviz.core.import_fast import HAVE_ORJSON, row_from_calico, row_hash
 from desktopviz.core.import_fast import loads as fast_loads
+from desktopviz.core.import_prepare import PreparedBatch, Preparer, normalise
 from desktopviz.core.import_read import Issue, Source, iter_raw_lines, parse_line
 
-__all__ = ["CHUNK_LINES", "LineItems", "ParallelItems", "can_run_parallel", "parallel_pays", "spare_core"]
+__all__ = [
+    "CHUNK_LINES",
+    "Handover",
+    "LineItems",
+    "ParallelItems",
+    "can_run_parallel",
+    "parallel_pays",
+    "spare_core",
+]
 
-Item = tuple[str, Any] | tuple[str, tuple[Any, ...], bytes] | Issue
+
+class Handover(NamedTuple):
+    """A batch prepared by the reader process, with the lines it skipped meanwhile."""
+
+    issues: list[Issue]
+    read: int  # records read (the batch's, and those skipped as not flow logs)
+    batch: PreparedBatch
+
+
+Item = tuple[str, Any] | tuple[str, tuple[Any, ...], bytes] | Issue | Handover
 CHUNK_LINES = 2000  # lines per message from the child
 QUEUE_MESSAGES = 16  # messages read ahead (about 1.3 MB each)
 REBUILD_AFTER = 32  # canonical lines in a row that the extractor declined: build a new one
@@ -123,10 +142,14 @@ class LineItems:
 
 class ParallelItems:
     """:class:`LineItems` of a file, read by a child process (see the module doc). Close it
-    (or exhaust it) to end the child; ``position()`` is the child's progress in the file."""
+    (or exhaust it) to end the child; ``position()`` is the child's progress in the file.
 
-    def __init__(self, source: Source, chunk_lines: int = CHUNK_LINES) -> None:
-        self.source, self.chunk_lines = source, chunk_lines
+    With ``batch``, the child sends each ``batch`` records it reads (and the lines it skipped
+    meanwhile) as one :class:`Handover`, prepared for the store (:mod:`import_prepare`); a
+    batch ends at the end of a line. Lines read here after a failure come as items."""
+
+    def __init__(self, source: Source, chunk_lines: int = CHUNK_LINES, batch: int | None = None) -> None:
+        self.source, self.chunk_lines, self.batch = source, chunk_lines, batch
         self.lines = 0
         self._position = 0
         self.fell_back = False
@@ -146,6 +169,7 @@ class ParallelItems:
                 "desktopviz.core.import_worker",
                 str(self.source.path),
                 str(self.chunk_lines),
+                str(self.batch or 0),
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -175,7 +199,10 @@ class ParallelItems:
             data = messages.get()
             if data is None:
                 raise EOFError("the reader process ended early")
-            message = pickle.loads(data)
+            try:
+                message = pickle.loads(data)
+            except Exception as exc:  # noqa: BLE001 - whatever the child sent, read on here
+                raise _ChildFailed(f"unreadable message: {exc}") from None
             if message is None:  # the end
                 return
             if type(message) is str:
@@ -233,8 +260,44 @@ class _ChildFailed(Exception):
     pass
 
 
-def _serve(path: str, out: IO[bytes], chunk_lines: int = CHUNK_LINES) -> None:
-    """The child: send (items, position, lines) for every ``chunk_lines`` lines, then None."""
+def _handovers(reader: LineItems, batch: int) -> Iterator[tuple[Handover, int]]:
+    """(prepared batch, lines whose every record it holds) of every ``batch`` records (more
+    when a line holds several: a batch ends where a line does), the last one maybe shorter."""
+    prep = Preparer()
+    name = reader.source.name
+    rows: list[tuple[Any, ...]] = []
+    keys: list[tuple[int, bytes]] = []
+    wheres: list[str] = []
+    issues: list[Issue] = []
+    read = 0
+    line = 0  # the line of the item before
+    for item in reader:
+        if len(rows) >= batch and reader.lines != line:  # every item of `line` is taken
+            yield Handover(issues, read, prep.batch(rows, keys, wheres)), line
+            rows, keys, wheres, issues, read = [], [], [], [], 0
+        line = reader.lines
+        if type(item) is Issue:
+            issues.append(item)
+            continue
+        read += 1
+        if len(item) == 3:
+            where, row, digest = item  # type: ignore[misc]
+        else:
+            where, obj = item  # type: ignore[misc]
+            got = normalise(obj)
+            if type(got) is str:
+                issues.append(Issue(name, where, got))
+                continue
+            row, digest = got, row_hash(got)  # type: ignore[arg-type]
+        rows.append(row)
+        keys.append(seen_key(row[0], digest))
+        wheres.append(where)
+    yield Handover(issues, read, prep.batch(rows, keys, wheres)), reader.lines
+
+
+def _serve(path: str, out: IO[bytes], chunk_lines: int = CHUNK_LINES, batch: int = 0) -> None:
+    """The child: send (items, position, lines) for every ``chunk_lines`` lines (or each
+    prepared batch, as a one-item list, with ``batch``), then None."""
     reader = LineItems(Source(path))
 
     def dump(message: Any) -> None:  # length-prefixed pickles
@@ -245,6 +308,13 @@ def _serve(path: str, out: IO[bytes], chunk_lines: int = CHUNK_LINES) -> None:
     chunk: list[Item] = []
     last = 0
     try:
+        if batch:
+            for handover, lines in _handovers(reader, batch):
+                dump(([handover], reader.position(), lines))
+                out.flush()
+            dump(None)
+            out.flush()
+            return
         for item in reader:
             chunk.append(item)
             if reader.lines - last >= chunk_lines:
@@ -262,4 +332,7 @@ if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     gc.disable()  # as in the importer: no cycles among parsed records, the collector only costs
     with contextlib.suppress(BrokenPipeError):  # the parent stopped reading (cancelled)
-        _serve(sys.argv[1], sys.stdout.buffer, *map(int, sys.argv[2:3]))
+        # through the module's own name, so what is pickled names it (not __main__)
+        from desktopviz.core import import_worker
+
+        import_worker._serve(sys.argv[1], sys.stdout.buffer, *map(int, sys.argv[2:4]))

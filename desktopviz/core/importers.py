@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from desktopviz.core.flowlog import FlowLog
-from desktopviz.core.import_calico import RecordError, flowlog_from_calico
-from desktopviz.core.import_db import ImportWriter, Key, _fields, event_hash, seen_key
+from desktopviz.core.import_apply import PreparedWriter
+from desktopviz.core.import_calico import RecordError
+from desktopviz.core.import_db import ImportWriter, Key, event_hash, seen_key
 from desktopviz.core.import_fast import row_hash
 from desktopviz.core.import_hubble import HubbleAggregator
+from desktopviz.core.import_prepare import normalise
 from desktopviz.core.import_read import (
     ImportFileError,
     Issue,
@@ -35,10 +37,9 @@ from desktopviz.core.import_read import (
     estimated_content_bytes,
     is_json_lines,
     iter_records,
-    json_type,
 )
 from desktopviz.core.import_summary import FileSummary, ImportProgress, ImportSummary
-from desktopviz.core.import_worker import LineItems, ParallelItems, parallel_pays
+from desktopviz.core.import_worker import Handover, LineItems, ParallelItems, parallel_pays
 from desktopviz.core.store import FlowStore, StoreError
 from desktopviz.core.store_bulk import bulk_load, restore_indexes
 
@@ -100,6 +101,7 @@ class _FileImport:
         self.writer = ImportWriter(store, str(source.path), fmt)
         self.check = check
         self.position: Callable[[], int] = source.position  # bytes of the file read so far
+        self.prepared: PreparedWriter | None = None
 
     def issue(self, where: str, message: str) -> None:
         self.fs.skipped += 1
@@ -116,7 +118,7 @@ class _FileImport:
         items: Iterable[Any]
         reader: LineItems | ParallelItems | None = None
         if json_lines:
-            reader = ParallelItems(self.source) if parallel else LineItems(self.source)
+            reader = ParallelItems(self.source, batch=self.batch) if parallel else LineItems(self.source)
             self.position = reader.position
             items = reader
         else:
@@ -137,22 +139,22 @@ class _FileImport:
                 fs.skipped += 1
                 self.summary.add_issue(item)
                 continue
+            if type(item) is Handover:  # a batch prepared by the reader process
+                if rows:  # (none: handovers come before any line read here)
+                    self._calico_batch(rows, hashes, wheres)
+                    rows, hashes, wheres = [], [], []
+                self._handover(item)
+                continue
             fs.records_read += 1
             if len(item) == 3:  # the fast path's (where, row, digest)
                 where, row, digest = item
             else:
                 where, obj = item
-                if type(obj) is not dict:
-                    self.issue(where, f"not a flow log (a JSON {json_type(obj)}, expected an object)")
+                got = normalise(obj)
+                if type(got) is str:
+                    self.issue(where, got)
                     continue
-                try:
-                    row = _fields(flowlog_from_calico(obj))
-                except RecordError as exc:
-                    self.issue(where, str(exc))
-                    continue
-                except (TypeError, ValueError, AttributeError, OverflowError) as exc:
-                    self.issue(where, f"malformed flow log ({exc})")
-                    continue
+                row = got  # type: ignore[assignment]
                 digest = row_hash(row)
             rows.append(row)
             hashes.append(seen_key(row[0], digest))  # FIELDS[0] is start_time
@@ -161,6 +163,38 @@ class _FileImport:
                 self._calico_batch(rows, hashes, wheres)
                 rows, hashes, wheres = [], [], []
         self._calico_batch(rows, hashes, wheres)
+
+    def _handover(self, item: Handover) -> None:
+        """Store a batch prepared by the reader process: as it is when all its records are
+        new, else through the store's insert like the batches read here."""
+        fs = self.fs
+        for issue in item.issues:
+            fs.skipped += 1
+            self.summary.add_issue(issue)
+        b = item.batch
+        fs.records_read += item.read
+        if self.prepared is None:
+            self.prepared = PreparedWriter(self.writer)
+        ap = self.prepared
+        ap.accept(b)
+        if b.n and not b.bad_traces and ap.all_new(b):
+            done = self.writer.counts
+            counts = {
+                "records_read": fs.records_read - done["records_read"],
+                "skipped": fs.skipped - done["skipped"],
+                "imported": b.n,
+                "duplicates": 0,
+            }
+            try:
+                ap.write(b, counts)
+            except REJECTED:
+                pass  # the store's insert will find the record it refuses
+            else:
+                fs.flow_logs += b.n
+                fs.imported += b.n
+                self.check(fs.records_read)
+                return
+        self._calico_batch(ap.rows(b), b.keys, b.wheres)
 
     def _calico_batch(self, rows: list[tuple[Any, ...]], hashes: list[Key], wheres: list[str]) -> None:
         """Store a batch of records (value tuples in FIELDS order) that are not in the store yet."""

@@ -1,0 +1,262 @@
+"""A batch of imported records made ready for the store by the reader process.
+
+The import's writer (the process holding the SQLite connection) is the bottleneck of a
+parallel import, so everything per record that does not need the database is done by the
+reader process (:mod:`import_worker`) instead: a :class:`Preparer` turns a batch of rows
+(value tuples in FIELDS order, with their ``import_digests`` keys) into a
+:class:`PreparedBatch`:
+
+* the ``flow_rows`` columns as the store binds them: JSON values as their stored text,
+  columns null in every row left out, columns with one value in every row sent once;
+* label sets and traces numbered by the reader (its own *local* ids, from 1), each text sent
+  once, the first time it is used, with a trace's ``trace_hits`` entries; the writer maps
+  local ids to the ids its connection assigns (:mod:`import_apply`), in the order the store's
+  own insert would meet them (row by row, source labels then destination labels);
+* the rollup rows of every level (:func:`store_rollup.rollup_rows`, the store's own sums),
+  the flow rollups keyed by local label-set ids;
+* the digest keys in row order and sorted, grouped by start time, and whether one is
+  repeated in the batch.
+
+:meth:`PreparedBatch.rows` gives the batch's rows back (for the cases the writer hands to
+the store's own insert: duplicates, refused records), equal to the rows prepared.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from itertools import repeat
+from operator import attrgetter
+from typing import Any, NamedTuple
+
+from desktopviz.core.flowlog import FIELDS, JSON_FIELDS
+from desktopviz.core.import_calico import RecordError, flowlog_from_calico
+from desktopviz.core.import_read import json_type
+from desktopviz.core.store_ingest import _dumps, parse_hits
+from desktopviz.core.store_rollup import Hit, HitKeys, add_sums, rollup_rows
+
+__all__ = ["CACHE_LIMIT", "PreparedBatch", "Preparer", "literal", "normalise"]
+
+Key = tuple[int, bytes]
+CACHE_LIMIT = 50_000  # texts numbered before the reader starts over (between batches)
+_I = {n: i for i, n in enumerate(FIELDS)}
+_SL, _DL, _POL, _START = _I["source_labels"], _I["dest_labels"], _I["policies"], _I["start_time"]
+_OTHER_JSON = frozenset(
+    _I[n] for n in FIELDS if n in JSON_FIELDS and n not in ("source_labels", "dest_labels", "policies")
+)
+_INT64 = 2**63
+_fields = attrgetter(*FIELDS)
+
+
+def normalise(obj: Any) -> tuple[Any, ...] | str:
+    """The row (FIELDS order) of a Calico document the fast path did not take, or the reason
+    it is skipped (the general path, wherever it runs)."""
+    if type(obj) is not dict:
+        return f"not a flow log (a JSON {json_type(obj)}, expected an object)"
+    try:
+        return _fields(flowlog_from_calico(obj))  # type: ignore[no-any-return]
+    except RecordError as exc:
+        return str(exc)
+    except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+        return f"malformed flow log ({exc})"
+
+
+class PreparedBatch(NamedTuple):
+    """One batch as the writer stores it (see the module doc). A column of ``cols`` (FIELDS
+    order) is a tuple (one value per row), a 1-item list (the value of every row) or None
+    (null in every row); label and trace columns hold local ids, other JSON columns texts."""
+
+    n: int
+    reset: bool  # the reader numbers from scratch: forget its earlier local ids
+    new_labels: list[tuple[int, str]]  # (local id, text), the first time sent
+    new_traces: list[tuple[int, str, tuple[Hit, ...]]]  # (local id, text, entries)
+    labels_used: list[int]  # local ids in the order the store meets them
+    traces_used: list[int]
+    bad_traces: bool  # a trace has an entry that is not a policy hit (the store refuses it)
+    cols: list[Any]
+    keys: list[Key]  # (start time, digest) in row order
+    sorted_keys: list[Key]
+    unique: bool  # no key twice in the batch
+    starts: list[tuple[int, int, int]]  # (start time, first, end) slices of sorted_keys
+    frows: list[tuple[Any, ...]]  # flow_rollup rows as columns; 10 and 11 local label ids
+    hrows: list[tuple[Any, ...]]
+    srows: list[tuple[Any, ...]]
+    wheres: list[str]
+
+    def rows(self, labels: dict[int, str], traces: dict[int, str]) -> list[tuple[Any, ...]]:
+        """The batch's rows (FIELDS order), JSON values parsed from their texts (``labels`` and
+        ``traces``: the texts of the reader's local ids)."""
+        n = self.n
+        cols: list[Sequence[Any]] = []
+        for i, col in enumerate(self.cols):
+            if col is None:
+                cols.append(repeat(None, n))  # type: ignore[arg-type]
+                continue
+            values = list(repeat(col[0], n)) if type(col) is list else col
+            if i in (_SL, _DL, _POL) or i in _OTHER_JSON:
+                texts = labels if i in (_SL, _DL) else traces if i == _POL else None
+                memo: dict[Any, Any] = {None: None}
+                out = []
+                for x in values:
+                    v = memo.get(x, memo)
+                    if v is memo:
+                        v = memo[x] = json.loads(texts[x] if texts is not None else x)
+                    out.append(v)
+                values = out
+            cols.append(values)
+        return list(zip(*cols, strict=False)) if n else []
+
+
+def literal(value: Any) -> str | None:
+    """``value`` as an SQL literal that stores what binding it stores, or None (bind it):
+    integers of SQLite's range and ASCII texts."""
+    if type(value) is int:
+        return str(value) if -_INT64 <= value < _INT64 else None
+    if type(value) is str and value.isascii() and "\x00" not in value:
+        return "'" + value.replace("'", "''") + "'"
+    return None
+
+
+def _column(col: tuple[Any, ...], n: int) -> Any:
+    """A column as sent: None (all null), [value] (one value, of one type), or the tuple."""
+    first = col[0]
+    if first is None:
+        return None if col.count(None) == n else col
+    if col.count(first) == n and (type(first) is str or len(set(map(type, col))) == 1):
+        return [first]  # (== alone would take 1, 1.0 and True for one value)
+    return col
+
+
+def _texts(col: Sequence[Any]) -> list[Any]:
+    """A JSON column as stored texts, each distinct object dumped once."""
+    memo: dict[int, str] = {}
+    out: list[Any] = []
+    for x in col:
+        if x is None:
+            out.append(None)
+            continue
+        t = memo.get(id(x))
+        if t is None:
+            t = memo[id(x)] = _dumps(x)
+        out.append(t)
+    return out
+
+
+class Preparer:
+    """The reader process's side: numbers label sets and traces, builds the columns and sums."""
+
+    def __init__(self) -> None:
+        self._labels: dict[str, int] = {}  # text -> local id
+        self._traces: dict[str, int] = {}
+        self._trace_hids: dict[int, tuple[int, ...]] = {}  # local trace id -> hit keys
+        self._bad: set[int] = set()  # local trace ids with entries that are not hits
+        self._hit_keys = HitKeys()
+        self._reset = True
+
+    def _start_over(self) -> None:
+        self.__init__()  # type: ignore[misc]
+
+    def batch(self, rows: list[tuple[Any, ...]], keys: list[Key], wheres: list[str]) -> PreparedBatch:
+        """Prepare ``rows`` (their ``import_digests`` keys and where they were read)."""
+        if len(self._labels) > CACHE_LIMIT or len(self._traces) > CACHE_LIMIT:
+            self._start_over()
+        reset, self._reset = self._reset, False
+        n = len(rows)
+        raw: list[Any] = list(zip(*rows, strict=True)) if n else [()] * len(FIELDS)
+        new_labels: list[tuple[int, str]] = []
+        new_traces: list[tuple[int, str, tuple[Hit, ...]]] = []
+        labels_used: dict[int, None] = {}  # (a dict: ordered, and a set)
+        traces_used: dict[int, None] = {}
+        sl, dl = self._label_ids(raw[_SL], raw[_DL], new_labels, labels_used)
+        tids = self._trace_ids(raw[_POL], new_traces, traces_used)
+        cols: list[Any] = list(raw)
+        cols[_SL], cols[_DL], cols[_POL] = sl, dl, tids
+        for i in _OTHER_JSON:
+            col = cols[i]
+            if n and (col[0] is not None or col.count(None) != n):
+                cols[i] = _texts(col)
+        flows: dict[Any, list[int]] = {}
+        groups: dict[Any, list[int]] = {}
+        if n:
+            add_sums(raw, sl, dl, tids, self._trace_hids, flows, groups)
+        frows, hrows, srows = rollup_rows(flows, groups, self._trace_hids, self._hit_keys)
+        sorted_keys = sorted(keys)
+        starts: list[tuple[int, int, int]] = []
+        lo = 0
+        for j in range(1, n + 1):
+            if j == n or sorted_keys[j][0] != sorted_keys[lo][0]:
+                starts.append((sorted_keys[lo][0], lo, j))
+                lo = j
+        return PreparedBatch(
+            n=n,
+            reset=reset,
+            new_labels=new_labels,
+            new_traces=new_traces,
+            labels_used=list(labels_used),
+            traces_used=list(traces_used),
+            bad_traces=any(t in self._bad for t in traces_used),
+            cols=[_column(tuple(c), n) if n else None for c in cols],
+            keys=keys,
+            sorted_keys=sorted_keys,
+            unique=len(set(keys)) == n,
+            starts=starts,
+            frows=list(zip(*frows, strict=True)),
+            hrows=hrows,
+            srows=srows,
+            wheres=wheres,
+        )
+
+    def _label(self, value: Any, new: list[tuple[int, str]]) -> int:
+        text = _dumps(value)
+        lid = self._labels.get(text)
+        if lid is None:
+            lid = self._labels[text] = len(self._labels) + 1
+            new.append((lid, text))
+        return lid
+
+    def _label_ids(
+        self, src: Sequence[Any], dst: Sequence[Any], new: list[tuple[int, str]], used: dict[int, None]
+    ) -> tuple[list[Any], list[Any]]:
+        """Local ids of both label columns, met row by row, source then destination (the
+        order in which the store's insert numbers new sets); each distinct object once."""
+        memo: dict[int, int] = {}
+        get = memo.get
+        out_s: list[Any] = []
+        out_d: list[Any] = []
+        for x, y in zip(src, dst, strict=True):
+            for v, out in ((x, out_s), (y, out_d)):
+                if v is None:
+                    out.append(None)
+                    continue
+                r = get(id(v))
+                if r is None:
+                    r = memo[id(v)] = self._label(v, new)
+                    used[r] = None
+                out.append(r)
+        return out_s, out_d
+
+    def _trace_ids(
+        self, col: Sequence[Any], new: list[tuple[int, str, tuple[Hit, ...]]], used: dict[int, None]
+    ) -> list[Any]:
+        memo: dict[int, int] = {}
+        get = memo.get
+        out: list[Any] = []
+        for v in col:
+            if v is None:
+                out.append(None)
+                continue
+            r = get(id(v))
+            if r is None:
+                text = _dumps(v)
+                r = self._traces.get(text)
+                if r is None:
+                    r = self._traces[text] = len(self._traces) + 1
+                    hits, bad = parse_hits(v, False)
+                    if bad:
+                        self._bad.add(r)
+                    self._trace_hids[r] = self._hit_keys.of(hits)
+                    new.append((r, text, hits))
+                memo[id(v)] = r
+                used[r] = None
+            out.append(r)
+        return out
