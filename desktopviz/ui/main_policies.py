@@ -17,6 +17,10 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 from PySide6.QtWidgets import QDockWidget
 
+# Loaded with the window, not by the first session's engine job: importing (compiling, where
+# no .pyc is written) holds the GIL for the whole module, in the pool while the window paints.
+import desktopviz.core.board_traces  # noqa: F401
+import desktopviz.core.policy  # noqa: F401
 from desktopviz.core.policy_edit import PolicySet, PolicySetState, delta
 from desktopviz.core.policy_edit_yaml import PolicyEditError
 from desktopviz.ui.policy_editor import PolicyEditorDialog, send_delta
