@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from itertools import repeat
+from itertools import chain, repeat
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -45,6 +45,10 @@ _OTHER_JSON = frozenset(
     _I[n] for n in FIELDS if n in JSON_FIELDS and n not in ("source_labels", "dest_labels", "policies")
 )
 _INT64 = 2**63
+_NONE_ID = id(None)
+_STR = frozenset({str})
+_STD_POLICY_KEYS = ["enforced_policies", "pending_policies", "all_policies"]
+_chain = chain.from_iterable
 _fields = attrgetter(*FIELDS)
 
 
@@ -127,27 +131,34 @@ def _column(col: tuple[Any, ...], n: int) -> Any:
     return col
 
 
+def _trace_key(value: Any) -> Any:
+    """A policies value's cache key: its lists of entry texts in Calico's usual form (each
+    key one JSON text), else the JSON text itself."""
+    if type(value) is dict and list(value) == _STD_POLICY_KEYS:
+        key = []
+        for x in value.values():
+            if x is None:
+                key.append(None)
+            elif type(x) is list and _STR.issuperset(map(type, x)):
+                key.append(tuple(x))
+            else:
+                return _dumps(value)
+        return tuple(key)
+    return _dumps(value)
+
+
 def _texts(col: Sequence[Any]) -> list[Any]:
     """A JSON column as stored texts, each distinct object dumped once."""
-    memo: dict[int, str] = {}
-    out: list[Any] = []
-    for x in col:
-        if x is None:
-            out.append(None)
-            continue
-        t = memo.get(id(x))
-        if t is None:
-            t = memo[id(x)] = _dumps(x)
-        out.append(t)
-    return out
+    memo = {i: None if v is None else _dumps(v) for i, v in dict(zip(map(id, col), col, strict=True)).items()}
+    return list(map(memo.__getitem__, map(id, col)))
 
 
 class Preparer:
     """The reader process's side: numbers label sets and traces, builds the columns and sums."""
 
     def __init__(self) -> None:
-        self._labels: dict[str, int] = {}  # text -> local id
-        self._traces: dict[str, int] = {}
+        self._labels: dict[Any, int] = {}  # content key -> local id
+        self._traces: dict[Any, int] = {}
         self._trace_hids: dict[int, tuple[int, ...]] = {}  # local trace id -> hit keys
         self._bad: set[int] = set()  # local trace ids with entries that are not hits
         self._hit_keys = HitKeys()
@@ -207,56 +218,49 @@ class Preparer:
         )
 
     def _label(self, value: Any, new: list[tuple[int, str]]) -> int:
-        text = _dumps(value)
-        lid = self._labels.get(text)
+        key: Any  # the texts of Calico's form, else the JSON text (both give one text per key)
+        if type(value) is dict and len(value) == 1 and type(ls := value.get("labels")) is list:
+            key = tuple(ls) if _STR.issuperset(map(type, ls)) else _dumps(value)
+        else:
+            key = _dumps(value)
+        lid = self._labels.get(key)
         if lid is None:
-            lid = self._labels[text] = len(self._labels) + 1
-            new.append((lid, text))
+            lid = self._labels[key] = len(self._labels) + 1
+            new.append((lid, _dumps(value)))
         return lid
 
     def _label_ids(
         self, src: Sequence[Any], dst: Sequence[Any], new: list[tuple[int, str]], used: dict[int, None]
     ) -> tuple[list[Any], list[Any]]:
         """Local ids of both label columns, met row by row, source then destination (the
-        order in which the store's insert numbers new sets); each distinct object once."""
-        memo: dict[int, int] = {}
-        get = memo.get
-        out_s: list[Any] = []
-        out_d: list[Any] = []
-        for x, y in zip(src, dst, strict=True):
-            for v, out in ((x, out_s), (y, out_d)):
-                if v is None:
-                    out.append(None)
-                    continue
-                r = get(id(v))
-                if r is None:
-                    r = memo[id(v)] = self._label(v, new)
-                    used[r] = None
-                out.append(r)
-        return out_s, out_d
+        order in which the store's insert numbers new sets); each distinct object once (the
+        rows hold every object meanwhile, so ``id()`` is not reused)."""
+        flat = list(_chain(zip(src, dst, strict=True)))
+        memo: dict[int, Any] = {_NONE_ID: None}
+        for i, v in dict(zip(map(id, flat), flat, strict=True)).items():  # distinct objects, first met first
+            if i not in memo:
+                r = memo[i] = self._label(v, new)
+                used[r] = None
+        get = memo.__getitem__
+        return list(map(get, map(id, src))), list(map(get, map(id, dst)))
 
     def _trace_ids(
         self, col: Sequence[Any], new: list[tuple[int, str, tuple[Hit, ...]]], used: dict[int, None]
     ) -> list[Any]:
-        memo: dict[int, int] = {}
-        get = memo.get
-        out: list[Any] = []
-        for v in col:
-            if v is None:
-                out.append(None)
+        memo: dict[int, Any] = {_NONE_ID: None}
+        for i, v in dict(zip(map(id, col), col, strict=True)).items():
+            if i in memo:
                 continue
-            r = get(id(v))
+            key = _trace_key(v)
+            r = self._traces.get(key)
             if r is None:
+                r = self._traces[key] = len(self._traces) + 1
                 text = _dumps(v)
-                r = self._traces.get(text)
-                if r is None:
-                    r = self._traces[text] = len(self._traces) + 1
-                    hits, bad = parse_hits(v, False)
-                    if bad:
-                        self._bad.add(r)
-                    self._trace_hids[r] = self._hit_keys.of(hits)
-                    new.append((r, text, hits))
-                memo[id(v)] = r
-                used[r] = None
-            out.append(r)
-        return out
+                hits, bad = parse_hits(v, False)
+                if bad:
+                    self._bad.add(r)
+                self._trace_hids[r] = self._hit_keys.of(hits)
+                new.append((r, text, hits))
+            memo[i] = r
+            used[r] = None
+        return list(map(memo.__getitem__, map(id, col)))

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 import desktopviz
-from desktopviz.core.import_db import seen_key
 from desktopviz.core.import_extract import Extractor
 from desktopviz.core.import_fast import HAVE_ORJSON, row_from_calico, row_hash
 from desktopviz.core.import_fast import loads as fast_loads
@@ -57,6 +56,7 @@ CHUNK_LINES = 2000  # lines per message from the child
 QUEUE_MESSAGES = 16  # messages read ahead (about 1.3 MB each)
 REBUILD_AFTER = 32  # canonical lines in a row that the extractor declined: build a new one
 MAX_BUILDS = 8  # extractors built per file at most
+_MIN, _MAX = -(2**63), 2**63  # what seen_key() keeps of a start time
 _PACKAGE_ROOT = str(Path(desktopviz.__file__).resolve().parent.parent)
 
 
@@ -290,7 +290,8 @@ def _handovers(reader: LineItems, batch: int) -> Iterator[tuple[Handover, int]]:
                 continue
             row, digest = got, row_hash(got)  # type: ignore[arg-type]
         rows.append(row)
-        keys.append(seen_key(row[0], digest))
+        start = row[0]  # seen_key(), inline
+        keys.append((start if type(start) is int and _MIN <= start < _MAX else 0, digest))
         wheres.append(where)
     yield Handover(issues, read, prep.batch(rows, keys, wheres)), reader.lines
 
