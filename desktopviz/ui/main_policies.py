@@ -126,11 +126,14 @@ class PolicyEditing:
             self.board.set_editable(False, NO_SCENARIO)
             self.board.set_scenario(None)
         else:
-            # The GUI's engine (the visualizer's "policies applied") is built off the GUI
-            # thread: ~30 ms of compiling at session start (bench_ui_latency).
+            # The GUI's engine (the visualizer's "policies applied", previews) is built off
+            # the GUI thread, and only once the views have made their first pictures: while the
+            # window paints the new session, a second engine build beside the board's would
+            # make each of its calls into Python wait for the GIL (bench_ui_latency).
             self.gui_engine = None
             self._session_engine_token = self._engine_token
-            QThreadPool.globalInstance().start(_EngineJob(self._engine_token, scenario.cluster, self._relay))
+            job = _EngineJob(self._engine_token, scenario.cluster, self._relay)
+            self.when_views_idle(lambda: QThreadPool.globalInstance().start(job))  # type: ignore[attr-defined]
             ps = PolicySet.from_cluster(scenario.cluster)
             ps.subscribe(self._policy_set_changed)
             self.policy_set, self._synced = ps, ps.state

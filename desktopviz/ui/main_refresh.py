@@ -18,6 +18,7 @@ VIEW_REFRESH_MS = 200  # views re-read the store at most 5 times a second (at ma
 REFRESH_MS_BY_VIEW = {"flows": 1000}  # the flow-log table once a second: each refresh inserts
 # rows and repaints every visible cell (one call into Python per cell, each waiting for the GIL
 # while the simulation runs), and a log table changing five times a second cannot be read
+IDLE_JOB_WAIT_S = 1.0  # when_views_idle() jobs run by then even if the views never rest
 START_HOLD_S = 0.6  # a new session's simulation steps aside (at most this long) until the
 # views have made their first pictures, board cards and table page: each first one costs more
 # than a refresh, and several times more while the simulator holds the GIL
@@ -34,6 +35,8 @@ class RefreshClock:
     _refreshed: dict[str, float]
     _stale: set[str]
     _hold_until: float
+    _idle_jobs: list[Any]
+    _idle_jobs_deadline: float
     _flows_busy: bool
     data_refreshed: Any
 
@@ -42,6 +45,19 @@ class RefreshClock:
         (at most START_HOLD_S); a max-speed worker also waits to build its simulator."""
         self._hold_until = time.monotonic() + START_HOLD_S
         gui_busy(MAX_BUSY_S)
+
+    def when_views_idle(self, job: Any) -> None:
+        """Run `job` (on the GUI thread) once the views are idle, or after IDLE_JOB_WAIT_S at
+        the latest: background work that can wait for a new session's first pictures."""
+        if not self._idle_jobs:
+            self._idle_jobs_deadline = time.monotonic() + IDLE_JOB_WAIT_S
+        self._idle_jobs.append(job)
+
+    def _run_idle_jobs(self, now: float) -> None:
+        if self._idle_jobs and ((self._views_idle() and not self._due) or now >= self._idle_jobs_deadline):
+            jobs, self._idle_jobs = self._idle_jobs, []
+            for job in jobs:
+                job()
 
     def _views_idle(self) -> bool:
         return (
@@ -55,6 +71,7 @@ class RefreshClock:
                 self._hold_until = 0.0  # the views are done: the simulation may go
             else:
                 gui_busy(min(MAX_BUSY_S, self._hold_until - now))
+        self._run_idle_jobs(now)
         if self._dirty:
             self._dirty = False
             self._due.update(self.views)

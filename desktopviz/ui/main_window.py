@@ -9,7 +9,7 @@ window calls ``refresh()`` from a ~30 Hz clock only when new data arrived.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent
@@ -104,6 +104,8 @@ class MainWindow(PolicyEditing, ViewLinks, RefreshClock, SimulationBar, QMainWin
         self._refreshed: dict[str, float] = {}  # view -> when it last re-read the store
         self._stale: set[str] = set()  # views that missed a refresh while hidden
         self._hold_until = 0.0  # a new session's simulation waits until then (main_refresh)
+        self._idle_jobs: list[Any] = []  # main_refresh.when_views_idle
+        self._idle_jobs_deadline = 0.0
 
         self._build_views()
         self._init_policy_editing()
