@@ -171,19 +171,25 @@ def add_sums(
 
 
 def _spread(
-    out: dict[tuple[int, int, str, int], list[int]],
+    out: dict[tuple[int, int, str], dict[int, list[int]]],
     level: int,
     groups: dict[tuple[int, str, int], list[int]],
-    trace_hids: dict[int, tuple[int, ...]],
+    trace_hids: dict[Any, tuple[int, ...]],
 ) -> None:
-    """Add each (bucket, reporter, trace) sum to every entry of the trace."""
-    get = out.get
+    """Add each (bucket, reporter, trace) sum to every entry of the trace: ``out`` holds the
+    sums per (level, bucket, reporter), then per hit key (an int is hashed faster than the
+    four-tuple)."""
+    oget = out.get
     for (bucket, rep, tid), g in groups.items():
+        bk = (level, bucket, rep)
+        d = oget(bk)
+        if d is None:
+            d = out[bk] = {}
+        get = d.get
         for hid in trace_hids[tid]:
-            k = (level, bucket, rep, hid)
-            t = get(k)
+            t = get(hid)
             if t is None:
-                out[k] = g[:]
+                d[hid] = g[:]
             else:  # (written out: a loop over six counters costs more than the rest)
                 t[0] += g[0]
                 t[1] += g[1]
@@ -256,7 +262,7 @@ def rollup_rows(
                     t[7] = acc[7]
         frows.extend((level, *k, *v) for k, v in cur.items())
         prev = cur
-    hsums: dict[tuple[int, int, str, int], list[int]] = {}
+    hsums: dict[tuple[int, int, str], dict[int, list[int]]] = {}
     _spread(hsums, FINEST, groups, trace_hids)
     gprev: dict[tuple[int, str, int], list[int]] = groups
     for level in UPWARDS:  # the (bucket, reporter, trace) sums at this level first
@@ -277,7 +283,8 @@ def rollup_rows(
         gprev = lg
     keys = hit_keys.keys
     hrows = []
-    for (level, bucket, rep, hid), v in hsums.items():
-        kind, policy, tier, rule, action, ns = keys[hid]
-        hrows.append((level, bucket, kind, policy, tier, rep, rule, action, ns, *v))
+    for (level, bucket, rep), sums in hsums.items():
+        for hid, v in sums.items():
+            kind, policy, tier, rule, action, ns = keys[hid]
+            hrows.append((level, bucket, kind, policy, tier, rep, rule, action, ns, *v))
     return frows, hrows, [(*k, *v) for k, v in series.items()]
