@@ -12,7 +12,12 @@ path next to the fast path the import takes:
 * ``extract``: what the import does instead of parse + normalise + digest for Felix's lines
   (:class:`~desktopviz.core.import_extract.Extractor`: the same rows and digests);
 * ``insert``: ``FlowStore.insert`` with the indexes kept up to date (``synchronous=NORMAL``) /
-  inside :func:`bulk_load` (indexes dropped), and ``reindex``: rebuilding them at the end.
+  inside :func:`bulk_load` (indexes dropped), and ``reindex``: rebuilding them at the end;
+* a parallel import's two sides: ``prepare`` and ``pickle`` (the reader process:
+  :mod:`~desktopviz.core.import_prepare`), ``unpickle`` and ``write_prepared`` (the importing
+  process: :mod:`~desktopviz.core.import_apply`, digests and counts included), summed as
+  ``parallel_reader_cpu_us`` and ``parallel_writer_cpu_us`` (with ``read``, ``extract`` and
+  ``reindex``).
 
 Target: >= 100,000 records/s end to end. Prints one JSON line (CPU seconds per stage are
 process times, so a busy machine inflates wall time more than these).
@@ -29,6 +34,7 @@ import argparse
 import gc
 import json
 import os
+import pickle
 import sys
 import tempfile
 import time
@@ -41,11 +47,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _synth import iter_logs  # noqa: E402
 
 from desktopviz.core import import_fast  # noqa: E402
+from desktopviz.core.import_apply import PreparedWriter  # noqa: E402
 from desktopviz.core.import_calico import flowlog_from_calico  # noqa: E402
-from desktopviz.core.import_db import record_hash  # noqa: E402
+from desktopviz.core.import_db import ImportWriter, record_hash, seen_key  # noqa: E402
 from desktopviz.core.import_extract import Extractor  # noqa: E402
+from desktopviz.core.import_prepare import Preparer  # noqa: E402
 from desktopviz.core.import_read import READ_BUFFER  # noqa: E402
-from desktopviz.core.importers import import_files  # noqa: E402
+from desktopviz.core.importers import BATCH, import_files  # noqa: E402
 from desktopviz.core.store import FlowStore  # noqa: E402
 from desktopviz.core.store_bulk import bulk_load  # noqa: E402
 
@@ -100,6 +108,15 @@ def breakdown(src: Path, n: int, tmp: Path) -> dict[str, float]:
     assert ext is not None
     got, s["extract"] = timed(lambda: [ext.extract(x) for x in lines])
     assert all(g is not None for g in got) and got[-1] == (rows[-1], import_fast.row_hash(rows[-1]))
+    # the reader process's side of a parallel import: batches prepared for the store, pickled
+    keyed = [(r, seen_key(r[0], h)) for r, h in got]  # type: ignore[misc]
+    parts = [keyed[i : i + BATCH] for i in range(0, len(keyed), BATCH)]
+    prep = Preparer()
+    batches, s["prepare"] = timed(
+        lambda: [prep.batch([r for r, _ in p], [k for _, k in p], [""] * len(p)) for p in parts]
+    )
+    data, s["pickle"] = timed(lambda: [pickle.dumps(b, protocol=pickle.HIGHEST_PROTOCOL) for b in batches])
+    batches, s["unpickle"] = timed(lambda: [pickle.loads(d) for d in data])
     got.clear()
     docs.clear()  # free the memory before the store part
     lines.clear()
@@ -113,6 +130,16 @@ def breakdown(src: Path, n: int, tmp: Path) -> dict[str, float]:
             s["insert_bulk"] = time.process_time() - t
             t = time.process_time()
         s["reindex"] = time.process_time() - t
+    # the writer's side: prepared batches checked and written (digests and counts included)
+    with FlowStore(tmp / "prepared.sqlite") as store:
+        with bulk_load(store):
+            ap = PreparedWriter(ImportWriter(store, "bench", "calico"))
+            t = time.process_time()
+            for b in batches:
+                ap.accept(b)
+                assert ap.all_new(b)
+                ap.write(b, {"imported": b.n, "records_read": b.n})
+            s["write_prepared"] = time.process_time() - t
     gc.enable()
     return s
 
@@ -145,6 +172,8 @@ def main() -> None:
     general = ("read", "json_loads", "normalise_general", "digest_general", "insert_indexed")
     fast = ("read", parse, "normalise_fast", "digest_fast", "insert_bulk", "reindex")
     extracted = ("read", "extract", "insert_bulk", "reindex")
+    reader = ("read", "extract", "prepare", "pickle")  # the reader process of a parallel import
+    writer = ("unpickle", "write_prepared", "reindex")  # and the importing process
     print(
         json.dumps(
             {
@@ -169,6 +198,8 @@ def main() -> None:
                 "general_path_cpu_us": round(sum(us[k] for k in general), 1),
                 "fast_path_cpu_us": round(sum(us[k] for k in fast), 1),
                 "extractor_path_cpu_us": round(sum(us[k] for k in extracted), 1),
+                "parallel_reader_cpu_us": round(sum(us[k] for k in reader), 1),
+                "parallel_writer_cpu_us": round(sum(us[k] for k in writer), 1),
                 "load_avg_before": round(load, 2),
                 "load_avg": round(os.getloadavg()[0], 2),
             }
