@@ -63,11 +63,12 @@ def running_processes() -> list[int]:
 
 
 def process_mode_available() -> bool:
-    """The simulation may run in a child process: not switched off by the environment, and
-    a Python interpreter to start (a frozen application's executable would start the app)."""
+    """The simulation may run in a child process: not switched off by the environment, a
+    POSIX system (the pipes are handed over with ``pass_fds``), and a Python interpreter to
+    start (a frozen application's executable would start the app)."""
     if os.environ.get(ENV_SWITCH, "1").strip().lower() in ("0", "no", "false", "off"):
         return False
-    return not getattr(sys, "frozen", False) and bool(sys.executable)
+    return os.name == "posix" and not getattr(sys, "frozen", False) and bool(sys.executable)
 
 
 def write_message(stream: IO[bytes], message: Any) -> None:
