@@ -17,6 +17,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QLabel, QToolBar
 
 from desktopviz.core.model import Scenario
+from desktopviz.ui import settings as app_settings
 from desktopviz.ui.sim_controller import SPEEDS, speed_label
 
 
@@ -88,6 +89,33 @@ class SimulationBar:
     last_error: str | None
     _origin: float | None
     _speed: float
+    persist: bool
+    status_error: QLabel
+
+    # -- commands (the toolbar's and the Simulation menu's) ------------------------------
+    def toggle_play(self) -> None:
+        if self.controller is not None:
+            self.controller.toggle()
+
+    def set_speed(self, speed: float) -> None:
+        self._speed = speed
+        if self.persist:
+            app_settings.settings().setValue("simulation/speed", speed)
+        self.speed_actions[speed].setChecked(True)
+        if self.controller is not None:
+            self.controller.set_speed(speed)
+
+    def fire_event(self, event_id: str) -> None:
+        if self.controller is not None:
+            self.controller.fire(event_id)
+
+    def reset_simulation(self) -> None:
+        if self.controller is not None:
+            self.status_error.clear()
+            self.last_error = None
+            for act in self.event_actions.values():
+                act.setEnabled(True)
+            self.controller.reset()
 
     def _build_toolbar(self) -> None:
         tb = QToolBar("Simulation", self)

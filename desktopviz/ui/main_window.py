@@ -321,31 +321,6 @@ class MainWindow(PolicyEditing, ViewLinks, RefreshClock, SimulationBar, QMainWin
         ctl.cluster_changed.connect(self._on_cluster_changed)
         ctl.failed.connect(self._on_sim_failed)
 
-    # -- commands ----------------------------------------------------------------------
-    def toggle_play(self) -> None:
-        if self.controller is not None:
-            self.controller.toggle()
-
-    def set_speed(self, speed: float) -> None:
-        self._speed = speed
-        if self.persist:
-            app_settings.settings().setValue("simulation/speed", speed)
-        self.speed_actions[speed].setChecked(True)
-        if self.controller is not None:
-            self.controller.set_speed(speed)
-
-    def fire_event(self, event_id: str) -> None:
-        if self.controller is not None:
-            self.controller.fire(event_id)
-
-    def reset_simulation(self) -> None:
-        if self.controller is not None:
-            self.status_error.clear()
-            self.last_error = None
-            for act in self.event_actions.values():
-                act.setEnabled(True)
-            self.controller.reset()
-
     def show_message(self, level: str, title: str, text: str) -> None:
         """The one place the window shows a message box (non-modal; tests replace it)."""
         icon = {"error": QMessageBox.Icon.Critical, "warning": QMessageBox.Icon.Warning}.get(
