@@ -211,7 +211,12 @@ class SimController(QObject):
             self._post("stop")
             self._stopping = True
             if not self._thread.wait(timeout_ms):
-                raise RuntimeError("the simulation thread did not stop in time")
+                if not isinstance(self._worker, SimProcessWorker):
+                    raise RuntimeError("the simulation thread did not stop in time")
+                # A simulation process that does not answer is ended; what it committed stays.
+                self._worker.kill()
+                if not self._thread.wait(10_000):
+                    raise RuntimeError("the simulation process did not stop in time")
         _LIVE_THREADS.discard(self._thread)
         final = self._result[0] if self._result else None
         if final is not None:

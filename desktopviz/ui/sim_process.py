@@ -176,6 +176,14 @@ class SimProcessWorker(QObject):
         self._clock = 0.0
         self._total = 0
         self.pid: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def kill(self) -> None:
+        """End a child that does not answer (any thread): the relay then reports it as a
+        failure and a stop, as for a child that died."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
 
     @Slot()
     def start(self) -> None:
@@ -230,7 +238,7 @@ class SimProcessWorker(QObject):
         finally:
             os.close(cmd_read)
             os.close(evt_write)
-        self.pid = proc.pid
+        self.pid, self._proc = proc.pid, proc
         _LIVE.add(proc)
         commands = os.fdopen(cmd_write, "wb")
         write_message(commands, self._init)

@@ -86,7 +86,8 @@ def test_a_child_that_dies_is_a_failure_and_the_stored_logs_stay(qtbot, storefro
     with qtbot.waitSignal(ctl.failed, timeout=10_000) as failed:
         os.kill(ctl._worker.pid, signal.SIGKILL)
     assert "ended unexpectedly" in failed.args[0]
-    assert ctl.error == failed.args[0] and not ctl.running
+    assert ctl.error == failed.args[0]
+    qtbot.waitUntil(lambda: not ctl.running, timeout=5000)  # the state that follows the failure
     qtbot.waitUntil(lambda: not ctl.is_alive(), timeout=10_000)
     final = ctl.shutdown()
     assert final is not None and final.db_path == ctl.db_path
@@ -116,3 +117,17 @@ def test_the_thread_is_used_when_asked_or_when_parts_are_injected(
     assert not SimController(storefront, tmp_path / "b.db").in_process
     monkeypatch.delenv(ENV_SWITCH)
     assert SimController(storefront, tmp_path / "c.db").in_process
+
+
+def test_closing_ends_a_child_that_does_not_answer(qtbot, storefront, tmp_path):
+    """A hung simulation process does not hang the window's close: after the wait it is
+    ended, and the run's database keeps what it had committed."""
+    ctl = SimController(storefront, tmp_path / "run.db", speed=MAX_SPEED)
+    ctl.start()
+    qtbot.waitUntil(lambda: ctl.last is not None and ctl.last.total > 0, timeout=20_000)
+    seen = ctl.last.total
+    os.kill(ctl._worker.pid, signal.SIGSTOP)  # alive, but deaf
+    final = ctl.shutdown(timeout_ms=500)
+    assert final is not None and final.total >= seen
+    assert not ctl.is_alive() and not running_threads() and not running_processes()
+    assert count(ctl.db_path) >= seen
