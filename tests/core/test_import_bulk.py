@@ -75,6 +75,22 @@ def test_the_settings_are_restored(store_db: Path) -> None:
         assert settings(store) == usual
 
 
+def test_an_index_led_by_the_start_time_is_kept_up_to_date_during_the_load(store_db: Path) -> None:
+    """Logs arrive in time order: such an index grows at its end, cheaper than a rebuild."""
+    with FlowStore(store_db) as store:
+        store.conn.execute("CREATE INDEX ix_extra_time ON flow_rows (start_time, host)")
+        with bulk_load(store) as load:
+            present = {
+                r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+            }
+            store.insert([store.get(1)])
+            assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert {"ix_flow_rows_time_ids", "ix_extra_time"} <= present
+        assert not {"ix_flow_rows_time_ids", "ix_extra_time"} & set(load.dropped)
+        assert "ix_flow_rows_source_namespace_start_time" in load.dropped
+        assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
 def test_a_cancelled_bulk_import_keeps_its_batches_and_the_indexes(store_db: Path, tmp_path: Path) -> None:
     before = schema(store_db)
     src = tmp_path / "many.jsonl"
