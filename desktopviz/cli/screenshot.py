@@ -74,6 +74,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="the policy of --panel policy|editor, as in flow-log traces (e.g. storefront/default.trusted; "
         "default: the enforced policy that denied the most connections)",
     )
+    p.add_argument(
+        "--preview",
+        metavar="FILE_OR_DIR",
+        help="show the Flow Visualizer's what-if preview of these policy documents, changes applied "
+        "(as the policy editor's Preview; the same files as `desktopviz whatif --policies`)",
+    )
     p.add_argument("--theme", choices=THEMES, default="light", help="palette (default light)")
     p.add_argument("--size", default="1600x1000", help="window size WIDTHxHEIGHT (default 1600x1000)")
     p.add_argument("--seed", type=int, help="random seed of the simulation (default: the scenario's)")
@@ -154,7 +160,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             db = Path(args.db) if args.db else Path(tmp) / "run.db"
             scenario = simulate_to_store(source, db, seconds, events, args.seed)
-        return _picture(db, scenario, args.panel, args.view, size, out, args.theme, args.policy)
+        if args.preview and scenario is None:
+            raise CommandError("--preview needs the scenario: give the scenario, not a stored database")
+        return _picture(db, scenario, args.panel, args.view, size, out, args.theme, args.policy, args.preview)
 
 
 def _picture(  # noqa: PLR0913 - the command's options
@@ -166,6 +174,7 @@ def _picture(  # noqa: PLR0913 - the command's options
     out: Path,
     theme: str = "light",
     policy: str | None = None,
+    preview: str | None = None,
 ) -> int:
     from desktopviz.ui.app import create_app, quiet_offscreen_warnings
     from desktopviz.ui.snapshot import SnapshotError, save_widget
@@ -193,6 +202,9 @@ def _picture(  # noqa: PLR0913 - the command's options
             set_view(view)
         window.board.show_all_metrics()  # a picture is for reading the numbers
         window.settle()
+        if preview is not None:
+            window._show_preview(_whatif(db, scenario, preview), applied=True)
+            window.settle()
         top = _show_top_denier(window)
         target = window.panel("board" if panel == "policy" else panel) if panel != "editor" else None
         if panel in ("policy", "editor"):
@@ -215,6 +227,26 @@ def _picture(  # noqa: PLR0913 - the command's options
         app.setPalette(palette)  # (in-process callers, e.g. tests, keep their palette)
     print(out)
     return 0
+
+
+def _whatif(db: Path, scenario, policies: str):  # noqa: ANN001, ANN202 - Scenario in, WhatIfResult out
+    """What the editor's Preview computes: the recorded flows re-evaluated with the policy
+    documents of `policies` applied to the scenario's policies."""
+    from desktopviz.core.policy_edit import PolicySet
+    from desktopviz.core.store import FlowStore
+    from desktopviz.core.whatif import evaluate_whatif
+    from desktopviz.core.whatif_files import PolicyFilesError, apply_policy_files
+
+    policy_set = PolicySet.from_cluster(scenario.cluster)
+    try:
+        apply_policy_files(policy_set, policies)
+    except (PolicyFilesError, OSError) as exc:
+        raise CommandError(f"--preview: {exc}") from exc
+    store = FlowStore(db, create=False, readonly=True)
+    try:
+        return evaluate_whatif(store, scenario.cluster, policy_set.base, policy_set.state, None, None)
+    finally:
+        store.close()
 
 
 def _give_panel_the_size(window, panel: str, size: tuple[int, int]) -> None:  # noqa: ANN001

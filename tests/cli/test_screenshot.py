@@ -101,3 +101,35 @@ def test_policy_panels_need_a_policy_that_exists(qapp, tmp_path, capsys):
         main(["screenshot", "--sim", "1m", "--panel", "editor", "--policy", "nope/none", "-o", str(out)]) == 2
     )
     assert "nope/none" in capsys.readouterr().err
+
+
+def test_the_what_if_preview_of_a_policy_file(qapp, tmp_path, monkeypatch, capsys):
+    """--preview shows the editor's Preview in the visualizer: here trusted also admits the
+    rogue pod, so its two denied flows would be allowed."""
+    from desktopviz.core.paths import default_scenario
+    from desktopviz.core.policy_edit import PolicySet
+    from desktopviz.core.policy_edit_yaml import to_yaml
+    from desktopviz.core.scenario import load_scenario
+    from desktopviz.ui.main_window import MainWindow
+
+    doc = PolicySet.from_cluster(load_scenario(default_scenario()).cluster).document(
+        "storefront/default.trusted"
+    )
+    doc["spec"]["ingress"].insert(0, {"action": "Allow", "source": {"selector": "app == 'rogue'"}})
+    edit = tmp_path / "edit.yaml"
+    edit.write_text(to_yaml(doc))
+    shown = []
+    real = MainWindow._show_preview
+    monkeypatch.setattr(
+        MainWindow,
+        "_show_preview",
+        lambda self, r, *a, **k: (shown.append((r, a, k)), real(self, r, *a, **k)),
+    )
+    out = tmp_path / "preview.png"
+    args = ["screenshot", "--sim", "3m", "--event", "deploy-rogue@1m", "--size", "1200x800"]
+    assert main([*args, "--panel", "visualizer", "--preview", str(edit), "-o", str(out)]) == 0
+    result, _, options = next(s for s in shown if s[0] is not None)
+    assert result.deny_to_allow == 2 and result.allow_to_deny == 0 and options == {"applied": True}
+    assert QImage(str(out)).width() == 1200
+    assert main([*args, "--preview", str(tmp_path / "missing.yaml"), "-o", str(out)]) == 2
+    assert "--preview" in capsys.readouterr().err
