@@ -6,6 +6,10 @@ Why: every call from Qt into Python (a table cell, a card's paint event) makes t
 take the GIL again; while the simulator runs Python flat out each of those waits for it, and
 a repaint costs several times its idle time (measured: tests/perf/bench_ui_latency.py). The
 simulator loses only the ~tens of milliseconds per view refresh that it yields.
+
+This matters where the simulation runs in a thread of the GUI process (injected simulators,
+``DESKTOPVIZ_SIM_PROCESS=0``). The app's default runs it in a child process
+(desktopviz.ui.sim_process), which has a GIL of its own and does not read these hints.
 """
 
 from __future__ import annotations
