@@ -20,11 +20,16 @@ from typing import Any
 from desktopviz.core.flowlog import FIELDS
 from desktopviz.core.import_db import COUNT_COLUMNS, ImportWriter
 from desktopviz.core.import_prepare import PreparedBatch, literal
+from desktopviz.core.import_summary import FileSummary, ImportSummary
+from desktopviz.core.import_worker import Handover
 from desktopviz.core.store import StoreError
 from desktopviz.core.store_ingest import _HIT_MARKS, ROW_COLUMNS, TRACE_HIT_COLUMNS
 from desktopviz.core.store_rollup import Hit, execute_rollups
 
-__all__ = ["PreparedWriter"]
+__all__ = ["REJECTED", "PreparedWriter"]
+
+# What a batch insert can raise for one bad record (the batch is rolled back and retried record by record).
+REJECTED = (StoreError, OverflowError, UnicodeEncodeError, sqlite3.Error)
 
 _I = {n: i for i, n in enumerate(FIELDS)}
 _SL, _DL, _POL = _I["source_labels"], _I["dest_labels"], _I["policies"]
@@ -57,6 +62,34 @@ class PreparedWriter:
         for tid, text, hits in b.new_traces:
             self.trace_texts[tid] = text
             self._trace_hits[tid] = hits
+
+    def take(self, item: Handover, fs: FileSummary, summary: ImportSummary) -> bool:
+        """Count a handover's records and skipped lines in the file's summary, and store its
+        batch if every record is new and the store takes them (True); False: the caller
+        stores :meth:`rows` through the store's insert, which sorts out duplicates and
+        refused records."""
+        for issue in item.issues:
+            fs.skipped += 1
+            summary.add_issue(issue)
+        b = item.batch
+        fs.records_read += item.read
+        self.accept(b)
+        if not b.n or b.bad_traces or not self.all_new(b):
+            return False
+        done = self.writer.counts
+        counts = {
+            "records_read": fs.records_read - done["records_read"],
+            "skipped": fs.skipped - done["skipped"],
+            "imported": b.n,
+            "duplicates": 0,
+        }
+        try:
+            self.write(b, counts)
+        except REJECTED:
+            return False  # rolled back; the store's insert will find the record it refuses
+        fs.flow_logs += b.n
+        fs.imported += b.n
+        return True
 
     def _forget(self) -> None:
         """Forget the mapped ids (after a rollback they may not exist)."""

@@ -24,9 +24,10 @@ the store's own insert: duplicates, refused records), equal to the rows prepared
 from __future__ import annotations
 
 import json
+from bisect import bisect_left
 from collections.abc import Sequence
 from itertools import chain, repeat
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple
 
 from desktopviz.core.flowlog import FIELDS, JSON_FIELDS
@@ -46,6 +47,7 @@ _OTHER_JSON = frozenset(
 )
 _INT64 = 2**63
 _NONE_ID = id(None)
+_first = itemgetter(0)
 _STR = frozenset({str})
 _STD_POLICY_KEYS = ["enforced_policies", "pending_policies", "all_policies"]
 _chain = chain.from_iterable
@@ -192,12 +194,9 @@ class Preparer:
             add_sums(raw, sl, dl, tids, self._trace_hids, flows, groups)
         frows, hrows, srows = rollup_rows(flows, groups, self._trace_hids, self._hit_keys)
         sorted_keys = sorted(keys)
-        starts: list[tuple[int, int, int]] = []
-        lo = 0
-        for j in range(1, n + 1):
-            if j == n or sorted_keys[j][0] != sorted_keys[lo][0]:
-                starts.append((sorted_keys[lo][0], lo, j))
-                lo = j
+        times = list(map(_first, sorted_keys))
+        bounds = [bisect_left(times, t) for t in sorted(set(times))] + [n]
+        starts = [(times[lo], lo, hi) for lo, hi in zip(bounds, bounds[1:], strict=False)]
         return PreparedBatch(
             n=n,
             reset=reset,

@@ -2,12 +2,15 @@
 
 :class:`LineItems` turns a file's lines into what the importer stores: ``(where, row, digest)``
 for a canonical record (:mod:`import_fast`), ``(where, document)`` for one the general path
-must normalise, or an :class:`Issue`. :class:`ParallelItems` gives the same items, in the same
-order, from a child process (``python -m desktopviz.core.import_worker``) that reads, parses,
-normalises and digests while this process writes to the store: with a core to spare, the
-reading then costs the writer only unpickling (see :func:`parallel_pays`). If the child
-fails or vanishes, reading goes on here from the first line the child did not deliver, so
-the result never depends on the child.
+must normalise, or an :class:`Issue`. :class:`ParallelItems` reads them in a child process
+(``python -m desktopviz.core.import_worker``) while this process writes to the store: either
+the same items in the same order, or (``batch=``, what the importer uses) whole batches
+prepared for the store (:mod:`import_prepare`: columns, locally numbered label sets and
+traces, rollup rows, digest keys) as :class:`Handover` items, so that the writer only maps
+ids and runs SQL (:mod:`import_apply`). With a core to spare, reading then costs the writer
+only unpickling (see :func:`parallel_pays`). If the child fails, vanishes or sends something
+unreadable, reading goes on here from the first line the child did not deliver, so the
+result never depends on the child.
 """
 
 from __future__ import annotations

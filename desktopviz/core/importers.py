@@ -15,7 +15,6 @@ True (or Ctrl-C) stops at the next batch with ``summary.cancelled``.
 from __future__ import annotations
 
 import gc
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from desktopviz.core.flowlog import FlowLog
-from desktopviz.core.import_apply import PreparedWriter
+from desktopviz.core.import_apply import REJECTED, PreparedWriter
 from desktopviz.core.import_calico import RecordError
 from desktopviz.core.import_db import ImportWriter, Key, event_hash, seen_key
 from desktopviz.core.import_fast import row_hash
@@ -55,8 +54,6 @@ __all__ = [
 ]
 
 FORMATS = ("auto", "calico", "hubble")
-# What a batch insert can raise for one bad record (the batch is rolled back and retried record by record).
-REJECTED = (StoreError, OverflowError, UnicodeEncodeError, sqlite3.Error)
 BATCH = 5000
 # Bulk loading (indexes rebuilt at the end) by default from this much (uncompressed) input, when
 # the input is at least as large as the store: ~2 KB of JSON per stored flow log.
@@ -165,36 +162,15 @@ class _FileImport:
         self._calico_batch(rows, hashes, wheres)
 
     def _handover(self, item: Handover) -> None:
-        """Store a batch prepared by the reader process: as it is when all its records are
-        new, else through the store's insert like the batches read here."""
-        fs = self.fs
-        for issue in item.issues:
-            fs.skipped += 1
-            self.summary.add_issue(issue)
-        b = item.batch
-        fs.records_read += item.read
+        """A batch prepared by the reader process: stored as it is when all its records are
+        new (:mod:`import_apply`), else through the store's insert like a batch read here."""
         if self.prepared is None:
             self.prepared = PreparedWriter(self.writer)
-        ap = self.prepared
-        ap.accept(b)
-        if b.n and not b.bad_traces and ap.all_new(b):
-            done = self.writer.counts
-            counts = {
-                "records_read": fs.records_read - done["records_read"],
-                "skipped": fs.skipped - done["skipped"],
-                "imported": b.n,
-                "duplicates": 0,
-            }
-            try:
-                ap.write(b, counts)
-            except REJECTED:
-                pass  # the store's insert will find the record it refuses
-            else:
-                fs.flow_logs += b.n
-                fs.imported += b.n
-                self.check(fs.records_read)
-                return
-        self._calico_batch(ap.rows(b), b.keys, b.wheres)
+        if self.prepared.take(item, self.fs, self.summary):
+            self.check(self.fs.records_read)
+        else:
+            b = item.batch
+            self._calico_batch(self.prepared.rows(b), b.keys, b.wheres)
 
     def _calico_batch(self, rows: list[tuple[Any, ...]], hashes: list[Key], wheres: list[str]) -> None:
         """Store a batch of records (value tuples in FIELDS order) that are not in the store yet."""
