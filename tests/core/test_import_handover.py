@@ -15,14 +15,15 @@ from typing import Any
 import pytest
 from test_store_rollup import oracle, stored, values, varied_logs
 
-from desktopviz.core import import_worker
+from desktopviz.core import import_prepare, import_worker
 from desktopviz.core.import_apply import PreparedWriter
-from desktopviz.core.import_db import seen_key
+from desktopviz.core.import_db import ImportWriter, seen_key
 from desktopviz.core.import_fast import row_hash
 from desktopviz.core.import_prepare import Preparer, literal
 from desktopviz.core.import_read import Source
 from desktopviz.core.import_worker import ParallelItems
 from desktopviz.core.importers import ImportSummary, import_files
+from desktopviz.core.store import FlowStore
 
 TABLES = ("flow_rows", "label_sets", "traces", "trace_hits", "import_digests")
 
@@ -41,14 +42,17 @@ def write(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def everything(db: Path) -> dict[str, Any]:
-    """Every stored table (ids included) and the rollups next to the SQL oracle's."""
+def everything(db: Path, imported: bool = True) -> dict[str, Any]:
+    """Every stored table (ids included; the importer's own with ``imported``) and the
+    rollups next to the SQL oracle's."""
     conn = sqlite3.connect(db)
     try:
-        out: dict[str, Any] = {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in TABLES}
-        out["imports"] = conn.execute(
-            "SELECT path, format, status, records_read, imported, duplicates, skipped FROM imports ORDER BY id"
-        ).fetchall()
+        tables = TABLES if imported else TABLES[:-1]
+        out: dict[str, Any] = {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in tables}
+        if imported:
+            out["imports"] = conn.execute(
+                "SELECT path, format, status, records_read, imported, duplicates, skipped FROM imports ORDER BY id"
+            ).fetchall()
         out.update(stored(conn))
         assert stored(conn) == oracle(conn)
         return out
@@ -204,3 +208,29 @@ def test_literals_store_what_binding_stores() -> None:
         conn.execute(f"INSERT INTO t VALUES ({lit}, {lit}, {lit}, {lit})")
         a, b = conn.execute("SELECT typeof(i), i, typeof(s), s, typeof(r), r, typeof(b), b FROM t").fetchall()
         assert a == b, v
+
+
+def test_a_reader_that_starts_its_numbering_over_maps_to_the_same_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past CACHE_LIMIT texts the reader numbers from scratch (between batches) and sends the
+    texts again: the writer forgets its mapping and the store gets the same ids."""
+    monkeypatch.setattr(import_prepare, "CACHE_LIMIT", 2)
+    rows = [values(x) for x in good(400, seed=10)]
+    db_a, db_b = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
+    with FlowStore(db_a) as store:
+        for i in range(0, len(rows), 37):
+            store.insert(rows[i : i + 37])
+    with FlowStore(db_b) as store:
+        ap = PreparedWriter(ImportWriter(store, "x", "calico"))
+        prep = Preparer()
+        resets = 0
+        for i in range(0, len(rows), 37):
+            part = rows[i : i + 37]
+            b = prep.batch(part, [seen_key(r[0], row_hash(r)) for r in part], [""] * len(part))
+            resets += b.reset
+            ap.accept(b)
+            assert ap.all_new(b)
+            ap.write(b, {"imported": b.n})
+    assert resets > 3
+    assert everything(db_b, imported=False) == everything(db_a, imported=False)
