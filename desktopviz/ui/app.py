@@ -70,6 +70,11 @@ def open_initial(window, path: str | Path | None) -> bool:  # noqa: ANN001 - Mai
 def run_app(path: str | None = None) -> int:
     """`desktopviz [SCENARIO | DB]`: open the window and run the event loop."""
     app = create_app()
+    from desktopviz.ui.main_toolbar import looks_like_sqlite
+    from desktopviz.ui.sim_process import prestart
+
+    if not path or not looks_like_sqlite(Path(path)):  # a scenario: its simulation's process
+        prestart()  # starts loading while the window is made and shown
     from desktopviz.ui.main_window import MainWindow
 
     window = MainWindow()

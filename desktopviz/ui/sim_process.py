@@ -23,6 +23,7 @@ command pipe as "stop": it writes the last interval and closes the database.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import pickle
@@ -223,27 +224,12 @@ class SimProcessWorker(QObject):
         )
 
     def _spawn(self) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
-        cmd_read, cmd_write = os.pipe()
-        evt_read, evt_write = os.pipe()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p)
-        try:
-            proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", "desktopviz.ui.sim_process", str(cmd_read), str(evt_write)],
-                pass_fds=(cmd_read, evt_write),
-                stdin=subprocess.DEVNULL,
-                env=env,
-                close_fds=True,
-            )
-        finally:
-            os.close(cmd_read)
-            os.close(evt_write)
+        proc, commands, events = _take_child()
         self.pid, self._proc = proc.pid, proc
         _LIVE.add(proc)
-        commands = os.fdopen(cmd_write, "wb")
         write_message(commands, self._init)
         self.commands.attach(commands)
-        return proc, os.fdopen(evt_read, "rb")
+        return proc, events
 
     def _finish(self, proc: subprocess.Popen[bytes] | None, error: str | None) -> None:
         if proc is not None:
@@ -261,11 +247,87 @@ class SimProcessWorker(QObject):
             thread.quit()
 
 
+Child = tuple[subprocess.Popen[bytes], IO[bytes], IO[bytes]]  # the process, its commands, its events
+_spare: Child | None = None  # a child started ahead (prestart), waiting for its run
+_spare_lock = threading.Lock()
+
+
+def _launch() -> Child:
+    """Start a child; it loads its modules, then waits for its run on the command pipe."""
+    cmd_read, cmd_write = os.pipe()
+    evt_read, evt_write = os.pipe()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p)
+    try:
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "desktopviz.ui.sim_process", str(cmd_read), str(evt_write)],
+            pass_fds=(cmd_read, evt_write),
+            stdin=subprocess.DEVNULL,
+            env=env,
+            close_fds=True,
+        )
+    except BaseException:
+        os.close(cmd_write)
+        os.close(evt_read)
+        raise
+    finally:
+        os.close(cmd_read)
+        os.close(evt_write)
+    return proc, os.fdopen(cmd_write, "wb"), os.fdopen(evt_read, "rb")
+
+
+def prestart() -> None:
+    """Start the next simulation's child now (the window calls this as it is made): its
+    interpreter and imports (~0.5 s) then overlap the window's start instead of delaying the
+    first traffic. At most one waits; one that is never used exits with the app."""
+    global _spare
+    if not process_mode_available():
+        return
+    with _spare_lock:
+        if _spare is not None and _spare[0].poll() is None:
+            return
+        try:
+            _spare = _launch()
+        except OSError:  # the simulation will start its own child (and report what fails)
+            _spare = None
+
+
+def _take_child() -> Child:
+    global _spare
+    with _spare_lock:
+        child, _spare = _spare, None
+    if child is not None:
+        if child[0].poll() is None:
+            return child
+        _close_child(child)
+    return _launch()
+
+
+def _close_child(child: Child) -> None:
+    for stream in child[1:]:
+        with contextlib.suppress(OSError):
+            stream.close()  # type: ignore[union-attr]
+
+
+@atexit.register
+def _end_spare() -> None:
+    """A child that was never used reads the end of its command pipe and exits."""
+    global _spare
+    with _spare_lock:
+        child, _spare = _spare, None
+    if child is not None:
+        _close_child(child)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child[0].wait(2)
+
+
 def child_main(cmd_fd: int, evt_fd: int) -> int:
     """The child: one SimWorker under a QCoreApplication, its signals sent up the event pipe,
     commands read from the command pipe by a thread (the worker's queue is thread-safe)."""
     from PySide6.QtCore import QCoreApplication, QTimer
 
+    import desktopviz.core.simulator  # noqa: F401 - loaded while waiting for the run (prestart)
+    import desktopviz.core.store  # noqa: F401
     from desktopviz.ui.sim_worker import SimWorker
 
     with contextlib.suppress(OSError):  # the GUI first when they compete for a core

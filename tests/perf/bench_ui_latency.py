@@ -252,6 +252,7 @@ def main() -> None:
     from desktopviz.ui.app import create_app, quiet_offscreen_warnings
     from desktopviz.ui.main_window import MainWindow
     from desktopviz.ui.sim_controller import MAX_SPEED, SimController
+    from desktopviz.ui.sim_process import prestart
 
     app = create_app()  # sets the app's own switch interval
     if switch is not None:
@@ -276,6 +277,7 @@ def main() -> None:
     def start_window(live_visualizer: bool = True):  # noqa: ANN202
         """The window is made before the measurement; showing it and starting the session
         (from the event loop, as `desktopviz` does) are measured."""
+        prestart()  # as desktopviz does before it makes the window of a scenario
         w = MainWindow(persist=False)
         w.resize(1600, 1000)
         if not live_visualizer:  # the breakdown: everything but the visualizer's re-renders

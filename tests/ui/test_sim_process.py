@@ -131,3 +131,24 @@ def test_closing_ends_a_child_that_does_not_answer(qtbot, storefront, tmp_path):
     assert final is not None and final.total >= seen
     assert not ctl.is_alive() and not running_threads() and not running_processes()
     assert count(ctl.db_path) >= seen
+
+
+def test_a_child_started_ahead_runs_the_next_simulation(qtbot, storefront, tmp_path):
+    """desktopviz starts the simulation's process while it makes the window (prestart): the
+    next simulation takes that child instead of starting one; a spare never used exits."""
+    from desktopviz.ui import sim_process
+
+    sim_process.prestart()
+    spare = sim_process._spare
+    assert spare is not None and spare[0].poll() is None
+    sim_process.prestart()  # one spare at most
+    assert sim_process._spare is spare
+    ctl = SimController(storefront, tmp_path / "run.db", speed=MAX_SPEED)
+    with qtbot.waitSignal(ctl.store_opened, timeout=20_000):
+        ctl.start()
+    assert ctl._worker.pid == spare[0].pid and sim_process._spare is None
+    assert ctl.shutdown().total == count(ctl.db_path)
+    sim_process.prestart()
+    unused = sim_process._spare
+    sim_process._end_spare()  # what happens at exit
+    assert unused[0].poll() is not None and sim_process._spare is None
