@@ -34,21 +34,11 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import Slot
 
 import desktopviz
-from desktopviz.ui.sim_worker_snapshot import StopSummary
+from desktopviz.ui.sim_worker_snapshot import SIGNALS, StopSummary, WorkerSignals
 
-SIGNALS = (
-    "store_opened",
-    "clock",
-    "interval",
-    "state",
-    "event_fired",
-    "cluster_changed",
-    "failed",
-    "stopped",
-)
 _HEADER = struct.Struct(">I")
 _PACKAGE_ROOT = str(Path(desktopviz.__file__).resolve().parent.parent)
 CHILD_NICE = 5  # the simulation's scheduling priority below the GUI's (CFS: about a third of its weight)
@@ -138,19 +128,10 @@ class _CommandPipe:
             pass
 
 
-class SimProcessWorker(QObject):
+class SimProcessWorker(WorkerSignals):
     """SimWorker's signals, ``commands`` and ``result``, for a simulation run by a child
     process. Lives in the controller's QThread; its :meth:`start` relays until the child
     has stopped, then quits the thread."""
-
-    store_opened = Signal(str)
-    clock = Signal(float)
-    interval = Signal(object)
-    state = Signal(bool, float)
-    event_fired = Signal(str)
-    cluster_changed = Signal(object)
-    failed = Signal(str)
-    stopped = Signal(object)
 
     def __init__(
         self,

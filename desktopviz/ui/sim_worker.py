@@ -13,7 +13,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Slot
 
 from desktopviz.core.flowlog import FlowLog
 from desktopviz.core.model import Scenario
@@ -28,7 +28,14 @@ from desktopviz.ui.sim_worker_setup import (  # noqa: F401 - re-exported
     run_db_path,
     speed_label,
 )
-from desktopviz.ui.sim_worker_snapshot import ClusterSnapshot, IntervalSummary, StopSummary, changed
+from desktopviz.ui.sim_worker_snapshot import (  # noqa: F401 - SIGNALS re-exported
+    SIGNALS,
+    ClusterSnapshot,
+    IntervalSummary,
+    StopSummary,
+    WorkerSignals,
+    changed,
+)
 
 MAX_SPEED = math.inf  # "as fast as possible"
 SPEEDS: tuple[float, ...] = (1.0, 10.0, 60.0, MAX_SPEED)
@@ -44,7 +51,7 @@ EMIT_MS = 200
 START_WAIT_S = 1.0  # a max-speed run waits at most this long for a busy GUI before it starts
 
 
-class SimWorker(QObject):
+class SimWorker(WorkerSignals):
     """Runs the Simulator in the simulation thread and writes its flow logs to the store.
 
     Lives in the simulation thread; only :meth:`post` may be called from other threads.
@@ -62,15 +69,6 @@ class SimWorker(QObject):
         failed(str): an exception stopped the simulation (message with the exception).
         stopped(object): a StopSummary; the database is flushed and closed, the thread quits.
     """
-
-    store_opened = Signal(str)
-    clock = Signal(float)
-    interval = Signal(object)
-    state = Signal(bool, float)
-    event_fired = Signal(str)
-    cluster_changed = Signal(object)
-    failed = Signal(str)
-    stopped = Signal(object)
 
     def __init__(
         self,

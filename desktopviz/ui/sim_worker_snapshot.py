@@ -1,12 +1,15 @@
 """What the simulation thread tells the GUI: summaries of the intervals written and of a
 stopped run, and after a scenario event or a reset a deep copy of the simulation's cluster
 and which policies and tiers changed, so the GUI's own copy (the board's endpoint counts,
-the visualizer's "policies applied") and the policy editor's set follow the simulation."""
+the visualizer's "policies applied") and the policy editor's set follow the simulation;
+and the signals that carry them (:class:`WorkerSignals`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from PySide6.QtCore import QObject, Signal
 
 
 @dataclass(frozen=True)
@@ -74,3 +77,29 @@ def changed(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 __all__ = ["ClusterSnapshot", "IntervalSummary", "StopSummary", "changed"]
+
+
+class WorkerSignals(QObject):
+    """The signals of a simulation worker, whether it runs the simulator itself (SimWorker)
+    or relays a child process's (desktopviz.ui.sim_process.SimProcessWorker); see SimWorker."""
+
+    store_opened = Signal(str)
+    clock = Signal(float)
+    interval = Signal(object)
+    state = Signal(bool, float)
+    event_fired = Signal(str)
+    cluster_changed = Signal(object)
+    failed = Signal(str)
+    stopped = Signal(object)
+
+
+SIGNALS = (
+    "store_opened",
+    "clock",
+    "interval",
+    "state",
+    "event_fired",
+    "cluster_changed",
+    "failed",
+    "stopped",
+)
