@@ -206,9 +206,14 @@ class SimProcessWorker(WorkerSignals):
 
     def _spawn(self) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
         proc, commands, events = _take_child()
+        try:
+            write_message(commands, self._init)
+        except OSError:  # a spare that died meanwhile: a new child
+            _close_child((proc, commands, events))
+            proc, commands, events = _launch()
+            write_message(commands, self._init)
         self.pid, self._proc = proc.pid, proc
         _LIVE.add(proc)
-        write_message(commands, self._init)
         self.commands.attach(commands)
         return proc, events
 

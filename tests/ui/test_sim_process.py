@@ -152,3 +152,17 @@ def test_a_child_started_ahead_runs_the_next_simulation(qtbot, storefront, tmp_p
     unused = sim_process._spare
     sim_process._end_spare()  # what happens at exit
     assert unused[0].poll() is not None and sim_process._spare is None
+
+
+def test_a_spare_child_that_died_is_replaced(qtbot, storefront, tmp_path):
+    from desktopviz.ui import sim_process
+
+    sim_process.prestart()
+    dead = sim_process._spare
+    dead[0].kill()
+    dead[0].wait()
+    ctl = SimController(storefront, tmp_path / "run.db", speed=MAX_SPEED)
+    with qtbot.waitSignal(ctl.store_opened, timeout=20_000):
+        ctl.start()
+    assert ctl._worker.pid != dead[0].pid and ctl.error is None
+    assert ctl.shutdown().total == count(ctl.db_path)
