@@ -361,7 +361,8 @@ def child_main(cmd_fd: int, evt_fd: int) -> int:
     threading.Thread(target=read_commands, name="sim-commands", daemon=True).start()
     QTimer.singleShot(0, worker.start)
     app.exec()
-    events.close()
+    with contextlib.suppress(OSError):  # the GUI is gone: nobody to tell
+        events.close()
     return 0
 
 
