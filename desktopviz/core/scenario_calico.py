@@ -7,6 +7,7 @@ tier and namespace exist is checked later, when the whole scenario is known.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from desktopviz.core.model import FIXED_TIERS, ContainerPort, HostEndpoint, NetworkSet, Policy, Tier
@@ -33,10 +34,15 @@ _COMMON_SPEC = {
     "performanceHints",
 }
 _GLOBAL_SPEC = _COMMON_SPEC | {"namespaceSelector", "doNotTrack", "preDNAT", "applyOnForward"}
+PERFORMANCE_HINTS = ("AssumeNeededOnEveryNode",)
+# validator.go (HEAD) globalNetworkPolicyNameRegex / networkPolicyNameRegex: one optional dot
+_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_POLICY_NAME = re.compile(f"^({_LABEL}\\.)?{_LABEL}$")
 
 
 def parse_tier(root: Node) -> Tier | None:
-    name, _, _ = meta(root, namespaced=False)
+    # validator.go validateTier: a tier name is one DNS label (it prefixes policy names)
+    name, _, _ = meta(root, namespaced=False, label_name=True)
     spec = root.get("spec")
     fixed = FIXED_TIERS.get(name or "")
     order: float | None = fixed[0] if fixed else None
@@ -64,11 +70,16 @@ def parse_tier(root: Node) -> Tier | None:
 
 
 def _check_policy_name(name_node: Node, name: str, tier: str) -> None:
-    """calico.md §2.2: a policy in tier T (not default) is named `T.<name>`."""
+    """calico.md §2.2: a policy in tier T is named `T.<name>` (`default.` may be left out);
+    names.ValidateTieredPolicyName and the validator's name regexes (at most one dot)."""
     if name.startswith(RESERVED_PREFIXES):
         name_node.error(f"policy name {name!r} uses a reserved prefix")
-    elif tier != "default" and (not name.startswith(tier + ".") or name == tier + "."):
+    elif not _POLICY_NAME.match(name):
+        name_node.error(f"invalid policy name {name!r} (lower-case DNS label, optionally '<tier>.<name>')")
+    elif tier != "default" and not name.startswith(tier + "."):
         name_node.error(f"a policy in tier {tier!r} must be named '{tier}.<name>', got {name!r}")
+    elif tier == "default" and "." in name and not name.startswith("default."):
+        name_node.error(f"a policy in tier 'default' is named '<name>' or 'default.<name>', got {name!r}")
 
 
 def parse_policy(root: Node, kind: str) -> Policy | None:
@@ -98,8 +109,9 @@ def parse_policy(root: Node, kind: str) -> Policy | None:
     namespace_selector = check_selector(ns_sel) if ns_sel is not None else None
     sa_sel = spec.get("serviceAccountSelector")
     sa_selector = check_selector(sa_sel) if sa_sel is not None else None
-    ingress = parse_rules(spec, "ingress", "ingress")
-    egress = parse_rules(spec, "egress", "egress")
+    ingress = parse_rules(spec, "ingress", "ingress", is_global=is_global)
+    egress = parse_rules(spec, "egress", "egress", is_global=is_global)
+    _check_hints(spec.get("performanceHints"))
     types = _types(spec, spec_value)
     flags = {}
     for key in ("doNotTrack", "preDNAT", "applyOnForward"):
@@ -120,6 +132,11 @@ def parse_policy(root: Node, kind: str) -> Policy | None:
                 staged_action = sa.value
             else:
                 sa.error(f"unknown stagedAction {sa.value!r} (expected {', '.join(STAGED_ACTIONS)})")
+        if staged_action == "Delete" and isinstance(spec_value, dict):
+            # validator.go validateStaged*: with Delete, every spec field but tier is zero-valued
+            extra = [k for k, v in spec_value.items() if k not in ("tier", "stagedAction") and _non_zero(v)]
+            if extra:
+                spec.error(f"stagedAction Delete allows no other fields than tier, got {', '.join(extra)}")
     if name is None or (namespace is None and not is_global):
         return None
     return Policy(
@@ -141,6 +158,21 @@ def parse_policy(root: Node, kind: str) -> Policy | None:
         location=location(root),
         raw=plain(root.value),
     )
+
+
+def _non_zero(value: Any) -> bool:
+    return value not in (None, "", False) and value != [] and value != {}
+
+
+def _check_hints(node: Node | None) -> None:
+    """performanceHints: known values, each at most once (validator_test.go PerformanceHints)."""
+    seen: list[Any] = []
+    for item in node.items() if node is not None else []:
+        if item.value not in PERFORMANCE_HINTS:
+            item.error(f"unknown performance hint {item.value!r} (expected {', '.join(PERFORMANCE_HINTS)})")
+        elif item.value in seen:
+            item.error(f"duplicate performance hint {item.value!r}")
+        seen.append(item.value)
 
 
 def _types(spec: Node, spec_value: Any) -> list[str]:
