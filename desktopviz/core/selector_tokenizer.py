@@ -107,6 +107,17 @@ def _word_op(text: str, i: int, words: tuple[str, ...]) -> int:
     return j
 
 
+def _check_after_multi_word(text: str, i: int, end: int, kind: str) -> None:
+    """Calico checks the word boundary of starts with / ends with / not in only after skipping the
+    spaces that follow (tokenizer.go cutMultiWordPrefixCheckBreak), so ``k not in x`` is already a
+    tokenizer error there; raise it here too, naming what was due instead."""
+    k = _skip_ws(text, end)
+    if k > end and k < len(text) and text[k] in _IDENT_CHARS:
+        wanted = "'{' to start the set" if kind == T_NOTIN else "a quoted string"
+        found = text[k : _ident_end(text, k)]
+        raise SelectorError(f"expected {wanted} after '{text[i:end]}' but found {found!r}", k, text)
+
+
 _WORD_OPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (T_CONTAINS, ("contains",)),
     (T_STARTS, ("starts", "with")),
@@ -156,6 +167,8 @@ def tokenize(text: str) -> list[Token]:
             for kind, words in _WORD_OPS:
                 end = _word_op(text, i, words)
                 if end >= 0:
+                    if len(words) > 1:
+                        _check_after_multi_word(text, i, end, kind)
                     tokens.append(Token(kind, text[i:end], i, end))
                     i = end
                     break
