@@ -202,6 +202,12 @@ def _types(spec: Node, spec_value: Any) -> list[str]:
 def parse_network_set(root: Node, kind: str) -> NetworkSet | None:
     is_global = kind == "GlobalNetworkSet"
     name, namespace, labels = meta(root, namespaced=not is_global)
+    md = root.get("metadata")
+    lab = md.get("labels") if md is not None and md.is_map() else None
+    reserved = lab.get("projectcalico.org/namespace") if lab is not None and lab.is_map() else None
+    if reserved is not None:
+        # validator.go validate(Global)NetworkSet: Calico sets this label itself (calico.md §2.7)
+        reserved.error("projectcalico.org/namespace is not a valid label name on a network set")
     spec = root.get("spec")
     nets: list[str] = []
     domains: list[str] = []

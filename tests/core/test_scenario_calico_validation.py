@@ -610,9 +610,68 @@ def test_types_default_like_the_client(tmp_path: Path, spec: str, types: list[st
     assert only_policy(accepted(tmp_path, gnp(spec))).types == types
 
 
-def test_order_is_a_float(tmp_path: Path) -> None:
-    assert only_policy(accepted(tmp_path, gnp("{order: 5.5}"))).order == 5.5
-    rejected(tmp_path, gnp("{order: high}"), "spec.order")
+_EXPONENT_XFAIL = pytest.mark.xfail(
+    strict=True,
+    reason="PyYAML (YAML 1.1) reads 1e3 and 1.5e3 as strings; Calico's go-yaml reads them as floats "
+    "(its float regex has an optional fraction and exponent sign). Fix belongs in scenario_yaml.py",
+)
+
+
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [
+        ("5.5", 5.5),
+        ("-1", -1.0),
+        ("0", 0.0),
+        ("1.5e+3", 1500.0),
+        pytest.param("1e3", 1000.0, marks=_EXPONENT_XFAIL),
+        pytest.param("1.5e3", 1500.0, marks=_EXPONENT_XFAIL),
+    ],
+)
+def test_order_is_a_float(tmp_path: Path, order: str, expected: float) -> None:
+    # spec.order is a *float64 in the API types: any number, no order = evaluated last
+    assert only_policy(accepted(tmp_path, gnp(f"{{order: {order}}}"))).order == expected
+
+
+@pytest.mark.parametrize("order", ["high", "'5'", "[1]"])
+def test_order_must_be_a_number(tmp_path: Path, order: str) -> None:
+    rejected(tmp_path, gnp(f"{{order: {order}}}"), "spec.order")
+
+
+@pytest.mark.parametrize(
+    ("spec", "where"),
+    [
+        ("{selector: 'thing=hello &'}", "spec.selector"),
+        ("{namespaceSelector: 'a =='}", "spec.namespaceSelector"),
+        ("{serviceAccountSelector: 'has('}", "spec.serviceAccountSelector"),
+    ],
+)
+def test_policy_selectors_must_parse(tmp_path: Path, spec: str, where: str) -> None:
+    rejected(tmp_path, gnp(spec), where)
+
+
+def test_selectors_are_kept_as_written(tmp_path: Path) -> None:
+    spec = "{selector: \"app == 'web'\", namespaceSelector: 'has(env)', serviceAccountSelector: all()}"
+    p = only_policy(accepted(tmp_path, gnp(spec)))
+    assert (p.selector, p.namespace_selector, p.service_account_selector) == (
+        "app == 'web'",
+        "has(env)",
+        "all()",
+    )
+
+
+@pytest.mark.parametrize(
+    ("rule", "words"),
+    [
+        ("{action: Allow, protocol: TCP, destination: {ports: [0]}}", "port must be 1-65535"),
+        ("{action: Allow, protocol: ICMP, ipVersion: 6}", "needs ipVersion 4"),
+        ("{action: Allow, http: {methods: [GET]}}", "not allowed in egress rules"),
+        ("{action: Allow, protocol: 1, icmp: {type: 8}}", "need protocol ICMP or ICMPv6"),
+    ],
+)
+def test_messages_name_the_problem(tmp_path: Path, rule: str, words: str) -> None:
+    (err,) = _load(tmp_path, rule_doc(rule))  # type: ignore[misc]
+    assert words in err.message and str(err).startswith(f"{err.file}:{err.line}:{err.column}: {err.path}: ")
 
 
 @pytest.mark.xfail(
@@ -622,3 +681,69 @@ def test_order_is_a_float(tmp_path: Path) -> None:
 )
 def test_network_policy_named_like_a_kubernetes_policy(tmp_path: Path) -> None:
     accepted(tmp_path, np_("{}", name="knp.default.thing"))
+
+
+# =============================================================================================
+# [T] NetworkSet / GlobalNetworkSet / HostEndpoint entries (policy peers; same file, same rules)
+SET_VECTORS = [
+    (
+        "kind: GlobalNetworkSet\nmetadata: {name: s}\nspec: {nets: [10.0.0.1, 11.0.0.0/8, 'dead:beef::', 'dead:beef::/96']}",
+        ACCEPT,
+    ),
+    ("kind: GlobalNetworkSet\nmetadata: {name: s}\nspec: {nets: [garbage]}", "spec.nets[0]"),
+    ("kind: GlobalNetworkSet\nmetadata: {name: testset, labels: {a: b}}\nspec: {nets: [10.0.0.1]}", ACCEPT),
+    (
+        "kind: GlobalNetworkSet\nmetadata: {name: s, labels: {projectcalico.org/namespace: foo}}\nspec: {nets: [10.0.0.1]}",
+        "metadata.labels",
+    ),
+    ("kind: GlobalNetworkSet\nmetadata: {name: test$set}\nspec: {nets: [10.0.0.1]}", "metadata.name"),
+    (
+        "kind: NetworkSet\nmetadata: {name: s, namespace: default}\nspec: {nets: [10.0.0.1, 'dead:beef::/96']}",
+        ACCEPT,
+    ),
+    ("kind: NetworkSet\nmetadata: {name: s, namespace: default}\nspec: {nets: [garbage]}", "spec.nets[0]"),
+    (
+        "kind: NetworkSet\nmetadata: {name: s, namespace: default, labels: {projectcalico.org/namespace: foo}}\n"
+        "spec: {nets: [10.0.0.1]}",
+        "metadata.labels",
+    ),
+    (
+        "kind: NetworkSet\nmetadata: {name: test$set, namespace: default}\nspec: {nets: [10.0.0.1]}",
+        "metadata.name",
+    ),
+    (
+        "kind: HostEndpoint\nmetadata: {name: h}\nspec: {interfaceName: eth0, node: node-1, "
+        "ports: [{name: a-valid-port, protocol: TCP, port: 1234}]}",
+        ACCEPT,
+    ),
+    (
+        "kind: HostEndpoint\nmetadata: {name: h}\nspec: {interfaceName: eth0, node: node-1, "
+        "ports: [{protocol: TCP, port: 1234}]}",
+        "spec.ports[0]",
+    ),
+    ("kind: HostEndpoint\nmetadata: {name: h}\nspec: {interfaceName: eth0}", "spec.node"),
+    ("kind: HostEndpoint\nmetadata: {name: h}\nspec: {interfaceName: '*', node: node-1}", ACCEPT),
+    (
+        "kind: HostEndpoint\nmetadata: {name: h}\nspec: {expectedIPs: [1.2.3.4, 'aabb:aabb::ffff'], node: node-1}",
+        ACCEPT,
+    ),
+    ("kind: HostEndpoint\nmetadata: {name: h}\nspec: {node: node-1}", "spec"),
+    (
+        "kind: HostEndpoint\nmetadata: {name: h}\nspec: {interfaceName: eth0, node: node-1, "
+        "ports: [{name: a-valid-port, protocol: TCP, port: 1234}, {name: a-valid-port, protocol: UDP, port: 5456}]}",
+        ACCEPT,
+    ),
+    (
+        "kind: HostEndpoint\nmetadata: {name: h}\nspec: {interfaceName: eth0, node: node-1, "
+        "ports: [{name: p, protocol: ICMP, port: 1}]}",
+        "spec.ports[0].protocol",
+    ),
+]
+
+
+@pytest.mark.parametrize(("doc", "where"), SET_VECTORS)
+def test_set_and_host_endpoint_vectors(tmp_path: Path, doc: str, where: str | None) -> None:
+    if where is None:
+        accepted(tmp_path, V3 + doc)
+    else:
+        rejected(tmp_path, V3 + doc, where)
