@@ -128,7 +128,9 @@ def parse_policy(root: Node, kind: str) -> Policy | None:
         sa = spec.get("stagedAction")
         staged_action = "Set"
         if sa is not None:
-            if sa.value in STAGED_ACTIONS:
+            if sa.value == "":
+                staged_action = "Set"  # an empty stagedAction is accepted and means Set (ENT validator_test)
+            elif sa.value in STAGED_ACTIONS:
                 staged_action = sa.value
             else:
                 sa.error(f"unknown stagedAction {sa.value!r} (expected {', '.join(STAGED_ACTIONS)})")

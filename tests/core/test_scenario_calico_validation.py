@@ -15,6 +15,9 @@ documents loaded through `load_scenario`:
   ValidateTieredPolicyName: the tier-prefix rule desktopviz follows (calico.md §2.2).
 * [C] projectcalico/calico libcalico-go/lib/validator/v3/cel_integration_test.go @ 363b1bd3c627
   (built-in tier defaultAction and order).
+* [E] dimitri-nicolo/calico (public fork with the Enterprise code, calico.md "ENT")
+  libcalico-go/lib/validator/v3/validator_test.go @ 6855e8cf2158: rule `domains`, empty
+  stagedAction, tier names and the orders of the built-in tiers.
 
 Where desktopviz deliberately differs from Calico the vector is an xfail with the reason.
 """
@@ -267,6 +270,23 @@ RULE_VECTORS = [
         "source.namespaceSelector",
     ),
     ("{action: Allow, source: {selector: 'global() && bad'}}", "ingress", "source.selector"),
+    # [E] domains (Enterprise): destination of egress Allow rules, no nets/selector, one leading '*.'
+    ("{action: Allow, destination: {domains: [example.com]}}", "egress", ACCEPT),
+    ("{action: Allow, source: {domains: [example.com]}}", "egress", "source.domains"),
+    ("{action: Deny, destination: {domains: [example.com]}}", "egress", "destination.domains"),
+    (
+        "{action: Allow, destination: {domains: [example.com], nets: [8.8.8.8/32]}}",
+        "egress",
+        "destination.domains",
+    ),
+    (
+        "{action: Allow, destination: {domains: [example.com], selector: \"role == 'fish'\"}}",
+        "egress",
+        "destination.domains",
+    ),
+    ("{action: Allow, destination: {domains: ['*.example.com']}}", "egress", ACCEPT),
+    ("{action: Allow, destination: {domains: ['example.com.*']}}", "egress", "destination.domains"),
+    ("{action: Allow, destination: {domains: ['*example.com']}}", "egress", "destination.domains"),
     # service accounts
     (
         "{action: Allow, source: {serviceAccounts: {names: [api], selector: \"team == 'a'\"}}}",
@@ -320,6 +340,21 @@ def test_protocol_value(tmp_path: Path, value: object, expected: object) -> None
 def test_port_value(tmp_path: Path, port: str, expected: object) -> None:
     s = accepted(tmp_path, rule_doc(f"{{action: Allow, protocol: TCP, destination: {{ports: [{port}]}}}}"))
     assert only_policy(s).egress[0].destination.ports == [expected]
+
+
+def test_nets_with_host_bits_are_masked(tmp_path: Path) -> None:
+    # [V] scanNets uses cnet.ParseCIDR (not strict): 10.1.2.3/8 is accepted and means 10.0.0.0/8
+    s = accepted(tmp_path, rule_doc("{action: Allow, destination: {nets: [10.1.2.3/8]}}"))
+    assert only_policy(s).egress[0].destination.nets == ["10.0.0.0/8"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="desktopviz refuses global() in notSelector (it is only meaningful as a namespaceSelector); "
+    "Calico's Go validateEntityRule only checks `selector` for global( and would store it",
+)
+def test_global_in_not_selector_is_accepted(tmp_path: Path) -> None:
+    accepted(tmp_path, rule_doc("{action: Allow, source: {notSelector: global()}}", "ingress"))
 
 
 def test_icmp_value(tmp_path: Path) -> None:
@@ -532,6 +567,14 @@ POLICY_VECTORS = [
     (np_("{stagedAction: Learn}", kind="StagedNetworkPolicy"), ACCEPT),
     (np_("{stagedAction: Ignore}", kind="StagedNetworkPolicy"), ACCEPT),
     (np_("{stagedAction: delete}", kind="StagedNetworkPolicy"), "spec.stagedAction"),
+    (np_("{stagedAction: Warning}", kind="StagedNetworkPolicy"), "spec.stagedAction"),
+    (np_("{stagedAction: '', selector: 'foo == \"bar\"'}", kind="StagedNetworkPolicy"), ACCEPT),  # [E]
+    (gnp("{stagedAction: '', selector: 'foo == \"bar\"'}", kind="StagedGlobalNetworkPolicy"), ACCEPT),  # [E]
+    (
+        f"{V3}kind: Tier\nmetadata: {{name: eng}}\n---\n"
+        + np_("{stagedAction: Delete, tier: eng}", name="eng.thing", kind="StagedNetworkPolicy"),
+        ACCEPT,
+    ),  # [E]
     (
         np_(
             "{egress: [{action: Allow, source: {services: {name: s, namespace: default}}}]}",
@@ -580,6 +623,19 @@ POLICY_VECTORS = [
         "spec.defaultAction",
     ),
     (f"{V3}kind: Tier\nmetadata: {{name: my.tier}}\nspec: {{order: 100}}", "metadata.name"),
+    (f"{V3}kind: Tier\nmetadata: {{name: fo-o}}\nspec: {{order: 100}}", ACCEPT),  # [E]
+    (f"{V3}kind: Tier\nmetadata: {{name: 't~!s.h.i.ng'}}\nspec: {{order: 100}}", "metadata.name"),  # [E]
+    (f"{V3}kind: Tier\nmetadata: {{name: default}}\nspec: {{order: 10}}", "spec.order"),  # [E]
+    (f"{V3}kind: Tier\nmetadata: {{name: adminnetworkpolicy}}\nspec: {{order: 10}}", "spec.order"),  # [E]
+    (f"{V3}kind: Tier\nmetadata: {{name: adminnetworkpolicy}}\nspec: {{order: 1000}}", ACCEPT),  # [E]
+    (
+        f"{V3}kind: Tier\nmetadata: {{name: baselineadminnetworkpolicy}}\nspec: {{order: 10}}",
+        "spec.order",
+    ),  # [E]
+    (
+        f"{V3}kind: Tier\nmetadata: {{name: baselineadminnetworkpolicy}}\nspec: {{order: 10000000}}",
+        ACCEPT,
+    ),  # [E]
     (f"{V3}kind: Tier\nmetadata: {{name: {'t' * 64}}}\nspec: {{order: 100}}", "metadata.name"),
     (f"{V3}kind: Tier\nmetadata: {{name: {'t' * 63}}}\nspec: {{order: 100}}", ACCEPT),
 ]
