@@ -171,7 +171,7 @@ class Preparer:
 
     def batch(self, rows: list[tuple[Any, ...]], keys: list[Key], wheres: list[str]) -> PreparedBatch:
         """Prepare ``rows`` (their ``import_digests`` keys and where they were read)."""
-        if len(self._labels) > CACHE_LIMIT or len(self._traces) > CACHE_LIMIT:
+        if max(len(self._labels), len(self._traces), len(self._hit_keys.keys)) > CACHE_LIMIT:
             self._start_over()
         reset, self._reset = self._reset, False
         n = len(rows)
