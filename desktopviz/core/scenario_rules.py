@@ -314,13 +314,16 @@ def _check_http(node: Node, action: str | None, protocol: str | int | None, dire
         node.error("HTTP matches are not allowed in egress rules")
     if action != "Allow":
         node.error("HTTP matches are only allowed in Allow rules")
-    if protocol not in (None, "TCP", 6):
-        node.error("HTTP matches need protocol TCP")
+    if protocol not in (None, "TCP"):  # the name: `protocol: 6` is refused too (CRD CEL: == 'TCP')
+        node.error("HTTP matches need protocol TCP (or no protocol)")
     methods = node.get("methods")
     names = methods.as_str_list() if methods is not None else []
     if methods is not None and len(set(names)) != len(names):
         methods.error(f"duplicate HTTP methods in {names}")
     paths = node.get("paths")
+    for child in (methods, paths):  # CRD schema: maxItems 20
+        if child is not None and isinstance(child.value, list) and len(child.value) > 20:
+            child.error("at most 20 entries")
     for item in paths.items() if paths is not None else []:
         if not item.is_map():
             continue
@@ -333,7 +336,7 @@ def _check_http(node: Node, action: str | None, protocol: str | int | None, dire
         value = which.as_str() if which is not None else None
         if not value:
             item.error("an HTTP path needs exact or prefix")
-        elif not value.startswith("/") or any(ch in value for ch in "? #"):
+        elif len(value) > 1024 or not value.startswith("/") or any(ch in value for ch in "? #"):
             item.error(f"invalid HTTP path {value!r} (starts with '/', no '?', '#' or space)")
 
 

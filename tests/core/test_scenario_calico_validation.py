@@ -15,6 +15,8 @@ documents loaded through `load_scenario`:
   ValidateTieredPolicyName: the tier-prefix rule desktopviz follows (calico.md §2.2).
 * [C] projectcalico/calico libcalico-go/lib/validator/v3/cel_integration_test.go @ 363b1bd3c627
   (built-in tier defaultAction and order).
+* [S] projectcalico/calico api/config/crd/projectcalico.org_globalnetworkpolicies.yaml @ 01326dcce2c2
+  (HEAD CRD schema + CEL rules: action enum, ipVersion enum, HTTP limits, ICMP code needs type).
 * [E] dimitri-nicolo/calico (public fork with the Enterprise code, calico.md "ENT")
   libcalico-go/lib/validator/v3/validator_test.go @ 6855e8cf2158: rule `domains`, empty
   stagedAction, tier names and the orders of the built-in tiers.
@@ -226,6 +228,22 @@ RULE_VECTORS = [
     ("{action: Deny, http: {methods: [GET]}}", "ingress", "http"),
     ("{action: Allow, protocol: UDP, http: {methods: [GET]}}", "ingress", "http"),
     ("{action: Allow, protocol: TCP, http: {methods: [GET]}}", "ingress", ACCEPT),
+    # [V 2021] compares with the name TCP; HEAD CRD CEL: self.protocol == 'TCP'
+    ("{action: Allow, protocol: 6, http: {methods: [GET]}}", "ingress", "http"),
+    # HEAD CRD schema (api/config/crd/projectcalico.org_globalnetworkpolicies.yaml @ 01326dcce2c2):
+    # methods and paths at most 20 entries, a path at most 1024 characters
+    (
+        "{action: Allow, http: {methods: [" + ", ".join(f"M{i}" for i in range(21)) + "]}}",
+        "ingress",
+        "http.methods",
+    ),
+    (
+        "{action: Allow, http: {paths: [" + ", ".join(f"{{exact: /p{i}}}" for i in range(21)) + "]}}",
+        "ingress",
+        "http.paths",
+    ),
+    ("{action: Allow, http: {paths: [{prefix: /" + "a" * 1024 + "}]}}", "ingress", "http.paths[0]"),
+    ("{action: Allow, http: {paths: [{prefix: /" + "a" * 1023 + "}]}}", "ingress", ACCEPT),
     ("{action: Allow, http: {paths: [{exact: /foo}, {prefix: /bar}]}}", "ingress", ACCEPT),
     (
         "{action: Allow, http: {paths: [{exact: /foo, prefix: /bar}, {prefix: /bar}]}}",
