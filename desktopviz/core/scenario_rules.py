@@ -27,8 +27,7 @@ PROTOCOLS = {
 }
 PROTOCOL_NUMBERS = {"TCP": 6, "UDP": 17, "ICMP": 1, "ICMPv6": 58, "SCTP": 132, "UDPLite": 136}
 _PORT_PROTOCOLS = {"TCP", "UDP", "SCTP", 6, 17, 132}
-# Calico compares with the names only: `protocol: 1` with `icmp` is refused (validator.go validateRule)
-_ICMP_PROTOCOLS = {"ICMP": 4, "ICMPv6": 6}
+_ICMP_PROTOCOLS = {"ICMP": 4, "ICMPv6": 6, 1: 4, 58: 6}  # and their ipVersion (CRD CEL rules)
 
 RULE_FIELDS = frozenset(
     {
@@ -82,6 +81,9 @@ def check_selector(node: Node, *, allow_global: bool = False) -> str | None:
 
     text = node.as_str()
     if text is None:
+        return None
+    if len(text) > 1024:  # CRD schema maxLength
+        node.error(f"a selector has at most 1024 characters, got {len(text)}")
         return None
     try:
         parse_selector(text)
@@ -290,7 +292,7 @@ def _parse_services(
         svc.error("; ".join(problems))
 
 
-def _parse_icmp(node: Node, protocol: str | int | None) -> IcmpMatch | None:
+def _parse_icmp(node: Node, protocol: str | int | None, *, negated: bool) -> IcmpMatch | None:
     if not node.is_map():
         return None
     node.check_keys({"type", "code"}, "icmp")
@@ -302,7 +304,7 @@ def _parse_icmp(node: Node, protocol: str | int | None) -> IcmpMatch | None:
     )
     if c is not None and t is None:
         node.error("an ICMP code needs a type")
-    if protocol not in _ICMP_PROTOCOLS:
+    if protocol not in _ICMP_PROTOCOLS and not negated:  # Calico checks `icmp` only, not `notICMP`
         node.error("ICMP matches need protocol ICMP or ICMPv6")
     return match
 
@@ -314,7 +316,7 @@ def _check_http(node: Node, action: str | None, protocol: str | int | None, dire
         node.error("HTTP matches are not allowed in egress rules")
     if action != "Allow":
         node.error("HTTP matches are only allowed in Allow rules")
-    if protocol not in (None, "TCP"):  # the name: `protocol: 6` is refused too (CRD CEL: == 'TCP')
+    if protocol not in (None, "TCP", 6):
         node.error("HTTP matches need protocol TCP (or no protocol)")
     methods = node.get("methods")
     names = methods.as_str_list() if methods is not None else []
@@ -381,7 +383,7 @@ def parse_rule(node: Node, direction: str, *, is_global: bool = False) -> Rule |
     for key, attr in (("icmp", "icmp"), ("notICMP", "not_icmp")):
         child = node.get(key)
         if child is not None:
-            setattr(rule, attr, _parse_icmp(child, protocol))
+            setattr(rule, attr, _parse_icmp(child, protocol, negated=key == "notICMP"))
     for side in ("source", "destination"):
         child = node.get(side)
         if child is not None:
@@ -414,6 +416,8 @@ def parse_rules(parent: Node, key: str, direction: str, *, is_global: bool = Fal
     child = parent.get(key)
     if child is None:
         return []
+    if isinstance(child.value, list) and len(child.value) > 1024:  # CRD schema maxItems
+        child.error(f"at most 1024 {direction} rules")
     rules = (parse_rule(item, direction, is_global=is_global) for item in child.items())
     return [r for r in rules if r is not None]
 

@@ -17,6 +17,9 @@ documents loaded through `load_scenario`:
   (built-in tier defaultAction and order).
 * [S] projectcalico/calico api/config/crd/projectcalico.org_globalnetworkpolicies.yaml @ 01326dcce2c2
   (HEAD CRD schema + CEL rules: action enum, ipVersion enum, HTTP limits, ICMP code needs type).
+* [S2] projectcalico/calico api/config/crd/projectcalico.org_stagednetworkpolicies.yaml @ 0336f06dc11b
+  (newest CRD read: CEL rules for ICMP protocol/ipVersion with numbers, HTTP with TCP or 6, limits:
+  1024 rules per direction, selectors at most 1024 characters, 50 ports, 256 nets).
 * [E] dimitri-nicolo/calico (public fork with the Enterprise code, calico.md "ENT")
   libcalico-go/lib/validator/v3/validator_test.go @ 6855e8cf2158: rule `domains`, empty
   stagedAction, tier names and the orders of the built-in tiers.
@@ -134,8 +137,16 @@ RULE_VECTORS = [
     ("{action: Allow, notProtocol: ICMP, ipVersion: 6}", "egress", ""),
     ("{action: Allow, ipVersion: 4, protocol: ICMP, icmp: {type: 0}}", "egress", ACCEPT),
     ("{action: Allow, ipVersion: 6, protocol: ICMPv6, icmp: {type: 0}}", "egress", ACCEPT),
-    # [V 2021] icmp is compared with the *names* ICMP/ICMPv6: protocol 1 with icmp is refused
-    ("{action: Allow, protocol: 1, icmp: {type: 8}}", "egress", "icmp"),
+    # [S2] HEAD CEL: icmp needs protocol ICMP, ICMPv6, 1 or 58 (the 2021 Go compared names only);
+    # ipVersion must match protocol/notProtocol, numbers included; notICMP needs no protocol
+    ("{action: Allow, protocol: 1, icmp: {type: 8}}", "egress", ACCEPT),
+    ("{action: Allow, protocol: 58, ipVersion: 6, icmp: {type: 128}}", "egress", ACCEPT),
+    ("{action: Allow, protocol: 1, ipVersion: 6}", "egress", "protocol"),
+    ("{action: Allow, protocol: 58, ipVersion: 4}", "egress", "protocol"),
+    ("{action: Allow, notProtocol: ICMPv6, ipVersion: 4}", "egress", "notProtocol"),
+    ("{action: Allow, protocol: 17, icmp: {type: 8}}", "egress", "icmp"),
+    ("{action: Allow, notICMP: {type: 8}}", "egress", ACCEPT),
+    ("{action: Allow, notICMP: {code: 0}}", "egress", "notICMP"),
     # [T] (API) Rule: ports need a protocol that has ports (TCP 6, UDP 17, SCTP 132)
     ("{action: Allow, protocol: SCTP}", "egress", ACCEPT),
     ("{action: Allow, protocol: 6, source: {ports: [1]}}", "egress", ACCEPT),
@@ -228,8 +239,9 @@ RULE_VECTORS = [
     ("{action: Deny, http: {methods: [GET]}}", "ingress", "http"),
     ("{action: Allow, protocol: UDP, http: {methods: [GET]}}", "ingress", "http"),
     ("{action: Allow, protocol: TCP, http: {methods: [GET]}}", "ingress", ACCEPT),
-    # [V 2021] compares with the name TCP; HEAD CRD CEL: self.protocol == 'TCP'
-    ("{action: Allow, protocol: 6, http: {methods: [GET]}}", "ingress", "http"),
+    # [S2] HEAD CEL: protocol 'TCP' or 6 (the 2021 Go and [S] compared with the name only)
+    ("{action: Allow, protocol: 6, http: {methods: [GET]}}", "ingress", ACCEPT),
+    ("{action: Allow, protocol: 17, http: {methods: [GET]}}", "ingress", "http"),
     # HEAD CRD schema (api/config/crd/projectcalico.org_globalnetworkpolicies.yaml @ 01326dcce2c2):
     # methods and paths at most 20 entries, a path at most 1024 characters
     (
@@ -305,6 +317,9 @@ RULE_VECTORS = [
     ("{action: Allow, destination: {domains: ['*.example.com']}}", "egress", ACCEPT),
     ("{action: Allow, destination: {domains: ['example.com.*']}}", "egress", "destination.domains"),
     ("{action: Allow, destination: {domains: ['*example.com']}}", "egress", "destination.domains"),
+    # [S2] selectors are at most 1024 characters
+    ("{action: Allow, source: {selector: \"a == '" + "x" * 1017 + "'\"}}", "ingress", ACCEPT),
+    ("{action: Allow, source: {selector: \"a == '" + "x" * 1018 + "'\"}}", "ingress", "source.selector"),
     # service accounts
     (
         "{action: Allow, source: {serviceAccounts: {names: [api], selector: \"team == 'a'\"}}}",
@@ -636,6 +651,11 @@ POLICY_VECTORS = [
         "spec.defaultAction",
     ),
     (f"{V3}kind: Tier\nmetadata: {{name: my-tier}}\nspec: {{order: 100, defaultAction: Pass}}", ACCEPT),
+    # tiers CRD @ 04d69c3371ea: defaultAction defaults to Deny and the CEL rule wants Pass for kube-admin
+    (f"{V3}kind: Tier\nmetadata: {{name: kube-admin}}\nspec: {{order: 1000}}", "spec"),
+    (f"{V3}kind: Tier\nmetadata: {{name: kube-baseline}}", "spec"),
+    (f"{V3}kind: Tier\nmetadata: {{name: kube-baseline}}\nspec: {{defaultAction: Pass}}", ACCEPT),
+    (f"{V3}kind: Tier\nmetadata: {{name: my-tier}}", ACCEPT),
     (
         f"{V3}kind: Tier\nmetadata: {{name: my-tier}}\nspec: {{order: 100, defaultAction: Allow}}",
         "spec.defaultAction",
@@ -740,7 +760,7 @@ def test_selectors_are_kept_as_written(tmp_path: Path) -> None:
         ("{action: Allow, protocol: TCP, destination: {ports: [0]}}", "port must be 1-65535"),
         ("{action: Allow, protocol: ICMP, ipVersion: 6}", "needs ipVersion 4"),
         ("{action: Allow, http: {methods: [GET]}}", "not allowed in egress rules"),
-        ("{action: Allow, protocol: 1, icmp: {type: 8}}", "need protocol ICMP or ICMPv6"),
+        ("{action: Allow, protocol: UDP, icmp: {type: 8}}", "need protocol ICMP or ICMPv6"),
     ],
 )
 def test_messages_name_the_problem(tmp_path: Path, rule: str, words: str) -> None:
@@ -821,3 +841,9 @@ def test_set_and_host_endpoint_vectors(tmp_path: Path, doc: str, where: str | No
         accepted(tmp_path, V3 + doc)
     else:
         rejected(tmp_path, V3 + doc, where)
+
+
+def test_at_most_1024_rules_per_direction(tmp_path: Path) -> None:
+    # [S2] ingress/egress maxItems 1024
+    accepted(tmp_path, gnp("{ingress: [" + ", ".join(["{action: Allow}"] * 1024) + "]}"))
+    rejected(tmp_path, gnp("{ingress: [" + ", ".join(["{action: Allow}"] * 1025) + "]}"), "spec.ingress")
