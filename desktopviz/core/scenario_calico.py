@@ -64,9 +64,6 @@ def parse_tier(root: Node) -> Tier | None:
                 da.error(f"the defaultAction of tier {name!r} must be {fixed[1]}")
             else:
                 default_action = da.value
-    if name in ("kube-admin", "kube-baseline") and (spec is None or not spec.has("defaultAction")):
-        # tiers CRD: defaultAction defaults to Deny, then its CEL rule requires Pass for these tiers
-        root.error(f"the {name!r} tier must set defaultAction: Pass (it defaults to Deny)", path="spec")
     if name is None:
         return None
     return Tier(name, order, default_action, location(root))  # type: ignore[arg-type]
