@@ -676,7 +676,11 @@ POLICY_VECTORS = [
 ]
 
 
-@pytest.mark.parametrize(("doc", "where"), POLICY_VECTORS)
+def _doc_id(doc: str) -> str:
+    return doc.replace(V3, "").replace("\n", " ")[:90]
+
+
+@pytest.mark.parametrize(("doc", "where"), POLICY_VECTORS, ids=[_doc_id(d) for d, _ in POLICY_VECTORS])
 def test_policy_vectors(tmp_path: Path, doc: str, where: str | None) -> None:
     if where is None:
         accepted(tmp_path, doc)
@@ -832,7 +836,7 @@ SET_VECTORS = [
 ]
 
 
-@pytest.mark.parametrize(("doc", "where"), SET_VECTORS)
+@pytest.mark.parametrize(("doc", "where"), SET_VECTORS, ids=[_doc_id(d) for d, _ in SET_VECTORS])
 def test_set_and_host_endpoint_vectors(tmp_path: Path, doc: str, where: str | None) -> None:
     if where is None:
         accepted(tmp_path, V3 + doc)
