@@ -861,3 +861,37 @@ def test_at_most_1024_rules_per_direction(tmp_path: Path) -> None:
 )
 def test_built_in_pass_tier_without_default_action(tmp_path: Path, doc: str) -> None:
     rejected(tmp_path, f"{V3}kind: Tier\n{doc}\n", "spec")
+
+
+# ---------------------------------------------------------------------------------------------
+# Accepted spellings evaluate like their canonical form (same client/server world as
+# test_calico_semantics: server ns1/server has container ports http=8080/TCP, dns=53/UDP).
+
+
+@pytest.mark.parametrize(
+    ("rule", "protocol", "port", "allowed"),
+    [
+        ("{action: Allow, protocol: '17'}", "UDP", 53, True),  # [N] digits string = number
+        ("{action: Allow, protocol: '17'}", "TCP", 8080, False),
+        ("{action: Allow, protocol: 132}", "SCTP", 8080, True),
+        ("{action: Allow, protocol: SCTP}", "SCTP", 8080, True),
+        ("{action: Allow, notProtocol: '6'}", "TCP", 8080, False),
+        ("{action: Allow, notProtocol: '6'}", "UDP", 53, True),
+        ("{action: Allow, protocol: TCP, destination: {ports: ['8080:8080']}}", "TCP", 8080, True),
+        ("{action: Allow, protocol: TCP, destination: {ports: ['1:65535']}}", "TCP", 8080, True),
+        ("{action: Allow, protocol: TCP, destination: {ports: ['08080']}}", "TCP", 8080, True),
+        ("{action: Allow, protocol: 6, destination: {ports: [http]}}", "TCP", 8080, True),
+        ("{action: Allow, protocol: TCP, destination: {notPorts: ['8000:8080']}}", "TCP", 8080, False),
+        ("{action: Allow, source: {nets: [10.1.2.3/8, 172.16.9.9/12, 192.168.7.7/16]}}", "TCP", 8080, True),
+    ],
+)
+def test_accepted_spellings_evaluate_like_calico(
+    tmp_path: Path, rule: str, protocol: str, port: int, allowed: bool
+) -> None:
+    from test_calico_semantics import SERVER, gnp, load
+
+    w = load(tmp_path, gnp("p", f"{SERVER}\ningress:\n- {rule}"))
+    v = w.ev("ns1/client", "ns1/server", protocol, port)
+    assert v.ingress is not None
+    expected = "0|default|default.p|allow|0" if allowed else "0|default|default.p|deny|-1"
+    assert v.ingress.enforced_strings == [expected]
