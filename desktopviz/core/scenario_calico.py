@@ -163,7 +163,8 @@ def parse_policy(root: Node, kind: str) -> Policy | None:
 
 
 def _non_zero(value: Any) -> bool:
-    return value not in (None, "", False) and value != [] and value != {}
+    """Go zero values: absent, false, "" and empty lists/maps (`order: 0` is set, so not zero)."""
+    return not (value is None or value is False or (isinstance(value, (str, list, dict)) and not value))
 
 
 def _check_hints(node: Node | None) -> None:

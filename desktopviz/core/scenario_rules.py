@@ -310,7 +310,8 @@ def _parse_icmp(node: Node, protocol: str | int | None, *, negated: bool) -> Icm
 
 
 def _check_http(node: Node, action: str | None, protocol: str | int | None, direction: str) -> None:
-    """validator.go validateHTTPRule and ruleUsesAppLayerPolicy: ingress Allow rules, TCP only."""
+    """validator.go validateHTTPRule and ruleUsesAppLayerPolicy, CRD CEL rules: ingress Allow
+    rules, protocol TCP (or 6) or none, methods without duplicates, paths `/...`."""
     node.check_keys({"methods", "paths", "headers"}, "http")
     if direction == "egress":
         node.error("HTTP matches are not allowed in egress rules")

@@ -595,8 +595,13 @@ POLICY_VECTORS = [
     (gnp("{stagedAction: Delete}", kind="StagedGlobalNetworkPolicy"), ACCEPT),
     (gnp("{stagedAction: Delete, selector: all()}", kind="StagedGlobalNetworkPolicy"), "spec"),
     (np_("{stagedAction: Delete}", kind="StagedNetworkPolicy"), ACCEPT),
-    (np_("{stagedAction: Delete, ingress: [{action: Allow}]}", kind="StagedNetworkPolicy"), "spec"),
-    (np_("{stagedAction: Set, ingress: [{action: Allow}]}", kind="StagedNetworkPolicy"), ACCEPT),
+    (
+        gnp(
+            "{stagedAction: Delete, selector: '', types: [], doNotTrack: false}",
+            kind="StagedGlobalNetworkPolicy",
+        ),
+        ACCEPT,
+    ),
     (np_("{stagedAction: Learn}", kind="StagedNetworkPolicy"), ACCEPT),
     (np_("{stagedAction: Ignore}", kind="StagedNetworkPolicy"), ACCEPT),
     (np_("{stagedAction: delete}", kind="StagedNetworkPolicy"), "spec.stagedAction"),
