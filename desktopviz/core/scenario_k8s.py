@@ -124,8 +124,14 @@ def container_ports(pod_spec: Node) -> list[ContainerPort]:
 
 def check_port_name(node: Node) -> str | None:
     name = node.as_str()
-    if name is not None and (len(name) > 15 or not _DNS_LABEL.match(name) or name.isdigit()):
-        node.error(f"invalid port name {name!r} (IANA service name: at most 15 lower-case characters)")
+    # Kubernetes IsValidPortName: at most 15 characters, a DNS label with a letter, no "--"
+    if name is not None and (
+        len(name) > 15 or not _DNS_LABEL.match(name) or "--" in name or not any(c.isalpha() for c in name)
+    ):
+        node.error(
+            f"invalid port name {name!r} (IANA service name: at most 15 lower-case letters, digits "
+            "and single hyphens, with a letter)"
+        )
         return None
     return name
 

@@ -1,0 +1,37 @@
+"""Pod container port names follow Kubernetes' IsValidPortName (as rule port names do in
+scenario_rules): at most 15 characters, lower-case letters, digits and single hyphens, with a
+letter, no hyphen at either end."""
+
+from __future__ import annotations
+
+import pytest
+
+from desktopviz.core.scenario import ScenarioError, load_scenario
+
+POD = """apiVersion: v1
+kind: Pod
+metadata: {{name: web, namespace: default, labels: {{app: web}}}}
+spec:
+  containers:
+    - name: web
+      image: nginx
+      ports:
+        - {{name: {name!r}, containerPort: 8080}}
+"""
+
+
+@pytest.mark.parametrize("name", ["http", "web-1", "h2c", "a", "x" * 15, "1a"])
+def test_valid_port_names_load(tmp_path, name):
+    path = tmp_path / "pod.yaml"
+    path.write_text(POD.format(name=name))
+    load_scenario(path)
+
+
+@pytest.mark.parametrize("name", ["8080", "web--1", "-web", "web-", "Http", "x" * 16, "web_1"])
+def test_invalid_port_names_name_the_field(tmp_path, name):
+    path = tmp_path / "pod.yaml"
+    path.write_text(POD.format(name=name))
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path)
+    text = str(err.value)
+    assert "pod.yaml:9" in text and "invalid port name" in text and repr(name) in text
