@@ -13,7 +13,15 @@ import ipaddress
 import re
 from typing import Any
 
-from desktopviz.core.model import EntityRule, IcmpMatch, Rule, ServiceMatch, SourceLocation
+from desktopviz.core.model import EntityRule, Rule, SourceLocation
+from desktopviz.core.scenario_rule_fields import (  # noqa: F401 - check_domain re-exported
+    ICMP_PROTOCOLS,
+    check_annotations,
+    check_domain,
+    check_http,
+    parse_icmp,
+    parse_services,
+)
 from desktopviz.core.scenario_yaml import Node, describe, plain
 
 ACTIONS = {"allow": "Allow", "deny": "Deny", "pass": "Pass", "log": "Log"}
@@ -27,7 +35,6 @@ PROTOCOLS = {
 }
 PROTOCOL_NUMBERS = {"TCP": 6, "UDP": 17, "ICMP": 1, "ICMPv6": 58, "SCTP": 132, "UDPLite": 136}
 _PORT_PROTOCOLS = {"TCP", "UDP", "SCTP", 6, 17, 132}
-_ICMP_PROTOCOLS = {"ICMP": 4, "ICMPv6": 6, 1: 4, 58: 6}  # and their ipVersion (CRD CEL rules)
 
 RULE_FIELDS = frozenset(
     {
@@ -60,10 +67,6 @@ ENTITY_FIELDS = frozenset(
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 _GLOBAL = re.compile(r"\bglobal\s*\(")
 _PORT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
-_QUALIFIED = re.compile(
-    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$"
-)
-_DOMAIN_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 
 
 def location(node: Node) -> SourceLocation:
@@ -159,25 +162,6 @@ def parse_cidr(node: Node) -> str | None:
         return None
 
 
-def check_domain(node: Node) -> str | None:
-    """A domain name or a wildcard pattern (`*.twilio.com`: one `*`, whole label, not last)."""
-    text = node.as_str()
-    if text is None:
-        return None
-    name = text.rstrip(".").lower()
-    labels = name.split(".")
-    stars = [i for i, lab in enumerate(labels) if "*" in lab]
-    ok = bool(name) and len(name) <= 253
-    if len(stars) > 1 or any(labels[i] != "*" for i in stars) or (stars and stars[0] == len(labels) - 1):
-        ok = False
-    if ok and not all(lab == "*" or _DOMAIN_LABEL.match(lab) for lab in labels):
-        ok = False
-    if not ok:
-        node.error(f"invalid domain name {text!r}")
-        return None
-    return name
-
-
 class _RuleState:
     """Facts about a rule needed by cross-field checks."""
 
@@ -247,7 +231,7 @@ def parse_entity(
             ent.service_account_selector = check_selector(sel)
     svc = node.get("services")
     if svc is not None:
-        _parse_services(svc, node, ent, side=side, direction=direction, is_global=is_global)
+        parse_services(svc, node, ent, side=side, direction=direction, is_global=is_global)
     dom = node.get("domains")
     if dom is not None:
         if side != "destination" or direction != "egress" or action != "Allow":
@@ -256,101 +240,6 @@ def parse_entity(
             dom.error("domains cannot be combined with nets or selector")
         ent.domains = [d for d in (check_domain(i) for i in dom.items()) if d]
     return ent
-
-
-def _parse_services(
-    svc: Node, node: Node, ent: EntityRule, *, side: str, direction: str, is_global: bool
-) -> None:
-    if not svc.is_map():
-        return
-    svc.check_keys({"name", "namespace"}, "services")
-    name = svc.get("name")
-    ns = svc.get("namespace")
-    if name is None:
-        svc.missing("name")
-        return
-    ent.services = ServiceMatch(name.as_str() or "", ns.as_str() if ns is not None else None)
-    problems = []  # one error for the field, naming every problem (validateEntityRule, *PolicySpec)
-    clash = [
-        k
-        for k in ("selector", "notSelector", "namespaceSelector", "nets", "notNets", "serviceAccounts")
-        if node.has(k)
-    ]
-    if clash:
-        problems.append(f"services cannot be combined with {', '.join(clash)}")
-    if not ent.services.name:
-        problems.append("a service match needs a service name")
-    if is_global and not ent.services.namespace:
-        problems.append("a service match in a global policy needs a namespace")
-    if side == "destination" and direction != "egress":
-        problems.append("destination services are only allowed in egress rules")
-    if side == "source" and direction != "ingress":
-        problems.append("source services are only allowed in ingress rules")
-    if side == "destination" and (node.has("ports") or node.has("notPorts")):
-        problems.append("destination services cannot be combined with ports (the service's ports are used)")
-    if problems:
-        svc.error("; ".join(problems))
-
-
-def _parse_icmp(node: Node, protocol: str | int | None, *, negated: bool) -> IcmpMatch | None:
-    if not node.is_map():
-        return None
-    node.check_keys({"type", "code"}, "icmp")
-    t = node.get("type")
-    c = node.get("code")
-    match = IcmpMatch(
-        type=t.as_int(0, 254) if t is not None else None,
-        code=c.as_int(0, 255) if c is not None else None,
-    )
-    if c is not None and t is None:
-        node.error("an ICMP code needs a type")
-    if protocol not in _ICMP_PROTOCOLS and not negated:  # Calico checks `icmp` only, not `notICMP`
-        node.error("ICMP matches need protocol ICMP or ICMPv6")
-    return match
-
-
-def _check_http(node: Node, action: str | None, protocol: str | int | None, direction: str) -> None:
-    """validator.go validateHTTPRule and ruleUsesAppLayerPolicy, CRD CEL rules: ingress Allow
-    rules, protocol TCP (or 6) or none, methods without duplicates, paths `/...`."""
-    node.check_keys({"methods", "paths", "headers"}, "http")
-    if direction == "egress":
-        node.error("HTTP matches are not allowed in egress rules")
-    if action != "Allow":
-        node.error("HTTP matches are only allowed in Allow rules")
-    if protocol not in (None, "TCP", 6):
-        node.error("HTTP matches need protocol TCP (or no protocol)")
-    methods = node.get("methods")
-    names = methods.as_str_list() if methods is not None else []
-    if methods is not None and len(set(names)) != len(names):
-        methods.error(f"duplicate HTTP methods in {names}")
-    paths = node.get("paths")
-    for child in (methods, paths):  # CRD schema: maxItems 20
-        if child is not None and isinstance(child.value, list) and len(child.value) > 20:
-            child.error("at most 20 entries")
-    for item in paths.items() if paths is not None else []:
-        if not item.is_map():
-            continue
-        item.check_keys({"exact", "prefix"}, "an HTTP path")
-        exact, prefix = item.get("exact"), item.get("prefix")
-        if exact is not None and prefix is not None:
-            item.error("an HTTP path has either exact or prefix, not both")
-            continue
-        which = exact if exact is not None else prefix
-        value = which.as_str() if which is not None else None
-        if not value:
-            item.error("an HTTP path needs exact or prefix")
-        elif len(value) > 1024 or not value.startswith("/") or any(ch in value for ch in "? #"):
-            item.error(f"invalid HTTP path {value!r} (starts with '/', no '?', '#' or space)")
-
-
-def _check_annotations(node: Node) -> None:
-    """Rule metadata: annotation keys are qualified names (validator.go validateRuleMetadata)."""
-    node.check_keys({"annotations"}, "rule metadata")
-    ann = node.get("annotations")
-    for key, child in ann.entries() if ann is not None else []:
-        prefix, _, name = key.lower().rpartition("/")
-        if len(name) > 63 or len(prefix) > 253 or not _QUALIFIED.match(key.lower()):
-            child.error(f"invalid annotation key {key!r}")
 
 
 def parse_rule(node: Node, direction: str, *, is_global: bool = False) -> Rule | None:
@@ -376,15 +265,15 @@ def parse_rule(node: Node, direction: str, *, is_global: bool = False) -> Rule |
         ipv.error(f"ipVersion must be 4 or 6, got {ip_version}")
         ip_version = None
     for pnode, pvalue in ((proto, protocol), (nproto, not_protocol)):
-        if pnode is not None and ip_version is not None and pvalue in _ICMP_PROTOCOLS:
-            if _ICMP_PROTOCOLS[pvalue] != ip_version:  # type: ignore[index]
-                pnode.error(f"protocol {pvalue} needs ipVersion {_ICMP_PROTOCOLS[pvalue]}")  # type: ignore[index]
+        if pnode is not None and ip_version is not None and pvalue in ICMP_PROTOCOLS:
+            if ICMP_PROTOCOLS[pvalue] != ip_version:  # type: ignore[index]
+                pnode.error(f"protocol {pvalue} needs ipVersion {ICMP_PROTOCOLS[pvalue]}")  # type: ignore[index]
     state = _RuleState(protocol)
     rule = Rule(action=action or "Deny", protocol=protocol, not_protocol=not_protocol, ip_version=ip_version)  # type: ignore[arg-type]
     for key, attr in (("icmp", "icmp"), ("notICMP", "not_icmp")):
         child = node.get(key)
         if child is not None:
-            setattr(rule, attr, _parse_icmp(child, protocol, negated=key == "notICMP"))
+            setattr(rule, attr, parse_icmp(child, protocol, negated=key == "notICMP"))
     for side in ("source", "destination"):
         child = node.get(side)
         if child is not None:
@@ -401,11 +290,11 @@ def parse_rule(node: Node, direction: str, *, is_global: bool = False) -> Rule |
         node.error(f"nets do not match ipVersion {ip_version}")
     http = node.get("http")
     if http is not None and http.is_map():
-        _check_http(http, action, protocol, direction)
+        check_http(http, action, protocol, direction)
         rule.http = plain(http.value)
     md = node.get("metadata")
     if md is not None and md.is_map():
-        _check_annotations(md)
+        check_annotations(md)
     if action is None:
         return None
     rule.location = location(node)
