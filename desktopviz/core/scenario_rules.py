@@ -214,9 +214,11 @@ def parse_entity(
             port, numeric = parse_port(item)
             if port is None:
                 continue
-            # Calico also refuses *named* ports under a protocol without ports (validator.go
-            # validateRule); kept accepted until test_calico_semantics_rules_random stops generating them
-            if numeric and rule.protocol not in _PORT_PROTOCOLS:
+            # validator.go validateRule: a protocol without ports takes no port at all; numeric
+            # ports and ranges need one with ports (a named port may go without a protocol)
+            if rule.protocol is not None and rule.protocol not in _PORT_PROTOCOLS:
+                item.error(f"protocol {rule.protocol} has no ports (ports need TCP, UDP or SCTP)")
+            elif numeric and rule.protocol is None:
                 item.error("numeric ports and ranges need protocol TCP, UDP or SCTP")
             ports.append(port)
         setattr(ent, attr, ports)

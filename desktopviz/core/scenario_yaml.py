@@ -10,14 +10,26 @@ errors into an :class:`Issues` collector, so one pass reports every independent 
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-# libyaml's parser when PyYAML was built with it (the same nodes and marks, ~10x faster).
-_COMPOSE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+class _ComposeLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """libyaml's parser when PyYAML was built with it (the same nodes and marks, ~10x faster),
+    resolving plain exponent numbers without a dot or exponent sign (`1e3`, `1.5e3`) as floats,
+    as Kubernetes' and Calico's YAML readers do; PyYAML's YAML 1.1 rules read them as strings."""
+
+
+_ComposeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+_COMPOSE_LOADER = _ComposeLoader
 _STD_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap"}
 
 

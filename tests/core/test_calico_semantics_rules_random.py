@@ -47,10 +47,12 @@ def _rule(draw: st.DrawFn) -> dict[str, object]:
     if draw(st.booleans()):
         rule["notProtocol"] = draw(st.sampled_from(["TCP", "UDP", "ICMP"]))
     numeric_ok = proto in ("TCP", "UDP", "SCTP", 6, 17)
+    # Calico: numeric ports need TCP/UDP/SCTP, named ports also go without a protocol, and a
+    # protocol without ports (ICMP) takes no ports at all (validator.go validateRule)
     choices = PORTS if numeric_ok else ["http", "dns"]
     dst: dict[str, object] = {}
     for key in ("ports", "notPorts"):
-        if draw(st.booleans()):
+        if proto != "ICMP" and draw(st.booleans()):
             dst[key] = draw(st.lists(st.sampled_from(choices), min_size=1, max_size=3, unique=True))
     src: dict[str, object] = {}
     for key in ("nets", "notNets"):
