@@ -10,6 +10,7 @@ stores them: listed ones, or (none listed) Ingress plus Egress when the spec has
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ from desktopviz.core.model import EntityRule, Policy, Rule, SourceLocation
 ORCHESTRATOR_CLAUSE = "projectcalico.org/orchestrator == 'k8s'"
 K8S_PROTOCOLS = ("TCP", "UDP", "SCTP")
 STAGED_ACTIONS = ("Set", "Delete", "Learn", "Ignore")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 class ConversionError(ValueError):
@@ -146,11 +148,27 @@ def _port(entry: Any, path: str) -> tuple[str, int | str | None]:
                 f"endPort {end!r} must be a number from port ({port}) to 65535", f"{path}.endPort"
             )
         return proto, port if end == port else f"{port}:{end}"
-    if not port:
-        raise ConversionError("empty port name", f"{path}.port")
+    if not _valid_port_name(port):
+        # Kubernetes validates NetworkPolicyPort names (IsValidPortName) before Calico sees them;
+        # Calico's own PortFromString would drop the rule ("invalid name for named port").
+        raise ConversionError(
+            f"invalid port name {port!r} (IANA service name: at most 15 lower-case letters, digits "
+            "and single hyphens, with a letter)",
+            f"{path}.port",
+        )
     if end is not None:
         raise ConversionError("endPort needs a numeric port", f"{path}.endPort")
     return proto, port
+
+
+def _valid_port_name(name: str) -> bool:
+    """Kubernetes IsValidPortName: a DNS label of at most 15 characters with a letter, no '--'."""
+    return (
+        0 < len(name) <= 15
+        and _DNS_LABEL.match(name) is not None
+        and "--" not in name
+        and any(c.isalpha() for c in name)
+    )
 
 
 def _port_bounds(port: int | str) -> tuple[int, int]:
@@ -162,11 +180,15 @@ def _port_bounds(port: int | str) -> tuple[int, int]:
 
 def simplify_ports(ports: list[int | str]) -> list[int | str]:
     """Calico's `SimplifyPorts`: named ports first (as given), then numeric ports merged into
-    the fewest ascending ranges (adjacent or overlapping ranges join)."""
+    the fewest ascending ranges (adjacent or overlapping ranges join). As in Calico, when the
+    numeric entries cover at most one port number the list is returned unchanged, in its
+    order ([80, "foo"] stays so; conversion.go `SimplifyPorts`)."""
     if len(ports) <= 1:
         return list(ports)
     named = [p for p in ports if isinstance(p, str) and ":" not in p]
     ranges = sorted(_port_bounds(p) for p in ports if not (isinstance(p, str) and ":" not in p))
+    if sum(hi - lo + 1 for lo, hi in ranges) <= 1:
+        return list(ports)
     merged: list[list[int]] = []
     for lo, hi in ranges:
         if merged and lo <= merged[-1][1] + 1:
