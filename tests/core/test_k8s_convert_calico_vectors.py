@@ -751,3 +751,27 @@ def test_staged_kubernetes_policy_converts_like_the_enforced_one() -> None:
     assert p.trace_name == f"default/staged:knp.default.{name}"
     assert p.types == want["types"] and p.selector == want["selector"]
     _check_rules(p.ingress, want["ingress"], True)
+
+
+def test_staged_update_processor_vector() -> None:
+    """projectcalico/calico libcalico-go/lib/backend/syncersv1/updateprocessors/
+    stagedkubernetesnetworkpolicyprocessor_test.go (commit 0247e07b13e70b77e593609d168ff76e705567d9):
+    a StagedKubernetesNetworkPolicy with only stagedAction Set becomes the v1 policy
+    `knp.default.name1` in namespace1, order 1000, types [ingress], with the selector
+    "(projectcalico.org/orchestrator == 'k8s') && projectcalico.org/namespace == 'namespace1'".
+    Our Policy keeps the namespace apart; policy_selector_text adds the clause as Felix does
+    (raw spelling differs in parentheses only, so compared in canonical form)."""
+    from desktopviz.core.policy_compile import policy_selector_text
+
+    doc = {
+        "apiVersion": "projectcalico.org/v3",
+        "kind": "StagedKubernetesNetworkPolicy",
+        "metadata": {"name": "name1", "namespace": "namespace1"},
+        "spec": {"stagedAction": "Set"},
+    }
+    p = convert_network_policy(doc, staged=True)
+    assert p.tiered_name == "knp.default.name1" and p.namespace == "namespace1"
+    assert p.kind == "StagedKubernetesNetworkPolicy" and p.staged_action == "Set"
+    assert p.order == 1000.0 and p.types == ["Ingress"] and p.ingress == [] and p.egress == []
+    calico = "(projectcalico.org/orchestrator == 'k8s') && projectcalico.org/namespace == 'namespace1'"
+    assert _canon(policy_selector_text(p)) == _canon(calico)
