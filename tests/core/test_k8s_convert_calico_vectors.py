@@ -775,3 +775,48 @@ def test_staged_update_processor_vector() -> None:
     assert p.order == 1000.0 and p.types == ["Ingress"] and p.ingress == [] and p.egress == []
     calico = "(projectcalico.org/orchestrator == 'k8s') && projectcalico.org/namespace == 'namespace1'"
     assert _canon(policy_selector_text(p)) == _canon(calico)
+
+
+# projectcalico/calico libcalico-go/lib/backend/syncersv1/updateprocessors/networkpolicyprocessor_test.go
+# (commit 15a452baa4cfe37a6123db5d8e46a3dd6ca99218), "NetworkPolicy update processor + conversion
+# tests": K8sNetworkPolicyToCalico then the v1 update processor, as Felix receives the policy.
+# Each: (spec, policy selector, [(direction, protocol, ports, src selector, dst selector)]).
+E2E_CASES = {
+    "no-rule-selectors": (
+        {
+            "podSelector": {},
+            "egress": [{"ports": [{"protocol": "TCP", "port": 80}]}],
+            "policyTypes": ["Egress"],
+        },
+        ["Egress"],
+        [("egress", "TCP", ["80"], "", "")],
+    ),
+    "empty-ns-selector": (
+        {"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {}}]}], "policyTypes": ["Ingress"]},
+        ["Ingress"],
+        [("ingress", None, [], f"(has(projectcalico.org/namespace)) && ({ORCH})", "")],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(E2E_CASES), ids=list(E2E_CASES))
+def test_update_processor_end_to_end_vector(case: str) -> None:
+    from desktopviz.core.policy_compile import entity_selector_text, policy_selector_text
+
+    spec, types, rules = E2E_CASES[case]
+    p = _convert(spec, "test.policy")
+    assert p.trace_name == "default/knp.default.test.policy" and p.order == 1000.0 and p.types == types
+    calico_sel = f"({ORCH}) && projectcalico.org/namespace == 'default'"
+    assert _canon(policy_selector_text(p)) == _canon(calico_sel)
+    got = [
+        (
+            d,
+            r.protocol,
+            [str(x) for x in r.destination.ports],
+            entity_selector_text(r.source, p.namespace),
+            entity_selector_text(r.destination, p.namespace),
+        )
+        for d in ("ingress", "egress")
+        for r in p.rules(d)
+    ]
+    assert got == rules  # raw strings: these two match Calico's spelling exactly
