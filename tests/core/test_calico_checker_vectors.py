@@ -423,6 +423,48 @@ def test_staged_policy_only_in_the_pending_trace(tmp_path: Path) -> None:
     assert v.ingress.enforced_strings == ["0|tier2|tier2.allow|allow|0"]
 
 
+def test_end_of_tier_entry_names_first_policy_in_scope_when_pending(tmp_path: Path) -> None:
+    """check.go checkTiers (the PolicyScope version CHECK tests): the end-of-tier entry names
+    the first policy in scope that matched nothing, staged ones included when pending. Felix's
+    enforced trace names the last enforced selecting policy instead (calico.md §1.3(b))."""
+    docs = [*EP_BASE, tier("tier1", 10)]
+    docs += [
+        gnp("tier1.p1", {"tier": "tier1", "order": 1, "selector": EP_SEL, **NO_RULES}),
+        gnp("tier1.p2", {"tier": "tier1", "order": 2, "selector": EP_SEL, **NO_RULES}),
+        gnp(
+            "tier1.s0",
+            {"tier": "tier1", "order": 0, "selector": EP_SEL, **NO_RULES},
+            kind="StagedGlobalNetworkPolicy",
+        ),
+    ]
+    v = load(tmp_path, docs).ev(OUTSIDE, EP)
+    assert v.ingress is not None
+    assert v.ingress.pending_strings == ["0|tier1|tier1.staged:s0|deny|-1"]
+    assert v.ingress.enforced_strings == ["0|tier1|tier1.p2|deny|-1"]
+
+
+def test_profiles_that_match_nothing_deny_without_a_pending_entry(tmp_path: Path) -> None:
+    """check.go checkTiers: profiles that all give NO_MATCH deny and add no trace entry (only
+    "no profiles at all" adds `__PROFILE__.__PROFILE__`); Felix's dataplane still hits its
+    no-match drop. A host endpoint with a profile that has no rules."""
+    v = load(tmp_path, [hep("h1", "192.168.10.1", ["no-rules"])]).ev(OUTSIDE, "h1")
+    assert v.action == v.pending_action == "deny"
+    assert v.ingress is not None
+    assert v.ingress.pending_strings == []
+    assert v.ingress.enforced_strings == [NO_PROFILE_ENFORCED]
+
+
+def test_pass_at_the_last_tier_then_no_profiles(tmp_path: Path) -> None:
+    """check.go checkTiers: a tier's default Pass goes on to the profiles; none → the
+    `__PROFILE__.__PROFILE__` deny (pending), Felix's no-match drop (enforced)."""
+    docs = [hep("h1", "192.168.10.1"), tier("tier1", 10, "Pass")]
+    docs.append(gnp("tier1.p", {"tier": "tier1", "selector": "role == 'host'", **NO_RULES}))
+    v = load(tmp_path, docs).ev(OUTSIDE, "h1")
+    assert v.ingress is not None
+    assert v.ingress.pending_strings == ["0|tier1|tier1.p|pass|-1", "1" + NO_PROFILE_PENDING[1:]]
+    assert v.ingress.enforced_strings == ["0|tier1|tier1.p|pass|-1", "1" + NO_PROFILE_ENFORCED[1:]]
+
+
 @pytest.mark.parametrize(
     ("src", "dst", "exp_src", "exp_dst"),
     [
