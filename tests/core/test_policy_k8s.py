@@ -135,3 +135,52 @@ def test_missing_name() -> None:
     with pytest.raises(ConversionError) as info:
         convert_network_policy({"metadata": {}, "spec": {}})
     assert info.value.path == "metadata.name"
+
+
+def test_protocols_in_calico_sort_order_sctp_first() -> None:
+    """conversion.go sorts the protocol strings (sort.Strings): SCTP, TCP, UDP."""
+    p = convert_network_policy(
+        knp(
+            {
+                "podSelector": {},
+                "ingress": [
+                    {
+                        "ports": [
+                            {"protocol": "UDP", "port": 53},
+                            {"port": 80},
+                            {"protocol": "SCTP", "port": 9},
+                        ]
+                    }
+                ],
+            }
+        )
+    )
+    assert [(r.protocol, r.destination.ports) for r in p.ingress] == [
+        ("SCTP", [9]),
+        ("TCP", [80]),
+        ("UDP", [53]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("ports", "expected"),
+    [
+        # Numeric entries covering one port: Calico's SimplifyPorts returns the list as given.
+        ([{"port": 80}, {"port": "foo"}], [80, "foo"]),
+        ([{"port": "foo"}, {"port": 80}], ["foo", 80]),
+        # More numeric ports: named ones first, then merged ranges.
+        ([{"port": 81}, {"port": "foo"}, {"port": 80}], ["foo", "80:81"]),
+        ([{"port": 1000, "endPort": 1010}, {"port": "foo"}], ["foo", "1000:1010"]),
+        ([{"port": 80}, {"port": 80}, {"port": "foo"}], ["foo", 80]),
+    ],
+)
+def test_named_and_numeric_ports_as_calico_orders_them(ports, expected) -> None:
+    p = convert_network_policy(knp({"podSelector": {}, "ingress": [{"ports": ports}]}))
+    assert p.ingress[0].destination.ports == expected
+
+
+@pytest.mark.parametrize("name", ["-50:-1", "web--x", "a-very-long-port-name", "Http", "-web"])
+def test_port_name_must_be_a_kubernetes_port_name(name) -> None:
+    with pytest.raises(ConversionError) as info:
+        convert_network_policy(knp({"podSelector": {}, "egress": [{"ports": [{"port": name}]}]}))
+    assert info.value.path == "spec.egress[0].ports[0].port"
