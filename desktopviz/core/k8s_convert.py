@@ -94,10 +94,16 @@ def label_selector_to_calico(sel: Any, path: str, *, pod: bool) -> str:
 
 
 def _cidr(value: Any, path: str) -> str:
+    """A CIDR as Go's net.ParseCIDR reads it (address/prefix-length, host bits masked off);
+    a bare address or a dotted netmask is not a CIDR there (nor for Kubernetes)."""
+    text = value if isinstance(value, str) else ""
+    _, slash, bits = text.partition("/")
     try:
-        return str(ipaddress.ip_network(str(value), strict=False))
+        if not slash or not bits.isdigit():
+            raise ValueError(text)
+        return str(ipaddress.ip_network(text, strict=False))
     except ValueError as exc:
-        raise ConversionError(f"invalid CIDR {value!r}", path) from exc
+        raise ConversionError(f"invalid CIDR {value!r} (expected address/prefix-length)", path) from exc
 
 
 def _peer(peer: Any, path: str) -> EntityRule:

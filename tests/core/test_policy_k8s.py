@@ -184,3 +184,19 @@ def test_port_name_must_be_a_kubernetes_port_name(name) -> None:
     with pytest.raises(ConversionError) as info:
         convert_network_policy(knp({"podSelector": {}, "egress": [{"ports": [{"port": name}]}]}))
     assert info.value.path == "spec.egress[0].ports[0].port"
+
+
+@pytest.mark.parametrize("cidr", ["10.0.0.1", "10.0.0.0/255.0.0.0", "10.0.0.0/33", 10, "10.0.0.0/ 8"])
+def test_ipblock_cidr_must_be_address_slash_prefix(cidr) -> None:
+    """Go's net.ParseCIDR (used by Calico's conversion and Kubernetes validation) needs
+    address/prefix-length; Python's ip_network alone would take a bare address as /32."""
+    with pytest.raises(ConversionError) as info:
+        convert_network_policy(knp({"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": cidr}}]}]}))
+    assert info.value.path == "spec.ingress[0].from[0].ipBlock.cidr"
+
+
+def test_ipblock_host_bits_masked_and_ipv6_as_go_prints_it() -> None:
+    p = convert_network_policy(
+        knp({"podSelector": {}, "egress": [{"to": [{"ipBlock": {"cidr": "2001:DB8:0:0::5/64"}}]}]})
+    )
+    assert p.egress[0].destination.nets == ["2001:db8::/64"]
