@@ -48,7 +48,12 @@ def _list(value: Any, path: str) -> list[Any]:
 
 
 def _quote(value: Any, path: str) -> str:
-    text = "" if value is None else str(value)
+    if value is not None and not isinstance(value, str):
+        # Kubernetes label values are strings (matchLabels is map[string]string); str(True)
+        # would give 'True', which no pod label "true" matches.
+        kind = "a boolean" if isinstance(value, bool) else f"a {type(value).__name__}"
+        raise ConversionError(f"label values must be strings, got {kind} {value!r} (quote it)", path)
+    text = value or ""
     if "'" in text:
         raise ConversionError(f"label value {text!r} contains a quote", path)
     return text

@@ -200,3 +200,21 @@ def test_ipblock_host_bits_masked_and_ipv6_as_go_prints_it() -> None:
         knp({"podSelector": {}, "egress": [{"to": [{"ipBlock": {"cidr": "2001:DB8:0:0::5/64"}}]}]})
     )
     assert p.egress[0].destination.nets == ["2001:db8::/64"]
+
+
+@pytest.mark.parametrize(
+    ("selector", "path"),
+    [
+        ({"matchLabels": {"enabled": True}}, "spec.podSelector.matchLabels.enabled"),
+        ({"matchLabels": {"tier": 1}}, "spec.podSelector.matchLabels.tier"),
+        (
+            {"matchExpressions": [{"key": "v", "operator": "In", "values": ["a", 2]}]},
+            "spec.podSelector.matchExpressions[0].values[1]",
+        ),
+    ],
+)
+def test_non_string_label_values_rejected(selector, path) -> None:
+    """A YAML `true` would otherwise become 'True' and never match a pod labelled "true"."""
+    with pytest.raises(ConversionError) as info:
+        convert_network_policy(knp({"podSelector": selector}))
+    assert info.value.path == path and "quote it" in info.value.message
