@@ -135,7 +135,9 @@ def _peer(peer: Any, path: str) -> EntityRule:
 def _port(entry: Any, path: str) -> tuple[str, int | str | None]:
     """(protocol, port) of one NetworkPolicyPort; port None = every port of the protocol."""
     entry = _mapping(entry, path)
-    proto = entry.get("protocol", "TCP")
+    proto = entry.get("protocol")
+    if proto is None:  # absent or null: TCP, the NetworkPolicyPort default
+        proto = "TCP"
     if not isinstance(proto, str) or proto.upper() not in K8S_PROTOCOLS:
         raise ConversionError(f"unknown protocol {proto!r} (expected TCP, UDP or SCTP)", f"{path}.protocol")
     proto = proto.upper()

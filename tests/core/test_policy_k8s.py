@@ -218,3 +218,10 @@ def test_non_string_label_values_rejected(selector, path) -> None:
     with pytest.raises(ConversionError) as info:
         convert_network_policy(knp({"podSelector": selector}))
     assert info.value.path == path and "quote it" in info.value.message
+
+
+def test_null_protocol_is_tcp() -> None:
+    p = convert_network_policy(
+        knp({"podSelector": {}, "ingress": [{"ports": [{"protocol": None, "port": 80}]}]})
+    )
+    assert (p.ingress[0].protocol, p.ingress[0].destination.ports) == ("TCP", [80])
