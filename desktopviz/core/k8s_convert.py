@@ -315,7 +315,9 @@ def convert_network_policy(
             )
     if listed:
         types = [t for t in ("Ingress", "Egress") if t in listed]
-    else:
+    elif staged:  # no API server defaulting for the staged kind: conversion.go's [Ingress]
+        types = ["Ingress"]
+    else:  # a NetworkPolicy as the Kubernetes API server stores it
         types = ["Ingress", "Egress"] if egress_items else ["Ingress"]
     staged_action: str | None = None
     if staged:

@@ -118,6 +118,9 @@ def staged_document(doc: Mapping[str, Any]) -> dict[str, Any]:
     spec = out.setdefault("spec", {})
     if kind == "KubernetesNetworkPolicy":
         spec.setdefault("stagedAction", "Set")
+        if not spec.get("policyTypes"):  # as the API server stored the NetworkPolicy: the staged
+            # kind gets no such defaulting (a staged copy without types would lose its egress)
+            spec["policyTypes"] = ["Ingress", "Egress"] if spec.get("egress") else ["Ingress"]
     else:
         spec["stagedAction"] = "Set"
     return out

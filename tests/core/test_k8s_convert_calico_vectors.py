@@ -822,15 +822,11 @@ def test_update_processor_end_to_end_vector(case: str) -> None:
     assert got == rules  # raw strings: these two match Calico's spelling exactly
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="deliberate for now: Calico defaults no policyTypes on a StagedKubernetesNetworkPolicy "
-    "(clientv3 stagedkubernetesnetworkpolicy.go only validates; apiserver strategy.go PrepareForCreate "
-    "is empty), so conversion.go gives [Ingress] even with egress rules. We default as the Kubernetes "
-    "API server does, because policy_edit_yaml.staged_document stages a NetworkPolicy from its document "
-    "as written (no stored policyTypes); changing one without the other would drop egress from staged copies",
-)
 def test_staged_kubernetes_policy_without_types_is_ingress_only() -> None:
+    """Calico defaults no policyTypes on a StagedKubernetesNetworkPolicy (clientv3
+    stagedkubernetesnetworkpolicy.go only validates; apiserver strategy.go PrepareForCreate is
+    empty), so conversion.go gives [Ingress] even with egress rules; a NetworkPolicy staged from
+    the editor carries the types the API server stored (policy_edit_yaml.staged_document)."""
     doc = {
         "apiVersion": "projectcalico.org/v3",
         "kind": "StagedKubernetesNetworkPolicy",
@@ -839,3 +835,20 @@ def test_staged_kubernetes_policy_without_types_is_ingress_only() -> None:
     }
     p = convert_network_policy(doc, staged=True)
     assert p.types == ["Ingress"] and len(p.egress) == 1
+
+
+def test_a_networkpolicy_staged_from_the_editor_keeps_its_egress() -> None:
+    from desktopviz.core.policy_edit_yaml import staged_document
+
+    doc = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "s", "namespace": "default"},
+        "spec": {"podSelector": {}, "egress": [{"ports": [{"port": 53, "protocol": "UDP"}]}]},
+    }
+    staged = staged_document(doc)
+    assert staged["kind"] == "StagedKubernetesNetworkPolicy"
+    assert staged["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert convert_network_policy(staged, staged=True).types == ["Ingress", "Egress"]
+    doc["spec"].pop("egress")
+    assert staged_document(doc)["spec"]["policyTypes"] == ["Ingress"]
