@@ -949,3 +949,44 @@ def test_v1_next_tier_action_is_rejected(tmp_path: Path) -> None:
     rule = {"action": "next-tier"}
     text = rejected(tmp_path, [*RULE_BASE, gnp("p", {"selector": "app == 'server'", "ingress": [rule]})])
     assert "next-tier" in text
+
+
+def _sa(name: str, namespace: str) -> Doc:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"role": "x"}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("match", "other_namespace"),
+    [({"names": ["foo"]}, "deny"), ({"selector": "role == 'x'"}, "deny"), ({"names": []}, "allow")],
+)
+def test_service_account_matches_are_namespaced_only_when_they_select(tmp_path, match, other_namespace):
+    """rules.go getEndpointSelector (libcalico-go updateprocessors): a service-account match
+    becomes a selector ANDed with the policy's namespace clause; `names: []` with no selector
+    makes no selector, so the rule's source is unrestricted (any namespace)."""
+    w = load(
+        tmp_path,
+        [
+            ns("a"),
+            ns("b"),
+            _sa("foo", "a"),
+            _sa("foo", "b"),
+            pod("dst", "a", "10.1.0.1", {"app": "dst"}),
+            pod("src-a", "a", "10.1.0.2", {"app": "src"}, service_account="foo"),
+            pod("src-b", "b", "10.1.0.3", {"app": "src"}, service_account="foo"),
+            np_(
+                "default.p",
+                "a",
+                {
+                    "selector": "app == 'dst'",
+                    "types": ["Ingress"],
+                    "ingress": [{"action": "Allow", "source": {"serviceAccounts": match}}],
+                },
+            ),
+        ],
+    )
+    assert w.ev("a/src-a", "a/dst").action == "allow"
+    assert w.ev("b/src-b", "a/dst").action == other_namespace
