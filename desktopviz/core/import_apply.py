@@ -23,7 +23,7 @@ from desktopviz.core.import_prepare import PreparedBatch, literal
 from desktopviz.core.import_summary import FileSummary, ImportSummary
 from desktopviz.core.import_worker import Handover
 from desktopviz.core.store import StoreError
-from desktopviz.core.store_ingest import _HIT_MARKS, ROW_COLUMNS, TRACE_HIT_COLUMNS
+from desktopviz.core.store_ingest import ROW_COLUMNS, label_set_id, trace_id
 from desktopviz.core.store_rollup import Hit, execute_rollups
 
 __all__ = ["REJECTED", "PreparedWriter"]
@@ -34,7 +34,6 @@ REJECTED = (StoreError, OverflowError, UnicodeEncodeError, sqlite3.Error)
 _I = {n: i for i, n in enumerate(FIELDS)}
 _SL, _DL, _POL = _I["source_labels"], _I["dest_labels"], _I["policies"]
 _CHUNK = 500  # digests per IN (...) look-up
-_TRACE_HITS_SQL = f"INSERT INTO trace_hits ({', '.join(TRACE_HIT_COLUMNS)}) VALUES ({_HIT_MARKS})"
 
 
 class PreparedWriter:
@@ -150,20 +149,11 @@ class PreparedWriter:
         lid = self._lid
         for local in b.labels_used:
             if local not in lid:
-                text = self.label_texts[local]
-                c.execute("INSERT OR IGNORE INTO label_sets (labels) VALUES (?)", (text,))
-                lid[local] = c.execute("SELECT id FROM label_sets WHERE labels = ?", (text,)).fetchone()[0]
+                lid[local] = label_set_id(c, self.label_texts[local])
         tid = self._tid
         for local in b.traces_used:
             if local not in tid:
-                text = self.trace_texts[local]
-                cur = c.execute("INSERT OR IGNORE INTO traces (policies) VALUES (?)", (text,))
-                if cur.rowcount == 1:
-                    t = int(cur.lastrowid or 0)
-                    c.executemany(_TRACE_HITS_SQL, [(t, *h) for h in self._trace_hits[local]])
-                else:
-                    t = c.execute("SELECT id FROM traces WHERE policies = ?", (text,)).fetchone()[0]
-                tid[local] = t
+                tid[local] = trace_id(c, self.trace_texts[local], self._trace_hits[local])
 
     def _insert(self, b: PreparedBatch) -> None:
         c = self.conn

@@ -109,6 +109,26 @@ def parse_hits(policies: Any, strict: bool) -> tuple[tuple[Hit, ...], int]:
     return tuple(out), bad
 
 
+def label_set_id(c: sqlite3.Connection, text: str) -> int:
+    """The id of a labels JSON text in ``label_sets``, stored if new."""
+    c.execute("INSERT OR IGNORE INTO label_sets (labels) VALUES (?)", (text,))
+    return int(c.execute("SELECT id FROM label_sets WHERE labels = ?", (text,)).fetchone()[0])
+
+
+_TRACE_HITS_SQL = f"INSERT INTO trace_hits ({', '.join(TRACE_HIT_COLUMNS)}) VALUES ({_HIT_MARKS})"
+
+
+def trace_id(c: sqlite3.Connection, text: str, hits: Iterable[Hit]) -> int:
+    """The id of a policies JSON text in ``traces``; a new one is stored with its
+    ``trace_hits`` rows (``hits``: its parsed entries)."""
+    cur = c.execute("INSERT OR IGNORE INTO traces (policies) VALUES (?)", (text,))
+    if cur.rowcount == 1:
+        tid = int(cur.lastrowid or 0)
+        c.executemany(_TRACE_HITS_SQL, [(tid, *h) for h in hits])
+        return tid
+    return int(c.execute("SELECT id FROM traces WHERE policies = ?", (text,)).fetchone()[0])
+
+
 class Ingest:
     """Caches and the insert loop of one FlowStore connection."""
 
@@ -134,10 +154,7 @@ class Ingest:
             key = _dumps(value)
         hit = self._labels.get(key)
         if hit is None:
-            text = _dumps(value)
-            c = self.conn
-            c.execute("INSERT OR IGNORE INTO label_sets (labels) VALUES (?)", (text,))
-            lid = c.execute("SELECT id FROM label_sets WHERE labels = ?", (text,)).fetchone()[0]
+            lid = label_set_id(self.conn, _dumps(value))
             if len(self._labels) > CACHE_LIMIT:
                 self._labels.clear()
             hit = self._labels[key] = lid
@@ -155,17 +172,7 @@ class Ingest:
         hit = self._policies.get(key)
         if hit is None:
             hits, bad = parse_hits(value, strict)
-            text = _dumps(value)
-            c = self.conn
-            cur = c.execute("INSERT OR IGNORE INTO traces (policies) VALUES (?)", (text,))
-            if cur.rowcount == 1:
-                tid = int(cur.lastrowid or 0)
-                c.executemany(
-                    f"INSERT INTO trace_hits ({', '.join(TRACE_HIT_COLUMNS)}) VALUES ({_HIT_MARKS})",
-                    [(tid, *h) for h in hits],
-                )
-            else:
-                tid = c.execute("SELECT id FROM traces WHERE policies = ?", (text,)).fetchone()[0]
+            tid = trace_id(self.conn, _dumps(value), hits)
             self._trace_hids[tid] = self._hit_keys.of(hits)
             hit = self._policies[key] = (tid, bad)
         elif strict and hit[1]:
