@@ -37,10 +37,11 @@ from typing import Any
 
 import pytest
 import yaml
+from test_calico_semantics import World as SemanticsWorld
 
 from desktopviz.core import model
 from desktopviz.core.model import ExternalPeer
-from desktopviz.core.policy import PacketError, PolicyEngine
+from desktopviz.core.policy import PacketError
 from desktopviz.core.scenario import load_scenario
 from desktopviz.core.scenario_yaml import ScenarioError
 
@@ -131,19 +132,9 @@ def service(name: str, namespace: str, selector: dict[str, str], ports: list[tup
     }
 
 
-class World:
-    """A loaded scenario and its engine."""
-
-    def __init__(self, cluster: model.Cluster) -> None:
-        self.cluster = cluster
-        self.engine = PolicyEngine(cluster)
-
-    def ep(self, ref: str | model.Endpoint) -> model.Endpoint:
-        if not isinstance(ref, str):
-            return ref
-        if ref in self.cluster.pods:
-            return self.cluster.pods[ref]
-        return self.cluster.host_endpoints[ref]
+class World(SemanticsWorld):
+    """A loaded scenario and its engine (test_calico_semantics.World), each evaluation
+    checked against `explain`."""
 
     def ev(self, src: Any, dst: Any, protocol: str | int = "TCP", port: int | None = 80, **kw: Any):
         """`evaluate` (cached, fast walk), checked against `explain` (uncached, step walk)."""
