@@ -94,6 +94,19 @@ def row_id(qtbot, b: FlowBrowser, row: int) -> int:
     return b.model.row_id(row)
 
 
+def live_browser(qtbot, path: Path, logs: list, *, follow: bool) -> FlowBrowser:
+    """A shown browser on a new store holding `logs` (more are inserted while it runs)."""
+    with FlowStore(path) as w:
+        w.insert(logs)
+    b = FlowBrowser()
+    qtbot.addWidget(b)
+    b.resize(1200, 700)
+    b.follow_button.setChecked(follow)
+    b.set_store(str(path))
+    b.show()
+    return b
+
+
 def trigger(menu, *path: str) -> None:
     for name in path[:-1]:
         menu = next(a.menu() for a in menu.actions() if a.text() == name)
@@ -307,16 +320,8 @@ def test_cancelled_export_leaves_no_file(qtbot, sim_db, tmp_path: Path) -> None:
 
 
 def test_new_rows_keep_the_users_rows_in_view_unless_following(qtbot, tmp_path: Path, sim_logs) -> None:
-    path = tmp_path / "live.db"
-    half = len(sim_logs) // 2
-    with FlowStore(path) as w:
-        w.insert(sim_logs[:half])
-    b = FlowBrowser()
-    qtbot.addWidget(b)
-    b.resize(1200, 700)
-    b.follow_button.setChecked(False)
-    b.set_store(str(path))
-    b.show()
+    path, half = tmp_path / "live.db", len(sim_logs) // 2
+    b = live_browser(qtbot, path, sim_logs[:half], follow=False)
     try:
         qtbot.waitUntil(lambda: b.model.total() is not None)
         b.table.scrollTo(b.model.index(40, 0))
@@ -375,16 +380,8 @@ def test_a_table_filled_by_the_worker_stays_at_the_newest_rows(qtbot, sim_db) ->
 def test_following_shows_the_new_rows_at_once_with_their_content(qtbot, tmp_path: Path, sim_logs) -> None:
     """Follow on: each refresh brings the newest rows into view already read (the newest
     rows come with the refresh's answer: no "…" row while a simulation runs)."""
-    path = tmp_path / "live.db"
-    half = len(sim_logs) // 2
-    with FlowStore(path) as w:
-        w.insert(sim_logs[:half])
-    b = FlowBrowser()
-    qtbot.addWidget(b)
-    b.resize(1200, 700)
-    b.follow_button.setChecked(True)
-    b.set_store(str(path))
-    b.show()
+    path, half = tmp_path / "live.db", len(sim_logs) // 2
+    b = live_browser(qtbot, path, sim_logs[:half], follow=True)
     try:
         qtbot.waitUntil(lambda: b.model.total() is not None)
         with FlowStore(path) as w:
