@@ -161,7 +161,7 @@ def _port(entry: Any, path: str) -> tuple[str, int | str | None]:
                 f"endPort {end!r} must be a number from port ({port}) to 65535", f"{path}.endPort"
             )
         return proto, port if end == port else f"{port}:{end}"
-    if not _valid_port_name(port):
+    if not valid_port_name(port):
         # Kubernetes validates NetworkPolicyPort names (IsValidPortName) before Calico sees them;
         # Calico's own PortFromString would drop the rule ("invalid name for named port").
         raise ConversionError(
@@ -174,7 +174,7 @@ def _port(entry: Any, path: str) -> tuple[str, int | str | None]:
     return proto, port
 
 
-def _valid_port_name(name: str) -> bool:
+def valid_port_name(name: str) -> bool:
     """Kubernetes IsValidPortName: a DNS label of at most 15 characters with a letter, no '--'."""
     return (
         0 < len(name) <= 15

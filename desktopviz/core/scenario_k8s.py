@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from desktopviz.core.k8s_convert import valid_port_name
 from desktopviz.core.model import (
     K8S_NS_NAME_LABEL,
     ContainerPort,
@@ -124,10 +125,7 @@ def container_ports(pod_spec: Node) -> list[ContainerPort]:
 
 def check_port_name(node: Node) -> str | None:
     name = node.as_str()
-    # Kubernetes IsValidPortName: at most 15 characters, a DNS label with a letter, no "--"
-    if name is not None and (
-        len(name) > 15 or not _DNS_LABEL.match(name) or "--" in name or not any(c.isalpha() for c in name)
-    ):
+    if name is not None and not valid_port_name(name):
         node.error(
             f"invalid port name {name!r} (IANA service name: at most 15 lower-case letters, digits "
             "and single hyphens, with a letter)"

@@ -13,6 +13,7 @@ import ipaddress
 import re
 from typing import Any
 
+from desktopviz.core.k8s_convert import valid_port_name
 from desktopviz.core.model import EntityRule, Rule, SourceLocation
 from desktopviz.core.scenario_rule_fields import (  # noqa: F401 - check_domain re-exported
     ICMP_PROTOCOLS,
@@ -66,7 +67,6 @@ ENTITY_FIELDS = frozenset(
 )
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 _GLOBAL = re.compile(r"\bglobal\s*\(")
-_PORT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 
 
 def location(node: Node) -> SourceLocation:
@@ -143,8 +143,7 @@ def parse_port(node: Node) -> tuple[int | str | None, bool]:
             node.error(f"invalid port range {v!r} (1-65535, first <= last)")
             return None, True
         return (lo if lo == hi else f"{lo}:{hi}"), True
-    # k8s IsValidPortName: at most 15 lower-case letters, digits, '-', with a letter, no '--'
-    if len(v) > 15 or not _PORT_NAME.match(v) or "--" in v or not re.search("[a-z]", v):
+    if not valid_port_name(v):
         node.error(f"invalid port name {v!r} (at most 15 lower-case letters, digits and '-')")
         return None, False
     return v, False
