@@ -129,10 +129,7 @@ class PreparedWriter:
         totals = {k: w.counts[k] + counts.get(k, 0) for k in COUNT_COLUMNS}
         c.execute("BEGIN IMMEDIATE")
         try:
-            self._insert(b)
-            c.executemany(
-                "INSERT OR IGNORE INTO import_digests (start_time, hash) VALUES (?, ?)", b.sorted_keys
-            )
+            self._insert(b)  # the rows, their digests and rollups
             c.execute(
                 "UPDATE imports SET records_read = ?, imported = ?, duplicates = ?, skipped = ? WHERE id = ?",
                 (*(totals[k] for k in COUNT_COLUMNS), w.import_id),
@@ -192,3 +189,4 @@ class PreparedWriter:
         f = b.frows
         frows: Any = zip(*f[:10], map(lget, f[10]), map(lget, f[11]), *f[12:], strict=True) if f else ()
         execute_rollups(c, frows, b.hrows, b.srows)
+        c.executemany("INSERT OR IGNORE INTO import_digests (start_time, hash) VALUES (?, ?)", b.sorted_keys)

@@ -32,6 +32,7 @@ import desktopviz
 from desktopviz.core.import_extract import Extractor
 from desktopviz.core.import_fast import HAVE_ORJSON, row_from_calico, row_hash
 from desktopviz.core.import_fast import loads as fast_loads
+from desktopviz.core.import_keyed import KeyedBatch, KeyedPreparer
 from desktopviz.core.import_prepare import PreparedBatch, Preparer, normalise
 from desktopviz.core.import_read import Issue, Source, iter_raw_lines, parse_line
 
@@ -51,7 +52,7 @@ class Handover(NamedTuple):
 
     issues: list[Issue]
     read: int  # records read (the batch's, and those skipped as not flow logs)
-    batch: PreparedBatch
+    batch: PreparedBatch | KeyedBatch
 
 
 Item = tuple[str, Any] | tuple[str, tuple[Any, ...], bytes] | Issue | Handover
@@ -95,9 +96,12 @@ class LineItems:
     built from the first one (and built again from a later one if the key order changes);
     the lines it declines are parsed whole."""
 
-    def __init__(self, source: Source, skip: int = 0) -> None:
+    def __init__(self, source: Source, skip: int = 0, keyed: bool = False) -> None:
         self.source, self.skip, self.lines = source, skip, skip
         self.extracted = 0  # lines the extractor took
+        # with keyed, an extracted line comes as (where, varying values, key, digest, extractor)
+        # (Extractor.split_key) instead of (where, row, digest)
+        self.keyed = keyed
 
     def position(self) -> int:
         return self.source.position()
@@ -107,6 +111,7 @@ class LineItems:
         skip = self.skip
         reparse = HAVE_ORJSON  # the general path must see what json.loads makes of the line
         ext: Extractor | None = None
+        keyed = self.keyed and hasattr(Extractor, "split_key")
         builds = 0
         strikes = REBUILD_AFTER  # canonical lines the extractor did not take, in a row
         with self.source.open() as stream:
@@ -119,7 +124,15 @@ class LineItems:
                     continue
                 self.lines = lineno
                 if ext is not None:
-                    got = ext.extract(raw)
+                    if keyed:
+                        got = ext.split_key(raw)
+                        if got is not None:
+                            self.extracted += 1
+                            strikes = 0
+                            yield str(lineno), got[0], got[1], got[2], ext
+                            continue
+                    else:
+                        got = ext.extract(raw)
                     if got is not None:
                         self.extracted += 1
                         strikes = 0
@@ -151,8 +164,10 @@ class ParallelItems:
     meanwhile) as one :class:`Handover`, prepared for the store (:mod:`import_prepare`); a
     batch ends at the end of a line. Lines read here after a failure come as items."""
 
-    def __init__(self, source: Source, chunk_lines: int = CHUNK_LINES, batch: int | None = None) -> None:
-        self.source, self.chunk_lines, self.batch = source, chunk_lines, batch
+    def __init__(
+        self, source: Source, chunk_lines: int = CHUNK_LINES, batch: int | None = None, keyed: bool = True
+    ) -> None:
+        self.source, self.chunk_lines, self.batch, self.keyed = source, chunk_lines, batch, keyed
         self.lines = 0
         self._position = 0
         self.fell_back = False
@@ -173,6 +188,7 @@ class ParallelItems:
                 str(self.source.path),
                 str(self.chunk_lines),
                 str(self.batch or 0),
+                str(int(self.keyed)),
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -264,6 +280,11 @@ class _ChildFailed(Exception):
 
 
 def _handovers(reader: LineItems, batch: int) -> Iterator[tuple[Handover, int]]:
+    """The reader's batches: keyed (:mod:`import_keyed`) when the reader is, else prepared."""
+    return (_keyed_handovers if reader.keyed else _prepared_handovers)(reader, batch)
+
+
+def _prepared_handovers(reader: LineItems, batch: int) -> Iterator[tuple[Handover, int]]:
     """(prepared batch, lines whose every record it holds) of every ``batch`` records (more
     when a line holds several: a batch ends where a line does), the last one maybe shorter."""
     prep = Preparer()
@@ -299,10 +320,47 @@ def _handovers(reader: LineItems, batch: int) -> Iterator[tuple[Handover, int]]:
     yield Handover(issues, read, prep.batch(rows, keys, wheres)), reader.lines
 
 
-def _serve(path: str, out: IO[bytes], chunk_lines: int = CHUNK_LINES, batch: int = 0) -> None:
+def _keyed_handovers(reader: LineItems, batch: int) -> Iterator[tuple[Handover, int]]:
+    """As :func:`_prepared_handovers`, with :class:`~desktopviz.core.import_keyed.KeyedBatch` batches."""
+    prep = KeyedPreparer()
+    name = reader.source.name
+    issues: list[Issue] = []
+    read = 0
+    line = 0  # the line of the item before
+    add_split, add_row = prep.add_split, prep.add_row
+    for item in reader:
+        if len(prep) >= batch and reader.lines != line:  # every item of `line` is taken
+            yield Handover(issues, read, prep.take()), line  # type: ignore[arg-type]
+            issues, read = [], 0
+        line = reader.lines
+        if type(item) is Issue:
+            issues.append(item)
+            continue
+        read += 1
+        n = len(item)
+        if n == 5:
+            where, ints, ekey, digest, ext = item  # type: ignore[misc]
+            start = ints[0]  # VARYING_FIELDS[0] is start_time
+            add_split(ext, ints, ekey, (start if _MIN <= start < _MAX else 0, digest), where)
+            continue
+        if n == 3:
+            where, row, digest = item  # type: ignore[misc]
+        else:
+            where, obj = item  # type: ignore[misc]
+            got = normalise(obj)
+            if type(got) is str:
+                issues.append(Issue(name, where, got))
+                continue
+            row, digest = got, row_hash(got)  # type: ignore[arg-type]
+        start = row[0]  # seen_key(), inline
+        add_row(row, (start if type(start) is int and _MIN <= start < _MAX else 0, digest), where)
+    yield Handover(issues, read, prep.take()), reader.lines  # type: ignore[arg-type]
+
+
+def _serve(path: str, out: IO[bytes], chunk_lines: int = CHUNK_LINES, batch: int = 0, keyed: int = 1) -> None:
     """The child: send (items, position, lines) for every ``chunk_lines`` lines (or each
     prepared batch, as a one-item list, with ``batch``), then None."""
-    reader = LineItems(Source(path))
+    reader = LineItems(Source(path), keyed=bool(batch and keyed))
 
     def dump(message: Any) -> None:  # length-prefixed pickles
         data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
@@ -339,4 +397,4 @@ if __name__ == "__main__":
         # through the module's own name, so what is pickled names it (not __main__)
         from desktopviz.core import import_worker
 
-        import_worker._serve(sys.argv[1], sys.stdout.buffer, *map(int, sys.argv[2:4]))
+        import_worker._serve(sys.argv[1], sys.stdout.buffer, *map(int, sys.argv[2:5]))

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from desktopviz.core.flowlog import FlowLog
-from desktopviz.core.import_apply import REJECTED, PreparedWriter
+from desktopviz.core.import_apply import REJECTED
 from desktopviz.core.import_db import ImportWriter, Key, seen_key
 from desktopviz.core.import_fast import row_hash
 from desktopviz.core.import_hubble_file import HubbleSteps
+from desktopviz.core.import_keyed_apply import KeyedWriter
 from desktopviz.core.import_prepare import normalise
 from desktopviz.core.import_read import (
     ImportFileError,
@@ -97,7 +98,7 @@ class _FileImport(HubbleSteps):
         self.writer = ImportWriter(store, str(source.path), fmt)
         self.check = check
         self.position: Callable[[], int] = source.position  # bytes of the file read so far
-        self.prepared: PreparedWriter | None = None
+        self.prepared: KeyedWriter | None = None
 
     def issue(self, where: str, message: str) -> None:
         self.fs.skipped += 1
@@ -124,6 +125,8 @@ class _FileImport(HubbleSteps):
         finally:
             if isinstance(reader, ParallelItems):
                 reader.close()  # a cancelled import ends the child now
+            if self.prepared is not None:
+                self.prepared.close()
 
     def _calico_items(self, items: Iterable[Any]) -> None:
         rows: list[tuple[Any, ...]] = []
@@ -164,7 +167,7 @@ class _FileImport(HubbleSteps):
         """A batch prepared by the reader process: stored as it is when all its records are
         new (:mod:`import_apply`), else through the store's insert like a batch read here."""
         if self.prepared is None:
-            self.prepared = PreparedWriter(self.writer)
+            self.prepared = KeyedWriter(self.writer)
         if self.prepared.take(item, self.fs, self.summary):
             self.check(self.fs.records_read)
         else:

@@ -1,0 +1,317 @@
+"""Keyed batches: an import's records sent as the few values that change per record, plus keys.
+
+A flow log's fields split into the integers that change from one flush interval to the
+next (:data:`VARYING`: the times and the traffic counters) and everything else (endpoints,
+labels, service, policy trace, process, host), which takes a few hundred to a few thousand
+distinct values per file. The reader process (:mod:`import_worker`) numbers those distinct
+non-varying parts (*keys*, local ids from 1) and sends, per record, only the key id and the
+nine varying integers; each key's values are sent once, in the form the store binds them
+(label sets and traces as the reader's local ids, as in :mod:`import_prepare`; other JSON
+values as their stored text). The writer (:mod:`import_keyed_apply`) keeps the keys in a
+temporary table and writes a batch's ``flow_rows`` with one ``INSERT … SELECT`` joining it,
+so SQLite, not Python, assembles the 55 columns of each row.
+
+Everything else is as in a :class:`~desktopviz.core.import_prepare.PreparedBatch`: the
+digest keys (sorted, grouped by start time), the rollup rows of every level (summed here
+per key, then per flow key and per trace exactly as :func:`store_rollup.add_sums` does), and
+:meth:`KeyedBatch.rows` for the cases the writer hands to the store's own insert.
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_left
+from collections.abc import Hashable, Sequence
+from operator import itemgetter
+from typing import Any, NamedTuple
+
+from desktopviz.core import import_prepare
+from desktopviz.core.flowlog import FIELDS, JSON_FIELDS
+from desktopviz.core.import_prepare import Key, Preparer
+from desktopviz.core.store_ingest import _dumps
+from desktopviz.core.store_rollup import FINEST, FLOW_KEY, Hit, rollup_rows
+
+__all__ = ["KEY_FIELDS", "VARYING_FIELDS", "KeyedBatch", "KeyedPreparer"]
+
+VARYING_FIELDS: tuple[str, ...] = tuple(
+    n
+    for n in FIELDS
+    if n
+    in (
+        "start_time",
+        "end_time",
+        "bytes_in",
+        "bytes_out",
+        "packets_in",
+        "packets_out",
+        "num_flows",
+        "num_flows_started",
+        "num_flows_completed",
+    )
+)
+KEY_FIELDS: tuple[str, ...] = tuple(n for n in FIELDS if n not in VARYING_FIELDS)
+_K = {n: i for i, n in enumerate(KEY_FIELDS)}
+_V = {n: i for i, n in enumerate(VARYING_FIELDS)}
+_KSL, _KDL, _KPOL = _K["source_labels"], _K["dest_labels"], _K["policies"]
+_KJSON = tuple(i for n, i in _K.items() if n in JSON_FIELDS and i not in (_KSL, _KDL, _KPOL))
+_KFLOW = tuple(_K[n] for n in FLOW_KEY)
+_KREPORTER = _K["reporter"]
+_NV = len(VARYING_FIELDS)
+_START, _END = _V["start_time"], _V["end_time"]
+_VCOUNTERS = tuple(_V[n] for n in ("num_flows", "packets_in", "packets_out", "bytes_in", "bytes_out"))
+# a row (FIELDS order) from (varying values, key values)
+_SOURCE = [("v", _V[n]) if n in _V else ("k", _K[n]) for n in FIELDS]
+_first = itemgetter(0)
+_VIDX = tuple(FIELDS.index(n) for n in VARYING_FIELDS)
+_KIDX = tuple(FIELDS.index(n) for n in KEY_FIELDS)
+_vget, _kget = itemgetter(*_VIDX), itemgetter(*_KIDX)
+
+
+def join_row(ints: Sequence[Any], key: Sequence[Any]) -> tuple[Any, ...]:
+    """The row (FIELDS order) of varying values and key values."""
+    return tuple(ints[i] if s == "v" else key[i] for s, i in _SOURCE)
+
+
+class KeyedBatch(NamedTuple):
+    """One batch as the keyed writer stores it (see the module doc)."""
+
+    n: int
+    reset: bool  # the reader numbers from scratch: forget its earlier local ids
+    new_labels: list[tuple[int, str]]  # (local id, text), the first time sent
+    new_traces: list[tuple[int, str, tuple[Hit, ...]]]  # (local id, text, entries)
+    new_keys: list[tuple[int, tuple[Any, ...]]]  # (local key id, stored KEY_FIELDS values)
+    labels_used: list[int]  # local ids in the order the store meets them
+    traces_used: list[int]
+    keys_used: list[int]  # local key ids, first met first
+    bad_traces: bool  # a trace has an entry that is not a policy hit (the store refuses it)
+    kids: list[int]  # each record's local key id
+    ints: list[list[Any]]  # the varying columns (VARYING_FIELDS order)
+    keys: list[Key]  # (start time, digest) in row order
+    sorted_keys: list[Key]
+    unique: bool  # no key twice in the batch
+    starts: list[tuple[int, int, int]]  # (start time, first, end) slices of sorted_keys
+    frows: list[tuple[Any, ...]]  # flow_rollup rows as columns; 10 and 11 local label ids
+    hrows: list[tuple[Any, ...]]
+    srows: list[tuple[Any, ...]]
+    wheres: list[str]
+
+    def rows(
+        self, labels: dict[int, str], traces: dict[int, str], key_values: dict[int, tuple[Any, ...]]
+    ) -> list[tuple[Any, ...]]:
+        """The batch's rows (FIELDS order), JSON values parsed from their texts (``labels``,
+        ``traces``, ``key_values``: what the reader sent for its local ids)."""
+        parsed: dict[int, tuple[Any, ...]] = {}
+        for kid in set(self.kids):
+            vals = list(key_values[kid])
+            for i, texts in ((_KSL, labels), (_KDL, labels), (_KPOL, traces)):
+                if vals[i] is not None:
+                    vals[i] = json.loads(texts[vals[i]])
+            for i in _KJSON:
+                if vals[i] is not None:
+                    vals[i] = json.loads(vals[i])
+            parsed[kid] = tuple(vals)
+        return [
+            join_row(ints, parsed[k]) for k, ints in zip(self.kids, zip(*self.ints, strict=True), strict=True)
+        ]
+
+
+class KeyedPreparer(Preparer):
+    """The reader process's side: numbers keys (and, through :class:`Preparer`, label sets
+    and traces), gathers a batch's varying columns and sums its rollups."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._kids: dict[Hashable, int] = {}  # stored key values -> local key id
+        self._ext_kids: dict[Any, dict[Hashable, int]] = {}  # extractor -> its key -> local key id
+        self._kinfo: list[Any] = [None]  # local key id -> (flow id, group id or None)
+        self._fids: dict[tuple[Any, ...], int] = {}  # (flow key values, labels ids) -> flow id
+        self._fvals: list[tuple[Any, ...]] = []
+        self._gids: dict[tuple[str, int], int] = {}  # (reporter, trace id) -> group id
+        self._gvals: list[tuple[str, int]] = []
+        self._kv: dict[int, tuple[Any, ...]] = {}  # local key id -> stored values
+        self._begin()
+
+    def _begin(self) -> None:
+        self._new_labels: list[tuple[int, str]] = []
+        self._new_traces: list[tuple[int, str, tuple[Hit, ...]]] = []
+        self._new_keys: list[tuple[int, tuple[Any, ...]]] = []
+        self._kids_col: list[int] = []
+        self._flat: list[Any] = []
+        self._keys: list[Key] = []
+        self._wheres: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self._kids_col)
+
+    def _start_over(self) -> None:
+        self.__init__()  # type: ignore[misc]
+
+    def _key_id(self, values: tuple[Any, ...]) -> int:
+        """The local id of a row's key values (Python values, KEY_FIELDS order)."""
+        stored = list(values)
+        used: dict[int, None] = {}
+        sl = stored[_KSL]
+        dl = stored[_KDL]
+        stored[_KSL] = None if sl is None else self._label(sl, self._new_labels)
+        stored[_KDL] = None if dl is None else self._label(dl, self._new_labels)
+        stored[_KPOL] = self._trace_ids([stored[_KPOL]], self._new_traces, used)[0]
+        for i in _KJSON:
+            if stored[i] is not None:
+                stored[i] = _dumps(stored[i])
+        # with the types: 1, 1.0 and True are equal keys but are stored differently
+        key: Hashable = (tuple(stored), tuple(map(type, stored)))
+        try:
+            kid = self._kids.get(key)
+        except TypeError:  # a value no stored form has (the store refuses it): a key of its own
+            kid, key = None, None
+        if kid is None:
+            kid = len(self._kinfo)
+            if key is not None:
+                self._kids[key] = kid
+            self._kv[kid] = tuple(stored)
+            self._new_keys.append((kid, self._kv[kid]))
+            self._kinfo.append(self._info(stored))
+        return kid
+
+    def _info(self, stored: list[Any]) -> tuple[int, int | None]:
+        """(flow id, group id) of a key: its rollup sums per (5 minutes, flow key, label sets)
+        and per (5 minutes, reporter, trace), as ``add_sums`` keys them."""
+        fk = tuple("-" if stored[i] is None else stored[i] for i in _KFLOW)
+        fk = (*fk, stored[_KSL] or 0, stored[_KDL] or 0)
+        fid = self._fids.get(fk)
+        if fid is None:
+            fid = self._fids[fk] = len(self._fvals)
+            self._fvals.append(fk)
+        tid = stored[_KPOL]
+        gid = None
+        if tid is not None and self._trace_hids[tid]:
+            gk = ("-" if stored[_KREPORTER] is None else stored[_KREPORTER], tid)
+            gid = self._gids.get(gk)
+            if gid is None:
+                gid = self._gids[gk] = len(self._gvals)
+                self._gvals.append(gk)
+        return fid, gid
+
+    def add_row(self, row: tuple[Any, ...], key: Key, where: str) -> None:
+        """Add a record (its values in FIELDS order)."""
+        self._kids_col.append(self._key_id(_kget(row)))
+        self._flat.extend(_vget(row))
+        self._keys.append(key)
+        self._wheres.append(where)
+
+    def add_split(self, ext: Any, ints: tuple[int, ...], ekey: Hashable, key: Key, where: str) -> None:
+        """Add a record an extractor split: its varying values and the extractor's key."""
+        known = self._ext_kids.get(ext)
+        if known is None:
+            known = self._ext_kids[ext] = {}
+        kid = known.get(ekey)
+        if kid is None:
+            kid = known[ekey] = self._key_id(ext.key_values(ekey))
+        self._kids_col.append(kid)
+        self._flat.extend(ints)
+        self._keys.append(key)
+        self._wheres.append(where)
+
+    def take(self) -> KeyedBatch:
+        """The batch of the records added since the last one."""
+        reset, self._reset = self._reset, False
+        kids, flat, keys = self._kids_col, self._flat, self._keys
+        n = len(kids)
+        ints = [flat[i::_NV] for i in range(_NV)]
+        flows: dict[tuple[Any, ...], list[int]] = {}
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        if n:
+            self._sums(kids, ints, flows, groups)
+        fvals, gvals = self._fvals, self._gvals
+        flows = {(b, *fvals[f]): acc for (b, f), acc in flows.items()}
+        groups = {(b, *gvals[g]): acc for (b, g), acc in groups.items()}
+        frows, hrows, srows = rollup_rows(flows, groups, self._trace_hids, self._hit_keys)
+        keys_used = dict.fromkeys(kids)
+        labels_used: dict[int, None] = {}  # row by row, source then destination: as the store meets them
+        traces_used: dict[int, None] = {}
+        kv = self._kv
+        for kid in keys_used:
+            vals = kv[kid]
+            for i in (_KSL, _KDL):
+                if vals[i] is not None:
+                    labels_used[vals[i]] = None
+            if vals[_KPOL] is not None:
+                traces_used[vals[_KPOL]] = None
+        sorted_keys = sorted(keys)
+        times = list(map(_first, sorted_keys))
+        bounds = [bisect_left(times, t) for t in sorted(set(times))] + [n]
+        starts = [(times[lo], lo, hi) for lo, hi in zip(bounds, bounds[1:], strict=False)]
+        batch = KeyedBatch(
+            n=n,
+            reset=reset,
+            new_labels=self._new_labels,
+            new_traces=self._new_traces,
+            new_keys=self._new_keys,
+            labels_used=list(labels_used),
+            traces_used=list(traces_used),
+            keys_used=list(keys_used),
+            bad_traces=any(t in self._bad for t in traces_used),
+            kids=kids,
+            ints=ints,
+            keys=keys,
+            sorted_keys=sorted_keys,
+            unique=len(set(keys)) == n,
+            starts=starts,
+            frows=list(zip(*frows, strict=True)),
+            hrows=hrows,
+            srows=srows,
+            wheres=self._wheres,
+        )
+        if max(len(self._labels), len(self._traces), len(self._kids), len(self._hit_keys.keys)) > import_prepare.CACHE_LIMIT:
+            self._start_over()  # the next batch numbers from scratch (reset)
+        else:
+            self._begin()
+        return batch
+
+    def _sums(
+        self,
+        kids: list[int],
+        ints: list[list[Any]],
+        flows: dict[Any, list[int]],
+        groups: dict[Any, list[int]],
+    ) -> None:
+        """Sum the batch per (5 minutes, flow id) and (5 minutes, group id): what
+        ``store_rollup.add_sums`` sums per (5 minutes, flow key, label sets) and per
+        (5 minutes, reporter, trace)."""
+        starts, ends = ints[_START], ints[_END]
+        if not all(type(s) is int for s in starts):
+            starts = list(map(int, starts))
+        if not all(type(e) is int for e in ends):
+            ends = list(map(int, ends))
+        cnt = [[x or 0 for x in ints[i]] if None in ints[i] else ints[i] for i in _VCOUNTERS]
+        kinfo = self._kinfo
+        for kid, nf, pin, pout, bin_, bout, start, end in zip(kids, *cnt, starts, ends, strict=True):
+            fid, gid = kinfo[kid]
+            b = start - start % FINEST
+            key = (b, fid)
+            acc = flows.get(key)
+            if acc is None:
+                flows[key] = [1, nf, pin, pout, bin_, bout, start, end]
+            else:
+                acc[0] += 1
+                acc[1] += nf
+                acc[2] += pin
+                acc[3] += pout
+                acc[4] += bin_
+                acc[5] += bout
+                if start < acc[6]:
+                    acc[6] = start
+                if end > acc[7]:
+                    acc[7] = end
+            if gid is not None:
+                gk = (b, gid)
+                g = groups.get(gk)
+                if g is None:
+                    groups[gk] = [1, nf, pin, pout, bin_, bout]
+                else:
+                    g[0] += 1
+                    g[1] += nf
+                    g[2] += pin
+                    g[3] += pout
+                    g[4] += bin_
+                    g[5] += bout

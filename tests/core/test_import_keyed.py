@@ -1,0 +1,152 @@
+"""Keyed batches (a key per distinct non-varying part, nine integers per record) store exactly
+what the store's own insert stores: rows and ids, label sets, traces, rollups; also when the
+reader numbers from scratch, when a batch is refused and rolled back, and when the
+connection's temporary tables are dropped between batches."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_import_handover import everything, good, read_back
+from test_store_rollup import values, varied_logs
+
+from desktopviz.core import import_prepare
+from desktopviz.core.flowlog import FIELDS
+from desktopviz.core.import_apply import REJECTED
+from desktopviz.core.import_db import ImportWriter, seen_key
+from desktopviz.core.import_fast import row_hash
+from desktopviz.core.import_keyed import KEY_FIELDS, VARYING_FIELDS, KeyedBatch, KeyedPreparer, join_row
+from desktopviz.core.import_keyed_apply import KEYS_TABLE, KeyedWriter
+from desktopviz.core.store import FlowStore
+
+
+def batch_of(prep: KeyedPreparer, rows: list[tuple[Any, ...]]) -> KeyedBatch:
+    for k, r in enumerate(rows):
+        prep.add_row(r, seen_key(r[0], row_hash(r)), str(k + 1))
+    return prep.take()
+
+
+def inserted(db: Path, parts: list[list[tuple[Any, ...]]]) -> dict[str, Any]:
+    """What the store's own insert stores for these batches."""
+    with FlowStore(db) as store:
+        for part in parts:
+            store.insert(part)
+    return everything(db, imported=False)
+
+
+def test_fields_split_into_varying_integers_and_keys() -> None:
+    assert VARYING_FIELDS[:2] == ("start_time", "end_time") and len(VARYING_FIELDS) == 9
+    assert not set(VARYING_FIELDS) & set(KEY_FIELDS)
+    row = values(varied_logs(1, seed=1)[0])
+    prep = KeyedPreparer()
+    b = batch_of(prep, [row])
+    assert b.n == 1 and len(b.ints) == 9 and b.kids == [1]
+    assert join_row([c[0] for c in b.ints], _key_of(row)) == row
+
+
+def _key_of(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(row[FIELDS.index(n)] for n in KEY_FIELDS)
+
+
+def test_keyed_rows_come_back_as_they_were() -> None:
+    rows = [values(x) for x in varied_logs(300, seed=9)]
+    prep = KeyedPreparer()
+    labels: dict[int, str] = {}
+    traces: dict[int, str] = {}
+    keys: dict[int, tuple[Any, ...]] = {}
+    new_keys = []
+    for i in range(0, 300, 100):
+        part = rows[i : i + 100]
+        b = batch_of(prep, part)
+        labels.update(b.new_labels)
+        traces.update((t, text) for t, text, _ in b.new_traces)
+        keys.update(b.new_keys)
+        new_keys.append(len(b.new_keys))
+        assert b.rows(labels, traces, keys) == [read_back(r) for r in part]
+        assert b.unique and b.sorted_keys == sorted(b.keys)
+    assert len(keys) < len(rows)  # records share keys
+    assert sum(new_keys) == len(keys)  # each key's values are sent once
+
+
+def test_keys_keep_types_apart() -> None:
+    """1 and 1.0 are equal in Python but SQLite stores them differently: two keys."""
+    row = list(values(good(20, seed=2)[0]))
+    other = list(row)
+    i = import_prepare._I["dest_port"]
+    row[i], other[i] = 1, 1.0
+    b = batch_of(KeyedPreparer(), [tuple(row), tuple(other)])
+    assert b.kids == [1, 2]
+
+
+def write_all(store: FlowStore, batches: list[KeyedBatch], writer: KeyedWriter | None = None) -> KeyedWriter:
+    ap = writer or KeyedWriter(ImportWriter(store, "x", "calico"))
+    for b in batches:
+        ap.accept(b)
+        assert ap.all_new(b)
+        ap.write(b, {"imported": b.n})
+    return ap
+
+
+def test_keyed_batches_store_what_the_store_insert_stores(tmp_path: Path) -> None:
+    rows = [values(x) for x in good(400, seed=11)]
+    parts = [rows[i : i + 37] for i in range(0, len(rows), 37)]
+    prep = KeyedPreparer()
+    with FlowStore(tmp_path / "b.sqlite") as store:
+        write_all(store, [batch_of(prep, p) for p in parts])
+    assert everything(tmp_path / "b.sqlite", imported=False) == inserted(tmp_path / "a.sqlite", parts)
+
+
+def test_a_reader_that_starts_its_numbering_over_maps_to_the_same_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(import_prepare, "CACHE_LIMIT", 2)
+    rows = [values(x) for x in good(400, seed=10)]
+    parts = [rows[i : i + 37] for i in range(0, len(rows), 37)]
+    prep = KeyedPreparer()
+    batches = [batch_of(prep, p) for p in parts]
+    assert sum(b.reset for b in batches) > 3 and all(b.new_keys for b in batches)
+    with FlowStore(tmp_path / "b.sqlite") as store:
+        write_all(store, batches)
+    assert everything(tmp_path / "b.sqlite", imported=False) == inserted(tmp_path / "a.sqlite", parts)
+
+
+def test_a_refused_batch_takes_its_keys_with_it(tmp_path: Path) -> None:
+    """A batch rolled back (a value SQLite cannot take) had put new keys and label sets in; the
+    next batches use some of the same keys and are stored right."""
+    logs = good(300, seed=12)
+    rows = [values(x) for x in logs]
+    bad = list(rows[150])
+    bad[import_prepare._I["source_name"]] = "\ud800"  # a lone surrogate
+    prep = KeyedPreparer()
+    first, refused, rest = rows[:100], [*rows[100:150], tuple(bad)], rows[150:]
+    b1, b2, b3 = batch_of(prep, first), batch_of(prep, refused), batch_of(prep, rest)
+    assert b2.new_keys and set(b3.kids) & set(b2.kids)
+    with FlowStore(tmp_path / "b.sqlite") as store:
+        ap = write_all(store, [b1])
+        ap.accept(b2)
+        with pytest.raises(REJECTED):
+            ap.write(b2, {"imported": b2.n})
+        write_all(store, [b3], ap)
+        store.insert(rows[100:150])  # what the importer then does for the good records of the refused batch
+    assert everything(tmp_path / "b.sqlite", imported=False) == inserted(
+        tmp_path / "a.sqlite", [first, rest, rows[100:150]]
+    )
+
+
+def test_the_temporary_tables_dropped_between_batches(tmp_path: Path) -> None:
+    """Changing temp_store (as a bulk load does) drops temporary tables: the writer notices."""
+    rows = [values(x) for x in good(200, seed=13)]
+    parts = [rows[:100], rows[100:]]
+    prep = KeyedPreparer()
+    b1, b2 = batch_of(prep, parts[0]), batch_of(prep, parts[1])
+    with FlowStore(tmp_path / "b.sqlite") as store:
+        ap = write_all(store, [b1])
+        store.conn.execute("PRAGMA temp_store = FILE")
+        with pytest.raises(sqlite3.OperationalError):
+            store.conn.execute(f"SELECT count(*) FROM temp.{KEYS_TABLE}")
+        write_all(store, [b2], ap)
+        ap.close()
+    assert everything(tmp_path / "b.sqlite", imported=False) == inserted(tmp_path / "a.sqlite", parts)
