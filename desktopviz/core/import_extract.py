@@ -40,28 +40,22 @@ from typing import Any
 
 from desktopviz.core.flowlog import FIELDS
 from desktopviz.core.import_calico import _MS_THRESHOLD
+from desktopviz.core.import_extract_keyed import INT as _INT
+from desktopviz.core.import_extract_keyed import (
+    KEY_FIELDS,
+    KEY_LIMIT,
+    VARYING,
+    VARYING_FIELDS,
+    KeyValues,
+    compile_split_key,
+    next_serial,
+)
+from desktopviz.core.import_extract_keyed import TIMES as _TIMES
+from desktopviz.core.import_extract_keyed import WS as _WS
 from desktopviz.core.import_fast import loads as fast_loads
 from desktopviz.core.import_fast import row_from_calico
 
-__all__ = ["VARYING", "Extractor", "Parts"]
-
-# Integer fields that change from record to record; everything else is cached by its text.
-VARYING = frozenset(
-    {
-        "start_time",
-        "end_time",
-        "bytes_in",
-        "bytes_out",
-        "packets_in",
-        "packets_out",
-        "num_flows",
-        "num_flows_started",
-        "num_flows_completed",
-    }
-)
-_TIMES = ("start_time", "end_time")
-_INT = rb"(-?(?:0|[1-9][0-9]{0,17}))"  # what json and orjson both read as the same int
-_WS = b" \t\r\n"  # JSON's whitespace (bytes.strip's default would take \v and \f too)
+__all__ = ["KEY_FIELDS", "VARYING", "VARYING_FIELDS", "Extractor", "Parts"]
 CACHE_LIMIT = 4096  # texts remembered per segment (cleared when full)
 CHECK_AFTER = 4096  # lines before judging whether the cache pays
 _FIELD_INDEX = {n: i for i, n in enumerate(FIELDS)}
@@ -156,6 +150,7 @@ class Extractor:
         flat = [n for step in self.plan for n in step.names]
         missing = [n for n in FIELDS if n not in flat]
         self.missing = tuple(row[_FIELD_INDEX[n]] for n in missing)  # what every such line gets
+        self.missing_names = tuple(missing)
         order = flat + missing
         self.perm: Callable[[Any], tuple[Any, ...]] | None = None
         if order != list(FIELDS):
@@ -170,6 +165,14 @@ class Extractor:
         self.join_order = None if join_order is None else itemgetter(0, *(i + 1 for i in join_order))
         self.lines = self.misses = 0
         self.off = False  # set once the segment caches stop paying
+        self.key_off = False  # split_key declines: off, or KEY_LIMIT serials handed out
+        segments = [step for step in self.plan if type(step) is _Segment]
+        self._key_values = KeyValues(
+            [s.names for s in segments], dict(zip(missing, self.missing, strict=True))
+        )
+        self.split_key: Callable[[bytes], tuple[tuple[int, ...], int, bytes] | None] = compile_split_key(
+            self, [type(step) is _Block for step in self.plan]
+        )
 
     @classmethod
     def build(cls, template: dict[str, Any], row: tuple[Any, ...]) -> Extractor | None:
@@ -183,7 +186,7 @@ class Extractor:
     def _learn(self, seg: _Segment, text: bytes) -> tuple[Any, ...]:
         self.misses += 1
         if self.lines >= CHECK_AFTER and self.misses * 4 > self.lines:
-            self.off = True  # most texts are new: parsing them whole is cheaper
+            self.off = self.key_off = True  # most texts are new: parsing them whole is cheaper
         obj = fast_loads(b"{" + text + b"}")
         entry = _REFUSED
         if type(obj) is dict and list(obj) == seg.keys:
@@ -192,7 +195,15 @@ class Extractor:
             row = row_from_calico(doc)
             if row is not None:
                 values = tuple(row[i] for i in seg.picks)
-                entry = (values, tuple(_dumps(values[s:e], 0)[5:] for s, e in seg.runs))
+                serial = 0
+                if len(self._key_values.by_serial) < KEY_LIMIT:
+                    serial = next_serial()
+                if serial:
+                    self._key_values.by_serial[serial] = values
+                else:
+                    self.key_off = True  # no key for this text: split_key declines from now on
+                blobs = tuple(_dumps(values[s:e], 0)[5:] for s, e in seg.runs)
+                entry = (values, blobs, serial)
         if len(seg.cache) >= CACHE_LIMIT:
             seg.cache.clear()
         seg.cache[text] = entry
@@ -225,7 +236,7 @@ class Extractor:
                 continue
             seg: _Segment = step  # type: ignore[assignment]
             if pos > 1:
-                if raw[pos] != 44:  # ","
+                if raw[pos : pos + 1] != b",":
                     return None
                 pos += 1
             if seg.end is not None:
@@ -258,6 +269,11 @@ class Extractor:
         if self.perm is None:
             return flat
         return self.perm(flat + self.missing)
+
+    def key_values(self, key: int) -> tuple[Any, ...]:
+        """The non-varying values (KEY_FIELDS order, as :meth:`row` gives them) of the lines
+        ``split_key`` gave ``key``; KeyError for a key this extractor did not give."""
+        return self._key_values(key)
 
     def extract(self, raw: bytes) -> tuple[tuple[Any, ...], bytes] | None:
         """(row, digest) of a line, or None (take the general route)."""

@@ -1,0 +1,198 @@
+"""The keyed form of an extractor's lines: the changing integers, a key for the rest, the digest.
+
+:meth:`~desktopviz.core.import_extract.Extractor.split_key` gives, per line, only the values
+of :data:`VARYING_FIELDS` and a *key* standing for the other values (:data:`KEY_FIELDS`),
+which :meth:`~desktopviz.core.import_extract.Extractor.key_values` gives back. A key is an
+int: the *serials* of the line's segment texts (each distinct text that parsed and checked,
+numbered once when first seen, from a counter shared by every extractor of the process, so a
+number is never reused), ``SERIAL_BITS`` bits each, in plan order. Equal keys hence mean the
+same segment texts, so the same values; keys of two extractors never collide (serials start
+at 1, so the number of segments is readable from the key's size).
+
+An extractor remembers the values of every serial it handed out (cleared segment caches do
+not forget them), up to :data:`KEY_LIMIT` of them: past that, ``split_key`` declines every
+further line of that extractor (the general route takes them), which bounds the memory.
+
+The function is generated per plan (:func:`compile_split_key`): straight-line code with the
+plan's regular expressions, caches and constants bound, so a line costs no loop over the plan,
+no type checks, one ``m.groups()`` per block and one join of marshal bytes for the digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import re
+from itertools import count
+from typing import Any
+
+from desktopviz.core.flowlog import FIELDS
+
+__all__ = ["KEY_FIELDS", "KEY_LIMIT", "SERIAL_BITS", "VARYING", "VARYING_FIELDS", "compile_split_key"]
+
+# Integer fields that change from record to record; everything else is cached by its text.
+VARYING = frozenset(
+    {
+        "start_time",
+        "end_time",
+        "bytes_in",
+        "bytes_out",
+        "packets_in",
+        "packets_out",
+        "num_flows",
+        "num_flows_started",
+        "num_flows_completed",
+    }
+)
+VARYING_FIELDS: tuple[str, ...] = tuple(n for n in FIELDS if n in VARYING)
+KEY_FIELDS: tuple[str, ...] = tuple(n for n in FIELDS if n not in VARYING)
+TIMES = ("start_time", "end_time")
+INT = rb"(-?(?:0|[1-9][0-9]{0,17}))"  # what json and orjson both read as the same int
+# the same ints below import_calico's _MS_THRESHOLD (10**11: seconds, not milliseconds)
+TIME_INT = rb"(-?0|[1-9][0-9]{0,10}|-[1-9][0-9]{0,17})"
+WS = b" \t\r\n"  # JSON's whitespace (bytes.strip's default would take \v and \f too)
+TUPLE_HEAD = b"(" + len(FIELDS).to_bytes(4, "little")  # marshal v0 of a tuple of len(FIELDS)
+SERIAL_BITS = 32
+KEY_LIMIT = 1 << 16  # serials (distinct segment texts) one extractor remembers for key_values
+_serials = count(1)
+
+
+def next_serial() -> int:
+    """A segment text's number, never given twice in this process (0 once the bits run out)."""
+    serial = next(_serials)
+    return serial if serial < 1 << SERIAL_BITS else 0
+
+
+def field_runs(pieces: list[list[str]]) -> list[tuple[int, int, int]]:
+    """(piece, start, end) runs of consecutive fields of a piece that are also consecutive in
+    FIELDS, in FIELDS order: a row's marshal bytes are these runs' bytes in this order."""
+    owner = {n: (p, i) for p, names in enumerate(pieces) for i, n in enumerate(names)}
+    out: list[tuple[int, int, int]] = []
+    for n in FIELDS:
+        p, i = owner[n]
+        if out and out[-1][0] == p and out[-1][2] == i:
+            out[-1] = (p, out[-1][1], i + 1)
+        else:
+            out.append((p, i, i + 1))
+    return out
+
+
+def _block_pattern(names: list[str], first: bool, last: bool) -> bytes:
+    """A block's fields, with what surrounds them: ``{`` or ``,`` before, ``,`` or the line's
+    end after (the checks the general split makes around a block, folded in)."""
+    body = b",".join(b'"' + n.encode() + b'":' + (TIME_INT if n in TIMES else INT) for n in names)
+    head = b"\\{" if first else b","
+    tail = b"[ \\t\\r\\n]*\\}[ \\t\\r\\n]*\\Z" if last else b","
+    return head + body + tail
+
+
+def compile_split_key(ext: Any, is_block: list[bool]) -> Any:
+    """The ``split_key`` function of an extractor (see the module doc), from its plan:
+    ``ext.plan`` (blocks and segments, ``is_block`` telling which), ``ext.missing_names``
+    and ``ext.missing`` (fields the template lacks, with the values every line gets) and
+    ``ext._learn`` (a segment text's cache entry: values, marshal runs, serial)."""
+    plan = ext.plan
+    env: dict[str, Any] = {
+        "ext": ext,
+        "learn": ext._learn,
+        "dumps": marshal.dumps,
+        "blake2b": hashlib.blake2b,
+        "WS": WS,
+    }
+    lines = ["def split_key(raw):", "    if ext.key_off:", "        return None", "    ext.lines += 1"]
+    value_of: dict[str, str] = {}  # varying field -> expression
+    serial_exprs: list[str] = []
+    last = len(plan) - 1
+    for k, step in enumerate(plan):
+        if is_block[k]:
+            env[f"M{k}"] = re.compile(_block_pattern(step.names, k == 0, k == last)).match
+            names = [f"v{k}_{i}" for i in range(len(step.names))]
+            value_of.update(zip(step.names, names, strict=True))
+            lines.append(f"    m = M{k}(raw{'' if k == 0 else ', pos'})")
+            lines.append("    if m is None:")
+            lines.append("        return None")
+            if len(names) == 1:
+                lines.append(f"    {names[0]} = int(m.group(1))")
+            else:
+                lines.append(f"    {', '.join(names)} = map(int, m.groups())")
+            if k != last:
+                lines.append("    pos = m.end()")
+            continue
+        env[f"C{k}"], env[f"S{k}"] = step.cache, step
+        if k == 0:
+            lines += ["    if raw[:1] != b'{':", "        return None", "    pos = 1"]
+        if k != last:
+            env[f"E{k}"] = step.end
+            lines += [f"    end = raw.find(E{k}, pos)", "    if end < 0:", "        return None"]
+        else:
+            lines.append("    end = len(raw) - 2 if raw.endswith(b'}\\n') else len(raw.rstrip(WS)) - 1")
+            lines += ["    if end < pos or raw[end] != 125:", "        return None"]
+        lines.append("    text = raw[pos:end]")
+        lines.append(f"    e{k} = C{k}.get(text)")
+        lines.append(f"    if e{k} is None:")
+        lines.append(f"        e{k} = learn(S{k}, text)")
+        lines.append(f"        if not e{k} or not e{k}[2]:")  # refused, or no serial left
+        lines.append("            return None")
+        lines.append(f"    elif not e{k}:")
+        lines.append("        return None")
+        if k != last:
+            lines.append("    pos = end")
+        shift = SERIAL_BITS * len(serial_exprs)
+        serial_exprs.append(f"e{k}[2]" if shift == 0 else f"e{k}[2] << {shift}")
+    missing = list(ext.missing_names)
+    for n, v in zip(missing, ext.missing, strict=True):
+        if n in VARYING:
+            value_of[n] = repr(v)  # an int: the same on every line
+    # the digest: the marshal bytes of the row's runs, in FIELDS order
+    pieces = [list(step.names) for step in plan] + [missing]
+    blobs: list[str] = []
+    const = TUPLE_HEAD
+    for p, s, e in field_runs(pieces):
+        if p == len(plan):
+            const += marshal.dumps(tuple(ext.missing[s:e]), 0)[5:]
+            continue
+        if is_block[p]:
+            vs = [f"v{p}_{i}" for i in range(s, e)]
+            expr = f"dumps({vs[0]}, 0)" if len(vs) == 1 else f"dumps(({', '.join(vs)}), 0)[5:]"
+        else:
+            expr = f"e{p}[1][{plan[p].runs.index((s, e))}]"
+        if const:
+            env[f"B{len(blobs)}"] = const
+            blobs.append(f"B{len(blobs)}")
+            const = b""
+        blobs.append(expr)
+    if const:
+        env[f"B{len(blobs)}"] = const
+        blobs.append(f"B{len(blobs)}")
+    ints = ", ".join(value_of[n] for n in VARYING_FIELDS)
+    key = " | ".join(serial_exprs) or "0"
+    lines.append(
+        f"    return ({ints},), {key}, blake2b(b''.join(({', '.join(blobs)},)), digest_size=16).digest()"
+    )
+    exec(compile("\n".join(lines) + "\n", f"<split_key {id(ext):x}>", "exec"), env)  # noqa: S102
+    fn = env["split_key"]
+    fn.source = "\n".join(lines)  # for debugging: what runs
+    return fn
+
+
+class KeyValues:
+    """The non-varying values (KEY_FIELDS order) of an extractor's keys: each segment's values
+    by serial, put together with the template's missing fields."""
+
+    def __init__(self, segment_names: list[list[str]], missing: dict[str, Any]) -> None:
+        self.by_serial: dict[int, tuple[Any, ...]] = {}
+        self.count = len(segment_names)
+        order = [n for names in segment_names for n in names] + [n for n in missing if n not in VARYING]
+        self.tail = tuple(missing[n] for n in missing if n not in VARYING)
+        self.pick = [order.index(n) for n in KEY_FIELDS]
+        self.mask = (1 << SERIAL_BITS) - 1
+
+    def __call__(self, key: int) -> tuple[Any, ...]:
+        flat: list[Any] = []
+        for i in range(self.count):
+            serial = (key >> (SERIAL_BITS * i)) & self.mask
+            flat.extend(self.by_serial[serial])  # KeyError: not a key of this extractor
+        if key >> (SERIAL_BITS * self.count):
+            raise KeyError(key)
+        flat.extend(self.tail)
+        return tuple(flat[i] for i in self.pick)

@@ -1,0 +1,175 @@
+"""The keyed form of the extractor: a line's changing integers and a key give back exactly the
+row and digest ``split`` gives, keys stay answerable after the caches are cleared, two texts
+never share a key, and ``split_key`` declines exactly the lines ``split`` declines."""
+
+from __future__ import annotations
+
+import json
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from import_lines import BASE, LINES
+from test_import_extract import ODD, ORDERS, TEXT_EDITS, extractor, line, reorder
+
+from desktopviz.core import import_extract, import_extract_keyed
+from desktopviz.core.flowlog import FIELDS
+from desktopviz.core.import_extract import KEY_FIELDS, VARYING, VARYING_FIELDS, Extractor
+from desktopviz.core.import_fast import loads, row_from_calico
+
+_VI = [FIELDS.index(n) for n in VARYING_FIELDS]
+_KI = [FIELDS.index(n) for n in KEY_FIELDS]
+BENCH = Path("/tmp/desktopviz_bench_import_1000000.jsonl")
+
+
+def merge(ints: tuple[int, ...], values: tuple[Any, ...]) -> tuple[Any, ...]:
+    row: list[Any] = [None] * len(FIELDS)
+    for i, v in zip(_VI, ints, strict=True):
+        row[i] = v
+    for i, v in zip(_KI, values, strict=True):
+        row[i] = v
+    return tuple(row)
+
+
+def same(ext: Extractor, raw: bytes) -> bool:
+    """split_key agrees with split (the same lines declined, the same row and digest); True if taken."""
+    want = ext.extract(raw)
+    got = ext.split_key(raw)
+    assert (got is None) == (want is None), raw
+    if got is None:
+        return False
+    ints, key, digest = got
+    assert len(ints) == len(VARYING_FIELDS) and all(type(i) is int for i in ints)
+    assert (merge(ints, ext.key_values(key)), digest) == want, raw
+    return True
+
+
+def test_the_field_lists_split_fields_in_its_order() -> None:
+    assert set(VARYING_FIELDS) == VARYING and len(VARYING_FIELDS) + len(KEY_FIELDS) == len(FIELDS)
+    assert list(VARYING_FIELDS) == [n for n in FIELDS if n in VARYING]
+    assert list(KEY_FIELDS) == [n for n in FIELDS if n not in VARYING]
+
+
+@pytest.mark.parametrize("order", list(ORDERS))
+def test_felix_records_give_the_rows_of_split(order: str) -> None:
+    ext = extractor(ORDERS[order])
+    docs = [reorder(dict(BASE, **json.loads(t)), ORDERS[order]) for t in LINES]
+    taken = [same(ext, line(d)) for d in docs]
+    assert sum(taken) >= 10
+    assert same(ext, line(reorder(BASE, ORDERS[order])))
+
+
+def test_missing_varying_fields_get_the_value_every_line_gets() -> None:
+    order = [k for k in BASE if k not in ("num_flows_started", "packets_in", "host")]
+    ext = extractor(order)
+    got = ext.split_key(line(reorder(dict(BASE, bytes_in=5), order)))
+    assert got is not None
+    row = merge(got[0], ext.key_values(got[1]))
+    assert row[FIELDS.index("bytes_in")] == 5
+    assert row == ext.extract(line(reorder(dict(BASE, bytes_in=5), order)))[0]  # type: ignore[index]
+
+
+def test_equal_keys_mean_equal_values_and_keys_outlive_the_caches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(import_extract, "CACHE_LIMIT", 3)
+    ext = extractor(ORDERS["felix"])
+    other = extractor(ORDERS["fields"])
+    keys: dict[int, tuple[Any, ...]] = {}
+    for round_ in range(3):
+        for i in range(8):
+            doc = dict(BASE, dest_port=i, host=f"n{i % 2}", bytes_in=round_)
+            for e in (ext, other):
+                got = e.split_key(line(reorder(doc, ORDERS["felix" if e is ext else "fields"])))
+                assert got is not None
+                values = e.key_values(got[1])
+                assert keys.setdefault(got[1], values) == values  # a key never means other values
+                assert values[KEY_FIELDS.index("dest_port")] == i
+    assert len(keys) > 16  # caches cleared: texts seen again get new keys, old keys still answer
+    for key, values in keys.items():
+        owner = ext if key in ext._key_values.by_serial or _owns(ext, key) else other
+        assert owner.key_values(key) == values
+    with pytest.raises(KeyError):
+        ext.key_values(max(keys) << 40)
+
+
+def _owns(ext: Extractor, key: int) -> bool:
+    try:
+        ext.key_values(key)
+    except KeyError:
+        return False
+    return True
+
+
+def test_past_the_key_limit_split_key_declines_and_split_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(import_extract, "KEY_LIMIT", 4)
+    ext = extractor(ORDERS["fields"])
+    lines = [line(dict(BASE, dest_port=i)) for i in range(6)]
+    got = [ext.split_key(raw) for raw in lines]
+    assert all(g is not None for g in got[:2]) and all(g is None for g in got[3:])
+    assert all(ext.split(raw) is not None for raw in lines)
+    assert ext.key_values(got[0][1])[KEY_FIELDS.index("dest_port")] == 0  # type: ignore[index]
+
+
+def test_truncated_lines_are_declined() -> None:
+    ext = extractor(ORDERS["fields"])
+    raw = line(BASE)
+    cuts = [raw.index(b',"source_ip"'), raw.index(b',"http_requests'), len(raw) - 2]  # after a block
+    for n in [*range(0, len(raw) - 2, 7), *cuts]:  # without the closing brace
+        assert ext.split(raw[:n]) is None and ext.split_key(raw[:n]) is None
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    order=st.sampled_from(list(ORDERS)),
+    changes=st.dictionaries(st.sampled_from([*BASE, "@timestamp", "extra", "hits"]), ODD, max_size=4),
+    drop=st.lists(st.sampled_from(list(BASE)), max_size=2),
+    edit=st.one_of(st.none(), st.sampled_from(TEXT_EDITS)),
+)
+def test_any_line_is_declined_by_both_or_identical(
+    order: str, changes: dict[str, Any], drop: list[str], edit: tuple[bytes, bytes] | None
+) -> None:
+    ext = extractor(ORDERS[order])
+    doc = reorder(dict(BASE, **changes), ORDERS[order])
+    for name in drop:
+        doc.pop(name, None)
+    raw = line(doc)
+    if edit is not None:
+        raw = raw.replace(edit[0], edit[1], 1)
+    same(ext, raw)
+    same(ext, raw)  # from the caches
+
+
+def test_times_in_milliseconds_are_declined() -> None:
+    ext = extractor(ORDERS["felix"])
+    for t in (99_999_999_999, 100_000_000_000, -(10**17), 0):
+        same(ext, line(reorder(dict(BASE, start_time=t), ORDERS["felix"])))
+        same(ext, line(reorder(dict(BASE, end_time=t), ORDERS["felix"])))
+
+
+def test_bench_lines_give_the_rows_of_split() -> None:
+    """The generated bench data (tests/perf/_synth.py), when it is there, then a sample of it."""
+    if BENCH.exists():
+        with BENCH.open("rb") as fp:
+            raws = list(islice(fp, 20_000))
+    else:
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "perf"))
+        from _synth import iter_logs
+
+        raws = [(log.to_json() + "\n").encode() for log in iter_logs(3000, seed=3)]
+    doc = loads(raws[0])
+    row = row_from_calico(doc)
+    assert row is not None
+    ext = Extractor.build(doc, row)
+    assert ext is not None
+    assert all(same(ext, raw) for raw in raws)
+
+
+def test_keys_are_small_ints() -> None:
+    ext = extractor(ORDERS["felix"])
+    got = ext.split_key(line(reorder(BASE, ORDERS["felix"])))
+    assert got is not None and type(got[1]) is int and got[1] > 0
+    assert got[1].bit_length() <= import_extract_keyed.SERIAL_BITS * 4
