@@ -88,7 +88,7 @@ class _Block:
 
 
 class _Segment:
-    __slots__ = ("keys", "names", "picks", "cache", "end", "runs")
+    __slots__ = ("keys", "names", "picks", "cache", "end", "runs", "fp")
 
     def __init__(self, keys: list[str], end: bytes | None) -> None:
         self.keys = keys
@@ -97,6 +97,7 @@ class _Segment:
         self.cache: dict[bytes, tuple[Any, ...]] = {}
         self.end = end  # the text that starts the next block (None: the segment ends the line)
         self.runs: list[tuple[int, int]] = []
+        self.fp: dict[Any, tuple[tuple[bytes, tuple[Any, ...]], ...]] = {}  # split_key's guesses
 
 
 def _runs(pieces: list[list[str]]) -> tuple[list[list[tuple[int, int]]], list[int] | None]:
@@ -206,6 +207,7 @@ class Extractor:
                 entry = (values, blobs, serial)
         if len(seg.cache) >= CACHE_LIMIT:
             seg.cache.clear()
+            seg.fp.clear()
         seg.cache[text] = entry
         return entry
 

@@ -21,6 +21,7 @@ no type checks, one ``m.groups()`` per block and one join of marshal bytes for t
 from __future__ import annotations
 
 import hashlib
+import json
 import marshal
 import re
 from itertools import count
@@ -54,6 +55,9 @@ WS = b" \t\r\n"  # JSON's whitespace (bytes.strip's default would take \v and \f
 TUPLE_HEAD = b"(" + len(FIELDS).to_bytes(4, "little")  # marshal v0 of a tuple of len(FIELDS)
 SERIAL_BITS = 32
 KEY_LIMIT = 1 << 16  # serials (distinct segment texts) one extractor remembers for key_values
+BLOCK_CACHE_LIMIT = 4096  # texts of a block of times remembered (cleared when full)
+FP_WINDOW = 512  # a segment's first bytes that pick the candidate texts to compare
+FP_BUCKET = 8  # candidate texts remembered per first bytes (or per length, for the line's last segment)
 _serials = count(1)
 
 
@@ -77,13 +81,113 @@ def field_runs(pieces: list[list[str]]) -> list[tuple[int, int, int]]:
     return out
 
 
+def _int_pattern(name: str) -> bytes:
+    # possessive: the same matches (a digit never stands where the next "," or "}" must), no backtracking
+    if name in TIMES:  # the ints below import_calico's _MS_THRESHOLD (10**11: seconds, not ms)
+        return rb"(-?+0|[1-9][0-9]{0,10}+|-[1-9][0-9]{0,17}+)"
+    return rb"(-?+(?:0|[1-9][0-9]{0,17}+))"
+
+
 def _block_pattern(names: list[str], first: bool, last: bool) -> bytes:
     """A block's fields, with what surrounds them: ``{`` or ``,`` before, ``,`` or the line's
     end after (the checks the general split makes around a block, folded in)."""
-    body = b",".join(b'"' + n.encode() + b'":' + (TIME_INT if n in TIMES else INT) for n in names)
+    body = b",".join(b'"' + n.encode() + b'":' + _int_pattern(n) for n in names)
     head = b"\\{" if first else b","
     tail = b"[ \\t\\r\\n]*\\}[ \\t\\r\\n]*\\Z" if last else b","
     return head + body + tail
+
+
+def learn_block(
+    match: Any, cache: dict[bytes, Any], runs: list[tuple[int, int]], raw: bytes, start: int, stop: int
+) -> Any:
+    """A block text's ints and marshal runs, if the block's pattern reads exactly raw[start:stop]."""
+    m = match(raw, start)
+    if m is None or m.end() != stop:
+        return None
+    ints = tuple(map(int, m.groups()))
+    if len(cache) >= BLOCK_CACHE_LIMIT:
+        cache.clear()
+    entry = cache[raw[start:stop]] = (ints, tuple(marshal.dumps(ints[s:e], 0)[5:] for s, e in runs))
+    return entry
+
+
+def note(fp: dict[Any, Any], key: Any, text: bytes, entry: Any) -> None:
+    """Remember a segment text (and its cache entry) under ``key`` for the guess that skips the search."""
+    bucket = fp.get(key, ())
+    if (text, entry) not in bucket:
+        fp[key] = ((text, entry), *bucket[: FP_BUCKET - 1])
+
+
+def _window(ext: Any, step: Any) -> int:
+    """How many of a segment's first bytes pick its candidates: 3/4 of the template's text, at
+    most FP_WINDOW (a text shorter than the window is never guessed, only looked up)."""
+    template = {k: ext.template[k] for k in step.keys}
+    size = len(json.dumps(template, separators=(",", ":"), ensure_ascii=False).encode()) - 2
+    return max(8, min(FP_WINDOW, size * 3 // 4))
+
+
+def _segment_code(k: int, step: Any, last: bool, ext: Any, env: dict[str, Any]) -> list[str]:
+    """A segment's lines: guess its text from the candidates of its first bytes (middle) or of
+    its length (last), verified in full; else search, look up, learn (see the module doc)."""
+    env[f"C{k}"], env[f"S{k}"], env[f"FP{k}"] = step.cache, step, step.fp
+    out = []
+    if last:
+        out.append("    end = len(raw) - 2 if raw.endswith(b'}\\n') else len(raw.rstrip(WS)) - 1")
+        out += ["    if end < pos or raw[end] != 125:", "        return None"]
+        out += [
+            f"    for t, e{k} in FP{k}.get(end - pos, ()):",
+            "        if raw.startswith(t, pos):",
+            "            break",
+        ]
+        out += ["    else:", "        text = raw[pos:end]"]
+        fp_key = "end - pos"
+    else:
+        env[f"E{k}"], env[f"W{k}"] = step.end, _window(ext, step)
+        out.append(f"    for t, e{k} in FP{k}.get(raw[pos : pos + W{k}], ()):")
+        out.append(f"        if raw.startswith(t, pos) and raw.startswith(E{k}, pos + len(t)):")
+        out += ["            end = pos + len(t)", "            break", "    else:"]
+        out += [f"        end = raw.find(E{k}, pos)", "        if end < 0:", "            return None"]
+        out.append("        text = raw[pos:end]")
+        fp_key = f"text[:W{k}]"
+    out += [
+        f"        e{k} = C{k}.get(text)",
+        f"        if e{k} is None:",
+        f"            e{k} = learn(S{k}, text)",
+    ]
+    out += [f"        if not e{k} or not e{k}[2]:", "            return None"]  # refused, or no serial left
+    if last:
+        out.append(f"        note(FP{k}, end - pos, text, e{k})")
+    else:
+        out += [f"        if len(text) >= W{k}:", f"            note(FP{k}, {fp_key}, text, e{k})"]
+        out.append("    pos = end")
+    return out
+
+
+def _block_code(k: int, step: Any, first: bool, last: bool, nxt: Any, env: dict[str, Any]) -> list[str]:
+    """A block's lines: times (the same in every record of a flush interval) looked up by their
+    text up to the next key; counters read with the anchored pattern."""
+    env[f"M{k}"] = re.compile(_block_pattern(step.names, first, last)).match
+    names = [f"v{k}_{i}" for i in range(len(step.names))]
+    start = "0" if first else "pos"
+    if all(n in TIMES for n in step.names) and not last:
+        env[f"N{k}"], env[f"T{k}"], env[f"R{k}"] = b',"' + nxt.keys[0].encode() + b'":', {}, step.runs
+        out = [f"    end = raw.find(N{k}, {start})", "    if end < 0:", "        return None"]
+        out += [f"    b{k} = T{k}.get(raw[{start} : end + 1])", f"    if b{k} is None:"]
+        out += [
+            f"        b{k} = learn_block(M{k}, T{k}, R{k}, raw, {start}, end + 1)",
+            f"        if b{k} is None:",
+        ]
+        out += [
+            "            return None",
+            f"    {', '.join(names)}{',' if len(names) == 1 else ''} = b{k}[0]",
+        ]
+        return [*out, "    pos = end + 1"]
+    out = [f"    m = M{k}(raw{'' if first else ', pos'})", "    if m is None:", "        return None"]
+    if len(names) == 1:
+        out.append(f"    {names[0]} = int(m.group(1))")
+    else:
+        out.append(f"    {', '.join(names)} = map(int, m.groups())")
+    return out if last else [*out, "    pos = m.end()"]
 
 
 def compile_split_key(ext: Any, is_block: list[bool]) -> Any:
@@ -92,51 +196,21 @@ def compile_split_key(ext: Any, is_block: list[bool]) -> Any:
     and ``ext.missing`` (fields the template lacks, with the values every line gets) and
     ``ext._learn`` (a segment text's cache entry: values, marshal runs, serial)."""
     plan = ext.plan
-    env: dict[str, Any] = {
-        "ext": ext,
-        "learn": ext._learn,
-        "dumps": marshal.dumps,
-        "blake2b": hashlib.blake2b,
-        "WS": WS,
-    }
+    env: dict[str, Any] = {"ext": ext, "learn": ext._learn, "learn_block": learn_block, "note": note}
+    env.update(dumps=marshal.dumps, H16=hashlib.blake2b(digest_size=16), WS=WS)  # copied: no set-up per line
     lines = ["def split_key(raw):", "    if ext.key_off:", "        return None", "    ext.lines += 1"]
     value_of: dict[str, str] = {}  # varying field -> expression
     serial_exprs: list[str] = []
     last = len(plan) - 1
     for k, step in enumerate(plan):
         if is_block[k]:
-            env[f"M{k}"] = re.compile(_block_pattern(step.names, k == 0, k == last)).match
-            names = [f"v{k}_{i}" for i in range(len(step.names))]
-            value_of.update(zip(step.names, names, strict=True))
-            lines.append(f"    m = M{k}(raw{'' if k == 0 else ', pos'})")
-            lines.append("    if m is None:")
-            lines.append("        return None")
-            if len(names) == 1:
-                lines.append(f"    {names[0]} = int(m.group(1))")
-            else:
-                lines.append(f"    {', '.join(names)} = map(int, m.groups())")
-            if k != last:
-                lines.append("    pos = m.end()")
+            nxt = plan[k + 1] if k < last else None
+            lines += _block_code(k, step, k == 0, k == last, nxt, env)
+            value_of.update((n, f"v{k}_{i}") for i, n in enumerate(step.names))
             continue
-        env[f"C{k}"], env[f"S{k}"] = step.cache, step
         if k == 0:
             lines += ["    if raw[:1] != b'{':", "        return None", "    pos = 1"]
-        if k != last:
-            env[f"E{k}"] = step.end
-            lines += [f"    end = raw.find(E{k}, pos)", "    if end < 0:", "        return None"]
-        else:
-            lines.append("    end = len(raw) - 2 if raw.endswith(b'}\\n') else len(raw.rstrip(WS)) - 1")
-            lines += ["    if end < pos or raw[end] != 125:", "        return None"]
-        lines.append("    text = raw[pos:end]")
-        lines.append(f"    e{k} = C{k}.get(text)")
-        lines.append(f"    if e{k} is None:")
-        lines.append(f"        e{k} = learn(S{k}, text)")
-        lines.append(f"        if not e{k} or not e{k}[2]:")  # refused, or no serial left
-        lines.append("            return None")
-        lines.append(f"    elif not e{k}:")
-        lines.append("        return None")
-        if k != last:
-            lines.append("    pos = end")
+        lines += _segment_code(k, step, k == last, ext, env)
         shift = SERIAL_BITS * len(serial_exprs)
         serial_exprs.append(f"e{k}[2]" if shift == 0 else f"e{k}[2] << {shift}")
     missing = list(ext.missing_names)
@@ -151,7 +225,9 @@ def compile_split_key(ext: Any, is_block: list[bool]) -> Any:
         if p == len(plan):
             const += marshal.dumps(tuple(ext.missing[s:e]), 0)[5:]
             continue
-        if is_block[p]:
+        if f"T{p}" in env:  # a block of times, from its cache
+            expr = f"b{p}[1][{plan[p].runs.index((s, e))}]"
+        elif is_block[p]:
             vs = [f"v{p}_{i}" for i in range(s, e)]
             expr = f"dumps({vs[0]}, 0)" if len(vs) == 1 else f"dumps(({', '.join(vs)}), 0)[5:]"
         else:
@@ -166,12 +242,12 @@ def compile_split_key(ext: Any, is_block: list[bool]) -> Any:
         blobs.append(f"B{len(blobs)}")
     ints = ", ".join(value_of[n] for n in VARYING_FIELDS)
     key = " | ".join(serial_exprs) or "0"
-    lines.append(
-        f"    return ({ints},), {key}, blake2b(b''.join(({', '.join(blobs)},)), digest_size=16).digest()"
-    )
-    exec(compile("\n".join(lines) + "\n", f"<split_key {id(ext):x}>", "exec"), env)  # noqa: S102
+    lines += ["    h = H16.copy()", f"    h.update(b''.join(({', '.join(blobs)},)))"]
+    lines.append(f"    return ({ints},), {key}, h.digest()")
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, f"<split_key {id(ext):x}>", "exec"), env)  # noqa: S102
     fn = env["split_key"]
-    fn.source = "\n".join(lines)  # for debugging: what runs
+    fn.source = source  # what runs, for debugging
     return fn
 
 

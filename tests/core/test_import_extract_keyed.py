@@ -131,6 +131,7 @@ def test_any_line_is_declined_by_both_or_identical(
     order: str, changes: dict[str, Any], drop: list[str], edit: tuple[bytes, bytes] | None
 ) -> None:
     ext = extractor(ORDERS[order])
+    assert same(ext, line(reorder(BASE, ORDERS[order])))  # its texts are the first guesses
     doc = reorder(dict(BASE, **changes), ORDERS[order])
     for name in drop:
         doc.pop(name, None)
@@ -173,3 +174,45 @@ def test_keys_are_small_ints() -> None:
     got = ext.split_key(line(reorder(BASE, ORDERS["felix"])))
     assert got is not None and type(got[1]) is int and got[1] > 0
     assert got[1].bit_length() <= import_extract_keyed.SERIAL_BITS * 4
+
+
+# dest_port ends the first segment: a known text can be the start of another line's segment
+PORT_LAST = [
+    "start_time",
+    "end_time",
+    *(k for k in BASE if k not in VARYING and k != "dest_port"),
+    "dest_port",
+]
+PORT_LAST += [k for k in BASE if k in VARYING and k not in PORT_LAST]
+
+
+def test_a_known_text_that_starts_a_longer_segment_is_not_taken_for_it() -> None:
+    ext = extractor(PORT_LAST)
+    for port in (53, 530, 5300, 53, 530):
+        doc = reorder(dict(BASE, dest_port=port, bytes_in=port), PORT_LAST)
+        assert same(ext, line(doc))
+        got = ext.split_key(line(doc))
+        assert got is not None and ext.key_values(got[1])[KEY_FIELDS.index("dest_port")] == port
+
+
+def test_many_texts_with_the_same_beginning_are_all_found_again() -> None:
+    ext = extractor(PORT_LAST)
+    ports = [1000 + i for i in range(3 * import_extract_keyed.FP_BUCKET)]
+    for _ in range(2):
+        for port in ports:
+            assert same(ext, line(reorder(dict(BASE, dest_port=port), PORT_LAST)))
+    assert all(
+        len(bucket) <= import_extract_keyed.FP_BUCKET
+        for step in ext.plan
+        for bucket in getattr(step, "fp", {}).values()
+    )
+
+
+def test_a_key_between_the_times_and_the_next_segment_is_declined() -> None:
+    ext = extractor(ORDERS["fields"])
+    raw = line(BASE)
+    assert same(ext, raw)
+    odd = raw.replace(b',"source_ip"', b',"extra":5,"source_ip"', 1)
+    assert not same(ext, odd) and not same(ext, odd)
+    odd = raw.replace(b',"source_ip"', b' ,"source_ip"', 1)
+    assert not same(ext, odd)
