@@ -26,6 +26,12 @@ reported never depend on this shortcut.
 The digest is :func:`~desktopviz.core.import_fast.row_hash`'s (BLAKE2b-128 of
 ``marshal.dumps(row, 0)``), put together from marshal bytes computed once per segment text:
 marshal version 0 writes a tuple as its length and then its items' bytes, each alone.
+
+:meth:`Extractor.split_key` is the keyed form the import sends between processes: the line's
+:data:`VARYING_FIELDS` values, an int key for its segment texts, and the same digest;
+:meth:`Extractor.key_values` gives a key's :data:`KEY_FIELDS` values
+(:mod:`~desktopviz.core.import_extract_keyed`: keys, their lifetime and limit, and the
+function generated per plan that makes it fast).
 """
 
 from __future__ import annotations
@@ -126,7 +132,8 @@ def _runs(pieces: list[list[str]]) -> tuple[list[list[tuple[int, int]]], list[in
 
 class Extractor:
     """Rows and digests of the lines that have the key order of a template record (see the
-    module doc). Build with :meth:`build`; ``extract(raw)`` gives (row, digest) or None."""
+    module doc). Build with :meth:`build`; ``extract(raw)`` gives (row, digest) or None,
+    ``split_key(raw)`` (ints, key, digest) or None (see :meth:`key_values`)."""
 
     def __init__(self, template: dict[str, Any], row: tuple[Any, ...]) -> None:
         keys = list(template)
@@ -171,6 +178,8 @@ class Extractor:
         self._key_values = KeyValues(
             [s.names for s in segments], dict(zip(missing, self.missing, strict=True))
         )
+        # split_key(raw): (VARYING_FIELDS values, key, digest) of a line split takes, None for
+        # the others and, once key_off is set, for every line (import_extract_keyed)
         self.split_key: Callable[[bytes], tuple[tuple[int, ...], int, bytes] | None] = compile_split_key(
             self, [type(step) is _Block for step in self.plan]
         )

@@ -14,8 +14,23 @@ not forget them), up to :data:`KEY_LIMIT` of them: past that, ``split_key`` decl
 further line of that extractor (the general route takes them), which bounds the memory.
 
 The function is generated per plan (:func:`compile_split_key`): straight-line code with the
-plan's regular expressions, caches and constants bound, so a line costs no loop over the plan,
-no type checks, one ``m.groups()`` per block and one join of marshal bytes for the digest.
+plan's regular expressions, caches and constants bound (no loop over the plan, no type checks,
+one ``m.groups()`` per block, one join of marshal bytes for the digest). It takes exactly the
+lines ``split`` takes, with the same cuts, so the module doc of
+:mod:`~desktopviz.core.import_extract` holds for it too. What it does differently:
+
+* a block made of the times only (the bounds of a flush interval, shared by every record of
+  it) is cut at the next segment's first key and looked up by its text; a new text is read
+  with the block's pattern, which must end exactly there (else the line is declined, as
+  ``split``, whose next segment would then not start with its first key, declines it);
+* a segment's text is first guessed: the known texts that begin with the line's next
+  :data:`FP_WINDOW` bytes (or, for the segment that ends the line, that have its length) are
+  compared in full, and one is taken if the next block's first key follows it. Such a text
+  came from a search (it holds no ``,"<key>":`` of that block) and that needle cannot overlap
+  itself (a VARYING name holds no ``,``, ``"`` or ``:``), so the search would have cut there
+  too. Otherwise: the search, the cache and learning, as ``split`` does;
+* the patterns carry what surrounds a block (``{``, the ``,`` after it, the line's end) and
+  refuse times of 12 digits and more (import_calico's milliseconds), ``split``'s checks.
 """
 
 from __future__ import annotations
@@ -49,8 +64,6 @@ VARYING_FIELDS: tuple[str, ...] = tuple(n for n in FIELDS if n in VARYING)
 KEY_FIELDS: tuple[str, ...] = tuple(n for n in FIELDS if n not in VARYING)
 TIMES = ("start_time", "end_time")
 INT = rb"(-?(?:0|[1-9][0-9]{0,17}))"  # what json and orjson both read as the same int
-# the same ints below import_calico's _MS_THRESHOLD (10**11: seconds, not milliseconds)
-TIME_INT = rb"(-?0|[1-9][0-9]{0,10}|-[1-9][0-9]{0,17})"
 WS = b" \t\r\n"  # JSON's whitespace (bytes.strip's default would take \v and \f too)
 TUPLE_HEAD = b"(" + len(FIELDS).to_bytes(4, "little")  # marshal v0 of a tuple of len(FIELDS)
 SERIAL_BITS = 32
