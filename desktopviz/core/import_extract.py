@@ -52,6 +52,7 @@ from desktopviz.core.import_extract_keyed import (
     KEY_LIMIT,
     VARYING,
     VARYING_FIELDS,
+    KeyState,
     KeyValues,
     compile_split_key,
     next_serial,
@@ -173,7 +174,7 @@ class Extractor:
         self.join_order = None if join_order is None else itemgetter(0, *(i + 1 for i in join_order))
         self.lines = self.misses = 0
         self.off = False  # set once the segment caches stop paying
-        self.key_off = False  # split_key declines: off, or KEY_LIMIT serials handed out
+        self.key_state = KeyState()  # split_key's lines, and key_off
         segments = [step for step in self.plan if type(step) is _Segment]
         self._key_values = KeyValues(
             [s.names for s in segments], dict(zip(missing, self.missing, strict=True))
@@ -195,7 +196,8 @@ class Extractor:
 
     def _learn(self, seg: _Segment, text: bytes) -> tuple[Any, ...]:
         self.misses += 1
-        if self.lines >= CHECK_AFTER and self.misses * 4 > self.lines:
+        lines = self.lines + self.key_state.lines
+        if lines >= CHECK_AFTER and self.misses * 4 > lines:
             self.off = self.key_off = True  # most texts are new: parsing them whole is cheaper
         obj = fast_loads(b"{" + text + b"}")
         entry = _REFUSED
@@ -280,6 +282,15 @@ class Extractor:
         if self.perm is None:
             return flat
         return self.perm(flat + self.missing)
+
+    @property
+    def key_off(self) -> bool:
+        """split_key declines every line: the caches stopped paying, or KEY_LIMIT serials were handed out."""
+        return self.key_state.off
+
+    @key_off.setter
+    def key_off(self, value: bool) -> None:
+        self.key_state.off = value
 
     def key_values(self, key: int) -> tuple[Any, ...]:
         """The non-varying values (KEY_FIELDS order, as :meth:`row` gives them) of the lines

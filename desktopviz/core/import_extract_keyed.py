@@ -39,6 +39,7 @@ import hashlib
 import json
 import marshal
 import re
+import weakref
 from itertools import count
 from typing import Any
 
@@ -203,15 +204,32 @@ def _block_code(k: int, step: Any, first: bool, last: bool, nxt: Any, env: dict[
     return out if last else [*out, "    pos = m.end()"]
 
 
+class KeyState:
+    """What a split_key function and its extractor share: lines seen, and whether to decline."""
+
+    __slots__ = ("lines", "off")
+
+    def __init__(self) -> None:
+        self.lines = 0
+        self.off = False
+
+
 def compile_split_key(ext: Any, is_block: list[bool]) -> Any:
     """The ``split_key`` function of an extractor (see the module doc), from its plan:
     ``ext.plan`` (blocks and segments, ``is_block`` telling which), ``ext.missing_names``
     and ``ext.missing`` (fields the template lacks, with the values every line gets) and
-    ``ext._learn`` (a segment text's cache entry: values, marshal runs, serial)."""
+    ``ext._learn`` (a segment text's cache entry: values, marshal runs, serial), ``ext.key_state``
+    (lines seen, and whether to decline every line)."""
     plan = ext.plan
-    env: dict[str, Any] = {"ext": ext, "learn": ext._learn, "learn_block": learn_block, "note": note}
+    ref = weakref.ref(ext)  # no cycle through the function: the extractor goes with its last user
+
+    def learn(seg: Any, text: bytes) -> Any:
+        owner = ref()
+        return () if owner is None else owner._learn(seg, text)
+
+    env: dict[str, Any] = {"st": ext.key_state, "learn": learn, "learn_block": learn_block, "note": note}
     env.update(dumps=marshal.dumps, H16=hashlib.blake2b(digest_size=16), WS=WS)  # copied: no set-up per line
-    lines = ["def split_key(raw):", "    if ext.key_off:", "        return None", "    ext.lines += 1"]
+    lines = ["def split_key(raw):", "    if st.off:", "        return None", "    st.lines += 1"]
     value_of: dict[str, str] = {}  # varying field -> expression
     serial_exprs: list[str] = []
     last = len(plan) - 1

@@ -4,7 +4,9 @@ never share a key, and ``split_key`` declines exactly the lines ``split`` declin
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -216,3 +218,21 @@ def test_a_key_between_the_times_and_the_next_segment_is_declined() -> None:
     assert not same(ext, odd) and not same(ext, odd)
     odd = raw.replace(b',"source_ip"', b' ,"source_ip"', 1)
     assert not same(ext, odd)
+
+
+def test_an_extractor_goes_with_its_last_user_without_the_collector() -> None:
+    """The importer runs with the collector off: its extractors must not live in a cycle."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        ext = extractor(ORDERS["felix"])
+        assert same(ext, line(reorder(BASE, ORDERS["felix"])))
+        split_key, gone = ext.split_key, weakref.ref(ext)
+        del ext
+        assert gone() is None
+        assert (
+            split_key(line(reorder(dict(BASE, host="new"), ORDERS["felix"]))) is None
+        )  # owner gone: declined
+    finally:
+        if was:
+            gc.enable()
