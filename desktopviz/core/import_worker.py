@@ -111,7 +111,7 @@ class LineItems:
         skip = self.skip
         reparse = HAVE_ORJSON  # the general path must see what json.loads makes of the line
         ext: Extractor | None = None
-        keyed = self.keyed and hasattr(Extractor, "split_key")
+        keyed = self.keyed
         builds = 0
         strikes = REBUILD_AFTER  # canonical lines the extractor did not take, in a row
         with self.source.open() as stream:

@@ -19,6 +19,7 @@ from desktopviz.core import import_prepare, import_worker
 from desktopviz.core.import_apply import PreparedWriter
 from desktopviz.core.import_db import ImportWriter, seen_key
 from desktopviz.core.import_fast import row_hash
+from desktopviz.core.import_keyed_apply import KeyedWriter
 from desktopviz.core.import_prepare import Preparer, literal
 from desktopviz.core.import_read import Source
 from desktopviz.core.import_worker import ParallelItems
@@ -87,8 +88,8 @@ def test_prepared_batches_store_what_the_store_insert_stores(
     logs = varied_logs(700, seed=3)
     path = write(tmp_path / "a.log", lines_of(logs))
     written: list[int] = []
-    real = PreparedWriter.write
-    monkeypatch.setattr(PreparedWriter, "write", lambda self, b, c: (written.append(b.n), real(self, b, c)))
+    real = KeyedWriter.write
+    monkeypatch.setattr(KeyedWriter, "write", lambda self, b, c: (written.append(b.n), real(self, b, c)))
     summaries, got = both([[path]], tmp_path, batch=50)
     assert sum(written) == len(got["flow_rows"])  # every batch written as prepared
     assert len(got["flow_rows"]) > 500 and got["label_sets"] and got["trace_hits"]

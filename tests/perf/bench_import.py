@@ -13,11 +13,14 @@ path next to the fast path the import takes:
   (:class:`~desktopviz.core.import_extract.Extractor`: the same rows and digests);
 * ``insert``: ``FlowStore.insert`` with the indexes kept up to date (``synchronous=NORMAL``) /
   inside :func:`bulk_load` (indexes dropped), and ``reindex``: rebuilding them at the end;
-* a parallel import's two sides: ``prepare`` and ``pickle`` (the reader process:
-  :mod:`~desktopviz.core.import_prepare`), ``unpickle`` and ``write_prepared`` (the importing
-  process: :mod:`~desktopviz.core.import_apply`, digests and counts included), summed as
-  ``parallel_reader_cpu_us`` and ``parallel_writer_cpu_us`` (with ``read``, ``extract`` and
-  ``reindex``).
+* a parallel import's two sides as the import runs them now, with keyed batches
+  (:mod:`~desktopviz.core.import_keyed`): ``split_key`` (the extractor's varying integers, key
+  and digest of each line), ``prepare_keyed`` (numbering keys, summing rollups) and
+  ``pickle_keyed`` in the reader process; ``unpickle_keyed`` and ``write_keyed``
+  (:mod:`~desktopviz.core.import_keyed_apply`, digests and counts included) in the importing
+  process; summed as ``parallel_reader_cpu_us`` and ``parallel_writer_cpu_us`` (with ``read``
+  and ``reindex``). The earlier prepared batches (``prepare``, ``pickle``, ``unpickle``,
+  ``write_prepared``: :mod:`~desktopviz.core.import_prepare`) are timed next to them.
 
 Target: >= 100,000 records/s end to end. Prints one JSON line (CPU seconds per stage are
 process times, so a busy machine inflates wall time more than these).
@@ -51,6 +54,8 @@ from desktopviz.core.import_apply import PreparedWriter  # noqa: E402
 from desktopviz.core.import_calico import flowlog_from_calico  # noqa: E402
 from desktopviz.core.import_db import ImportWriter, record_hash, seen_key  # noqa: E402
 from desktopviz.core.import_extract import Extractor  # noqa: E402
+from desktopviz.core.import_keyed import KeyedPreparer  # noqa: E402
+from desktopviz.core.import_keyed_apply import KeyedWriter  # noqa: E402
 from desktopviz.core.import_prepare import Preparer  # noqa: E402
 from desktopviz.core.import_read import READ_BUFFER  # noqa: E402
 from desktopviz.core.importers import BATCH, import_files  # noqa: E402
@@ -117,6 +122,25 @@ def breakdown(src: Path, n: int, tmp: Path) -> dict[str, float]:
     )
     data, s["pickle"] = timed(lambda: [pickle.dumps(b, protocol=pickle.HIGHEST_PROTOCOL) for b in batches])
     batches, s["unpickle"] = timed(lambda: [pickle.loads(d) for d in data])
+    # the same for keyed batches (what the import sends now: import_keyed)
+    kprep = KeyedPreparer()
+
+    def keyed() -> list[Any]:
+        out = []
+        for i in range(0, n, BATCH):
+            for raw in lines[i : i + BATCH]:
+                ints, key, digest = ext.split_key(raw)  # type: ignore[misc]
+                kprep.add_split(ext, ints, key, (ints[0], digest), "")
+            out.append(kprep.take())
+        return out
+
+    _, s["split_key"] = timed(lambda: [ext.split_key(x) for x in lines])
+    kbatches, s["prepare_keyed"] = timed(keyed)
+    s["prepare_keyed"] -= s["split_key"]
+    kdata, s["pickle_keyed"] = timed(
+        lambda: [pickle.dumps(b, protocol=pickle.HIGHEST_PROTOCOL) for b in kbatches]
+    )
+    kbatches, s["unpickle_keyed"] = timed(lambda: [pickle.loads(d) for d in kdata])
     got.clear()
     docs.clear()  # free the memory before the store part
     lines.clear()
@@ -140,6 +164,16 @@ def breakdown(src: Path, n: int, tmp: Path) -> dict[str, float]:
                 assert ap.all_new(b)
                 ap.write(b, {"imported": b.n, "records_read": b.n})
             s["write_prepared"] = time.process_time() - t
+    with FlowStore(tmp / "keyed.sqlite") as store:
+        with bulk_load(store):
+            kw = KeyedWriter(ImportWriter(store, "bench", "calico"))
+            t = time.process_time()
+            for b in kbatches:
+                kw.accept(b)
+                assert kw.all_new(b)
+                kw.write(b, {"imported": b.n, "records_read": b.n})
+            s["write_keyed"] = time.process_time() - t
+            kw.close()
     gc.enable()
     return s
 
@@ -172,8 +206,8 @@ def main() -> None:
     general = ("read", "json_loads", "normalise_general", "digest_general", "insert_indexed")
     fast = ("read", parse, "normalise_fast", "digest_fast", "insert_bulk", "reindex")
     extracted = ("read", "extract", "insert_bulk", "reindex")
-    reader = ("read", "extract", "prepare", "pickle")  # the reader process of a parallel import
-    writer = ("unpickle", "write_prepared", "reindex")  # and the importing process
+    reader = ("read", "split_key", "prepare_keyed", "pickle_keyed")  # the reader process of a parallel import
+    writer = ("unpickle_keyed", "write_keyed", "reindex")  # and the importing process
     print(
         json.dumps(
             {
