@@ -15,7 +15,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from import_lines import BASE, LINES
-from test_import_extract import ODD, ORDERS, TEXT_EDITS, extractor, line, reorder
+from test_import_extract import (
+    INT_FIELDS,
+    NASTY_TEXT,
+    ODD,
+    ORDERS,
+    TEXT_EDITS,
+    TEXT_FIELDS,
+    extractor,
+    line,
+    reorder,
+)
 
 from desktopviz.core import import_extract, import_extract_keyed
 from desktopviz.core.flowlog import FIELDS
@@ -25,6 +35,17 @@ from desktopviz.core.import_fast import loads, row_from_calico
 _VI = [FIELDS.index(n) for n in VARYING_FIELDS]
 _KI = [FIELDS.index(n) for n in KEY_FIELDS]
 BENCH = Path("/tmp/desktopviz_bench_import_1000000.jsonl")
+
+
+# dest_port ends the first segment: a known text can be the start of another line's segment
+PORT_LAST = [
+    "start_time",
+    "end_time",
+    *(k for k in BASE if k not in VARYING and k != "dest_port"),
+    "dest_port",
+]
+PORT_LAST += [k for k in BASE if k in VARYING and k not in PORT_LAST]
+KEYED_ORDERS = {**ORDERS, "port_last": PORT_LAST}  # and a line that ends with a block
 
 
 def merge(ints: tuple[int, ...], values: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -124,7 +145,7 @@ def test_truncated_lines_are_declined() -> None:
 
 @settings(max_examples=400, deadline=None)
 @given(
-    order=st.sampled_from(list(ORDERS)),
+    order=st.sampled_from(list(KEYED_ORDERS)),
     changes=st.dictionaries(st.sampled_from([*BASE, "@timestamp", "extra", "hits"]), ODD, max_size=4),
     drop=st.lists(st.sampled_from(list(BASE)), max_size=2),
     edit=st.one_of(st.none(), st.sampled_from(TEXT_EDITS)),
@@ -132,9 +153,9 @@ def test_truncated_lines_are_declined() -> None:
 def test_any_line_is_declined_by_both_or_identical(
     order: str, changes: dict[str, Any], drop: list[str], edit: tuple[bytes, bytes] | None
 ) -> None:
-    ext = extractor(ORDERS[order])
-    assert same(ext, line(reorder(BASE, ORDERS[order])))  # its texts are the first guesses
-    doc = reorder(dict(BASE, **changes), ORDERS[order])
+    ext = extractor(KEYED_ORDERS[order])
+    assert same(ext, line(reorder(BASE, KEYED_ORDERS[order])))  # its texts are the first guesses
+    doc = reorder(dict(BASE, **changes), KEYED_ORDERS[order])
     for name in drop:
         doc.pop(name, None)
     raw = line(doc)
@@ -142,6 +163,29 @@ def test_any_line_is_declined_by_both_or_identical(
         raw = raw.replace(edit[0], edit[1], 1)
     same(ext, raw)
     same(ext, raw)  # from the caches
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    order=st.sampled_from(list(KEYED_ORDERS)),
+    texts=st.dictionaries(st.sampled_from(TEXT_FIELDS), NASTY_TEXT, max_size=3),
+    ints=st.dictionaries(
+        st.sampled_from(INT_FIELDS),
+        st.one_of(
+            st.integers(-(2**63), 2**63 - 1), st.sampled_from([0, -1, 2**31, -(2**31) - 1, 10**18 - 1])
+        ),
+        max_size=4,
+    ),
+)
+def test_canonical_records_with_odd_text_and_numbers_give_the_rows_of_split(
+    order: str, texts: dict[str, str], ints: dict[str, int]
+) -> None:
+    ext = extractor(KEYED_ORDERS[order])
+    same(ext, line(reorder(BASE, KEYED_ORDERS[order])))
+    for doc in (dict(BASE, **texts), dict(BASE, **texts, **ints)):
+        raw = line(reorder(doc, KEYED_ORDERS[order]))
+        same(ext, raw)
+        same(ext, raw)
 
 
 def test_times_in_milliseconds_are_declined() -> None:
@@ -176,16 +220,6 @@ def test_keys_are_small_ints() -> None:
     got = ext.split_key(line(reorder(BASE, ORDERS["felix"])))
     assert got is not None and type(got[1]) is int and got[1] > 0
     assert got[1].bit_length() <= import_extract_keyed.SERIAL_BITS * 4
-
-
-# dest_port ends the first segment: a known text can be the start of another line's segment
-PORT_LAST = [
-    "start_time",
-    "end_time",
-    *(k for k in BASE if k not in VARYING and k != "dest_port"),
-    "dest_port",
-]
-PORT_LAST += [k for k in BASE if k in VARYING and k not in PORT_LAST]
 
 
 def test_a_known_text_that_starts_a_longer_segment_is_not_taken_for_it() -> None:
