@@ -20,17 +20,22 @@ lines ``split`` takes, with the same cuts, so the module doc of
 :mod:`~desktopviz.core.import_extract` holds for it too. What it does differently:
 
 * a block made of the times only (the bounds of a flush interval, shared by every record of
-  it) is cut at the next segment's first key and looked up by its text; a new text is read
-  with the block's pattern, which must end exactly there (else the line is declined, as
-  ``split``, whose next segment would then not start with its first key, declines it);
-* a segment's text is first guessed: the known texts that begin with the line's next
-  :data:`FP_WINDOW` bytes (or, for the segment that ends the line, that have its length) are
-  compared in full, and one is taken if the next block's first key follows it. Such a text
-  came from a search (it holds no ``,"<key>":`` of that block) and that needle cannot overlap
-  itself (a VARYING name holds no ``,``, ``"`` or ``:``), so the search would have cut there
-  too. Otherwise: the search, the cache and learning, as ``split`` does;
+  it, which Felix writes together) is first compared with the previous line's text (the
+  pattern reads the same bytes the same way); else it is cut at the next segment's first key
+  and looked up by its text; a new text is read with the block's pattern, which must end
+  exactly there (else the line is declined, as ``split``, whose next segment would then not
+  start with its first key, declines it);
+* a segment's text is first guessed: the known texts whose bytes :data:`FP_SLICE` before
+  :data:`FP_WINDOW` (or less, for short segments) are the line's (or, for the segment that
+  ends the line, that have its length) are compared in full, with the next block's first key
+  after them. Such a text came from a search (it holds no ``,"<key>":`` of that block) and
+  that needle cannot overlap itself (a VARYING name holds no ``,``, ``"`` or ``:``), so the
+  search would have cut there too. Otherwise: the search, the cache and learning, as
+  ``split`` does;
 * the patterns carry what surrounds a block (``{``, the ``,`` after it, the line's end) and
-  refuse times of 12 digits and more (import_calico's milliseconds), ``split``'s checks.
+  refuse times of 12 digits and more (import_calico's milliseconds), ``split``'s checks; a
+  counters block's ints are read by one orjson parse of its groups (JSON ints of at most 18
+  digits: the same ints as ``int``).
 """
 
 from __future__ import annotations
@@ -71,8 +76,13 @@ SERIAL_BITS = 32
 KEY_LIMIT = 1 << 16  # serials (distinct segment texts) one extractor remembers for key_values
 BLOCK_CACHE_LIMIT = 4096  # texts of a block of times remembered (cleared when full)
 FP_WINDOW = 512  # a segment's first bytes that pick the candidate texts to compare
+FP_SLICE = 64  # of which the last ones are the key (texts that share the window share these)
 FP_BUCKET = 8  # candidate texts remembered per first bytes (or per length, for the line's last segment)
 _serials = count(1)
+try:  # reads a JSON array of ints the block patterns matched (<= 18 digits) as int() does
+    from orjson import loads as _array
+except ImportError:  # pragma: no cover - orjson is a dependency; map(int, ...) then
+    _array = None  # type: ignore[assignment]
 
 
 def next_serial() -> int:
@@ -125,11 +135,12 @@ def learn_block(
     return entry
 
 
-def note(fp: dict[Any, Any], key: Any, text: bytes, entry: Any) -> None:
-    """Remember a segment text (and its cache entry) under ``key`` for the guess that skips the search."""
+def note(fp: dict[Any, Any], key: Any, item: tuple[Any, ...]) -> None:
+    """Remember a segment text (with what follows it, its length, its cache entry) under ``key``
+    for the guess that skips the search."""
     bucket = fp.get(key, ())
-    if (text, entry) not in bucket:
-        fp[key] = ((text, entry), *bucket[: FP_BUCKET - 1])
+    if item not in bucket:
+        fp[key] = (item, *bucket[: FP_BUCKET - 1])
 
 
 def _window(ext: Any, step: Any) -> int:
@@ -157,12 +168,17 @@ def _segment_code(k: int, step: Any, last: bool, ext: Any, env: dict[str, Any]) 
         fp_key = "end - pos"
     else:
         env[f"E{k}"], env[f"W{k}"] = step.end, _window(ext, step)
-        out.append(f"    for t, e{k} in FP{k}.get(raw[pos : pos + W{k}], ()):")
-        out.append(f"        if raw.startswith(t, pos) and raw.startswith(E{k}, pos + len(t)):")
-        out += ["            end = pos + len(t)", "            break", "    else:"]
+        env[f"A{k}"] = max(0, env[f"W{k}"] - FP_SLICE)  # the window's last bytes only: less to hash
+        out.append(f"    for t, n, e{k} in FP{k}.get(raw[pos + A{k} : pos + W{k}], ()):")
+        out += [
+            "        if raw.startswith(t, pos):",
+            "            end = pos + n",
+            "            break",
+            "    else:",
+        ]
         out += [f"        end = raw.find(E{k}, pos)", "        if end < 0:", "            return None"]
         out.append("        text = raw[pos:end]")
-        fp_key = f"text[:W{k}]"
+        fp_key = f"text[A{k} : W{k}]"
     out += [
         f"        e{k} = C{k}.get(text)",
         f"        if e{k} is None:",
@@ -170,9 +186,12 @@ def _segment_code(k: int, step: Any, last: bool, ext: Any, env: dict[str, Any]) 
     ]
     out += [f"        if not e{k} or not e{k}[2]:", "            return None"]  # refused, or no serial left
     if last:
-        out.append(f"        note(FP{k}, end - pos, text, e{k})")
+        out.append(f"        note(FP{k}, end - pos, (text, e{k}))")
     else:
-        out += [f"        if len(text) >= W{k}:", f"            note(FP{k}, {fp_key}, text, e{k})"]
+        out += [
+            f"        if len(text) >= W{k}:",
+            f"            note(FP{k}, {fp_key}, (text + E{k}, len(text), e{k}))",
+        ]
         out.append("    pos = end")
     return out
 
@@ -185,20 +204,28 @@ def _block_code(k: int, step: Any, first: bool, last: bool, nxt: Any, env: dict[
     start = "0" if first else "pos"
     if all(n in TIMES for n in step.names) and not last:
         env[f"N{k}"], env[f"T{k}"], env[f"R{k}"] = b',"' + nxt.keys[0].encode() + b'":', {}, step.runs
-        out = [f"    end = raw.find(N{k}, {start})", "    if end < 0:", "        return None"]
-        out += [f"    b{k} = T{k}.get(raw[{start} : end + 1])", f"    if b{k} is None:"]
+        env[f"LT{k}"], env[f"LB{k}"] = b"", None  # the last text (none yet) and its entry
+        out = [f"    global LT{k}, LB{k}", f"    if LB{k} is not None and raw.startswith(LT{k}, {start}):"]
+        out += [f"        b{k} = LB{k}", f"        pos = {start} + len(LT{k})", "    else:"]
+        out += [f"        end = raw.find(N{k}, {start})", "        if end < 0:", "            return None"]
         out += [
-            f"        b{k} = learn_block(M{k}, T{k}, R{k}, raw, {start}, end + 1)",
+            f"        LT{k} = raw[{start} : end + 1]",
+            f"        b{k} = T{k}.get(LT{k})",
             f"        if b{k} is None:",
         ]
         out += [
+            f"            b{k} = learn_block(M{k}, T{k}, R{k}, raw, {start}, end + 1)",
+            f"        LB{k} = b{k}",
+            f"        if b{k} is None:",
             "            return None",
-            f"    {', '.join(names)}{',' if len(names) == 1 else ''} = b{k}[0]",
+            "        pos = end + 1",
         ]
-        return [*out, "    pos = end + 1"]
+        return [*out, f"    {', '.join(names)}{',' if len(names) == 1 else ''} = b{k}[0]"]
     out = [f"    m = M{k}(raw{'' if first else ', pos'})", "    if m is None:", "        return None"]
     if len(names) == 1:
         out.append(f"    {names[0]} = int(m.group(1))")
+    elif _array is not None:  # the groups are JSON ints: one parse reads them all, at half int()'s cost
+        out.append(f"    {', '.join(names)} = array(b'[' + b','.join(m.groups()) + b']')")
     else:
         out.append(f"    {', '.join(names)} = map(int, m.groups())")
     return out if last else [*out, "    pos = m.end()"]
@@ -228,7 +255,9 @@ def compile_split_key(ext: Any, is_block: list[bool]) -> Any:
         return () if owner is None else owner._learn(seg, text)
 
     env: dict[str, Any] = {"st": ext.key_state, "learn": learn, "learn_block": learn_block, "note": note}
-    env.update(dumps=marshal.dumps, H16=hashlib.blake2b(digest_size=16), WS=WS)  # copied: no set-up per line
+    env.update(
+        array=_array, dumps=marshal.dumps, H16=hashlib.blake2b(digest_size=16), WS=WS
+    )  # copied: no set-up per line
     lines = ["def split_key(raw):", "    if st.off:", "        return None", "    st.lines += 1"]
     value_of: dict[str, str] = {}  # varying field -> expression
     serial_exprs: list[str] = []
