@@ -124,7 +124,7 @@ class LineItems:
                     continue
                 self.lines = lineno
                 if ext is not None:
-                    if keyed:
+                    if keyed and not ext.key_off:  # (key_off: too many distinct texts to number)
                         got = ext.split_key(raw)
                         if got is not None:
                             self.extracted += 1

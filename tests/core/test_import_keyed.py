@@ -13,13 +13,15 @@ import pytest
 from test_import_handover import everything, good, lines_of, read_back, write
 from test_store_rollup import values, varied_logs
 
-from desktopviz.core import import_prepare
+from desktopviz.core import import_extract, import_prepare
 from desktopviz.core.flowlog import FIELDS
 from desktopviz.core.import_apply import REJECTED
 from desktopviz.core.import_db import ImportWriter, seen_key
 from desktopviz.core.import_fast import row_hash
 from desktopviz.core.import_keyed import KEY_FIELDS, VARYING_FIELDS, KeyedBatch, KeyedPreparer, join_row
 from desktopviz.core.import_keyed_apply import KEYS_TABLE, KeyedWriter
+from desktopviz.core.import_read import Source
+from desktopviz.core.import_worker import LineItems
 from desktopviz.core.importers import import_files
 from desktopviz.core.store import FlowStore
 
@@ -174,3 +176,20 @@ def test_a_cancelled_parallel_import_keeps_what_it_counted(tmp_path: Path) -> No
     assert rest.total("imported") + first.total("imported") == len(lines)
     assert rest.total("duplicates") == first.total("imported")
     everything(db)
+
+
+def test_an_extractor_out_of_keys_hands_over_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past KEY_LIMIT distinct texts an extractor gives no more keys: the reader sends those
+    lines as rows (extracted the earlier way), and the batches hold the same records."""
+    monkeypatch.setattr(import_extract, "KEY_LIMIT", 5)
+    path = write(tmp_path / "a.log", lines_of(good(300, seed=16)))
+    keyed = list(LineItems(Source(path), keyed=True))
+    plain = list(LineItems(Source(path)))
+    assert any(len(i) == 5 for i in keyed) and any(len(i) == 3 for i in keyed)
+    assert len(keyed) == len(plain)
+    for k, p in zip(keyed, plain, strict=True):
+        if len(k) == 5:
+            where, ints, key, digest, ext = k
+            assert (where, join_row(ints, ext.key_values(key)), digest) == p
+        else:
+            assert k == p
