@@ -63,7 +63,8 @@ class ProgressBar:
         if not self.enabled:
             return
         now = time.monotonic()
-        if now - self._last < 0.1:
+        indexing = getattr(p, "phase", "reading") == "indexing"
+        if now - self._last < 0.1 and not indexing:
             return
         self._last = now
         done, total = getattr(p, "bytes_done", 0), max(1, getattr(p, "bytes_total", 1))
@@ -73,6 +74,12 @@ class ProgressBar:
         name = str(getattr(p, "path", ""))[-40:]
         index, files = getattr(p, "file_index", 0) + 1, getattr(p, "files", 1)
         records = getattr(p, "records", 0)
+        if indexing:
+            self.stream.write(
+                f"\r[{bar:<{width}}] {frac:4.0%} read; building the store's indexes…" + " " * 30
+            )
+            self.stream.flush()
+            return
         self.stream.write(f"\r[{bar:<{width}}] {frac:4.0%} {index}/{files} {name} {records:,} records ")
         self.stream.flush()
 

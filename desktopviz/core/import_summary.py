@@ -82,3 +82,6 @@ class ImportProgress:
     bytes_done: int
     bytes_total: int
     records: int  # records read in this file so far
+    # "reading" the files, or "indexing": the files are read and the store's indexes are being
+    # built again after a bulk load (it cannot be cancelled: the store needs its indexes)
+    phase: str = "reading"

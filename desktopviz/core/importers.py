@@ -18,6 +18,7 @@ import gc
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -258,6 +259,12 @@ def import_files(
         if parallel is None:
             parallel = bulk and parallel_pays()
         summary.parallel = parallel
+        last: list[ImportProgress] = []  # the latest progress reported
+
+        def report(p: ImportProgress) -> None:
+            last[:] = [p]
+            progress(p)  # type: ignore[misc]
+
         with bulk_load(store, drop_indexes=BULK_DROP_INDEXES) if bulk else nullcontext(None) as loading:
             for index, path in enumerate(files):
                 if summary.cancelled:
@@ -272,10 +279,12 @@ def import_files(
                     level,
                     batch,
                     summary,
-                    progress,
+                    report if progress is not None else None,
                     cancel,
                     parallel,
                 )
+            if loading is not None and loading.dropped and progress is not None and last:
+                progress(replace(last[0], phase="indexing"))  # leaving the block rebuilds them
         if loading is not None:
             summary.reindex_seconds = loading.reindex_seconds
         if summary.total("flow_logs") and (was_empty or store.get_meta("source") is None):

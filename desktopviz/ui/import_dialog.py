@@ -75,12 +75,15 @@ class ImportWorker(QObject):
 
     def _progress(self, p: Any) -> None:
         now = time.monotonic()
-        if now - self._last < 0.05 and p.bytes_done < p.bytes_total:
+        indexing = getattr(p, "phase", "reading") == "indexing"
+        if now - self._last < 0.05 and p.bytes_done < p.bytes_total and not indexing:
             return
         self._last = now
         total = sum(self._sizes)
         done = sum(self._sizes[: p.file_index]) + min(p.bytes_done, self._sizes[p.file_index])
         text = f"{Path(p.path).name} ({p.file_index + 1}/{p.files}): {p.records:,} records"
+        if indexing:  # a bulk load's last step: it cannot be cancelled
+            done, text = total, "Read; building the store's indexes…"
         self.progress.emit(int(1000 * done / total), text)
 
     @Slot()

@@ -70,3 +70,20 @@ def test_db_that_is_not_a_flow_store(tmp_path: Path, capsys: pytest.CaptureFixtu
     code = main(["import", str(DATA / "calico_v4.jsonl"), "--db", str(bad)])
     assert code == 2
     assert "not a SQLite database" in capsys.readouterr().err
+
+
+def test_the_progress_line_names_the_index_rebuild() -> None:
+    import io
+
+    from desktopviz.cli.import_ import ProgressBar
+    from desktopviz.core.import_summary import ImportProgress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Tty()
+    bar = ProgressBar(out, True)
+    bar(ImportProgress(0, 1, "flows.log", 10, 10, 7))
+    bar(ImportProgress(0, 1, "flows.log", 10, 10, 7, phase="indexing"))  # not held back by the 0.1 s limit
+    assert "7 records" in out.getvalue() and out.getvalue().rstrip().endswith("building the store's indexes…")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from desktopviz.core import importers
-from desktopviz.core.importers import import_files
+from desktopviz.core.importers import ImportProgress, import_files
 from desktopviz.core.store import FlowStore
 from desktopviz.core.store_bulk import RECORD_TABLE, bulk_load, restore_indexes
 
@@ -135,3 +135,16 @@ def test_small_imports_keep_the_indexes(store_db: Path, monkeypatch: pytest.Monk
     assert not import_files(SOURCES, store_db).bulk  # smaller than what the store holds
     monkeypatch.setattr(importers, "BULK_BYTES_PER_ROW", 1)
     assert import_files(SOURCES, store_db).bulk
+
+
+def test_the_index_rebuild_is_reported_as_the_last_step(store_db: Path, tmp_path: Path) -> None:
+    """A bulk load tells its progress listener when the files are read and the indexes are
+    being built again (the step a user otherwise waits through at 100 %); a plain import does not."""
+    seen: list[ImportProgress] = []
+    import_files(SOURCES, store_db, bulk=True, progress=seen.append)
+    phases = [p.phase for p in seen]
+    assert phases[-1] == "indexing" and phases.count("indexing") == 1 and set(phases[:-1]) == {"reading"}
+    assert seen[-1].records == seen[-2].records and seen[-1].file_index == len(SOURCES) - 1
+    seen.clear()
+    import_files(SOURCES[:1], tmp_path / "plain.sqlite", bulk=False, progress=seen.append)
+    assert seen and {p.phase for p in seen} == {"reading"}

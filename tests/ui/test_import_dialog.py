@@ -91,3 +91,20 @@ def test_a_database_that_is_not_a_flow_store(qtbot, dialog: ImportDialog, tmp_pa
         qtbot.waitUntil(lambda: not dialog.running, timeout=30_000)
     assert "not a SQLite database" in dialog.summary_text.toPlainText()
     assert dialog.status_label.text() == "Import failed."
+
+
+def test_the_index_rebuild_shows_as_the_last_step(qtbot, tmp_path: Path) -> None:
+    """After the last file is read, a bulk load builds the store's indexes again: the dialog
+    says so at 100 % instead of sitting on the last file's count."""
+    from desktopviz.core.import_summary import ImportProgress
+    from desktopviz.ui.import_dialog import ImportWorker
+
+    src = DATA / "calico_v5.jsonl"
+    worker = ImportWorker([str(src)], str(tmp_path / "x.sqlite"), "auto", 15, 2)
+    got: list[tuple[int, str]] = []
+    worker.progress.connect(lambda permille, text: got.append((permille, text)))
+    size = src.stat().st_size
+    worker._progress(ImportProgress(0, 1, str(src), size // 2, size, 3))
+    worker._progress(ImportProgress(0, 1, str(src), size, size, 5, phase="indexing"))
+    assert got[-1] == (1000, "Read; building the store's indexes…")
+    assert "calico_v5.jsonl (1/1): 3 records" in got[0][1]
