@@ -7,14 +7,16 @@ distinct values per file. The reader process (:mod:`import_worker`) numbers thos
 non-varying parts (*keys*, local ids from 1) and sends, per record, only the key id and the
 nine varying integers; each key's values are sent once, in the form the store binds them
 (label sets and traces as the reader's local ids, as in :mod:`import_prepare`; other JSON
-values as their stored text). The writer (:mod:`import_keyed_apply`) keeps the keys in a
+values as their stored text). The writer (:mod:`import_apply`) keeps the keys in a
 temporary table and writes a batch's ``flow_rows`` with one ``INSERT … SELECT`` joining it,
 so SQLite, not Python, assembles the 55 columns of each row.
 
-Everything else is as in a :class:`~desktopviz.core.import_prepare.PreparedBatch`: the
-digest keys (sorted, grouped by start time), the rollup rows of every level (summed here
-per key, then per flow key and per trace exactly as :func:`store_rollup.add_sums` does), and
-:meth:`KeyedBatch.rows` for the cases the writer hands to the store's own insert.
+A batch also carries the digest keys (sorted, grouped by start time, for the writer's
+duplicate check), the rollup rows of every level (summed here per key, then per flow key and
+per trace exactly as :func:`store_rollup.add_sums` does, with the store's own
+:func:`store_rollup.rollup_rows`), and :meth:`KeyedBatch.rows` gives its records back for the
+cases the writer hands to the store's own insert (a duplicate, a trace or a value the store
+refuses).
 """
 
 from __future__ import annotations
@@ -149,12 +151,11 @@ class KeyedPreparer(Preparer):
     def _key_id(self, values: tuple[Any, ...]) -> int:
         """The local id of a row's key values (Python values, KEY_FIELDS order)."""
         stored = list(values)
-        used: dict[int, None] = {}
         sl = stored[_KSL]
         dl = stored[_KDL]
         stored[_KSL] = None if sl is None else self._label(sl, self._new_labels)
         stored[_KDL] = None if dl is None else self._label(dl, self._new_labels)
-        stored[_KPOL] = self._trace_ids([stored[_KPOL]], self._new_traces, used)[0]
+        stored[_KPOL] = self._trace(stored[_KPOL], self._new_traces)
         for i in _KJSON:
             if stored[i] is not None:
                 stored[i] = _dumps(stored[i])
@@ -262,7 +263,10 @@ class KeyedPreparer(Preparer):
             srows=srows,
             wheres=self._wheres,
         )
-        if max(len(self._labels), len(self._traces), len(self._kids), len(self._hit_keys.keys)) > import_prepare.CACHE_LIMIT:
+        if (
+            max(len(self._labels), len(self._traces), len(self._kids), len(self._hit_keys.keys))
+            > import_prepare.CACHE_LIMIT
+        ):
             self._start_over()  # the next batch numbers from scratch (reset)
         else:
             self._begin()

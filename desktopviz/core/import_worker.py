@@ -5,9 +5,11 @@ for a canonical record (:mod:`import_fast`), ``(where, document)`` for one the g
 must normalise, or an :class:`Issue`. :class:`ParallelItems` reads them in a child process
 (``python -m desktopviz.core.import_worker``) while this process writes to the store: either
 the same items in the same order, or (``batch=``, what the importer uses) whole batches
-prepared for the store (:mod:`import_prepare`: columns, locally numbered label sets and
-traces, rollup rows, digest keys) as :class:`Handover` items, so that the writer only maps
-ids and runs SQL (:mod:`import_apply`). With a core to spare, reading then costs the writer
+made ready for the store as :class:`Handover` items: keyed batches (:mod:`import_keyed`: per
+record a key id and the nine varying integers, each key's values and each label set's and
+trace's text sent once, rollup rows, digest keys), so that the writer only maps ids and runs
+SQL (:mod:`import_apply`). The lines the extractor splits come as ``(where, varying values,
+key, digest, extractor)`` in the reader (``LineItems(keyed=True)``). With a core to spare, reading then costs the writer
 only unpickling (see :func:`parallel_pays`). If the child fails, vanishes or sends something
 unreadable, reading goes on here from the first line the child did not deliver, so the
 result never depends on the child.
@@ -33,7 +35,7 @@ from desktopviz.core.import_extract import Extractor
 from desktopviz.core.import_fast import HAVE_ORJSON, row_from_calico, row_hash
 from desktopviz.core.import_fast import loads as fast_loads
 from desktopviz.core.import_keyed import KeyedBatch, KeyedPreparer
-from desktopviz.core.import_prepare import PreparedBatch, Preparer, normalise
+from desktopviz.core.import_prepare import normalise
 from desktopviz.core.import_read import Issue, Source, iter_raw_lines, parse_line
 
 __all__ = [
@@ -52,7 +54,7 @@ class Handover(NamedTuple):
 
     issues: list[Issue]
     read: int  # records read (the batch's, and those skipped as not flow logs)
-    batch: PreparedBatch | KeyedBatch
+    batch: KeyedBatch
 
 
 Item = tuple[str, Any] | tuple[str, tuple[Any, ...], bytes] | Issue | Handover
@@ -161,13 +163,11 @@ class ParallelItems:
     (or exhaust it) to end the child; ``position()`` is the child's progress in the file.
 
     With ``batch``, the child sends each ``batch`` records it reads (and the lines it skipped
-    meanwhile) as one :class:`Handover`, prepared for the store (:mod:`import_prepare`); a
+    meanwhile) as one :class:`Handover`, a keyed batch (:mod:`import_keyed`); a
     batch ends at the end of a line. Lines read here after a failure come as items."""
 
-    def __init__(
-        self, source: Source, chunk_lines: int = CHUNK_LINES, batch: int | None = None, keyed: bool = True
-    ) -> None:
-        self.source, self.chunk_lines, self.batch, self.keyed = source, chunk_lines, batch, keyed
+    def __init__(self, source: Source, chunk_lines: int = CHUNK_LINES, batch: int | None = None) -> None:
+        self.source, self.chunk_lines, self.batch = source, chunk_lines, batch
         self.lines = 0
         self._position = 0
         self.fell_back = False
@@ -188,7 +188,6 @@ class ParallelItems:
                 str(self.source.path),
                 str(self.chunk_lines),
                 str(self.batch or 0),
-                str(int(self.keyed)),
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -280,48 +279,8 @@ class _ChildFailed(Exception):
 
 
 def _handovers(reader: LineItems, batch: int) -> Iterator[tuple[Handover, int]]:
-    """The reader's batches: keyed (:mod:`import_keyed`) when the reader is, else prepared."""
-    return (_keyed_handovers if reader.keyed else _prepared_handovers)(reader, batch)
-
-
-def _prepared_handovers(reader: LineItems, batch: int) -> Iterator[tuple[Handover, int]]:
-    """(prepared batch, lines whose every record it holds) of every ``batch`` records (more
-    when a line holds several: a batch ends where a line does), the last one maybe shorter."""
-    prep = Preparer()
-    name = reader.source.name
-    rows: list[tuple[Any, ...]] = []
-    keys: list[tuple[int, bytes]] = []
-    wheres: list[str] = []
-    issues: list[Issue] = []
-    read = 0
-    line = 0  # the line of the item before
-    for item in reader:
-        if len(rows) >= batch and reader.lines != line:  # every item of `line` is taken
-            yield Handover(issues, read, prep.batch(rows, keys, wheres)), line
-            rows, keys, wheres, issues, read = [], [], [], [], 0
-        line = reader.lines
-        if type(item) is Issue:
-            issues.append(item)
-            continue
-        read += 1
-        if len(item) == 3:
-            where, row, digest = item  # type: ignore[misc]
-        else:
-            where, obj = item  # type: ignore[misc]
-            got = normalise(obj)
-            if type(got) is str:
-                issues.append(Issue(name, where, got))
-                continue
-            row, digest = got, row_hash(got)  # type: ignore[arg-type]
-        rows.append(row)
-        start = row[0]  # seen_key(), inline
-        keys.append((start if type(start) is int and _MIN <= start < _MAX else 0, digest))
-        wheres.append(where)
-    yield Handover(issues, read, prep.batch(rows, keys, wheres)), reader.lines
-
-
-def _keyed_handovers(reader: LineItems, batch: int) -> Iterator[tuple[Handover, int]]:
-    """As :func:`_prepared_handovers`, with :class:`~desktopviz.core.import_keyed.KeyedBatch` batches."""
+    """(keyed batch, lines whose every record it holds) of every ``batch`` records (more when
+    a line holds several: a batch ends where a line does), the last one maybe shorter."""
     prep = KeyedPreparer()
     name = reader.source.name
     issues: list[Issue] = []
@@ -357,10 +316,10 @@ def _keyed_handovers(reader: LineItems, batch: int) -> Iterator[tuple[Handover, 
     yield Handover(issues, read, prep.take()), reader.lines  # type: ignore[arg-type]
 
 
-def _serve(path: str, out: IO[bytes], chunk_lines: int = CHUNK_LINES, batch: int = 0, keyed: int = 1) -> None:
+def _serve(path: str, out: IO[bytes], chunk_lines: int = CHUNK_LINES, batch: int = 0) -> None:
     """The child: send (items, position, lines) for every ``chunk_lines`` lines (or each
-    prepared batch, as a one-item list, with ``batch``), then None."""
-    reader = LineItems(Source(path), keyed=bool(batch and keyed))
+    keyed batch, as a one-item list, with ``batch``), then None."""
+    reader = LineItems(Source(path), keyed=bool(batch))
 
     def dump(message: Any) -> None:  # length-prefixed pickles
         data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
@@ -397,4 +356,4 @@ if __name__ == "__main__":
         # through the module's own name, so what is pickled names it (not __main__)
         from desktopviz.core import import_worker
 
-        import_worker._serve(sys.argv[1], sys.stdout.buffer, *map(int, sys.argv[2:5]))
+        import_worker._serve(sys.argv[1], sys.stdout.buffer, *map(int, sys.argv[2:4]))

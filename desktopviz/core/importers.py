@@ -23,11 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from desktopviz.core.flowlog import FlowLog
-from desktopviz.core.import_apply import REJECTED
+from desktopviz.core.import_apply import REJECTED, KeyedWriter
 from desktopviz.core.import_db import ImportWriter, Key, seen_key
 from desktopviz.core.import_fast import row_hash
 from desktopviz.core.import_hubble_file import HubbleSteps
-from desktopviz.core.import_keyed_apply import KeyedWriter
 from desktopviz.core.import_prepare import normalise
 from desktopviz.core.import_read import (
     ImportFileError,

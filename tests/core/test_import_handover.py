@@ -13,18 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_store_rollup import oracle, stored, values, varied_logs
+from test_store_rollup import oracle, stored, varied_logs
 
-from desktopviz.core import import_prepare, import_worker
-from desktopviz.core.import_apply import PreparedWriter
-from desktopviz.core.import_db import ImportWriter, seen_key
-from desktopviz.core.import_fast import row_hash
-from desktopviz.core.import_keyed_apply import KeyedWriter
-from desktopviz.core.import_prepare import Preparer, literal
+from desktopviz.core import import_worker
+from desktopviz.core.import_apply import KeyedWriter
 from desktopviz.core.import_read import Source
 from desktopviz.core.import_worker import ParallelItems
 from desktopviz.core.importers import ImportSummary, import_files
-from desktopviz.core.store import FlowStore
 
 TABLES = ("flow_rows", "label_sets", "traces", "trace_hits", "import_digests")
 
@@ -173,65 +168,6 @@ def test_a_reader_process_that_fails_mid_file_changes_nothing(
     assert skips[-1] == 0 if after == 0 else 180 <= skips[-1] < 500
 
 
-def test_prepared_rows_come_back_as_they_were() -> None:
-    rows = [values(x) for x in varied_logs(300, seed=9)]
-    prep = Preparer()
-    texts: tuple[dict[int, str], dict[int, str]] = ({}, {})
-    seen: list[int] = []
-    for i in range(0, 300, 100):
-        part = rows[i : i + 100]
-        keys = [seen_key(r[0], row_hash(r)) for r in part]
-        b = prep.batch(part, keys, [str(k) for k in range(len(part))])
-        texts[0].update(b.new_labels)
-        texts[1].update((t, text) for t, text, _ in b.new_traces)
-        seen.append(len(b.new_labels))
-        assert b.rows(*texts) == [read_back(r) for r in part]
-        assert b.sorted_keys == sorted(keys) and b.unique
-    assert seen[0] > 0 and seen[1:] == [0, 0]  # each label set's text is sent once
-
-
 def read_back(row: tuple[Any, ...]) -> tuple[Any, ...]:
     """A row as its stored texts give it back (JSON values parsed again)."""
     return tuple(json.loads(json.dumps(v)) if isinstance(v, (dict, list)) else v for v in row)
-
-
-def test_literals_store_what_binding_stores() -> None:
-    conn = sqlite3.connect(":memory:")
-    conn.execute("CREATE TABLE t (i INTEGER, s TEXT, r REAL, b)")
-    odd: list[Any] = [0, -(2**63), 2**63 - 1, "-", "o'neil", "5", "", "café", 2**63, 1.5, True, "\x00"]
-    for v in odd:
-        lit = literal(v)
-        if lit is None:
-            assert v in ("café", 2**63, 1.5, True, "\x00")
-            continue
-        conn.execute("DELETE FROM t")
-        conn.execute("INSERT INTO t VALUES (?, ?, ?, ?)", (v, v, v, v))
-        conn.execute(f"INSERT INTO t VALUES ({lit}, {lit}, {lit}, {lit})")
-        a, b = conn.execute("SELECT typeof(i), i, typeof(s), s, typeof(r), r, typeof(b), b FROM t").fetchall()
-        assert a == b, v
-
-
-def test_a_reader_that_starts_its_numbering_over_maps_to_the_same_ids(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Past CACHE_LIMIT texts the reader numbers from scratch (between batches) and sends the
-    texts again: the writer forgets its mapping and the store gets the same ids."""
-    monkeypatch.setattr(import_prepare, "CACHE_LIMIT", 2)
-    rows = [values(x) for x in good(400, seed=10)]
-    db_a, db_b = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
-    with FlowStore(db_a) as store:
-        for i in range(0, len(rows), 37):
-            store.insert(rows[i : i + 37])
-    with FlowStore(db_b) as store:
-        ap = PreparedWriter(ImportWriter(store, "x", "calico"))
-        prep = Preparer()
-        resets = 0
-        for i in range(0, len(rows), 37):
-            part = rows[i : i + 37]
-            b = prep.batch(part, [seen_key(r[0], row_hash(r)) for r in part], [""] * len(part))
-            resets += b.reset
-            ap.accept(b)
-            assert ap.all_new(b)
-            ap.write(b, {"imported": b.n})
-    assert resets > 3
-    assert everything(db_b, imported=False) == everything(db_a, imported=False)

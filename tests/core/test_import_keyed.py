@@ -15,11 +15,10 @@ from test_store_rollup import values, varied_logs
 
 from desktopviz.core import import_extract, import_prepare
 from desktopviz.core.flowlog import FIELDS
-from desktopviz.core.import_apply import REJECTED
+from desktopviz.core.import_apply import KEYS_TABLE, REJECTED, KeyedWriter
 from desktopviz.core.import_db import ImportWriter, seen_key
 from desktopviz.core.import_fast import row_hash
 from desktopviz.core.import_keyed import KEY_FIELDS, VARYING_FIELDS, KeyedBatch, KeyedPreparer, join_row
-from desktopviz.core.import_keyed_apply import KEYS_TABLE, KeyedWriter
 from desktopviz.core.import_read import Source
 from desktopviz.core.import_worker import LineItems
 from desktopviz.core.importers import import_files
@@ -78,7 +77,7 @@ def test_keys_keep_types_apart() -> None:
     """1 and 1.0 are equal in Python but SQLite stores them differently: two keys."""
     row = list(values(good(20, seed=2)[0]))
     other = list(row)
-    i = import_prepare._I["dest_port"]
+    i = FIELDS.index("dest_port")
     row[i], other[i] = 1, 1.0
     b = batch_of(KeyedPreparer(), [tuple(row), tuple(other)])
     assert b.kids == [1, 2]
@@ -122,7 +121,7 @@ def test_a_refused_batch_takes_its_keys_with_it(tmp_path: Path) -> None:
     logs = good(300, seed=12)
     rows = [values(x) for x in logs]
     bad = list(rows[150])
-    bad[import_prepare._I["source_name"]] = "\ud800"  # a lone surrogate
+    bad[FIELDS.index("source_name")] = "\ud800"  # a lone surrogate
     prep = KeyedPreparer()
     first, refused, rest = rows[:100], [*rows[100:150], tuple(bad)], rows[150:]
     b1, b2, b3 = batch_of(prep, first), batch_of(prep, refused), batch_of(prep, rest)

@@ -13,14 +13,13 @@ path next to the fast path the import takes:
   (:class:`~desktopviz.core.import_extract.Extractor`: the same rows and digests);
 * ``insert``: ``FlowStore.insert`` with the indexes kept up to date (``synchronous=NORMAL``) /
   inside :func:`bulk_load` (indexes dropped), and ``reindex``: rebuilding them at the end;
-* a parallel import's two sides as the import runs them now, with keyed batches
+* a parallel import's two sides, with keyed batches
   (:mod:`~desktopviz.core.import_keyed`): ``split_key`` (the extractor's varying integers, key
   and digest of each line), ``prepare_keyed`` (numbering keys, summing rollups) and
   ``pickle_keyed`` in the reader process; ``unpickle_keyed`` and ``write_keyed``
-  (:mod:`~desktopviz.core.import_keyed_apply`, digests and counts included) in the importing
+  (:mod:`~desktopviz.core.import_apply`, digests and counts included) in the importing
   process; summed as ``parallel_reader_cpu_us`` and ``parallel_writer_cpu_us`` (with ``read``
-  and ``reindex``). The earlier prepared batches (``prepare``, ``pickle``, ``unpickle``,
-  ``write_prepared``: :mod:`~desktopviz.core.import_prepare`) are timed next to them.
+  and ``reindex``).
 
 Target: >= 100,000 records/s end to end. Prints one JSON line (CPU seconds per stage are
 process times, so a busy machine inflates wall time more than these).
@@ -50,13 +49,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _synth import iter_logs  # noqa: E402
 
 from desktopviz.core import import_fast  # noqa: E402
-from desktopviz.core.import_apply import PreparedWriter  # noqa: E402
+from desktopviz.core.import_apply import (
+    KeyedWriter,  # noqa: E402
+)
 from desktopviz.core.import_calico import flowlog_from_calico  # noqa: E402
-from desktopviz.core.import_db import ImportWriter, record_hash, seen_key  # noqa: E402
+from desktopviz.core.import_db import ImportWriter, record_hash  # noqa: E402
 from desktopviz.core.import_extract import Extractor  # noqa: E402
 from desktopviz.core.import_keyed import KeyedPreparer  # noqa: E402
-from desktopviz.core.import_keyed_apply import KeyedWriter  # noqa: E402
-from desktopviz.core.import_prepare import Preparer  # noqa: E402
 from desktopviz.core.import_read import READ_BUFFER  # noqa: E402
 from desktopviz.core.importers import BATCH, import_files  # noqa: E402
 from desktopviz.core.store import FlowStore  # noqa: E402
@@ -113,16 +112,7 @@ def breakdown(src: Path, n: int, tmp: Path) -> dict[str, float]:
     assert ext is not None
     got, s["extract"] = timed(lambda: [ext.extract(x) for x in lines])
     assert all(g is not None for g in got) and got[-1] == (rows[-1], import_fast.row_hash(rows[-1]))
-    # the reader process's side of a parallel import: batches prepared for the store, pickled
-    keyed = [(r, seen_key(r[0], h)) for r, h in got]  # type: ignore[misc]
-    parts = [keyed[i : i + BATCH] for i in range(0, len(keyed), BATCH)]
-    prep = Preparer()
-    batches, s["prepare"] = timed(
-        lambda: [prep.batch([r for r, _ in p], [k for _, k in p], [""] * len(p)) for p in parts]
-    )
-    data, s["pickle"] = timed(lambda: [pickle.dumps(b, protocol=pickle.HIGHEST_PROTOCOL) for b in batches])
-    batches, s["unpickle"] = timed(lambda: [pickle.loads(d) for d in data])
-    # the same for keyed batches (what the import sends now: import_keyed)
+    # the two sides of a parallel import: keyed batches (import_keyed) made, pickled, written
     kprep = KeyedPreparer()
 
     def keyed() -> list[Any]:
@@ -154,16 +144,6 @@ def breakdown(src: Path, n: int, tmp: Path) -> dict[str, float]:
             s["insert_bulk"] = time.process_time() - t
             t = time.process_time()
         s["reindex"] = time.process_time() - t
-    # the writer's side: prepared batches checked and written (digests and counts included)
-    with FlowStore(tmp / "prepared.sqlite") as store:
-        with bulk_load(store):
-            ap = PreparedWriter(ImportWriter(store, "bench", "calico"))
-            t = time.process_time()
-            for b in batches:
-                ap.accept(b)
-                assert ap.all_new(b)
-                ap.write(b, {"imported": b.n, "records_read": b.n})
-            s["write_prepared"] = time.process_time() - t
     with FlowStore(tmp / "keyed.sqlite") as store:
         with bulk_load(store):
             kw = KeyedWriter(ImportWriter(store, "bench", "calico"))
