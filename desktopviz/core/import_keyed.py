@@ -29,29 +29,13 @@ from typing import Any, NamedTuple
 
 from desktopviz.core import import_prepare
 from desktopviz.core.flowlog import FIELDS, JSON_FIELDS
+from desktopviz.core.import_extract import KEY_FIELDS, VARYING_FIELDS
 from desktopviz.core.import_prepare import Key, Preparer
 from desktopviz.core.store_ingest import _dumps
-from desktopviz.core.store_rollup import FINEST, FLOW_KEY, Hit, rollup_rows
+from desktopviz.core.store_rollup import FINEST, FLOW_KEY, Hit, rollup_rows, sum_logs
 
 __all__ = ["KEY_FIELDS", "VARYING_FIELDS", "KeyedBatch", "KeyedPreparer"]
 
-VARYING_FIELDS: tuple[str, ...] = tuple(
-    n
-    for n in FIELDS
-    if n
-    in (
-        "start_time",
-        "end_time",
-        "bytes_in",
-        "bytes_out",
-        "packets_in",
-        "packets_out",
-        "num_flows",
-        "num_flows_started",
-        "num_flows_completed",
-    )
-)
-KEY_FIELDS: tuple[str, ...] = tuple(n for n in FIELDS if n not in VARYING_FIELDS)
 _K = {n: i for i, n in enumerate(KEY_FIELDS)}
 _V = {n: i for i, n in enumerate(VARYING_FIELDS)}
 _KSL, _KDL, _KPOL = _K["source_labels"], _K["dest_labels"], _K["policies"]
@@ -289,33 +273,8 @@ class KeyedPreparer(Preparer):
             ends = list(map(int, ends))
         cnt = [[x or 0 for x in ints[i]] if None in ints[i] else ints[i] for i in _VCOUNTERS]
         kinfo = self._kinfo
-        for kid, nf, pin, pout, bin_, bout, start, end in zip(kids, *cnt, starts, ends, strict=True):
-            fid, gid = kinfo[kid]
-            b = start - start % FINEST
-            key = (b, fid)
-            acc = flows.get(key)
-            if acc is None:
-                flows[key] = [1, nf, pin, pout, bin_, bout, start, end]
-            else:
-                acc[0] += 1
-                acc[1] += nf
-                acc[2] += pin
-                acc[3] += pout
-                acc[4] += bin_
-                acc[5] += bout
-                if start < acc[6]:
-                    acc[6] = start
-                if end > acc[7]:
-                    acc[7] = end
-            if gid is not None:
-                gk = (b, gid)
-                g = groups.get(gk)
-                if g is None:
-                    groups[gk] = [1, nf, pin, pout, bin_, bout]
-                else:
-                    g[0] += 1
-                    g[1] += nf
-                    g[2] += pin
-                    g[3] += pout
-                    g[4] += bin_
-                    g[5] += bout
+        buckets = [s - s % FINEST for s in starts]
+        info = [kinfo[k] for k in kids]
+        fkeys = [(b, fid) for b, (fid, _) in zip(buckets, info, strict=True)]
+        gkeys = [None if gid is None else (b, gid) for b, (_, gid) in zip(buckets, info, strict=True)]
+        sum_logs(fkeys, gkeys, cnt, starts, ends, flows, groups)

@@ -32,6 +32,7 @@ __all__ = [
     "add_sums",
     "execute_rollups",
     "rollup_rows",
+    "sum_logs",
     "write_rollups",
 ]
 
@@ -139,13 +140,31 @@ def add_sums(
     sl0 = [0 if x is None else x for x in sl] if None in sl else sl
     dl0 = [0 if x is None else x for x in dl] if None in dl else dl
     has_hits = trace_hids  # trace id -> its entries (empty: no hits)
-    for key, tid, nf, pin, pout, bin_, bout, start, end in zip(
-        zip(fine, *keycols, sl0, dl0, strict=True), tids, *cnt, starts, ends, strict=True
-    ):
+    fkeys = list(zip(fine, *keycols, sl0, dl0, strict=True))
+    gkeys = [  # bucket, reporter, trace
+        None if tid is None or not has_hits[tid] else (k[0], k[8], tid)
+        for k, tid in zip(fkeys, tids, strict=True)
+    ]
+    sum_logs(fkeys, gkeys, cnt, starts, ends, flows, groups)
+
+
+def sum_logs(
+    fkeys: Sequence[Any],
+    gkeys: Sequence[Any],
+    cnt: Sequence[Sequence[int]],
+    starts: Sequence[int],
+    ends: Sequence[int],
+    flows: dict[Any, list[int]],
+    groups: dict[Any, list[int]],
+) -> None:
+    """Add logs to ``flows`` (logs, the five counters, min start, max end, per flow key:
+    ``fkeys``, one per log) and to ``groups`` (logs and the counters per group: ``gkeys``,
+    one per log, None for a log in no group). ``cnt``: the columns of COUNTERS."""
+    for key, gk, nf, pin, pout, bin_, bout, start, end in zip(fkeys, gkeys, *cnt, starts, ends, strict=True):
         acc = flows.get(key)
         if acc is None:
             flows[key] = [1, nf, pin, pout, bin_, bout, start, end]
-        else:
+        else:  # (written out: a loop over the sums costs more than the rest)
             acc[0] += 1
             acc[1] += nf
             acc[2] += pin
@@ -156,8 +175,7 @@ def add_sums(
                 acc[6] = start
             if end > acc[7]:
                 acc[7] = end
-        if tid is not None and has_hits[tid]:
-            gk = (key[0], key[8], tid)  # bucket, reporter, trace
+        if gk is not None:
             g = groups.get(gk)
             if g is None:
                 groups[gk] = [1, nf, pin, pout, bin_, bout]
