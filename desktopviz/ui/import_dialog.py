@@ -54,11 +54,14 @@ class ImportWorker(QObject):
 
     Signals:
         progress(int, str): permille done (by bytes of all files) and a status line.
+        indexing(): the files are read; the store's indexes are being built again (a bulk
+            load's last step, which cannot be cancelled).
         done(object): the ImportSummary.
         failed(str): an error that stopped the import (the database is not a flow store...).
     """
 
     progress = Signal(int, str)
+    indexing = Signal()
     done = Signal(object)
     failed = Signal(str)
 
@@ -84,6 +87,7 @@ class ImportWorker(QObject):
         text = f"{Path(p.path).name} ({p.file_index + 1}/{p.files}): {p.records:,} records"
         if indexing:  # a bulk load's last step: it cannot be cancelled
             done, text = total, "Read; building the store's indexes…"
+            self.indexing.emit()
         self.progress.emit(int(1000 * done / total), text)
 
     @Slot()
@@ -291,6 +295,7 @@ class ImportDialog(QDialog):
         )  # fmt: skip
         worker.moveToThread(thread)
         worker.progress.connect(self._on_progress)
+        worker.indexing.connect(self._on_indexing)
         worker.done.connect(self._on_done)
         worker.failed.connect(self._on_failed)
         thread.started.connect(worker.run)
@@ -298,6 +303,7 @@ class ImportDialog(QDialog):
         self._job = (thread, worker)
         self.summary = None
         self.progress_bar.setValue(0)
+        self.cancel_button.setToolTip("")
         self.status_label.setText(f"Importing into {db}…")
         self.summary_text.clear()
         self._update_buttons()
@@ -313,6 +319,13 @@ class ImportDialog(QDialog):
     def _on_progress(self, permille: int, text: str) -> None:
         self.progress_bar.setValue(permille)
         self.status_label.setText(text)
+
+    @Slot()
+    def _on_indexing(self) -> None:
+        self.cancel_button.setEnabled(False)  # too late: the store needs its indexes
+        self.cancel_button.setToolTip(
+            "The files are read; the indexes are being built and cannot be cancelled."
+        )
 
     @Slot(object)
     def _on_done(self, summary: Any) -> None:

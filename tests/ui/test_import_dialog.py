@@ -93,9 +93,10 @@ def test_a_database_that_is_not_a_flow_store(qtbot, dialog: ImportDialog, tmp_pa
     assert dialog.status_label.text() == "Import failed."
 
 
-def test_the_index_rebuild_shows_as_the_last_step(qtbot, tmp_path: Path) -> None:
+def test_the_index_rebuild_shows_as_the_last_step(qtbot, dialog: ImportDialog, tmp_path: Path) -> None:
     """After the last file is read, a bulk load builds the store's indexes again: the dialog
-    says so at 100 % instead of sitting on the last file's count."""
+    says so at 100 % instead of sitting on the last file's count, and Cancel is disabled
+    (the rebuild cannot be cancelled)."""
     from desktopviz.core.import_summary import ImportProgress
     from desktopviz.ui.import_dialog import ImportWorker
 
@@ -103,8 +104,13 @@ def test_the_index_rebuild_shows_as_the_last_step(qtbot, tmp_path: Path) -> None
     worker = ImportWorker([str(src)], str(tmp_path / "x.sqlite"), "auto", 15, 2)
     got: list[tuple[int, str]] = []
     worker.progress.connect(lambda permille, text: got.append((permille, text)))
+    worker.indexing.connect(dialog._on_indexing)
+    worker.progress.connect(dialog._on_progress)
+    dialog.cancel_button.setEnabled(True)  # as while an import runs
     size = src.stat().st_size
     worker._progress(ImportProgress(0, 1, str(src), size // 2, size, 3))
+    assert "calico_v5.jsonl (1/1): 3 records" in got[0][1] and dialog.cancel_button.isEnabled()
     worker._progress(ImportProgress(0, 1, str(src), size, size, 5, phase="indexing"))
     assert got[-1] == (1000, "Read; building the store's indexes…")
-    assert "calico_v5.jsonl (1/1): 3 records" in got[0][1]
+    assert dialog.progress_bar.value() == 1000 and dialog.status_label.text() == got[-1][1]
+    assert not dialog.cancel_button.isEnabled() and "cannot be cancelled" in dialog.cancel_button.toolTip()
