@@ -9,6 +9,7 @@ file gained later, come back exactly), except those led by ``start_time``, which
 keeps up to date for less than rebuilding them costs (:func:`kept_during_load`), and the connection runs with ``synchronous=OFF``, a
 256 MB page cache and in-memory temporary storage. On leaving the block, however it is left
 (an exception, Ctrl-C, a cancelled import), the indexes are created again in one transaction
+(with a small page cache, temporary files and a second sorting thread: :data:`REINDEX_PRAGMAS`)
 and the settings restored. Sorting a whole table once per index costs about a fifth of
 keeping ten B-trees up to date row by row, so this pays off when the load adds at least about
 as many rows as the store already holds.
@@ -50,6 +51,13 @@ RECORD_TABLE = "bulk_dropped_indexes"
 _INDEX_COLUMNS = re.compile(r"\(\s*([^,)]+)")  # the first column of CREATE INDEX ... ON t (a, b)
 # Settings for the duration of a bulk load (restored afterwards).
 BULK_PRAGMAS = (("synchronous", "OFF"), ("cache_size", "-262144"), ("temp_store", "MEMORY"))
+# Settings while the indexes are built again at the end: SQLite's sorter then cuts each index's
+# keys into runs of the page cache's size, sorts and merges them on a second thread, in
+# temporary files. With a 2 MB cache and temporary files each flow_rows index of 1,000,000 rows
+# builds in 0.9 s of wall time instead of 1.7 (one 256 MB sort in memory, which never uses the
+# second thread). If temporary files cannot be written, the rebuild runs again with the load's
+# settings.
+REINDEX_PRAGMAS = (("threads", "2"), ("cache_size", "-2000"), ("temp_store", "FILE"))
 
 
 @dataclass
@@ -147,7 +155,22 @@ def _drop(c: sqlite3.Connection) -> list[tuple[str, str]]:
 
 
 def _pragmas(c: sqlite3.Connection) -> list[tuple[str, str]]:
-    return [(name, str(c.execute(f"PRAGMA {name}").fetchone()[0])) for name, _ in BULK_PRAGMAS]
+    names = dict.fromkeys(name for name, _ in (*BULK_PRAGMAS, *REINDEX_PRAGMAS))
+    return [(name, str(c.execute(f"PRAGMA {name}").fetchone()[0])) for name in names]
+
+
+def _rebuild(store: FlowStore) -> None:
+    """Restore the dropped indexes with the rebuild's settings (the load's if those fail)."""
+    c = store.conn
+    load = [(name, str(c.execute(f"PRAGMA {name}").fetchone()[0])) for name, _ in REINDEX_PRAGMAS]
+    for name, value in REINDEX_PRAGMAS:
+        c.execute(f"PRAGMA {name}={value}")
+    try:
+        restore_indexes(store)
+    except sqlite3.OperationalError:  # e.g. no room for the sorter's temporary files
+        for name, value in load:
+            c.execute(f"PRAGMA {name}={value}")
+        restore_indexes(store)
 
 
 @contextmanager
@@ -173,7 +196,7 @@ def bulk_load(store: FlowStore, *, drop_indexes: bool = True) -> Iterator[BulkLo
             if c.in_transaction:  # an insert interrupted between BEGIN and COMMIT
                 c.execute("ROLLBACK")
             t = time.perf_counter()
-            restore_indexes(store)
+            _rebuild(store)
             report.reindex_seconds = time.perf_counter() - t
         finally:
             for name, value in saved:

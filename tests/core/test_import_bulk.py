@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from desktopviz.core import importers
+from desktopviz.core import importers, store_bulk
 from desktopviz.core.importers import ImportProgress, import_files
 from desktopviz.core.store import FlowStore
 from desktopviz.core.store_bulk import RECORD_TABLE, bulk_load, restore_indexes
@@ -36,7 +36,8 @@ def schema(db: Path) -> list[tuple]:
 
 def settings(store: FlowStore) -> list[int]:
     return [
-        store.conn.execute(f"PRAGMA {p}").fetchone()[0] for p in ("synchronous", "cache_size", "temp_store")
+        store.conn.execute(f"PRAGMA {p}").fetchone()[0]
+        for p in ("synchronous", "cache_size", "temp_store", "threads")
     ]
 
 
@@ -70,9 +71,34 @@ def test_the_settings_are_restored(store_db: Path) -> None:
     with FlowStore(store_db) as store:
         usual = settings(store)
         with bulk_load(store) as load:
-            assert settings(store) == [0, -262144, 2]
+            assert settings(store)[:3] == [0, -262144, 2]
             assert "ix_extra_host" in load.dropped and "ux_extra" not in load.dropped
         assert settings(store) == usual
+
+
+def test_the_rebuild_sorts_on_a_second_thread_and_falls_back_to_the_load_settings(
+    store_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The indexes are built with a small cache, temporary files and a sorting thread; if that
+    fails (no room for temporary files), they are built with the load's settings."""
+    before = schema(store_db)
+    seen: list[list[int]] = []
+    real = store_bulk.restore_indexes
+
+    def failing_once(store: FlowStore) -> list[str]:
+        seen.append(settings(store))
+        if len(seen) == 1:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(store)
+
+    monkeypatch.setattr(store_bulk, "restore_indexes", failing_once)
+    with FlowStore(store_db) as store:
+        usual = settings(store)
+        with bulk_load(store):
+            pass
+        assert settings(store) == usual
+    assert seen == [[0, -2000, 1, 2], [0, -262144, 2, usual[3]]]
+    assert schema(store_db) == before
 
 
 def test_an_index_led_by_the_start_time_is_kept_up_to_date_during_the_load(store_db: Path) -> None:
