@@ -55,6 +55,12 @@ __all__ = [
 
 FORMATS = ("auto", "calico", "hubble")
 BATCH = 5000
+# Records per batch from the reader process (when ``batch`` is not given): a batch's hour and
+# day rollup rows are upserted once per batch, and over 20,000 records (about three hours of
+# a cluster's logs) there are four times fewer of them than over 5,000; the writer spends 9 %
+# fewer instructions a record (cachegrind), 1,000,000 records import 10-15 % faster, and a
+# cancel still takes effect within a second.
+PARALLEL_BATCH = 20_000
 # Bulk loading (indexes rebuilt at the end) by default from this much (uncompressed) input, when
 # the input is at least as large as the store: ~2 KB of JSON per stored flow log.
 BULK_MIN_BYTES = 64 * 1024 * 1024
@@ -91,10 +97,12 @@ class _FileImport(HubbleSteps):
         fmt: str,
         summary: ImportSummary,
         fs: FileSummary,
-        batch: int,
+        batch: int | None,
         check: Callable[[int], None],
     ) -> None:
-        self.store, self.source, self.summary, self.fs, self.batch = store, source, summary, fs, batch
+        self.store, self.source, self.summary, self.fs = store, source, summary, fs
+        self.batch = batch or BATCH  # records per transaction when read here
+        self.reader_batch = batch or PARALLEL_BATCH  # and per batch from the reader process
         self.writer = ImportWriter(store, str(source.path), fmt)
         self.check = check
         self.position: Callable[[], int] = source.position  # bytes of the file read so far
@@ -115,7 +123,10 @@ class _FileImport(HubbleSteps):
         items: Iterable[Any]
         reader: LineItems | ParallelItems | None = None
         if json_lines:
-            reader = ParallelItems(self.source, batch=self.batch) if parallel else LineItems(self.source)
+            if parallel:
+                reader = ParallelItems(self.source, batch=self.reader_batch)
+            else:
+                reader = LineItems(self.source)
             self.position = reader.position
             items = reader
         else:
@@ -222,7 +233,7 @@ def import_files(
     fmt: str = "auto",
     interval: int = 15,
     level: int = 2,
-    batch: int = BATCH,
+    batch: int | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
     bulk: bool | None = None,
@@ -236,7 +247,9 @@ def import_files(
     large as what the store holds. Raises ImportFileError for an unusable ``fmt``; problems with
     a file or a record are in the summary. StoreError if ``db`` is not a flow store.
     ``parallel`` reads Calico JSON lines in a second process (:mod:`import_worker`); by default
-    for a bulk load when the machine has a core to spare (:func:`import_worker.parallel_pays`)."""
+    for a bulk load when the machine has a core to spare (:func:`import_worker.parallel_pays`).
+    ``batch``: records per transaction (by default :data:`BATCH` read here,
+    :data:`PARALLEL_BATCH` from the reader process)."""
     if fmt not in FORMATS:
         raise ImportFileError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
     t0 = time.perf_counter()
@@ -307,7 +320,7 @@ def _import_one(
     fmt: str,
     interval: int,
     level: int,
-    batch: int,
+    batch: int | None,
     summary: ImportSummary,
     progress: ProgressFn | None,
     cancel: CancelFn | None,

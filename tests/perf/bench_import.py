@@ -57,7 +57,7 @@ from desktopviz.core.import_db import ImportWriter, record_hash  # noqa: E402
 from desktopviz.core.import_extract import Extractor  # noqa: E402
 from desktopviz.core.import_keyed import KeyedPreparer  # noqa: E402
 from desktopviz.core.import_read import READ_BUFFER  # noqa: E402
-from desktopviz.core.importers import BATCH, import_files  # noqa: E402
+from desktopviz.core.importers import PARALLEL_BATCH, import_files  # noqa: E402
 from desktopviz.core.store import FlowStore  # noqa: E402
 from desktopviz.core.store_bulk import bulk_load  # noqa: E402
 
@@ -117,8 +117,8 @@ def breakdown(src: Path, n: int, tmp: Path) -> dict[str, float]:
 
     def keyed() -> list[Any]:
         out = []
-        for i in range(0, n, BATCH):
-            for raw in lines[i : i + BATCH]:
+        for i in range(0, n, PARALLEL_BATCH):
+            for raw in lines[i : i + PARALLEL_BATCH]:
                 ints, key, digest = ext.split_key(raw)  # type: ignore[misc]
                 kprep.add_split(ext, ints, key, (ints[0], digest), "")
             out.append(kprep.take())
