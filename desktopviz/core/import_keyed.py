@@ -1,7 +1,7 @@
 """Keyed batches: an import's records sent as the few values that change per record, plus keys.
 
 A flow log's fields split into the integers that change from one flush interval to the
-next (:data:`VARYING`: the times and the traffic counters) and everything else (endpoints,
+next (:data:`VARYING_FIELDS`: the times and the traffic counters) and everything else (endpoints,
 labels, service, policy trace, process, host), which takes a few hundred to a few thousand
 distinct values per file. The reader process (:mod:`import_worker`) numbers those distinct
 non-varying parts (*keys*, local ids from 1) and sends, per record, only the key id and the
