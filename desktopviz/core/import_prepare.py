@@ -18,15 +18,13 @@ from typing import Any
 from desktopviz.core.flowlog import FIELDS
 from desktopviz.core.import_calico import RecordError, flowlog_from_calico
 from desktopviz.core.import_read import json_type
-from desktopviz.core.store_ingest import _dumps, parse_hits
+from desktopviz.core.store_ingest import _dumps, label_key, parse_hits, trace_key
 from desktopviz.core.store_rollup import Hit, HitKeys
 
 __all__ = ["CACHE_LIMIT", "Key", "Preparer", "normalise"]
 
 Key = tuple[int, bytes]
 CACHE_LIMIT = 50_000  # texts numbered before the reader starts over (between batches)
-_STR = frozenset({str})
-_STD_POLICY_KEYS = ["enforced_policies", "pending_policies", "all_policies"]
 _fields = attrgetter(*FIELDS)
 
 
@@ -41,22 +39,6 @@ def normalise(obj: Any) -> tuple[Any, ...] | str:
         return str(exc)
     except (TypeError, ValueError, AttributeError, OverflowError) as exc:
         return f"malformed flow log ({exc})"
-
-
-def _trace_key(value: Any) -> Any:
-    """A policies value's cache key: its lists of entry texts in Calico's usual form (each
-    key one JSON text), else the JSON text itself."""
-    if type(value) is dict and list(value) == _STD_POLICY_KEYS:
-        key = []
-        for x in value.values():
-            if x is None:
-                key.append(None)
-            elif type(x) is list and _STR.issuperset(map(type, x)):
-                key.append(tuple(x))
-            else:
-                return _dumps(value)
-        return tuple(key)
-    return _dumps(value)
 
 
 class Preparer:
@@ -76,11 +58,7 @@ class Preparer:
 
     def _label(self, value: Any, new: list[tuple[int, str]]) -> int:
         """The local id of a labels value; a new one's text goes to ``new``."""
-        key: Any  # the texts of Calico's form, else the JSON text (both give one text per key)
-        if type(value) is dict and len(value) == 1 and type(ls := value.get("labels")) is list:
-            key = tuple(ls) if _STR.issuperset(map(type, ls)) else _dumps(value)
-        else:
-            key = _dumps(value)
+        key = label_key(value)
         lid = self._labels.get(key)
         if lid is None:
             lid = self._labels[key] = len(self._labels) + 1
@@ -91,7 +69,7 @@ class Preparer:
         """The local id of a policies value (None for null); a new one's text and entries go to ``new``."""
         if value is None:
             return None
-        key = _trace_key(value)
+        key = trace_key(value)
         r = self._traces.get(key)
         if r is None:
             r = self._traces[key] = len(self._traces) + 1

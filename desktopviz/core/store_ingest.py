@@ -66,6 +66,7 @@ _OTHER_JSON = tuple(
 )
 _START, _REP = _I["start_time"], _I["reporter"]
 _STD_POLICY_KEYS = ["enforced_policies", "pending_policies", "all_policies"]
+_STR = frozenset({str})
 
 
 class TraceError(ValueError):
@@ -109,6 +110,30 @@ def parse_hits(policies: Any, strict: bool) -> tuple[tuple[Hit, ...], int]:
     return tuple(out), bad
 
 
+def label_key(value: Any) -> Any:
+    """A labels value's cache key, one per stored text: the label texts of Calico's form
+    (``{"labels": [str, ...]}``), else the JSON text itself."""
+    if type(value) is dict and len(value) == 1 and type(ls := value.get("labels")) is list:
+        return tuple(ls) if _STR.issuperset(map(type, ls)) else _dumps(value)
+    return _dumps(value)
+
+
+def trace_key(value: Any) -> Any:
+    """A policies value's cache key, one per stored text: its lists of entry texts in
+    Calico's usual form (each list null or strings), else the JSON text itself."""
+    if type(value) is dict and list(value) == _STD_POLICY_KEYS:
+        key = []
+        for x in value.values():
+            if x is None:
+                key.append(None)
+            elif type(x) is list and _STR.issuperset(map(type, x)):
+                key.append(tuple(x))
+            else:
+                return _dumps(value)
+        return tuple(key)
+    return _dumps(value)
+
+
 def label_set_id(c: sqlite3.Connection, text: str) -> int:
     """The id of a labels JSON text in ``label_sets``, stored if new."""
     c.execute("INSERT OR IGNORE INTO label_sets (labels) VALUES (?)", (text,))
@@ -148,10 +173,7 @@ class Ingest:
         self._trace_hids.clear()
 
     def _label(self, value: Any) -> int:
-        if type(value) is dict and len(value) == 1 and type(value.get("labels")) is list:
-            key: Any = tuple(value["labels"])
-        else:
-            key = _dumps(value)
+        key = label_key(value)
         hit = self._labels.get(key)
         if hit is None:
             lid = label_set_id(self.conn, _dumps(value))
@@ -161,14 +183,7 @@ class Ingest:
         return hit
 
     def _policy(self, value: Any, strict: bool) -> tuple[int, int]:
-        if type(value) is dict and list(value) == _STD_POLICY_KEYS:
-            key: Any = (
-                tuple(value["enforced_policies"] or ()),
-                tuple(value["pending_policies"] or ()),
-                tuple(value["all_policies"] or ()),
-            )
-        else:
-            key = _dumps(value)
+        key = trace_key(value)
         hit = self._policies.get(key)
         if hit is None:
             hits, bad = parse_hits(value, strict)

@@ -172,6 +172,26 @@ def test_a_value_changed_between_inserts_is_stored_as_it_is_then(db: Path) -> No
     assert got == [{"labels": ["app=a"]}] * 3 + [{"labels": ["app=a", "v=2"]}] * 2
 
 
+@pytest.mark.parametrize(
+    ("field", "first", "second"),
+    [
+        ("policies", {"enforced_policies": None, "pending_policies": [], "all_policies": []},
+         {"enforced_policies": [], "pending_policies": [], "all_policies": []}),
+        ("source_labels", {"labels": [1]}, {"labels": [True]}),
+    ],
+)  # fmt: skip
+def test_values_that_compare_equal_keep_their_own_text(db: Path, field: str, first: Any, second: Any) -> None:
+    """The store's caches of label sets and traces tell null from [] and 1 from True, so
+    each log reads back the value it was stored with."""
+    i = FIELDS.index(field)
+    base = values(flow())
+    with FlowStore(db) as store:
+        store.insert([base[:i] + (first,) + base[i + 1 :]])
+        store.insert([base[:i] + (second,) + base[i + 1 :]])
+        got = [getattr(store.get(k), field) for k in (1, 2)]
+    assert got == [first, second]
+
+
 def test_a_column_set_in_one_row_of_a_batch(db: Path) -> None:
     """Columns null in a whole batch are not bound; one row that has them keeps them."""
     logs = [flow(start=1_700_000_000 + k) for k in range(50)]
