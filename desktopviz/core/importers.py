@@ -106,7 +106,7 @@ class _FileImport(HubbleSteps):
         self.writer = ImportWriter(store, str(source.path), fmt)
         self.check = check
         self.position: Callable[[], int] = source.position  # bytes of the file read so far
-        self.prepared: KeyedWriter | None = None
+        self.keyed_writer: KeyedWriter | None = None
 
     def issue(self, where: str, message: str) -> None:
         self.fs.skipped += 1
@@ -136,8 +136,8 @@ class _FileImport(HubbleSteps):
         finally:
             if isinstance(reader, ParallelItems):
                 reader.close()  # a cancelled import ends the child now
-            if self.prepared is not None:
-                self.prepared.close()
+            if self.keyed_writer is not None:
+                self.keyed_writer.close()
 
     def _calico_items(self, items: Iterable[Any]) -> None:
         rows: list[tuple[Any, ...]] = []
@@ -177,13 +177,13 @@ class _FileImport(HubbleSteps):
     def _handover(self, item: Handover) -> None:
         """A batch prepared by the reader process: stored as it is when all its records are
         new (:mod:`import_apply`), else through the store's insert like a batch read here."""
-        if self.prepared is None:
-            self.prepared = KeyedWriter(self.writer)
-        if self.prepared.take(item, self.fs, self.summary):
+        if self.keyed_writer is None:
+            self.keyed_writer = KeyedWriter(self.writer)
+        if self.keyed_writer.take(item, self.fs, self.summary):
             self.check(self.fs.records_read)
         else:
             b = item.batch
-            self._calico_batch(self.prepared.rows(b), b.keys, b.wheres)
+            self._calico_batch(self.keyed_writer.rows(b), b.keys, b.wheres)
 
     def _calico_batch(self, rows: list[tuple[Any, ...]], hashes: list[Key], wheres: list[str]) -> None:
         """Store a batch of records (value tuples in FIELDS order) that are not in the store yet."""
