@@ -19,7 +19,11 @@ from desktopviz.core.model import EntityRule, Policy, Rule, SourceLocation
 ORCHESTRATOR_CLAUSE = "projectcalico.org/orchestrator == 'k8s'"
 K8S_PROTOCOLS = ("TCP", "UDP", "SCTP")
 STAGED_ACTIONS = ("Set", "Delete", "Learn", "Ignore")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# Kubernetes' name rules (apimachinery validation.go): a DNS label, a DNS subdomain, and the
+# name part of a qualified name (label keys, annotation keys)
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 
 
 class ConversionError(ValueError):
@@ -164,21 +168,34 @@ def _port(entry: Any, path: str) -> tuple[str, int | str | None]:
     if not valid_port_name(port):
         # Kubernetes validates NetworkPolicyPort names (IsValidPortName) before Calico sees them;
         # Calico's own PortFromString would drop the rule ("invalid name for named port").
-        raise ConversionError(
-            f"invalid port name {port!r} (IANA service name: at most 15 lower-case letters, digits "
-            "and single hyphens, with a letter)",
-            f"{path}.port",
-        )
+        raise ConversionError(port_name_error(port), f"{path}.port")
     if end is not None:
         raise ConversionError("endPort needs a numeric port", f"{path}.endPort")
     return proto, port
+
+
+def valid_qualified_name(key: str) -> bool:
+    """Kubernetes IsQualifiedName: an optional DNS-subdomain prefix and '/', then a name of 1-63
+    letters, digits, '-', '_' and '.', starting and ending with a letter or digit."""
+    prefix, slash, name = key.rpartition("/")
+    if slash and (len(prefix) > 253 or not SUBDOMAIN.match(prefix)):
+        return False
+    return 0 < len(name) <= 63 and LABEL_NAME.match(name) is not None
+
+
+def port_name_error(name: str) -> str:
+    """The message for a name :func:`valid_port_name` refuses."""
+    return (
+        f"invalid port name {name!r} (IANA service name: at most 15 lower-case letters, digits "
+        "and single hyphens, with a letter)"
+    )
 
 
 def valid_port_name(name: str) -> bool:
     """Kubernetes IsValidPortName: a DNS label of at most 15 characters with a letter, no '--'."""
     return (
         0 < len(name) <= 15
-        and _DNS_LABEL.match(name) is not None
+        and DNS_LABEL.match(name) is not None
         and "--" not in name
         and any(c.isalpha() for c in name)
     )

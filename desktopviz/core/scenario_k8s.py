@@ -6,9 +6,15 @@ kinds, with Kubernetes' checks on names, labels and ports. Workloads become pods
 from __future__ import annotations
 
 import ipaddress
-import re
 
-from desktopviz.core.k8s_convert import valid_port_name
+from desktopviz.core.k8s_convert import (
+    DNS_LABEL,
+    LABEL_NAME,
+    SUBDOMAIN,
+    port_name_error,
+    valid_port_name,
+    valid_qualified_name,
+)
 from desktopviz.core.model import (
     K8S_NS_NAME_LABEL,
     ContainerPort,
@@ -24,9 +30,6 @@ from desktopviz.core.scenario_rules import location
 from desktopviz.core.scenario_yaml import Node, describe
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
-_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _K8S_PROTOCOLS = ("TCP", "UDP", "SCTP")
 
 
@@ -36,7 +39,7 @@ def check_name(node: Node, *, label: bool = False) -> str | None:
     if name is None:
         return None
     limit = 63 if label else 253
-    pattern = _DNS_LABEL if label else _SUBDOMAIN
+    pattern = DNS_LABEL if label else SUBDOMAIN
     if not name or len(name) > limit or not pattern.match(name):
         kind = "DNS label" if label else "DNS subdomain"
         node.error(
@@ -50,10 +53,7 @@ def check_labels(node: Node) -> Labels:
     """Kubernetes label keys (optional DNS prefix + name) and string values (calico.md §3.5)."""
     labels: Labels = {}
     for key, child in node.entries():
-        prefix, slash, name = key.rpartition("/")
-        if (slash and (len(prefix) > 253 or not _SUBDOMAIN.match(prefix))) or not (
-            0 < len(name) <= 63 and _LABEL_NAME.match(name)
-        ):
+        if not valid_qualified_name(key):
             child.error(f"invalid label key {key!r}")
             continue
         value = child.value
@@ -62,7 +62,7 @@ def check_labels(node: Node) -> Labels:
         if not isinstance(value, str):
             child.error(f"label values must be strings, got {describe(value)} (quote it)")
             continue
-        if value and (len(value) > 63 or not _LABEL_NAME.match(value)):
+        if value and (len(value) > 63 or not LABEL_NAME.match(value)):
             child.error(f"invalid label value {value!r}")
             continue
         labels[key] = value
@@ -126,10 +126,7 @@ def container_ports(pod_spec: Node) -> list[ContainerPort]:
 def check_port_name(node: Node) -> str | None:
     name = node.as_str()
     if name is not None and not valid_port_name(name):
-        node.error(
-            f"invalid port name {name!r} (IANA service name: at most 15 lower-case letters, digits "
-            "and single hyphens, with a letter)"
-        )
+        node.error(port_name_error(name))
         return None
     return name
 

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import re
 
+from desktopviz.core.k8s_convert import valid_qualified_name
 from desktopviz.core.model import EntityRule, IcmpMatch, ServiceMatch
 from desktopviz.core.scenario_yaml import Node
 
 ICMP_PROTOCOLS = {"ICMP": 4, "ICMPv6": 6, 1: 4, 58: 6}  # and their ipVersion (CRD CEL rules)
-_QUALIFIED = re.compile(
-    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$"
-)
 _DOMAIN_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 
 
@@ -126,6 +124,5 @@ def check_annotations(node: Node) -> None:
     node.check_keys({"annotations"}, "rule metadata")
     ann = node.get("annotations")
     for key, child in ann.entries() if ann is not None else []:
-        prefix, _, name = key.lower().rpartition("/")
-        if len(name) > 63 or len(prefix) > 253 or not _QUALIFIED.match(key.lower()):
+        if not valid_qualified_name(key.lower()):
             child.error(f"invalid annotation key {key!r}")
