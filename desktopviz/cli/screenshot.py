@@ -136,7 +136,7 @@ def simulate_to_store(
 
 def run(args: argparse.Namespace) -> int:
     from desktopviz.core import paths
-    from desktopviz.ui.main_toolbar import looks_like_sqlite
+    from desktopviz.ui.file_kinds import is_database_path
 
     out = Path(args.output)
     if out.suffix.lower() not in (".png", ".svg"):
@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     source = Path(args.path) if args.path else paths.default_scenario()
     if not source.exists():
         raise CommandError(f"{source}: no such file or folder")
-    is_db = looks_like_sqlite(source) or source.suffix.lower() in (".db", ".sqlite", ".sqlite3")
+    is_db = is_database_path(source)
 
     with tempfile.TemporaryDirectory(prefix="desktopviz-shot-") as tmp:
         scenario = None

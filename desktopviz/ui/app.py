@@ -69,12 +69,12 @@ def open_initial(window, path: str | Path | None) -> bool:  # noqa: ANN001 - Mai
 
 def run_app(path: str | None = None) -> int:
     """`desktopviz [SCENARIO | DB]`: open the window and run the event loop."""
-    app = create_app()
-    from desktopviz.ui.main_toolbar import looks_like_sqlite
+    from desktopviz.ui.file_kinds import is_database_path
     from desktopviz.ui.sim_process import prestart
 
-    if not path or not looks_like_sqlite(Path(path)):  # a scenario: its simulation's process
-        prestart()  # starts loading while the window is made and shown
+    if not path or not is_database_path(Path(path)):  # a scenario: its simulation's process
+        prestart()  # starts loading while the application and the window are made and shown
+    app = create_app()
     from desktopviz.ui.main_window import MainWindow
 
     window = MainWindow()

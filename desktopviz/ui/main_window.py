@@ -25,12 +25,13 @@ from PySide6.QtWidgets import (
 
 from desktopviz.core.model import Scenario
 from desktopviz.ui import settings as app_settings
+from desktopviz.ui.file_kinds import is_database_path
 from desktopviz.ui.flow_browser import FlowBrowser
 from desktopviz.ui.main_links import ViewLinks
 from desktopviz.ui.main_menus import build_menus
 from desktopviz.ui.main_policies import PolicyEditing
 from desktopviz.ui.main_refresh import VIEW_REFRESH_MS, RefreshClock  # noqa: F401 - re-exported
-from desktopviz.ui.main_toolbar import SimulationBar, looks_like_sqlite
+from desktopviz.ui.main_toolbar import SimulationBar
 from desktopviz.ui.policy_board import PolicyBoard
 from desktopviz.ui.sim_controller import (
     SPEEDS,
@@ -211,7 +212,7 @@ class MainWindow(PolicyEditing, ViewLinks, RefreshClock, SimulationBar, QMainWin
     def open_path(self, path: str | Path) -> bool:
         """Open a scenario (file or folder) or a flow database (SQLite file)."""
         p = Path(path)
-        if looks_like_sqlite(p) or p.suffix.lower() in (".db", ".sqlite", ".sqlite3"):
+        if is_database_path(p):
             return self.open_database(p)
         return self.open_scenario(p)
 
