@@ -105,7 +105,6 @@ class SimController(QObject):
         running: bool = True,
         sim_factory: SimFactory | None = None,
         store_factory: StoreFactory | None = None,
-        process: bool | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -121,8 +120,7 @@ class SimController(QObject):
         self._thread.setObjectName(f"simulation:{scenario.name}")
         snapshot = _snapshot(scenario)
         self._worker: SimWorker | SimProcessWorker
-        if process is None:
-            process = sim_factory is None and store_factory is None and process_mode_available()
+        process = sim_factory is None and store_factory is None and process_mode_available()
         if process and isinstance(snapshot, bytes):  # the default: the GUI keeps its GIL
             self._worker = SimProcessWorker(snapshot, path, seed=seed, speed=speed, running=running)
         else:  # injected simulator or store (tests), or the environment says so

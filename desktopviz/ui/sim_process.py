@@ -141,7 +141,6 @@ class SimProcessWorker(WorkerSignals):
         seed: int | None = None,
         speed: float = 1.0,
         running: bool = True,
-        db_dir: Path | None = None,
     ) -> None:
         super().__init__()
         self._init = {
@@ -150,7 +149,6 @@ class SimProcessWorker(WorkerSignals):
             "seed": seed,
             "speed": speed,
             "running": running,
-            "db_dir": str(db_dir) if db_dir is not None else None,
         }
         self._db_path = str(db_path)
         self.commands = _CommandPipe()
@@ -330,7 +328,6 @@ def child_main(cmd_fd: int, evt_fd: int) -> int:
         seed=init["seed"],
         speed=init["speed"],
         running=init["running"],
-        db_dir=Path(init["db_dir"]) if init["db_dir"] else None,
     )
     lock = threading.Lock()
 

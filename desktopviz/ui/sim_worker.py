@@ -28,8 +28,7 @@ from desktopviz.ui.sim_worker_setup import (  # noqa: F401 - re-exported
     run_db_path,
     speed_label,
 )
-from desktopviz.ui.sim_worker_snapshot import (  # noqa: F401 - SIGNALS re-exported
-    SIGNALS,
+from desktopviz.ui.sim_worker_snapshot import (
     ClusterSnapshot,
     IntervalSummary,
     StopSummary,
