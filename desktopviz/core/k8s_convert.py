@@ -174,6 +174,11 @@ def _port(entry: Any, path: str) -> tuple[str, int | str | None]:
     return proto, port
 
 
+def default_policy_types(egress: bool) -> list[str]:
+    """The policyTypes the Kubernetes API server gives a NetworkPolicy that lists none."""
+    return ["Ingress", "Egress"] if egress else ["Ingress"]
+
+
 def valid_qualified_name(key: str) -> bool:
     """Kubernetes IsQualifiedName: an optional DNS-subdomain prefix and '/', then a name of 1-63
     letters, digits, '-', '_' and '.', starting and ending with a letter or digit."""
@@ -335,7 +340,7 @@ def convert_network_policy(
     elif staged:  # no API server defaulting for the staged kind: conversion.go's [Ingress]
         types = ["Ingress"]
     else:  # a NetworkPolicy as the Kubernetes API server stores it
-        types = ["Ingress", "Egress"] if egress_items else ["Ingress"]
+        types = default_policy_types(bool(egress_items))
     staged_action: str | None = None
     if staged:
         staged_action = spec.get("stagedAction") or "Set"

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from desktopviz.core.k8s_convert import default_policy_types
 from desktopviz.core.model import Policy, Tier
 from desktopviz.core.policy_yaml import CALICO_API, plain, policy_document
 
@@ -120,7 +121,7 @@ def staged_document(doc: Mapping[str, Any]) -> dict[str, Any]:
         spec.setdefault("stagedAction", "Set")
         if not spec.get("policyTypes"):  # as the API server stored the NetworkPolicy: the staged
             # kind gets no such defaulting (a staged copy without types would lose its egress)
-            spec["policyTypes"] = ["Ingress", "Egress"] if spec.get("egress") else ["Ingress"]
+            spec["policyTypes"] = default_policy_types(bool(spec.get("egress")))
     else:
         spec["stagedAction"] = "Set"
     return out

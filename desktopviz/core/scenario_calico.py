@@ -7,9 +7,9 @@ tier and namespace exist is checked later, when the whole scenario is known.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from desktopviz.core.k8s_convert import STAGED_ACTIONS
 from desktopviz.core.model import FIXED_TIERS, ContainerPort, HostEndpoint, NetworkSet, Policy, Tier
 from desktopviz.core.scenario_k8s import check_name, check_port_name, meta
 from desktopviz.core.scenario_rules import check_domain, check_selector, location, parse_cidr, parse_rules
@@ -21,7 +21,6 @@ POLICY_KINDS = (
     "StagedNetworkPolicy",
     "StagedGlobalNetworkPolicy",
 )
-STAGED_ACTIONS = ("Set", "Delete", "Learn", "Ignore")
 RESERVED_PREFIXES = ("knp.default.", "kanp.adminnetworkpolicy.", "kbanp.baselineadminnetworkpolicy.", "ossg.")
 _COMMON_SPEC = {
     "tier",
@@ -35,9 +34,6 @@ _COMMON_SPEC = {
 }
 _GLOBAL_SPEC = _COMMON_SPEC | {"namespaceSelector", "doNotTrack", "preDNAT", "applyOnForward"}
 PERFORMANCE_HINTS = ("AssumeNeededOnEveryNode",)
-# validator.go (HEAD) globalNetworkPolicyNameRegex / networkPolicyNameRegex: one optional dot
-_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_POLICY_NAME = re.compile(f"^({_LABEL}\\.)?{_LABEL}$")
 
 
 def parse_tier(root: Node) -> Tier | None:
@@ -74,7 +70,8 @@ def _check_policy_name(name_node: Node, name: str, tier: str) -> None:
     names.ValidateTieredPolicyName and the validator's name regexes (at most one dot)."""
     if name.startswith(RESERVED_PREFIXES):
         name_node.error(f"policy name {name!r} uses a reserved prefix")
-    elif not _POLICY_NAME.match(name):
+    elif name.count(".") > 1:  # (a DNS subdomain already: meta checked it)
+        # validator.go (HEAD) globalNetworkPolicyNameRegex / networkPolicyNameRegex: one optional dot
         name_node.error(f"invalid policy name {name!r} (lower-case DNS label, optionally '<tier>.<name>')")
     elif tier != "default" and not name.startswith(tier + "."):
         name_node.error(f"a policy in tier {tier!r} must be named '{tier}.<name>', got {name!r}")
@@ -126,15 +123,13 @@ def parse_policy(root: Node, kind: str) -> Policy | None:
     staged_action: str | None = None
     if staged:
         sa = spec.get("stagedAction")
-        staged_action = "Set"
+        staged_action = "Set"  # also for an empty stagedAction, which is accepted (ENT validator_test)
         if sa is not None:
-            if sa.value == "":
-                staged_action = "Set"  # an empty stagedAction is accepted and means Set (ENT validator_test)
-            elif sa.value in STAGED_ACTIONS:
+            if sa.value in STAGED_ACTIONS:
                 staged_action = sa.value
-            else:
+            elif sa.value != "":
                 sa.error(f"unknown stagedAction {sa.value!r} (expected {', '.join(STAGED_ACTIONS)})")
-        if staged_action == "Delete" and isinstance(spec_value, dict):
+        if staged_action == "Delete":  # (spec_value is a dict: a map or the empty default)
             # validator.go validateStaged*: with Delete, every spec field but tier is zero-valued
             extra = [k for k, v in spec_value.items() if k not in ("tier", "stagedAction") and _non_zero(v)]
             if extra:
