@@ -76,7 +76,7 @@ def changed(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["ClusterSnapshot", "IntervalSummary", "StopSummary", "changed"]
+__all__ = ["SIGNALS", "ClusterSnapshot", "IntervalSummary", "StopSummary", "WorkerSignals", "changed"]
 
 
 class WorkerSignals(QObject):
@@ -93,13 +93,5 @@ class WorkerSignals(QObject):
     stopped = Signal(object)
 
 
-SIGNALS = (
-    "store_opened",
-    "clock",
-    "interval",
-    "state",
-    "event_fired",
-    "cluster_changed",
-    "failed",
-    "stopped",
-)
+# their names, in declaration order (what the simulation process relays)
+SIGNALS: tuple[str, ...] = tuple(k for k, v in vars(WorkerSignals).items() if isinstance(v, Signal))
