@@ -133,7 +133,6 @@ class SimController(QObject):
                 sim_factory=sim_factory,
                 store_factory=store_factory,
             )
-        self.in_process = isinstance(self._worker, SimProcessWorker)
         self._commands = self._worker.commands
         self._result = self._worker.result  # outlives the worker (deleted when the thread ends)
         self._worker.moveToThread(self._thread)
@@ -150,6 +149,11 @@ class SimController(QObject):
         w.stopped.connect(self.stopped)
         self._started = False
         self._stopping = False
+
+    @property
+    def in_process(self) -> bool:
+        """The simulation runs in a child process (relayed by SimProcessWorker)."""
+        return isinstance(self._worker, SimProcessWorker)
 
     # -- commands (GUI thread, never block) --------------------------------------------
     def start(self) -> None:
@@ -209,10 +213,11 @@ class SimController(QObject):
             self._post("stop")
             self._stopping = True
             if not self._thread.wait(timeout_ms):
-                if not isinstance(self._worker, SimProcessWorker):
+                worker = self._worker
+                if not isinstance(worker, SimProcessWorker):  # (in_process, typed)
                     raise RuntimeError("the simulation thread did not stop in time")
                 # A simulation process that does not answer is ended; what it committed stays.
-                self._worker.kill()
+                worker.kill()
                 if not self._thread.wait(10_000):
                     raise RuntimeError("the simulation process did not stop in time")
         _LIVE_THREADS.discard(self._thread)

@@ -155,8 +155,12 @@ class SimProcessWorker(WorkerSignals):
         self.result: list[StopSummary] = []
         self._clock = 0.0
         self._total = 0
-        self.pid: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id, once started."""
+        return self._proc.pid if self._proc is not None else None
 
     def kill(self) -> None:
         """End a child that does not answer (any thread): the relay then reports it as a
@@ -173,7 +177,6 @@ class SimProcessWorker(WorkerSignals):
         except Exception as exc:  # noqa: BLE001 - shown as the run's failure
             self._finish(None, f"Cannot start the simulation process: {exc}")
             return
-        stopped = False
         try:
             while True:
                 message = read_message(events)
@@ -181,7 +184,6 @@ class SimProcessWorker(WorkerSignals):
                     break
                 name, args = message
                 if name == "stopped":
-                    stopped = True
                     self.result.append(args[0])
                 elif name == "clock":
                     self._clock = float(args[0])
@@ -197,10 +199,7 @@ class SimProcessWorker(WorkerSignals):
         finally:
             self.commands.close()
             events.close()
-        code = proc.wait()
-        self._finish(
-            proc, None if stopped else f"The simulation process ended unexpectedly (exit code {code})"
-        )
+        self._finish(proc, None)
 
     def _spawn(self) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
         proc, commands, events = _take_child()
@@ -210,15 +209,18 @@ class SimProcessWorker(WorkerSignals):
             _close_child((proc, commands, events))
             proc, commands, events = _launch()
             write_message(commands, self._init)
-        self.pid, self._proc = proc.pid, proc
+        self._proc = proc
         _LIVE.add(proc)
         self.commands.attach(commands)
         return proc, events
 
     def _finish(self, proc: subprocess.Popen[bytes] | None, error: str | None) -> None:
+        """The child has ended (or never started): a failure if it did not report its stop."""
         if proc is not None:
-            proc.wait()
+            code = proc.wait()
             _LIVE.discard(proc)
+            if error is None and not self.result:
+                error = f"The simulation process ended unexpectedly (exit code {code})"
         if error is not None:
             self.failed.emit(error)
             self.state.emit(False, float(self._init["speed"]))
