@@ -10,7 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from desktopviz.core.k8s_convert import STAGED_ACTIONS
-from desktopviz.core.model import FIXED_TIERS, ContainerPort, HostEndpoint, NetworkSet, Policy, Tier
+from desktopviz.core.model import (
+    FIXED_TIERS,
+    LABEL_NAMESPACE,
+    ContainerPort,
+    HostEndpoint,
+    NetworkSet,
+    Policy,
+    Tier,
+)
 from desktopviz.core.scenario_k8s import check_name, check_port_name, meta
 from desktopviz.core.scenario_rules import check_domain, check_selector, location, parse_cidr, parse_rules
 from desktopviz.core.scenario_yaml import Node, plain
@@ -200,12 +208,12 @@ def _types(spec: Node, spec_value: Any) -> list[str]:
 def parse_network_set(root: Node, kind: str) -> NetworkSet | None:
     is_global = kind == "GlobalNetworkSet"
     name, namespace, labels = meta(root, namespaced=not is_global)
-    md = root.get("metadata")
-    lab = md.get("labels") if md is not None and md.is_map() else None
-    reserved = lab.get("projectcalico.org/namespace") if lab is not None and lab.is_map() else None
-    if reserved is not None:
-        # validator.go validate(Global)NetworkSet: Calico sets this label itself (calico.md §2.7)
-        reserved.error("projectcalico.org/namespace is not a valid label name on a network set")
+    md = root.get("metadata")  # (meta reported a metadata or labels that is not a mapping)
+    lab = md.get("labels") if md is not None and isinstance(md.value, dict) else None
+    for key, child in lab.entries() if lab is not None and isinstance(lab.value, dict) else ():
+        if key == LABEL_NAMESPACE:  # whatever its value, null included
+            # validator.go validate(Global)NetworkSet: Calico sets this label itself (calico.md §2.7)
+            child.error(f"{LABEL_NAMESPACE} is not a valid label name on a network set")
     spec = root.get("spec")
     nets: list[str] = []
     domains: list[str] = []

@@ -13,7 +13,7 @@ import ipaddress
 import re
 from typing import Any
 
-from desktopviz.core.k8s_convert import valid_port_name
+from desktopviz.core.k8s_convert import port_name_error, valid_port_name
 from desktopviz.core.model import EntityRule, Rule, SourceLocation
 from desktopviz.core.scenario_rule_fields import (  # noqa: F401 - check_domain re-exported
     ICMP_PROTOCOLS,
@@ -144,7 +144,7 @@ def parse_port(node: Node) -> tuple[int | str | None, bool]:
             return None, True
         return (lo if lo == hi else f"{lo}:{hi}"), True
     if not valid_port_name(v):
-        node.error(f"invalid port name {v!r} (at most 15 lower-case letters, digits and '-')")
+        node.error(port_name_error(v))
         return None, False
     return v, False
 

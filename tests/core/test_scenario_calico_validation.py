@@ -788,6 +788,10 @@ SET_VECTORS = [
         "kind: GlobalNetworkSet\nmetadata: {name: s, labels: {projectcalico.org/namespace: foo}}\nspec: {nets: [10.0.0.1]}",
         "metadata.labels",
     ),
+    (  # the reserved label with no value is refused too
+        "kind: GlobalNetworkSet\nmetadata: {name: s, labels: {projectcalico.org/namespace: ~}}\nspec: {nets: [10.0.0.1]}",
+        "metadata.labels",
+    ),
     ("kind: GlobalNetworkSet\nmetadata: {name: test$set}\nspec: {nets: [10.0.0.1]}", "metadata.name"),
     (
         "kind: NetworkSet\nmetadata: {name: s, namespace: default}\nspec: {nets: [10.0.0.1, 'dead:beef::/96']}",
