@@ -155,6 +155,7 @@ class SimProcessWorker(WorkerSignals):
         self.result: list[StopSummary] = []
         self._clock = 0.0
         self._total = 0
+        self._speed = float(speed)  # the child's, as its last "state" said
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -187,6 +188,8 @@ class SimProcessWorker(WorkerSignals):
                     self.result.append(args[0])
                 elif name == "clock":
                     self._clock = float(args[0])
+                elif name == "state":
+                    self._speed = float(args[1])
                 elif name == "interval":
                     self._total = int(args[0].total)
                 elif name == "store_opened":
@@ -223,7 +226,7 @@ class SimProcessWorker(WorkerSignals):
                 error = f"The simulation process ended unexpectedly (exit code {code})"
         if error is not None:
             self.failed.emit(error)
-            self.state.emit(False, float(self._init["speed"]))
+            self.state.emit(False, self._speed)
         if not self.result:
             final = StopSummary(self._db_path, self._clock, self._total, 0)
             self.result.append(final)

@@ -94,6 +94,22 @@ def test_a_child_that_dies_is_a_failure_and_the_stored_logs_stay(qtbot, storefro
     assert count(ctl.db_path) >= final.total > 0  # what it had committed is readable
 
 
+def test_a_child_that_dies_leaves_the_speed_it_last_ran_at(qtbot, storefront, tmp_path):
+    """After the failure the toolbar shows the run paused at the speed it had, not the speed
+    it started at."""
+    ctl = SimController(storefront, tmp_path / "run.db", speed=MAX_SPEED)
+    ctl.start()
+    qtbot.waitUntil(lambda: ctl.last is not None and ctl.last.total > 0, timeout=20_000)
+    with qtbot.waitSignal(ctl.state_changed, check_params_cb=lambda r, s: s == 60.0, timeout=10_000):
+        ctl.set_speed(60.0)
+    with qtbot.waitSignal(ctl.state_changed, check_params_cb=lambda r, s: not r, timeout=10_000) as state:
+        os.kill(ctl._worker.pid, signal.SIGKILL)
+    assert state.args == [False, 60.0]
+    assert ctl.speed == 60.0 and not ctl.running and ctl.error is not None
+    ctl.shutdown()
+    assert not running_processes()
+
+
 def test_the_child_stops_cleanly_when_the_gui_goes_away(qtbot, storefront, tmp_path):
     """The command pipe's end (the GUI process gone) is a stop: the child writes the last
     interval, closes the database and exits."""
