@@ -20,7 +20,8 @@ from desktopviz.core.model import (
     Tier,
 )
 from desktopviz.core.scenario_k8s import check_name, check_port_name, meta
-from desktopviz.core.scenario_rules import check_domain, check_selector, location, parse_cidr, parse_rules
+from desktopviz.core.scenario_rule_fields import check_domain
+from desktopviz.core.scenario_rules import check_selector, location, parse_cidr, parse_rules
 from desktopviz.core.scenario_yaml import Node, plain
 
 POLICY_KINDS = (

@@ -15,7 +15,7 @@ from typing import Any
 
 from desktopviz.core.k8s_convert import port_name_error, valid_port_name
 from desktopviz.core.model import EntityRule, Rule, SourceLocation
-from desktopviz.core.scenario_rule_fields import (  # noqa: F401 - check_domain re-exported
+from desktopviz.core.scenario_rule_fields import (
     ICMP_PROTOCOLS,
     check_annotations,
     check_domain,
@@ -266,9 +266,9 @@ def parse_rule(node: Node, direction: str, *, is_global: bool = False) -> Rule |
         ipv.error(f"ipVersion must be 4 or 6, got {ip_version}")
         ip_version = None
     for pnode, pvalue in ((proto, protocol), (nproto, not_protocol)):
-        if pnode is not None and ip_version is not None and pvalue in ICMP_PROTOCOLS:
-            if ICMP_PROTOCOLS[pvalue] != ip_version:  # type: ignore[index]
-                pnode.error(f"protocol {pvalue} needs ipVersion {ICMP_PROTOCOLS[pvalue]}")  # type: ignore[index]
+        want = ICMP_PROTOCOLS.get(pvalue)  # type: ignore[arg-type]
+        if pnode is not None and ip_version is not None and want not in (None, ip_version):
+            pnode.error(f"protocol {pvalue} needs ipVersion {want}")
     state = _RuleState(protocol)
     rule = Rule(action=action or "Deny", protocol=protocol, not_protocol=not_protocol, ip_version=ip_version)  # type: ignore[arg-type]
     for key, attr in (("icmp", "icmp"), ("notICMP", "not_icmp")):
@@ -307,9 +307,10 @@ def parse_rules(parent: Node, key: str, direction: str, *, is_global: bool = Fal
     child = parent.get(key)
     if child is None:
         return []
-    if isinstance(child.value, list) and len(child.value) > 1024:  # CRD schema maxItems
+    items = child.items()
+    if len(items) > 1024:  # CRD schema maxItems
         child.error(f"at most 1024 {direction} rules")
-    rules = (parse_rule(item, direction, is_global=is_global) for item in child.items())
+    rules = (parse_rule(item, direction, is_global=is_global) for item in items)
     return [r for r in rules if r is not None]
 
 

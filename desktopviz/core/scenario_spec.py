@@ -19,7 +19,8 @@ from desktopviz.core.model import (
     ExternalEndpoint,
 )
 from desktopviz.core.scenario_k8s import check_name
-from desktopviz.core.scenario_rules import check_domain, location, parse_cidr
+from desktopviz.core.scenario_rule_fields import check_domain
+from desktopviz.core.scenario_rules import location, parse_cidr
 from desktopviz.core.scenario_traffic import TrafficDraft, parse_duration, parse_traffic
 from desktopviz.core.scenario_yaml import Document, Issues, Node, load_documents
 

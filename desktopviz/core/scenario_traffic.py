@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from desktopviz.core.model import EndpointRef, Traffic
 from desktopviz.core.scenario_docs import valid_ip
-from desktopviz.core.scenario_rules import check_domain, location
+from desktopviz.core.scenario_rule_fields import check_domain
+from desktopviz.core.scenario_rules import location
 from desktopviz.core.scenario_yaml import Node, describe
 
 REF_KINDS = ("workload", "pod", "service", "external", "ip", "domain", "hostendpoint")
