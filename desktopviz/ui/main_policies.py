@@ -133,7 +133,7 @@ class PolicyEditing:
             self.gui_engine = None
             self._session_engine_token = self._engine_token
             job = _EngineJob(self._engine_token, scenario.cluster, self._relay)
-            self.when_views_idle(lambda: QThreadPool.globalInstance().start(job))  # type: ignore[attr-defined]
+            self.when_views_idle(lambda: self._start_engine_job(job))  # type: ignore[attr-defined]
             ps = PolicySet.from_cluster(scenario.cluster)
             ps.subscribe(self._policy_set_changed)
             self.policy_set, self._synced = ps, ps.state
@@ -141,6 +141,11 @@ class PolicyEditing:
             self.board.set_scenario(self._board_scenario())
         self.visualizer.set_engine(self.gui_engine)
         self._update_policy_actions()
+
+    def _start_engine_job(self, job: _EngineJob) -> None:
+        """Build the engine, unless a newer session or cluster has made it stale meanwhile."""
+        if job.token == self._engine_token:
+            QThreadPool.globalInstance().start(job)
 
     def _board_scenario(self) -> Any:
         """A copy of the scenario for the board's thread (the GUI's cluster changes later)."""
