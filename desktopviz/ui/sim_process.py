@@ -124,7 +124,7 @@ class _CommandPipe:
         assert self._stream is not None
         try:
             write_message(self._stream, command)
-        except (BrokenPipeError, ValueError, OSError):  # the child is gone (or closing)
+        except (ValueError, OSError):  # the child is gone (BrokenPipeError), or the pipe closed
             pass
 
 
@@ -334,14 +334,13 @@ def child_main(cmd_fd: int, evt_fd: int) -> int:
         speed=init["speed"],
         running=init["running"],
     )
-    lock = threading.Lock()
 
     def send(name: str, *args: Any) -> None:
-        with lock:
-            try:
-                write_message(events, (name, args))
-            except (BrokenPipeError, OSError):  # the GUI is gone: the run still ends cleanly
-                pass
+        """Runs where the worker emits: this process's main thread, so never two at once."""
+        try:
+            write_message(events, (name, args))
+        except OSError:  # the GUI is gone (BrokenPipeError): the run still ends cleanly
+            pass
 
     for name in SIGNALS:
         getattr(worker, name).connect(lambda *args, _n=name: send(_n, *args))
