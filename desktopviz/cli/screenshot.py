@@ -156,12 +156,12 @@ def run(args: argparse.Namespace) -> int:
         if is_db:
             if args.event:
                 raise CommandError("--event needs a scenario, not a stored database")
+            if args.preview:
+                raise CommandError("--preview needs the scenario: give the scenario, not a stored database")
             db = source
         else:
             db = Path(args.db) if args.db else Path(tmp) / "run.db"
             scenario = simulate_to_store(source, db, seconds, events, args.seed)
-        if args.preview and scenario is None:
-            raise CommandError("--preview needs the scenario: give the scenario, not a stored database")
         return _picture(db, scenario, args.panel, args.view, size, out, args.theme, args.policy, args.preview)
 
 

@@ -78,7 +78,7 @@ class ImportWorker(QObject):
 
     def _progress(self, p: Any) -> None:
         now = time.monotonic()
-        indexing = getattr(p, "phase", "reading") == "indexing"
+        indexing = p.phase == "indexing"
         if now - self._last < 0.05 and p.bytes_done < p.bytes_total and not indexing:
             return
         self._last = now
