@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 import desktopviz
+from desktopviz.core.import_db import seen_key
 from desktopviz.core.import_extract import Extractor
 from desktopviz.core.import_fast import HAVE_ORJSON, row_from_calico, row_hash
 from desktopviz.core.import_fast import loads as fast_loads
@@ -299,7 +300,7 @@ def _handovers(reader: LineItems, batch: int) -> Iterator[tuple[Handover, int]]:
         n = len(item)
         if n == 5:
             where, ints, ekey, digest, ext = item  # type: ignore[misc]
-            start = ints[0]  # VARYING_FIELDS[0] is start_time
+            start = ints[0]  # VARYING_FIELDS[0] is start_time; seen_key() inline (the hot path)
             add_split(ext, ints, ekey, (start if _MIN <= start < _MAX else 0, digest), where)
             continue
         if n == 3:
@@ -311,8 +312,7 @@ def _handovers(reader: LineItems, batch: int) -> Iterator[tuple[Handover, int]]:
                 issues.append(Issue(name, where, got))
                 continue
             row, digest = got, row_hash(got)  # type: ignore[arg-type]
-        start = row[0]  # seen_key(), inline
-        add_row(row, (start if type(start) is int and _MIN <= start < _MAX else 0, digest), where)
+        add_row(row, seen_key(row[0], digest), where)  # FIELDS[0] is start_time
     yield Handover(issues, read, prep.take()), reader.lines  # type: ignore[arg-type]
 
 
