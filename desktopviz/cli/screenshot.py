@@ -232,19 +232,15 @@ def _picture(  # noqa: PLR0913 - the command's options
 def _whatif(db: Path, scenario, policies: str):  # noqa: ANN001, ANN202 - Scenario in, WhatIfResult out
     """What the editor's Preview computes: the recorded flows re-evaluated with the policy
     documents of `policies` applied to the scenario's policies."""
-    from desktopviz.core.policy_edit import PolicySet
+    from desktopviz.cli.whatif import evaluate_policy_files
     from desktopviz.core.store import FlowStore
-    from desktopviz.core.whatif import evaluate_whatif
-    from desktopviz.core.whatif_files import PolicyFilesError, apply_policy_files
+    from desktopviz.core.whatif_files import PolicyFilesError
 
-    policy_set = PolicySet.from_cluster(scenario.cluster)
-    try:
-        apply_policy_files(policy_set, policies)
-    except (PolicyFilesError, OSError) as exc:
-        raise CommandError(f"--preview: {exc}") from exc
     store = FlowStore(db, create=False, readonly=True)
     try:
-        return evaluate_whatif(store, scenario.cluster, policy_set.base, policy_set.state, None, None)
+        return evaluate_policy_files(store, scenario.cluster, policies)[0]
+    except (PolicyFilesError, OSError) as exc:
+        raise CommandError(f"--preview: {exc}") from exc
     finally:
         store.close()
 

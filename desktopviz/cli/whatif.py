@@ -81,12 +81,26 @@ def _scenario_path(args: argparse.Namespace, meta: dict[str, str]) -> Path:
     raise CommandError("the database does not name a scenario that exists here: pass --scenario PATH")
 
 
-def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+def evaluate_policy_files(
+    store: Any, cluster: Any, policies: str | Path, since: int | None = None, until: int | None = None
+) -> tuple[Any, list[str]]:
+    """What the policy editor's Preview computes: the flow logs of `store` (since..until)
+    re-evaluated with the documents of `policies` applied to `cluster`'s policies; and what
+    was applied. Bad documents raise PolicyFilesError (an unreadable path OSError): each
+    command words its own message."""
     from desktopviz.core.policy_edit import PolicySet
+    from desktopviz.core.whatif import evaluate_whatif
+    from desktopviz.core.whatif_files import apply_policy_files
+
+    policy_set = PolicySet.from_cluster(cluster)
+    done = apply_policy_files(policy_set, policies)
+    return evaluate_whatif(store, cluster, policy_set.base, policy_set.state, since, until), done
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from desktopviz.core.scenario import ScenarioError, load_scenario
     from desktopviz.core.store import FlowStore, StoreError
-    from desktopviz.core.whatif import evaluate_whatif
-    from desktopviz.core.whatif_files import PolicyFilesError, apply_policy_files
+    from desktopviz.core.whatif_files import PolicyFilesError
 
     out = out or sys.stdout
     if not Path(args.db).exists():
@@ -101,15 +115,13 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             scenario = load_scenario(path)
         except ScenarioError as exc:
             raise CommandError(f"the scenario {path} is invalid:\n{exc}") from None
-        policy_set = PolicySet.from_cluster(scenario.cluster)
-        try:
-            done = apply_policy_files(policy_set, args.policies)
-        except PolicyFilesError as exc:
-            raise CommandError(f"cannot apply {args.policies}:\n{exc}") from None
         newest = store.time_range()
         since = _time(args.since, newest[1] if newest else None)
         until = _time(args.until, newest[1] if newest else None)
-        result = evaluate_whatif(store, scenario.cluster, policy_set.base, policy_set.state, since, until)
+        try:
+            result, done = evaluate_policy_files(store, scenario.cluster, args.policies, since, until)
+        except PolicyFilesError as exc:
+            raise CommandError(f"cannot apply {args.policies}:\n{exc}") from None
     finally:
         store.close()
     if args.json:
