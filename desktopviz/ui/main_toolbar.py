@@ -21,13 +21,6 @@ from desktopviz.ui import settings as app_settings
 from desktopviz.ui.sim_controller import SPEEDS, speed_label
 
 
-def looks_like_sqlite(path: Path) -> bool:
-    if not path.is_file():
-        return False
-    with path.open("rb") as fh:
-        return fh.read(16) == b"SQLite format 3\x00"
-
-
 def format_sim_time(t: float, origin: float | None = None) -> str:
     stamp = datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S")
     if origin is None:
