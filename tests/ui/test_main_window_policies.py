@@ -248,7 +248,11 @@ def test_stage_shows_a_staged_card_with_pending_metrics_and_enforce_makes_it_liv
     menu = {a.text(): a for a in w.board.card_menu(w.board.card_widgets[staged]).actions()}
     menu["Enforce"].trigger()  # deletes the staged one, the enforced one takes its content
     assert staged not in w.policy_set.policies and w.policy_set.policy(TRUSTED).order == 9
-    qtbot.waitUntil(lambda: staged not in sim_order(sims, "default"), timeout=10_000)
+    # (the simulation gets two commands, remove then apply: wait for both)
+    qtbot.waitUntil(
+        lambda: staged not in sim_order(sims, "default") and sims[-1].engine.policy(TRUSTED).order == 9,
+        timeout=10_000,
+    )
     assert sims[-1].engine.policy(TRUSTED).order == 9
 
 
