@@ -48,25 +48,12 @@ import weakref
 from itertools import count
 from typing import Any
 
-from desktopviz.core.flowlog import FIELDS
+from desktopviz.core.flowlog import FIELDS, VARYING_FIELDS
 
 __all__ = ["KEY_FIELDS", "KEY_LIMIT", "SERIAL_BITS", "VARYING", "VARYING_FIELDS", "compile_split_key"]
 
 # Integer fields that change from record to record; everything else is cached by its text.
-VARYING = frozenset(
-    {
-        "start_time",
-        "end_time",
-        "bytes_in",
-        "bytes_out",
-        "packets_in",
-        "packets_out",
-        "num_flows",
-        "num_flows_started",
-        "num_flows_completed",
-    }
-)
-VARYING_FIELDS: tuple[str, ...] = tuple(n for n in FIELDS if n in VARYING)
+VARYING = frozenset(VARYING_FIELDS)
 KEY_FIELDS: tuple[str, ...] = tuple(n for n in FIELDS if n not in VARYING)
 TIMES = ("start_time", "end_time")
 INT = rb"(-?(?:0|[1-9][0-9]{0,17}))"  # what json and orjson both read as the same int

@@ -3,14 +3,16 @@
 Tables (schema version :data:`SCHEMA_VERSION`; layout and reasons in docs/store.md and
 :mod:`desktopviz.core.store_schema`):
 
-* ``flow_rows``: ``id INTEGER PRIMARY KEY`` plus one column per Calico field
-  (:data:`desktopviz.core.flowlog.FIELDS`), arrays as compact JSON text, except labels and
-  policies: ``source_labels_id`` / ``dest_labels_id`` → ``label_sets`` and ``trace_id`` →
-  ``traces``, each distinct JSON text stored once. ``trace_hits``: the entries of each
-  distinct trace, so per-rule metrics and policy filters need no string parsing.
-* views ``flow_logs`` (the schema-1 columns: id + FIELDS, JSON joined back in, then the three
-  ids) and ``policy_hits`` (one row per trace entry of each log, with its reporter, start
-  time and counters), for every reader that wants whole records or hits.
+* ``flow_keys``: each distinct *key* of a flow log once (every Calico field but the nine
+  varying integers: times and counters), arrays as compact JSON text, labels and policies as
+  ``source_labels_id`` / ``dest_labels_id`` → ``label_sets`` and ``trace_id`` → ``traces``;
+  ``flow_data``: one narrow row per log, ``(id, key_id, start_time, end_time, counters…)``.
+  ``trace_hits``: the entries of each distinct trace, so per-rule metrics and policy filters
+  need no string parsing.
+* views ``flow_rows`` (schema 2's table: flow_data joined with its key), ``flow_logs`` (the
+  schema-1 columns: id + FIELDS, JSON joined back in, then the three ids and the key id) and
+  ``policy_hits`` (one row per trace entry of each log, with its reporter, start time and
+  counters), for every reader that wants whole records or hits.
 * ``flow_rollup`` / ``hit_rollup``: sums per day, hour and 5 minutes (by start time) of the
   flow keys the visualizer groups by and of the policy hits; ``series_rollup``: logs,
   connections and bytes per 5 minutes, action and reporter. All kept up to date in the
@@ -18,7 +20,7 @@ Tables (schema version :data:`SCHEMA_VERSION`; layout and reasons in docs/store.
   of flow logs (see :mod:`desktopviz.core.queries`).
 * ``meta``: schema version and creation info (scenario, seed, created_at).
 
-A schema-1 file is upgraded in place when opened (:mod:`desktopviz.core.store_migrate`).
+A schema-1 or schema-2 file is upgraded in place when opened (:mod:`desktopviz.core.store_migrate`).
 One FlowStore per thread: the simulator worker writes through its own, the GUI reads through
 another. Connections run in autocommit mode, so a reader sees each committed insert.
 """
@@ -46,6 +48,7 @@ from desktopviz.core.store_ingest import (
     Ingest,
     TraceError,
 )
+from desktopviz.core.store_keys import KeyIndex
 from desktopviz.core.store_schema import (
     APPLICATION,
     INDEXES,
@@ -188,14 +191,15 @@ class FlowStore:
                 restore_indexes(self)
 
     def _upgrade(self, version: int) -> None:
-        """Bring a schema-1 file to the current schema in place (one transaction). A read-only
-        open upgrades it through a short writable connection when the file may be written."""
-        from desktopviz.core.store_migrate import migrate_v1
+        """Bring a schema-1 or schema-2 file to the current schema in place (one transaction).
+        A read-only open upgrades it through a short writable connection when the file may be
+        written."""
+        from desktopviz.core.store_migrate import migrate
 
         if not self.readonly:
             self.conn.execute("PRAGMA journal_mode=WAL")
             try:
-                migrate_v1(self.conn)
+                migrate(self.conn)
             except sqlite3.Error as exc:
                 raise StoreError(
                     f"{self.path}: cannot upgrade flow store schema {version} to {SCHEMA_VERSION} ({exc}); "
@@ -256,27 +260,34 @@ class FlowStore:
         return n
 
     @property
+    def keys(self) -> KeyIndex:
+        """The flow keys of this connection (shared with :meth:`insert`'s cache): a writer
+        that inserts ``flow_data`` rows itself takes its key ids from here, in its own
+        transaction, and calls ``keys.reset()`` after a ROLLBACK."""
+        return self._ingest.keys
+
+    @property
     def skipped_traces(self) -> int:
         """Trace entries left out of policy_hits by lenient inserts (not policy hits)."""
         return self._ingest.skipped_traces
 
     # -- reading -----------------------------------------------------------------------------
     def count(self) -> int:
-        return int(self.conn.execute("SELECT count(*) FROM flow_rows").fetchone()[0])
+        return int(self.conn.execute("SELECT count(*) FROM flow_data").fetchone()[0])
 
     def time_range(self) -> tuple[int, int] | None:
         """(earliest start_time, latest end_time), or None for an empty store. Without a
         table scan: the start from the start_time index, the end from the day rollup (one
         row per day and flow key, kept in each insert's transaction)."""
         c = self.conn
-        lo = c.execute("SELECT min(start_time) FROM flow_rows").fetchone()[0]
+        lo = c.execute("SELECT min(start_time) FROM flow_data").fetchone()[0]
         if lo is None:
             return None
         hi = c.execute(
             "SELECT max(max_end) FROM flow_rollup WHERE level = ?", (ROLLUP_LEVELS[0],)
         ).fetchone()[0]
         if hi is None:  # flow logs without rollups (not written by FlowStore.insert)
-            hi = c.execute("SELECT max(end_time) FROM flow_rows").fetchone()[0]
+            hi = c.execute("SELECT max(end_time) FROM flow_data").fetchone()[0]
         return int(lo), int(hi)
 
     def get(self, flow_id: int) -> FlowLog:

@@ -13,6 +13,11 @@ that are null in every row of the chunk are not bound (binding them cost about a
 the rest of the row), and the rollups are summed per (5 minutes, flow key) and per
 (5 minutes, reporter, trace), then written by :mod:`desktopviz.core.store_rollup`. See
 :mod:`desktopviz.core.store_schema` for the tables.
+
+Schema 3 (:mod:`desktopviz.core.store_keys`): a chunk's rows are split into their keys (all
+but the nine varying integers) and narrow ``flow_data`` rows. Columns equal in every row of
+the chunk are left out of the per-row key tuples, so only the few columns that vary are
+zipped and hashed; each distinct key of the chunk is looked up once in the :class:`KeyIndex`.
 """
 
 from __future__ import annotations
@@ -23,7 +28,15 @@ from collections.abc import Iterable
 from itertools import islice
 from typing import Any
 
-from desktopviz.core.flowlog import FIELDS, JSON_FIELDS
+from desktopviz.core.flowlog import FIELDS, JSON_FIELDS, VARYING_FIELDS
+from desktopviz.core.store_keys import (  # noqa: F401 - ID_COLUMN and ROW_COLUMNS re-exported
+    DATA_COLUMNS,
+    ID_COLUMN,
+    KEY_FIELDS,
+    KEY_TEXT,
+    ROW_COLUMNS,
+    KeyIndex,
+)
 from desktopviz.core.store_rollup import (  # noqa: F401 - ROLLUP_LEVELS re-exported
     COUNTERS,
     FINEST,
@@ -37,9 +50,6 @@ from desktopviz.core.store_rollup import (  # noqa: F401 - ROLLUP_LEVELS re-expo
 from desktopviz.core.verdict import PolicyHit
 
 COLUMNS: tuple[str, ...] = ("id", *FIELDS)  # of the flow_logs view
-# flow_rows: the three de-duplicated fields as ids, in place (see store_schema)
-ID_COLUMN = {"source_labels": "source_labels_id", "dest_labels": "dest_labels_id", "policies": "trace_id"}
-ROW_COLUMNS: tuple[str, ...] = ("id", *(ID_COLUMN.get(n, n) for n in FIELDS))
 TRACE_HIT_COLUMNS = ("trace_id", "kind", "idx", "tier", "policy", "namespace", "action", "rule_index")
 _HIT_MARKS = ", ".join("?" * len(TRACE_HIT_COLUMNS))
 HIT_COLUMNS = (  # of the policy_hits view
@@ -67,6 +77,11 @@ _OTHER_JSON = tuple(
 _START, _REP = _I["start_time"], _I["reporter"]
 _STD_POLICY_KEYS = ["enforced_policies", "pending_policies", "all_policies"]
 _STR = frozenset({str})
+_PLAIN = frozenset({str, type(None)})
+_KEY_IDX = tuple(_I[n] for n in KEY_FIELDS)
+_VAR_IDX = tuple(_I[n] for n in VARYING_FIELDS)
+_TEXT = frozenset(KEY_TEXT)
+_DATA_SQL = f"INSERT INTO flow_data ({', '.join(DATA_COLUMNS)}) VALUES ({', '.join('?' * len(DATA_COLUMNS))})"
 
 
 class TraceError(ValueError):
@@ -163,7 +178,7 @@ class Ingest:
         self._policies: dict[Any, tuple[int, int]] = {}  # key -> (trace id, bad entries)
         self._trace_hids: dict[int, tuple[int, ...]] = {}  # trace id -> its entries' hit keys
         self._hit_keys = HitKeys()
-        self._sql: dict[tuple[int, ...], str] = {}  # flow_rows INSERT by the columns it binds
+        self.keys = KeyIndex(conn)
         self.skipped_traces = 0
 
     def reset(self) -> None:
@@ -171,6 +186,7 @@ class Ingest:
         self._labels.clear()
         self._policies.clear()
         self._trace_hids.clear()
+        self.keys.reset()
 
     def _label(self, value: Any) -> int:
         key = label_key(value)
@@ -262,19 +278,51 @@ class Ingest:
             col = cols[i]
             if col[0] is not None or col.count(None) != n:
                 cols[i] = self._ids(col, _dumps)[0]
-        # flow_rows: columns that are null in every row of the chunk are left to their
-        # default (NULL): binding them costs more than the rest of the row's insert
-        # (a column whose first value is set is kept without scanning it)
-        keep = tuple(i for i, col in enumerate(cols) if col[0] is not None or col.count(None) != n)
-        sql = self._sql.get(keep)
-        if sql is None:
-            names = ["id", *(ROW_COLUMNS[1 + i] for i in keep)]
-            sql = self._sql[keep] = (
-                f"INSERT INTO flow_rows ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
-            )
-        self.conn.executemany(sql, zip(range(first, first + n), *(cols[i] for i in keep), strict=True))
+        kids = self._key_ids([cols[i] for i in _KEY_IDX], n)
+        self.conn.executemany(
+            _DATA_SQL, zip(range(first, first + n), kids, *(cols[i] for i in _VAR_IDX), strict=True)
+        )
         # rollup sums
         add_sums(cols, sl, dl, tids, self._trace_hids, flows, groups)
+
+    def _key_ids(self, kcols: list[Any], n: int) -> list[int]:
+        """The key id of each row of a chunk (``kcols``: its key columns in KEY_COLUMNS
+        order, store form). Only the columns that vary within the chunk are zipped into
+        per-row tuples; each distinct one is looked up once, new keys numbered in row order.
+        A TEXT column holding values other than text or null is keyed with their types
+        (see :func:`desktopviz.core.store_keys.cache_key`)."""
+        base = [col[0] for col in kcols]
+        ck = list(base)
+        var: list[int] = []
+        keyed: list[Any] = []
+        tagged: list[bool] = []
+        for j, col in enumerate(kcols):
+            x = base[j]
+            text = j in _TEXT
+            if col.count(x) == n and (not text or type(x) in _PLAIN):
+                continue  # the same in every row (a text column: the same text, or null)
+            var.append(j)
+            if text and not _PLAIN.issuperset(map(type, col)):
+                col = [v if type(v) in _PLAIN else (type(v), v) for v in col]
+                tagged.append(True)
+            else:
+                tagged.append(False)
+            keyed.append(col)
+        keys = self.keys
+        if not var:
+            t = tuple(base)
+            kid = keys.cached(t)
+            return [keys.lookup(t, t) if kid is None else kid] * n
+        rows = list(zip(*keyed, strict=True))
+        memo: dict[tuple[Any, ...], int] = dict.fromkeys(rows)  # type: ignore[arg-type]
+        for t in memo:
+            for j, v, tag in zip(var, t, tagged, strict=True):
+                ck[j] = v
+                base[j] = v[1] if tag and type(v) is tuple else v
+            key = tuple(ck)
+            kid = keys.cached(key)
+            memo[t] = keys.lookup(key, tuple(base)) if kid is None else kid
+        return list(map(memo.__getitem__, rows))
 
     def _where(self, vals: list[Any], pol: tuple[Any, ...], strict: bool, exc: TraceError) -> str:
         """The error message naming the first log whose policies are refused."""
@@ -296,7 +344,7 @@ class Ingest:
             self._hit_keys = HitKeys()
             self._trace_hids.clear()
             self._policies.clear()
-        first = next_id = (c.execute("SELECT max(id) FROM flow_rows").fetchone()[0] or 0) + 1
+        first = next_id = (c.execute("SELECT max(id) FROM flow_data").fetchone()[0] or 0) + 1
         flows: dict[tuple[Any, ...], list[int]] = {}
         groups: dict[tuple[int, str, int], list[int]] = {}
         it = iter(logs)

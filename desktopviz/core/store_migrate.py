@@ -1,32 +1,45 @@
-"""Upgrade a schema-1 flow store in place to schema 2, in one transaction.
+"""Upgrade a schema-1 or schema-2 flow store in place to schema 3, in one transaction.
 
-Schema 1 kept every log's labels and policies JSON text in ``flow_logs`` and copied each
-trace entry, with the log's counters, into ``policy_hits``. Schema 2 (:mod:`desktopviz.core.
-store_schema`) keeps them once in ``label_sets`` / ``traces`` / ``trace_hits``. The upgrade
-copies every row (the same ids, the exact same JSON texts), rebuilds the indexes, then drops
-the old tables and puts the views ``flow_logs`` and ``policy_hits`` in their place. It runs
-in one ``BEGIN IMMEDIATE`` transaction: interrupted, the file stays schema 1 and complete.
+Schema 1 kept every log's labels and policies JSON text in the table ``flow_logs`` and copied
+each trace entry, with the log's counters, into the table ``policy_hits``. Schema 2 kept them
+once in ``label_sets`` / ``traces`` / ``trace_hits`` and the rest of each log in the table
+``flow_rows``. Schema 3 (:mod:`desktopviz.core.store_schema`) keeps each distinct rest but
+the nine varying integers once in ``flow_keys`` and one narrow ``flow_data`` row per log.
+
+The upgrade copies every log (the same ids, the exact same values and JSON texts: schema 1's
+label and trace texts are looked up in the same join), builds the indexes, then drops the old
+tables and views and creates the schema-3 views in their place. Rollups, label sets, traces
+and their entries stay as they are (a schema-1 file gains traces and entries as schema 2 did).
+It runs in one ``BEGIN IMMEDIATE`` transaction: interrupted, the file stays as it was and
+complete. Records of indexes that a killed bulk load left dropped on the old tables go with
+those tables (the schema-3 indexes are created here); those of ``trace_hits`` stay, for
+:func:`desktopviz.core.store_bulk.restore_indexes`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+from typing import Any
 
-from desktopviz.core.flowlog import FIELDS
+from desktopviz.core.flowlog import FIELDS, VARYING_FIELDS
 from desktopviz.core.store_ingest import parse_hits
+from desktopviz.core.store_keys import DATA_COLUMNS, KEY_COLUMNS, KEY_FIELDS, KeyIndex
 from desktopviz.core.store_schema import (
-    ID_COLUMN,
-    ROW_COLUMNS,
     SCHEMA_VERSION,
     TRACE_HIT_COLUMNS,
-    create_row_tables,
+    create_key_tables,
     create_views,
     ensure_indexes,
 )
 
 RECORD_TABLE = "bulk_dropped_indexes"  # store_bulk's record of dropped indexes
-V1_TABLES = ("flow_logs", "policy_hits")
+OLD_TABLES = {1: ("flow_logs", "policy_hits"), 2: ("flow_rows",)}
+OLD_VIEWS = {1: (), 2: ("flow_logs", "policy_hits")}
+BATCH = 20_000
+_ON_TABLE = re.compile(r"\bON\s+[\"`\[]?(\w+)", re.IGNORECASE)
+_DATA_SQL = f"INSERT INTO flow_data ({', '.join(DATA_COLUMNS)}) VALUES ({', '.join('?' * len(DATA_COLUMNS))})"
 
 
 def _version(c: sqlite3.Connection) -> int:
@@ -34,17 +47,31 @@ def _version(c: sqlite3.Connection) -> int:
     return int(row[0])
 
 
-def migrate_v1(c: sqlite3.Connection) -> bool:
-    """Upgrade a schema-1 store (autocommit connection, writable); False when another
-    connection had done it already."""
+def migrate(c: sqlite3.Connection) -> bool:
+    """Upgrade a schema-1 or schema-2 store (autocommit connection, writable); False when
+    another connection had done it already."""
     c.execute("BEGIN IMMEDIATE")
     try:
-        if _version(c) != 1:
+        version = _version(c)
+        if version >= SCHEMA_VERSION:
             c.execute("ROLLBACK")
             return False
-        _copy(c)
+        if version == 1:
+            _traces_of_v1(c)
+            source = _V1_SELECT
+        else:
+            source = _V2_SELECT
+        for view in OLD_VIEWS[version]:
+            c.execute(f"DROP VIEW {view}")
+        create_key_tables(c)
+        copy_logs(c, source)
+        _forget_dropped_indexes(c, OLD_TABLES[version])
+        for table in OLD_TABLES[version]:
+            c.execute(f"DROP TABLE {table}")
+        create_views(c)
+        ensure_indexes(c)
         c.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
-        c.execute("INSERT OR REPLACE INTO meta VALUES ('upgraded_from_schema', '1')")
+        c.execute("INSERT OR REPLACE INTO meta VALUES ('upgraded_from_schema', ?)", (str(version),))
         c.execute("COMMIT")
     except BaseException:
         c.execute("ROLLBACK")
@@ -52,14 +79,32 @@ def migrate_v1(c: sqlite3.Connection) -> bool:
     return True
 
 
-def _copy(c: sqlite3.Connection) -> None:
+# (id, *KEY_COLUMNS, *VARYING_FIELDS) of every log, in id order
+_V2_SELECT = f"SELECT id, {', '.join(KEY_COLUMNS)}, {', '.join(VARYING_FIELDS)} FROM flow_rows ORDER BY id"
+_JOINED = {"source_labels": "sl.id", "dest_labels": "dl.id", "policies": "t.id"}
+_V1_SELECT = (
+    f"SELECT f.id, {', '.join(_JOINED.get(n, f'f.{n}') for n in KEY_FIELDS)}, "
+    f"{', '.join(f'f.{n}' for n in VARYING_FIELDS)} FROM flow_logs AS f "
+    "LEFT JOIN label_sets AS sl ON sl.labels = f.source_labels "
+    "LEFT JOIN label_sets AS dl ON dl.labels = f.dest_labels "
+    "LEFT JOIN traces AS t ON t.policies = f.policies ORDER BY f.id"
+)
+assert set(_JOINED) <= set(FIELDS)
+
+
+def _traces_of_v1(c: sqlite3.Connection) -> None:
+    """Schema 2's label sets, traces and trace entries of a schema-1 file."""
     # every label text gets its label set (schema-1 inserts made them all; a file copied with
     # SQL may not have)
     c.execute(
         "INSERT OR IGNORE INTO label_sets (labels) SELECT source_labels FROM flow_logs "
         "WHERE source_labels IS NOT NULL UNION SELECT dest_labels FROM flow_logs WHERE dest_labels IS NOT NULL"
     )
-    create_row_tables(c)
+    c.execute("CREATE TABLE traces (id INTEGER PRIMARY KEY, policies TEXT NOT NULL UNIQUE)")
+    c.execute(
+        "CREATE TABLE trace_hits (trace_id INTEGER NOT NULL, kind TEXT NOT NULL, "
+        "idx INTEGER, tier TEXT, policy TEXT, namespace TEXT, action TEXT, rule_index INTEGER)"
+    )
     c.execute(
         "INSERT OR IGNORE INTO traces (policies) SELECT DISTINCT policies FROM flow_logs "
         "WHERE policies IS NOT NULL"
@@ -73,24 +118,46 @@ def _copy(c: sqlite3.Connection) -> None:
         hits.extend((tid, *h) for h in parse_hits(value, strict=False)[0])
     marks = ", ".join("?" * len(TRACE_HIT_COLUMNS))
     c.executemany(f"INSERT INTO trace_hits ({', '.join(TRACE_HIT_COLUMNS)}) VALUES ({marks})", hits)
-    joined = {"source_labels": "sl.id", "dest_labels": "dl.id", "policies": "t.id"}
-    select = ["f.id", *(joined.get(n, f"f.{n}") for n in FIELDS)]
-    assert len(select) == len(ROW_COLUMNS) and set(joined) == set(ID_COLUMN)
-    c.execute(
-        f"INSERT INTO flow_rows ({', '.join(ROW_COLUMNS)}) SELECT {', '.join(select)} FROM flow_logs AS f "
-        "LEFT JOIN label_sets AS sl ON sl.labels = f.source_labels "
-        "LEFT JOIN label_sets AS dl ON dl.labels = f.dest_labels "
-        "LEFT JOIN traces AS t ON t.policies = f.policies ORDER BY f.id"
-    )
+
+
+def copy_logs(c: sqlite3.Connection, select: str) -> int:
+    """Write the logs ``select`` reads ((id, *KEY_COLUMNS, *VARYING_FIELDS) rows) as keys and
+    flow_data rows; returns how many. The values are SQLite's own (each column's storage
+    class as stored), so two rows with equal Python values store the same."""
+    keys = KeyIndex(c)
+    nk = len(KEY_COLUMNS)
+    cur = c.cursor()
+    cur.row_factory = None
+    cur.execute(select)
+    memo: dict[tuple[Any, ...], int] = {}
+    done = 0
+    while True:
+        batch = cur.fetchmany(BATCH)
+        if not batch:
+            return done
+        out = []
+        append = out.append
+        get = memo.get
+        for row in batch:
+            key = row[1 : 1 + nk]
+            kid = get(key)
+            if kid is None:
+                kid = memo[key] = keys.key_id(key)
+            append((row[0], kid, *row[1 + nk :]))
+        c.executemany(_DATA_SQL, out)
+        done += len(out)
+        if len(memo) > 50_000:
+            memo.clear()
+
+
+def _forget_dropped_indexes(c: sqlite3.Connection, tables: tuple[str, ...]) -> None:
+    """Drop the records of indexes a killed bulk load left dropped on tables that go."""
     has_record = c.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (RECORD_TABLE,)
     ).fetchone()
-    if has_record:  # indexes of the old tables left dropped by a killed bulk load go with them
-        c.execute(
-            f"DELETE FROM {RECORD_TABLE} WHERE sql LIKE '%flow\\_logs%' ESCAPE '\\' "
-            f"OR sql LIKE '%policy\\_hits%' ESCAPE '\\'"
-        )
-    for table in V1_TABLES:
-        c.execute(f"DROP TABLE {table}")
-    create_views(c)
-    ensure_indexes(c)
+    if not has_record:
+        return
+    for name, sql in c.execute(f"SELECT name, sql FROM {RECORD_TABLE}").fetchall():
+        m = _ON_TABLE.search(str(sql))
+        if m is None or m.group(1).lower() in tables:
+            c.execute(f"DELETE FROM {RECORD_TABLE} WHERE name = ?", (name,))

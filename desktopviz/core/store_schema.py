@@ -1,29 +1,30 @@
-"""The flow store's tables, views and indexes (schema version 2); see docs/store.md.
+"""The flow store's tables, views and indexes (schema version 3); see docs/store.md.
 
 A flow log's labels and policy trace repeat across millions of logs but take few distinct
-values (hundreds of label sets, hundreds to thousands of traces), so ``flow_rows`` keeps
-only their ids and each distinct value is stored once:
+values, and so does everything but its times and counters. Each distinct value is stored once:
 
-* ``flow_rows``: ``id INTEGER PRIMARY KEY`` and every Calico field except ``source_labels``,
-  ``dest_labels`` and ``policies``, which are ``source_labels_id`` / ``dest_labels_id``
-  (→ ``label_sets.id``, NULL for a null field) and ``trace_id`` (→ ``traces.id``, NULL for
-  null policies);
+* ``flow_keys``: ``id``, ``digest`` (UNIQUE, :func:`desktopviz.core.store_keys.key_digest`)
+  and :data:`KEY_COLUMNS`: every Calico field except the nine varying integers, with
+  ``source_labels_id`` / ``dest_labels_id`` (→ ``label_sets.id``) and ``trace_id``
+  (→ ``traces.id``) in place of labels and policies, lists as JSON text (schema 2's
+  ``flow_rows`` columns);
+* ``flow_data``: one narrow row per log, ``id INTEGER PRIMARY KEY, key_id`` and the varying
+  integers (:data:`DATA_COLUMNS`);
 * ``label_sets(id, labels)``, ``traces(id, policies)``: the exact compact JSON text of each
   distinct value; ``trace_hits``: one row per entry of each distinct trace (what
-  :func:`desktopviz.core.store_ingest.parse_hits` gives), so policy look-ups read a few
-  thousand rows and find the traces, then the logs through ``ix_flow_rows_trace_id_start_time``;
-* the views ``flow_logs`` (exactly the schema-1 columns, then the three ids) and
-  ``policy_hits`` (the schema-1 columns: flow_rows joined with trace_hits), so every reader of
-  the old tables keeps working. SQLite drops a view's LEFT JOINs on primary keys that the
-  query does not read, so reading ``flow_logs`` without its JSON columns costs nothing extra.
+  :func:`desktopviz.core.store_ingest.parse_hits` gives);
+* the views ``flow_rows`` (schema 2's table: id, its columns, then ``key_id``), ``flow_logs``
+  (the schema-1 columns, then the three ids and ``key_id``) and ``policy_hits`` (the schema-1
+  columns), so every reader of the old tables keeps working. SQLite drops a view's LEFT JOINs
+  on primary keys that the query does not read: counting or paging ``flow_rows`` by time reads
+  ``flow_data`` alone.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import fields
 
-from desktopviz.core.flowlog import FIELDS, FlowLog
+from desktopviz.core.flowlog import FIELDS, VARYING_FIELDS
 from desktopviz.core.store_ingest import (
     COUNTERS,
     FLOW_KEY,
@@ -32,61 +33,48 @@ from desktopviz.core.store_ingest import (
     ROW_COLUMNS,
     TRACE_HIT_COLUMNS,
 )
+from desktopviz.core.store_keys import DATA_COLUMNS, INT_FIELDS, KEY_COLUMNS, KEY_FIELDS
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION = "desktopviz-flowstore"
-
-_types = {f.name: str(f.type) for f in fields(FlowLog)}
-INT_FIELDS = frozenset(n for n in FIELDS if "int" in _types[n] and "list" not in _types[n])
 
 ROW_FIELDS: tuple[str, ...] = ROW_COLUMNS[1:]
 __all__ = [
     "APPLICATION",
     "BULK_TABLES",
+    "DATA_COLUMNS",
     "ID_COLUMN",
     "INDEXES",
     "INT_FIELDS",
+    "KEY_COLUMNS",
     "ROW_COLUMNS",
     "ROW_FIELDS",
     "SCHEMA_VERSION",
     "TRACE_HIT_COLUMNS",
-    "create_row_tables",
+    "VIEWS",
+    "create_key_tables",
     "create_schema",
     "create_views",
     "ensure_indexes",
 ]
 
-# Tables whose secondary indexes a bulk load drops and rebuilds.
-BULK_TABLES = ("flow_rows", "trace_hits")
+# Tables whose secondary indexes a bulk load drops and rebuilds (but those led by start_time).
+BULK_TABLES = ("flow_data", "trace_hits")
+VIEWS = ("flow_rows", "flow_logs", "policy_hits")
 
 
 def _ix(table: str, *cols: str, name: str = "") -> tuple[str, str, tuple[str, ...]]:
     return (name or f"ix_{table}_{'_'.join(cols)}", table, cols)
 
 
-# (name, table, columns). Every flow_rows index costs 12-25 bytes per log and its share of the
-# rebuild at the end of a bulk import; each serves the newest-first pages of a filter. The
-# time index is in the browser's order (start_time, id) and carries the label-set and trace
-# ids, so a label or policy filter walking it newest first tests each log in the index and
-# reads only the matching rows from the table (SQLite defers the table seek); likewise the
-# action index carries the reporter (``action = deny and reporter = dst``).
+# (name, table, columns). The time index is in the browser's order (start_time, id) and
+# carries the key id, so a filter on key columns (a set of key ids) walking it newest first
+# tests each log in the index and reads only the matching rows. The key index serves the
+# logs of a few keys in a time range. flow_keys has its UNIQUE digest and nothing else: a
+# few thousand rows, read whole.
 INDEXES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    _ix(
-        "flow_rows",
-        "start_time",
-        "id",
-        "trace_id",
-        "source_labels_id",
-        "dest_labels_id",
-        name="ix_flow_rows_time_ids",
-    ),
-    _ix("flow_rows", "source_namespace", "start_time"),
-    _ix("flow_rows", "dest_namespace", "start_time"),
-    _ix("flow_rows", "source_name_aggr", "start_time"),
-    _ix("flow_rows", "dest_name_aggr", "start_time"),
-    _ix("flow_rows", "action", "start_time", "id", "reporter", name="ix_flow_rows_action_time_reporter"),
-    _ix("flow_rows", "reporter", "start_time"),
-    _ix("flow_rows", "trace_id", "start_time"),
+    _ix("flow_data", "start_time", "id", "key_id", name="ix_flow_data_time"),
+    _ix("flow_data", "key_id", "start_time", name="ix_flow_data_key"),
     _ix("trace_hits", "trace_id"),
     _ix("trace_hits", "policy", "trace_id"),
     _ix("trace_hits", "tier", "trace_id"),
@@ -105,35 +93,60 @@ def ensure_indexes(conn: sqlite3.Connection) -> list[str]:
     return done
 
 
-def _flow_logs_view() -> str:
-    cols = ["f.id AS id"]
-    source = {"source_labels": "sl.labels", "dest_labels": "dl.labels", "policies": "t.policies"}
-    cols += [f"{source.get(n, 'f.' + n)} AS {n}" for n in FIELDS]
-    cols += [f"f.{c} AS {c}" for c in ID_COLUMN.values()]
+_VARYING = frozenset(VARYING_FIELDS)
+_JOINS = (
+    "FROM flow_data AS d LEFT JOIN flow_keys AS k ON k.id = d.key_id "
+    "LEFT JOIN label_sets AS sl ON sl.id = k.source_labels_id "
+    "LEFT JOIN label_sets AS dl ON dl.id = k.dest_labels_id "
+    "LEFT JOIN traces AS t ON t.id = k.trace_id"
+)
+
+
+def _src(col: str) -> str:
+    """Where a flow_rows column comes from: flow_data or flow_keys."""
+    return f"d.{col}" if col in _VARYING or col == "id" else f"k.{col}"
+
+
+def _flow_rows_view() -> str:
+    cols = [f"{_src(c)} AS {c}" for c in ROW_COLUMNS] + ["d.key_id AS key_id"]
     return (
-        f"CREATE VIEW flow_logs AS SELECT {', '.join(cols)} FROM flow_rows AS f "
-        "LEFT JOIN label_sets AS sl ON sl.id = f.source_labels_id "
-        "LEFT JOIN label_sets AS dl ON dl.id = f.dest_labels_id "
-        "LEFT JOIN traces AS t ON t.id = f.trace_id"
+        f"CREATE VIEW flow_rows AS SELECT {', '.join(cols)} "
+        "FROM flow_data AS d LEFT JOIN flow_keys AS k ON k.id = d.key_id"
     )
+
+
+def _flow_logs_view() -> str:
+    cols = ["d.id AS id"]
+    source = {"source_labels": "sl.labels", "dest_labels": "dl.labels", "policies": "t.policies"}
+    cols += [f"{source.get(n) or _src(n)} AS {n}" for n in FIELDS]
+    cols += [f"k.{c} AS {c}" for c in ID_COLUMN.values()]
+    cols.append("d.key_id AS key_id")
+    return f"CREATE VIEW flow_logs AS SELECT {', '.join(cols)} {_JOINS}"
 
 
 def _policy_hits_view() -> str:
-    src = {"flow_log_id": "f.id", "reporter": "f.reporter", "start_time": "f.start_time"}
-    src.update({c: f"f.{c}" for c in COUNTERS})
+    src = {"flow_log_id": "d.id", "reporter": "k.reporter", "start_time": "d.start_time"}
+    src.update({c: f"d.{c}" for c in COUNTERS})
     cols = ", ".join(f"{src.get(c, 'h.' + c)} AS {c}" for c in HIT_COLUMNS)
     return (
-        f"CREATE VIEW policy_hits AS SELECT {cols} FROM flow_rows AS f "
-        "JOIN trace_hits AS h ON h.trace_id = f.trace_id"
+        f"CREATE VIEW policy_hits AS SELECT {cols} FROM flow_data AS d "
+        "JOIN flow_keys AS k ON k.id = d.key_id JOIN trace_hits AS h ON h.trace_id = k.trace_id"
     )
 
 
-def create_row_tables(c: sqlite3.Connection) -> None:
-    """flow_rows, traces and trace_hits (no secondary indexes: see :func:`ensure_indexes`)."""
-    defs = ["id INTEGER PRIMARY KEY"]
-    for n, col in zip(FIELDS, ROW_FIELDS, strict=True):
-        defs.append(f"{col} INTEGER" if col != n or n in INT_FIELDS else f"{col} TEXT")
-    c.execute(f"CREATE TABLE flow_rows ({', '.join(defs)})")
+def _column_type(field: str, col: str) -> str:
+    return "INTEGER" if col != field or field in INT_FIELDS else "TEXT"
+
+
+def create_key_tables(c: sqlite3.Connection) -> None:
+    """flow_keys, flow_data, traces and trace_hits (no secondary indexes: see
+    :func:`ensure_indexes`; flow_keys' digest is UNIQUE)."""
+    keys = [f"{col} {_column_type(n, col)}" for n, col in zip(KEY_FIELDS, KEY_COLUMNS, strict=True)]
+    c.execute(
+        f"CREATE TABLE flow_keys (id INTEGER PRIMARY KEY, digest BLOB NOT NULL UNIQUE, {', '.join(keys)})"
+    )
+    data = ", ".join(f"{col} INTEGER" for col in DATA_COLUMNS[2:])
+    c.execute(f"CREATE TABLE flow_data (id INTEGER PRIMARY KEY, key_id INTEGER NOT NULL, {data})")
     c.execute("CREATE TABLE IF NOT EXISTS traces (id INTEGER PRIMARY KEY, policies TEXT NOT NULL UNIQUE)")
     c.execute(
         "CREATE TABLE IF NOT EXISTS trace_hits (trace_id INTEGER NOT NULL, kind TEXT NOT NULL, "
@@ -142,6 +155,7 @@ def create_row_tables(c: sqlite3.Connection) -> None:
 
 
 def create_views(c: sqlite3.Connection) -> None:
+    c.execute(_flow_rows_view())
     c.execute(_flow_logs_view())
     c.execute(_policy_hits_view())
 
@@ -149,7 +163,7 @@ def create_views(c: sqlite3.Connection) -> None:
 def create_schema(c: sqlite3.Connection) -> None:
     """Every table, view and index of an empty store (the caller holds the transaction)."""
     c.execute("CREATE TABLE label_sets (id INTEGER PRIMARY KEY, labels TEXT NOT NULL UNIQUE)")
-    create_row_tables(c)
+    create_key_tables(c)
     create_views(c)
     ensure_indexes(c)
     key_cols = ", ".join(f"{k} TEXT NOT NULL" for k in FLOW_KEY)

@@ -111,7 +111,7 @@ def test_columns_are_calico_fields_with_json_text(db: Path) -> None:
     with FlowStore(db) as store:
         store.insert([full_record()])
         cols = [r[1] for r in store.conn.execute("PRAGMA table_info(flow_logs)")]
-        assert cols == ["id", *FIELDS, "source_labels_id", "dest_labels_id", "trace_id"]
+        assert cols == ["id", *FIELDS, "source_labels_id", "dest_labels_id", "trace_id", "key_id"]
         row = store.conn.execute("SELECT dest_domains, source_labels, policies FROM flow_logs").fetchone()
         assert row[0] == '["api.twilio.com","twilio.com"]'
         assert row[1] == '{"labels":["app=frontend","fw-zone=dmz"]}'
@@ -198,7 +198,7 @@ def test_meta_records_creation(db: Path) -> None:
     with FlowStore(db, create=False) as store:
         assert store.get_meta("scenario") == "storefront"
         assert store.get_meta("seed") == "42"
-        assert store.get_meta("schema_version") == "2"
+        assert store.get_meta("schema_version") == "3"
         assert store.get_meta("created_at")
         assert store.get_meta("nothing", "x") == "x"
 
@@ -226,7 +226,7 @@ def test_other_sqlite_database(db: Path) -> None:
         FlowStore(db)
 
 
-@pytest.mark.parametrize(("version", "message"), [("3", "newer desktopviz"), ("0", "older")])
+@pytest.mark.parametrize(("version", "message"), [("4", "newer desktopviz"), ("0", "older")])
 def test_other_schema_version(db: Path, version: str, message: str) -> None:
     FlowStore(db).close()
     conn = sqlite3.connect(db)
@@ -245,7 +245,7 @@ def test_readonly(db: Path) -> None:
         with pytest.raises(StoreError, match="read-only"):
             ro.insert([flow()])
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
-            ro.conn.execute("DELETE FROM flow_rows")
+            ro.conn.execute("DELETE FROM flow_data")
 
 
 def test_reader_sees_writer_commits(db: Path) -> None:

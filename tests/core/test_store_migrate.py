@@ -70,7 +70,7 @@ def test_every_record_trace_entry_and_rollup_survives_the_upgrade(v1: Path) -> N
     before = _v1_contents(v1)
     assert len(before["records"]) == 246 and before["hits"]
     with FlowStore(v1) as store:
-        assert store.get_meta("schema_version") == "2"
+        assert store.get_meta("schema_version") == "3"
         assert [(i, log) for i, log in store.rows(order_by="id")] == before["records"]
         c = store.conn
         assert [
@@ -86,7 +86,9 @@ def test_every_record_trace_entry_and_rollup_survives_the_upgrade(v1: Path) -> N
             meta["scenario"] == "synthetic v1 fixture" and meta["created_at"] == before["meta"]["created_at"]
         )
         tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        assert {"flow_rows", "traces", "trace_hits"} <= tables and "policy_hits" not in tables
+        assert {"flow_keys", "flow_data", "traces", "trace_hits"} <= tables
+        assert not {"flow_rows", "flow_logs", "policy_hits"} & tables
+        assert meta["upgraded_from_schema"] == "1"
         # null and empty policies stay apart; legacy and transit forms keep their exact text
         nulls = c.execute("SELECT count(*) FROM flow_rows WHERE trace_id IS NULL").fetchone()[0]
         assert nulls == sum(1 for _, p in [(r[0], r[3]) for r in before["json"]] if p is None) == 1
@@ -110,7 +112,7 @@ def test_the_views_queries_answer_as_before(v1: Path) -> None:
 def test_a_read_only_open_upgrades_a_writable_file_first(v1: Path) -> None:
     with FlowStore(v1, readonly=True) as store:
         assert store.readonly and store.count() == 246
-        assert store.get_meta("schema_version") == "2"
+        assert store.get_meta("schema_version") == "3"
         assert store.get(121).policies == {}
 
 
@@ -133,7 +135,7 @@ def test_an_upgrade_that_fails_leaves_the_schema_1_file_whole(
 
     monkeypatch.setattr(store_migrate, "ensure_indexes", boom)
     with pytest.raises(
-        StoreError, match=f"{v1}: cannot upgrade flow store schema 1 to 2 .disk full.; the file is"
+        StoreError, match=f"{v1}: cannot upgrade flow store schema 1 to 3 .disk full.; the file is"
     ):
         FlowStore(v1)
     assert _v1_contents(v1) == before

@@ -221,7 +221,7 @@ def test_a_load_killed_mid_batch_keeps_rollups_equal_to_its_rows(db: Path) -> No
     bulk load (indexes dropped, a batch half read) leaves committed batches with their sums."""
     code = (
         "import os, sys\n"
-        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        f"sys.path[:0] = [{str(Path(__file__).parent)!r}, {str(Path(__file__).parents[2])!r}]\n"
         "from test_store_rollup import values, varied_logs\n"
         "from desktopviz.core.store import FlowStore\n"
         "from desktopviz.core.store_bulk import bulk_load\n"

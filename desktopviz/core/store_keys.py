@@ -1,0 +1,116 @@
+"""Flow keys (schema 3): everything of a flow log except its times and counters, stored once.
+
+Flow logs repeat every field but the nine varying integers (:data:`VARYING_FIELDS`) from one
+flush interval to the next, so ``flow_keys`` holds each distinct rest once (its *key*, in the
+store form of schema 2's ``flow_rows``: label-set ids, trace id, list fields as JSON text) and
+``flow_data`` holds one narrow row per log: ``(id, key_id, *VARYING_FIELDS)``. A key is found
+by its :func:`key_digest` (a UNIQUE column of ``flow_keys``); :class:`KeyIndex` caches the ids
+of one connection's keys by content.
+
+Python equality is not SQLite's: ``5 == 5.0 == True`` would share one cache entry while a TEXT
+column stores ``'5'`` and ``'5.0'``. Cache keys therefore carry the type of a value that is
+neither text nor null in a TEXT column (in an INTEGER column such values are stored alike).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import fields
+from hashlib import blake2b
+from marshal import dumps
+from typing import Any
+
+from desktopviz.core.flowlog import FIELDS, VARYING_FIELDS, FlowLog
+
+__all__ = [
+    "CACHE_LIMIT",
+    "DATA_COLUMNS",
+    "ID_COLUMN",
+    "INT_FIELDS",
+    "KEY_COLUMNS",
+    "KEY_FIELDS",
+    "KEY_TEXT",
+    "ROW_COLUMNS",
+    "KeyIndex",
+    "cache_key",
+    "key_digest",
+]
+
+# schema 2's flow_rows columns (the flow_rows view's): the three de-duplicated fields as ids
+ID_COLUMN = {"source_labels": "source_labels_id", "dest_labels": "dest_labels_id", "policies": "trace_id"}
+ROW_COLUMNS: tuple[str, ...] = ("id", *(ID_COLUMN.get(n, n) for n in FIELDS))
+_types = {f.name: str(f.type) for f in fields(FlowLog)}
+INT_FIELDS = frozenset(n for n in FIELDS if "int" in _types[n] and "list" not in _types[n])
+
+KEY_FIELDS: tuple[str, ...] = tuple(n for n in FIELDS if n not in VARYING_FIELDS)
+KEY_COLUMNS: tuple[str, ...] = tuple(ID_COLUMN.get(n, n) for n in KEY_FIELDS)
+DATA_COLUMNS: tuple[str, ...] = ("id", "key_id", *VARYING_FIELDS)
+# positions in KEY_COLUMNS of the TEXT columns (the others are INTEGER)
+KEY_TEXT: tuple[int, ...] = tuple(
+    i
+    for i, (n, col) in enumerate(zip(KEY_FIELDS, KEY_COLUMNS, strict=True))
+    if col == n and n not in INT_FIELDS
+)
+CACHE_LIMIT = 50_000
+_PLAIN = frozenset({str, type(None)})
+_INSERT = f"INSERT INTO flow_keys (digest, {', '.join(KEY_COLUMNS)}) VALUES ({', '.join('?' * (len(KEY_COLUMNS) + 1))})"
+
+
+def key_digest(values: tuple[Any, ...]) -> bytes:
+    """The 16-byte digest of a key's values (store form, KEY_COLUMNS order). marshal version
+    2: versions 3 and 4 write back-references by object identity, so equal keys built from
+    different objects would get different digests."""
+    return blake2b(dumps(values, 2), digest_size=16).digest()
+
+
+def cache_key(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``values`` as a cache key: a value of a TEXT column that is not text or null goes with
+    its type (5 and 5.0 are stored as '5' and '5.0')."""
+    for i in KEY_TEXT:
+        if type(values[i]) not in _PLAIN:
+            out = list(values)
+            for j in KEY_TEXT:
+                x = out[j]
+                if type(x) not in _PLAIN:
+                    out[j] = (type(x), x)
+            return tuple(out)
+    return values
+
+
+class KeyIndex:
+    """The ids of one connection's flow keys, cached by content (bounded). The caller holds
+    the transaction; after a ROLLBACK call :meth:`reset`."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._ids: dict[tuple[Any, ...], int] = {}
+
+    def reset(self) -> None:
+        """Forget the cache (ids made by a rolled-back transaction no longer exist)."""
+        self._ids.clear()
+
+    def key_id(self, values: tuple[Any, ...]) -> int:
+        """The id of a key (store-form values in KEY_COLUMNS order): cached, else looked up
+        by digest, else inserted."""
+        ck = cache_key(values)
+        kid = self._ids.get(ck)
+        if kid is None:
+            kid = self.lookup(ck, values)
+        return kid
+
+    def lookup(self, ck: tuple[Any, ...], values: tuple[Any, ...]) -> int:
+        """The id of a key missing from the cache (``ck``: its :func:`cache_key`)."""
+        if len(values) != len(KEY_COLUMNS):
+            raise ValueError(f"a flow key has {len(KEY_COLUMNS)} values, not {len(values)}")
+        digest = key_digest(values)
+        c = self.conn
+        row = c.execute("SELECT id FROM flow_keys WHERE digest = ?", (digest,)).fetchone()
+        kid = int(row[0]) if row is not None else int(c.execute(_INSERT, (digest, *values)).lastrowid or 0)
+        if len(self._ids) >= CACHE_LIMIT:
+            self._ids.clear()
+        self._ids[ck] = kid
+        return kid
+
+    def cached(self, ck: tuple[Any, ...]) -> int | None:
+        """The cached id of a cache key, or None."""
+        return self._ids.get(ck)

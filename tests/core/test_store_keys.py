@@ -1,0 +1,104 @@
+"""Schema 3: each distinct flow key is stored once, each log as a narrow row pointing at it;
+the store's key index is what an importer's writer shares, and readers see schema 2's tables
+through the views."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_store import flow
+
+from desktopviz.core.flowlog import FIELDS, VARYING_FIELDS
+from desktopviz.core.import_extract_keyed import VARYING
+from desktopviz.core.import_extract_keyed import VARYING_FIELDS as EXTRACT_VARYING
+from desktopviz.core.store import FlowStore
+from desktopviz.core.store_ingest import ROW_COLUMNS
+from desktopviz.core.store_keys import DATA_COLUMNS, KEY_COLUMNS, KeyIndex, key_digest
+
+
+def key_of(conn: sqlite3.Connection, log_id: int) -> tuple[Any, ...]:
+    row = conn.execute(
+        f"SELECT {', '.join(KEY_COLUMNS)} FROM flow_keys WHERE id = (SELECT key_id FROM flow_data WHERE id = ?)",
+        (log_id,),
+    ).fetchone()
+    return tuple(row)
+
+
+def test_the_varying_fields_are_the_importers(tmp_path: Path) -> None:
+    assert VARYING_FIELDS is EXTRACT_VARYING and frozenset(VARYING_FIELDS) == VARYING
+    assert list(VARYING_FIELDS) == [n for n in FIELDS if n in VARYING]
+    assert DATA_COLUMNS == ("id", "key_id", *VARYING_FIELDS)
+    assert KEY_COLUMNS == tuple(c for c in ROW_COLUMNS[1:] if c not in VARYING)
+
+
+def test_repeated_logs_share_one_key_and_read_back_whole(tmp_path: Path) -> None:
+    logs = [flow(start=1_700_000_000 + 300 * k, bytes_in=k) for k in range(40)]
+    logs += [flow(start=1_700_000_000 + 300 * k, reporter="dst") for k in range(40)]
+    with FlowStore(tmp_path / "s.db") as store:
+        store.insert(logs[:50])
+        store.insert(logs[50:])
+        c = store.conn
+        assert c.execute("SELECT count(*) FROM flow_keys").fetchone()[0] == 2
+        assert [r[1] for r in c.execute("PRAGMA table_info(flow_data)")] == list(DATA_COLUMNS)
+        assert [store.get(i + 1) for i in range(80)] == logs
+        assert [r[1] for r in c.execute("PRAGMA table_info(flow_rows)")] == [*ROW_COLUMNS, "key_id"]
+    with FlowStore(tmp_path / "s.db") as store:  # a new connection finds the keys by digest
+        store.insert(logs[:3])
+        assert store.conn.execute("SELECT count(*) FROM flow_keys").fetchone()[0] == 2
+        assert store.count() == 83
+
+
+def test_the_writer_takes_key_ids_from_the_stores_index(tmp_path: Path) -> None:
+    with FlowStore(tmp_path / "s.db") as store:
+        store.insert([flow()])
+        c = store.conn
+        existing = key_of(c, 1)
+        assert isinstance(store.keys, KeyIndex) and store.keys is store.keys
+        c.execute("BEGIN IMMEDIATE")
+        assert store.keys.key_id(existing) == 1
+        other = tuple(
+            "elsewhere" if col == "host" else v for col, v in zip(KEY_COLUMNS, existing, strict=True)
+        )
+        kid = store.keys.key_id(other)
+        assert kid == 2 and store.keys.key_id(other) == 2
+        c.execute("INSERT INTO flow_data (id, key_id, start_time, end_time) VALUES (2, ?, 5, 6)", (kid,))
+        c.execute("COMMIT")
+        assert store.get(2).host == "elsewhere" and store.get(2).start_time == 5
+        digest = c.execute("SELECT digest FROM flow_keys WHERE id = 2").fetchone()[0]
+        assert digest == key_digest(other) and len(digest) == 16
+        # after a rollback the cache forgets the ids it gave out
+        third = (*other[:-1], "rolled-back")
+        c.execute("BEGIN IMMEDIATE")
+        assert store.keys.key_id(third) == 3
+        c.execute("ROLLBACK")
+        store.keys.reset()
+        store.insert([flow(host="later")])
+        assert key_of(c, 3)[-1] == "later" and store.get(3).host == "later"
+
+
+def test_equal_keys_from_different_objects_get_one_digest() -> None:
+    x = "".join(["frontend", "-*"])
+    y = "".join(["frontend-", "*"])
+    assert x == y and x is not y
+    assert key_digest((x, x, 1, None)) == key_digest((x, y, 1, None)) == key_digest((y, x, 1, None))
+    assert key_digest((x, x, 1, None)) != key_digest((x, x, 2, None))
+
+
+@pytest.mark.parametrize(("first", "second"), [(5, 5.0), ("5", 5)])
+def test_values_python_calls_equal_keep_their_text_in_the_key_index(
+    tmp_path: Path, first: Any, second: Any
+) -> None:
+    """5 and 5.0 are one dict key but '5' and '5.0' in a TEXT column: the index keeps them apart."""
+    with FlowStore(tmp_path / "s.db") as store:
+        store.insert([flow(dest_service_port=first)])
+        c = store.conn
+        key = key_of(c, 1)
+        i = KEY_COLUMNS.index("dest_service_port")
+        c.execute("BEGIN IMMEDIATE")
+        kid = store.keys.key_id((*key[:i], second, *key[i + 1 :]))
+        c.execute("COMMIT")
+        text = c.execute("SELECT dest_service_port FROM flow_keys WHERE id = ?", (kid,)).fetchone()[0]
+        assert text == str(second)
