@@ -7,9 +7,10 @@ distinct values per file. The reader process (:mod:`import_worker`) numbers thos
 non-varying parts (*keys*, local ids from 1) and sends, per record, only the key id and the
 nine varying integers; each key's values are sent once, in the form the store binds them
 (label sets and traces as the reader's local ids, as in :mod:`import_prepare`; other JSON
-values as their stored text). The writer (:mod:`import_apply`) keeps the keys in a
-temporary table and writes a batch's ``flow_rows`` with one ``INSERT … SELECT`` joining it,
-so SQLite, not Python, assembles the 55 columns of each row.
+values as their stored text): once the writer (:mod:`import_apply`) has put the store's ids
+in place of the local ones, a key's values are a ``flow_keys`` row as the store writes it, and
+a record is a ``flow_data`` row (the store's key id and the nine integers, bound as they come:
+the columns are zipped straight into one ``executemany``).
 
 A batch also carries the digest keys (sorted, grouped by start time, for the writer's
 duplicate check), the rollup rows of every level (summed here per key, then per flow key and
@@ -28,10 +29,10 @@ from operator import itemgetter
 from typing import Any, NamedTuple
 
 from desktopviz.core import import_prepare
-from desktopviz.core.flowlog import FIELDS, JSON_FIELDS
-from desktopviz.core.import_extract import KEY_FIELDS, VARYING_FIELDS
+from desktopviz.core.flowlog import FIELDS, JSON_FIELDS, VARYING_FIELDS
 from desktopviz.core.import_prepare import Key, Preparer
 from desktopviz.core.store_ingest import _dumps
+from desktopviz.core.store_keys import KEY_FIELDS
 from desktopviz.core.store_rollup import FINEST, FLOW_KEY, Hit, rollup_rows, sum_logs
 
 __all__ = ["KEY_FIELDS", "VARYING_FIELDS", "KeyedBatch", "KeyedPreparer"]

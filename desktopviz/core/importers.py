@@ -136,8 +136,6 @@ class _FileImport(HubbleSteps):
         finally:
             if isinstance(reader, ParallelItems):
                 reader.close()  # a cancelled import ends the child now
-            if self.keyed_writer is not None:
-                self.keyed_writer.close()
 
     def _calico_items(self, items: Iterable[Any]) -> None:
         rows: list[tuple[Any, ...]] = []

@@ -21,7 +21,8 @@ from desktopviz.core.import_read import Source
 from desktopviz.core.import_worker import ParallelItems
 from desktopviz.core.importers import ImportSummary, import_files
 
-TABLES = ("flow_rows", "label_sets", "traces", "trace_hits", "import_digests")
+# the store's tables as stored (schema 3: each key once, each record as its key id and nine ints)
+TABLES = ("flow_keys", "flow_data", "label_sets", "traces", "trace_hits", "import_digests")
 
 
 def lines_of(logs: list[Any]) -> list[str]:
@@ -39,12 +40,13 @@ def write(path: Path, lines: list[str]) -> Path:
 
 
 def everything(db: Path, imported: bool = True) -> dict[str, Any]:
-    """Every stored table (ids included; the importer's own with ``imported``) and the
-    rollups next to the SQL oracle's."""
+    """Every stored table (ids included; the importer's own with ``imported``), the flow logs
+    as readers see them, and the rollups next to the SQL oracle's."""
     conn = sqlite3.connect(db)
     try:
         tables = TABLES if imported else TABLES[:-1]
         out: dict[str, Any] = {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in tables}
+        out["flow_logs"] = conn.execute("SELECT * FROM flow_logs ORDER BY id").fetchall()
         if imported:
             out["imports"] = conn.execute(
                 "SELECT path, format, status, records_read, imported, duplicates, skipped FROM imports ORDER BY id"
@@ -86,8 +88,9 @@ def test_prepared_batches_store_what_the_store_insert_stores(
     real = KeyedWriter.write
     monkeypatch.setattr(KeyedWriter, "write", lambda self, b, c: (written.append(b.n), real(self, b, c)))
     summaries, got = both([[path]], tmp_path, batch=50)
-    assert sum(written) == len(got["flow_rows"])  # every batch written as prepared
-    assert len(got["flow_rows"]) > 500 and got["label_sets"] and got["trace_hits"]
+    assert sum(written) == len(got["flow_data"]) == len(got["flow_logs"])  # every batch written as prepared
+    assert len(got["flow_data"]) > 500 and got["label_sets"] and got["trace_hits"]
+    assert 0 < len(got["flow_keys"]) < len(got["flow_data"])  # records share keys
     assert got["flow_rollup"] and got["hit_rollup"] and got["series_rollup"]
 
 

@@ -1,11 +1,10 @@
 """Keyed batches (a key per distinct non-varying part, nine integers per record) store exactly
 what the store's own insert stores: rows and ids, label sets, traces, rollups; also when the
-reader numbers from scratch, when a batch is refused and rolled back, and when the
-connection's temporary tables are dropped between batches."""
+reader numbers from scratch, when a batch is refused and rolled back, and when the store
+holds some of the keys already."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from test_store_rollup import values, varied_logs
 
 from desktopviz.core import import_extract, import_prepare
 from desktopviz.core.flowlog import FIELDS
-from desktopviz.core.import_apply import KEYS_TABLE, REJECTED, KeyedWriter
+from desktopviz.core.import_apply import REJECTED, KeyedWriter
 from desktopviz.core.import_db import ImportWriter, seen_key
 from desktopviz.core.import_fast import row_hash
 from desktopviz.core.import_keyed import KEY_FIELDS, VARYING_FIELDS, KeyedBatch, KeyedPreparer, join_row
@@ -138,20 +137,24 @@ def test_a_refused_batch_takes_its_keys_with_it(tmp_path: Path) -> None:
     )
 
 
-def test_the_temporary_tables_dropped_between_batches(tmp_path: Path) -> None:
-    """Changing temp_store (as a bulk load does) drops temporary tables: the writer notices."""
-    rows = [values(x) for x in good(200, seed=13)]
-    parts = [rows[:100], rows[100:]]
+def test_keys_the_store_holds_already_are_not_stored_twice(tmp_path: Path) -> None:
+    """Keys stored by the store's own insert (on another connection, so found by their digest,
+    not in a cache), then keyed batches using some of them and new ones."""
+    rows = [values(x) for x in good(300, seed=13)]
+    parts = [rows[:100], rows[100:200], rows[200:]]
     prep = KeyedPreparer()
-    b1, b2 = batch_of(prep, parts[0]), batch_of(prep, parts[1])
+    batches = [batch_of(prep, p) for p in parts[1:]]
     with FlowStore(tmp_path / "b.sqlite") as store:
-        ap = write_all(store, [b1])
-        store.conn.execute("PRAGMA temp_store = FILE")
-        with pytest.raises(sqlite3.OperationalError):
-            store.conn.execute(f"SELECT count(*) FROM temp.{KEYS_TABLE}")
-        write_all(store, [b2], ap)
-        ap.close()
-    assert everything(tmp_path / "b.sqlite", imported=False) == inserted(tmp_path / "a.sqlite", parts)
+        store.insert(parts[0])
+    with FlowStore(tmp_path / "b.sqlite") as store:
+        ap = write_all(store, batches[:1])
+        store.insert(parts[2][:10])  # the store's insert between two batches (a batch it sorted out)
+        write_all(store, batches[1:], ap)
+    got = everything(tmp_path / "b.sqlite", imported=False)
+    want = inserted(tmp_path / "a.sqlite", [parts[0], parts[1], parts[2][:10], parts[2]])
+    assert got == want
+    keys = got["flow_keys"]
+    assert len(keys) < len(got["flow_data"]) and len({k[2:] for k in keys}) == len(keys)  # no content twice
 
 
 def test_a_cancelled_parallel_import_keeps_what_it_counted(tmp_path: Path) -> None:
@@ -169,7 +172,7 @@ def test_a_cancelled_parallel_import_keeps_what_it_counted(tmp_path: Path) -> No
     first = import_files([path], db, parallel=True, batch=50, cancel=cancel)
     assert first.cancelled and 0 < first.total("imported") < len(lines)
     got = everything(db)  # rollups equal the oracle's sums of the stored rows
-    assert len(got["flow_rows"]) == len(got["import_digests"]) == first.total("imported")
+    assert len(got["flow_data"]) == len(got["import_digests"]) == first.total("imported")
     assert got["imports"][0][2:5] == ("cancelled", first.total("records_read"), first.total("imported"))
     rest = import_files([path], db, parallel=True, batch=50)
     assert rest.total("imported") + first.total("imported") == len(lines)

@@ -49,9 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _synth import iter_logs  # noqa: E402
 
 from desktopviz.core import import_fast  # noqa: E402
-from desktopviz.core.import_apply import (
-    KeyedWriter,  # noqa: E402
-)
+from desktopviz.core.import_apply import KeyedWriter  # noqa: E402
 from desktopviz.core.import_calico import flowlog_from_calico  # noqa: E402
 from desktopviz.core.import_db import ImportWriter, record_hash  # noqa: E402
 from desktopviz.core.import_extract import Extractor  # noqa: E402
@@ -153,7 +151,6 @@ def breakdown(src: Path, n: int, tmp: Path) -> dict[str, float]:
                 assert kw.all_new(b)
                 kw.write(b, {"imported": b.n, "records_read": b.n})
             s["write_keyed"] = time.process_time() - t
-            kw.close()
     gc.enable()
     return s
 
