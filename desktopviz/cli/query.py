@@ -88,8 +88,11 @@ def _export(store: Any, where: str, params: tuple[Any, ...], args: argparse.Name
     from desktopviz.core.export import write_csv, write_jsonl
 
     if args.limit is not None:  # the newest N matches, written oldest first like every export
+        from desktopviz.core.queries_base import table_for
+
         inner = f"WHERE {where}" if where else ""
-        where = f"id IN (SELECT id FROM flow_logs {inner} ORDER BY start_time DESC, id DESC LIMIT ?)"
+        newest = f"SELECT id FROM {table_for(where)} {inner} ORDER BY start_time DESC, id DESC LIMIT ?"
+        where = f"id IN ({newest})"
         params = (*params, args.limit)
     writer = write_csv if args.csv else write_jsonl
     n = writer(store, out, where_sql=where, params=params)

@@ -76,11 +76,11 @@ class PolicyDetail:
 def span_seconds(conn: Conn, since: int | None, until: int | None) -> float:
     """The seconds of data the range covers (clipped to the stored data), for rates."""
     c = connection_of(conn)
-    lo_data = c.execute("SELECT min(start_time) FROM flow_rows").fetchone()[0]
+    lo_data = c.execute("SELECT min(start_time) FROM flow_data").fetchone()[0]
     if lo_data is None:
         return 0.0
-    last = c.execute("SELECT max(start_time) FROM flow_rows").fetchone()[0]
-    hi_data = c.execute("SELECT max(end_time) FROM flow_rows WHERE start_time = ?", (last,)).fetchone()[0]
+    last = c.execute("SELECT max(start_time) FROM flow_data").fetchone()[0]
+    hi_data = c.execute("SELECT max(end_time) FROM flow_data WHERE start_time = ?", (last,)).fetchone()[0]
     lo = lo_data if since is None else max(int(since), lo_data)
     hi = hi_data if until is None else min(int(until), hi_data)
     return float(max(0, hi - lo))
@@ -104,7 +104,11 @@ def rule_peers(
         entries.setdefault(tid, []).append((rule, act))
     if not entries:
         return {}
-    where = ["trace_id IN (SELECT trace_id FROM trace_hits WHERE policy = ? AND kind = ?)"]
+    # the keys of the policy's traces (few), their logs through the (key_id, start_time) index
+    where = [
+        "key_id IN (SELECT k.id FROM flow_keys AS k WHERE k.trace_id IN "
+        "(SELECT trace_id FROM trace_hits WHERE policy = ? AND kind = ?))"
+    ]
     args: list[object] = [key, kind]
     if since is not None:
         where.append("start_time >= ?")
@@ -112,13 +116,14 @@ def rule_peers(
     if until is not None:
         where.append("start_time < ?")
         args.append(int(until))
-    # the policy's logs summed per trace (its traces' ids from trace_hits), then per entry
+    # the policy's logs summed per key, then per trace and peer, then per entry of the trace
     sql = (
-        "SELECT trace_id, reporter, "
-        "CASE reporter WHEN 'dst' THEN source_namespace ELSE dest_namespace END, "
-        "CASE reporter WHEN 'dst' THEN source_name_aggr ELSE dest_name_aggr END, "
-        "sum(num_flows), sum(packets_in + packets_out) "
-        f"FROM flow_rows WHERE {' AND '.join(where)} GROUP BY 1, 2, 3, 4"
+        "SELECT k.trace_id, k.reporter, "
+        "CASE k.reporter WHEN 'dst' THEN k.source_namespace ELSE k.dest_namespace END, "
+        "CASE k.reporter WHEN 'dst' THEN k.source_name_aggr ELSE k.dest_name_aggr END, "
+        "sum(g.f), sum(g.p) FROM (SELECT key_id, sum(num_flows) AS f, sum(packets_in + packets_out) AS p "
+        f"FROM flow_data WHERE {' AND '.join(where)} GROUP BY key_id) AS g "
+        "JOIN flow_keys AS k ON k.id = g.key_id GROUP BY 1, 2, 3, 4"
     )
     sums: dict[tuple[str, int, str, str, str], list[int]] = {}
     for tid, rep, ns, name, conns, pkts in c.execute(sql, args):

@@ -37,8 +37,9 @@ def tier_rank(conn: Conn, sample: int = TRACE_SAMPLE) -> dict[str, float]:
     # the traces of the most recent logs, each counted as often as logs carry it
     weight = dict(
         c.execute(
-            "SELECT trace_id, count(*) FROM flow_rows WHERE id > (SELECT coalesce(max(id), 0) FROM flow_rows) - ? "
-            "AND trace_id IS NOT NULL GROUP BY trace_id",
+            "SELECT k.trace_id, sum(g.n) FROM (SELECT key_id, count(*) AS n FROM flow_data "
+            "WHERE id > (SELECT coalesce(max(id), 0) FROM flow_data) - ? GROUP BY key_id) AS g "
+            "JOIN flow_keys AS k ON k.id = g.key_id WHERE k.trace_id IS NOT NULL GROUP BY k.trace_id",
             (sample,),
         ).fetchall()
     )
@@ -83,7 +84,7 @@ def observed_endpoints(
 ) -> dict[str, dict[str, dict[str, str]]]:
     """Policy trace name -> {endpoint "namespace/name_aggr" -> labels} seen in its recent hits."""
     c = connection_of(conn)
-    where = ["id > (SELECT coalesce(max(id), 0) FROM flow_rows) - ?", "trace_id IS NOT NULL"]
+    where = ["id > (SELECT coalesce(max(id), 0) FROM flow_data) - ?"]
     args: list[Any] = [sample]
     if since is not None:
         where.append("start_time >= ?")
@@ -91,11 +92,12 @@ def observed_endpoints(
     if until is not None:
         where.append("start_time < ?")
         args.append(int(until))
-    # the recent logs grouped by trace first (few traces), then each trace's policies
+    # the recent logs' keys (few), grouped by trace and endpoints, then each trace's policies
     sql = (
-        "SELECT trace_id, reporter, source_namespace, source_name_aggr, dest_namespace, dest_name_aggr, "
-        f"max(source_labels_id), max(dest_labels_id) FROM flow_rows WHERE {' AND '.join(where)} "
-        "GROUP BY 1, 2, 3, 4, 5, 6"
+        "SELECT k.trace_id, k.reporter, k.source_namespace, k.source_name_aggr, k.dest_namespace, "
+        "k.dest_name_aggr, max(k.source_labels_id), max(k.dest_labels_id) FROM flow_keys AS k "
+        f"WHERE k.id IN (SELECT DISTINCT key_id FROM flow_data WHERE {' AND '.join(where)}) "
+        "AND k.trace_id IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6"
     )
     groups = c.execute(sql, args).fetchall()
     policies: dict[int, set[str]] = defaultdict(set)

@@ -5,9 +5,16 @@ parameter. Comparisons are compiled with their polarity: under ``not`` they are 
 NULL field counts as "not equal" (SQL's three-valued logic would otherwise drop the row),
 while the common positive form stays plain so SQLite can use the store's indexes.
 
-The SQL reads only ``flow_rows`` columns (which the ``flow_logs`` view also has), so it runs
-on either. A store keeps each distinct label set and policy trace once (docs/store.md), so
-label and policy tests are evaluated on those few rows and the logs are kept by id:
+The SQL reads only ``flow_rows`` columns and ``key_id`` (which the ``flow_logs`` view also
+has), so it runs on either. A store keeps each distinct key (everything but the times and
+counters), label set and policy trace once (docs/store.md), so tests are evaluated on those few
+rows and the logs are kept by id:
+
+* tests of key columns only, outside any ``not``: ``key_id IN (SELECT id FROM flow_keys WHERE
+  …)`` (one subquery for all such tests of an ``and`` group), so the logs are found by key id,
+  in the time index ``(start_time, id, key_id)`` or through ``(key_id, start_time)``; the
+  subquery is exactly the test (every log has its key), and it is never NULL, which is why it
+  is not used under ``not`` (a NULL test there would change the answer);
 
 * policy tests: ``trace_id IN (SELECT trace_id FROM trace_hits WHERE …)``; the positive
   policy tests of one ``and`` group share one subquery, so they describe the same trace entry;
@@ -37,23 +44,13 @@ from desktopviz.core.filterlang_ast import (
     parse_time,
     resolve_field,
 )
+from desktopviz.core.queries_base import KEY_SET, KEY_SUBQUERY
 
 _CMP = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
-# Indexed columns (store indexes on (column, start_time)) from the most to the least selective
-# in Calico data. In an ``and`` group only the first one present keeps its index; the others
-# are written ``+column`` so SQLite, which has no statistics on a fresh store, does not walk
-# the half of the table that has ``reporter = dst`` to find the few ``action = deny`` rows.
-INDEX_PRIORITY = (
-    "source_name_aggr",
-    "dest_name_aggr",
-    "source_namespace",
-    "dest_namespace",
-    "action",
-    "reporter",
-)
 _MEMBER_OPS = ("=", "!=", "in", "contains", "exists")
-# "+": a label-set or trace id test is checked while walking the time index (the first page of
-# a common match comes at once) instead of listing every matching row and sorting them all.
+# "+": a key id test is checked while walking the time index (the first page of a common match
+# comes at once) instead of listing every matching row and sorting them all; the browser drops
+# it for a rare match (desktopviz.ui.flow_browser_data) and counts drop it.
 ID_HINT = "+"
 
 
@@ -104,6 +101,11 @@ def check_test(text: str, test: Test, spec: FieldSpec, key: str | None) -> None:
                 )  # fmt: skip
 
 
+def _key_spec(spec: FieldSpec) -> bool:
+    """Whether a field is read from flow_keys: labels and traces by id, or a key column."""
+    return spec.kind in ("labels", "json", "policy") or spec.sql in KEY_SET
+
+
 def _int(v: str) -> int | None:
     """A whole number SQLite can hold (64-bit), or None."""
     try:
@@ -120,34 +122,48 @@ class _Compiler:
         self.params: list[Any] = []
 
     # -- nodes --------------------------------------------------------------------------
-    def node(self, n: Node, positive: bool) -> str:
+    def node(self, n: Node, positive: bool, top: bool = False) -> str:
+        """``top``: no ``not`` above this node (a key test may become a key-id subquery)."""
+        if top and self.is_key(n):
+            return self.keyed(self.node(n, positive))
         if isinstance(n, Not):
             return f"NOT ({self.node(n.node, not positive)})"
         if isinstance(n, Or):
-            return "(" + " OR ".join(self.node(c, positive) for c in n.nodes) + ")"
+            return "(" + " OR ".join(self.node(c, positive, top) for c in n.nodes) + ")"
         if isinstance(n, And):
-            return self.conj(n.nodes, positive)
+            return self.conj(n.nodes, positive, top)
         return self.test(n, positive)
 
-    def conj(self, nodes: tuple[Node, ...], positive: bool) -> str:
+    @staticmethod
+    def keyed(condition: str) -> str:
+        return f"({ID_HINT}{KEY_SUBQUERY}{condition}))"
+
+    def is_key(self, n: Node) -> bool:
+        """Whether a node reads key columns only (flow_keys has them all)."""
+        if isinstance(n, Not):
+            return self.is_key(n.node)
+        if isinstance(n, And | Or):
+            return all(self.is_key(c) for c in n.nodes)
+        spec, _ = resolve_field(self.text, n.field, n.column)
+        if spec.kind == "either" and spec.sides:
+            return all(_key_spec(resolve_field(self.text, side, n.column)[0]) for side in spec.sides)
+        return _key_spec(spec)
+
+    def conj(self, nodes: tuple[Node, ...], positive: bool, top: bool = False) -> str:
+        keys = [c for c in nodes if top and self.is_key(c)]
+        if keys:  # some but not all (node() takes an all-key group whole): one key subquery
+            inner = self.conj(tuple(keys), True) if len(keys) > 1 else self.node(keys[0], True)
+            rest = [self.node(c, positive, top) for c in nodes if not self.is_key(c)]
+            return "(" + " AND ".join([self.keyed(inner), *rest]) + ")"
         groups: list[str] = []
         hits: list[tuple[Test, FieldSpec]] = []
-        indexed = [
-            resolve_field(self.text, c.field, c.column)[0].sql
-            for c in nodes
-            if isinstance(c, Test) and c.op in ("=", "in")
-        ]
-        keep = next((col for col in INDEX_PRIORITY if col in indexed), None)
         for c in nodes:
             if isinstance(c, Test):
                 spec, _ = resolve_field(self.text, c.field, c.column)
                 if spec.kind == "policy" and c.op != "!=":
                     hits.append((c, spec))
                     continue
-                if spec.sql in INDEX_PRIORITY and spec.sql != keep and c.op in ("=", "in"):
-                    groups.append(self.scalar(spec, c, positive, col=f"+{spec.sql}"))
-                    continue
-            groups.append(self.node(c, positive))
+            groups.append(self.node(c, positive, top))
         if hits:
             groups.append(self.policy(hits, positive))  # last, as its parameters are bound last
         return "(" + " AND ".join(groups) + ")"
@@ -296,5 +312,5 @@ class _Compiler:
 def compile_node(text: str, node: Node, now: int) -> tuple[str, list[Any]]:
     """(SQL condition over flow_logs, parameters) of a parsed filter."""
     c = _Compiler(text, now)
-    sql = c.node(node, True)
+    sql = c.node(node, True, top=True)
     return sql, c.params

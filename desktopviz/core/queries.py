@@ -29,16 +29,19 @@ from typing import Any, Literal
 
 from desktopviz.core.flowlog import FlowLog, parse_labels_field
 from desktopviz.core.queries_base import (
+    KEY_SUBQUERY,
     ORDERABLE,
     Conn,
     QueryError,
     bounds,
     build_where,
     in_clause,
+    keyed,
     order_clause,
     segments,
     table_for,
 )
+from desktopviz.core.queries_pages import count_condition, page_sql
 from desktopviz.core.queries_policy import HitMetrics, PolicyMetrics, RuleMetrics, Traffic, policy_metrics
 from desktopviz.core.store import (
     COLUMNS,
@@ -190,12 +193,21 @@ def flow_aggregates(
     pairs: dict[tuple[str, ...], dict[tuple[str, str], list[int]]] = {}
     for level, lo, hi in segments(*rng):
         parts, args = _flow_filters(c, level is None, **filt)
-        if level is None:
-            sums = (
-                "count(*), " + ", ".join(f"sum({k})" for k in COUNTERS) + ", min(start_time), max(end_time)"
+        if level is None:  # the logs summed per key first, then per flow key of their keys
+            inner = (
+                "count(*) AS n, "
+                + ", ".join(f"sum({k}) AS {k}" for k in COUNTERS)
+                + ", min(start_time) AS lo, max(end_time) AS hi"
             )
-            where = ["start_time >= ?", "start_time < ?", *parts]
-            sql = f"SELECT {keys}, {sums} FROM flow_rows WHERE {' AND '.join(where)} GROUP BY {keys}"
+            where = ["start_time >= ?", "start_time < ?"]
+            if parts:
+                where.append(f"{KEY_SUBQUERY}{' AND '.join(parts)})")
+            sums = "sum(g.n), " + ", ".join(f"sum(g.{k})" for k in COUNTERS) + ", min(g.lo), max(g.hi)"
+            sql = (
+                f"SELECT {', '.join(f'k.{k}' for k in FLOW_KEY)}, {sums} FROM (SELECT key_id, {inner} "
+                f"FROM flow_data WHERE {' AND '.join(where)} GROUP BY key_id) AS g "
+                f"JOIN flow_keys AS k ON k.id = g.key_id GROUP BY {', '.join(f'k.{k}' for k in FLOW_KEY)}"
+            )
             qargs = [lo, hi, *args]
         else:
             sums = "sum(logs), " + ", ".join(f"sum({k})" for k in COUNTERS) + ", min(min_start), max(max_end)"
@@ -289,11 +301,14 @@ def time_series(
     buckets = {b: TimeBucket(b) for b in range(int(since) // bs * bs, int(until), bs)}
     levels = () if filter_sql or bs % FINEST else (FINEST,)
     for level, lo, hi in segments(int(since), int(until), levels):
-        if level is None:
-            where, args = build_where(lo, hi, filter_sql or "", params)
+        if level is None:  # per bucket and key first, then per action of the keys
+            cond = keyed(filter_sql or "")
+            where, args = build_where(lo, hi, cond, params)
             sql = (
-                f"SELECT start_time / {bs} * {bs} AS b, action, count(*), sum(num_flows), "
-                f"sum(bytes_in + bytes_out) FROM {table_for(filter_sql)} {where} GROUP BY b, action"
+                "SELECT g.b, k.action, sum(g.n), sum(g.f), sum(g.y) FROM ("
+                f"SELECT start_time / {bs} * {bs} AS b, key_id, count(*) AS n, sum(num_flows) AS f, "
+                f"sum(bytes_in + bytes_out) AS y FROM {table_for(cond)} {where} GROUP BY b, key_id) AS g "
+                "JOIN flow_keys AS k ON k.id = g.key_id GROUP BY g.b, k.action"
             )
         else:
             sql = (
@@ -334,17 +349,22 @@ def flow_rows(
     """One page of flow logs for the browser. ``where_sql`` is a parameterised fragment over
     flow_logs columns (from the filter language); ``order_by`` must be a column name."""
     c = connection_of(conn)
-    where, args = build_where(None, None, where_sql, params)
-    sql = f"SELECT {', '.join(COLUMNS)} FROM flow_logs {where} {order_clause(order_by, descending)} LIMIT ? OFFSET ?"
+    cond = keyed(where_sql, hint=True)
+    where, args = build_where(None, None, cond, params)
+    order = order_clause(order_by, descending)
+    sql = page_sql(c, ", ".join(COLUMNS), where, args, order, table_for(f"{cond} AND {order_by}"))
     return [
         StoredFlowLog(r[0], record_from_row(tuple(r)[1:])) for r in c.execute(sql, [*args, limit, offset])
     ]
 
 
 def count_rows(conn: Conn, where_sql: str = "", params: Sequence[Any] = ()) -> int:
-    where, args = build_where(None, None, where_sql, params)
-    sql = f"SELECT count(*) FROM {table_for(where_sql)} {where}"
-    return int(connection_of(conn).execute(sql, args).fetchone()[0])
+    c = connection_of(conn)
+    cond = keyed(where_sql, hint=True)
+    where, args = build_where(None, None, cond, params)
+    where = count_condition(c, where, args)
+    sql = f"SELECT count(*) FROM {table_for(cond)} {where}"
+    return int(c.execute(sql, args).fetchone()[0])
 
 
 def distinct_values(conn: Conn, column: str, limit: int = 200) -> list[Any]:
@@ -356,7 +376,11 @@ def distinct_values(conn: Conn, column: str, limit: int = 200) -> list[Any]:
     if column in FLOW_KEY:
         sql = f"SELECT DISTINCT {column} FROM flow_rollup WHERE level = ? ORDER BY 1 LIMIT ?"
         return [r[0] for r in c.execute(sql, (ROLLUP_LEVELS[0], limit))]
-    sql = f"SELECT v FROM (SELECT DISTINCT {column} AS v FROM flow_rows WHERE {column} IS NOT NULL LIMIT ?) ORDER BY v"
+    # every column offered is a key column: the few keys that have logs, not the logs
+    sql = (
+        f"SELECT v FROM (SELECT DISTINCT {column} AS v FROM flow_keys AS k WHERE {column} IS NOT NULL "
+        "AND EXISTS (SELECT 1 FROM flow_data AS d WHERE d.key_id = k.id) LIMIT ?) ORDER BY v"
+    )
     return [r[0] for r in c.execute(sql, (limit,))]
 
 

@@ -29,11 +29,14 @@ def raw_hit_rows(
     logs with lo <= start_time < hi, like a GROUP BY over ``policy_hits``: the logs summed by
     (trace, reporter), then each sum given to every entry of its trace. ``extra`` is a
     condition on trace_hits columns."""
-    sums = ", ".join(f"sum({k})" for k in COUNTERS)
+    inner = ", ".join(f"sum({k}) AS {k}" for k in COUNTERS)
+    sums = ", ".join(f"sum(g.{k})" for k in COUNTERS)
     by_trace: dict[int, list[tuple[str, int, list[int]]]] = {}
+    # the logs summed per key (flow_data by the time index), then per trace and reporter
     for tid, rep, n, *cnt in c.execute(
-        f"SELECT trace_id, reporter, count(*), {sums} FROM flow_rows "
-        "WHERE start_time >= ? AND start_time < ? AND trace_id IS NOT NULL GROUP BY trace_id, reporter",
+        f"SELECT k.trace_id, k.reporter, sum(g.n), {sums} FROM (SELECT key_id, count(*) AS n, {inner} "
+        "FROM flow_data WHERE start_time >= ? AND start_time < ? GROUP BY key_id) AS g "
+        "JOIN flow_keys AS k ON k.id = g.key_id WHERE k.trace_id IS NOT NULL GROUP BY k.trace_id, k.reporter",
         (lo, hi),
     ):
         by_trace.setdefault(tid, []).append((rep, n, [v or 0 for v in cnt]))

@@ -236,10 +236,9 @@ class PagePlan:
     reverse: bool  # rows come in reverse order (read from below)
 
 
-def plan_page(q: Query, start: int, length: int, total: int | None, anchors: Anchors) -> PagePlan:
-    """The cheapest query for rows [start, start + length) (see module doc)."""
-    cols = ", ".join(COLUMNS)
-    best: tuple[int, int | None, bool] = (start, None, False)  # (offset, anchor, from below)
+def nearest(start: int, length: int, total: int | None, anchors: Anchors) -> tuple[int, int | None, bool]:
+    """(offset, anchor row or None, read from below) of the nearest known place to a page."""
+    best: tuple[int, int | None, bool] = (start, None, False)
     if total is not None:
         below = total - (start + length)
         if below < best[0]:
@@ -249,7 +248,24 @@ def plan_page(q: Query, start: int, length: int, total: int | None, anchors: Anc
             best = (start - i, i, False)
         elif i >= start + length - 1 and i - (start + length - 1) < best[0]:
             best = (i - (start + length - 1), i, True)
-    offset, anchor, reverse = best
+    return best
+
+
+def plan_page(
+    q: Query,
+    start: int,
+    length: int,
+    total: int | None,
+    anchors: Anchors,
+    conn: sqlite3.Connection | None = None,
+) -> PagePlan:
+    """The cheapest query for rows [start, start + length) (see module doc); with ``conn``, a
+    rare key match is read through the key index (:mod:`desktopviz.core.queries_pages`)."""
+    from desktopviz.core.queries_base import table_for
+    from desktopviz.core.queries_pages import page_sql
+
+    cols = ", ".join(COLUMNS)
+    offset, anchor, reverse = nearest(start, length, total, anchors)
     extra, args = "", ()
     if anchor is not None:
         key = anchors.keys[anchor]
@@ -257,8 +273,14 @@ def plan_page(q: Query, start: int, length: int, total: int | None, anchors: Anc
         kc = q.key_columns()
         extra = f"({', '.join(kc)}) {cmp} ({', '.join('?' * len(kc))})"
         args = tuple(key)
-    sql = f"SELECT {cols} FROM flow_logs {q.where_clause(extra)} {q.order(reverse)} LIMIT ? OFFSET ?"
-    return PagePlan(sql, (*q.args(args), length, offset), reverse)
+    where, wargs = q.where_clause(extra), q.args(args)
+    relation = table_for(f"{where} AND {q.sort}" if where else q.sort)
+    if conn is None:
+        ids = f"SELECT id FROM {relation} {where} {q.order(reverse)} LIMIT ? OFFSET ?"
+        sql = f"SELECT {cols} FROM flow_logs WHERE id IN ({ids}) {q.order(reverse)}"
+    else:
+        sql = page_sql(conn, cols, where, wargs, q.order(reverse), relation)
+    return PagePlan(sql, (*wargs, length, offset), reverse)
 
 
 def row_key(q: Query, row: Sequence[Any]) -> tuple[Any, ...]:
@@ -268,23 +290,56 @@ def row_key(q: Query, row: Sequence[Any]) -> tuple[Any, ...]:
 def fetch_page(
     conn: sqlite3.Connection, q: Query, start: int, length: int, total: int | None, anchors: Anchors
 ) -> list[tuple[Any, ...]]:
-    plan = plan_page(q, start, length, total, anchors)
+    if q.sort != "start_time":
+        by_key = _key_sorted_page(conn, q, start, length, total, anchors)
+        if by_key is not None:
+            return by_key
+    plan = plan_page(q, start, length, total, anchors, conn)
     rows = [tuple(r) for r in conn.execute(plan.sql, plan.args)]
     if plan.reverse:
         rows.reverse()
     return rows
 
 
-def count(conn: sqlite3.Connection, q: Query, extra: str = "", args: Sequence[Any] = ()) -> int:
-    from desktopviz.core.filterlang_sql import ID_HINT
-    from desktopviz.core.queries_base import table_for
+def _key_sorted_page(
+    conn: sqlite3.Connection, q: Query, start: int, length: int, total: int | None, anchors: Anchors
+) -> list[tuple[Any, ...]] | None:
+    """A page sorted by a key column: its ids value by value (no index sorts by a key column
+    in schema 3; :func:`desktopviz.core.queries_pages.key_sorted_ids`), then its rows."""
+    from desktopviz.core.queries_base import KEY_SET
+    from desktopviz.core.queries_pages import key_sorted_ids
 
-    # a count reads every match: a policy filter's traces through the (trace_id, start_time)
-    # index, not by walking the time index as a first page does
-    where = q.where.replace(f"({ID_HINT}trace_id IN (", "(trace_id IN (")
-    counted = Query(where, q.params, q.sort, q.descending, q.max_id)
-    sql = f"SELECT count(*) FROM {table_for(where)} {counted.where_clause(extra)}"
-    return int(conn.execute(sql, counted.args(args)).fetchone()[0])
+    if q.sort not in KEY_SET:
+        return None
+    offset, anchor, reverse = nearest(start, length, total, anchors)
+    key = None if anchor is None else anchors.keys[anchor]
+    where = q.where_clause().removeprefix("WHERE ")
+    ids = key_sorted_ids(conn, q.sort, where, q.args(), q.descending != reverse, key, offset, length)
+    if ids is None:
+        return None
+    rows: list[tuple[Any, ...]] = []
+    for i in range(0, len(ids), 500):
+        part = ids[i : i + 500]
+        sql = f"SELECT {', '.join(COLUMNS)} FROM flow_logs WHERE id IN ({', '.join('?' * len(part))})"
+        rows += [tuple(r) for r in conn.execute(sql, part)]
+    pos = {n: i for i, n in enumerate(ids)}
+    rows.sort(key=lambda r: pos[r[0]])
+    if reverse:
+        rows.reverse()
+    return rows
+
+
+def count(conn: sqlite3.Connection, q: Query, extra: str = "", args: Sequence[Any] = ()) -> int:
+    from desktopviz.core.queries_base import table_for
+    from desktopviz.core.queries_pages import count_condition
+
+    # a count reads every match: the key ids through the (key_id, start_time) index when it
+    # suffices, not by walking the time index as a first page does; flow_data alone when the
+    # condition allows (SQLite does not drop the view's join for count(*))
+    clause, cargs = q.where_clause(extra), q.args(args)
+    clause = count_condition(conn, clause, cargs)
+    sql = f"SELECT count(*) FROM {table_for(clause.removeprefix('WHERE '))} {clause}"
+    return int(conn.execute(sql, cargs).fetchone()[0])
 
 
 class Budget:
@@ -314,69 +369,12 @@ def open_readonly(path: str) -> sqlite3.Connection:
     return FlowStore(path, create=False, readonly=True).conn
 
 
-# -- charts -----------------------------------------------------------------------------------
-_NICE = (15, 30, 60, 120, 300, 600, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
+# the chart strip's data lives in its own module; the browser imports it from here
+from desktopviz.ui.flow_browser_charts import (  # noqa: E402
+    ChartData,
+    bucket_seconds,
+    load_chart_data,
+    time_bounds,
+)
 
-
-def bucket_seconds(span: int, target: int = 90) -> int:
-    """A round bucket width giving about ``target`` buckets over ``span`` seconds."""
-    want = max(1, span // max(1, target))
-    return next((b for b in _NICE if b >= want), _NICE[-1])
-
-
-@dataclass
-class ChartData:
-    """What the chart strip and the top panel show for one filter and time range."""
-
-    buckets: list[Any]
-    width: int
-    since: int | None
-    until: int | None
-    top_sources: list[tuple[str, str, int, int]]
-    top_dests: list[tuple[str, str, int, int]]
-
-
-def time_bounds(conn: sqlite3.Connection) -> tuple[int, int] | None:
-    """(first start_time, newest end_time) of the store, None when empty. Reads the
-    start_time index only (``max(end_time)`` over the table would scan gigabytes): the newest
-    end time is that of the logs with the newest start time."""
-    # one aggregate per statement: SQLite answers a lone min()/max() from the index end
-    lo = conn.execute("SELECT min(start_time) FROM flow_rows").fetchone()[0]
-    hi = conn.execute("SELECT max(start_time) FROM flow_rows").fetchone()[0]
-    if lo is None or hi is None:
-        return None
-    end = conn.execute("SELECT max(end_time) FROM flow_rows WHERE start_time = ?", (hi,)).fetchone()[0]
-    return int(lo), int(max(hi, end or hi))
-
-
-def load_chart_data(
-    conn: sqlite3.Connection,
-    where: str,
-    params: Sequence[Any],
-    since: int | None,
-    until: int | None,
-    top: int = 6,
-) -> ChartData:
-    """Allowed/denied per time bucket and the most denied names for a filter (no time terms
-    in ``where``: the range is ``since``/``until``)."""
-    from desktopviz.core.queries import build_where, time_series
-    from desktopviz.core.queries_base import table_for
-
-    bounds = time_bounds(conn)
-    if bounds is None:
-        return ChartData([], 60, since, until, [], [])
-    lo = bounds[0] if since is None else max(since, bounds[0])
-    hi = bounds[1] if until is None else min(until, bounds[1])
-    if hi <= lo:
-        return ChartData([], 60, since, until, [], [])
-    width = bucket_seconds(hi - lo)
-    buckets = time_series(conn, lo, hi, width, where or None, params)
-    w, args = build_where(since, until, where, params)
-    tops = []
-    for side in ("source", "dest"):
-        sql = (
-            f"SELECT {side}_namespace, {side}_name_aggr, sum(num_flows), count(*) FROM {table_for(where)} {w} "
-            f"{'AND' if w else 'WHERE'} action = 'deny' GROUP BY 1, 2 ORDER BY 3 DESC, 4 DESC LIMIT ?"
-        )
-        tops.append([(str(a), str(b), int(c or 0), int(d)) for a, b, c, d in conn.execute(sql, (*args, top))])
-    return ChartData(buckets, width, since, until, tops[0], tops[1])
+__all__ = ["ChartData", "bucket_seconds", "load_chart_data", "time_bounds"]

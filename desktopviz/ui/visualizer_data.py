@@ -181,20 +181,23 @@ def flow_policies(path: str | Path, flow: Flow, since: int | None, until: int | 
 
     store = FlowStore(path, create=False, readonly=True)
     try:
-        sql = (
-            "SELECT DISTINCT f.reporter, h.kind, h.idx, h.tier, h.policy, h.action, h.rule_index "
-            "FROM flow_rows f JOIN trace_hits h ON h.trace_id = f.trace_id "
-            "WHERE f.source_name_aggr = ? AND f.source_namespace = ? AND f.dest_name_aggr = ? "
-            "AND f.dest_namespace = ? AND f.action = ?"
-        )
+        # the flow's keys (few) that have logs in the range (the key index), then their traces
+        logs = ["d.key_id = f.id"]
         args: list[Any] = [flow.src_name, flow.src_namespace, flow.dst_name, flow.dst_namespace, flow.action]
         if since is not None:
-            sql += " AND f.start_time >= ?"
+            logs.append("d.start_time >= ?")
             args.append(since)
         if until is not None:
-            sql += " AND f.start_time < ?"
+            logs.append("d.start_time < ?")
             args.append(until)
-        sql += " ORDER BY f.reporter DESC, h.kind, h.idx LIMIT 200"
+        sql = (
+            "SELECT DISTINCT f.reporter, h.kind, h.idx, h.tier, h.policy, h.action, h.rule_index "
+            "FROM flow_keys f JOIN trace_hits h ON h.trace_id = f.trace_id "
+            "WHERE f.source_name_aggr = ? AND f.source_namespace = ? AND f.dest_name_aggr = ? "
+            "AND f.dest_namespace = ? AND f.action = ? "
+            f"AND EXISTS (SELECT 1 FROM flow_data AS d WHERE {' AND '.join(logs)}) "
+            "ORDER BY f.reporter DESC, h.kind, h.idx LIMIT 200"
+        )
         return [
             f"{rep} {kind}: {idx}|{tier}|{pol}|{act}|{rule}"
             for rep, kind, idx, tier, pol, act, rule in store.conn.execute(sql, args)

@@ -302,3 +302,25 @@ def test_limits_are_filter_errors() -> None:
         compile_filter("(" * 40 + "action = deny" + ")" * 40)
     with pytest.raises(FilterError, match="too many tests"):
         compile_filter(" or ".join(["action = deny"] * 300))
+
+
+# -- key and data fields together (schema 3: key tests run on flow_keys, the rest on the logs) --
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("dest_port = 80 and bytes_in > 50", [1, 2]),
+        ("not (dest_port = 80 and bytes_in > 50)", [3, 4, 5]),  # 5 has no port: still not "80 and …"
+        ("dest_port != 80 or bytes_in > 1000", [3, 4, 5]),
+        ("not (dest_port < 100 or bytes_in > 1000)", [3]),
+        ("reporter = src and not dest_port exists", [5]),
+        ("(action = deny or bytes_in >= 5000) and dest_namespace = storefront", [3]),
+        ('not (policy = "storefront/default.trusted" and bytes_in < 100)', [1, 2, 4, 5]),
+        ("namespace = kube-system or id = 5", [4, 5]),
+        ("not (namespace = kube-system or id = 5) and start_time >= 1767258015", [2, 3]),
+    ],
+)
+def test_key_and_data_fields_together(store: FlowStore, text: str, expected: list[int]) -> None:
+    assert ids(store, text) == expected
+    f = compile_filter(text)  # the same SQL runs on the flow_logs view (exports, the browser)
+    sql = f"SELECT id FROM flow_logs WHERE {f.sql} ORDER BY id"
+    assert [r[0] for r in store.conn.execute(sql, f.params)] == expected

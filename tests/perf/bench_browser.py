@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from desktopviz.core.filterlang import compile_filter  # noqa: E402
+from desktopviz.core.store_schema import SCHEMA_VERSION  # noqa: E402
 from desktopviz.ui.flow_browser_data import (  # noqa: E402
     PAGE,
     Anchors,
@@ -46,7 +47,7 @@ from desktopviz.ui.flow_browser_data import (  # noqa: E402
     row_key,
 )
 
-STORE = Path("/tmp/desktopviz-bench/browser-5m-v2.db")
+STORE = Path(f"/tmp/desktopviz-bench/browser-5m-v{SCHEMA_VERSION}.db")
 BASE_ROWS = 500_000
 FILTERS = (
     "",
@@ -59,26 +60,28 @@ FILTERS = (
 
 def _replicate(path: Path, rows: int) -> None:
     """Grow a store to ``rows`` logs by copying its first logs shifted by whole days (the
-    copies share the label sets and traces; the rollups are copied shifted too)."""
+    copies share the label sets, traces and flow keys; the rollups are copied shifted too)."""
     c = sqlite3.connect(path, isolation_level=None)
     c.execute("PRAGMA synchronous=OFF")
-    base = c.execute("SELECT max(id) FROM flow_rows").fetchone()[0]
-    lo, hi = c.execute("SELECT min(start_time), max(end_time) FROM flow_rows").fetchone()
+    tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    data = "flow_data" if "flow_data" in tables else "flow_rows"  # schema 3, schema 2
+    base = c.execute(f"SELECT max(id) FROM {data}").fetchone()[0]
+    lo, hi = c.execute(f"SELECT min(start_time), max(end_time) FROM {data}").fetchone()
     span = -(-(hi - lo) // 86400) * 86400
-    cols = [r[1] for r in c.execute("PRAGMA table_info(flow_rows)") if r[1] != "id"]
+    cols = [r[1] for r in c.execute(f"PRAGMA table_info({data})") if r[1] != "id"]
     indexes = c.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'flow_rows' "
-        "AND sql IS NOT NULL"
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+        (data,),
     ).fetchall()
     for name, _ in indexes:  # rebuilt once at the end: much faster than row by row
         c.execute(f'DROP INDEX "{name}"')
     k = 1
-    while (have := c.execute("SELECT max(id) FROM flow_rows").fetchone()[0]) < rows:
+    while (have := c.execute(f"SELECT max(id) FROM {data}").fetchone()[0]) < rows:
         take, off = min(base, rows - have), k * span
         sel = ", ".join(f"{x} + {off}" if x in ("start_time", "end_time") else x for x in cols)
         c.execute("BEGIN")
         c.execute(
-            f"INSERT INTO flow_rows (id, {', '.join(cols)}) SELECT id + {have}, {sel} FROM flow_rows WHERE id <= {take}"
+            f"INSERT INTO {data} (id, {', '.join(cols)}) SELECT id + {have}, {sel} FROM {data} WHERE id <= {take}"
         )
         for tab in ("flow_rollup", "hit_rollup"):
             tc = [r[1] for r in c.execute(f"PRAGMA table_info({tab})")]

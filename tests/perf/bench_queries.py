@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this tree's desktopviz
 
 from _synth import make_store  # noqa: E402
 
@@ -37,16 +39,19 @@ PAGE_WHERE = "action = ? AND source_namespace = ?"
 PAGE_PARAMS = ["deny", "storefront"]
 
 
-def timed(fn: Callable[[], Any], runs: int = 5) -> tuple[float, float, Any]:
+def timed(fn: Callable[[], Any], runs: int = 5) -> tuple[float, float, float, Any]:
+    """(cold ms, median warm ms, median warm CPU ms of this process, result)."""
     t = time.perf_counter()
     result = fn()
     cold = time.perf_counter() - t
-    times = []
+    times, cpu = [], []
     for _ in range(runs):
+        c = time.process_time()
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return cold * 1000, statistics.median(times) * 1000, result
+        cpu.append(time.process_time() - c)
+    return cold * 1000, statistics.median(times) * 1000, statistics.median(cpu) * 1000, result
 
 
 def run(db: Path) -> dict[str, Any]:
@@ -76,20 +81,23 @@ def run(db: Path) -> dict[str, Any]:
         }
         out: dict[str, Any] = {"bench": "queries", "rows": rows}
         for name, (fn, target) in cases.items():
-            cold, warm, result = timed(fn)
+            cold, warm, cpu, result = timed(fn)
             out[name] = {
                 "ms": round(warm, 1),
+                "cpu_ms": round(cpu, 1),
                 "cold_ms": round(cold, 1),
                 "items": len(result) if hasattr(result, "__len__") else result,
             }
             if target is not None:
                 out[name]["target_ms"] = target
                 out[name]["ok"] = warm <= target
-        plan = store.conn.execute(
-            f"EXPLAIN QUERY PLAN SELECT * FROM flow_logs WHERE {PAGE_WHERE} ORDER BY start_time DESC, id DESC LIMIT 100",
-            PAGE_PARAMS,
-        ).fetchall()
+        ran: list[str] = []  # the statements flow_rows runs, the page's last
+        store.conn.set_trace_callback(ran.append)
+        flow_rows(store, PAGE_WHERE, PAGE_PARAMS, limit=100)
+        store.conn.set_trace_callback(None)
+        plan = store.conn.execute(f"EXPLAIN QUERY PLAN {ran[-1]}").fetchall()
         out["first_page_plan"] = [r[3] for r in plan]
+        out["load_average"] = [round(x, 2) for x in os.getloadavg()]
     return out
 
 
