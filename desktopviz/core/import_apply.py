@@ -201,7 +201,8 @@ class KeyedWriter:
         ids = range(first, first + n)
         c.executemany(_INSERT_DATA, zip(ids, map(self._kid.__getitem__, b.kids), *b.ints, strict=True))
         c.executemany(_INSERT_DIGESTS, b.sorted_keys)
-        f = b.frows
-        lget = self._lid.__getitem__
-        frows: Any = zip(*f[:10], map(lget, f[10]), map(lget, f[11]), *f[12:], strict=True) if f else ()
+        frows = b.frows
+        lid = self._lid
+        if not all(lid[x] == x for x in b.labels_used):  # (an import into an empty store: the same ids)
+            frows = [(*r[:10], lid[r[10]], lid[r[11]], *r[12:]) for r in frows]
         execute_rollups(c, frows, b.hrows, b.srows)

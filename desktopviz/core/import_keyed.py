@@ -77,7 +77,7 @@ class KeyedBatch(NamedTuple):
     sorted_keys: list[Key]
     unique: bool  # no key twice in the batch
     starts: list[tuple[int, int, int]]  # (start time, first, end) slices of sorted_keys
-    frows: list[tuple[Any, ...]]  # flow_rollup rows as columns; 10 and 11 local label ids
+    frows: list[tuple[Any, ...]]  # flow_rollup rows; 10 and 11 are local label-set ids (0: none)
     hrows: list[tuple[Any, ...]]
     srows: list[tuple[Any, ...]]
     wheres: list[str]
@@ -243,7 +243,7 @@ class KeyedPreparer(Preparer):
             sorted_keys=sorted_keys,
             unique=len(set(keys)) == n,
             starts=starts,
-            frows=list(zip(*frows, strict=True)),
+            frows=frows,
             hrows=hrows,
             srows=srows,
             wheres=self._wheres,
