@@ -3,7 +3,7 @@
     with bulk_load(store):
         store.insert(batch)  # as often as needed, one transaction each
 
-Inside the block the secondary indexes of ``flow_rows`` and ``trace_hits`` are dropped (their
+Inside the block the secondary indexes of ``flow_data`` and ``trace_hits`` are dropped (their
 definitions are read from ``sqlite_master``, so whatever indexes the store's schema has, or a
 file gained later, come back exactly), except those led by ``start_time``, which the load
 keeps up to date for less than rebuilding them costs (:func:`kept_during_load`), and the connection runs with ``synchronous=OFF``, a
@@ -53,9 +53,9 @@ _INDEX_COLUMNS = re.compile(r"\(\s*([^,)]+)")  # the first column of CREATE INDE
 BULK_PRAGMAS = (("synchronous", "OFF"), ("cache_size", "-262144"), ("temp_store", "MEMORY"))
 # Settings while the indexes are built again at the end: SQLite's sorter then cuts each index's
 # keys into runs of the page cache's size, sorts and merges them on a second thread, in
-# temporary files. With a 2 MB cache and temporary files each flow_rows index of 1,000,000 rows
-# builds in 0.9 s of wall time instead of 1.7 (one 256 MB sort in memory, which never uses the
-# second thread). If temporary files cannot be written, the rebuild runs again with the load's
+# temporary files. With a 2 MB cache and temporary files each schema-2 flow_rows index of
+# 1,000,000 rows built in 0.9 s of wall time instead of 1.7 (one 256 MB sort in memory, which
+# never uses the second thread). If temporary files cannot be written, the rebuild runs again with the load's
 # settings.
 REINDEX_PRAGMAS = (("threads", "2"), ("cache_size", "-2000"), ("temp_store", "FILE"))
 
@@ -88,7 +88,7 @@ def kept_during_load(sql: str) -> bool:
     """Whether an index is kept up to date during a bulk load instead of being rebuilt: one
     whose first column is ``start_time``. Flow logs arrive in about time order, so such an
     index grows at its end, which costs the load about nothing, while rebuilding it costs
-    1-2 µs per row (``ix_flow_rows_time_ids``; docs/store.md, Insert speed). An index led
+    1-2 µs per row (``ix_flow_data_time``; docs/store.md, Insert speed). An index led
     by another column takes inserts all over its B-tree: rebuilt once, it costs less."""
     m = _INDEX_COLUMNS.search(sql)
     return m is not None and m.group(1).strip().strip('"').lower() == "start_time"

@@ -292,36 +292,54 @@ class Ingest:
         A TEXT column holding values other than text or null is keyed with their types
         (see :func:`desktopviz.core.store_keys.cache_key`)."""
         base = [col[0] for col in kcols]
-        ck = list(base)
         var: list[int] = []
-        keyed: list[Any] = []
-        tagged: list[bool] = []
+        mid = n >> 1
         for j, col in enumerate(kcols):
             x = base[j]
-            text = j in _TEXT
-            if col.count(x) == n and (not text or type(x) in _PLAIN):
-                continue  # the same in every row (a text column: the same text, or null)
+            # the same in every row (two samples first: most varying columns stop there);
+            # a text column only when that value is text or null (5 == 5.0, '5' != '5.0')
+            if col[-1] == x and col[mid] == x and col.count(x) == n and (type(x) in _PLAIN or j not in _TEXT):
+                continue
             var.append(j)
-            if text and not _PLAIN.issuperset(map(type, col)):
-                col = [v if type(v) in _PLAIN else (type(v), v) for v in col]
-                tagged.append(True)
-            else:
-                tagged.append(False)
-            keyed.append(col)
         keys = self.keys
         if not var:
             t = tuple(base)
             kid = keys.cached(t)
             return [keys.lookup(t, t) if kid is None else kid] * n
+        rows = list(zip(*(kcols[j] for j in var), strict=True))
+        memo: dict[tuple[Any, ...], int] = dict.fromkeys(rows)  # type: ignore[arg-type]
+        vtext = [k for k, j in enumerate(var) if j in _TEXT]
+        # rows merged by Python's equality hold equal values: a text or null value is only
+        # equal to text or null, so types matter only if a distinct row has something else
+        if any(type(t[k]) not in _PLAIN for t in memo for k in vtext):
+            return self._typed_key_ids(kcols, var, base)
+        for t in memo:
+            for j, v in zip(var, t, strict=True):
+                base[j] = v
+            key = tuple(base)
+            kid = keys.cached(key)
+            memo[t] = keys.lookup(key, key) if kid is None else kid
+        return list(map(memo.__getitem__, rows))
+
+    def _typed_key_ids(self, kcols: list[Any], var: list[int], base: list[Any]) -> list[int]:
+        """:meth:`_key_ids` for a chunk with numbers (or other values) in text columns: the
+        per-row tuples carry those values' types."""
+        keyed = []
+        for j in var:
+            col = kcols[j]
+            if j in _TEXT:
+                col = [v if type(v) in _PLAIN else (type(v), v) for v in col]
+            keyed.append(col)
         rows = list(zip(*keyed, strict=True))
         memo: dict[tuple[Any, ...], int] = dict.fromkeys(rows)  # type: ignore[arg-type]
+        ck = list(base)
         for t in memo:
-            for j, v, tag in zip(var, t, tagged, strict=True):
+            for j, v in zip(var, t, strict=True):
                 ck[j] = v
-                base[j] = v[1] if tag and type(v) is tuple else v
+                base[j] = v[1] if j in _TEXT and type(v) is tuple else v
             key = tuple(ck)
-            kid = keys.cached(key)
-            memo[t] = keys.lookup(key, tuple(base)) if kid is None else kid
+            kid = self.keys.cached(key)
+            memo[t] = self.keys.lookup(key, tuple(base)) if kid is None else kid
         return list(map(memo.__getitem__, rows))
 
     def _where(self, vals: list[Any], pol: tuple[Any, ...], strict: bool, exc: TraceError) -> str:

@@ -102,3 +102,25 @@ def test_values_python_calls_equal_keep_their_text_in_the_key_index(
         c.execute("COMMIT")
         text = c.execute("SELECT dest_service_port FROM flow_keys WHERE id = ?", (kid,)).fetchone()[0]
         assert text == str(second)
+
+
+@pytest.mark.parametrize("at", [0, 99, 100, 199])
+@pytest.mark.parametrize(
+    ("field", "value", "odd"), [("dest_service_port", "5", 5.0), ("host", "n", 7), ("dest_port", 5, True)]
+)
+def test_a_batch_keeps_each_rows_value_wherever_the_odd_one_is(
+    tmp_path: Path, at: int, field: str, value: Any, odd: Any
+) -> None:
+    """Wherever in a batch the one different value is (first, middle, last), each row reads
+    back with the value, and storage class, that one-row inserts give it."""
+    from test_store_rollup import typed_rows, values
+
+    i = FIELDS.index(field)
+    rows = [values(flow(start=1_700_000_000 + k)) for k in range(200)]
+    rows = [r[:i] + (value,) + r[i + 1 :] for r in rows]
+    rows[at] = rows[at][:i] + (odd,) + rows[at][i + 1 :]
+    with FlowStore(tmp_path / "b.db") as batch, FlowStore(tmp_path / "s.db") as single:
+        batch.insert(rows)
+        for r in rows:
+            single.insert([r])
+        assert typed_rows(batch.conn) == typed_rows(single.conn)

@@ -15,6 +15,11 @@ an older version of the store (``PYTHONPATH=/path/to/old/sources``) for before/a
 figures. Prints one JSON line.
 
     .venv/bin/python tests/perf/bench_ingest.py [--rows N]
+
+``--upgrade FILE`` instead times the in-place upgrade of an older store (a copy of FILE, made
+in the temporary folder first): the open that upgrades it, wall and CPU time, and the bytes
+per log before and after (the file checkpointed and vacuumed into a copy, so the free pages of
+the dropped tables do not count).
 """
 
 from __future__ import annotations
@@ -102,12 +107,59 @@ def load(path: Path, batches: list, bulk: bool, stages: bool = False) -> dict[st
     }
 
 
+def _bytes_per_log(path: Path, n: int) -> int:
+    """The size of a vacuumed copy of the store, per log."""
+    out = path.with_name(path.name + ".vacuumed")
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("VACUUM INTO ?", (str(out),))
+    conn.close()
+    size = os.path.getsize(out)
+    out.unlink()
+    return round(size / n)
+
+
+def upgrade(source: Path) -> dict[str, object]:
+    """Time the upgrade of a copy of an older store."""
+    with tempfile.TemporaryDirectory(prefix="bench_upgrade_", dir=source.parent) as tmp:
+        path = Path(tmp) / "old.sqlite"
+        conn = sqlite3.connect(source)
+        conn.execute("VACUUM INTO ?", (str(path),))  # a consistent copy, whatever its WAL holds
+        old = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+        conn.close()
+        n_old = sqlite3.connect(path).execute("SELECT count(*) FROM flow_logs").fetchone()[0]
+        before = _bytes_per_log(path, n_old)
+        t, c = time.perf_counter(), time.process_time()
+        store = FlowStore(path)
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
+        n = store.count()
+        keys = store.conn.execute("SELECT count(*) FROM flow_keys").fetchone()[0]
+        store.close()
+        assert n == n_old
+        return {
+            "bench": "upgrade",
+            "from_schema": int(old),
+            "to_schema": SCHEMA_VERSION,
+            "logs": n,
+            "keys": keys,
+            "wall_s": round(wall, 2),
+            "cpu_s": round(cpu, 2),
+            "bytes_per_log_before": before,
+            "bytes_per_log_after": _bytes_per_log(path, n),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+        }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=300_000)
     ap.add_argument("--batch", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--upgrade", type=Path, help="time the upgrade of (a copy of) this older store")
     args = ap.parse_args()
+    if args.upgrade:
+        print(json.dumps(upgrade(args.upgrade)))
+        return
     batches = list(iter_batches(args.rows, args.seed, args.batch))
     with tempfile.TemporaryDirectory(prefix="bench_ingest_") as tmp:
         plain = load(Path(tmp) / "plain.sqlite", batches, bulk=False)
