@@ -14,7 +14,10 @@ public API (and the insert's connection, to time the statements), so it also run
 an older version of the store (``PYTHONPATH=/path/to/old/sources``) for before/after
 figures. Prints one JSON line.
 
-    .venv/bin/python tests/perf/bench_ingest.py [--rows N]
+    PYTHONPATH=. .venv/bin/python tests/perf/bench_ingest.py [--rows N]
+
+(``PYTHONPATH=.``: run as a script, the module's folder comes first on the path, and the
+venv's editable install may point at another checkout.)
 
 ``--upgrade FILE`` instead times the in-place upgrade of an older store (a copy of FILE, made
 in the temporary folder first): the open that upgrades it, wall and CPU time, and the bytes
@@ -81,12 +84,15 @@ def load(path: Path, batches: list, bulk: bool, stages: bool = False) -> dict[st
             store.insert(logs)
     wall, cpu = time.perf_counter() - t, time.process_time() - c
     n = store.count()
+    has_keys = store.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'flow_keys'").fetchone()
+    keys = store.conn.execute("SELECT count(*) FROM flow_keys").fetchone()[0] if has_keys else None
     store.close()
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     return {
         "rows": n,
+        "keys": keys,
         "logs_per_s": round(n / wall),
         "cpu_us_per_log": round(cpu / n * 1e6, 1),
         "wall_s": round(wall, 2),
