@@ -33,7 +33,6 @@ from desktopviz.core.store_keys import (  # noqa: F401 - ID_COLUMN and ROW_COLUM
     DATA_COLUMNS,
     ID_COLUMN,
     KEY_FIELDS,
-    KEY_TEXT,
     ROW_COLUMNS,
     KeyIndex,
 )
@@ -77,10 +76,8 @@ _OTHER_JSON = tuple(
 _START, _REP = _I["start_time"], _I["reporter"]
 _STD_POLICY_KEYS = ["enforced_policies", "pending_policies", "all_policies"]
 _STR = frozenset({str})
-_PLAIN = frozenset({str, type(None)})
 _KEY_IDX = tuple(_I[n] for n in KEY_FIELDS)
 _VAR_IDX = tuple(_I[n] for n in VARYING_FIELDS)
-_TEXT = frozenset(KEY_TEXT)
 _DATA_SQL = f"INSERT INTO flow_data ({', '.join(DATA_COLUMNS)}) VALUES ({', '.join('?' * len(DATA_COLUMNS))})"
 
 
@@ -88,11 +85,15 @@ class TraceError(ValueError):
     """A policies entry that is not a policy hit."""
 
 
-def _describe(v: list[Any], exc: Exception) -> str:
+def _log_name(v: Any) -> str:
+    """How an error names a flow log (values in FIELDS order)."""
     return (
-        f"flow log starting {v[_START]} ({v[_REP]} {v[_I['source_name_aggr']]} -> "
-        f"{v[_I['dest_name_aggr']]}): policies: {exc}"
+        f"flow log starting {v[_START]} ({v[_REP]} {v[_I['source_name_aggr']]} -> {v[_I['dest_name_aggr']]})"
     )
+
+
+def _describe(v: list[Any], exc: Exception) -> str:
+    return f"{_log_name(v)}: policies: {exc}"
 
 
 def traces_to_index(policies: Any) -> list[tuple[str, list[str]]]:
@@ -167,6 +168,19 @@ def trace_id(c: sqlite3.Connection, text: str, hits: Iterable[Hit]) -> int:
         c.executemany(_TRACE_HITS_SQL, [(tid, *h) for h in hits])
         return tid
     return int(c.execute("SELECT id FROM traces WHERE policies = ?", (text,)).fetchone()[0])
+
+
+def _unsupported(vals: list[Any], kcols: list[Any]) -> Exception:
+    """The error for a key value SQLite cannot store (a dict or list outside the JSON fields)."""
+    for j, col in enumerate(kcols):
+        for r, v in enumerate(col):
+            try:
+                hash(v)
+            except TypeError:
+                return sqlite3.ProgrammingError(
+                    f"{_log_name(vals[r])}: {KEY_FIELDS[j]}: type {type(v).__name__!r} is not supported"
+                )
+    return TypeError("unhashable flow key value")  # pragma: no cover - found above
 
 
 class Ingest:
@@ -278,69 +292,16 @@ class Ingest:
             col = cols[i]
             if col[0] is not None or col.count(None) != n:
                 cols[i] = self._ids(col, _dumps)[0]
-        kids = self._key_ids([cols[i] for i in _KEY_IDX], n)
+        kcols = [cols[i] for i in _KEY_IDX]
+        try:
+            kids = self.keys.column_ids(kcols, n)
+        except TypeError:  # an unhashable value: what binding it would have raised
+            raise _unsupported(vals, kcols) from None
         self.conn.executemany(
             _DATA_SQL, zip(range(first, first + n), kids, *(cols[i] for i in _VAR_IDX), strict=True)
         )
         # rollup sums
         add_sums(cols, sl, dl, tids, self._trace_hids, flows, groups)
-
-    def _key_ids(self, kcols: list[Any], n: int) -> list[int]:
-        """The key id of each row of a chunk (``kcols``: its key columns in KEY_COLUMNS
-        order, store form). Only the columns that vary within the chunk are zipped into
-        per-row tuples; each distinct one is looked up once, new keys numbered in row order.
-        A TEXT column holding values other than text or null is keyed with their types
-        (see :func:`desktopviz.core.store_keys.cache_key`)."""
-        base = [col[0] for col in kcols]
-        var: list[int] = []
-        mid = n >> 1
-        for j, col in enumerate(kcols):
-            x = base[j]
-            # the same in every row (two samples first: most varying columns stop there);
-            # a text column only when that value is text or null (5 == 5.0, '5' != '5.0')
-            if col[-1] == x and col[mid] == x and col.count(x) == n and (type(x) in _PLAIN or j not in _TEXT):
-                continue
-            var.append(j)
-        keys = self.keys
-        if not var:
-            t = tuple(base)
-            kid = keys.cached(t)
-            return [keys.lookup(t, t) if kid is None else kid] * n
-        rows = list(zip(*(kcols[j] for j in var), strict=True))
-        memo: dict[tuple[Any, ...], int] = dict.fromkeys(rows)  # type: ignore[arg-type]
-        vtext = [k for k, j in enumerate(var) if j in _TEXT]
-        # rows merged by Python's equality hold equal values: a text or null value is only
-        # equal to text or null, so types matter only if a distinct row has something else
-        if any(type(t[k]) not in _PLAIN for t in memo for k in vtext):
-            return self._typed_key_ids(kcols, var, base)
-        for t in memo:
-            for j, v in zip(var, t, strict=True):
-                base[j] = v
-            key = tuple(base)
-            kid = keys.cached(key)
-            memo[t] = keys.lookup(key, key) if kid is None else kid
-        return list(map(memo.__getitem__, rows))
-
-    def _typed_key_ids(self, kcols: list[Any], var: list[int], base: list[Any]) -> list[int]:
-        """:meth:`_key_ids` for a chunk with numbers (or other values) in text columns: the
-        per-row tuples carry those values' types."""
-        keyed = []
-        for j in var:
-            col = kcols[j]
-            if j in _TEXT:
-                col = [v if type(v) in _PLAIN else (type(v), v) for v in col]
-            keyed.append(col)
-        rows = list(zip(*keyed, strict=True))
-        memo: dict[tuple[Any, ...], int] = dict.fromkeys(rows)  # type: ignore[arg-type]
-        ck = list(base)
-        for t in memo:
-            for j, v in zip(var, t, strict=True):
-                ck[j] = v
-                base[j] = v[1] if j in _TEXT and type(v) is tuple else v
-            key = tuple(ck)
-            kid = self.keys.cached(key)
-            memo[t] = self.keys.lookup(key, tuple(base)) if kid is None else kid
-        return list(map(memo.__getitem__, rows))
 
     def _where(self, vals: list[Any], pol: tuple[Any, ...], strict: bool, exc: TraceError) -> str:
         """The error message naming the first log whose policies are refused."""

@@ -53,6 +53,7 @@ KEY_TEXT: tuple[int, ...] = tuple(
 )
 CACHE_LIMIT = 50_000
 _PLAIN = frozenset({str, type(None)})
+_TEXT = frozenset(KEY_TEXT)
 _INSERT = f"INSERT INTO flow_keys (digest, {', '.join(KEY_COLUMNS)}) VALUES ({', '.join('?' * (len(KEY_COLUMNS) + 1))})"
 
 
@@ -114,3 +115,59 @@ class KeyIndex:
     def cached(self, ck: tuple[Any, ...]) -> int | None:
         """The cached id of a cache key, or None."""
         return self._ids.get(ck)
+
+    def column_ids(self, kcols: list[Any], n: int) -> list[int]:
+        """The key id of each row of a chunk (``kcols``: its key columns in KEY_COLUMNS
+        order, store form). Only the columns that vary within the chunk are zipped into
+        per-row tuples; each distinct one is looked up once, new keys numbered in row order.
+        A TEXT column holding values other than text or null is keyed with their types
+        (see :func:`cache_key`). The rows must be hashable (values SQLite can store are)."""
+        base = [col[0] for col in kcols]
+        var: list[int] = []
+        mid = n >> 1
+        for j, col in enumerate(kcols):
+            x = base[j]
+            # the same in every row (two samples first: most varying columns stop there);
+            # a text column only when that value is text or null (5 == 5.0, '5' != '5.0')
+            if col[-1] == x and col[mid] == x and col.count(x) == n and (type(x) in _PLAIN or j not in _TEXT):
+                continue
+            var.append(j)
+        if not var:
+            t = tuple(base)
+            kid = self.cached(t)
+            return [self.lookup(t, t) if kid is None else kid] * n
+        rows = list(zip(*(kcols[j] for j in var), strict=True))
+        memo: dict[tuple[Any, ...], int] = dict.fromkeys(rows)  # type: ignore[arg-type]
+        vtext = [k for k, j in enumerate(var) if j in _TEXT]
+        # rows merged by Python's equality hold equal values: a text or null value is only
+        # equal to text or null, so types matter only if a distinct row has something else
+        if any(type(t[k]) not in _PLAIN for t in memo for k in vtext):
+            return self._typed_column_ids(kcols, var, base)
+        for t in memo:
+            for j, v in zip(var, t, strict=True):
+                base[j] = v
+            key = tuple(base)
+            kid = self.cached(key)
+            memo[t] = self.lookup(key, key) if kid is None else kid
+        return list(map(memo.__getitem__, rows))
+
+    def _typed_column_ids(self, kcols: list[Any], var: list[int], base: list[Any]) -> list[int]:
+        """:meth:`column_ids` for a chunk with numbers (or other values) in text columns: the
+        per-row tuples carry those values' types."""
+        keyed = []
+        for j in var:
+            col = kcols[j]
+            if j in _TEXT:
+                col = [v if type(v) in _PLAIN else (type(v), v) for v in col]
+            keyed.append(col)
+        rows = list(zip(*keyed, strict=True))
+        memo: dict[tuple[Any, ...], int] = dict.fromkeys(rows)  # type: ignore[arg-type]
+        ck = list(base)
+        for t in memo:
+            for j, v in zip(var, t, strict=True):
+                ck[j] = v
+                base[j] = v[1] if j in _TEXT and type(v) is tuple else v
+            key = tuple(ck)
+            kid = self.cached(key)
+            memo[t] = self.lookup(key, tuple(base)) if kid is None else kid
+        return list(map(memo.__getitem__, rows))

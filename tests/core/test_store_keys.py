@@ -124,3 +124,15 @@ def test_a_batch_keeps_each_rows_value_wherever_the_odd_one_is(
         for r in rows:
             single.insert([r])
         assert typed_rows(batch.conn) == typed_rows(single.conn)
+
+
+def test_a_value_sqlite_cannot_store_is_refused_naming_its_log_and_field(tmp_path: Path) -> None:
+    with FlowStore(tmp_path / "s.db") as store:
+        logs = [flow(start=1_700_000_000 + k) for k in range(5)]
+        logs[3] = flow(start=1_700_000_777, host={"name": "n1"}, reporter="dst")  # type: ignore[arg-type]
+        with pytest.raises(
+            sqlite3.ProgrammingError, match=r"flow log starting 1700000777 \(dst .*host: type 'dict'"
+        ):
+            store.insert(logs)
+        assert store.count() == 0
+        assert store.insert(logs[:3]) == 3
