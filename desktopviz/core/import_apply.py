@@ -32,7 +32,7 @@ from desktopviz.core.import_worker import Handover
 from desktopviz.core.store import StoreError
 from desktopviz.core.store_ingest import label_set_id, trace_id
 from desktopviz.core.store_keys import KEY_COLUMNS
-from desktopviz.core.store_rollup import Hit, execute_rollups
+from desktopviz.core.store_rollup import Hit, HitKeys, execute_rollups, rollup_rows
 
 __all__ = ["REJECTED", "KeyedWriter"]
 
@@ -67,9 +67,14 @@ class KeyedWriter:
         self.trace_texts: dict[int, str] = {}
         self.key_values: dict[int, tuple[Any, ...]] = {}
         self._trace_hits: dict[int, tuple[Hit, ...]] = {}
+        self.flow_values: dict[int, tuple[Any, ...]] = {}  # flow id -> rollup flow key (local label ids)
+        self.group_values: dict[int, tuple[str, int]] = {}  # group id -> (reporter, local trace id)
+        self._hit_keys = HitKeys()  # numbered as the reader numbers them (the same traces in the same order)
+        self._trace_hids: dict[int, tuple[int, ...]] = {}  # local trace id -> its entries' hit keys
         self._lid: dict[Any, Any] = {None: None, 0: 0}  # local label-set id -> the store's
         self._tid: dict[Any, Any] = {None: None}
         self._kid: dict[int, int] = {}  # local key id -> the store's flow_keys id
+        self._flow: dict[int, tuple[Any, ...]] = {}  # flow id -> rollup flow key (the store's label ids)
 
     def accept(self, b: KeyedBatch) -> None:
         """Take note of a batch's new texts and keys (every batch, whether written here or not)."""
@@ -78,12 +83,19 @@ class KeyedWriter:
             self.trace_texts.clear()
             self.key_values.clear()
             self._trace_hits.clear()
+            self.flow_values.clear()
+            self.group_values.clear()
+            self._hit_keys = HitKeys()
+            self._trace_hids.clear()
             self._forget()
         self.label_texts.update(b.new_labels)
         for tid, text, hits in b.new_traces:
             self.trace_texts[tid] = text
             self._trace_hits[tid] = hits
+            self._trace_hids[tid] = self._hit_keys.of(hits)
         self.key_values.update(b.new_keys)
+        self.flow_values.update(b.new_flows)
+        self.group_values.update(b.new_groups)
 
     def take(self, item: Handover, fs: FileSummary, summary: ImportSummary) -> bool:
         """Count a handover's records and skipped lines in the file's summary, and store its
@@ -118,6 +130,7 @@ class KeyedWriter:
         self._lid = {None: None, 0: 0}
         self._tid = {None: None}
         self._kid = {}
+        self._flow = {}
 
     def rows(self, b: KeyedBatch) -> list[tuple[Any, ...]]:
         """The batch's records (FIELDS order), for the store's own insert."""
@@ -189,6 +202,11 @@ class KeyedWriter:
                 vals = list(values[k])
                 vals[_KSL], vals[_KDL], vals[_KPOL] = lid[vals[_KSL]], lid[vals[_KDL]], tid[vals[_KPOL]]
                 kid[k] = key_id(tuple(vals))
+        flow = self._flow
+        for f in b.flows_used:
+            if f not in flow:
+                fk = self.flow_values[f]
+                flow[f] = (*fk[:-2], lid[fk[-2]], lid[fk[-1]])
 
     def _insert(self, b: KeyedBatch) -> None:
         """The batch's rows, digests and rollups (the caller holds the transaction)."""
@@ -201,8 +219,7 @@ class KeyedWriter:
         ids = range(first, first + n)
         c.executemany(_INSERT_DATA, zip(ids, map(self._kid.__getitem__, b.kids), *b.ints, strict=True))
         c.executemany(_INSERT_DIGESTS, b.sorted_keys)
-        frows = b.frows
-        lid = self._lid
-        if not all(lid[x] == x for x in b.labels_used):  # (an import into an empty store: the same ids)
-            frows = [(*r[:10], lid[r[10]], lid[r[11]], *r[12:]) for r in frows]
-        execute_rollups(c, frows, b.hrows, b.srows)
+        flow, group = self._flow, self.group_values
+        flows = {(t, *flow[f]): acc for (t, f), acc in b.flows.items()}
+        groups = {(t, *group[g]): acc for (t, g), acc in b.groups.items()}
+        execute_rollups(c, *rollup_rows(flows, groups, self._trace_hids, self._hit_keys))
