@@ -142,3 +142,28 @@ def test_an_upgrade_that_fails_leaves_the_schema_1_file_whole(
     monkeypatch.undo()
     with FlowStore(v1) as store:
         assert store.count() == 246
+
+
+def test_indexes_left_dropped_by_a_killed_schema_1_bulk_load_go_with_their_tables(
+    v1: Path, tmp_path: Path
+) -> None:
+    before = _v1_contents(v1)
+    c = sqlite3.connect(v1)
+    dropped = c.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name LIKE 'ix_%' AND name != ?",
+        ("ix_flow_logs_start_time",),
+    ).fetchall()
+    c.execute("CREATE TABLE bulk_dropped_indexes (name TEXT PRIMARY KEY, sql TEXT NOT NULL)")
+    c.executemany("INSERT INTO bulk_dropped_indexes VALUES (?, ?)", dropped)
+    for name, _ in dropped:
+        c.execute(f"DROP INDEX {name}")
+    c.commit()
+    c.close()
+    with FlowStore(v1) as store:
+        assert [(i, log) for i, log in store.rows(order_by="id")] == before["records"]
+    FlowStore(tmp_path / "new.sqlite").close()
+    master = "SELECT type, name, tbl_name FROM sqlite_master ORDER BY 1, 2"
+    got, want = sqlite3.connect(v1), sqlite3.connect(tmp_path / "new.sqlite")
+    assert got.execute(master).fetchall() == want.execute(master).fetchall()
+    got.close()
+    want.close()
