@@ -41,7 +41,7 @@ from desktopviz.core.queries_base import (
     segments,
     table_for,
 )
-from desktopviz.core.queries_pages import count_condition, page_sql
+from desktopviz.core.queries_pages import count_condition, ids_sql, rows_by_id
 from desktopviz.core.queries_policy import HitMetrics, PolicyMetrics, RuleMetrics, Traffic, policy_metrics
 from desktopviz.core.store import (
     COLUMNS,
@@ -352,10 +352,10 @@ def flow_rows(
     cond = keyed(where_sql, hint=True)
     where, args = build_where(None, None, cond, params)
     order = order_clause(order_by, descending)
-    sql = page_sql(c, ", ".join(COLUMNS), where, args, order, table_for(f"{cond} AND {order_by}"))
-    return [
-        StoredFlowLog(r[0], record_from_row(tuple(r)[1:])) for r in c.execute(sql, [*args, limit, offset])
-    ]
+    relation = table_for(f"{cond} AND {order_by}")
+    sql = ids_sql(c, where, args, order, relation, offset + limit)
+    rows = rows_by_id(c, [r[0] for r in c.execute(sql, [*args, limit, offset])])
+    return [StoredFlowLog(r[0], record_from_row(r[1:])) for r in rows]
 
 
 def count_rows(conn: Conn, where_sql: str = "", params: Sequence[Any] = ()) -> int:

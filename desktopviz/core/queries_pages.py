@@ -2,29 +2,81 @@
 the right index, then the rows of those ids.
 
 A filter's key tests are one ``key_id IN (SELECT id FROM flow_keys WHERE …)`` condition
-(:mod:`desktopviz.core.filterlang_sql`), written ``+key_id`` so that a page walks the time
-index ``(start_time, id, key_id)`` newest first and tests the key id in the index: the first
-page of a common match comes after a few thousand index entries, whatever the store's size. A
-rare match would walk the whole index for one page, so when fewer than :data:`RARE_ROWS` logs
-match (counted through ``(key_id, start_time)``, which stops at that many) the page lists the
-matching entries of that index and sorts them instead (the ids only: a covering index, no rows
-read). Either way only the page's rows are then read through the ``flow_logs`` view, so OFFSET
-skips index entries, never joined rows.
+(:mod:`desktopviz.core.filterlang_sql`), written ``+key_id``. A page of such a filter is read
+one of two ways, whichever :func:`use_key_index` expects to be cheaper (measured on 5 M logs,
+CPU per index entry):
+
+* walking the time index ``(start_time, id, key_id)`` newest first, testing the key id in the
+  index: about 0.15 µs per entry, ``(offset + rows) / share`` entries, the share of logs that
+  match estimated as the share of keys that match;
+* through the key index ``(key_id, start_time)``: SQLite reads each matching key's newest
+  entries and keeps the best ``offset + rows`` in a sorter: about 7 µs per key plus 2 µs per
+  kept entry.
+
+So a common match walks (its first page after a few thousand entries), a match of a few keys
+or a rare one (fewer than :data:`RARE_ROWS` logs, counted through the key index, which stops
+at that many) uses the key index, and a far page of a narrow match is sorted rather than
+walked. Only the page's rows are then read through the ``flow_logs`` view, so an OFFSET skips
+index entries, never joined rows.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
+from desktopviz.core.flowlog import FIELDS, VARYING_FIELDS
 from desktopviz.core.queries_base import columns_read, table_for
+from desktopviz.core.store import COLUMNS
+from desktopviz.core.store_keys import DATA_COLUMNS
 
 HINT = "(+key_id IN ("
+_GROUP = "+key_id IN (SELECT id FROM flow_keys WHERE "
 KEY_INDEX = "ix_flow_data_key"
 RARE_ROWS = 20_000
+WALK_US, KEY_US, SORT_US = 0.15, 7.0, 2.0  # CPU per walked entry, per key, per sorted entry
 _CACHE_LIMIT = 256
+_CHUNK = 500
 _rare_cache: dict[tuple[Any, ...], bool] = {}
+
+
+_KEY_FIELDS = tuple(n for n in FIELDS if n not in VARYING_FIELDS)
+_JSON_SOURCE = {"source_labels": "sl.labels", "dest_labels": "dl.labels", "policies": "t.policies"}
+_KEYS_SQL = (
+    f"SELECT k.id, {', '.join(_JSON_SOURCE.get(n, 'k.' + n) for n in _KEY_FIELDS)} FROM flow_keys AS k "
+    "LEFT JOIN label_sets AS sl ON sl.id = k.source_labels_id "
+    "LEFT JOIN label_sets AS dl ON dl.id = k.dest_labels_id LEFT JOIN traces AS t ON t.id = k.trace_id "
+    "WHERE k.id IN "
+)
+# a COLUMNS row from (flow_data row + its key's row)
+_PICK = itemgetter(
+    *(
+        DATA_COLUMNS.index(n) if n in DATA_COLUMNS else len(DATA_COLUMNS) + 1 + _KEY_FIELDS.index(n)
+        for n in COLUMNS
+    )
+)
+
+
+def rows_by_id(conn: sqlite3.Connection, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    """The ``COLUMNS`` rows (as the flow_logs view gives them) of these ids, in this order:
+    the narrow rows, then each of their keys once with its labels and trace texts (a page
+    has few keys: measured 1.5 ms against 3.5 ms for 256 rows through the view)."""
+    data: dict[int, tuple[Any, ...]] = {}
+    for i in range(0, len(ids), _CHUNK):
+        part = ids[i : i + _CHUNK]
+        sql = f"SELECT {', '.join(DATA_COLUMNS)} FROM flow_data WHERE id IN ({', '.join('?' * len(part))})"
+        data.update((r[0], tuple(r)) for r in conn.execute(sql, part))
+    need = sorted({r[1] for r in data.values()})
+    keys: dict[int, tuple[Any, ...]] = {}
+    for i in range(0, len(need), _CHUNK):
+        part = need[i : i + _CHUNK]
+        keys.update(
+            (r[0], tuple(r)) for r in conn.execute(f"{_KEYS_SQL}({', '.join('?' * len(part))})", part)
+        )
+    none = (None,) * (len(_KEY_FIELDS) + 1)  # a log without its key reads as the view's LEFT JOIN
+    return [_PICK(data[i] + keys.get(data[i][1], none)) for i in ids if i in data]
 
 
 def unhinted(where: str) -> str:
@@ -38,10 +90,81 @@ def has_key_index(conn: sqlite3.Connection) -> bool:
     return row.fetchone() is not None
 
 
+def _scan(sql: str) -> list[tuple[int, str, int]]:
+    """(position, character, depth before it) of each parenthesis, ``?`` and top-level
+    `` AND `` of a condition, outside quoted text."""
+    out: list[tuple[int, str, int]] = []
+    depth, quote, i = 0, "", 0
+    while i < len(sql):
+        ch = sql[i]
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "()?":
+            out.append((i, ch, depth))
+            depth += {"(": 1, ")": -1}.get(ch, 0)
+        elif depth == 0 and sql[i : i + 5].upper() == " AND ":
+            out.append((i, "&", 0))
+            i += 5
+            continue
+        i += 1
+    return out
+
+
+def _parts(sql: str) -> list[tuple[str, int]]:
+    """The top-level ``AND`` parts of a condition, each with the number of ``?`` before it."""
+    out: list[tuple[str, int]] = []
+    start, marks, before = 0, 0, 0
+    for i, ch, _ in _scan(sql):
+        if ch == "?":
+            marks += 1
+        elif ch == "&":
+            out.append((sql[start:i], before))
+            start, before = i + 5, marks
+    out.append((sql[start:], before))
+    return out
+
+
+def _encloses(sql: str, at: int) -> bool:
+    """Whether the parenthesis at ``at`` closes at the end of ``sql``."""
+    depth = None
+    for i, ch, d in _scan(sql):
+        if i == at:
+            depth = d
+        elif depth is not None and ch == ")" and d == depth + 1:
+            return i == len(sql) - 1
+    return False
+
+
+def _unwrap(part: str) -> str:
+    """A condition without the parentheses that enclose all of it."""
+    part = part.strip()
+    while part.startswith("(") and _encloses(part, 0):
+        part = part[1:-1].strip()
+    return part
+
+
+def key_groups(where: str, before: int = 0) -> list[tuple[str, int, int]]:
+    """The hinted key tests that are top-level conjuncts of ``where`` (a fragment): (their
+    condition on flow_keys, index of its first parameter, its number of parameters)."""
+    out: list[tuple[str, int, int]] = []
+    for part, n in _parts(where):
+        u = _unwrap(part)
+        if u.startswith(_GROUP) and _encloses(u, _GROUP.index("(")):
+            cond = u[len(_GROUP) : -1]
+            out.append((cond, before + n, sum(1 for _, ch, _ in _scan(cond) if ch == "?")))
+        elif len(_parts(u)) > 1:
+            out += key_groups(u, before + n)
+    return out
+
+
 def is_rare(conn: sqlite3.Connection, where_sql: str, args: Sequence[Any]) -> bool:
-    """Whether fewer than :data:`RARE_ROWS` logs satisfy a hinted ``WHERE …`` clause on
-    flow_data (cached per connection and condition; a wrong guess costs time, not rows)."""
-    if HINT not in where_sql or table_for(where_sql.removeprefix("WHERE ")) != "flow_data":
+    """Whether fewer than :data:`RARE_ROWS` logs satisfy a ``WHERE …`` clause on flow_data with
+    a hinted key test as a conjunct (cached per connection and condition; a wrong guess costs
+    time, not rows)."""
+    frag = where_sql.removeprefix("WHERE ")
+    if table_for(frag) != "flow_data" or not key_groups(frag):
         return False
     key = (id(conn), where_sql, tuple(args))
     found = _rare_cache.get(key)
@@ -59,6 +182,26 @@ def is_rare(conn: sqlite3.Connection, where_sql: str, args: Sequence[Any]) -> bo
     return found
 
 
+def use_key_index(conn: sqlite3.Connection, where_sql: str, args: Sequence[Any], skip: int) -> bool:
+    """Whether ids ``skip`` (offset + rows) deep into a ``WHERE …`` clause's matches are cheaper
+    through the key index than by walking the time index (module doc)."""
+    frag = where_sql.removeprefix("WHERE ")
+    groups = key_groups(frag) if table_for(frag) == "flow_data" else []
+    if not groups or not has_key_index(conn):
+        return False
+    keys, total = None, None
+    for cond, first, n in groups:  # the narrowest group of keys
+        k = conn.execute(f"SELECT count(*) FROM flow_keys WHERE {cond}", tuple(args[first : first + n]))
+        keys = min(int(k.fetchone()[0]), keys if keys is not None else 1 << 62)
+    total = int(conn.execute("SELECT count(*) FROM flow_keys").fetchone()[0])
+    if not keys:
+        return True
+    walk = WALK_US * skip * total / keys
+    if KEY_US * keys + SORT_US * skip < walk:
+        return True
+    return is_rare(conn, where_sql, args)
+
+
 def count_condition(conn: sqlite3.Connection, where_sql: str, args: Sequence[Any]) -> str:
     """A ``WHERE …`` clause for counting: its key-id tests free to use the key index when the
     index holds everything else it reads (key id, start time, id) or few logs match; else the
@@ -70,19 +213,17 @@ def count_condition(conn: sqlite3.Connection, where_sql: str, args: Sequence[Any
     return unhinted(where_sql) if index_only or is_rare(conn, where_sql, args) else where_sql
 
 
-def page_sql(
-    conn: sqlite3.Connection, columns: str, where_sql: str, args: Sequence[Any], order: str, relation: str
+def ids_sql(
+    conn: sqlite3.Connection, where_sql: str, args: Sequence[Any], order: str, relation: str, skip: int
 ) -> str:
-    """SELECT ``columns`` FROM flow_logs for a page: ``where_sql`` (a whole ``WHERE …`` clause
-    or ""), ``order`` (``ORDER BY …``) and then ``LIMIT ? OFFSET ?`` applied to the ids read
-    from ``relation`` (flow_data when the condition and order read only its columns)."""
-    if relation == "flow_data" and is_rare(conn, where_sql, args):
-        ids = (
+    """SELECT id … LIMIT ? OFFSET ? of a page: ``where_sql`` (a whole ``WHERE …`` clause or
+    ""), ``order`` (``ORDER BY …``), from ``relation`` (flow_data when the condition and order
+    read only its columns); ``skip`` is offset + rows (module doc: which index)."""
+    if relation == "flow_data" and use_key_index(conn, where_sql, args, skip):
+        return (
             f"SELECT id FROM flow_data INDEXED BY {KEY_INDEX} {unhinted(where_sql)} {order} LIMIT ? OFFSET ?"
         )
-    else:
-        ids = f"SELECT id FROM {relation} {where_sql} {order} LIMIT ? OFFSET ?"
-    return f"SELECT {columns} FROM flow_logs WHERE id IN ({ids}) {order}"
+    return f"SELECT id FROM {relation} {where_sql} {order} LIMIT ? OFFSET ?"
 
 
 def key_sorted_ids(

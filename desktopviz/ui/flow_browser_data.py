@@ -231,7 +231,7 @@ class Anchors:
 
 @dataclass(frozen=True)
 class PagePlan:
-    sql: str
+    sql: str  # SELECT id … (the page's ids in order; the rows are read by id)
     args: tuple[Any, ...]
     reverse: bool  # rows come in reverse order (read from below)
 
@@ -262,9 +262,8 @@ def plan_page(
     """The cheapest query for rows [start, start + length) (see module doc); with ``conn``, a
     rare key match is read through the key index (:mod:`desktopviz.core.queries_pages`)."""
     from desktopviz.core.queries_base import table_for
-    from desktopviz.core.queries_pages import page_sql
+    from desktopviz.core.queries_pages import ids_sql
 
-    cols = ", ".join(COLUMNS)
     offset, anchor, reverse = nearest(start, length, total, anchors)
     extra, args = "", ()
     if anchor is not None:
@@ -276,10 +275,9 @@ def plan_page(
     where, wargs = q.where_clause(extra), q.args(args)
     relation = table_for(f"{where} AND {q.sort}" if where else q.sort)
     if conn is None:
-        ids = f"SELECT id FROM {relation} {where} {q.order(reverse)} LIMIT ? OFFSET ?"
-        sql = f"SELECT {cols} FROM flow_logs WHERE id IN ({ids}) {q.order(reverse)}"
+        sql = f"SELECT id FROM {relation} {where} {q.order(reverse)} LIMIT ? OFFSET ?"
     else:
-        sql = page_sql(conn, cols, where, wargs, q.order(reverse), relation)
+        sql = ids_sql(conn, where, wargs, q.order(reverse), relation, offset + length)
     return PagePlan(sql, (*wargs, length, offset), reverse)
 
 
@@ -294,8 +292,10 @@ def fetch_page(
         by_key = _key_sorted_page(conn, q, start, length, total, anchors)
         if by_key is not None:
             return by_key
+    from desktopviz.core.queries_pages import rows_by_id
+
     plan = plan_page(q, start, length, total, anchors, conn)
-    rows = [tuple(r) for r in conn.execute(plan.sql, plan.args)]
+    rows = rows_by_id(conn, [r[0] for r in conn.execute(plan.sql, plan.args)])
     if plan.reverse:
         rows.reverse()
     return rows
@@ -307,7 +307,7 @@ def _key_sorted_page(
     """A page sorted by a key column: its ids value by value (no index sorts by a key column
     in schema 3; :func:`desktopviz.core.queries_pages.key_sorted_ids`), then its rows."""
     from desktopviz.core.queries_base import KEY_SET
-    from desktopviz.core.queries_pages import key_sorted_ids
+    from desktopviz.core.queries_pages import key_sorted_ids, rows_by_id
 
     if q.sort not in KEY_SET:
         return None
@@ -317,29 +317,31 @@ def _key_sorted_page(
     ids = key_sorted_ids(conn, q.sort, where, q.args(), q.descending != reverse, key, offset, length)
     if ids is None:
         return None
-    rows: list[tuple[Any, ...]] = []
-    for i in range(0, len(ids), 500):
-        part = ids[i : i + 500]
-        sql = f"SELECT {', '.join(COLUMNS)} FROM flow_logs WHERE id IN ({', '.join('?' * len(part))})"
-        rows += [tuple(r) for r in conn.execute(sql, part)]
-    pos = {n: i for i, n in enumerate(ids)}
-    rows.sort(key=lambda r: pos[r[0]])
+    rows = rows_by_id(conn, ids)
     if reverse:
         rows.reverse()
     return rows
 
 
 def count(conn: sqlite3.Connection, q: Query, extra: str = "", args: Sequence[Any] = ()) -> int:
+    """The number of rows of a query (and ``extra``): every match without the snapshot bound,
+    less those stored after it (a rowid range), so that a plain count is SQLite's b-tree count
+    (measured 27 ms against 420 ms with ``+id <= ?`` on 5 M logs) and a key filter's count
+    reads only the key index (:func:`desktopviz.core.queries_pages.count_condition`)."""
     from desktopviz.core.queries_base import table_for
     from desktopviz.core.queries_pages import count_condition
 
-    # a count reads every match: the key ids through the (key_id, start_time) index when it
-    # suffices, not by walking the time index as a first page does; flow_data alone when the
-    # condition allows (SQLite does not drop the view's join for count(*))
-    clause, cargs = q.where_clause(extra), q.args(args)
+    every = Query(q.where, q.params, q.sort, q.descending, None)
+    clause, cargs = every.where_clause(extra), every.args(args)
     clause = count_condition(conn, clause, cargs)
-    sql = f"SELECT count(*) FROM {table_for(clause.removeprefix('WHERE '))} {clause}"
-    return int(conn.execute(sql, cargs).fetchone()[0])
+    relation = table_for(clause.removeprefix("WHERE "))
+    n = int(conn.execute(f"SELECT count(*) FROM {relation} {clause}", cargs).fetchone()[0])
+    if q.max_id is not None:
+        later = f"{clause} AND id > ?" if clause else "WHERE id > ?"
+        by_rowid = " NOT INDEXED" if relation == "flow_data" else ""
+        sql = f"SELECT count(*) FROM {relation}{by_rowid} {later}"
+        n -= int(conn.execute(sql, (*cargs, q.max_id)).fetchone()[0])
+    return n
 
 
 class Budget:

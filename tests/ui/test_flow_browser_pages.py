@@ -53,8 +53,10 @@ def conn(db: Path) -> sqlite3.Connection:
 
 @pytest.fixture(params=["walk", "key index"])
 def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every match counts as common (walk the time index) or as rare (list through the key index)."""
-    monkeypatch.setattr(queries_pages, "RARE_ROWS", 0 if request.param == "walk" else 10**9)
+    """Every page with a key test walks the time index, or every one goes through the key index."""
+    walk = request.param == "walk"
+    monkeypatch.setattr(queries_pages, "RARE_ROWS", 0 if walk else 10**9)
+    monkeypatch.setattr(queries_pages, "KEY_US" if walk else "WALK_US", 1e12)
     queries_pages._rare_cache.clear()
     return request.param
 
@@ -137,14 +139,33 @@ def test_hand_written_conditions(db: Path, mode: str, where: str) -> None:
         assert [r.id for r in flow_rows(s, where, params, limit=25, offset=5)] == [w[0] for w in want[5:30]]
 
 
-def test_a_common_match_walks_the_time_index_and_sorts_only_the_page(conn: sqlite3.Connection) -> None:
+def test_a_walk_reads_the_time_index_and_sorts_only_the_page(conn: sqlite3.Connection) -> None:
     queries_pages._rare_cache.clear()
     f = compile_filter("source_namespace = storefront", now=0)
     q = data.Query(f.sql, f.params, max_id=10**9)
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp:  # as on a large store: many rows per key
         mp.setattr(queries_pages, "RARE_ROWS", 0)
+        mp.setattr(queries_pages, "KEY_US", 1e12)
         plan = data.plan_page(q, 0, 256, None, data.Anchors(), conn)
-    ids = plan.sql[plan.sql.index("(SELECT id") + 1 : plan.sql.rindex(")")]
-    steps = [r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {ids}", plan.args)]
+    steps = [r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {plan.sql}", plan.args)]
     assert any("ix_flow_data_time" in s for s in steps), steps
     assert not any("TEMP B-TREE" in s for s in steps), steps
+
+
+def test_a_narrow_match_goes_through_the_key_index(conn: sqlite3.Connection) -> None:
+    queries_pages._rare_cache.clear()
+    f = compile_filter("action = deny and reporter = dst", now=0)
+    q = data.Query(f.sql, f.params, max_id=10**9)
+    plan = data.plan_page(q, 0, 256, None, data.Anchors(), conn)
+    steps = [r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {plan.sql}", plan.args)]
+    assert any("ix_flow_data_key" in s for s in steps), steps
+
+
+def test_which_groups_of_key_tests_can_use_the_key_index() -> None:
+    def groups(text: str) -> list[str]:
+        f = compile_filter(text, now=0)
+        return [g[0] for g in queries_pages.key_groups(f"start_time >= ? AND ({f.sql}) AND +id <= ?")]
+
+    assert groups("source_namespace = storefront and bytes > 5") == ["(source_namespace = ?)"]
+    assert groups("source_namespace = storefront or bytes > 5") == []  # an OR: the time index
+    assert groups("not (source_namespace = storefront and bytes > 5)") == []
