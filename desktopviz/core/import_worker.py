@@ -7,8 +7,8 @@ must normalise, or an :class:`Issue`. :class:`ParallelItems` reads them in a chi
 the same items in the same order, or (``batch=``, what the importer uses) whole batches
 made ready for the store as :class:`Handover` items: keyed batches (:mod:`import_keyed`: per
 record a key id and the nine varying integers, each key's values and each label set's and
-trace's text sent once, rollup rows, digest keys), so that the writer only maps ids and runs
-SQL (:mod:`import_apply`). The lines the extractor splits come as ``(where, varying values,
+trace's text sent once, the finest rollup sums, digest keys), so that the writer maps ids,
+makes the rollup rows and runs SQL (:mod:`import_apply`). The lines the extractor splits come as ``(where, varying values,
 key, digest, extractor)`` in the reader (``LineItems(keyed=True)``). With a core to spare, reading then costs the writer
 only unpickling (see :func:`parallel_pays`). If the child fails, vanishes or sends something
 unreadable, reading goes on here from the first line the child did not deliver, so the

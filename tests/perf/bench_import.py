@@ -15,11 +15,11 @@ path next to the fast path the import takes:
   inside :func:`bulk_load` (indexes dropped), and ``reindex``: rebuilding them at the end;
 * a parallel import's two sides, with keyed batches
   (:mod:`~desktopviz.core.import_keyed`): ``split_key`` (the extractor's varying integers, key
-  and digest of each line), ``prepare_keyed`` (numbering keys, summing rollups) and
-  ``pickle_keyed`` in the reader process; ``unpickle_keyed`` and ``write_keyed``
-  (:mod:`~desktopviz.core.import_apply`, digests and counts included) in the importing
-  process; summed as ``parallel_reader_cpu_us`` and ``parallel_writer_cpu_us`` (with ``read``
-  and ``reindex``).
+  and digest of each line), ``prepare_keyed`` (numbering keys, flows and groups, summing the
+  finest rollups) and ``pickle_keyed`` in the reader process; ``unpickle_keyed`` and
+  ``write_keyed`` (:mod:`~desktopviz.core.import_apply`: keys, ``flow_data`` rows, rollup rows
+  of every level, digests and counts) in the importing process; summed as
+  ``parallel_reader_cpu_us`` and ``parallel_writer_cpu_us`` (with ``read`` and ``reindex``).
 
 Target: >= 100,000 records/s end to end. Prints one JSON line (CPU seconds per stage are
 process times, so a busy machine inflates wall time more than these).
