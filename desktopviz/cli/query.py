@@ -89,11 +89,13 @@ def _export(store: Any, where: str, params: tuple[Any, ...], args: argparse.Name
 
     if args.limit is not None:  # the newest N matches, written oldest first like every export
         from desktopviz.core.queries_base import table_for
+        from desktopviz.core.queries_pages import ids_sql
 
         inner = f"WHERE {where}" if where else ""
-        newest = f"SELECT id FROM {table_for(where)} {inner} ORDER BY start_time DESC, id DESC LIMIT ?"
+        order = "ORDER BY start_time DESC, id DESC"
+        newest = ids_sql(store.conn, inner, params, order, table_for(where), args.limit)
         where = f"id IN ({newest})"
-        params = (*params, args.limit)
+        params = (*params, args.limit, 0)
     writer = write_csv if args.csv else write_jsonl
     n = writer(store, out, where_sql=where, params=params)
     print(f"{n} flow logs", file=sys.stderr)

@@ -34,10 +34,11 @@ def trace_policies(conn: Conn) -> list[tuple[str, str]]:
 def tier_rank(conn: Conn, sample: int = TRACE_SAMPLE) -> dict[str, float]:
     """Tier name -> rank (0 = evaluated first) from the order tiers appear in recent traces."""
     c = connection_of(conn)
-    # the traces of the most recent logs, each counted as often as logs carry it
+    # the traces of the most recent logs, each counted as often as logs carry it (the newest
+    # rows by rowid: NOT INDEXED, or SQLite reads the whole key index for the GROUP BY)
     weight = dict(
         c.execute(
-            "SELECT k.trace_id, sum(g.n) FROM (SELECT key_id, count(*) AS n FROM flow_data "
+            "SELECT k.trace_id, sum(g.n) FROM (SELECT key_id, count(*) AS n FROM flow_data NOT INDEXED "
             "WHERE id > (SELECT coalesce(max(id), 0) FROM flow_data) - ? GROUP BY key_id) AS g "
             "JOIN flow_keys AS k ON k.id = g.key_id WHERE k.trace_id IS NOT NULL GROUP BY k.trace_id",
             (sample,),
@@ -92,11 +93,12 @@ def observed_endpoints(
     if until is not None:
         where.append("start_time < ?")
         args.append(int(until))
-    # the recent logs' keys (few), grouped by trace and endpoints, then each trace's policies
+    # the recent logs' keys (few; the newest rows by rowid, NOT INDEXED as in tier_rank),
+    # grouped by trace and endpoints, then each trace's policies
     sql = (
         "SELECT k.trace_id, k.reporter, k.source_namespace, k.source_name_aggr, k.dest_namespace, "
         "k.dest_name_aggr, max(k.source_labels_id), max(k.dest_labels_id) FROM flow_keys AS k "
-        f"WHERE k.id IN (SELECT DISTINCT key_id FROM flow_data WHERE {' AND '.join(where)}) "
+        f"WHERE k.id IN (SELECT DISTINCT key_id FROM flow_data NOT INDEXED WHERE {' AND '.join(where)}) "
         "AND k.trace_id IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6"
     )
     groups = c.execute(sql, args).fetchall()

@@ -39,7 +39,7 @@ RARE_ROWS = 20_000
 WALK_US, KEY_US, SORT_US = 0.15, 7.0, 2.0  # CPU per walked entry, per key, per sorted entry
 _CACHE_LIMIT = 256
 _CHUNK = 500
-_rare_cache: dict[tuple[Any, ...], bool] = {}
+_cache: dict[tuple[Any, ...], int] = {}
 
 
 _KEY_FIELDS = tuple(n for n in FIELDS if n not in VARYING_FIELDS)
@@ -159,45 +159,61 @@ def key_groups(where: str, before: int = 0) -> list[tuple[str, int, int]]:
     return out
 
 
-def is_rare(conn: sqlite3.Connection, where_sql: str, args: Sequence[Any]) -> bool:
-    """Whether fewer than :data:`RARE_ROWS` logs satisfy a ``WHERE …`` clause on flow_data with
-    a hinted key test as a conjunct (cached per connection and condition; a wrong guess costs
-    time, not rows)."""
-    frag = where_sql.removeprefix("WHERE ")
-    if table_for(frag) != "flow_data" or not key_groups(frag):
-        return False
-    key = (id(conn), where_sql, tuple(args))
-    found = _rare_cache.get(key)
+def _cached(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> int:
+    """A count, cached per connection and statement (estimates only: a stale one costs time)."""
+    key = (id(conn), sql, tuple(args))
+    found = _cache.get(key)
     if found is None:
-        if not has_key_index(conn):
-            return False
-        sql = (
-            f"SELECT count(*) FROM (SELECT 1 FROM flow_data INDEXED BY {KEY_INDEX} "
-            f"{unhinted(where_sql)} LIMIT {RARE_ROWS})"
-        )
-        found = int(conn.execute(sql, tuple(args)).fetchone()[0]) < RARE_ROWS
-        if len(_rare_cache) >= _CACHE_LIMIT:
-            _rare_cache.clear()
-        _rare_cache[key] = found
+        if len(_cache) >= _CACHE_LIMIT:
+            _cache.clear()
+        found = _cache[key] = int(conn.execute(sql, tuple(args)).fetchone()[0])
     return found
+
+
+def _narrowest(
+    conn: sqlite3.Connection, where_sql: str, args: Sequence[Any]
+) -> tuple[str, tuple[Any, ...], int] | None:
+    """The hinted key test of a ``WHERE …`` clause on flow_data that matches the fewest keys:
+    (its condition on flow_keys, its parameters, the number of keys), or None when the clause
+    has none as a conjunct (or runs on a view, or the key index is missing)."""
+    frag = where_sql.removeprefix("WHERE ")
+    groups = key_groups(frag) if table_for(frag) == "flow_data" else []
+    if not groups or not has_key_index(conn):
+        return None
+    best: tuple[str, tuple[Any, ...], int] | None = None
+    for cond, first, n in groups:
+        cargs = tuple(args[first : first + n])
+        k = _cached(conn, f"SELECT count(*) FROM flow_keys WHERE {cond}", cargs)
+        if best is None or k < best[2]:
+            best = (cond, cargs, k)
+    return best
+
+
+def is_rare(conn: sqlite3.Connection, where_sql: str, args: Sequence[Any]) -> bool:
+    """Whether the narrowest key test of a ``WHERE …`` clause on flow_data matches fewer than
+    :data:`RARE_ROWS` logs (counted in the key index alone, which stops at that many, whatever
+    else the clause tests)."""
+    best = _narrowest(conn, where_sql, args)
+    if best is None:
+        return False
+    sql = (
+        f"SELECT count(*) FROM (SELECT 1 FROM flow_data INDEXED BY {KEY_INDEX} WHERE key_id IN "
+        f"(SELECT id FROM flow_keys WHERE {best[0]}) LIMIT {RARE_ROWS})"
+    )
+    return _cached(conn, sql, best[1]) < RARE_ROWS
 
 
 def use_key_index(conn: sqlite3.Connection, where_sql: str, args: Sequence[Any], skip: int) -> bool:
     """Whether ids ``skip`` (offset + rows) deep into a ``WHERE …`` clause's matches are cheaper
     through the key index than by walking the time index (module doc)."""
-    frag = where_sql.removeprefix("WHERE ")
-    groups = key_groups(frag) if table_for(frag) == "flow_data" else []
-    if not groups or not has_key_index(conn):
+    best = _narrowest(conn, where_sql, args)
+    if best is None:
         return False
-    keys, total = None, None
-    for cond, first, n in groups:  # the narrowest group of keys
-        k = conn.execute(f"SELECT count(*) FROM flow_keys WHERE {cond}", tuple(args[first : first + n]))
-        keys = min(int(k.fetchone()[0]), keys if keys is not None else 1 << 62)
-    total = int(conn.execute("SELECT count(*) FROM flow_keys").fetchone()[0])
+    keys = best[2]
     if not keys:
         return True
-    walk = WALK_US * skip * total / keys
-    if KEY_US * keys + SORT_US * skip < walk:
+    total = _cached(conn, "SELECT count(*) FROM flow_keys", ())
+    if KEY_US * keys + SORT_US * skip < WALK_US * skip * total / keys:
         return True
     return is_rare(conn, where_sql, args)
 

@@ -57,7 +57,7 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
     walk = request.param == "walk"
     monkeypatch.setattr(queries_pages, "RARE_ROWS", 0 if walk else 10**9)
     monkeypatch.setattr(queries_pages, "KEY_US" if walk else "WALK_US", 1e12)
-    queries_pages._rare_cache.clear()
+    queries_pages._cache.clear()
     return request.param
 
 
@@ -140,7 +140,7 @@ def test_hand_written_conditions(db: Path, mode: str, where: str) -> None:
 
 
 def test_a_walk_reads_the_time_index_and_sorts_only_the_page(conn: sqlite3.Connection) -> None:
-    queries_pages._rare_cache.clear()
+    queries_pages._cache.clear()
     f = compile_filter("source_namespace = storefront", now=0)
     q = data.Query(f.sql, f.params, max_id=10**9)
     with pytest.MonkeyPatch.context() as mp:  # as on a large store: many rows per key
@@ -153,7 +153,7 @@ def test_a_walk_reads_the_time_index_and_sorts_only_the_page(conn: sqlite3.Conne
 
 
 def test_a_narrow_match_goes_through_the_key_index(conn: sqlite3.Connection) -> None:
-    queries_pages._rare_cache.clear()
+    queries_pages._cache.clear()
     f = compile_filter("action = deny and reporter = dst", now=0)
     q = data.Query(f.sql, f.params, max_id=10**9)
     plan = data.plan_page(q, 0, 256, None, data.Anchors(), conn)
