@@ -6,6 +6,8 @@ that fails leaves the schema-2 file whole; a bulk load killed in schema 2 is rep
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -196,3 +198,23 @@ def test_indexes_left_dropped_by_a_killed_schema_2_bulk_load(v2: Path, tmp_path:
     }
     FlowStore(tmp_path / "new.sqlite").close()
     assert sqlite_master(v2) == sqlite_master(tmp_path / "new.sqlite")
+
+
+def test_a_process_killed_in_the_middle_of_the_upgrade_leaves_the_schema_2_file_whole(v2: Path) -> None:
+    before, schema = contents(v2), sqlite_master(v2)
+    code = (
+        "import os, sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parents[2])!r})\n"
+        "from desktopviz.core import store_migrate\n"
+        "from desktopviz.core.store import FlowStore\n"
+        "real = store_migrate.copy_logs\n"
+        "def dying(c, select):\n"
+        "    real(c, select)\n"
+        "    os._exit(9)  # every log copied, the old tables not yet dropped, nothing committed\n"
+        "store_migrate.copy_logs = dying\n"
+        "FlowStore(sys.argv[1])\n"
+    )
+    assert subprocess.run([sys.executable, "-c", code, str(v2)], check=False).returncode == 9
+    assert contents(v2) == before and sqlite_master(v2) == schema
+    with FlowStore(v2) as store:
+        assert store.count() == 402 and store.get_meta("schema_version") == "3"
