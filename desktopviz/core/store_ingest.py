@@ -8,16 +8,13 @@ builds new lists for every log).
 
 A batch is processed column by column (the rows transposed with ``zip``), because per-row
 Python work is what an insert costs: within a chunk each distinct labels/policies/list
-object is looked up once (an importer passes the same objects for repeated values), columns
-that are null in every row of the chunk are not bound (binding them cost about as much as
-the rest of the row), and the rollups are summed per (5 minutes, flow key) and per
-(5 minutes, reporter, trace), then written by :mod:`desktopviz.core.store_rollup`. See
-:mod:`desktopviz.core.store_schema` for the tables.
-
-Schema 3 (:mod:`desktopviz.core.store_keys`): a chunk's rows are split into their keys (all
-but the nine varying integers) and narrow ``flow_data`` rows. Columns equal in every row of
-the chunk are left out of the per-row key tuples, so only the few columns that vary are
-zipped and hashed; each distinct key of the chunk is looked up once in the :class:`KeyIndex`.
+object is looked up once (an importer passes the same objects for repeated values); each
+row's *key* (everything but the nine varying integers, in store form) gets its
+``flow_keys`` id from the connection's :class:`~desktopviz.core.store_keys.KeyIndex` (only
+the key columns that vary within the chunk are zipped and hashed, each distinct key looked
+up once), and one ``executemany`` writes the narrow ``flow_data`` rows. The rollups are
+summed per (5 minutes, flow key) and per (5 minutes, reporter, trace), then written by
+:mod:`desktopviz.core.store_rollup`. See :mod:`desktopviz.core.store_schema` for the tables.
 """
 
 from __future__ import annotations
