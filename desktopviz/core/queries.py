@@ -41,7 +41,7 @@ from desktopviz.core.queries_base import (
     segments,
     table_for,
 )
-from desktopviz.core.queries_pages import count_condition, ids_sql, rows_by_id
+from desktopviz.core.queries_pages import KEY_INDEX, count_condition, ids_sql, narrow, rows_by_id, unhinted
 from desktopviz.core.queries_policy import HitMetrics, PolicyMetrics, RuleMetrics, Traffic, policy_metrics
 from desktopviz.core.store import (
     COLUMNS,
@@ -273,6 +273,9 @@ def _add(agg: FlowAggregate, rep: str, acc: list[int]) -> None:
 
 
 # -- charts, browser, dropdowns --------------------------------------------------------------
+_ACTION_KEYS = "key_id IN (SELECT id FROM flow_keys WHERE action = '{}')"
+
+
 @dataclass
 class TimeBucket:
     start: int
@@ -301,14 +304,16 @@ def time_series(
     buckets = {b: TimeBucket(b) for b in range(int(since) // bs * bs, int(until), bs)}
     levels = () if filter_sql or bs % FINEST else (FINEST,)
     for level, lo, hi in segments(int(since), int(until), levels):
-        if level is None:  # per bucket and key first, then per action of the keys
+        if level is None:  # the action from the key id (two sets of keys), no join per log
             cond = keyed(filter_sql or "")
             where, args = build_where(lo, hi, cond, params)
+            relation = table_for(cond)
+            if relation == "flow_data" and narrow(c, where, args):
+                relation, where = f"flow_data INDEXED BY {KEY_INDEX}", unhinted(where)
             sql = (
-                "SELECT g.b, k.action, sum(g.n), sum(g.f), sum(g.y) FROM ("
-                f"SELECT start_time / {bs} * {bs} AS b, key_id, count(*) AS n, sum(num_flows) AS f, "
-                f"sum(bytes_in + bytes_out) AS y FROM {table_for(cond)} {where} GROUP BY b, key_id) AS g "
-                "JOIN flow_keys AS k ON k.id = g.key_id GROUP BY g.b, k.action"
+                f"SELECT start_time / {bs} * {bs} AS b, CASE WHEN {_ACTION_KEYS.format('allow')} THEN 'allow' "
+                f"WHEN {_ACTION_KEYS.format('deny')} THEN 'deny' END AS a, count(*), sum(num_flows), "
+                f"sum(bytes_in + bytes_out) FROM {relation} {where} GROUP BY b, a"
             )
         else:
             sql = (

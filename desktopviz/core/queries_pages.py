@@ -218,6 +218,18 @@ def use_key_index(conn: sqlite3.Connection, where_sql: str, args: Sequence[Any],
     return is_rare(conn, where_sql, args)
 
 
+def narrow(conn: sqlite3.Connection, where_sql: str, args: Sequence[Any], share: float = 0.3) -> bool:
+    """Whether a ``WHERE …`` clause on flow_data is better read through the key index for an
+    aggregate over its time range: its narrowest key test matches under ``share`` of the
+    keys or few logs (measured on 1 M logs, 24 h: 13 % of the keys 49 ms by the key index
+    against 72 ms walking the time range, 87 % 208 ms against 166 ms)."""
+    best = _narrowest(conn, where_sql, args)
+    if best is None:
+        return False
+    total = _cached(conn, "SELECT count(*) FROM flow_keys", ())
+    return best[2] < share * total or is_rare(conn, where_sql, args)
+
+
 def count_condition(conn: sqlite3.Connection, where_sql: str, args: Sequence[Any]) -> str:
     """A ``WHERE …`` clause for counting: its key-id tests free to use the key index when the
     index holds everything else it reads (key id, start time, id) or few logs match; else the

@@ -2,9 +2,9 @@
 
 Targets: visualizer aggregate 200 ms (last 15 min and all time), first page of a filtered
 flow-log query 50 ms, per-rule policy metrics 200 ms. Figures are the median of 5 warm runs
-(plus the first, cold run). Prints one JSON line.
+(plus the first, cold run), wall and CPU time of this process. Prints one JSON line.
 
-    .venv/bin/python tests/perf/bench_queries.py [--rows N] [--db EXISTING.sqlite]
+    .venv/bin/python tests/perf/bench_queries.py [--rows N] [--db EXISTING.sqlite] [--runs 5]
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this tree's desk
 
 from _synth import make_store  # noqa: E402
 
+from desktopviz.core.board_detail import rule_peers  # noqa: E402
+from desktopviz.core.board_traces import layout_from_store  # noqa: E402
+from desktopviz.core.filterlang import compile_filter  # noqa: E402
 from desktopviz.core.queries import (  # noqa: E402
     count_rows,
     distinct_values,
@@ -34,9 +37,12 @@ from desktopviz.core.queries import (  # noqa: E402
     time_series,
 )
 from desktopviz.core.store import FlowStore  # noqa: E402
+from desktopviz.ui.flow_browser_data import load_chart_data  # noqa: E402
 
 PAGE_WHERE = "action = ? AND source_namespace = ?"
 PAGE_PARAMS = ["deny", "storefront"]
+CHART_FILTER = "dest_namespace = storefront"
+POLICY = "identity/default.sessions"
 
 
 def timed(fn: Callable[[], Any], runs: int = 5) -> tuple[float, float, float, Any]:
@@ -54,13 +60,14 @@ def timed(fn: Callable[[], Any], runs: int = 5) -> tuple[float, float, float, An
     return cold * 1000, statistics.median(times) * 1000, statistics.median(cpu) * 1000, result
 
 
-def run(db: Path) -> dict[str, Any]:
+def run(db: Path, runs: int = 5) -> dict[str, Any]:
     with FlowStore(db, readonly=True) as store:
         rows = store.count()
         rng = store.time_range()
         assert rng is not None
         last = rng[1]
         since15 = last - 900
+        chart = compile_filter(CHART_FILTER, now=last)
         cases: dict[str, tuple[Callable[[], Any], float | None]] = {
             "aggregate_15m": (lambda: flow_aggregates(store, since15), 200),
             "aggregate_all": (lambda: flow_aggregates(store), 200),
@@ -78,15 +85,32 @@ def run(db: Path) -> dict[str, Any]:
             "rule_metrics_all": (lambda: policy_metrics(store), 200),
             "time_series_24h_5m": (lambda: time_series(store, last - 86400, last, 300), None),
             "distinct_namespaces": (lambda: distinct_values(store, "source_namespace"), None),
+            "distinct_proto": (lambda: distinct_values(store, "proto"), None),
+            "count_all": (lambda: count_rows(store), None),
+            "time_series_24h_filtered": (
+                lambda: time_series(store, last - 86400, last, 300, chart.sql, chart.params),
+                None,
+            ),
+            "chart_24h_filtered": (
+                lambda: load_chart_data(store.conn, chart.sql, chart.params, last - 86400, None),
+                None,
+            ),
+            "rule_peers_all": (lambda: rule_peers(store, POLICY, "enforced", None, None), None),
+            "rule_peers_15m": (lambda: rule_peers(store, POLICY, "enforced", since15, None), None),
+            "board_layout_from_store": (lambda: layout_from_store(store, since15, None).keys(), None),
         }
         out: dict[str, Any] = {"bench": "queries", "rows": rows}
         for name, (fn, target) in cases.items():
-            cold, warm, cpu, result = timed(fn)
+            cold, warm, cpu, result = timed(fn, runs)
             out[name] = {
                 "ms": round(warm, 1),
                 "cpu_ms": round(cpu, 1),
                 "cold_ms": round(cold, 1),
-                "items": len(result) if hasattr(result, "__len__") else result,
+                "items": len(result)
+                if hasattr(result, "__len__")
+                else result
+                if isinstance(result, int)
+                else None,
             }
             if target is not None:
                 out[name]["target_ms"] = target
@@ -106,16 +130,17 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--db", type=Path, help="use this existing store instead of building one")
+    ap.add_argument("--runs", type=int, default=5, help="warm runs per case (the median is reported)")
     args = ap.parse_args()
     if args.db:
-        print(json.dumps(run(args.db)))
+        print(json.dumps(run(args.db, args.runs)))
         return
     with tempfile.TemporaryDirectory(prefix="bench_queries_") as tmp:
         db = Path(tmp) / "store.sqlite"
         t = time.perf_counter()
         make_store(db, args.rows, args.seed)
         build_s = time.perf_counter() - t
-        result = run(db)
+        result = run(db, args.runs)
         result["build_s"] = round(build_s, 1)
         print(json.dumps(result))
 
