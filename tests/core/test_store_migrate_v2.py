@@ -122,6 +122,8 @@ def test_every_record_hit_and_rollup_survives_the_upgrade(v2: Path, tmp_path: Pa
         assert store.count() == 402
         n_keys = store.conn.execute("SELECT count(*) FROM flow_keys").fetchone()[0]
         assert 2 <= n_keys < 402
+        usual = sqlite3.connect(":memory:").execute("PRAGMA secure_delete").fetchone()[0]
+        assert store.conn.execute("PRAGMA secure_delete").fetchone()[0] == usual  # restored
     after = contents(v2)
     assert after.pop("meta") == {**before.pop("meta"), "schema_version": "3", "upgraded_from_schema": "2"}
     for key in before:
