@@ -25,7 +25,7 @@ import sqlite3
 from typing import Any
 
 from desktopviz.core.flowlog import VARYING_FIELDS
-from desktopviz.core.import_db import COUNT_COLUMNS, ImportWriter
+from desktopviz.core.import_db import COUNT_COLUMNS, ImportWriter, record_digests
 from desktopviz.core.import_keyed import KEY_FIELDS, KeyedBatch
 from desktopviz.core.import_summary import FileSummary, ImportSummary
 from desktopviz.core.import_worker import Handover
@@ -46,7 +46,6 @@ _INSERT_DATA = (
     f"INSERT INTO flow_data (id, key_id, {', '.join(VARYING_FIELDS)}) "
     f"VALUES ({', '.join('?' * (2 + len(VARYING_FIELDS)))})"
 )
-_INSERT_DIGESTS = "INSERT OR IGNORE INTO import_digests (start_time, hash) VALUES (?, ?)"
 # the reader's key values are the store's flow_keys columns, in their order, once ids are mapped
 assert len(KEY_COLUMNS) == len(KEY_FIELDS)
 assert (KEY_COLUMNS[_KSL], KEY_COLUMNS[_KDL], KEY_COLUMNS[_KPOL]) == (
@@ -218,7 +217,7 @@ class KeyedWriter:
         first = (c.execute("SELECT max(id) FROM flow_data").fetchone()[0] or 0) + 1
         ids = range(first, first + n)
         c.executemany(_INSERT_DATA, zip(ids, map(self._kid.__getitem__, b.kids), *b.ints, strict=True))
-        c.executemany(_INSERT_DIGESTS, b.sorted_keys)
+        record_digests(c, b.sorted_keys)
         flow, group = self._flow, self.group_values
         flows = {(t, *flow[f]): acc for (t, f), acc in b.flows.items()}
         groups = {(t, *group[g]): acc for (t, g), acc in b.groups.items()}

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import marshal
+import sqlite3
 import time
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from operator import attrgetter
 from typing import Any
@@ -38,6 +40,16 @@ _blake2b = hashlib.blake2b
 _marshal = marshal.dumps
 _CHUNK = 500  # hashes per IN (...) lookup
 COUNT_COLUMNS = ("records_read", "imported", "duplicates", "skipped")
+DIGEST_SIZE = 16
+_AFTER = b"\xff" * (DIGEST_SIZE + 1)  # sorts after every digest of the same start time
+_SIZES = frozenset({DIGEST_SIZE})
+# One statement per start time: its digests bound as one blob, cut into rows by SQLite
+# (binding two values a row through executemany cost 3.6 us a digest, this 1.3-1.5).
+_DIGESTS_SQL = (
+    "WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM i WHERE n + 1 < ?2) "
+    "INSERT OR IGNORE INTO import_digests (start_time, hash) SELECT ?1, substr(?3, n * 16 + 1, 16) FROM i"
+)
+_DIGEST_SQL = "INSERT OR IGNORE INTO import_digests (start_time, hash) VALUES (?, ?)"
 
 
 def record_hash(log: FlowLog) -> bytes:
@@ -56,6 +68,22 @@ def seen_key(start: Any, digest: bytes) -> Key:
     """The ``import_digests`` key of a record with this start time (0 when SQLite cannot hold
     it: the store refuses such a record anyway) and digest."""
     return (start if type(start) is int and -_INT64 <= start < _INT64 else 0, digest)
+
+
+def record_digests(c: sqlite3.Connection, keys: Sequence[Key]) -> None:
+    """Record (start time, digest) keys, sorted, in that order (the caller holds the
+    transaction): the digests of each start time in one statement."""
+    n = len(keys)
+    lo = 0
+    while lo < n:
+        start = keys[lo][0]
+        hi = bisect_right(keys, (start, _AFTER), lo)
+        hs = [h for _, h in keys[lo:hi]]
+        if _SIZES.issuperset(map(len, hs)):
+            c.execute(_DIGESTS_SQL, (start, hi - lo, b"".join(hs)))
+        else:  # (every digest the importer makes has DIGEST_SIZE bytes)
+            c.executemany(_DIGEST_SQL, keys[lo:hi])
+        lo = hi
 
 
 def _now() -> str:
@@ -140,7 +168,7 @@ class ImportWriter:
         yield from logs
         # Runs inside FlowStore.insert's transaction, after the last log was consumed.
         c = self.store.conn
-        c.executemany("INSERT OR IGNORE INTO import_digests (start_time, hash) VALUES (?, ?)", sorted(keys))
+        record_digests(c, sorted(keys))
         c.execute(
             "UPDATE imports SET records_read = ?, imported = ?, duplicates = ?, skipped = ? WHERE id = ?",
             (*(self.counts[k] for k in COUNT_COLUMNS), self.import_id),

@@ -15,7 +15,7 @@ from test_store_rollup import values, varied_logs
 from desktopviz.core import import_extract, import_prepare
 from desktopviz.core.flowlog import FIELDS
 from desktopviz.core.import_apply import REJECTED, KeyedWriter
-from desktopviz.core.import_db import ImportWriter, seen_key
+from desktopviz.core.import_db import ImportWriter, record_digests, seen_key
 from desktopviz.core.import_fast import row_hash
 from desktopviz.core.import_keyed import KEY_FIELDS, VARYING_FIELDS, KeyedBatch, KeyedPreparer, join_row
 from desktopviz.core.import_read import Source
@@ -195,3 +195,22 @@ def test_an_extractor_out_of_keys_hands_over_rows(tmp_path: Path, monkeypatch: p
             assert (where, join_row(ints, ext.key_values(key)), digest) == p
         else:
             assert k == p
+
+
+def test_digests_are_recorded_as_given(tmp_path: Path) -> None:
+    """Digests are recorded one statement per start time (bound as one blob); any other size
+    of digest one by one. Recording them again adds nothing."""
+    keys = sorted(
+        [(t, bytes([t % 251, i]) * 8) for t in (0, 5, 300, 2**62) for i in range(40)] + [(5, b"x"), (7, b"")]
+    )
+    with FlowStore(tmp_path / "d.sqlite") as store:
+        writer = ImportWriter(store, "x", "calico")
+        c = store.conn
+        for _ in range(2):
+            c.execute("BEGIN")
+            record_digests(c, keys)
+            c.execute("COMMIT")
+        assert writer.unseen(keys) == [False] * len(keys)
+        assert [
+            tuple(r) for r in c.execute("SELECT start_time, hash FROM import_digests ORDER BY 1, 2")
+        ] == keys
