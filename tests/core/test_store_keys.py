@@ -136,3 +136,19 @@ def test_a_value_sqlite_cannot_store_is_refused_naming_its_log_and_field(tmp_pat
             store.insert(logs)
         assert store.count() == 0
         assert store.insert(logs[:3]) == 3
+
+
+def test_a_full_cache_is_forgotten_and_keys_are_found_again_by_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from desktopviz.core import store_keys
+
+    monkeypatch.setattr(store_keys, "CACHE_LIMIT", 3)
+    logs = [flow(start=1_700_000_000 + k, host=f"node-{k % 7}") for k in range(70)]
+    with FlowStore(tmp_path / "s.db") as store:
+        store.insert(logs[:35])
+        store.insert(logs[35:])
+        c = store.conn
+        assert c.execute("SELECT count(*) FROM flow_keys").fetchone()[0] == 7
+        assert len(store.keys._ids) <= 3
+        assert [store.get(i + 1) for i in range(70)] == logs
