@@ -76,6 +76,7 @@ __all__ = [
     "FlowStore",
     "StoreError",
     "ensure_indexes",
+    "stored_schema",
 ]
 _get_fields = attrgetter(*FIELDS)
 _JSON_IDX = tuple(i for i, n in enumerate(FIELDS) if n in JSON_FIELDS)
@@ -350,3 +351,25 @@ class FlowStore:
 def connection_of(store_or_conn: FlowStore | sqlite3.Connection) -> sqlite3.Connection:
     """The sqlite3 connection behind a FlowStore (or the connection itself)."""
     return store_or_conn.conn if isinstance(store_or_conn, FlowStore) else store_or_conn
+
+
+def stored_schema(path: str | Path) -> int | None:
+    """The schema version a desktopviz flow store file declares (None: not a readable flow
+    store; opening it says why). Reads only ``meta``, so callers can tell beforehand whether
+    opening the file will upgrade it in place (:data:`SCHEMA_VERSION` is the current one)."""
+    p = Path(path)
+    if not p.is_file():
+        return None
+    try:
+        conn = _connect(p, True)
+    except sqlite3.Error:
+        return None
+    try:
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        if meta.get("application") != APPLICATION:
+            return None
+        return int(meta.get("schema_version", ""))
+    except (sqlite3.Error, ValueError):
+        return None
+    finally:
+        conn.close()

@@ -276,8 +276,10 @@ class MainWindow(PolicyEditing, ViewLinks, RefreshClock, SimulationBar, QMainWin
         error and leaves the current session running. `scenario`, if known, names the run
         and gives the Policy Board its tiers and policies."""
         from desktopviz.core.store import FlowStore
+        from desktopviz.ui.store_upgrade import upgrade_if_needed
 
         try:
+            upgrade_if_needed(self, path)  # a file of an older desktopviz: upgraded behind a busy dialog
             FlowStore(path, create=False, readonly=True).close()
         except Exception as exc:  # noqa: BLE001 - StoreError, OSError
             self.show_message("error", "Cannot open flow database", f"{path}\n\n{exc}")
