@@ -61,22 +61,25 @@ _PICK = itemgetter(
 
 def rows_by_id(conn: sqlite3.Connection, ids: Sequence[int]) -> list[tuple[Any, ...]]:
     """The ``COLUMNS`` rows (as the flow_logs view gives them) of these ids, in this order:
-    the narrow rows, then each of their keys once with its labels and trace texts (a page
-    has few keys: measured 1.5 ms against 3.5 ms for 256 rows through the view)."""
-    data: dict[int, tuple[Any, ...]] = {}
-    for i in range(0, len(ids), _CHUNK):
-        part = ids[i : i + _CHUNK]
-        sql = f"SELECT {', '.join(DATA_COLUMNS)} FROM flow_data WHERE id IN ({', '.join('?' * len(part))})"
-        data.update((r[0], tuple(r)) for r in conn.execute(sql, part))
-    need = sorted({r[1] for r in data.values()})
-    keys: dict[int, tuple[Any, ...]] = {}
-    for i in range(0, len(need), _CHUNK):
-        part = need[i : i + _CHUNK]
-        keys.update(
-            (r[0], tuple(r)) for r in conn.execute(f"{_KEYS_SQL}({', '.join('?' * len(part))})", part)
-        )
+    the narrow rows, then each of their keys once with its labels and trace texts (measured
+    on 256 rows of 73 keys: 1.5 ms against 3.5 ms through the view, which makes one Python
+    string per row and JSON column; reading the texts once per label set and trace instead
+    of once per key measured slower)."""
+    data = {
+        r[0]: r for r in _rows_in(conn, f"SELECT {', '.join(DATA_COLUMNS)} FROM flow_data WHERE id IN ", ids)
+    }
+    keys = {r[0]: r for r in _rows_in(conn, _KEYS_SQL, sorted({r[1] for r in data.values()}))}
     none = (None,) * (len(_KEY_FIELDS) + 1)  # a log without its key reads as the view's LEFT JOIN
     return [_PICK(data[i] + keys.get(data[i][1], none)) for i in ids if i in data]
+
+
+def _rows_in(conn: sqlite3.Connection, sql: str, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    """The rows of ``sql`` (ending in ``IN ``) for these ids, in chunks of bound parameters."""
+    out: list[tuple[Any, ...]] = []
+    for i in range(0, len(ids), _CHUNK):
+        part = ids[i : i + _CHUNK]
+        out += [tuple(r) for r in conn.execute(f"{sql}({', '.join('?' * len(part))})", part)]
+    return out
 
 
 def unhinted(where: str) -> str:
