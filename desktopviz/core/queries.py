@@ -41,12 +41,12 @@ from desktopviz.core.queries_base import (
     segments,
     table_for,
 )
-from desktopviz.core.queries_pages import KEY_INDEX, count_condition, ids_sql, narrow, rows_by_id, unhinted
+from desktopviz.core.queries_pages import count_condition, ids_sql, rows_by_id
 from desktopviz.core.queries_policy import HitMetrics, PolicyMetrics, RuleMetrics, Traffic, policy_metrics
+from desktopviz.core.queries_series import TimeBucket, time_series
 from desktopviz.core.store import (
     COLUMNS,
     COUNTERS,
-    FINEST,
     FLOW_KEY,
     ROLLUP_LEVELS,
     connection_of,
@@ -273,67 +273,6 @@ def _add(agg: FlowAggregate, rep: str, acc: list[int]) -> None:
 
 
 # -- charts, browser, dropdowns --------------------------------------------------------------
-_ACTION_KEYS = "key_id IN (SELECT id FROM flow_keys WHERE action = '{}')"
-
-
-@dataclass
-class TimeBucket:
-    start: int
-    allowed_logs: int = 0
-    denied_logs: int = 0
-    allowed_flows: int = 0
-    denied_flows: int = 0
-    allowed_bytes: int = 0
-    denied_bytes: int = 0
-
-
-def time_series(
-    conn: Conn,
-    since: int,
-    until: int,
-    bucket_seconds: int,
-    filter_sql: str | None = None,
-    params: Sequence[Any] = (),
-) -> list[TimeBucket]:
-    """Allowed/denied flow-log counts, num_flows and bytes per bucket (buckets aligned to the
-    epoch, every bucket in [since, until) present). Both reporters' logs count."""
-    c = connection_of(conn)
-    bs = int(bucket_seconds)
-    if bs <= 0:
-        raise QueryError("bucket_seconds must be positive")
-    buckets = {b: TimeBucket(b) for b in range(int(since) // bs * bs, int(until), bs)}
-    levels = () if filter_sql or bs % FINEST else (FINEST,)
-    for level, lo, hi in segments(int(since), int(until), levels):
-        if level is None:  # the action from the key id (two sets of keys), no join per log
-            cond = keyed(filter_sql or "")
-            where, args = build_where(lo, hi, cond, params)
-            relation = table_for(cond)
-            if relation == "flow_data" and narrow(c, where, args):
-                relation, where = f"flow_data INDEXED BY {KEY_INDEX}", unhinted(where)
-            sql = (
-                f"SELECT start_time / {bs} * {bs} AS b, CASE WHEN {_ACTION_KEYS.format('allow')} THEN 'allow' "
-                f"WHEN {_ACTION_KEYS.format('deny')} THEN 'deny' END AS a, count(*), sum(num_flows), "
-                f"sum(bytes_in + bytes_out) FROM {relation} {where} GROUP BY b, a"
-            )
-        else:
-            sql = (
-                f"SELECT bucket / {bs} * {bs} AS b, action, sum(logs), sum(num_flows), sum(bytes) "
-                "FROM series_rollup WHERE bucket >= ? AND bucket < ? GROUP BY b, action"
-            )
-            args = [lo, hi]
-        for b, act, n, nf, nb in c.execute(sql, args):
-            tb = buckets.setdefault(b, TimeBucket(b))
-            if act == "allow":
-                tb.allowed_logs += n
-                tb.allowed_flows += nf or 0
-                tb.allowed_bytes += nb or 0
-            elif act == "deny":
-                tb.denied_logs += n
-                tb.denied_flows += nf or 0
-                tb.denied_bytes += nb or 0
-    return [buckets[b] for b in sorted(buckets)]
-
-
 @dataclass
 class StoredFlowLog:
     """A flow log with its row id in the store."""
