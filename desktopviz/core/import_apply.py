@@ -1,18 +1,20 @@
 """The writer's side of a parallel import: keyed batches (:mod:`import_keyed`) into the store.
 
 A :class:`KeyedWriter` keeps what the reader process sent once: the texts of its local
-label-set and trace ids, and each key's values. It maps local label-set and trace ids to the
-store's, looking a text up (or inserting it, with its ``trace_hits``) the first time it is
-used, in the order the store's own insert would (so the ids are the same), and a local key
-to the store's ``flow_keys`` id through the store's own :class:`~desktopviz.core.store_keys.KeyIndex`
-(``FlowStore.keys``: the instance its insert uses, so both share one cache), remembering it
-for the next batches.
+label-set and trace ids (a trace's entries numbered as hit keys, as the reader numbers them),
+each key's values, each rollup flow's and group's values. It maps local label-set and trace
+ids to the store's, looking a text up (or inserting it, with its ``trace_hits``) the first
+time it is used, in the order the store's own insert would (so the ids are the same), and a
+local key to the store's ``flow_keys`` id through the store's own
+:class:`~desktopviz.core.store_keys.KeyIndex` (``FlowStore.keys``: the instance its insert
+uses, so both share one cache), remembering them for the next batches.
 
 A batch whose records are all new (:meth:`KeyedWriter.all_new`: no digest stored, none twice)
 is written in one transaction, exactly as :meth:`import_db.ImportWriter.write` would store
 its rows: one ``executemany`` of eleven values a record (id, the store's key id, the nine
-varying integers) into ``flow_data``, one of the digests (sorted by start time and digest),
-the rollup rows upserted as the reader summed them, and the file's counts. Anything else (a
+varying integers) into ``flow_data``, the digests (:func:`import_db.record_digests`), the
+rollup rows of every level made from the reader's finest sums by the store's
+:func:`~desktopviz.core.store_rollup.rollup_rows`, and the file's counts. Anything else (a
 duplicate, a trace the store refuses, a value SQLite cannot take) goes through the store's
 own insert with :meth:`KeyedBatch.rows` (the caller does that when :meth:`KeyedWriter.take`
 says no). A rolled-back batch may have inserted label sets, traces and keys that are gone
