@@ -16,6 +16,7 @@ import importlib
 import pkgutil
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from desktopviz import __version__
 
@@ -50,6 +51,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def announce_upgrade(db: object) -> None:
+    """Say on stderr that opening ``db`` will upgrade it in place (an older desktopviz wrote
+    it): the command then pauses for that once, about half a minute per million logs."""
+    if not isinstance(db, (str, Path)):
+        return
+    from desktopviz.core.store import SCHEMA_VERSION, stored_schema
+
+    version = stored_schema(db)
+    if version is not None and version < SCHEMA_VERSION:
+        print(
+            f"desktopviz: {db}: upgrading from flow-store schema {version} to {SCHEMA_VERSION} "
+            "(once per file; about half a minute per million logs)…",
+            file=sys.stderr,
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -63,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 2
+    announce_upgrade(getattr(args, "db", None))
     try:
         return int(func(args) or 0)
     except CommandError as exc:
