@@ -87,6 +87,16 @@ def unhinted(where: str) -> str:
     return where.replace(HINT, "(key_id IN (")
 
 
+def focused(conn: sqlite3.Connection, where_sql: str, args: Sequence[Any]) -> str:
+    """``where_sql`` with only its narrowest key test free to use the key index (given two,
+    SQLite takes the first for the index and tests the other on every entry it reads)."""
+    best = _narrowest(conn, where_sql, args)
+    if best is None:
+        return unhinted(where_sql)
+    test = f"{_GROUP}{best[0]})"
+    return where_sql.replace(test, test[1:], 1)
+
+
 def has_key_index(conn: sqlite3.Connection) -> bool:
     """Whether ``ix_flow_data_key`` exists (a bulk load drops it until the load ends)."""
     row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (KEY_INDEX,))
@@ -241,7 +251,7 @@ def count_condition(conn: sqlite3.Connection, where_sql: str, args: Sequence[Any
     if HINT not in where_sql:
         return where_sql
     index_only = columns_read(where_sql.removeprefix("WHERE ")) <= {"key_id", "id", "start_time"}
-    return unhinted(where_sql) if index_only or is_rare(conn, where_sql, args) else where_sql
+    return focused(conn, where_sql, args) if index_only or is_rare(conn, where_sql, args) else where_sql
 
 
 def ids_sql(
@@ -252,7 +262,8 @@ def ids_sql(
     read only its columns); ``skip`` is offset + rows (module doc: which index)."""
     if relation == "flow_data" and use_key_index(conn, where_sql, args, skip):
         return (
-            f"SELECT id FROM flow_data INDEXED BY {KEY_INDEX} {unhinted(where_sql)} {order} LIMIT ? OFFSET ?"
+            f"SELECT id FROM flow_data INDEXED BY {KEY_INDEX} {focused(conn, where_sql, args)} "
+            f"{order} LIMIT ? OFFSET ?"
         )
     return f"SELECT id FROM {relation} {where_sql} {order} LIMIT ? OFFSET ?"
 
@@ -271,8 +282,10 @@ def key_sorted_ids(
     ``descending`` or all ascending) of the logs matching ``where_sql`` (a fragment, may be
     ""), from ``anchor`` (a ``(value, start_time, id)`` row key, included) or from the start.
     A key column has no index of its own: its values are few, so each value's logs are read
-    in time order (:func:`page_sql`'s way) one value after another, and a value skipped whole
-    by the offset is counted through the key index. None when the anchor's value is gone."""
+    in time order (:func:`ids_sql`) one value after another. A value is one key test with the
+    filter's own key tests (so a value none of whose keys match is skipped on flow_keys), and
+    a value the offset skips whole is counted (through the key index) instead of read. None
+    when the anchor's value is gone."""
     d = "DESC" if descending else "ASC"
     values = [r[0] for r in conn.execute(f"SELECT DISTINCT {column} FROM flow_keys ORDER BY 1 {d}")]
     bound: tuple[str, tuple[Any, ...]] = ("", ())
@@ -281,29 +294,37 @@ def key_sorted_ids(
             return None
         values = values[values.index(anchor[0]) :]
         bound = (f" AND (start_time, id) {'<=' if descending else '>='} (?, ?)", tuple(anchor[1:]))
+    groups = key_groups(where_sql)
+    keys_cond = " AND ".join([f"{column} IS ?", *(f"({g})" for g, _, _ in groups)])
+    keys_args = tuple(x for _, first, n in groups for x in args[first : first + n])
     order = f"ORDER BY start_time {d}, id {d}"
     out: list[int] = []
     for v in values:
+        vargs = (v, *keys_args)
+        if not conn.execute(f"SELECT 1 FROM flow_keys WHERE {keys_cond} LIMIT 1", vargs).fetchone():
+            continue  # no key of this value passes the filter's key tests
         cond = f"({where_sql}) AND " if where_sql.strip() else ""
-        cond += f"{HINT}SELECT id FROM flow_keys WHERE {column} IS ?)){bound[0]}"
-        cargs = (*args, v, *bound[1])
+        cond += f"{HINT}SELECT id FROM flow_keys WHERE {keys_cond})){bound[0]}"
+        cargs = (*args, *vargs, *bound[1])
         bound = ("", ())
-        clause = f"WHERE {cond}"
-        relation = table_for(cond)
-        if relation == "flow_data" and is_rare(conn, clause, cargs):
-            sql = (
-                f"SELECT id FROM flow_data INDEXED BY {KEY_INDEX} {unhinted(clause)} {order} LIMIT ? OFFSET ?"
-            )
-        else:
-            sql = f"SELECT id FROM {relation} {clause} {order} LIMIT ? OFFSET ?"
+        clause, relation = f"WHERE {cond}", table_for(cond)
+        if offset > 4 * length:  # far: skip the value whole if the offset is past it
+            n = _count(conn, relation, clause, cargs)
+            if n <= offset:
+                offset -= n
+                continue
+        sql = ids_sql(conn, clause, cargs, order, relation, offset + length - len(out))
         got = [r[0] for r in conn.execute(sql, (*cargs, length - len(out), offset))]
-        if offset and not got:  # the whole value is before the page: count it
-            counted = count_condition(conn, clause, cargs)
-            n = conn.execute(f"SELECT count(*) FROM {table_for(cond)} {counted}", cargs).fetchone()[0]
-            offset -= int(n)
+        if offset and not got:  # near: the value ended within the offset (few rows to count)
+            offset -= _count(conn, relation, clause, cargs)
             continue
         offset = 0
         out += got
         if len(out) >= length:
             break
     return out
+
+
+def _count(conn: sqlite3.Connection, relation: str, clause: str, args: Sequence[Any]) -> int:
+    counted = count_condition(conn, clause, args)
+    return int(conn.execute(f"SELECT count(*) FROM {relation} {counted}", args).fetchone()[0])

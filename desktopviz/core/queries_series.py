@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from desktopviz.core.queries_base import Conn, QueryError, build_where, keyed, segments, table_for
-from desktopviz.core.queries_pages import KEY_INDEX, narrow, unhinted
+from desktopviz.core.queries_pages import KEY_INDEX, focused, narrow
 from desktopviz.core.store import FINEST, connection_of
 
 _ACTION_KEYS = "key_id IN (SELECT id FROM flow_keys WHERE action = '{}')"
@@ -50,7 +50,7 @@ def time_series(
             where, args = build_where(lo, hi, cond, params)
             relation = table_for(cond)
             if relation == "flow_data" and narrow(c, where, args):
-                relation, where = f"flow_data INDEXED BY {KEY_INDEX}", unhinted(where)
+                relation, where = f"flow_data INDEXED BY {KEY_INDEX}", focused(c, where, args)
             sql = (
                 f"SELECT start_time / {bs} * {bs} AS b, CASE WHEN {_ACTION_KEYS.format('allow')} THEN 'allow' "
                 f"WHEN {_ACTION_KEYS.format('deny')} THEN 'deny' END AS a, count(*), sum(num_flows), "
