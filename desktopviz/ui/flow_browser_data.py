@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from desktopviz.core.flowlog import FIELDS, JSON_FIELDS
+from desktopviz.core.queries_base import KEY_SET, table_for
+from desktopviz.core.queries_pages import count_condition, ids_sql, key_sorted_ids, rows_by_id
 from desktopviz.core.store import COLUMNS, ensure_indexes
 
 PAGE = 256
@@ -261,9 +263,6 @@ def plan_page(
 ) -> PagePlan:
     """The cheapest query for rows [start, start + length) (see module doc); with ``conn``, a
     rare key match is read through the key index (:mod:`desktopviz.core.queries_pages`)."""
-    from desktopviz.core.queries_base import table_for
-    from desktopviz.core.queries_pages import ids_sql
-
     offset, anchor, reverse = nearest(start, length, total, anchors)
     extra, args = "", ()
     if anchor is not None:
@@ -292,8 +291,6 @@ def fetch_page(
         by_key = _key_sorted_page(conn, q, start, length, total, anchors)
         if by_key is not None:
             return by_key
-    from desktopviz.core.queries_pages import rows_by_id
-
     plan = plan_page(q, start, length, total, anchors, conn)
     rows = rows_by_id(conn, [r[0] for r in conn.execute(plan.sql, plan.args)])
     if plan.reverse:
@@ -306,9 +303,6 @@ def _key_sorted_page(
 ) -> list[tuple[Any, ...]] | None:
     """A page sorted by a key column: its ids value by value (no index sorts by a key column
     in schema 3; :func:`desktopviz.core.queries_pages.key_sorted_ids`), then its rows."""
-    from desktopviz.core.queries_base import KEY_SET
-    from desktopviz.core.queries_pages import key_sorted_ids, rows_by_id
-
     if q.sort not in KEY_SET:
         return None
     offset, anchor, reverse = nearest(start, length, total, anchors)
@@ -328,9 +322,6 @@ def count(conn: sqlite3.Connection, q: Query, extra: str = "", args: Sequence[An
     less those stored after it (a rowid range), so that a plain count is SQLite's b-tree count
     (measured 27 ms against 420 ms with ``+id <= ?`` on 5 M logs) and a key filter's count
     reads only the key index (:func:`desktopviz.core.queries_pages.count_condition`)."""
-    from desktopviz.core.queries_base import table_for
-    from desktopviz.core.queries_pages import count_condition
-
     every = Query(q.where, q.params, q.sort, q.descending, None)
     clause, cargs = every.where_clause(extra), every.args(args)
     clause = count_condition(conn, clause, cargs)
