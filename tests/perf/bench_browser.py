@@ -10,7 +10,8 @@ filters it times, through the same functions the table model calls
 * ``count_ms``: the row count (the model runs it in a worker when it exceeds a frame);
 * ``last_page_ms``: scrolling to the end (the last page, read from below once counted);
 * ``middle_page_ms``: jumping to the middle with no page seen near it (scrollbar drag);
-* ``step_ms``: the median next page while scrolling (from the last page's anchor).
+* ``step_ms``: the median next page while scrolling (from the last page's anchor);
+* ``sorted_warm``: pages sorted by a key column (first, next, middle, last), warm.
 
 Each filter runs once on a cold cache (``filters_cold``: the store's pages evicted from the
 OS page cache first, a new connection) and then warm (``filters``, after a pass over all of
@@ -181,6 +182,40 @@ def bench_filter(conn: sqlite3.Connection, text: str, max_id: int) -> dict[str, 
     }
 
 
+SORTED = (  # (sort column, descending, filter): pages sorted by a key column
+    ("source_namespace", True, ""),
+    ("dest_name_aggr", False, "source_namespace = storefront"),
+)
+
+
+def bench_sorted(
+    conn: sqlite3.Connection, column: str, descending: bool, text: str, max_id: int
+) -> dict[str, object]:
+    """First page, the next one (from its anchor), a middle page (no anchor) and the last page
+    of a sort by a key column, with their CPU time."""
+    f = compile_filter(text)
+    q = Query(f.sql, f.params, sort=column, descending=descending, max_id=max_id)
+    anchors = Anchors()
+    first_ms, rows = _ms(fetch_page, conn, q, 0, PAGE, None, anchors)
+    first_cpu = _CPU[-1]
+    anchors.add(PAGE - 1, row_key(q, rows[-1]))
+    next_ms, _ = _ms(fetch_page, conn, q, PAGE, PAGE, None, anchors)
+    total = count(conn, q)
+    mid = (total // 2) // PAGE * PAGE
+    middle_ms, _ = _ms(fetch_page, conn, q, mid, PAGE, total, Anchors())
+    middle_cpu = _CPU[-1]
+    last_ms, _ = _ms(fetch_page, conn, q, total - PAGE, PAGE, total, Anchors())
+    return {
+        "rows": total,
+        "first_page_ms": round(first_ms, 2),
+        "first_page_cpu_ms": round(first_cpu, 2),
+        "next_page_ms": round(next_ms, 2),
+        "middle_page_ms": round(middle_ms, 1),
+        "middle_page_cpu_ms": round(middle_cpu, 1),
+        "last_page_ms": round(last_ms, 2),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=5_000_000)
@@ -212,6 +247,10 @@ def main() -> None:
     for text in FILTERS:  # warm the page cache with every filter's pages
         bench_filter(conn, text, max_id)
     results = {text or "(no filter)": bench_filter(conn, text, max_id) for text in FILTERS}
+    by_column = {
+        f"{col} {'desc' if desc else 'asc'} [{text}]": bench_sorted(conn, col, desc, text, max_id)
+        for col, desc, text in SORTED
+    }
     firsts = [r["first_page_ms"] for r in results.values()]
     lasts = [r["last_page_ms"] for r in results.values()]
     cold_firsts = [r["first_page_ms"] for r in cold.values()]  # type: ignore[index]
@@ -226,6 +265,7 @@ def main() -> None:
                 "store_bytes_per_log": round(path.stat().st_size / max_id),
                 "filters": results,
                 "filters_cold": cold,
+                "sorted_warm": by_column,
                 "first_page_ms_max": max(firsts),
                 "last_page_ms_max": max(lasts),
                 "cold_first_page_ms_max": max(cold_firsts),
