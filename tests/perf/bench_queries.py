@@ -115,11 +115,12 @@ def run(db: Path, runs: int = 5) -> dict[str, Any]:
             if target is not None:
                 out[name]["target_ms"] = target
                 out[name]["ok"] = warm <= target
-        ran: list[str] = []  # the statements flow_rows runs, the page's last
+        ran: list[str] = []  # the statements flow_rows runs
         store.conn.set_trace_callback(ran.append)
         flow_rows(store, PAGE_WHERE, PAGE_PARAMS, limit=100)
         store.conn.set_trace_callback(None)
-        plan = store.conn.execute(f"EXPLAIN QUERY PLAN {ran[-1]}").fetchall()
+        page = next((s for s in ran if s.startswith("SELECT id FROM")), ran[-1])  # schema 3: ids first
+        plan = store.conn.execute(f"EXPLAIN QUERY PLAN {page}").fetchall()
         out["first_page_plan"] = [r[3] for r in plan]
         out["load_average"] = [round(x, 2) for x in os.getloadavg()]
     return out
