@@ -23,7 +23,7 @@ from typing import Any
 
 from desktopviz.core.flowlog import FIELDS, JSON_FIELDS
 from desktopviz.core.queries_base import KEY_SET, table_for
-from desktopviz.core.queries_pages import count_condition, ids_sql, key_sorted_ids, rows_by_id
+from desktopviz.core.queries_pages import count_condition, ids_sql, key_groups, key_sorted_ids, rows_by_id
 from desktopviz.core.store import COLUMNS, ensure_indexes
 
 PAGE = 256
@@ -233,9 +233,10 @@ class Anchors:
 
 @dataclass(frozen=True)
 class PagePlan:
-    sql: str  # SELECT id … (the page's ids in order; the rows are read by id)
+    sql: str  # SELECT id … (the page's ids in order; the rows are read by id), or the rows
     args: tuple[Any, ...]
     reverse: bool  # rows come in reverse order (read from below)
+    rows: bool = False  # ``sql`` selects the page's rows (COLUMNS) itself
 
 
 def nearest(start: int, length: int, total: int | None, anchors: Anchors) -> tuple[int, int | None, bool]:
@@ -275,6 +276,12 @@ def plan_page(
     relation = table_for(f"{where} AND {q.sort}" if where else q.sort)
     if conn is None:
         sql = f"SELECT id FROM {relation} {where} {q.order(reverse)} LIMIT ? OFFSET ?"
+    elif relation == "flow_data" and offset <= length and not key_groups(where.removeprefix("WHERE ")):
+        # no key test: the page's logs have as many keys as rows, so reading each key once
+        # saves nothing, and an offset this short skips few joined rows (measured: 2.3 ms
+        # against 3.3 ms for the newest 256 of 5 M logs)
+        sql = f"SELECT {', '.join(COLUMNS)} FROM flow_logs {where} {q.order(reverse)} LIMIT ? OFFSET ?"
+        return PagePlan(sql, (*wargs, length, offset), reverse, rows=True)
     else:
         sql = ids_sql(conn, where, wargs, q.order(reverse), relation, offset + length)
     return PagePlan(sql, (*wargs, length, offset), reverse)
@@ -292,7 +299,10 @@ def fetch_page(
         if by_key is not None:
             return by_key
     plan = plan_page(q, start, length, total, anchors, conn)
-    rows = rows_by_id(conn, [r[0] for r in conn.execute(plan.sql, plan.args)])
+    if plan.rows:
+        rows = [tuple(r) for r in conn.execute(plan.sql, plan.args)]
+    else:
+        rows = rows_by_id(conn, [r[0] for r in conn.execute(plan.sql, plan.args)])
     if plan.reverse:
         rows.reverse()
     return rows
