@@ -273,3 +273,38 @@ def test_trace_actions_are_lower_case(tmp_path: Path) -> None:
         pol("d", f"{SERVER}\ningress:\n- action: Allow"),
     )
     assert w.ingress("ns1/client", "ns1/server") == ["0|t|t.p|pass|0", "1|default|default.d|allow|0"]
+
+
+# =============================================================================================
+# §1.3 pending_policies: the whole connection as it would go with staged policies enforced
+
+
+@pytest.mark.parametrize(("server_staged", "pending"), [(False, "allow"), (True, "deny")])
+def test_pending_verdict_follows_the_packet_past_a_source_that_denies_now(
+    tmp_path: Path, server_staged: bool, pending: str
+) -> None:
+    """§1.3: pending = what evaluation would give if the flow restarted with all staged policies
+    treated as enforced. The client's enforced egress denies (the packet never reaches the
+    server, §2.3), but a staged allow before it would let it through, so the pending verdict
+    also depends on the server's pending ingress walk."""
+    docs = [
+        pol("a", f"order: 1\n{CLIENT}\negress:\n- action: Allow", kind=SGNP),
+        pol("b", f"order: 2\n{CLIENT}\negress:\n- action: Deny"),
+    ]
+    if server_staged:
+        docs.append(pol("c", f"{SERVER}\ningress:\n- action: Deny", kind=SGNP))
+    w = load(tmp_path, *docs)
+    v = w.ev("ns1/client", "ns1/server")
+    assert v.action == "deny" and v.denied_at == "src" and v.ingress is None
+    assert v.egress is not None and v.egress.pending_action == "allow"
+    assert v.pending_action == pending
+
+
+def test_pending_verdict_denied_by_the_destination_only(tmp_path: Path) -> None:
+    """§1.3 / §2.3: both sides allow now; a staged ingress deny at the server makes the pending
+    verdict deny while the source side's pending stays allow."""
+    w = load(tmp_path, pol("c", f"{SERVER}\ningress:\n- action: Deny", kind=SGNP))
+    v = w.ev("ns1/client", "ns1/server")
+    assert v.action == "allow" and v.pending_action == "deny"
+    assert v.egress is not None and v.egress.pending_action == "allow"
+    assert v.ingress is not None and v.ingress.pending_action == "deny"
