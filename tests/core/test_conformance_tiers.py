@@ -522,3 +522,41 @@ def test_tier_deny_is_final_even_with_an_allowing_profile(tmp_path: Path) -> Non
     v = w.ev("ns1/client", "ns1/server")
     assert v.action == "deny"
     assert v.ingress is not None and all("__PROFILE__" not in s for s in v.ingress.enforced_strings)
+
+
+# =============================================================================================
+# §2.2 Policy names and tiers
+
+
+def test_policy_without_a_tier_is_in_the_default_tier(tmp_path: Path) -> None:
+    """§2.1: each policy is in exactly one tier; default tier `default`."""
+    w = load(tmp_path, gnp("p", f"{SERVER}\ningress:\n- action: Deny"))
+    assert w.cluster.policies["default.p"].tier == "default"
+
+
+@pytest.mark.parametrize("name", ["p", "default.p"])
+def test_default_prefix_may_be_left_out(tmp_path: Path, name: str) -> None:
+    """§2.2: in the `default` tier the `default.` prefix may be left out (stored as
+    `default.<name>`)."""
+    w = load(tmp_path, np_(name, "ns1", f"{SERVER}\ningress:\n- action: Deny"))
+    assert w.ingress("ns1/client", "ns1/server") == ["0|default|ns1/default.p|deny|0"]
+
+
+def test_policy_in_another_tier_must_carry_its_prefix(tmp_path: Path) -> None:
+    """§2.2: a policy in tier `T` other than `default` must be named `T.<name>`."""
+    from desktopviz.core.scenario_yaml import ScenarioError
+
+    with pytest.raises(ScenarioError, match="must be named"):
+        load(tmp_path, tier("sec", 10), gnp("p", f"tier: sec\n{SERVER}\ningress:\n- action: Deny"))
+
+
+@pytest.mark.parametrize(
+    "name", ["knp.default.x", "kanp.adminnetworkpolicy.x", "kbanp.baselineadminnetworkpolicy.x", "ossg.x"]
+)
+def test_reserved_name_prefixes_are_rejected(tmp_path: Path, name: str) -> None:
+    """§2.2: names starting with `knp.default.`, `kanp.adminnetworkpolicy.`,
+    `kbanp.baselineadminnetworkpolicy.` or `ossg.` are reserved for converted policies."""
+    from desktopviz.core.scenario_yaml import ScenarioError
+
+    with pytest.raises(ScenarioError):
+        load(tmp_path, gnp(name, f"{SERVER}\ningress:\n- action: Deny"))
