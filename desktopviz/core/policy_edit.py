@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from desktopviz.core.model import Cluster, Policy, Tier
+from desktopviz.core.policy_edit_enforce import Enforced, enforced_policies
 from desktopviz.core.policy_edit_order import insertion_index, place, sequence
 from desktopviz.core.policy_edit_state import (
     Change,
@@ -32,8 +33,6 @@ from desktopviz.core.policy_edit_yaml import (
     PolicyEditError,
     copy_doc,
     document_of,
-    enforced_document,
-    model_kind,
     staged_document,
     tier_document,
     to_yaml,
@@ -349,32 +348,21 @@ class PolicySet:
 
     def enforce(
         self, doc: Mapping[str, Any] | str, *, replacing: str | None = None, label: str | None = None
-    ) -> Policy:
-        """Make a policy live. A staged document is turned into its enforced kind and the staged
-        policy is deleted (calico.md §2.13); an enforced document replaces `replacing`."""
+    ) -> Policy | None:
+        """Make a policy live (calico.md §2.13). A staged document is turned into its enforced
+        kind and the staged policy is deleted; an enforced document replaces `replacing`. A
+        staged `stagedAction: Delete` document deletes the enforced policy of its name and
+        itself, as one change ("Enforce deletion of …"), and returns None."""
+        result = self._enforced(doc, replacing)
+        self._commit(label or result.label, self.state.tiers, result.policies)
+        return result.policy
+
+    def _enforced(self, doc: Mapping[str, Any] | str, replacing: str | None) -> Enforced:
         if isinstance(doc, str):
             doc = document_of(self._checked_any(doc))
-        kind = model_kind(doc)
-        policies = dict(self.state.policies)
-        from desktopviz.core.policy_edit_yaml import doc_key
-
-        if kind.startswith("Staged"):
-            staged_key = doc_key(doc)
-            policies.pop(staged_key or "", None)
-            if replacing:
-                policies.pop(replacing, None)
-            doc = enforced_document(doc)
-            policies.pop(doc_key(doc) or "", None)  # creates or updates the enforced one
-        elif replacing:
-            policies.pop(replacing, None)
-        policy, _, issues = validate_text(
-            to_yaml(doc), tiers=self.state.tiers, existing=policies, namespaces=self.namespaces
+        return enforced_policies(
+            self.state.policies, self.state.tiers, doc, replacing=replacing, namespaces=self.namespaces
         )
-        if policy is None:
-            raise PolicyEditError(issues, replacing or "")
-        policies[policy.key] = policy
-        self._commit(label or f"Enforce {policy.key}", self.state.tiers, policies)
-        return policy
 
     def _checked_any(self, text: str) -> Policy:
         policy, _, issues = validate_text(text, tiers=self.state.tiers, namespaces=self.namespaces)
@@ -383,26 +371,11 @@ class PolicySet:
         return policy
 
     def preview_state(self, doc: Mapping[str, Any] | str, replacing: str | None = None) -> PolicySetState:
-        """The state as it would be with `doc` enforced in place of `replacing` (a staged
-        document previews as its enforced kind, as Calico's Preview does), without changing
-        anything. Raises PolicyEditError like the change itself would."""
-        if isinstance(doc, str):
-            doc = document_of(self._checked_any(doc))
-        policies = dict(self.state.policies)
-        if replacing:
-            policies.pop(replacing, None)
-        enforced = enforced_document(doc)
-        if model_kind(doc).startswith("Staged"):
-            from desktopviz.core.policy_edit_yaml import doc_key
-
-            policies.pop(doc_key(enforced) or "", None)
-        policy, _, issues = validate_text(
-            to_yaml(enforced), tiers=self.state.tiers, existing=policies, namespaces=self.namespaces
-        )
-        if policy is None:
-            raise PolicyEditError(issues, replacing or "")
-        policies[policy.key] = policy
-        return PolicySetState(dict(self.state.tiers), policies)
+        """The state as it would be after Enforce of `doc` in place of `replacing` (a staged
+        document previews as its enforced kind, as Calico's Preview does; a staged deletion
+        previews the deletion), without changing anything. Raises PolicyEditError like the
+        change itself would."""
+        return PolicySetState(dict(self.state.tiers), self._enforced(doc, replacing).policies)
 
     # -- export ------------------------------------------------------------------------------
     def export_documents(self, keys: Iterable[str] | None = None) -> list[dict[str, Any]]:
