@@ -38,6 +38,7 @@ from desktopviz.core.policy_edit_yaml import (
     to_yaml,
     validate_text,
 )
+from desktopviz.core.scenario_calico import BUILTIN_TIERS, builtin_tier
 
 __all__ = ["Change", "Delta", "EditIssue", "PolicyEditError", "PolicySet", "PolicySetState", "delta"]
 
@@ -83,9 +84,17 @@ class PolicySet:
     def document(self, key: str) -> dict[str, Any]:
         return document_of(self.policy(key))
 
+    def has_tier(self, name: str) -> bool:
+        """A tier of the set, or one Calico has built in (calico.md §2.1)."""
+        return name in self.state.tiers or builtin_tier(name) is not None
+
     def tiers_in_order(self) -> list[Tier]:
+        """Every tier a policy can be put in (the built-in ones too), in evaluation order."""
+        tiers = dict(self.state.tiers)
+        for name in BUILTIN_TIERS:
+            tiers.setdefault(name, builtin_tier(name))  # type: ignore[arg-type]
         return sorted(
-            self.state.tiers.values(),
+            tiers.values(),
             key=lambda t: (t.order is None, t.order if t.order is not None else 0.0, t.name),
         )
 
@@ -280,7 +289,7 @@ class PolicySet:
         if anchor is None and (before or after or tier is None):
             raise PolicyEditError([EditIssue("", f"no policy {(before or after)!r} to place it next to")])
         target = anchor.tier if anchor is not None else str(tier)
-        if target not in self.state.tiers:
+        if not self.has_tier(target):
             raise PolicyEditError([EditIssue("spec.tier", f"no tier {target!r}")])
         doc = document_of(policy)
         if target != policy.tier:
