@@ -150,3 +150,37 @@ def test_the_editor_accepts_built_in_tiers_and_exports_no_tier_document_for_them
     again = load_scenario(folder)
     assert {"kube-baseline.new-policy", "kube-admin.block-feodo"} <= set(again.cluster.policies)
     assert again.cluster.tiers["kube-admin"].order == 1000.0
+
+
+ADMIN_EVENT = """
+  events:
+    - id: admin
+      name: An admin policy
+      actions:
+        - apply:
+            manifests:
+              - apiVersion: projectcalico.org/v3
+                kind: GlobalNetworkPolicy
+                metadata: {name: kube-admin.block}
+                spec:
+                  tier: kube-admin
+                  selector: app == 'server'
+                  ingress: [{action: Deny, source: {selector: app == 'client'}}]
+"""
+
+
+def test_an_event_may_apply_a_policy_in_an_undeclared_built_in_tier(tmp_path: Path) -> None:
+    """§2.1: kube-admin exists in the running cluster too; its policy runs first (order 1,000)."""
+    from test_simulator_felix import _scenario
+
+    from desktopviz.core.simulator import Simulator
+
+    sc = _scenario(
+        tmp_path, "- {from: {workload: shop/client}, to: {service: shop/web}, rate: 1}", events=ADMIN_EVENT
+    )
+    sim = Simulator(sc)
+    sim.advance(300)
+    sim.fire("admin")
+    dst = [log for log in sim.advance(600) if log.reporter == "dst"]
+    assert dst and dst[-1].action == "deny"
+    assert dst[-1].policies["enforced_policies"] == ["0|kube-admin|kube-admin.block|deny|0"]
