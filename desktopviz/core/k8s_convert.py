@@ -119,7 +119,8 @@ def _except(cidr: str, value: Any, path: str) -> str:
     """An `ipBlock.except` entry: a CIDR strictly inside `cidr` (the API server's
     ValidateIPBlock: contained, with a longer prefix)."""
     net, inner = ipaddress.ip_network(cidr), ipaddress.ip_network(_cidr(value, path))
-    if inner.version != net.version or inner.prefixlen <= net.prefixlen or not inner.subnet_of(net):  # type: ignore[arg-type]
+    inside = inner.version == net.version and inner.subnet_of(net)  # type: ignore[arg-type]
+    if not inside or inner.prefixlen <= net.prefixlen:
         raise ConversionError(f"{value!r} must be a strict subset of cidr {cidr}", path)
     return str(inner)
 

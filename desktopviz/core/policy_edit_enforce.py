@@ -30,13 +30,12 @@ __all__ = ["Enforced", "enforced_policies", "staged_action"]
 
 @dataclass(frozen=True)
 class Enforced:
-    """The policies after an Enforce, the policy made live (None: a deletion was enforced),
-    the change's label and the keys it removes."""
+    """The policies after an Enforce, the policy made live (None: a deletion was enforced)
+    and the change's label."""
 
     policies: dict[str, Policy]
     policy: Policy | None
     label: str
-    removed: tuple[str, ...]
 
 
 def staged_action(doc: Mapping[str, Any]) -> str | None:
@@ -64,16 +63,16 @@ def enforced_policies(
     staged_key = doc_key(doc) if staged_action(doc) is not None else None
     if staged_action(doc) == "Delete":
         return _deletion(out, tiers, doc, staged_key, replacing, namespaces)
-    removed = [k for k in dict.fromkeys((staged_key, replacing)) if k and out.pop(k, None) is not None]
+    for key in (staged_key, replacing):
+        out.pop(key or "", None)
     enforced = enforced_document(doc)
-    target = doc_key(enforced) if staged_key else None
-    if target and out.pop(target, None) is not None:  # creates or updates the enforced one
-        removed.append(target)
+    if staged_key:  # creates or updates the enforced one
+        out.pop(doc_key(enforced) or "", None)
     policy, _, issues = validate_text(to_yaml(enforced), tiers=tiers, existing=out, namespaces=namespaces)
     if policy is None:
         raise PolicyEditError(issues, replacing or "")
     out[policy.key] = policy
-    return Enforced(out, policy, f"Enforce {policy.key}", tuple(k for k in removed if k != policy.key))
+    return Enforced(out, policy, f"Enforce {policy.key}")
 
 
 def _deletion(
@@ -103,4 +102,4 @@ def _deletion(
     label = f"Enforce deletion of {target}"
     if not existed:
         label += f" (no such policy: only the staged {staged.key} is removed)"
-    return Enforced(out, None, label, removed)
+    return Enforced(out, None, label)

@@ -343,9 +343,13 @@ class PolicyEditing:
         """The board's Enforce on a staged card (calico.md §2.13): the enforced policy of its
         name is created or updated, or, for `stagedAction: Delete`, deleted."""
         ps = self.policy_set
-        done = self._change(f"enforce {key}", lambda: ps.enforce(ps.document(key), replacing=key))  # type: ignore[union-attr]
+        done = self._change(
+            f"enforce {key}",
+            lambda: ps.enforce(ps.document(key), replacing=key),  # type: ignore[union-attr]
+        )
         if done and ps is not None and ps.history:  # say what it did ("Enforce deletion of …")
-            self.statusBar().showMessage(f"{ps.history[-1].label}: done (Ctrl+Z to undo)", 5000)  # type: ignore[attr-defined]
+            bar = self.statusBar()  # type: ignore[attr-defined]
+            bar.showMessage(f"{ps.history[-1].label}: done (Ctrl+Z to undo)", 5000)
         return done
 
     def stage_changes(self, key: str) -> PolicyEditorDialog | None:

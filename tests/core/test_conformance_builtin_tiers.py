@@ -30,10 +30,8 @@ def rule_gnp(name: str, action: str) -> str:
 
 
 def no_match_gnp(name: str) -> str:
-    return gnp(
-        name,
-        f"tier: {name.split('.')[0]}\n{SERVER}\ningress:\n- {{action: Allow, source: {{selector: app == 'x'}}}}",
-    )
+    never = "{action: Allow, source: {selector: app == 'x'}}"
+    return gnp(name, f"tier: {name.split('.')[0]}\n{SERVER}\ningress:\n- {never}")
 
 
 def test_policies_in_undeclared_kube_admin_and_kube_baseline_load_and_run_in_order(tmp_path: Path) -> None:
