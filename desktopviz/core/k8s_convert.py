@@ -115,6 +115,16 @@ def _cidr(value: Any, path: str) -> str:
         raise ConversionError(f"invalid CIDR {value!r} (expected address/prefix-length)", path) from exc
 
 
+def _except(cidr: str, value: Any, path: str) -> str:
+    """An `ipBlock.except` entry: a CIDR strictly inside `cidr` (the API server's
+    ValidateIPBlock: contained, with a longer prefix)."""
+    net, inner = ipaddress.ip_network(cidr), ipaddress.ip_network(_cidr(value, path))
+    inside = inner.version == net.version and inner.subnet_of(net)  # type: ignore[arg-type]
+    if not inside or inner.prefixlen <= net.prefixlen:
+        raise ConversionError(f"{value!r} must be a strict subset of cidr {cidr}", path)
+    return str(inner)
+
+
 def _peer(peer: Any, path: str) -> EntityRule:
     """One `from`/`to` peer as the selector fields of a Calico EntityRule."""
     peer = _mapping(peer, path, optional=False)
@@ -125,10 +135,10 @@ def _peer(peer: Any, path: str) -> EntityRule:
             raise ConversionError("ipBlock cannot be combined with podSelector or namespaceSelector", path)
         if "cidr" not in block:
             raise ConversionError("cidr is required", f"{path}.ipBlock.cidr")
-        nets = [_cidr(block["cidr"], f"{path}.ipBlock.cidr")]
+        cidr = _cidr(block["cidr"], f"{path}.ipBlock.cidr")
         excepts = _list(block.get("except"), f"{path}.ipBlock.except")
-        not_nets = [_cidr(e, f"{path}.ipBlock.except[{i}]") for i, e in enumerate(excepts)]
-        return EntityRule(nets=nets, not_nets=not_nets)
+        not_nets = [_except(cidr, e, f"{path}.ipBlock.except[{i}]") for i, e in enumerate(excepts)]
+        return EntityRule(nets=[cidr], not_nets=not_nets)
     if peer.get("podSelector") is None and peer.get("namespaceSelector") is None:
         raise ConversionError("a peer needs podSelector, namespaceSelector or ipBlock", path)
     selector = label_selector_to_calico(peer.get("podSelector"), f"{path}.podSelector", pod=True)
@@ -153,8 +163,6 @@ def _port(entry: Any, path: str) -> tuple[str, int | str | None]:
         return proto, None
     if isinstance(port, bool) or not isinstance(port, int | str):
         raise ConversionError(f"invalid port {port!r}", f"{path}.port")
-    if isinstance(port, str) and port.isdigit():
-        port = int(port)
     if isinstance(port, int):
         if not 1 <= port <= 65535:
             raise ConversionError(f"port {port} out of range 1-65535", f"{path}.port")
@@ -167,8 +175,12 @@ def _port(entry: Any, path: str) -> tuple[str, int | str | None]:
         return proto, port if end == port else f"{port}:{end}"
     if not valid_port_name(port):
         # Kubernetes validates NetworkPolicyPort names (IsValidPortName) before Calico sees them;
-        # Calico's own PortFromString would drop the rule ("invalid name for named port").
-        raise ConversionError(port_name_error(port), f"{path}.port")
+        # Calico's own PortFromString would drop the rule ("invalid name for named port"). A
+        # quoted number is a string, so a port name, and refused (it has no letter).
+        message = port_name_error(port)
+        if port.strip().isdigit():
+            message += f"; write a port number without quotes (port: {port.strip()})"
+        raise ConversionError(message, f"{path}.port")
     if end is not None:
         raise ConversionError("endPort needs a numeric port", f"{path}.endPort")
     return proto, port

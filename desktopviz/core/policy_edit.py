@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from desktopviz.core.model import Cluster, Policy, Tier
+from desktopviz.core.policy_edit_enforce import Enforced, enforced_policies
 from desktopviz.core.policy_edit_order import insertion_index, place, sequence
 from desktopviz.core.policy_edit_state import (
     Change,
@@ -32,13 +33,12 @@ from desktopviz.core.policy_edit_yaml import (
     PolicyEditError,
     copy_doc,
     document_of,
-    enforced_document,
-    model_kind,
     staged_document,
     tier_document,
     to_yaml,
     validate_text,
 )
+from desktopviz.core.scenario_calico import BUILTIN_TIERS, builtin_tier
 
 __all__ = ["Change", "Delta", "EditIssue", "PolicyEditError", "PolicySet", "PolicySetState", "delta"]
 
@@ -84,9 +84,17 @@ class PolicySet:
     def document(self, key: str) -> dict[str, Any]:
         return document_of(self.policy(key))
 
+    def has_tier(self, name: str) -> bool:
+        """A tier of the set, or one Calico has built in (calico.md §2.1)."""
+        return name in self.state.tiers or builtin_tier(name) is not None
+
     def tiers_in_order(self) -> list[Tier]:
+        """Every tier a policy can be put in (the built-in ones too), in evaluation order."""
+        tiers = dict(self.state.tiers)
+        for name in BUILTIN_TIERS:
+            tiers.setdefault(name, builtin_tier(name))  # type: ignore[arg-type]
         return sorted(
-            self.state.tiers.values(),
+            tiers.values(),
             key=lambda t: (t.order is None, t.order if t.order is not None else 0.0, t.name),
         )
 
@@ -281,7 +289,7 @@ class PolicySet:
         if anchor is None and (before or after or tier is None):
             raise PolicyEditError([EditIssue("", f"no policy {(before or after)!r} to place it next to")])
         target = anchor.tier if anchor is not None else str(tier)
-        if target not in self.state.tiers:
+        if not self.has_tier(target):
             raise PolicyEditError([EditIssue("spec.tier", f"no tier {target!r}")])
         doc = document_of(policy)
         if target != policy.tier:
@@ -349,32 +357,21 @@ class PolicySet:
 
     def enforce(
         self, doc: Mapping[str, Any] | str, *, replacing: str | None = None, label: str | None = None
-    ) -> Policy:
-        """Make a policy live. A staged document is turned into its enforced kind and the staged
-        policy is deleted (calico.md §2.13); an enforced document replaces `replacing`."""
+    ) -> Policy | None:
+        """Make a policy live (calico.md §2.13). A staged document is turned into its enforced
+        kind and the staged policy is deleted; an enforced document replaces `replacing`. A
+        staged `stagedAction: Delete` document deletes the enforced policy of its name and
+        itself, as one change ("Enforce deletion of …"), and returns None."""
+        result = self._enforced(doc, replacing)
+        self._commit(label or result.label, self.state.tiers, result.policies)
+        return result.policy
+
+    def _enforced(self, doc: Mapping[str, Any] | str, replacing: str | None) -> Enforced:
         if isinstance(doc, str):
             doc = document_of(self._checked_any(doc))
-        kind = model_kind(doc)
-        policies = dict(self.state.policies)
-        from desktopviz.core.policy_edit_yaml import doc_key
-
-        if kind.startswith("Staged"):
-            staged_key = doc_key(doc)
-            policies.pop(staged_key or "", None)
-            if replacing:
-                policies.pop(replacing, None)
-            doc = enforced_document(doc)
-            policies.pop(doc_key(doc) or "", None)  # creates or updates the enforced one
-        elif replacing:
-            policies.pop(replacing, None)
-        policy, _, issues = validate_text(
-            to_yaml(doc), tiers=self.state.tiers, existing=policies, namespaces=self.namespaces
+        return enforced_policies(
+            self.state.policies, self.state.tiers, doc, replacing=replacing, namespaces=self.namespaces
         )
-        if policy is None:
-            raise PolicyEditError(issues, replacing or "")
-        policies[policy.key] = policy
-        self._commit(label or f"Enforce {policy.key}", self.state.tiers, policies)
-        return policy
 
     def _checked_any(self, text: str) -> Policy:
         policy, _, issues = validate_text(text, tiers=self.state.tiers, namespaces=self.namespaces)
@@ -383,26 +380,11 @@ class PolicySet:
         return policy
 
     def preview_state(self, doc: Mapping[str, Any] | str, replacing: str | None = None) -> PolicySetState:
-        """The state as it would be with `doc` enforced in place of `replacing` (a staged
-        document previews as its enforced kind, as Calico's Preview does), without changing
-        anything. Raises PolicyEditError like the change itself would."""
-        if isinstance(doc, str):
-            doc = document_of(self._checked_any(doc))
-        policies = dict(self.state.policies)
-        if replacing:
-            policies.pop(replacing, None)
-        enforced = enforced_document(doc)
-        if model_kind(doc).startswith("Staged"):
-            from desktopviz.core.policy_edit_yaml import doc_key
-
-            policies.pop(doc_key(enforced) or "", None)
-        policy, _, issues = validate_text(
-            to_yaml(enforced), tiers=self.state.tiers, existing=policies, namespaces=self.namespaces
-        )
-        if policy is None:
-            raise PolicyEditError(issues, replacing or "")
-        policies[policy.key] = policy
-        return PolicySetState(dict(self.state.tiers), policies)
+        """The state as it would be after Enforce of `doc` in place of `replacing` (a staged
+        document previews as its enforced kind, as Calico's Preview does; a staged deletion
+        previews the deletion), without changing anything. Raises PolicyEditError like the
+        change itself would."""
+        return PolicySetState(dict(self.state.tiers), self._enforced(doc, replacing).policies)
 
     # -- export ------------------------------------------------------------------------------
     def export_documents(self, keys: Iterable[str] | None = None) -> list[dict[str, Any]]:

@@ -10,24 +10,31 @@ from desktopviz.core.model import Tier, policy_sort_key
 from desktopviz.core.policy_edit_order import sequence
 from desktopviz.core.policy_edit_state import PolicySetState
 from desktopviz.core.policy_edit_yaml import document_of, tier_document
+from desktopviz.core.scenario_calico import BUILTIN_TIERS, builtin_tier
 
 
 def tiers_in_order(state: PolicySetState) -> list[Tier]:
+    """The set's tiers and the built-in ones its policies use (calico.md §2.1), in order."""
+    tiers = dict(state.tiers)
+    for p in state.policies.values():
+        builtin = builtin_tier(p.tier) if p.tier not in tiers else None
+        if builtin is not None:
+            tiers[p.tier] = builtin
     return sorted(
-        state.tiers.values(),
+        tiers.values(),
         key=lambda t: (t.order is None, t.order if t.order is not None else 0.0, t.name),
     )
 
 
 def export_documents(state: PolicySetState, keys: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """Tiers (other than default) then policies in evaluation order; `keys` limits the
-    policies (and the tiers to theirs)."""
+    """Tiers (other than the built-in ones, which need no document) then policies in
+    evaluation order; `keys` limits the policies (and the tiers to theirs)."""
     wanted = None if keys is None else set(keys)
     docs: list[dict[str, Any]] = []
     tiers_used = {p.tier for k, p in state.policies.items() if wanted is None or k in wanted}
     ordered = tiers_in_order(state)
     for tier in ordered:
-        if tier.name != "default" and (wanted is None or tier.name in tiers_used):
+        if tier.name not in BUILTIN_TIERS and (wanted is None or tier.name in tiers_used):
             docs.append(tier_document(tier))
     policies = list(state.policies.values())
     for tier in ordered:
@@ -35,7 +42,7 @@ def export_documents(state: PolicySetState, keys: Iterable[str] | None = None) -
             if wanted is None or p.key in wanted:
                 docs.append(document_of(p))
     for p in sorted(policies, key=policy_sort_key):  # tiers not defined
-        if p.tier not in state.tiers and (wanted is None or p.key in wanted):
+        if p.tier not in state.tiers and not builtin_tier(p.tier) and (wanted is None or p.key in wanted):
             docs.append(document_of(p))
     return docs
 

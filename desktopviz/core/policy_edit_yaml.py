@@ -24,6 +24,7 @@ import yaml
 from desktopviz.core.k8s_convert import default_policy_types
 from desktopviz.core.model import Policy, Tier
 from desktopviz.core.policy_yaml import CALICO_API, plain, policy_document
+from desktopviz.core.scenario_calico import BUILTIN_TIERS
 
 K8S_API = "networking.k8s.io/v1"
 DELETE_ANNOTATION = "desktopviz.io/delete"
@@ -208,7 +209,8 @@ def validate_text(
     namespaces: Iterable[str] | None = None,
     replacing: str | None = None,
 ) -> tuple[Policy | None, dict[str, Any] | None, list[EditIssue]]:
-    """Parse one policy document and check it against the policy set: the tier must exist,
+    """Parse one policy document and check it against the policy set: the tier must exist
+    (in `tiers`, or built in: `default`, `kube-admin`, `kube-baseline`),
     the namespace too (when known), and the key must not collide with another policy
     (`replacing` is the key of the policy being edited). Returns (policy, document, issues);
     the policy is None whenever there is an issue."""
@@ -223,7 +225,7 @@ def validate_text(
             issues.append(EditIssue("kind", "not a policy document"))
         return None, None, issues
     policy, doc = policies[0]
-    if policy.tier not in set(tiers):
+    if policy.tier not in set(tiers) and policy.tier not in BUILTIN_TIERS:  # calico.md §2.1
         line, col = _line_of(text, "tier")
         issues.append(EditIssue("spec.tier", f"tier {policy.tier!r} does not exist", line, col))
     if namespaces is not None and policy.namespace and policy.namespace not in set(namespaces):

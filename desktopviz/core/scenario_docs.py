@@ -29,6 +29,7 @@ from desktopviz.core.model import (
 )
 from desktopviz.core.scenario_calico import (
     POLICY_KINDS,
+    builtin_tier,
     parse_host_endpoint,
     parse_network_set,
     parse_policy,
@@ -272,7 +273,11 @@ class Registry:
             if ns is not None and not isinstance(obj, Namespace) and not self._exists("namespaces", ns):
                 node_at(root, "metadata.namespace").error(f"namespace {ns!r} does not exist")
             if isinstance(obj, Policy) and not self._exists("tiers", obj.tier):
-                node_at(root, "spec.tier").error(f"tier {obj.tier!r} does not exist")
+                builtin = builtin_tier(obj.tier)
+                if builtin is None:
+                    node_at(root, "spec.tier").error(f"tier {obj.tier!r} does not exist")
+                elif self.base is None:  # (an event's policy finds it in the engine, as built in)
+                    self.cluster.tiers[obj.tier] = builtin  # as `default`: no document needed
             if isinstance(obj, (Workload, Pod)):
                 self._check_service_account(obj, root)
             if isinstance(obj, HostEndpoint) and obj.node not in placer.nodes:

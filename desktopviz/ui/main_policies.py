@@ -340,8 +340,17 @@ class PolicyEditing:
         )
 
     def enforce_staged(self, key: str) -> bool:
+        """The board's Enforce on a staged card (calico.md §2.13): the enforced policy of its
+        name is created or updated, or, for `stagedAction: Delete`, deleted."""
         ps = self.policy_set
-        return self._change(f"enforce {key}", lambda: ps.enforce(ps.document(key), replacing=key))  # type: ignore[union-attr]
+        done = self._change(
+            f"enforce {key}",
+            lambda: ps.enforce(ps.document(key), replacing=key),  # type: ignore[union-attr]
+        )
+        if done and ps is not None and ps.history:  # say what it did ("Enforce deletion of …")
+            bar = self.statusBar()  # type: ignore[attr-defined]
+            bar.showMessage(f"{ps.history[-1].label}: done (Ctrl+Z to undo)", 5000)
+        return done
 
     def stage_changes(self, key: str) -> PolicyEditorDialog | None:
         """The editor on an enforced policy, to stage a changed version of it (a staged copy

@@ -105,8 +105,11 @@ class BoardEditing:
             ("Insert policy before…", lambda: self.newPolicyRequested.emit(bp.tier, bp.key, None)),
             ("Insert policy after…", lambda: self.newPolicyRequested.emit(bp.tier, None, bp.key)),
         ]
-        if bp.staged:
-            entries.append(("Enforce", lambda: self.enforceRequested.emit(bp.key)))
+        if bp.staged:  # enforcing a staged Delete deletes the enforced policy (calico.md §2.13)
+            deletes = bp.policy is not None and bp.policy.staged_action == "Delete"
+            entries.append(
+                ("Enforce deletion" if deletes else "Enforce", lambda: self.enforceRequested.emit(bp.key))
+            )
         else:
             entries.append(("Stage changes…", lambda: self.stageRequested.emit(bp.key)))
         entries.append(("Delete", lambda: self.deleteRequested.emit(bp.key)))

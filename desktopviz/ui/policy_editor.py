@@ -275,24 +275,41 @@ class PolicyEditorDialog(QDialog):
         if self._validate_now():
             self.status.setText(f"Cannot {label}: {self.issues[0]}")
             return False
-        before = self.policy_set.state
+        before, doc = self.policy_set.state, self.document()
         try:
             policy = action()
         except PolicyEditError as exc:
             self.issues = exc.issues
             self.status.setText(f"Cannot {label}: {exc}")
             return False
+        self._emit_delta(before, self.policy_set.state, "enforce")
+        if policy is None:  # a staged deletion was enforced (calico.md §2.13): nothing left to edit
+            self._start_new(
+                doc, f"{self.policy_set.history[-1].label}: done; the editor now holds a new policy"
+            )
+            return True
         self.policy_key = policy.key
         self.delete_button.setEnabled(True)
-        self._emit_delta(before, self.policy_set.state, "enforce")
         self._set_document(self.policy_set.document(policy.key))
         self._validate_now()
         self.status.setText(f"{label.capitalize()}d {policy.key}")
         return True
 
+    def _start_new(self, doc: dict[str, Any], status: str) -> None:
+        """The policy edited is gone: the dialog goes on with a new one in its tier and namespace."""
+        spec, md = doc.get("spec") or {}, doc.get("metadata") or {}
+        tier = str(spec.get("tier") or "default")
+        self.policy_key, self.insert_before, self.insert_after = None, None, None
+        self.delete_button.setEnabled(False)
+        self.setWindowTitle("Create a policy")
+        self._set_document(self.policy_set.new_document(tier, md.get("namespace")))
+        self._validate_now()
+        self.status.setText(status)
+
     def enforce(self) -> bool:
         """Make the policy live (a new one is placed as asked; a staged one replaces the
-        enforced policy of its name and is deleted)."""
+        enforced policy of its name and is deleted; a staged deletion deletes both and leaves
+        the dialog on a new policy)."""
         doc = self.yaml.toPlainText()
         if self.policy_key is None:
             return self._act(

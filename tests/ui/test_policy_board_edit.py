@@ -108,6 +108,29 @@ def test_card_menu_offers_edit_insert_delete_and_enforce_for_staged(qtbot, board
     assert sig.args == ["storefront/default.staged:restricted"]
 
 
+def test_a_staged_delete_card_offers_enforce_deletion(qtbot, scenario):
+    """Enforcing a staged policy whose stagedAction is Delete deletes the enforced policy
+    (calico.md §2.13): the card's menu says so."""
+    import copy
+
+    sc = copy.deepcopy(scenario)
+    key = "storefront/default.staged:restricted"
+    sc.cluster.policies[key].staged_action = "Delete"
+    b = PolicyBoard()
+    qtbot.addWidget(b)
+    b.resize(1300, 900)
+    b.show()
+    b.set_scenario(sc)
+    qtbot.waitUntil(lambda: b._layout_ready and b.is_idle(), timeout=15000)
+    b.set_editable(True)
+    acts = {a.text(): a for a in b.card_menu(b.card_widgets[key]).actions()}
+    assert "Enforce" not in acts
+    with qtbot.waitSignal(b.enforceRequested) as sig:
+        acts["Enforce deletion"].trigger()
+    assert sig.args == [key]
+    b.shutdown()
+
+
 def test_dropping_a_card_asks_to_move_it_between_the_cards_under_the_pointer(qtbot, board):
     board.set_editable(True)
     col = column(board, "security")

@@ -208,3 +208,50 @@ def test_no_rule_selected_shows_a_hint_not_an_empty_form(qtbot, editor):
     assert rule.isEnabled() and not rule.hint.isVisible()
     assert rule.source.isVisible() and rule.destination.isVisible()
     assert rule.title.text() == "Egress rule 1"
+
+
+STAGED_DELETE = {  # calico.md §2.13: stages the deletion of the enforced policy of this name
+    "apiVersion": "projectcalico.org/v3",
+    "kind": "StagedNetworkPolicy",
+    "metadata": {"name": "trusted", "namespace": "storefront"},
+    "spec": {"stagedAction": "Delete"},
+}
+
+
+def test_enforcing_a_staged_delete_deletes_both_and_goes_on_with_a_new_policy(qtbot, ps, scenario):
+    """§2.13: Enforce of a `stagedAction: Delete` policy deletes the enforced policy of its name
+    and the staged one; the dialog says so and holds a new policy (nothing is left to edit)."""
+    staged = ps.add(STAGED_DELETE)
+    dlg = PolicyEditorDialog(ps, staged.key, cluster=scenario.cluster)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    removed, applied = [], []
+    dlg.removeRequested.connect(removed.append)
+    dlg.applyRequested.connect(lambda p, _m: applied.append(p.key))
+    assert dlg.enforce_button.isEnabled() and dlg.enforce()
+    assert sorted(removed) == [staged.key, TRUSTED] and applied == []
+    assert TRUSTED not in ps.policies and staged.key not in ps.policies
+    assert dlg.status.text() == (
+        "Enforce deletion of storefront/default.trusted: done; the editor now holds a new policy"
+    )
+    assert dlg.policy_key is None and not dlg.delete_button.isEnabled()
+    doc = dlg.document()
+    assert doc["kind"] == "NetworkPolicy" and doc["metadata"]["namespace"] == "storefront"
+    assert dlg.title.text().startswith("Create NetworkPolicy storefront/")
+    assert dlg.issues == [] and dlg.enforce_button.isEnabled()
+    assert ps.history[-1].label == "Enforce deletion of storefront/default.trusted"
+    dlg.undo()  # one change: both come back, and the simulation is told
+    assert TRUSTED in ps.policies and staged.key in ps.policies
+    assert sorted(applied) == [staged.key, TRUSTED]
+
+
+def test_preview_of_a_staged_delete_shows_the_policy_deleted(qtbot, ps, scenario):
+    """§2.13 / §4.3: Preview of a staged deletion compares with the policy gone."""
+    staged = ps.add(STAGED_DELETE)
+    dlg = PolicyEditorDialog(ps, staged.key, cluster=scenario.cluster)
+    qtbot.addWidget(dlg)
+    request = dlg.preview_request()
+    assert request is not None
+    assert TRUSTED in request.before.policies
+    assert TRUSTED not in request.after.policies and staged.key not in request.after.policies
+    assert TRUSTED in ps.policies  # nothing changed yet
