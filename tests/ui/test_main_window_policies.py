@@ -274,7 +274,7 @@ def test_enforce_of_a_staged_delete_on_the_board_deletes_the_policy_everywhere(
     ).key
     qtbot.waitUntil(lambda: staged in w.board.card_widgets, timeout=10_000)
     menu = {a.text(): a for a in w.board.card_menu(w.board.card_widgets[staged]).actions()}
-    menu["Enforce"].trigger()
+    menu["Enforce deletion"].trigger()  # the card says what Enforce does here
     assert TRUSTED not in w.policy_set.policies and staged not in w.policy_set.policies
     assert w.statusBar().currentMessage() == (
         "Enforce deletion of storefront/default.trusted: done (Ctrl+Z to undo)"
