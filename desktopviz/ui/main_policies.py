@@ -14,7 +14,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
+from PySide6.QtCore import Qt, QThreadPool, Slot
 from PySide6.QtWidgets import QDockWidget
 
 # Loaded with the window, not by the first session's engine job: importing (compiling, where
@@ -23,44 +23,12 @@ import desktopviz.core.board_traces  # noqa: F401
 import desktopviz.core.policy  # noqa: F401
 from desktopviz.core.policy_edit import PolicySet, PolicySetState, delta
 from desktopviz.core.policy_edit_yaml import PolicyEditError
-from desktopviz.ui.policy_editor import PolicyEditorDialog, send_delta
+from desktopviz.ui.policy_editor import PolicyEditorDialog
 from desktopviz.ui.policy_editor_tier import TierDialog
 from desktopviz.ui.policy_editor_views import ChangeLogView
+from desktopviz.ui.policy_sim_link import EngineJob, apply_delta_to_engine, send_delta  # noqa: F401 - re-exported
 
 NO_SCENARIO = "This stored run has no scenario: open its scenario to edit policies."
-
-
-class _EngineJob(QRunnable):
-    """Builds a PolicyEngine over a cluster in the thread pool."""
-
-    class Relay(QObject):
-        done = Signal(int, object, object)
-
-    def __init__(self, token: int, cluster: Any, relay: _EngineJob.Relay) -> None:
-        super().__init__()
-        self.token, self.cluster, self.relay = token, cluster, relay
-
-    def run(self) -> None:
-        from desktopviz.core.policy import PolicyEngine
-
-        try:
-            engine: Any = PolicyEngine(self.cluster)
-        except Exception as exc:  # noqa: BLE001 - reported in the GUI thread
-            engine = exc
-        self.relay.done.emit(self.token, self.cluster, engine)
-
-
-def apply_delta_to_engine(engine: Any, cluster: Any, d: Any) -> None:
-    """Bring a PolicyEngine (and the cluster it reads) to a policy-set change."""
-    for tier in d.tiers:
-        engine.set_tier(tier)
-    for name in d.removed_tiers:
-        cluster.tiers.pop(name, None)
-    for key in d.removed:
-        if engine.policy(key) is not None:
-            engine.remove_policy(key)
-    for policy in d.applied:
-        engine.apply_policy(policy)
 
 
 class PolicyEditing:
@@ -85,7 +53,7 @@ class PolicyEditing:
         self._absorbing = False
         self._engine_token = 0
         self._session_engine_token = -1
-        self._relay = _EngineJob.Relay(self)  # type: ignore[arg-type]
+        self._relay = EngineJob.Relay(self)  # type: ignore[arg-type]
         self._relay.done.connect(self._engine_built)
         self.changelog = ChangeLogView()
         self.changelog.setObjectName("policyChangeLog")
@@ -132,7 +100,7 @@ class PolicyEditing:
             # make each of its calls into Python wait for the GIL (bench_ui_latency).
             self.gui_engine = None
             self._session_engine_token = self._engine_token
-            job = _EngineJob(self._engine_token, scenario.cluster, self._relay)
+            job = EngineJob(self._engine_token, scenario.cluster, self._relay)
             self.when_views_idle(lambda: self._start_engine_job(job))  # type: ignore[attr-defined]
             ps = PolicySet.from_cluster(scenario.cluster)
             ps.subscribe(self._policy_set_changed)
@@ -142,7 +110,7 @@ class PolicyEditing:
         self.visualizer.set_engine(self.gui_engine)
         self._update_policy_actions()
 
-    def _start_engine_job(self, job: _EngineJob) -> None:
+    def _start_engine_job(self, job: EngineJob) -> None:
         """Build the engine, unless a newer session or cluster has made it stale meanwhile."""
         if job.token == self._engine_token:
             QThreadPool.globalInstance().start(job)
@@ -204,7 +172,7 @@ class PolicyEditing:
         finally:
             self._absorbing = False
         self._engine_token += 1
-        QThreadPool.globalInstance().start(_EngineJob(self._engine_token, snap.cluster, self._relay))
+        QThreadPool.globalInstance().start(EngineJob(self._engine_token, snap.cluster, self._relay))
 
     @Slot(int, object, object)
     def _engine_built(self, token: int, cluster: Any, engine: Any) -> None:

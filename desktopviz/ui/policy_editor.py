@@ -44,10 +44,11 @@ from PySide6.QtWidgets import (
 )
 
 from desktopviz.core.model import Cluster
-from desktopviz.core.policy_edit import Change, Delta, PolicySet, PolicySetState, delta
+from desktopviz.core.policy_edit import Change, PolicySet, PolicySetState, delta
 from desktopviz.core.policy_edit_yaml import EditIssue, PolicyEditError, to_yaml
 from desktopviz.ui.policy_editor_form import PolicyForm
 from desktopviz.ui.policy_editor_views import ChangeLogView, PreviewView, WhatIfRequest, run_preview
+from desktopviz.ui.policy_sim_link import connect_controller, send_delta
 
 VALIDATE_MS = 250
 
@@ -402,34 +403,6 @@ class PolicyEditorDialog(QDialog):
         except ValueError:
             pass
         super().done(result)
-
-
-def send_delta(controller: Any, d: Delta) -> list[str]:
-    """Tell a running simulation (SimController or Simulator: `apply_policy`, `remove_policy`)
-    about a policy-set change, e.g. after `policy_set.move(...)` from a board drag. Tier
-    changes need a `set_tier` command the controller may not have: they are returned
-    (names) when it is missing, so the caller can warn."""
-    skipped: list[str] = []
-    for tier in d.tiers:
-        setter = getattr(controller, "set_tier", None)
-        if setter is None:
-            skipped.append(tier.name)
-        else:
-            setter(tier)
-    for key in d.removed:
-        controller.remove_policy(key)
-    for policy in d.applied:
-        controller.apply_policy(policy)
-    return skipped
-
-
-def connect_controller(dialog: PolicyEditorDialog, controller: Any) -> None:
-    """Wire an editor to a SimController: enforce/stage/delete/undo reach the simulation
-    (new connections only, as in Calico)."""
-    dialog.applyRequested.connect(lambda policy, _mode: controller.apply_policy(policy))
-    dialog.removeRequested.connect(controller.remove_policy)
-    if hasattr(controller, "set_tier"):
-        dialog.tierRequested.connect(controller.set_tier)
 
 
 __all__ = ["Change", "PolicyEditorDialog", "WhatIfRequest", "connect_controller", "send_delta"]
