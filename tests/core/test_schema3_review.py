@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
+import subprocess
+import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_store import flow
@@ -180,3 +184,149 @@ def test_two_imports_of_one_file_at_once_store_each_record_once(tmp_path: Path) 
             if new:
                 w.write(b, {"imported": b.n})
         assert one.count() == len(rows)
+
+
+# -- randomized comparisons (pass on this branch: kept as regression checks) --------------------
+
+_VALUES = {
+    "source_namespace": ["storefront", "-", "catalog"],
+    "dest_name_aggr": ["backend-*", "pub"],
+    "action": ["allow", "deny"],
+    "reporter": ["src", "dst"],
+    "dest_port": ["80", "443"],
+    "source_port": ["443", "1"],
+    "source_ip": ["10.0.0.1"],
+    "host": ["h1"],
+    "num_flows": ["3", "25"],
+    "bytes_in": ["1000", "500000"],
+    "start_time": ["1700000300", "1700003000"],
+    "namespace": ["storefront", "catalog"],
+    "policy": ["storefront/default.web", "t.staged:y"],
+    "tier": ["default", "security"],
+    "policy_action": ["allow", "deny", "pass"],
+    "rule": ["0", "-1"],
+    "trace": ["enforced", "pending"],
+    "pending_policy": ["storefront/default.staged:x"],
+    "dest_labels.app": ["backend", "frontend"],
+    "labels": ["app=backend"],
+    "dest_domains": ["example.com"],
+}
+
+
+def _random_filter(r: random.Random, depth: int) -> str:
+    if depth == 0 or r.random() < 0.3:
+        f = r.choice(list(_VALUES))
+        v = r.choice(_VALUES[f])
+        op = r.choice(["=", "=", "!=", "<", ">=", "in", "exists"])
+        if op == "exists":
+            return f"{f} exists"
+        if op == "in":
+            return f"{f} in ({v}, {r.choice(_VALUES[f])})"
+        return f'{f} {op} "{v}"'
+    k = r.random()
+    if k < 0.25:
+        return f"not ({_random_filter(r, depth - 1)})"
+    op = " and " if k < 0.65 else " or "
+    return "(" + op.join(_random_filter(r, depth - 1) for _ in range(r.randint(2, 3))) + ")"
+
+
+def _varied_store(path: Path, n: int) -> tuple[FlowStore, list[Any]]:
+    from test_store_rollup import varied_logs
+
+    logs: list[Any] = varied_logs(n, seed=5)
+    r = random.Random(2)
+    for i in range(0, n, 7):  # nulls in key columns, ties on start_time
+        logs[i] = flow(
+            start=1_700_000_000,
+            dest_port=r.choice([None, 443, 80]),
+            source_port=r.choice([None, 443]),
+            source_ip=r.choice([None, "10.0.0.1"]),
+            host=r.choice([None, "h1"]),
+        )
+    store = FlowStore(path)
+    return store, logs
+
+
+def test_filters_select_what_the_schema_2_compiler_selected(tmp_path: Path) -> None:
+    """Random filters (not, or, NULL fields, labels, policy tests, key and data fields mixed):
+    the schema-3 SQL (key tests as key-id subqueries) selects the same logs as main's schema-2
+    compiler (454b344) run on the flow_logs view, also through queries.count_rows/flow_rows."""
+    from desktopviz.core import filterlang_sql, queries
+    from desktopviz.core.filterlang import FilterError, parse_filter
+
+    try:
+        src = subprocess.run(
+            ["git", "show", "454b344:desktopviz/core/filterlang_sql.py"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("main's schema-2 compiler (git 454b344) is not available")
+    old = types.ModuleType("schema2_filterlang_sql")
+    exec(compile(src, "schema2_filterlang_sql.py", "exec"), old.__dict__)
+    store, logs = _varied_store(tmp_path / "s.db", 400)
+    with store:
+        store.insert(logs, strict=False)
+        c = store.conn
+        ran = 0
+        for i in range(400):
+            text = _random_filter(random.Random(i), 3)
+            try:
+                node = parse_filter(text)
+                new_sql, new_args = filterlang_sql.compile_node(text, node, 1_700_100_000)
+                old_sql, old_args = old.compile_node(text, node, 1_700_100_000)
+            except FilterError:
+                continue
+            ran += 1
+            want = [
+                r[0] for r in c.execute(f"SELECT id FROM flow_logs WHERE {old_sql} ORDER BY id", old_args)
+            ]
+            got = [r[0] for r in c.execute(f"SELECT id FROM flow_logs WHERE {new_sql} ORDER BY id", new_args)]
+            assert got == want, text
+            assert queries.count_rows(c, new_sql, new_args) == len(want), text
+            page = queries.flow_rows(c, new_sql, new_args, order_by="dest_port", descending=False, limit=50)
+            sql = f"SELECT id FROM flow_logs WHERE {old_sql} ORDER BY dest_port, id LIMIT 50"
+            assert [x.id for x in page] == [r[0] for r in c.execute(sql, old_args)], text
+        assert ran > 250
+
+
+@pytest.mark.parametrize("sort", ["start_time", "source_namespace", "dest_port", "host", "bytes_in"])
+def test_every_browser_page_is_the_slice_of_the_whole_listing(tmp_path: Path, sort: str) -> None:
+    """Pages read in random order (with the anchors the model keeps, total known or not) equal
+    the slice of the whole ordered snapshot, with logs stored between page reads; counts too."""
+    from desktopviz.core.filterlang import compile_filter
+    from desktopviz.core.store import COLUMNS
+    from desktopviz.ui import flow_browser_data as fb
+
+    store, logs = _varied_store(tmp_path / "s.db", 500)
+    with store:
+        store.insert(logs[:400], strict=False)
+        c = store.conn
+        more = iter(range(400, 500, 10))
+        filters = ["", "action = deny", "not (reporter = src)", "dest_port = 80 or bytes_in > 500000"]
+        for k, (text, desc, length) in enumerate(
+            (f, d, n) for f in filters for d in (True, False) for n in (7, 50)
+        ):
+            sf = compile_filter(text, now=1_700_100_000) if text else None
+            where, params = (sf.sql, tuple(sf.params)) if sf else ("", ())
+            q = fb.Query(where, params, sort, desc, c.execute("SELECT max(id) FROM flow_data").fetchone()[0])
+            sql = f"SELECT {', '.join(COLUMNS)} FROM flow_logs {q.where_clause()} {q.order()}"
+            full = [tuple(r) for r in c.execute(sql, q.args())]
+            assert fb.count(c, q) == len(full), text
+            anchors = fb.Anchors()
+            r = random.Random(k)
+            starts = list(range(0, len(full), length))
+            r.shuffle(starts)
+            for j, start in enumerate(starts):
+                if j == 2:
+                    lo = next(more, 400)
+                    store.insert(logs[lo : lo + 10], strict=False)
+                n = min(length, len(full) - start)
+                page = fb.fetch_page(c, q, start, n, len(full) if r.random() < 0.5 else None, anchors)
+                assert page == full[start : start + n], (text, desc, length, start)
+                if page:
+                    anchors.add(start, fb.row_key(q, page[0]))
+                    anchors.add(start + len(page) - 1, fb.row_key(q, page[-1]))
+            assert fb.count(c, q) == len(full), text
