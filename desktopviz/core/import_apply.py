@@ -33,7 +33,7 @@ from desktopviz.core.import_summary import FileSummary, ImportSummary
 from desktopviz.core.import_worker import Handover
 from desktopviz.core.store import StoreError
 from desktopviz.core.store_ingest import label_set_id, trace_id
-from desktopviz.core.store_keys import KEY_COLUMNS
+from desktopviz.core.store_keys import KEY_COLUMNS, rollback
 from desktopviz.core.store_rollup import Hit, HitKeys, execute_rollups, rollup_rows
 
 __all__ = ["REJECTED", "KeyedWriter"]
@@ -109,7 +109,7 @@ class KeyedWriter:
         b = item.batch
         fs.records_read += item.read
         self.accept(b)
-        if not b.n or b.bad_traces or not self.all_new(b):
+        if not b.n or b.bad_traces:
             return False
         done = self.writer.counts
         counts = {
@@ -119,7 +119,10 @@ class KeyedWriter:
             "duplicates": 0,
         }
         try:
-            self.write(b, counts)
+            if not self.write(b, counts):
+                return (
+                    False  # another import stored some of these meanwhile: the store's insert sorts them out
+                )
         except REJECTED:
             return False  # rolled back; the store's insert will find the record it refuses
         fs.flow_logs += b.n
@@ -158,9 +161,12 @@ class KeyedWriter:
                         return False
         return True
 
-    def write(self, b: KeyedBatch, counts: dict[str, int]) -> None:
+    def write(self, b: KeyedBatch, counts: dict[str, int]) -> bool:
         """Store a batch whose records are all new with its digests, adding ``counts`` to the
-        file's, in one transaction; raises (storing nothing) what the store's insert raises."""
+        file's, in one transaction; False (storing nothing) when a record is not new
+        (:meth:`all_new`, checked inside the transaction, so another import of the same file
+        writing meanwhile cannot make both store it); raises (storing nothing) what the
+        store's insert raises."""
         w = self.writer
         store = w.store
         if store.readonly:
@@ -169,6 +175,9 @@ class KeyedWriter:
         totals = {k: w.counts[k] + counts.get(k, 0) for k in COUNT_COLUMNS}
         c.execute("BEGIN IMMEDIATE")
         try:
+            if not self.all_new(b):
+                c.execute("ROLLBACK")
+                return False
             self._insert(b)
             c.execute(
                 "UPDATE imports SET records_read = ?, imported = ?, duplicates = ?, skipped = ? WHERE id = ?",
@@ -176,11 +185,10 @@ class KeyedWriter:
             )
             c.execute("COMMIT")
         except BaseException:
-            c.execute("ROLLBACK")
-            self._forget()
-            store.keys.reset()  # it may hold keys of the rolled-back batch
+            rollback(c, self._forget, store.keys.reset)  # the key cache may hold the batch's keys
             raise
         w.counts = totals
+        return True
 
     def _map_ids(self, b: KeyedBatch) -> None:
         """The store's ids of the batch's label sets, traces and keys, in the order the store

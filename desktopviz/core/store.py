@@ -48,7 +48,7 @@ from desktopviz.core.store_ingest import (
     Ingest,
     TraceError,
 )
-from desktopviz.core.store_keys import KeyIndex
+from desktopviz.core.store_keys import KeyIndex, rollback
 from desktopviz.core.store_schema import (
     APPLICATION,
     INDEXES,
@@ -253,8 +253,7 @@ class FlowStore:
             n = self._ingest.insert(logs, _get_fields, strict)
             c.execute("COMMIT")
         except BaseException as exc:
-            c.execute("ROLLBACK")
-            self._ingest.reset()
+            rollback(c, self._ingest.reset)
             if isinstance(exc, TraceError):
                 raise StoreError(f"{self.path}: {exc}") from None
             raise

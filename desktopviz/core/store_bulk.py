@@ -35,6 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from desktopviz.core.store import FlowStore, StoreError
+from desktopviz.core.store_keys import rollback
 from desktopviz.core.store_schema import BULK_TABLES
 
 __all__ = [
@@ -131,7 +132,7 @@ def restore_indexes(store: FlowStore) -> list[str]:
         c.execute(f"DROP TABLE {RECORD_TABLE}")
         c.execute("COMMIT")
     except BaseException:
-        c.execute("ROLLBACK")
+        rollback(c)
         raise
     return made
 
@@ -149,7 +150,7 @@ def _drop(c: sqlite3.Connection) -> list[tuple[str, str]]:
         recorded = _recorded(c)
         c.execute("COMMIT")
     except BaseException:
-        c.execute("ROLLBACK")
+        rollback(c)
         raise
     return recorded
 
@@ -193,8 +194,8 @@ def bulk_load(store: FlowStore, *, drop_indexes: bool = True) -> Iterator[BulkLo
         yield report
     finally:
         try:
-            if c.in_transaction:  # an insert interrupted between BEGIN and COMMIT
-                c.execute("ROLLBACK")
+            # an insert interrupted between BEGIN and COMMIT: undone, with the ids it cached
+            rollback(c, store._ingest.reset)  # noqa: SLF001 - the store's own insert caches
             t = time.perf_counter()
             _rebuild(store)
             report.reindex_seconds = time.perf_counter() - t

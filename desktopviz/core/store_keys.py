@@ -15,6 +15,7 @@ neither text nor null in a TEXT column (in an INTEGER column such values are sto
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import fields
 from hashlib import blake2b
 from marshal import dumps
@@ -23,6 +24,7 @@ from typing import Any
 from desktopviz.core.flowlog import FIELDS, VARYING_FIELDS, FlowLog
 
 __all__ = [
+    "rollback",
     "CACHE_LIMIT",
     "DATA_COLUMNS",
     "ID_COLUMN",
@@ -55,6 +57,20 @@ CACHE_LIMIT = 50_000
 _PLAIN = frozenset({str, type(None)})
 _TEXT = frozenset(KEY_TEXT)
 _INSERT = f"INSERT INTO flow_keys (digest, {', '.join(KEY_COLUMNS)}) VALUES ({', '.join('?' * (len(KEY_COLUMNS) + 1))})"
+
+
+def rollback(conn: sqlite3.Connection, *resets: Callable[[], None]) -> None:
+    """Undo the connection's open transaction, then forget ids it may have handed out (the
+    ``resets``: key, label-set, trace caches). SQLite sometimes rolls a transaction back
+    itself (disk full, an interrupt): a ROLLBACK would then raise "no transaction is active",
+    hide the real error and skip the resets, and later rows would name keys that do not
+    exist, or another key that took their id."""
+    try:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    finally:
+        for reset in resets:
+            reset()
 
 
 def key_digest(values: tuple[Any, ...]) -> bytes:

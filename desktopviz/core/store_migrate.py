@@ -25,7 +25,7 @@ from typing import Any
 
 from desktopviz.core.flowlog import FIELDS, VARYING_FIELDS
 from desktopviz.core.store_ingest import parse_hits
-from desktopviz.core.store_keys import DATA_COLUMNS, KEY_COLUMNS, KEY_FIELDS, KeyIndex
+from desktopviz.core.store_keys import DATA_COLUMNS, KEY_COLUMNS, KEY_FIELDS, KeyIndex, rollback
 from desktopviz.core.store_schema import (
     SCHEMA_VERSION,
     TRACE_HIT_COLUMNS,
@@ -86,7 +86,7 @@ def _migrate(c: sqlite3.Connection) -> bool:
         c.execute("INSERT OR REPLACE INTO meta VALUES ('upgraded_from_schema', ?)", (str(version),))
         c.execute("COMMIT")
     except BaseException:
-        c.execute("ROLLBACK")
+        rollback(c)  # SQLite may have rolled back itself (disk full): its error is the one to show
         raise
     return True
 

@@ -336,13 +336,15 @@ def count(conn: sqlite3.Connection, q: Query, extra: str = "", args: Sequence[An
     clause, cargs = every.where_clause(extra), every.args(args)
     clause = count_condition(conn, clause, cargs)
     relation = table_for(clause.removeprefix("WHERE "))
-    n = int(conn.execute(f"SELECT count(*) FROM {relation} {clause}", cargs).fetchone()[0])
-    if q.max_id is not None:
-        later = f"{clause} AND id > ?" if clause else "WHERE id > ?"
-        by_rowid = " NOT INDEXED" if relation == "flow_data" else ""
-        sql = f"SELECT count(*) FROM {relation}{by_rowid} {later}"
-        n -= int(conn.execute(sql, (*cargs, q.max_id)).fetchone()[0])
-    return n
+    every_sql = f"SELECT count(*) FROM {relation} {clause}"
+    if q.max_id is None:
+        return int(conn.execute(every_sql, cargs).fetchone()[0])
+    later = f"{clause} AND id > ?" if clause else "WHERE id > ?"
+    by_rowid = " NOT INDEXED" if relation == "flow_data" else ""
+    # one statement, so both counts see the same rows (logs stored between two statements
+    # would be subtracted without having been counted)
+    sql = f"SELECT ({every_sql}) - (SELECT count(*) FROM {relation}{by_rowid} {later})"
+    return int(conn.execute(sql, (*cargs, *cargs, q.max_id)).fetchone()[0])
 
 
 class Budget:

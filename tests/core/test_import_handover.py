@@ -86,7 +86,7 @@ def test_prepared_batches_store_what_the_store_insert_stores(
     path = write(tmp_path / "a.log", lines_of(logs))
     written: list[int] = []
     real = KeyedWriter.write
-    monkeypatch.setattr(KeyedWriter, "write", lambda self, b, c: (written.append(b.n), real(self, b, c)))
+    monkeypatch.setattr(KeyedWriter, "write", lambda self, b, c: (written.append(b.n), real(self, b, c))[1])
     summaries, got = both([[path]], tmp_path, batch=50)
     assert sum(written) == len(got["flow_data"]) == len(got["flow_logs"])  # every batch written as prepared
     assert len(got["flow_data"]) > 500 and got["label_sets"] and got["trace_hits"]

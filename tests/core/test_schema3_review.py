@@ -22,9 +22,6 @@ def _namespaces(store: FlowStore) -> list[tuple[int, str]]:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="defect: store.py FlowStore.insert skips _ingest.reset() when ROLLBACK raises"
-)
 def test_a_disk_full_insert_leaves_no_stale_key_ids(tmp_path: Path) -> None:
     """SQLite rolls the whole transaction back itself on SQLITE_FULL (and on an interrupt):
     FlowStore.insert's ``ROLLBACK`` then raises 'cannot rollback - no transaction is active',
@@ -44,9 +41,6 @@ def test_a_disk_full_insert_leaves_no_stale_key_ids(tmp_path: Path) -> None:
         assert _namespaces(store) == [(1, "storefront"), (2, "ns-b"), (3, "ns-a")]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="defect: store.py FlowStore.insert's ROLLBACK error hides the disk-full error"
-)
 def test_a_disk_full_insert_raises_the_disk_full_error(tmp_path: Path) -> None:
     """The same failure seen by the user: the error must say the disk is full, not 'cannot
     rollback - no transaction is active' (FlowStore.insert's except clause)."""
@@ -65,10 +59,6 @@ def _dangling(store: FlowStore) -> int:
     return int(store.conn.execute(sql).fetchone()[0])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: import_apply.py KeyedWriter.write skips _forget()/keys.reset() when ROLLBACK raises",
-)
 def test_a_disk_full_keyed_batch_leaves_the_writer_no_stale_key_ids(tmp_path: Path) -> None:
     """KeyedWriter.write (import_apply.py) calls ``ROLLBACK`` before ``_forget()`` and
     ``store.keys.reset()``: when SQLite has rolled back already (disk full), the ROLLBACK
@@ -105,9 +95,6 @@ def test_a_disk_full_keyed_batch_leaves_the_writer_no_stale_key_ids(tmp_path: Pa
         assert [tuple(g)[:-1] for g in got] == want
 
 
-@pytest.mark.xfail(
-    strict=True, reason="defect: store_migrate._migrate's ROLLBACK error hides the disk-full error"
-)
 def test_an_upgrade_that_runs_out_of_room_says_so(tmp_path: Path) -> None:
     """store_migrate._migrate's ``except BaseException: c.execute("ROLLBACK")`` raises 'cannot
     rollback - no transaction is active' when SQLite rolled back itself (disk full), so the
@@ -130,9 +117,6 @@ def test_an_upgrade_that_runs_out_of_room_says_so(tmp_path: Path) -> None:
     assert contents(db) == before
 
 
-@pytest.mark.xfail(
-    strict=True, reason="defect: flow_browser_data.count reads in two statements outside a read transaction"
-)
 def test_a_snapshot_count_is_not_changed_by_logs_stored_while_it_counts(tmp_path: Path) -> None:
     """flow_browser_data.count (schema 3) counts every match, then subtracts those past the
     snapshot (``id > max_id``) in a second statement, outside any read transaction: logs
@@ -157,7 +141,6 @@ def test_a_snapshot_count_is_not_changed_by_logs_stored_while_it_counts(tmp_path
         assert fb.count(store.conn, q) == 10
 
 
-@pytest.mark.xfail(strict=True, reason="defect: KeyedWriter checks all_new outside the write transaction")
 def test_two_imports_of_one_file_at_once_store_each_record_once(tmp_path: Path) -> None:
     """KeyedWriter.take checks ``all_new`` (import_digests) before ``write`` opens its
     transaction, and record_digests uses INSERT OR IGNORE: two imports of the same file on
