@@ -25,7 +25,8 @@ ENDPOINT_SAMPLE = 50_000  # most recent flow logs read for endpoints seen per po
 def trace_policies(conn: Conn) -> list[tuple[str, str]]:
     """Every (tier, trace name) in the store's policy hits, profiles included."""
     c = connection_of(conn)
-    rows = c.execute("SELECT DISTINCT tier, policy FROM hit_rollup WHERE level = 86400").fetchall()
+    # every hit group has sums (written in the same transaction): the groups, not the sums
+    rows = c.execute("SELECT DISTINCT tier, policy FROM hit_groups").fetchall()
     if not rows:  # a store written before rollups existed
         rows = c.execute("SELECT DISTINCT tier, policy FROM trace_hits").fetchall()
     return [(str(t), str(p)) for t, p in rows]

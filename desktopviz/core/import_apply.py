@@ -7,18 +7,21 @@ ids to the store's, looking a text up (or inserting it, with its ``trace_hits``)
 time it is used, in the order the store's own insert would (so the ids are the same), and a
 local key to the store's ``flow_keys`` id through the store's own
 :class:`~desktopviz.core.store_keys.KeyIndex` (``FlowStore.keys``: the instance its insert
-uses, so both share one cache), remembering them for the next batches.
+uses, so both share one cache), and a local rollup flow to the store's ``flow_groups`` id
+through ``FlowStore.groups`` likewise, remembering them for the next batches.
 
 A batch whose records are all new (:meth:`KeyedWriter.all_new`: no digest stored, none twice)
 is written in one transaction, exactly as :meth:`import_db.ImportWriter.write` would store
 its rows: one ``executemany`` of eleven values a record (id, the store's key id, the nine
 varying integers) into ``flow_data``, the digests (:func:`import_db.record_digests`), the
 rollup rows of every level made from the reader's finest sums by the store's
-:func:`~desktopviz.core.store_rollup.rollup_rows`, and the file's counts. Anything else (a
+:func:`~desktopviz.core.store_rollup.rollup_rows` (rows of integers: level, bucket, group
+id, sums; the reader's sums per local flow are re-keyed by group id once per batch), and the
+file's counts. Anything else (a
 duplicate, a trace the store refuses, a value SQLite cannot take) goes through the store's
 own insert with :meth:`KeyedBatch.rows` (the caller does that when :meth:`KeyedWriter.take`
 says no). A rolled-back batch may have inserted label sets, traces and keys that are gone
-with it: the writer then forgets every id it mapped (and the store's key cache).
+with it: the writer then forgets every id it mapped (and the store's key and group caches).
 """
 
 from __future__ import annotations
@@ -34,7 +37,16 @@ from desktopviz.core.import_worker import Handover
 from desktopviz.core.store import StoreError
 from desktopviz.core.store_ingest import label_set_id, trace_id
 from desktopviz.core.store_keys import KEY_COLUMNS, rollback
-from desktopviz.core.store_rollup import Hit, HitKeys, execute_rollups, rollup_rows
+from desktopviz.core.store_rollup import (
+    FLOW_KEY,
+    Hit,
+    HitKeys,
+    HitMemo,
+    IntFlows,
+    execute_rollups,
+    merge_flow,
+    rollup_rows,
+)
 
 __all__ = ["REJECTED", "KeyedWriter"]
 
@@ -44,6 +56,7 @@ _CHUNK = 500  # digests per IN (...) look-up
 
 _KI = {n: i for i, n in enumerate(KEY_FIELDS)}
 _KSL, _KDL, _KPOL = _KI["source_labels"], _KI["dest_labels"], _KI["policies"]
+_FACTION, _FREPORTER = FLOW_KEY.index("action"), FLOW_KEY.index("reporter")
 _INSERT_DATA = (
     f"INSERT INTO flow_data (id, key_id, {', '.join(VARYING_FIELDS)}) "
     f"VALUES ({', '.join('?' * (2 + len(VARYING_FIELDS)))})"
@@ -75,7 +88,9 @@ class KeyedWriter:
         self._lid: dict[Any, Any] = {None: None, 0: 0}  # local label-set id -> the store's
         self._tid: dict[Any, Any] = {None: None}
         self._kid: dict[int, int] = {}  # local key id -> the store's flow_keys id
-        self._flow: dict[int, tuple[Any, ...]] = {}  # flow id -> rollup flow key (the store's label ids)
+        self._flow: dict[int, int] = {}  # flow id -> the store's flow_groups id
+        self._series: dict[int, tuple[Any, Any]] = {}  # flow_groups id -> (action, reporter)
+        self._hit_memo: HitMemo = {}  # reporter -> hit key -> the store's hit_groups id
 
     def accept(self, b: KeyedBatch) -> None:
         """Take note of a batch's new texts and keys (every batch, whether written here or not)."""
@@ -135,6 +150,8 @@ class KeyedWriter:
         self._tid = {None: None}
         self._kid = {}
         self._flow = {}
+        self._series = {}
+        self._hit_memo = {}
 
     def rows(self, b: KeyedBatch) -> list[tuple[Any, ...]]:
         """The batch's records (FIELDS order), for the store's own insert."""
@@ -185,7 +202,8 @@ class KeyedWriter:
             )
             c.execute("COMMIT")
         except BaseException:
-            rollback(c, self._forget, store.keys.reset)  # the key cache may hold the batch's keys
+            # the store's caches may hold keys and groups of the rolled-back batch
+            rollback(c, self._forget, store.keys.reset, store.groups.reset)
             raise
         w.counts = totals
         return True
@@ -212,10 +230,15 @@ class KeyedWriter:
                 vals[_KSL], vals[_KDL], vals[_KPOL] = lid[vals[_KSL]], lid[vals[_KDL]], tid[vals[_KPOL]]
                 kid[k] = key_id(tuple(vals))
         flow = self._flow
-        for f in b.flows_used:
-            if f not in flow:
+        new = [f for f in b.flows_used if f not in flow]
+        if new:
+            group_id = self.writer.store.groups.flows.id_of
+            series = self._series
+            for f in new:
                 fk = self.flow_values[f]
-                flow[f] = (*fk[:-2], lid[fk[-2]], lid[fk[-1]])
+                gid = flow[f] = group_id((*fk[:-2], lid[fk[-2]], lid[fk[-1]]))
+                if gid not in series:
+                    series[gid] = (fk[_FACTION], fk[_FREPORTER])
 
     def _insert(self, b: KeyedBatch) -> None:
         """The batch's rows, digests and rollups (the caller holds the transaction)."""
@@ -229,6 +252,18 @@ class KeyedWriter:
         c.executemany(_INSERT_DATA, zip(ids, map(self._kid.__getitem__, b.kids), *b.ints, strict=True))
         record_digests(c, b.sorted_keys)
         flow, group = self._flow, self.group_values
-        flows = {(t, *flow[f]): acc for (t, f), acc in b.flows.items()}
+        flows: IntFlows = {}
+        get = flows.get
+        for (t, f), acc in b.flows.items():
+            k = (t, flow[f])
+            had = get(k)
+            if had is None:
+                flows[k] = acc
+            else:  # two local flows the store keeps as one group (values Python tells apart)
+                merge_flow(had, acc)
         groups = {(t, *group[g]): acc for (t, g), acc in b.groups.items()}
-        execute_rollups(c, *rollup_rows(flows, groups, self._trace_hids, self._hit_keys))
+        hit_ids = self.writer.store.groups.hits
+        rows = rollup_rows(
+            flows, self._series, groups, self._trace_hids, self._hit_keys, hit_ids, self._hit_memo
+        )
+        execute_rollups(c, *rows)

@@ -1,6 +1,7 @@
 """Policy Board metrics: per policy and per rule, from the indexed policy hits.
 
-Counts come from the hour/day/5-minute rollup ``hit_rollup``; the partial buckets at the ends
+Counts come from the hour/day/5-minute hit rollups (``hit_sums`` per group id, then joined with
+``hit_groups``: the ``hit_rollup`` view, summed faster); the partial buckets at the ends
 of a range from the logs themselves, grouped by trace first (a few hundred distinct traces)
 and then spread over each trace's entries (``trace_hits``), so no string parsing and no
 per-entry rows. A hit in a ``src`` log is egress, in a ``dst`` log ingress; packets and
@@ -144,16 +145,21 @@ def policy_metrics(
         return out
     extra, eargs = ("", []) if policies is None else in_clause("policy", policies)
     keys = "kind, policy, tier, reporter, rule_index, action"
-    sums = ", ".join(f"sum({k})" for k in COUNTERS)
+    gkeys = ", ".join(f"g.{k}" for k in keys.split(", "))
+    inner = ", ".join(f"sum({k}) AS {k}" for k in COUNTERS)
+    gsums = ", ".join(f"sum(s.{k})" for k in COUNTERS)
     for level, lo, hi in segments(*rng):
         if level is None:
             rows: Iterable[Sequence[Any]] = raw_hit_rows(c, lo, hi, extra, eargs)
-        else:
+        else:  # summed per group id first (integers), then per key of the few groups
+            where = "level = ? AND bucket >= ? AND bucket < ?"
+            if extra:
+                where += f" AND group_id IN (SELECT id FROM hit_groups WHERE {extra})"
             sql = (
-                f"SELECT {keys}, max(namespace), sum(hits), {sums} FROM hit_rollup "
-                "WHERE level = ? AND bucket >= ? AND bucket < ?"
+                f"SELECT {gkeys}, max(s.namespace), sum(s.hits), {gsums} FROM (SELECT group_id, "
+                f"max(namespace) AS namespace, sum(hits) AS hits, {inner} FROM hit_sums WHERE {where} "
+                f"GROUP BY group_id) AS s JOIN hit_groups AS g ON g.id = s.group_id GROUP BY {gkeys}"
             )
-            sql += (f" AND {extra}" if extra else "") + f" GROUP BY {keys}"
             rows = c.execute(sql, [level, lo, hi, *eargs])
         for kind, pol, tier, rep, rule, act, ns, hits, *cnt in rows:
             pm = out.get(pol)

@@ -14,7 +14,9 @@ Tables (schema version :data:`SCHEMA_VERSION`; layout and reasons in docs/store.
   ``policy_hits`` (one row per trace entry of each log, with its reporter, start time and
   counters), for every reader that wants whole records or hits.
 * ``flow_rollup`` / ``hit_rollup``: sums per day, hour and 5 minutes (by start time) of the
-  flow keys the visualizer groups by and of the policy hits; ``series_rollup``: logs,
+  flow keys the visualizer groups by and of the policy hits (views over integer-keyed
+  ``flow_groups`` / ``flow_sums`` and ``hit_groups`` / ``hit_sums``:
+  :mod:`desktopviz.core.store_groups`); ``series_rollup``: logs,
   connections and bytes per 5 minutes, action and reporter. All kept up to date in the
   insert's transaction, so "all time" aggregates read thousands of narrow rows, not millions
   of flow logs (see :mod:`desktopviz.core.queries`).
@@ -38,6 +40,7 @@ from typing import Any
 
 from desktopviz import __version__
 from desktopviz.core.flowlog import FIELDS, JSON_FIELDS, FlowLog
+from desktopviz.core.store_groups import RollupGroups
 from desktopviz.core.store_ingest import (
     COLUMNS,
     COUNTERS,
@@ -265,6 +268,13 @@ class FlowStore:
         that inserts ``flow_data`` rows itself takes its key ids from here, in its own
         transaction, and calls ``keys.reset()`` after a ROLLBACK."""
         return self._ingest.keys
+
+    @property
+    def groups(self) -> RollupGroups:
+        """The rollup group ids of this connection (shared with :meth:`insert`'s cache): a
+        writer that upserts ``flow_sums`` / ``hit_sums`` rows itself takes its group ids from
+        here, in its own transaction, and calls ``groups.reset()`` after a ROLLBACK."""
+        return self._ingest.groups
 
     @property
     def skipped_traces(self) -> int:

@@ -26,6 +26,7 @@ from itertools import islice
 from typing import Any
 
 from desktopviz.core.flowlog import FIELDS, JSON_FIELDS, VARYING_FIELDS
+from desktopviz.core.store_groups import RollupGroups
 from desktopviz.core.store_keys import (  # noqa: F401 - ID_COLUMN and ROW_COLUMNS re-exported
     DATA_COLUMNS,
     ID_COLUMN,
@@ -190,6 +191,8 @@ class Ingest:
         self._trace_hids: dict[int, tuple[int, ...]] = {}  # trace id -> its entries' hit keys
         self._hit_keys = HitKeys()
         self.keys = KeyIndex(conn)
+        self.groups = RollupGroups(conn)
+        self._hit_memo: dict[Any, dict[int, int]] = {}  # reporter -> hit key -> hit group id
         self.skipped_traces = 0
 
     def reset(self) -> None:
@@ -198,6 +201,8 @@ class Ingest:
         self._policies.clear()
         self._trace_hids.clear()
         self.keys.reset()
+        self.groups.reset()
+        self._hit_memo.clear()
 
     def _label(self, value: Any) -> int:
         key = label_key(value)
@@ -318,6 +323,7 @@ class Ingest:
             self.reset()
         if len(self._hit_keys.keys) > CACHE_LIMIT:
             self._hit_keys = HitKeys()
+            self._hit_memo.clear()
             self._trace_hids.clear()
             self._policies.clear()
         first = next_id = (c.execute("SELECT max(id) FROM flow_data").fetchone()[0] or 0) + 1
@@ -330,5 +336,5 @@ class Ingest:
                 break
             self._chunk(vals, next_id, strict, flows, groups)
             next_id += len(vals)
-        write_rollups(c, flows, groups, self._trace_hids, self._hit_keys)
+        write_rollups(c, flows, groups, self._trace_hids, self._hit_keys, self.groups, self._hit_memo)
         return next_id - first

@@ -33,6 +33,7 @@ __all__ = [
     "KEY_FIELDS",
     "KEY_TEXT",
     "ROW_COLUMNS",
+    "IdIndex",
     "KeyIndex",
     "cache_key",
     "key_digest",
@@ -80,13 +81,13 @@ def key_digest(values: tuple[Any, ...]) -> bytes:
     return blake2b(dumps(values, 2), digest_size=16).digest()
 
 
-def cache_key(values: tuple[Any, ...]) -> tuple[Any, ...]:
-    """``values`` as a cache key: a value of a TEXT column that is not text or null goes with
-    its type (5 and 5.0 are stored as '5' and '5.0')."""
-    for i in KEY_TEXT:
+def cache_key(values: tuple[Any, ...], text: tuple[int, ...] = KEY_TEXT) -> tuple[Any, ...]:
+    """``values`` as a cache key: a value of a TEXT column (positions ``text``) that is not
+    text or null goes with its type (5 and 5.0 are stored as '5' and '5.0')."""
+    for i in text:
         if type(values[i]) not in _PLAIN:
             out = list(values)
-            for j in KEY_TEXT:
+            for j in text:
                 x = out[j]
                 if type(x) not in _PLAIN:
                     out[j] = (type(x), x)
@@ -94,9 +95,15 @@ def cache_key(values: tuple[Any, ...]) -> tuple[Any, ...]:
     return values
 
 
-class KeyIndex:
-    """The ids of one connection's flow keys, cached by content (bounded). The caller holds
+class IdIndex:
+    """The ids of one connection's rows of a table of distinct values, cached by content
+    (bounded). Subclasses say where the values go (:meth:`find_or_insert`), how many there
+    are (``width``) and which are TEXT (``text``: see :func:`cache_key`). The caller holds
     the transaction; after a ROLLBACK call :meth:`reset`."""
+
+    width = 0
+    text: tuple[int, ...] = ()
+    what = "row"
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
@@ -106,31 +113,49 @@ class KeyIndex:
         """Forget the cache (ids made by a rolled-back transaction no longer exist)."""
         self._ids.clear()
 
-    def key_id(self, values: tuple[Any, ...]) -> int:
-        """The id of a key (store-form values in KEY_COLUMNS order): cached, else looked up
-        by digest, else inserted."""
-        ck = cache_key(values)
-        kid = self._ids.get(ck)
-        if kid is None:
-            kid = self.lookup(ck, values)
-        return kid
+    def id_of(self, values: tuple[Any, ...]) -> int:
+        """The id of these values: cached, else looked up, else inserted."""
+        ck = cache_key(values, self.text) if self.text else values
+        rid = self._ids.get(ck)
+        if rid is None:
+            rid = self.lookup(ck, values)
+        return rid
 
     def lookup(self, ck: tuple[Any, ...], values: tuple[Any, ...]) -> int:
-        """The id of a key missing from the cache (``ck``: its :func:`cache_key`)."""
-        if len(values) != len(KEY_COLUMNS):
-            raise ValueError(f"a flow key has {len(KEY_COLUMNS)} values, not {len(values)}")
-        digest = key_digest(values)
-        c = self.conn
-        row = c.execute("SELECT id FROM flow_keys WHERE digest = ?", (digest,)).fetchone()
-        kid = int(row[0]) if row is not None else int(c.execute(_INSERT, (digest, *values)).lastrowid or 0)
+        """The id of values missing from the cache (``ck``: their :func:`cache_key`)."""
+        if len(values) != self.width:
+            raise ValueError(f"a {self.what} has {self.width} values, not {len(values)}")
+        rid = self.find_or_insert(values)
         if len(self._ids) >= CACHE_LIMIT:
             self._ids.clear()
-        self._ids[ck] = kid
-        return kid
+        self._ids[ck] = rid
+        return rid
+
+    def find_or_insert(self, values: tuple[Any, ...]) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def cached(self, ck: tuple[Any, ...]) -> int | None:
         """The cached id of a cache key, or None."""
         return self._ids.get(ck)
+
+
+class KeyIndex(IdIndex):
+    """The ids of one connection's flow keys (``flow_keys``), found by digest."""
+
+    width = len(KEY_COLUMNS)
+    text = KEY_TEXT
+    what = "flow key"
+
+    def key_id(self, values: tuple[Any, ...]) -> int:
+        """The id of a key (store-form values in KEY_COLUMNS order): cached, else looked up
+        by digest, else inserted."""
+        return self.id_of(values)
+
+    def find_or_insert(self, values: tuple[Any, ...]) -> int:
+        digest = key_digest(values)
+        c = self.conn
+        row = c.execute("SELECT id FROM flow_keys WHERE digest = ?", (digest,)).fetchone()
+        return int(row[0]) if row is not None else int(c.execute(_INSERT, (digest, *values)).lastrowid or 0)
 
     def column_ids(self, kcols: list[Any], n: int) -> list[int]:
         """The key id of each row of a chunk (``kcols``: its key columns in KEY_COLUMNS

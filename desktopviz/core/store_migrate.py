@@ -9,7 +9,10 @@ the nine varying integers once in ``flow_keys`` and one narrow ``flow_data`` row
 The upgrade copies every log (the same ids, the exact same values and JSON texts: schema 1's
 label and trace texts are looked up in the same join), builds the indexes, then drops the old
 tables and views and creates the schema-3 views in their place. Rollups, label sets, traces
-and their entries stay as they are (a schema-1 file gains traces and entries as schema 2 did).
+and their entries stay as they are (a schema-1 file gains traces and entries as schema 2 did);
+the rollup tables ``flow_rollup`` and ``hit_rollup`` become integer-keyed (each key copied
+once into ``flow_groups`` / ``hit_groups``, the sums into ``flow_sums`` / ``hit_sums``) and
+views of the same names take their place.
 It runs in one ``BEGIN IMMEDIATE`` transaction: interrupted, the file stays as it was and
 complete. Records of indexes that a killed bulk load left dropped on the old tables go with
 those tables (the schema-3 indexes are created here); those of ``trace_hits`` stay, for
@@ -24,6 +27,14 @@ import sqlite3
 from typing import Any
 
 from desktopviz.core.flowlog import FIELDS, VARYING_FIELDS
+from desktopviz.core.store_groups import (
+    FLOW_GROUP,
+    FLOW_SUMS,
+    HIT_GROUP,
+    HIT_SUMS,
+    create_rollup_tables,
+    create_rollup_views,
+)
 from desktopviz.core.store_ingest import parse_hits
 from desktopviz.core.store_keys import DATA_COLUMNS, KEY_COLUMNS, KEY_FIELDS, KeyIndex, rollback
 from desktopviz.core.store_schema import (
@@ -80,6 +91,7 @@ def _migrate(c: sqlite3.Connection) -> bool:
         _forget_dropped_indexes(c, OLD_TABLES[version])
         for table in OLD_TABLES[version]:
             c.execute(f"DROP TABLE {table}")
+        convert_rollups(c)
         create_views(c)
         ensure_indexes(c)
         c.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
@@ -160,6 +172,31 @@ def copy_logs(c: sqlite3.Connection, select: str) -> int:
         done += len(out)
         if len(memo) > 50_000:
             memo.clear()
+
+
+def convert_rollups(c: sqlite3.Connection) -> None:
+    """Copy the old ``flow_rollup`` / ``hit_rollup`` tables into the integer-keyed tables
+    (each distinct key once, then every sums row with its key's id; ``namespace`` with the
+    hit sums) and put the views in their place."""
+    create_rollup_tables(c)
+    old = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    for name, group, sums in (
+        ("flow", FLOW_GROUP, FLOW_SUMS),
+        ("hit", HIT_GROUP, ("namespace", *HIT_SUMS)),
+    ):
+        table = f"{name}_rollup"
+        if table not in old:
+            continue
+        keys = ", ".join(group)
+        c.execute(f"INSERT INTO {name}_groups ({keys}) SELECT DISTINCT {keys} FROM {table}")
+        on = " AND ".join(f"g.{k} = r.{k}" for k in group)
+        c.execute(
+            f"INSERT INTO {name}_sums (level, bucket, group_id, {', '.join(sums)}) "
+            f"SELECT r.level, r.bucket, g.id, {', '.join(f'r.{k}' for k in sums)} "
+            f"FROM {table} AS r JOIN {name}_groups AS g ON {on}"
+        )
+        c.execute(f"DROP TABLE {table}")
+    create_rollup_views(c)
 
 
 def _forget_dropped_indexes(c: sqlite3.Connection, tables: tuple[str, ...]) -> None:

@@ -5,7 +5,9 @@ are kept up to date in each insert's transaction, so a reader always sees rollup
 the stored rows. The insert loop (:mod:`desktopviz.core.store_ingest`) sums its logs per
 (5 minutes, flow key, label sets) and per (5 minutes, reporter, trace); this module derives
 the coarser levels from those sums, spreads the trace sums over each trace's entries, and
-upserts the rows.
+upserts the rows. The rollups are integer-keyed (:mod:`desktopviz.core.store_groups`): each
+flow key is first given its ``flow_groups`` id, so the coarser levels are summed per
+(bucket, group id) and each row written is (level, bucket, group id, sums).
 
 A trace's entries are kept as small integer *hit keys* (:class:`HitKeys`): summing per
 (level, bucket, reporter, hit key) hashes four small values instead of eight texts.
@@ -27,10 +29,14 @@ __all__ = [
     "FINEST",
     "FLOW_KEY",
     "HitKeys",
+    "HitMemo",
+    "IntFlows",
     "ROLLUP_LEVELS",
     "RollupRows",
     "add_sums",
     "execute_rollups",
+    "flow_group_sums",
+    "merge_flow",
     "rollup_rows",
     "sum_logs",
     "write_rollups",
@@ -52,19 +58,17 @@ FINEST = ROLLUP_LEVELS[-1]  # also the bucket of series_rollup
 
 UPWARDS = tuple(reversed(ROLLUP_LEVELS[:-1]))  # the coarser levels, finest first
 assert all(a % b == 0 for a, b in zip(ROLLUP_LEVELS, ROLLUP_LEVELS[1:], strict=False))  # nested buckets
-_FCOLS = ("level", "bucket", *FLOW_KEY, "source_labels_id", "dest_labels_id")
 _SUMS = ("logs", *COUNTERS)
 _FLOW_SQL = (
-    f"INSERT INTO flow_rollup ({', '.join(_FCOLS)}, {', '.join(_SUMS)}, min_start, max_end) "
-    f"VALUES ({', '.join('?' * (len(_FCOLS) + len(_SUMS) + 2))}) "
+    f"INSERT INTO flow_sums (level, bucket, group_id, {', '.join(_SUMS)}, min_start, max_end) "
+    f"VALUES ({', '.join('?' * (len(_SUMS) + 5))}) "
     f"ON CONFLICT DO UPDATE SET {', '.join(f'{s} = {s} + excluded.{s}' for s in _SUMS)}, "
     "min_start = min(min_start, excluded.min_start), max_end = max(max_end, excluded.max_end)"
 )
-_HCOLS = ("level", "bucket", "kind", "policy", "tier", "reporter", "rule_index", "action")
 _HSUMS = ("hits", *COUNTERS)
-_HIT_SQL = (
-    f"INSERT INTO hit_rollup ({', '.join(_HCOLS)}, namespace, {', '.join(_HSUMS)}) "
-    f"VALUES ({', '.join('?' * (len(_HCOLS) + len(_HSUMS) + 1))}) "
+_HIT_SQL = (  # namespace is not part of the key: a row keeps its first one
+    f"INSERT INTO hit_sums (level, bucket, group_id, namespace, {', '.join(_HSUMS)}) "
+    f"VALUES ({', '.join('?' * (len(_HSUMS) + 4))}) "
     f"ON CONFLICT DO UPDATE SET {', '.join(f'{s} = {s} + excluded.{s}' for s in _HSUMS)}"
 )
 _SERIES_SQL = (
@@ -82,6 +86,8 @@ Hit = tuple[str, int, str, str, str | None, str, int]  # kind, idx, tier, policy
 Flows = dict[tuple[Any, ...], list[int]]  # (5 min, *FLOW_KEY, labels ids) -> logs, counters, min, max
 Groups = dict[tuple[int, str, int], list[int]]  # (5 min, reporter, trace id) -> logs, counters
 RollupRows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]  # flow, hit, series
+IntFlows = dict[tuple[int, int], list[int]]  # (5 min, flow group id) -> logs, counters, min, max
+HitMemo = dict[Any, dict[int, int]]  # reporter -> hit key -> hit group id (one HitKeys numbering)
 
 
 class HitKeys:
@@ -223,9 +229,15 @@ def write_rollups(
     groups: Groups,
     trace_hids: dict[int, tuple[int, ...]],
     hit_keys: HitKeys,
+    ids: Any,
+    hit_memo: HitMemo,
 ) -> None:
-    """Upsert the rollups of an insert's sums (the caller holds the transaction)."""
-    execute_rollups(c, *rollup_rows(flows, groups, trace_hids, hit_keys))
+    """Upsert the rollups of an insert's sums (the caller holds the transaction). ``ids``:
+    the connection's :class:`~desktopviz.core.store_groups.RollupGroups`; ``hit_memo``: hit
+    group ids by reporter and hit key, kept as long as ``hit_keys`` and the ids are."""
+    series_of: dict[int, tuple[Any, Any]] = {}
+    fsums = flow_group_sums(flows, ids.flows, series_of)
+    execute_rollups(c, *rollup_rows(fsums, series_of, groups, trace_hids, hit_keys, ids.hits, hit_memo))
 
 
 def execute_rollups(c: sqlite3.Connection, frows: Any, hrows: Any, srows: Any) -> None:
@@ -235,20 +247,85 @@ def execute_rollups(c: sqlite3.Connection, frows: Any, hrows: Any, srows: Any) -
     c.executemany(_SERIES_SQL, srows)
 
 
+def merge_flow(t: list[int], acc: list[int]) -> None:
+    """Add flow sums ``acc`` (logs, counters, min start, max end) to ``t``."""
+    t[0] += acc[0]
+    t[1] += acc[1]
+    t[2] += acc[2]
+    t[3] += acc[3]
+    t[4] += acc[4]
+    t[5] += acc[5]
+    if acc[6] < t[6]:
+        t[6] = acc[6]
+    if acc[7] > t[7]:
+        t[7] = acc[7]
+
+
+def flow_group_sums(flows: Flows, index: Any, series_of: dict[int, tuple[Any, Any]]) -> IntFlows:
+    """The sums per (5 minutes, flow key, label sets) as sums per (5 minutes, flow group id)
+    (``index``: the connection's flow-group :class:`~desktopviz.core.store_keys.IdIndex`);
+    ``series_of`` gets each group's (action, reporter)."""
+    out: IntFlows = {}
+    id_of = index.id_of
+    for key, acc in flows.items():
+        k = key[1:]
+        gid = id_of(k)
+        if gid not in series_of:
+            series_of[gid] = (k[6], k[7])
+        bk = (key[0], gid)
+        t = out.get(bk)
+        if t is None:
+            out[bk] = acc
+        else:  # two keys Python tells apart that are stored alike
+            merge_flow(t, acc)
+    return out
+
+
+def _hit_rows(
+    hsums: dict[tuple[int, int, Any], dict[int, list[int]]],
+    hit_keys: HitKeys,
+    hit_ids: Any,
+    memo: HitMemo,
+) -> list[tuple[Any, ...]]:
+    """hit_sums rows (level, bucket, hit group id, namespace, sums), in the order of the
+    sums; the group ids of (reporter, hit key) remembered in ``memo``."""
+    keys = hit_keys.keys
+    id_of = hit_ids.id_of
+    hrows = []
+    append = hrows.append
+    for (level, bucket, rep), sums in hsums.items():
+        # a text reporter's ids are remembered (others are stored by their type: 5 and 5.0 differ)
+        if type(rep) is not str:
+            m: dict[int, int] = {}
+        elif (m := memo.get(rep)) is None:  # type: ignore[assignment]
+            m = memo[rep] = {}
+        for hid, v in sums.items():
+            gid = m.get(hid)
+            if gid is None:
+                kind, policy, tier, rule, action, _ns = keys[hid]
+                gid = m[hid] = id_of((kind, policy, tier, rep, rule, action))
+            append((level, bucket, gid, keys[hid][5], *v))
+    return hrows
+
+
 def rollup_rows(
-    flows: Flows,
+    flows: IntFlows,
+    series_of: dict[int, tuple[Any, Any]],
     groups: Groups,
     trace_hids: dict[Any, tuple[int, ...]],
     hit_keys: HitKeys,
+    hit_ids: Any,
+    hit_memo: HitMemo,
 ) -> RollupRows:
-    """The rows to upsert into flow_rollup, hit_rollup and series_rollup for these sums, at
-    every level. The flow rows hold the label-set ids the sums were keyed by (columns 10
-    and 11, 0 for none)."""
+    """The rows to upsert into flow_sums, hit_sums and series_rollup for these sums, at every
+    level: ``flows`` per (5 minutes, flow group id) (``series_of``: each group's action and
+    reporter), ``groups`` per (5 minutes, reporter, trace); hit group ids from ``hit_ids``
+    (the connection's hit-group index) through ``hit_memo``."""
     frows: list[tuple[Any, ...]] = []
-    series: dict[tuple[int, str, str], list[int]] = {}
+    series: dict[tuple[Any, ...], list[int]] = {}
     for key, acc in flows.items():
         frows.append((FINEST, *key, *acc))  # the sums are already per 5 minutes
-        sk = (key[0], key[7], key[8])  # bucket, action, reporter
+        sk = (key[0], *series_of[key[1]])  # bucket, action, reporter
         sv = series.get(sk)
         if sv is None:
             series[sk] = [acc[0], acc[1], acc[4] + acc[5]]
@@ -258,29 +335,20 @@ def rollup_rows(
             sv[2] += acc[4] + acc[5]
     # each coarser level summed from the level below it (hours from 5 minutes, days from
     # hours: a level's buckets are whole buckets of the one below)
-    prev: dict[tuple[Any, ...], list[int]] = flows
+    prev: IntFlows = flows
     for level in UPWARDS:
-        cur: dict[tuple[Any, ...], list[int]] = {}
+        cur: IntFlows = {}
         get = cur.get
-        for key, acc in prev.items():
-            k = (key[0] // level * level, *key[1:])
+        for (bucket, gid), acc in prev.items():
+            k = (bucket // level * level, gid)
             t = get(k)
             if t is None:
                 cur[k] = acc[:]
-            else:  # (written out: a loop over the sums costs more than the rest)
-                t[0] += acc[0]
-                t[1] += acc[1]
-                t[2] += acc[2]
-                t[3] += acc[3]
-                t[4] += acc[4]
-                t[5] += acc[5]
-                if acc[6] < t[6]:
-                    t[6] = acc[6]
-                if acc[7] > t[7]:
-                    t[7] = acc[7]
+            else:
+                merge_flow(t, acc)
         frows.extend((level, *k, *v) for k, v in cur.items())
         prev = cur
-    hsums: dict[tuple[int, int, str], dict[int, list[int]]] = {}
+    hsums: dict[tuple[int, int, Any], dict[int, list[int]]] = {}
     _spread(hsums, FINEST, groups, trace_hids)
     gprev: dict[tuple[int, str, int], list[int]] = groups
     for level in UPWARDS:  # the (bucket, reporter, trace) sums at this level first
@@ -299,10 +367,5 @@ def rollup_rows(
                 t[5] += g[5]
         _spread(hsums, level, lg, trace_hids)
         gprev = lg
-    keys = hit_keys.keys
-    hrows = []
-    for (level, bucket, rep), sums in hsums.items():
-        for hid, v in sums.items():
-            kind, policy, tier, rule, action, ns = keys[hid]
-            hrows.append((level, bucket, kind, policy, tier, rep, rule, action, ns, *v))
+    hrows = _hit_rows(hsums, hit_keys, hit_ids, hit_memo)
     return frows, hrows, [(*k, *v) for k, v in series.items()]

@@ -17,7 +17,10 @@ values, and so does everything but its times and counters. Each distinct value i
   (the schema-1 columns, then the three ids and ``key_id``) and ``policy_hits`` (the schema-1
   columns), so every reader of the old tables keeps working. SQLite drops a view's LEFT JOINs
   on primary keys that the query does not read: counting or paging ``flow_rows`` by time reads
-  ``flow_data`` alone.
+  ``flow_data`` alone;
+* the rollups: ``flow_rollup`` / ``hit_rollup`` are views over integer-keyed tables (groups
+  stored once, sums per level, bucket and group id: :mod:`desktopviz.core.store_groups`);
+  ``series_rollup`` is a table.
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ from __future__ import annotations
 import sqlite3
 
 from desktopviz.core.flowlog import FIELDS, VARYING_FIELDS
+from desktopviz.core.store_groups import create_rollup_tables, create_rollup_views
 from desktopviz.core.store_ingest import (
     COUNTERS,
-    FLOW_KEY,
     HIT_COLUMNS,
     ID_COLUMN,
     ROW_COLUMNS,
@@ -60,7 +63,7 @@ __all__ = [
 
 # Tables whose secondary indexes a bulk load drops and rebuilds (but those led by start_time).
 BULK_TABLES = ("flow_data", "trace_hits")
-VIEWS = ("flow_rows", "flow_logs", "policy_hits")
+VIEWS = ("flow_rows", "flow_logs", "policy_hits", "flow_rollup", "hit_rollup")
 
 
 def _ix(table: str, *cols: str, name: str = "") -> tuple[str, str, tuple[str, ...]]:
@@ -166,21 +169,8 @@ def create_schema(c: sqlite3.Connection) -> None:
     create_key_tables(c)
     create_views(c)
     ensure_indexes(c)
-    key_cols = ", ".join(f"{k} TEXT NOT NULL" for k in FLOW_KEY)
-    sums = ", ".join(f"{k} INTEGER NOT NULL" for k in ("logs", *COUNTERS, "min_start", "max_end"))
-    c.execute(
-        f"CREATE TABLE flow_rollup (level INTEGER NOT NULL, bucket INTEGER NOT NULL, {key_cols}, "
-        f"source_labels_id INTEGER NOT NULL, dest_labels_id INTEGER NOT NULL, {sums}, "
-        f"PRIMARY KEY (level, bucket, {', '.join(FLOW_KEY)}, source_labels_id, dest_labels_id)) "
-        "WITHOUT ROWID"
-    )
-    hsums = ", ".join(f"{k} INTEGER NOT NULL" for k in ("hits", *COUNTERS))
-    c.execute(
-        "CREATE TABLE hit_rollup (level INTEGER NOT NULL, bucket INTEGER NOT NULL, kind TEXT NOT NULL, "
-        "policy TEXT NOT NULL, tier TEXT NOT NULL, reporter TEXT NOT NULL, rule_index INTEGER NOT NULL, "
-        f"action TEXT NOT NULL, namespace TEXT, {hsums}, "
-        "PRIMARY KEY (level, bucket, kind, policy, tier, reporter, rule_index, action)) WITHOUT ROWID"
-    )
+    create_rollup_tables(c)
+    create_rollup_views(c)
     c.execute(
         "CREATE TABLE series_rollup (bucket INTEGER NOT NULL, action TEXT NOT NULL, reporter TEXT NOT NULL, "
         "logs INTEGER NOT NULL, num_flows INTEGER NOT NULL, bytes INTEGER NOT NULL, "

@@ -137,6 +137,29 @@ def test_a_refused_batch_takes_its_keys_with_it(tmp_path: Path) -> None:
     )
 
 
+def test_a_batch_refused_after_its_rollup_groups_takes_them_with_it(tmp_path: Path) -> None:
+    """A counter SQLite cannot take fails the batch after its keys and rollup groups were
+    put in: the next batches, with some of the same flows, get their groups made again."""
+    logs = good(300, seed=13)
+    rows = [values(x) for x in logs]
+    bad = list(rows[150])
+    bad[FIELDS.index("bytes_in")] = 2**64
+    prep = KeyedPreparer()
+    first, refused, rest = rows[:100], [*rows[100:150], tuple(bad)], rows[150:]
+    b1, b2, b3 = batch_of(prep, first), batch_of(prep, refused), batch_of(prep, rest)
+    assert b2.new_flows and set(b3.flows_used) & {f for f, _ in b2.new_flows}
+    with FlowStore(tmp_path / "b.sqlite") as store:
+        ap = write_all(store, [b1])
+        ap.accept(b2)
+        with pytest.raises(REJECTED):
+            ap.write(b2, {"imported": b2.n})
+        write_all(store, [b3], ap)
+        store.insert(rows[100:150])
+    assert everything(tmp_path / "b.sqlite", imported=False) == inserted(
+        tmp_path / "a.sqlite", [first, rest, rows[100:150]]
+    )
+
+
 def test_keys_the_store_holds_already_are_not_stored_twice(tmp_path: Path) -> None:
     """Keys stored by the store's own insert (on another connection, so found by their digest,
     not in a cache), then keyed batches using some of them and new ones."""

@@ -56,7 +56,7 @@ def _v1_contents(db: Path) -> dict[str, Any]:
                     f"SELECT {', '.join(HIT_COLUMNS)} FROM policy_hits ORDER BY flow_log_id, kind, idx"
                 )
             ],
-            **{t: c.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in _KEPT},
+            **{t: sorted(map(tuple, c.execute(f"SELECT * FROM {t}")), key=repr) for t in _KEPT},
             "meta": dict(c.execute("SELECT key, value FROM meta").fetchall()),
         }
     finally:
@@ -80,7 +80,7 @@ def test_every_record_trace_entry_and_rollup_survives_the_upgrade(v1: Path) -> N
         sql = f"SELECT {', '.join(HIT_COLUMNS)} FROM policy_hits ORDER BY flow_log_id, kind, idx"
         assert [tuple(r) for r in c.execute(sql)] == before["hits"]
         for t in _KEPT:
-            assert c.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() == before[t], t
+            assert sorted(map(tuple, c.execute(f"SELECT * FROM {t}")), key=repr) == before[t], t
         meta = store.meta()
         assert (
             meta["scenario"] == "synthetic v1 fixture" and meta["created_at"] == before["meta"]["created_at"]
