@@ -23,9 +23,12 @@ order, spaces, a float or a string where an integer belongs, a segment that is n
 or not JSON) gives None, and the line takes the general route, so what is stored and what is
 reported never depend on this shortcut.
 
-The digest is :func:`~desktopviz.core.import_fast.row_hash`'s (BLAKE2b-128 of
+The digest is of the extractor's digest version (:mod:`~desktopviz.core.import_digest`).
+Version 1 is :func:`~desktopviz.core.import_fast.row_hash`'s (BLAKE2b-128 of
 ``marshal.dumps(row, 0)``), put together from marshal bytes computed once per segment text:
 marshal version 0 writes a tuple as its length and then its items' bytes, each alone.
+Version 2 hashes a key's digest, computed once per key (the segment texts' serials) and
+cached, and the line's nine varying ints.
 
 :meth:`Extractor.split_key` is the keyed form the import sends between processes: the line's
 :data:`VARYING_FIELDS` values, an int key for its segment texts, and the same digest;
@@ -46,10 +49,19 @@ from typing import Any
 
 from desktopviz.core.flowlog import FIELDS
 from desktopviz.core.import_calico import _MS_THRESHOLD
+from desktopviz.core.import_digest import (
+    DIGEST_SIZE,
+    VERSIONS,
+    key_prefix,
+    row_hash_v2,
+    varying_of,
+    varying_tail,
+)
 from desktopviz.core.import_extract_keyed import INT as _INT
 from desktopviz.core.import_extract_keyed import (
     KEY_FIELDS,
     KEY_LIMIT,
+    SERIAL_BITS,
     VARYING,
     VARYING_FIELDS,
     KeyState,
@@ -136,7 +148,11 @@ class Extractor:
     module doc). Build with :meth:`build`; ``extract(raw)`` gives (row, digest) or None,
     ``split_key(raw)`` (ints, key, digest) or None (see :meth:`key_values`)."""
 
-    def __init__(self, template: dict[str, Any], row: tuple[Any, ...]) -> None:
+    def __init__(self, template: dict[str, Any], row: tuple[Any, ...], digest_version: int = 1) -> None:
+        if digest_version not in VERSIONS:
+            raise ValueError(f"unknown digest version {digest_version!r}")
+        self.digest_version = digest_version
+        self.key_prefixes: dict[int, bytes] = {}  # version 2: key -> key_prefix of its values
         keys = list(template)
         if not all(type(k) is str and _simple_key(k) for k in keys):
             raise ValueError("keys that JSON escapes")
@@ -186,13 +202,26 @@ class Extractor:
         )
 
     @classmethod
-    def build(cls, template: dict[str, Any], row: tuple[Any, ...]) -> Extractor | None:
+    def build(
+        cls, template: dict[str, Any], row: tuple[Any, ...], digest_version: int = 1
+    ) -> Extractor | None:
         """An extractor for lines with ``template``'s keys (a parsed record that
-        ``row_from_calico`` turned into ``row``), or None if its keys cannot be matched literally."""
+        ``row_from_calico`` turned into ``row``), giving digests of ``digest_version``, or None
+        if its keys cannot be matched literally."""
+        if digest_version not in VERSIONS:
+            raise ValueError(f"unknown digest version {digest_version!r}")
         try:
-            return cls(template, row)
+            return cls(template, row, digest_version)
         except ValueError:
             return None
+
+    def key_prefix(self, key: int) -> bytes:
+        """Version 2: the digest input's constant part for a key ``split_key`` gave (cached)."""
+        prefixes = self.key_prefixes
+        if len(prefixes) >= KEY_LIMIT:
+            prefixes.clear()
+        got = prefixes[key] = key_prefix(self._key_values(key))
+        return got
 
     def _learn(self, seg: _Segment, text: bytes) -> tuple[Any, ...]:
         self.misses += 1
@@ -228,6 +257,8 @@ class Extractor:
             return None
         self.lines += 1
         pos = 1
+        v1 = self.digest_version == 1
+        key = shift = 0  # version 2: the segments' serials, as split_key's key
         parts: Parts = []
         blobs: list[bytes] = [_TUPLE_HEAD]  # marshal bytes of each run, piece after piece
         for step in self.plan:
@@ -240,7 +271,9 @@ class Extractor:
                     if ints[i] >= _MS_THRESHOLD:
                         return None
                 parts.append(ints)
-                if step.whole:
+                if not v1:
+                    pass
+                elif step.whole:
                     blobs.append(_dumps(ints, 0)[5:])
                 else:
                     for s, e in step.runs:
@@ -267,14 +300,34 @@ class Extractor:
             if not entry:
                 return None
             parts.append(entry[0])
-            blobs.extend(entry[1])
+            if v1:
+                blobs.extend(entry[1])
+            elif key >= 0 and entry[2]:
+                key |= entry[2] << shift
+                shift += SERIAL_BITS
+            else:
+                key = -1  # no serial: the key digest from the values
             pos = end
         if self.last_is_block and raw[pos:].strip(_WS) != b"}":
             return None
+        if not v1:
+            return parts, self._digest_v2(parts, key)
         blobs.extend(self.missing_m)
         if self.join_order is not None:
             blobs = self.join_order(blobs)
         return parts, _blake2b(b"".join(blobs), digest_size=16).digest()
+
+    def _digest_v2(self, parts: Parts, key: int) -> bytes:
+        """Version 2 digest of a line's pieces, the key's part cached when it has serials."""
+        row = self.row(parts)
+        if key < 0:
+            return row_hash_v2(row)
+        prefix = self.key_prefixes.get(key)
+        if prefix is None:
+            prefix = self.key_prefix(key)
+        return _blake2b(
+            prefix[:DIGEST_SIZE] + varying_tail(varying_of(row)), digest_size=DIGEST_SIZE
+        ).digest()
 
     def row(self, parts: Parts) -> tuple[Any, ...]:
         """The stored values (FIELDS order) of a line's pieces."""

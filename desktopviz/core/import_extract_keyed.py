@@ -49,6 +49,7 @@ from itertools import count
 from typing import Any
 
 from desktopviz.core.flowlog import FIELDS, VARYING_FIELDS
+from desktopviz.core.import_digest import pack_varying, varying_tail
 
 __all__ = ["KEY_FIELDS", "KEY_LIMIT", "SERIAL_BITS", "VARYING", "VARYING_FIELDS", "compile_split_key"]
 
@@ -289,13 +290,40 @@ def compile_split_key(ext: Any, is_block: list[bool]) -> Any:
         blobs.append(f"B{len(blobs)}")
     ints = ", ".join(value_of[n] for n in VARYING_FIELDS)
     key = " | ".join(serial_exprs) or "0"
-    lines += ["    h = H16.copy()", f"    h.update(b''.join(({', '.join(blobs)},)))"]
-    lines.append(f"    return ({ints},), {key}, h.digest()")
+    if ext.digest_version == 1:
+        lines += ["    h = H16.copy()", f"    h.update(b''.join(({', '.join(blobs)},)))"]
+        lines.append(f"    return ({ints},), {key}, h.digest()")
+    else:
+        lines += _v2_code(ext, ref, ints, key, env)
     source = "\n".join(lines) + "\n"
     exec(compile(source, f"<split_key {id(ext):x}>", "exec"), env)  # noqa: S102
     fn = env["split_key"]
     fn.source = source  # what runs, for debugging
     return fn
+
+
+def _v2_code(ext: Any, ref: Any, ints: str, key: str, env: dict[str, Any]) -> list[str]:
+    """The digest of version 2 (:mod:`~desktopviz.core.import_digest`): the key's prefix from
+    the extractor's cache (made on a miss), then the nine ints packed (they are plain ints of
+    at most 18 digits, so they fit; a template's missing varying values that do not fit, or are
+    not ints, take ``varying_tail``)."""
+
+    def prefix(k: int) -> bytes:
+        owner = ref()
+        if owner is None:  # pragma: no cover - the function outlived its extractor
+            raise KeyError(k)
+        return owner.key_prefix(k)
+
+    env.update(KP=ext.key_prefixes, kprefix=prefix, B2=hashlib.blake2b, PACK=pack_varying, TAIL=varying_tail)
+    fast = all(
+        type(v) is int and -(2**63) <= v < 2**63
+        for n, v in zip(ext.missing_names, ext.missing, strict=True)
+        if n in VARYING
+    )
+    out = [f"    k = {key}", "    p = KP.get(k)", "    if p is None:", "        p = kprefix(k)"]
+    if fast:
+        return [*out, f"    return ({ints},), k, B2(p + PACK({ints}), digest_size=16).digest()"]
+    return [*out, f"    t = ({ints},)", "    return t, k, B2(p[:16] + TAIL(t), digest_size=16).digest()"]
 
 
 class KeyValues:
