@@ -57,6 +57,7 @@ varying_of: Callable[[Any], tuple[Any, ...]] = itemgetter(*VARYING_POSITIONS)
 pack_varying: Callable[..., bytes] = struct.Struct("<" + "q" * len(VARYING_FIELDS)).pack
 _blake2b = hashlib.blake2b
 _dumps = marshal.dumps
+_ONLY_INT = frozenset({int})
 
 
 def row_hash_v1(values: tuple[Any, ...]) -> bytes:
@@ -76,10 +77,7 @@ def key_prefix(key: tuple[Any, ...]) -> bytes:
 
 def varying_tail(varying: tuple[Any, ...]) -> bytes:
     """The varying part of a version 2 digest's input: form byte and values."""
-    for v in varying:
-        if type(v) is not int:
-            break
-    else:
+    if _ONLY_INT.issuperset(map(type, varying)):  # (not bool: packed, True would be 1)
         try:
             return INT_FORM + pack_varying(*varying)
         except struct.error:  # an int beyond 64 bits

@@ -53,8 +53,8 @@ from desktopviz.core.import_digest import (
     DIGEST_SIZE,
     VERSIONS,
     key_prefix,
+    pack_varying,
     row_hash_v2,
-    varying_of,
     varying_tail,
 )
 from desktopviz.core.import_extract_keyed import INT as _INT
@@ -186,6 +186,14 @@ class Extractor:
             if type(step) is _Block:
                 step.whole = r == [(0, len(step.names))]
         self.missing_m = tuple(_dumps(self.missing[s:e], 0)[5:] for s, e in runs[-1])
+        # version 2: the blocks' ints (plan order) and the missing varying values, put in
+        # VARYING_FIELDS order; packed when the missing ones are ints that fit (block ints do)
+        in_blocks = [n for step in self.plan if type(step) is _Block for n in step.names]
+        vmissing = [(n, v) for n, v in zip(missing, self.missing, strict=True) if n in VARYING]
+        self.vmissing = tuple(v for _, v in vmissing)
+        vorder = in_blocks + [n for n, _ in vmissing]
+        self.vperm: Callable[[Any], tuple[Any, ...]] = itemgetter(*(vorder.index(n) for n in VARYING_FIELDS))
+        self.vpacked = all(type(v) is int and -(2**63) <= v < 2**63 for v in self.vmissing)
         # blobs start with the tuple's marshal head, then the runs
         self.join_order = None if join_order is None else itemgetter(0, *(i + 1 for i in join_order))
         self.lines = self.misses = 0
@@ -259,6 +267,7 @@ class Extractor:
         pos = 1
         v1 = self.digest_version == 1
         key = shift = 0  # version 2: the segments' serials, as split_key's key
+        vary: list[int] = []  # version 2: the blocks' ints
         parts: Parts = []
         blobs: list[bytes] = [_TUPLE_HEAD]  # marshal bytes of each run, piece after piece
         for step in self.plan:
@@ -272,7 +281,7 @@ class Extractor:
                         return None
                 parts.append(ints)
                 if not v1:
-                    pass
+                    vary.extend(ints)
                 elif step.whole:
                     blobs.append(_dumps(ints, 0)[5:])
                 else:
@@ -311,23 +320,24 @@ class Extractor:
         if self.last_is_block and raw[pos:].strip(_WS) != b"}":
             return None
         if not v1:
-            return parts, self._digest_v2(parts, key)
+            return parts, self._digest_v2(parts, key, vary)
         blobs.extend(self.missing_m)
         if self.join_order is not None:
             blobs = self.join_order(blobs)
         return parts, _blake2b(b"".join(blobs), digest_size=16).digest()
 
-    def _digest_v2(self, parts: Parts, key: int) -> bytes:
-        """Version 2 digest of a line's pieces, the key's part cached when it has serials."""
-        row = self.row(parts)
+    def _digest_v2(self, parts: Parts, key: int, vary: list[int]) -> bytes:
+        """Version 2 digest of a line's pieces (``vary``: its blocks' ints), the key's part
+        cached when its segments have serials."""
         if key < 0:
-            return row_hash_v2(row)
+            return row_hash_v2(self.row(parts))
         prefix = self.key_prefixes.get(key)
         if prefix is None:
             prefix = self.key_prefix(key)
-        return _blake2b(
-            prefix[:DIGEST_SIZE] + varying_tail(varying_of(row)), digest_size=DIGEST_SIZE
-        ).digest()
+        ints = self.vperm((*vary, *self.vmissing))
+        if self.vpacked:
+            return _blake2b(prefix + pack_varying(*ints), digest_size=DIGEST_SIZE).digest()
+        return _blake2b(prefix[:DIGEST_SIZE] + varying_tail(ints), digest_size=DIGEST_SIZE).digest()
 
     def row(self, parts: Parts) -> tuple[Any, ...]:
         """The stored values (FIELDS order) of a line's pieces."""

@@ -12,7 +12,8 @@ makes the rollup rows and runs SQL (:mod:`import_apply`). The lines the extracto
 key, digest, extractor)`` in the reader (``LineItems(keyed=True)``). With a core to spare, reading then costs the writer
 only unpickling (see :func:`parallel_pays`). If the child fails, vanishes or sends something
 unreadable, reading goes on here from the first line the child did not deliver, so the
-result never depends on the child.
+result never depends on the child. Digests are of the store's digest version
+(:mod:`import_digest`), given to the child on its command line.
 """
 
 from __future__ import annotations

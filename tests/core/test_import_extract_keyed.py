@@ -285,3 +285,20 @@ def test_an_extractor_goes_with_its_last_user_without_the_collector() -> None:
     finally:
         if was:
             gc.enable()
+
+
+@pytest.mark.parametrize("fill", [None, 2**64, True])
+def test_a_missing_varying_value_that_is_not_a_64_bit_int_gives_the_digest_of_the_row(fill: Any) -> None:
+    """row_from_calico fills a missing counter with 0; any other value still gives its row's
+    version 2 digest (the varying part then in marshal form)."""
+    doc = {k: v for k, v in BASE.items() if k != "num_flows_started"}
+    row = list(row_from_calico(doc))  # type: ignore[arg-type]
+    row[FIELDS.index("num_flows_started")] = fill
+    ext = Extractor.build(doc, tuple(row), 2)
+    assert ext is not None
+    raw = line(dict(doc, bytes_in=9))
+    got = ext.split_key(raw)
+    assert got is not None and ext.extract(raw) == (merge(got[0], ext.key_values(got[1])), got[2])
+    want = list(row)
+    want[FIELDS.index("bytes_in")] = 9
+    assert got[2] == row_hasher(2)(tuple(want)) != row_hasher(2)(tuple(row))
