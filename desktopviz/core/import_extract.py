@@ -52,6 +52,7 @@ from desktopviz.core.import_calico import _MS_THRESHOLD
 from desktopviz.core.import_digest import (
     DIGEST_SIZE,
     VERSIONS,
+    key_digest,
     key_prefix,
     pack_varying,
     row_hash_v2,
@@ -152,7 +153,7 @@ class Extractor:
         if digest_version not in VERSIONS:
             raise ValueError(f"unknown digest version {digest_version!r}")
         self.digest_version = digest_version
-        self.key_prefixes: dict[int, bytes] = {}  # version 2: key -> key_prefix of its values
+        self.key_hashers: dict[int, Any] = {}  # version 2: key -> BLAKE2b state after its key_prefix
         keys = list(template)
         if not all(type(k) is str and _simple_key(k) for k in keys):
             raise ValueError("keys that JSON escapes")
@@ -223,13 +224,18 @@ class Extractor:
         except ValueError:
             return None
 
-    def key_prefix(self, key: int) -> bytes:
-        """Version 2: the digest input's constant part for a key ``split_key`` gave (cached)."""
-        prefixes = self.key_prefixes
-        if len(prefixes) >= KEY_LIMIT:
-            prefixes.clear()
-        got = prefixes[key] = key_prefix(self._key_values(key))
+    def key_hasher(self, key: int) -> Any:
+        """Version 2: the BLAKE2b state after the digest input's constant part (the key's
+        digest, the form byte) for a key ``split_key`` gave; cached (copy it before updating)."""
+        hashers = self.key_hashers
+        if len(hashers) >= KEY_LIMIT:
+            hashers.clear()
+        got = hashers[key] = _blake2b(key_prefix(self._key_values(key)), digest_size=DIGEST_SIZE)
         return got
+
+    def key_digest(self, key: int) -> bytes:
+        """Version 2: the digest of a key's values (``key_values``)."""
+        return key_digest(self._key_values(key))
 
     def _learn(self, seg: _Segment, text: bytes) -> tuple[Any, ...]:
         self.misses += 1
@@ -331,13 +337,15 @@ class Extractor:
         cached when its segments have serials."""
         if key < 0:
             return row_hash_v2(self.row(parts))
-        prefix = self.key_prefixes.get(key)
-        if prefix is None:
-            prefix = self.key_prefix(key)
         ints = self.vperm((*vary, *self.vmissing))
-        if self.vpacked:
-            return _blake2b(prefix + pack_varying(*ints), digest_size=DIGEST_SIZE).digest()
-        return _blake2b(prefix[:DIGEST_SIZE] + varying_tail(ints), digest_size=DIGEST_SIZE).digest()
+        if not self.vpacked:
+            return _blake2b(self.key_digest(key) + varying_tail(ints), digest_size=DIGEST_SIZE).digest()
+        h = self.key_hashers.get(key)
+        if h is None:
+            h = self.key_hasher(key)
+        h = h.copy()
+        h.update(pack_varying(*ints))
+        return h.digest()
 
     def row(self, parts: Parts) -> tuple[Any, ...]:
         """The stored values (FIELDS order) of a line's pieces."""

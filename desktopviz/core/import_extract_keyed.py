@@ -303,27 +303,38 @@ def compile_split_key(ext: Any, is_block: list[bool]) -> Any:
 
 
 def _v2_code(ext: Any, ref: Any, ints: str, key: str, env: dict[str, Any]) -> list[str]:
-    """The digest of version 2 (:mod:`~desktopviz.core.import_digest`): the key's prefix from
-    the extractor's cache (made on a miss), then the nine ints packed (they are plain ints of
-    at most 18 digits, so they fit; a template's missing varying values that do not fit, or are
-    not ints, take ``varying_tail``)."""
+    """The digest of version 2 (:mod:`~desktopviz.core.import_digest`): a copy of the key's
+    hash state (its digest and form byte hashed) from the extractor's cache (made on a miss),
+    updated with the nine ints packed (plain ints of at most 18 digits: they fit). A template
+    whose missing varying values do not fit, or are not ints, takes ``varying_tail``."""
 
-    def prefix(k: int) -> bytes:
-        owner = ref()
-        if owner is None:  # pragma: no cover - the function outlived its extractor
-            raise KeyError(k)
-        return owner.key_prefix(k)
+    def owner() -> Any:
+        ext = ref()
+        if ext is None:  # pragma: no cover - the function outlived its extractor
+            raise ReferenceError("extractor gone")
+        return ext
 
-    env.update(KP=ext.key_prefixes, kprefix=prefix, B2=hashlib.blake2b, PACK=pack_varying, TAIL=varying_tail)
+    env.update(KH=ext.key_hashers, PACK=pack_varying, TAIL=varying_tail, B2=hashlib.blake2b)
+    env.update(khash=lambda k: owner().key_hasher(k), kdigest=lambda k: owner().key_digest(k))
     fast = all(
         type(v) is int and -(2**63) <= v < 2**63
         for n, v in zip(ext.missing_names, ext.missing, strict=True)
         if n in VARYING
     )
-    out = [f"    k = {key}", "    p = KP.get(k)", "    if p is None:", "        p = kprefix(k)"]
-    if fast:
-        return [*out, f"    return ({ints},), k, B2(p + PACK({ints}), digest_size=16).digest()"]
-    return [*out, f"    t = ({ints},)", "    return t, k, B2(p[:16] + TAIL(t), digest_size=16).digest()"]
+    if not fast:
+        return [
+            f"    k = {key}",
+            f"    t = ({ints},)",
+            "    return t, k, B2(kdigest(k) + TAIL(t), digest_size=16).digest()",
+        ]
+    out = [
+        f"    k = {key}",
+        "    h = KH.get(k)",
+        "    if h is None:",
+        "        h = khash(k)",
+        "    h = h.copy()",
+    ]
+    return [*out, f"    h.update(PACK({ints}))", f"    return ({ints},), k, h.digest()"]
 
 
 class KeyValues:
