@@ -87,7 +87,8 @@ def main() -> None:
 
             if args.only == 2:
                 from desktopviz.core.import_digest import row_hash_v2 as fn
-            todo = [import_fast.row_from_calico(import_fast.loads(x)) for x in todo]
+            rows = [import_fast.row_from_calico(import_fast.loads(x)) for x in lines[:WARM]]  # (set-up)
+            todo = rows[: args.lines]
         else:
             for raw in lines[:WARM]:  # warm-up (the same with --lines 0), as in the timed runs
                 fn(raw)
