@@ -85,10 +85,35 @@ def varying_tail(varying: tuple[Any, ...]) -> bytes:
     return MARSHAL_FORM + _dumps(tuple(varying), 0)
 
 
-def row_hash_v2(values: tuple[Any, ...]) -> bytes:
-    """Version 2 digest of a row (its values in FIELDS order)."""
+def _runs(positions: tuple[int, ...]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for i in positions:
+        if out and out[-1][1] == i:
+            out[-1] = (out[-1][0], i + 1)
+        else:
+            out.append((i, i + 1))
+    return out
+
+
+def _row_hash_v2(values: tuple[Any, ...]) -> bytes:
     data = key_digest(key_of(values)) + varying_tail(varying_of(values))
     return _blake2b(data, digest_size=DIGEST_SIZE).digest()
+
+
+_KEY_RUNS, _VARYING_RUNS = _runs(KEY_POSITIONS), _runs(VARYING_POSITIONS)
+row_hash_v2: Callable[[tuple[Any, ...]], bytes] = _row_hash_v2
+if len(_KEY_RUNS) == 2 and len(_VARYING_RUNS) == 2:  # FIELDS as they are: slices cost less than itemgetters
+    (_a, _b), (_c, _d) = _KEY_RUNS
+    (_e, _f), (_g, _h) = _VARYING_RUNS
+
+    def _row_hash_v2_slices(values: tuple[Any, ...]) -> bytes:
+        if not isinstance(values, tuple):  # (a list's slices are lists: marshalled otherwise)
+            return _row_hash_v2(values)
+        data = key_digest(values[_a:_b] + values[_c:_d]) + varying_tail(values[_e:_f] + values[_g:_h])
+        return _blake2b(data, digest_size=DIGEST_SIZE).digest()
+
+    row_hash_v2 = _row_hash_v2_slices
+row_hash_v2.__doc__ = """Version 2 digest of a row (its values in FIELDS order)."""
 
 
 def row_hasher(version: int) -> Callable[[tuple[Any, ...]], bytes]:

@@ -6,6 +6,7 @@ imported into it, also when a reader process computes the digests."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import marshal
 import sqlite3
@@ -29,6 +30,7 @@ from desktopviz.core.import_digest import (
     row_hash_v2,
     row_hasher,
     varying_of,
+    varying_tail,
 )
 from desktopviz.core.importers import import_files
 from desktopviz.core.store import FlowStore, StoreError
@@ -57,6 +59,8 @@ def test_version_2_digests_are_equal_exactly_when_version_1_digests_are(
     same_v1 = row_hash_v1(a) == row_hash_v1(b)
     assert same_v1 == (marshal.dumps(a, 0) == marshal.dumps(b, 0))
     assert (row_hash_v2(a) == row_hash_v2(b)) == same_v1
+    reference = key_digest(key_of(a)) + varying_tail(varying_of(a))  # the documented layout
+    assert row_hash_v2(a) == hashlib.blake2b(reference, digest_size=16).digest()
 
 
 @settings(max_examples=300, deadline=None)
@@ -83,7 +87,6 @@ def flowlog_fields(doc: dict[str, Any]) -> tuple[Any, ...]:
 
 def test_version_2_is_the_key_digest_then_the_packed_ints() -> None:
     """The documented layout (docs): BLAKE2b-128 of the key's digest, ``q`` and nine <q ints."""
-    import hashlib
     import struct
 
     row = flowlog_fields(BASE)
