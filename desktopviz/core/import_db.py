@@ -7,7 +7,7 @@
   pages: keyed by the digest alone (``import_seen(hash)``, before) every batch wrote pages all
   over the table, and recording a digest cost ~9 µs at a million rows instead of ~3, growing
   with the table. The digest covers the start time, so the pair is exactly as unique.
-  ``import_seen`` of files imported by earlier versions is still looked up (not written);
+  ``import_seen`` of files imported by earlier versions is still looked up (not written).
   The digest version (:mod:`~desktopviz.core.import_digest`) is recorded in
   ``meta.import_digest_version`` (:func:`digest_version`): a store that holds digests
   written before it was recorded keeps version 1, one without digests gets version 2;
@@ -162,6 +162,9 @@ class ImportWriter:
     def __init__(self, store: FlowStore, path: str, fmt: str) -> None:
         self.store = store
         ensure_tables(store)
+        self.digest_version = digest_version(
+            store
+        )  # of the digests to look up and write (refused: nothing written)
         cur = store.conn.execute(
             "INSERT INTO imports (path, format, started_at, status) VALUES (?, ?, ?, 'running')",
             (path, fmt, _now()),
@@ -171,7 +174,6 @@ class ImportWriter:
         self._pending: set[Key] = set()  # accepted, not yet written (Hubble intervals still open)
         legacy = store.conn.execute("SELECT 1 FROM import_seen LIMIT 1").fetchone()
         self._legacy = legacy is not None  # digests written by earlier versions to look up too
-        self.digest_version = digest_version(store)  # the version of the digests to look up and write
 
     def unseen(self, keys: Sequence[Key]) -> list[bool]:
         """For each (start time, digest): True if it is new (not in the store, not earlier in

@@ -187,7 +187,8 @@ def test_a_digest_version_this_code_does_not_know_is_refused(tmp_path: Path) -> 
     with pytest.raises(StoreError, match="import digests of version '3'"):
         import_files([DATA / "calico_v5.jsonl"], db)
     with FlowStore(db, readonly=True) as store:
-        assert store.count() == 0
+        assert store.count() == 0 and store.get_meta(DIGEST_VERSION_META) == "3"
+        assert not store.conn.execute("SELECT * FROM imports").fetchall()  # no file recorded as running
 
 
 def test_a_store_upgraded_from_schema_2_recognises_what_was_imported_into_it(tmp_path: Path) -> None:
