@@ -7,7 +7,10 @@
   pages: keyed by the digest alone (``import_seen(hash)``, before) every batch wrote pages all
   over the table, and recording a digest cost ~9 µs at a million rows instead of ~3, growing
   with the table. The digest covers the start time, so the pair is exactly as unique.
-  ``import_seen`` of files imported by earlier versions is still looked up (not written);
+  ``import_seen`` of files imported by earlier versions is still looked up (not written).
+  The digest version (:mod:`~desktopviz.core.import_digest`) is recorded in
+  ``meta.import_digest_version`` (:func:`digest_version`): a store that holds digests
+  written before it was recorded keeps version 1, one without digests gets version 2;
 * ``imports``: one row per imported file (path, format, times, status and counts), updated
   with every batch.
 
@@ -30,6 +33,7 @@ from operator import attrgetter
 from typing import Any
 
 from desktopviz.core.flowlog import FIELDS, FlowLog
+from desktopviz.core.import_digest import DIGEST_VERSION, VERSIONS, row_hasher
 from desktopviz.core.store import FlowStore, StoreError
 
 _fields = attrgetter(*FIELDS)
@@ -52,11 +56,14 @@ _DIGESTS_SQL = (
 _DIGEST_SQL = "INSERT OR IGNORE INTO import_digests (start_time, hash) VALUES (?, ?)"
 
 
-def record_hash(log: FlowLog) -> bytes:
+def record_hash(log: FlowLog, version: int = 1) -> bytes:
     """Digest of a normalised record's content (the same record from flows.log or from an
     Elasticsearch export gives the same digest). marshal version 0 writes values by content
-    only (no references, no interning flags), so equal records give equal bytes."""
-    return _blake2b(_marshal(_fields(log), 0), digest_size=16).digest()
+    only (no references, no interning flags), so equal records give equal bytes. ``version``:
+    the digest version (:mod:`~desktopviz.core.import_digest`)."""
+    if version == 1:
+        return _blake2b(_marshal(_fields(log), 0), digest_size=16).digest()
+    return row_hasher(version)(_fields(log))
 
 
 def event_hash(obj: Any) -> bytes:
@@ -107,6 +114,38 @@ def ensure_tables(store: FlowStore) -> None:
     )
 
 
+DIGEST_VERSION_META = "import_digest_version"
+
+
+def digest_version(store: FlowStore) -> int:
+    """The digest version of the store's import digests (:mod:`~desktopviz.core.import_digest`),
+    recorded in its meta the first time: 1 when it holds digests written before the version was
+    recorded (or says 1 and still holds digests), else :data:`DIGEST_VERSION`. Call after
+    :func:`ensure_tables`; StoreError for a version this code does not know."""
+    c = store.conn
+    recorded = store.get_meta(DIGEST_VERSION_META)
+    if recorded is not None:
+        try:
+            version = int(recorded)
+        except ValueError:
+            version = -1
+        if version not in VERSIONS:
+            raise StoreError(
+                f"{store.path}: import digests of version {recorded!r}, written by a newer desktopviz "
+                f"(this one knows versions {', '.join(map(str, VERSIONS))})"
+            )
+        if version == DIGEST_VERSION:
+            return version
+    held = any(
+        c.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() is not None
+        for t in ("import_digests", "import_seen")
+    )
+    version = 1 if held else DIGEST_VERSION
+    if recorded != str(version) and not store.readonly:
+        store.set_meta(DIGEST_VERSION_META, version)
+    return version
+
+
 def import_history(store: FlowStore) -> list[dict[str, Any]]:
     """The rows of the ``imports`` table, oldest first (empty if nothing was ever imported)."""
     c = store.conn
@@ -123,6 +162,9 @@ class ImportWriter:
     def __init__(self, store: FlowStore, path: str, fmt: str) -> None:
         self.store = store
         ensure_tables(store)
+        self.digest_version = digest_version(
+            store
+        )  # of the digests to look up and write (refused: nothing written)
         cur = store.conn.execute(
             "INSERT INTO imports (path, format, started_at, status) VALUES (?, ?, ?, 'running')",
             (path, fmt, _now()),

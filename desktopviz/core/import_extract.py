@@ -23,9 +23,12 @@ order, spaces, a float or a string where an integer belongs, a segment that is n
 or not JSON) gives None, and the line takes the general route, so what is stored and what is
 reported never depend on this shortcut.
 
-The digest is :func:`~desktopviz.core.import_fast.row_hash`'s (BLAKE2b-128 of
+The digest is of the extractor's digest version (:mod:`~desktopviz.core.import_digest`).
+Version 1 is :func:`~desktopviz.core.import_fast.row_hash`'s (BLAKE2b-128 of
 ``marshal.dumps(row, 0)``), put together from marshal bytes computed once per segment text:
 marshal version 0 writes a tuple as its length and then its items' bytes, each alone.
+Version 2 hashes a key's digest, computed once per key (the segment texts' serials) and
+cached, and the line's nine varying ints.
 
 :meth:`Extractor.split_key` is the keyed form the import sends between processes: the line's
 :data:`VARYING_FIELDS` values, an int key for its segment texts, and the same digest;
@@ -46,10 +49,20 @@ from typing import Any
 
 from desktopviz.core.flowlog import FIELDS
 from desktopviz.core.import_calico import _MS_THRESHOLD
+from desktopviz.core.import_digest import (
+    DIGEST_SIZE,
+    VERSIONS,
+    key_digest,
+    key_prefix,
+    pack_varying,
+    row_hash_v2,
+    varying_tail,
+)
 from desktopviz.core.import_extract_keyed import INT as _INT
 from desktopviz.core.import_extract_keyed import (
     KEY_FIELDS,
     KEY_LIMIT,
+    SERIAL_BITS,
     VARYING,
     VARYING_FIELDS,
     KeyState,
@@ -136,7 +149,11 @@ class Extractor:
     module doc). Build with :meth:`build`; ``extract(raw)`` gives (row, digest) or None,
     ``split_key(raw)`` (ints, key, digest) or None (see :meth:`key_values`)."""
 
-    def __init__(self, template: dict[str, Any], row: tuple[Any, ...]) -> None:
+    def __init__(self, template: dict[str, Any], row: tuple[Any, ...], digest_version: int = 1) -> None:
+        if digest_version not in VERSIONS:
+            raise ValueError(f"unknown digest version {digest_version!r}")
+        self.digest_version = digest_version
+        self.key_hashers: dict[int, Any] = {}  # version 2: key -> BLAKE2b state after its key_prefix
         keys = list(template)
         if not all(type(k) is str and _simple_key(k) for k in keys):
             raise ValueError("keys that JSON escapes")
@@ -170,6 +187,14 @@ class Extractor:
             if type(step) is _Block:
                 step.whole = r == [(0, len(step.names))]
         self.missing_m = tuple(_dumps(self.missing[s:e], 0)[5:] for s, e in runs[-1])
+        # version 2: the blocks' ints (plan order) and the missing varying values, put in
+        # VARYING_FIELDS order; packed when the missing ones are ints that fit (block ints do)
+        in_blocks = [n for step in self.plan if type(step) is _Block for n in step.names]
+        vmissing = [(n, v) for n, v in zip(missing, self.missing, strict=True) if n in VARYING]
+        self.vmissing = tuple(v for _, v in vmissing)
+        vorder = in_blocks + [n for n, _ in vmissing]
+        self.vperm: Callable[[Any], tuple[Any, ...]] = itemgetter(*(vorder.index(n) for n in VARYING_FIELDS))
+        self.vpacked = all(type(v) is int and -(2**63) <= v < 2**63 for v in self.vmissing)
         # blobs start with the tuple's marshal head, then the runs
         self.join_order = None if join_order is None else itemgetter(0, *(i + 1 for i in join_order))
         self.lines = self.misses = 0
@@ -186,13 +211,31 @@ class Extractor:
         )
 
     @classmethod
-    def build(cls, template: dict[str, Any], row: tuple[Any, ...]) -> Extractor | None:
+    def build(
+        cls, template: dict[str, Any], row: tuple[Any, ...], digest_version: int = 1
+    ) -> Extractor | None:
         """An extractor for lines with ``template``'s keys (a parsed record that
-        ``row_from_calico`` turned into ``row``), or None if its keys cannot be matched literally."""
+        ``row_from_calico`` turned into ``row``), giving digests of ``digest_version``, or None
+        if its keys cannot be matched literally."""
+        if digest_version not in VERSIONS:
+            raise ValueError(f"unknown digest version {digest_version!r}")
         try:
-            return cls(template, row)
+            return cls(template, row, digest_version)
         except ValueError:
             return None
+
+    def key_hasher(self, key: int) -> Any:
+        """Version 2: the BLAKE2b state after the digest input's constant part (the key's
+        digest, the form byte) for a key ``split_key`` gave; cached (copy it before updating)."""
+        hashers = self.key_hashers
+        if len(hashers) >= KEY_LIMIT:
+            hashers.clear()
+        got = hashers[key] = _blake2b(key_prefix(self._key_values(key)), digest_size=DIGEST_SIZE)
+        return got
+
+    def key_digest(self, key: int) -> bytes:
+        """Version 2: the digest of a key's values (``key_values``)."""
+        return key_digest(self._key_values(key))
 
     def _learn(self, seg: _Segment, text: bytes) -> tuple[Any, ...]:
         self.misses += 1
@@ -228,6 +271,9 @@ class Extractor:
             return None
         self.lines += 1
         pos = 1
+        v1 = self.digest_version == 1
+        key = shift = 0  # version 2: the segments' serials, as split_key's key
+        vary: list[int] = []  # version 2: the blocks' ints
         parts: Parts = []
         blobs: list[bytes] = [_TUPLE_HEAD]  # marshal bytes of each run, piece after piece
         for step in self.plan:
@@ -240,7 +286,9 @@ class Extractor:
                     if ints[i] >= _MS_THRESHOLD:
                         return None
                 parts.append(ints)
-                if step.whole:
+                if not v1:
+                    vary.extend(ints)
+                elif step.whole:
                     blobs.append(_dumps(ints, 0)[5:])
                 else:
                     for s, e in step.runs:
@@ -267,14 +315,37 @@ class Extractor:
             if not entry:
                 return None
             parts.append(entry[0])
-            blobs.extend(entry[1])
+            if v1:
+                blobs.extend(entry[1])
+            elif key >= 0 and entry[2]:
+                key |= entry[2] << shift
+                shift += SERIAL_BITS
+            else:
+                key = -1  # no serial: the key digest from the values
             pos = end
         if self.last_is_block and raw[pos:].strip(_WS) != b"}":
             return None
+        if not v1:
+            return parts, self._digest_v2(parts, key, vary)
         blobs.extend(self.missing_m)
         if self.join_order is not None:
             blobs = self.join_order(blobs)
         return parts, _blake2b(b"".join(blobs), digest_size=16).digest()
+
+    def _digest_v2(self, parts: Parts, key: int, vary: list[int]) -> bytes:
+        """Version 2 digest of a line's pieces (``vary``: its blocks' ints), the key's part
+        cached when its segments have serials."""
+        if key < 0:
+            return row_hash_v2(self.row(parts))
+        ints = self.vperm((*vary, *self.vmissing))
+        if not self.vpacked:
+            return _blake2b(self.key_digest(key) + varying_tail(ints), digest_size=DIGEST_SIZE).digest()
+        h = self.key_hashers.get(key)
+        if h is None:
+            h = self.key_hasher(key)
+        h = h.copy()
+        h.update(pack_varying(*ints))
+        return h.digest()
 
     def row(self, parts: Parts) -> tuple[Any, ...]:
         """The stored values (FIELDS order) of a line's pieces."""

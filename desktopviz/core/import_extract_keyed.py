@@ -49,6 +49,7 @@ from itertools import count
 from typing import Any
 
 from desktopviz.core.flowlog import FIELDS, VARYING_FIELDS
+from desktopviz.core.import_digest import pack_varying, varying_tail
 
 __all__ = ["KEY_FIELDS", "KEY_LIMIT", "SERIAL_BITS", "VARYING", "VARYING_FIELDS", "compile_split_key"]
 
@@ -289,13 +290,51 @@ def compile_split_key(ext: Any, is_block: list[bool]) -> Any:
         blobs.append(f"B{len(blobs)}")
     ints = ", ".join(value_of[n] for n in VARYING_FIELDS)
     key = " | ".join(serial_exprs) or "0"
-    lines += ["    h = H16.copy()", f"    h.update(b''.join(({', '.join(blobs)},)))"]
-    lines.append(f"    return ({ints},), {key}, h.digest()")
+    if ext.digest_version == 1:
+        lines += ["    h = H16.copy()", f"    h.update(b''.join(({', '.join(blobs)},)))"]
+        lines.append(f"    return ({ints},), {key}, h.digest()")
+    else:
+        lines += _v2_code(ext, ref, ints, key, env)
     source = "\n".join(lines) + "\n"
     exec(compile(source, f"<split_key {id(ext):x}>", "exec"), env)  # noqa: S102
     fn = env["split_key"]
     fn.source = source  # what runs, for debugging
     return fn
+
+
+def _v2_code(ext: Any, ref: Any, ints: str, key: str, env: dict[str, Any]) -> list[str]:
+    """The digest of version 2 (:mod:`~desktopviz.core.import_digest`): a copy of the key's
+    hash state (its digest and form byte hashed) from the extractor's cache (made on a miss),
+    updated with the nine ints packed (plain ints of at most 18 digits: they fit). A template
+    whose missing varying values do not fit, or are not ints, takes ``varying_tail``."""
+
+    def owner() -> Any:
+        ext = ref()
+        if ext is None:  # pragma: no cover - the function outlived its extractor
+            raise ReferenceError("extractor gone")
+        return ext
+
+    env.update(KH=ext.key_hashers, PACK=pack_varying, TAIL=varying_tail, B2=hashlib.blake2b)
+    env.update(khash=lambda k: owner().key_hasher(k), kdigest=lambda k: owner().key_digest(k))
+    fast = all(
+        type(v) is int and -(2**63) <= v < 2**63
+        for n, v in zip(ext.missing_names, ext.missing, strict=True)
+        if n in VARYING
+    )
+    if not fast:
+        return [
+            f"    k = {key}",
+            f"    t = ({ints},)",
+            "    return t, k, B2(kdigest(k) + TAIL(t), digest_size=16).digest()",
+        ]
+    out = [
+        f"    k = {key}",
+        "    h = KH.get(k)",
+        "    if h is None:",
+        "        h = khash(k)",
+        "    h = h.copy()",
+    ]
+    return [*out, f"    h.update(PACK({ints}))", f"    return ({ints},), k, h.digest()"]
 
 
 class KeyValues:

@@ -12,7 +12,8 @@ makes the rollup rows and runs SQL (:mod:`import_apply`). The lines the extracto
 key, digest, extractor)`` in the reader (``LineItems(keyed=True)``). With a core to spare, reading then costs the writer
 only unpickling (see :func:`parallel_pays`). If the child fails, vanishes or sends something
 unreadable, reading goes on here from the first line the child did not deliver, so the
-result never depends on the child.
+result never depends on the child. Digests are of the store's digest version
+(:mod:`import_digest`), given to the child on its command line.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from typing import IO, Any, NamedTuple
 
 import desktopviz
 from desktopviz.core.import_db import seen_key
+from desktopviz.core.import_digest import DIGEST_VERSION, row_hasher
 from desktopviz.core.import_extract import Extractor
-from desktopviz.core.import_fast import HAVE_ORJSON, row_from_calico, row_hash
+from desktopviz.core.import_fast import HAVE_ORJSON, row_from_calico
 from desktopviz.core.import_fast import loads as fast_loads
 from desktopviz.core.import_keyed import KeyedBatch, KeyedPreparer
 from desktopviz.core.import_prepare import normalise
@@ -99,8 +101,12 @@ class LineItems:
     built from the first one (and built again from a later one if the key order changes);
     the lines it declines are parsed whole."""
 
-    def __init__(self, source: Source, skip: int = 0, keyed: bool = False) -> None:
+    def __init__(
+        self, source: Source, skip: int = 0, keyed: bool = False, digest_version: int = DIGEST_VERSION
+    ) -> None:
         self.source, self.skip, self.lines = source, skip, skip
+        row_hasher(digest_version)  # ValueError for a version this code does not know
+        self.digest_version = digest_version  # of the digests given (import_digest)
         self.extracted = 0  # lines the extractor took
         # with keyed, an extracted line comes as (where, varying values, key, digest, extractor)
         # (Extractor.split_key) instead of (where, row, digest)
@@ -115,6 +121,8 @@ class LineItems:
         reparse = HAVE_ORJSON  # the general path must see what json.loads makes of the line
         ext: Extractor | None = None
         keyed = self.keyed
+        version = self.digest_version
+        row_hash = row_hasher(version)
         builds = 0
         strikes = REBUILD_AFTER  # canonical lines the extractor did not take, in a row
         with self.source.open() as stream:
@@ -149,7 +157,7 @@ class LineItems:
                     if row is not None:
                         strikes += 1
                         if strikes >= REBUILD_AFTER and builds < MAX_BUILDS:
-                            ext, strikes = Extractor.build(obj, row), 0
+                            ext, strikes = Extractor.build(obj, row, version), 0
                             builds += 1
                         yield str(lineno), row, row_hash(row)
                         continue
@@ -167,8 +175,16 @@ class ParallelItems:
     meanwhile) as one :class:`Handover`, a keyed batch (:mod:`import_keyed`); a
     batch ends at the end of a line. Lines read here after a failure come as items."""
 
-    def __init__(self, source: Source, chunk_lines: int = CHUNK_LINES, batch: int | None = None) -> None:
+    def __init__(
+        self,
+        source: Source,
+        chunk_lines: int = CHUNK_LINES,
+        batch: int | None = None,
+        digest_version: int = DIGEST_VERSION,
+    ) -> None:
         self.source, self.chunk_lines, self.batch = source, chunk_lines, batch
+        row_hasher(digest_version)  # ValueError for a version this code does not know
+        self.digest_version = digest_version  # the child computes digests of this version
         self.lines = 0
         self._position = 0
         self.fell_back = False
@@ -189,6 +205,7 @@ class ParallelItems:
                 str(self.source.path),
                 str(self.chunk_lines),
                 str(self.batch or 0),
+                str(self.digest_version),
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -209,6 +226,7 @@ class ParallelItems:
             self.close()
         if self.fell_back:  # go on here after the last line the child delivered
             rest = LineItems(self.source, skip=self.lines)
+            rest.digest_version = self.digest_version
             for item in rest:
                 self.lines, self._position = rest.lines, rest.position()
                 yield item
@@ -284,6 +302,7 @@ def _handovers(reader: LineItems, batch: int) -> Iterator[tuple[Handover, int]]:
     a line holds several: a batch ends where a line does), the last one maybe shorter."""
     prep = KeyedPreparer()
     name = reader.source.name
+    row_hash = row_hasher(reader.digest_version)
     issues: list[Issue] = []
     read = 0
     line = 0  # the line of the item before
@@ -316,10 +335,16 @@ def _handovers(reader: LineItems, batch: int) -> Iterator[tuple[Handover, int]]:
     yield Handover(issues, read, prep.take()), reader.lines  # type: ignore[arg-type]
 
 
-def _serve(path: str, out: IO[bytes], chunk_lines: int = CHUNK_LINES, batch: int = 0) -> None:
+def _serve(
+    path: str,
+    out: IO[bytes],
+    chunk_lines: int = CHUNK_LINES,
+    batch: int = 0,
+    digest_version: int = DIGEST_VERSION,
+) -> None:
     """The child: send (items, position, lines) for every ``chunk_lines`` lines (or each
-    keyed batch, as a one-item list, with ``batch``), then None."""
-    reader = LineItems(Source(path), keyed=bool(batch))
+    keyed batch, as a one-item list, with ``batch``), then None; digests of ``digest_version``."""
+    reader = LineItems(Source(path), keyed=bool(batch), digest_version=digest_version)
 
     def dump(message: Any) -> None:  # length-prefixed pickles
         data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
@@ -356,4 +381,4 @@ if __name__ == "__main__":
         # through the module's own name, so what is pickled names it (not __main__)
         from desktopviz.core import import_worker
 
-        import_worker._serve(sys.argv[1], sys.stdout.buffer, *map(int, sys.argv[2:4]))
+        import_worker._serve(sys.argv[1], sys.stdout.buffer, *map(int, sys.argv[2:5]))

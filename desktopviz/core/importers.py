@@ -25,7 +25,7 @@ from typing import Any
 from desktopviz.core.flowlog import FlowLog
 from desktopviz.core.import_apply import REJECTED, KeyedWriter
 from desktopviz.core.import_db import ImportWriter, Key, seen_key
-from desktopviz.core.import_fast import row_hash
+from desktopviz.core.import_digest import row_hasher
 from desktopviz.core.import_hubble_file import HubbleSteps
 from desktopviz.core.import_prepare import normalise
 from desktopviz.core.import_read import (
@@ -124,9 +124,11 @@ class _FileImport(HubbleSteps):
         reader: LineItems | ParallelItems | None = None
         if json_lines:
             if parallel:
-                reader = ParallelItems(self.source, batch=self.reader_batch)
+                reader = ParallelItems(
+                    self.source, batch=self.reader_batch, digest_version=self.writer.digest_version
+                )
             else:
-                reader = LineItems(self.source)
+                reader = LineItems(self.source, digest_version=self.writer.digest_version)
             self.position = reader.position
             items = reader
         else:
@@ -142,6 +144,7 @@ class _FileImport(HubbleSteps):
         hashes: list[Key] = []
         wheres: list[str] = []
         fs = self.fs
+        row_hash = row_hasher(self.writer.digest_version)
         for item in items:
             if type(item) is Issue:
                 fs.skipped += 1

@@ -18,6 +18,7 @@ from desktopviz.core import import_worker
 from desktopviz.core.flowlog import FIELDS
 from desktopviz.core.import_calico import flowlog_from_calico
 from desktopviz.core.import_db import _fields, record_hash
+from desktopviz.core.import_digest import row_hash_v2
 from desktopviz.core.import_extract import CHECK_AFTER, VARYING, Extractor
 from desktopviz.core.import_fast import row_from_calico
 from desktopviz.core.import_read import Source
@@ -55,36 +56,37 @@ def line(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode() + b"\n"
 
 
-def extractor(order: list[str]) -> Extractor:
+def extractor(order: list[str], version: int = 1) -> Extractor:
     doc = reorder(BASE, order)
     row = row_from_calico(doc)
     assert row is not None
-    ext = Extractor.build(doc, row)
+    ext = Extractor.build(doc, row, version)
     assert ext is not None
     return ext
 
 
-def general(raw: bytes) -> tuple[tuple[Any, ...], bytes] | None:
-    """The stored values and digest the general path gives, None if it reports the line."""
+def general(raw: bytes, version: int = 1) -> tuple[tuple[Any, ...], bytes] | None:
+    """The stored values and digest (of ``version``) the general path gives, None if it reports the line."""
     try:
         doc = json.loads(raw)
         log = flowlog_from_calico(doc)
     except (ValueError, TypeError, AttributeError, OverflowError):
         return None
-    return _fields(log), record_hash(log)
+    return _fields(log), record_hash(log, version)
 
 
 def check(ext: Extractor, raw: bytes) -> bool:
     """The extractor declines the line or agrees with the general path; True if it took it."""
     got = ext.extract(raw)
     if got is not None:
-        assert got == general(raw), raw
+        assert got == general(raw, ext.digest_version), raw
     return got is not None
 
 
+@pytest.mark.parametrize("version", [1, 2])
 @pytest.mark.parametrize("order", list(ORDERS))
-def test_felix_records_are_taken_with_the_same_values_and_digests(order: str) -> None:
-    ext = extractor(ORDERS[order])
+def test_felix_records_are_taken_with_the_same_values_and_digests(order: str, version: int) -> None:
+    ext = extractor(ORDERS[order], version)
     docs = [reorder(dict(BASE, **json.loads(t)), ORDERS[order]) for t in LINES]  # every key of BASE
     taken = [check(ext, line(d)) for d in docs]
     assert taken == [row_from_calico(d) is not None for d in docs] and sum(taken) >= 10
@@ -98,6 +100,18 @@ def test_digests_are_those_of_the_previous_versions() -> None:
     row, digest = ext.extract(line(reorder(doc, ORDERS["felix"])))  # type: ignore[misc]
     assert row == _fields(flowlog_from_calico(doc)) and digest == record_hash(flowlog_from_calico(doc))
     assert len(row) == len(FIELDS)
+
+
+def test_version_2_digests_are_those_of_the_general_path() -> None:
+    """Big, negative and zero counters and times (the packed form), and the same record again
+    (its key's digest from the cache), give the general path's version 2 digest."""
+    ext = extractor(ORDERS["felix"], 2)
+    for doc in (dict(BASE, bytes_in=2**40, packets_out=-3, start_time=0), dict(BASE, bytes_in=10**18 - 1)):
+        for _ in range(2):
+            row, digest = ext.extract(line(reorder(doc, ORDERS["felix"])))  # type: ignore[misc]
+            log = flowlog_from_calico(doc)
+            assert row == _fields(log) and digest == record_hash(log, 2) == row_hash_v2(row)
+            assert digest != record_hash(log, 1)
 
 
 ODD = st.one_of(
@@ -143,11 +157,17 @@ TEXT_EDITS = [
     drop=st.lists(st.sampled_from(list(BASE)), max_size=2),
     edit=st.one_of(st.none(), st.sampled_from(TEXT_EDITS)),
     count=st.integers(min_value=1, max_value=3),
+    version=st.sampled_from([1, 2]),
 )
 def test_any_line_is_either_declined_or_identical(
-    order: str, changes: dict[str, Any], drop: list[str], edit: tuple[bytes, bytes] | None, count: int
+    order: str,
+    changes: dict[str, Any],
+    drop: list[str],
+    edit: tuple[bytes, bytes] | None,
+    count: int,
+    version: int,
 ) -> None:
-    ext = extractor(ORDERS[order])
+    ext = extractor(ORDERS[order], version)
     doc = reorder(dict(BASE, **changes), ORDERS[order])
     for name in drop:
         doc.pop(name, None)
@@ -158,8 +178,9 @@ def test_any_line_is_either_declined_or_identical(
     check(ext, raw)  # a second time from the cache
 
 
-def test_a_segment_text_that_holds_a_key_is_not_cut_there() -> None:
-    ext = extractor(ORDERS["fields"])
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_segment_text_that_holds_a_key_is_not_cut_there(version: int) -> None:
+    ext = extractor(ORDERS["fields"], version)
     doc = dict(BASE, source_labels={"labels": ['x=,"bytes_in":1,"bytes_out":2']})
     assert check(ext, line(doc))
     doc = dict(BASE, dest_service_name=',"bytes_in":1')
@@ -197,7 +218,7 @@ def test_an_import_with_the_extractor_stores_what_the_general_path_stores(
     child = import_files([path], tmp_path / "child.sqlite", parallel=True)  # extracted in a reader process
     assert child.parallel and [str(i) for i in child.issues] == [str(i) for i in fast.issues]
     assert stored(tmp_path / "child.sqlite") == stored(tmp_path / "fast.sqlite")
-    monkeypatch.setattr(import_worker.Extractor, "build", classmethod(lambda cls, d, r: None))
+    monkeypatch.setattr(import_worker.Extractor, "build", classmethod(lambda cls, d, r, v=1: None))
     slow = import_files([path], tmp_path / "slow.sqlite")
     assert (
         [str(i) for i in fast.issues]
@@ -229,15 +250,16 @@ NASTY_TEXT = st.text(alphabet=st.sampled_from('ab-=,:"\\{}[] \té€😀\x00\x1f
         max_size=4,
     ),
     labels=st.lists(NASTY_TEXT, max_size=3),
+    version=st.sampled_from([1, 2]),
 )
 def test_canonical_records_with_odd_text_and_numbers_are_identical(
-    order: str, texts: dict[str, str], ints: dict[str, int], labels: list[str]
+    order: str, texts: dict[str, str], ints: dict[str, int], labels: list[str], version: int
 ) -> None:
     doc = reorder(dict(BASE, **texts, **ints, dest_labels={"labels": labels}), ORDERS[order])
     raw = line(doc)
     expected = row_from_calico(json.loads(raw)) is not None
     if any(abs(v) >= 10**18 for k, v in ints.items() if k in VARYING):
         expected = False  # counters of 19 digits and more are left to the general path
-    assert check(extractor(ORDERS[order]), raw) == expected  # taken whenever it is canonical
+    assert check(extractor(ORDERS[order], version), raw) == expected  # taken whenever it is canonical
     ensure_ascii = json.dumps(doc).encode() + b"\n"  # escapes and spaces: declined or the same
-    check(extractor(ORDERS[order]), ensure_ascii)
+    check(extractor(ORDERS[order], version), ensure_ascii)

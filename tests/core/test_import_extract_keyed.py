@@ -29,6 +29,7 @@ from test_import_extract import (
 
 from desktopviz.core import import_extract, import_extract_keyed
 from desktopviz.core.flowlog import FIELDS
+from desktopviz.core.import_digest import row_hasher
 from desktopviz.core.import_extract import KEY_FIELDS, VARYING, VARYING_FIELDS, Extractor
 from desktopviz.core.import_fast import loads, row_from_calico
 
@@ -76,18 +77,21 @@ def test_the_field_lists_split_fields_in_its_order() -> None:
     assert list(KEY_FIELDS) == [n for n in FIELDS if n not in VARYING]
 
 
+@pytest.mark.parametrize("version", [1, 2])
 @pytest.mark.parametrize("order", list(ORDERS))
-def test_felix_records_give_the_rows_of_split(order: str) -> None:
-    ext = extractor(ORDERS[order])
+def test_felix_records_give_the_rows_of_split(order: str, version: int) -> None:
+    ext = extractor(ORDERS[order], version)
     docs = [reorder(dict(BASE, **json.loads(t)), ORDERS[order]) for t in LINES]
     taken = [same(ext, line(d)) for d in docs]
     assert sum(taken) >= 10
     assert same(ext, line(reorder(BASE, ORDERS[order])))
 
 
-def test_missing_varying_fields_get_the_value_every_line_gets() -> None:
+@pytest.mark.parametrize("version", [1, 2])
+def test_missing_varying_fields_get_the_value_every_line_gets(version: int) -> None:
     order = [k for k in BASE if k not in ("num_flows_started", "packets_in", "host")]
-    ext = extractor(order)
+    ext = extractor(order, version)
+    assert same(ext, line(reorder(dict(BASE, bytes_in=5), order)))
     got = ext.split_key(line(reorder(dict(BASE, bytes_in=5), order)))
     assert got is not None
     row = merge(got[0], ext.key_values(got[1]))
@@ -125,13 +129,18 @@ def _owns(ext: Extractor, key: int) -> bool:
     return True
 
 
-def test_past_the_key_limit_split_key_declines_and_split_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("version", [1, 2])
+def test_past_the_key_limit_split_key_declines_and_split_goes_on(
+    monkeypatch: pytest.MonkeyPatch, version: int
+) -> None:
     monkeypatch.setattr(import_extract, "KEY_LIMIT", 4)
-    ext = extractor(ORDERS["fields"])
+    ext = extractor(ORDERS["fields"], version)
     lines = [line(dict(BASE, dest_port=i)) for i in range(6)]
     got = [ext.split_key(raw) for raw in lines]
     assert all(g is not None for g in got[:2]) and all(g is None for g in got[3:])
     assert all(ext.split(raw) is not None for raw in lines)
+    hasher = row_hasher(version)  # texts without a serial: the digest from the row's values
+    assert all(ext.extract(raw)[1] == hasher(row_from_calico(loads(raw))) for raw in lines)  # type: ignore[index,arg-type]
     assert ext.key_values(got[0][1])[KEY_FIELDS.index("dest_port")] == 0  # type: ignore[index]
 
 
@@ -149,11 +158,12 @@ def test_truncated_lines_are_declined() -> None:
     changes=st.dictionaries(st.sampled_from([*BASE, "@timestamp", "extra", "hits"]), ODD, max_size=4),
     drop=st.lists(st.sampled_from(list(BASE)), max_size=2),
     edit=st.one_of(st.none(), st.sampled_from(TEXT_EDITS)),
+    version=st.sampled_from([1, 2]),
 )
 def test_any_line_is_declined_by_both_or_identical(
-    order: str, changes: dict[str, Any], drop: list[str], edit: tuple[bytes, bytes] | None
+    order: str, changes: dict[str, Any], drop: list[str], edit: tuple[bytes, bytes] | None, version: int
 ) -> None:
-    ext = extractor(KEYED_ORDERS[order])
+    ext = extractor(KEYED_ORDERS[order], version)
     assert same(ext, line(reorder(BASE, KEYED_ORDERS[order])))  # its texts are the first guesses
     doc = reorder(dict(BASE, **changes), KEYED_ORDERS[order])
     for name in drop:
@@ -176,11 +186,12 @@ def test_any_line_is_declined_by_both_or_identical(
         ),
         max_size=4,
     ),
+    version=st.sampled_from([1, 2]),
 )
 def test_canonical_records_with_odd_text_and_numbers_give_the_rows_of_split(
-    order: str, texts: dict[str, str], ints: dict[str, int]
+    order: str, texts: dict[str, str], ints: dict[str, int], version: int
 ) -> None:
-    ext = extractor(KEYED_ORDERS[order])
+    ext = extractor(KEYED_ORDERS[order], version)
     same(ext, line(reorder(BASE, KEYED_ORDERS[order])))
     for doc in (dict(BASE, **texts), dict(BASE, **texts, **ints)):
         raw = line(reorder(doc, KEYED_ORDERS[order]))
@@ -195,8 +206,10 @@ def test_times_in_milliseconds_are_declined() -> None:
         same(ext, line(reorder(dict(BASE, end_time=t), ORDERS["felix"])))
 
 
-def test_bench_lines_give_the_rows_of_split() -> None:
-    """The generated bench data (tests/perf/_synth.py), when it is there, then a sample of it."""
+@pytest.mark.parametrize("version", [1, 2])
+def test_bench_lines_give_the_rows_of_split(version: int) -> None:
+    """The generated bench data (tests/perf/_synth.py), when it is there, then a sample of it:
+    the rows and digests of split, and the digests of the fast path's rows."""
     if BENCH.exists():
         with BENCH.open("rb") as fp:
             raws = list(islice(fp, 20_000))
@@ -210,9 +223,13 @@ def test_bench_lines_give_the_rows_of_split() -> None:
     doc = loads(raws[0])
     row = row_from_calico(doc)
     assert row is not None
-    ext = Extractor.build(doc, row)
+    ext = Extractor.build(doc, row, version)
     assert ext is not None
     assert all(same(ext, raw) for raw in raws)
+    hasher = row_hasher(version)
+    for raw in raws[:3000]:
+        got = ext.extract(raw)
+        assert got is not None and got[1] == hasher(row_from_calico(loads(raw)))  # type: ignore[arg-type]
 
 
 def test_keys_are_small_ints() -> None:
@@ -270,3 +287,20 @@ def test_an_extractor_goes_with_its_last_user_without_the_collector() -> None:
     finally:
         if was:
             gc.enable()
+
+
+@pytest.mark.parametrize("fill", [None, 2**64, True])
+def test_a_missing_varying_value_that_is_not_a_64_bit_int_gives_the_digest_of_the_row(fill: Any) -> None:
+    """row_from_calico fills a missing counter with 0; any other value still gives its row's
+    version 2 digest (the varying part then in marshal form)."""
+    doc = {k: v for k, v in BASE.items() if k != "num_flows_started"}
+    row = list(row_from_calico(doc))  # type: ignore[arg-type]
+    row[FIELDS.index("num_flows_started")] = fill
+    ext = Extractor.build(doc, tuple(row), 2)
+    assert ext is not None
+    raw = line(dict(doc, bytes_in=9))
+    got = ext.split_key(raw)
+    assert got is not None and ext.extract(raw) == (merge(got[0], ext.key_values(got[1])), got[2])
+    want = list(row)
+    want[FIELDS.index("bytes_in")] = 9
+    assert got[2] == row_hasher(2)(tuple(want)) != row_hasher(2)(tuple(row))

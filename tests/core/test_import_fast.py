@@ -16,6 +16,7 @@ from import_lines import BASE, DATA, LINES
 from desktopviz.core import import_fast, import_worker
 from desktopviz.core.import_calico import flowlog_from_calico
 from desktopviz.core.import_db import _fields, record_hash
+from desktopviz.core.import_digest import row_hash_v2
 from desktopviz.core.importers import import_files
 from desktopviz.core.store import FlowStore
 
@@ -36,6 +37,7 @@ def test_felix_records_take_the_fast_path_with_the_same_values_and_digests() -> 
         assert row is None or row == expected, line
         if row is not None:
             assert import_fast.row_hash(row) == record_hash(flowlog_from_calico(doc))
+            assert row_hash_v2(row) == record_hash(flowlog_from_calico(doc), 2)
     assert import_fast.row_from_calico(BASE) is not None  # the Felix v5 record is canonical
 
 
@@ -123,7 +125,8 @@ def _stdlib_loads(raw: bytes) -> Any:
 
 
 def test_a_file_imported_by_the_general_path_is_recognised(tmp_path: Path) -> None:
-    """The digests are those of earlier versions: importing after them finds only duplicates."""
+    """The digests are the general path's (version 2 in a new store): importing after them
+    finds only duplicates."""
     path = DATA / "calico_v5.jsonl"
     db = tmp_path / "c.sqlite"
     first = import_files([path], db)
@@ -131,7 +134,7 @@ def test_a_file_imported_by_the_general_path_is_recognised(tmp_path: Path) -> No
         seen = {tuple(r) for r in store.conn.execute("SELECT start_time, hash FROM import_digests")}
     docs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     logs = [flowlog_from_calico(d) for d in docs]
-    assert seen == {(log.start_time, record_hash(log)) for log in logs}
+    assert seen == {(log.start_time, record_hash(log, 2)) for log in logs}
     again = import_files([path], db)
     assert again.total("duplicates") == first.total("imported") and again.total("imported") == 0
 
@@ -141,10 +144,12 @@ def test_records_imported_by_the_previous_version_are_recognised(tmp_path: Path)
     path = DATA / "calico_v5.jsonl"
     db = tmp_path / "c.sqlite"
     first = import_files([path], db)
-    with FlowStore(db) as store:  # what the previous version left: the same digests in import_seen
+    logs = [flowlog_from_calico(json.loads(x)) for x in path.read_text().splitlines() if x.strip()]
+    with FlowStore(db) as store:  # what the previous version left: version 1 digests in import_seen
         c = store.conn
-        c.execute("INSERT INTO import_seen (hash) SELECT hash FROM import_digests")
+        c.executemany("INSERT INTO import_seen (hash) VALUES (?)", [(record_hash(log),) for log in logs])
         c.execute("DROP TABLE import_digests")
+        c.execute("DELETE FROM meta WHERE key = 'import_digest_version'")
     other = tmp_path / "more.jsonl"
     lines = path.read_text().splitlines()
     other.write_text("\n".join([*lines, json.dumps(dict(BASE, dest_port=1))]) + "\n")
