@@ -61,11 +61,16 @@ FILTERS = (
 
 def _replicate(path: Path, rows: int) -> None:
     """Grow a store to ``rows`` logs by copying its first logs shifted by whole days (the
-    copies share the label sets, traces and flow keys; the rollups are copied shifted too)."""
+    copies share the label sets, traces, flow keys and rollup groups; the rollup sums are
+    copied shifted too). Only whole copies get rollups: with ``rows`` not a multiple of the
+    first logs' count, the last copy's logs are missing from the rollups (warned on stderr)."""
     c = sqlite3.connect(path, isolation_level=None)
     c.execute("PRAGMA synchronous=OFF")
     tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     data = "flow_data" if "flow_data" in tables else "flow_rows"  # schema 3, schema 2
+    # schema 3: sums keyed by group id (groups shared, like the keys); schema 2: the rollup tables
+    sums = ("flow_sums", "hit_sums") if "flow_sums" in tables else ("flow_rollup", "hit_rollup")
+    sums += ("series_rollup",)
     base = c.execute(f"SELECT max(id) FROM {data}").fetchone()[0]
     lo, hi = c.execute(f"SELECT min(start_time), max(end_time) FROM {data}").fetchone()
     span = -(-(hi - lo) // 86400) * 86400
@@ -84,18 +89,20 @@ def _replicate(path: Path, rows: int) -> None:
         c.execute(
             f"INSERT INTO {data} (id, {', '.join(cols)}) SELECT id + {have}, {sel} FROM {data} WHERE id <= {take}"
         )
-        for tab in ("flow_rollup", "hit_rollup"):
+        for tab in sums:  # the rollups' sums (flow_rollup, hit_rollup are views over them)
             tc = [r[1] for r in c.execute(f"PRAGMA table_info({tab})")]
-            tsel = ", ".join(
-                f"bucket + {off}" if x == "bucket" else f"{x} + {off}" if x in ("min_start", "max_end") else x
-                for x in tc
-            )
+            tsel = ", ".join(f"{x} + {off}" if x in ("bucket", "min_start", "max_end") else x for x in tc)
             if take == base:
                 c.execute(
                     f"INSERT OR IGNORE INTO {tab} ({', '.join(tc)}) SELECT {tsel} FROM {tab} WHERE bucket < {lo + span}"
                 )
         c.execute("COMMIT")
         k += 1
+    if rows % base:
+        print(
+            f"warning: rollups leave out the last {rows % base} of {rows} logs (a partial copy)",
+            file=sys.stderr,
+        )
     for _, sql in indexes:
         c.execute(sql)
     c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
