@@ -8,7 +8,8 @@ path next to the fast path the import takes:
 
 * ``read``: the lines from the file; ``json_loads`` (standard library) / ``orjson_loads``;
 * ``normalise``: :func:`flowlog_from_calico` (general) / :func:`row_from_calico` (fast);
-* ``digest``: ``record_hash`` of a FlowLog / ``row_hash`` of a row (the same digests);
+* ``digest``: ``record_hash`` of a FlowLog / the row digest of a row (the same digests), of the
+  digest version a new store's import uses (``import_digest.DIGEST_VERSION``, ``digest_version``);
 * ``extract``: what the import does instead of parse + normalise + digest for Felix's lines
   (:class:`~desktopviz.core.import_extract.Extractor`: the same rows and digests);
 * ``insert``: ``FlowStore.insert`` with the indexes kept up to date (``synchronous=NORMAL``) /
@@ -51,7 +52,8 @@ from _synth import iter_logs  # noqa: E402
 from desktopviz.core import import_fast  # noqa: E402
 from desktopviz.core.import_apply import KeyedWriter  # noqa: E402
 from desktopviz.core.import_calico import flowlog_from_calico  # noqa: E402
-from desktopviz.core.import_db import ImportWriter, record_hash  # noqa: E402
+from desktopviz.core.import_db import DIGEST_VERSION_META, ImportWriter, record_hash  # noqa: E402
+from desktopviz.core.import_digest import DIGEST_VERSION, row_hasher  # noqa: E402
 from desktopviz.core.import_extract import Extractor  # noqa: E402
 from desktopviz.core.import_keyed import KeyedPreparer  # noqa: E402
 from desktopviz.core.import_read import READ_BUFFER  # noqa: E402
@@ -89,7 +91,8 @@ def insert_all(store: FlowStore, items: list[Any]) -> None:
 
 
 def breakdown(src: Path, n: int, tmp: Path) -> dict[str, float]:
-    """CPU seconds of each stage on the first n lines (collector paused, as the import does)."""
+    """CPU seconds of each stage on the first n lines (collector paused, as the import does),
+    digests of the version a new store's import writes (:data:`DIGEST_VERSION`)."""
     gc.disable()
     s: dict[str, float] = {}
 
@@ -104,12 +107,15 @@ def breakdown(src: Path, n: int, tmp: Path) -> dict[str, float]:
     logs, s["normalise_general"] = timed(lambda: [flowlog_from_calico(d) for d in docs])
     rows, s["normalise_fast"] = timed(lambda: [import_fast.row_from_calico(d) for d in docs])
     assert all(r is not None for r in rows)
-    _, s["digest_general"] = timed(lambda: [record_hash(log) for log in logs])
-    _, s["digest_fast"] = timed(lambda: [import_fast.row_hash(r) for r in rows])
-    ext = Extractor.build(docs[0], rows[0])
-    assert ext is not None
+    row_hash = row_hasher(DIGEST_VERSION)
+    general, s["digest_general"] = timed(lambda: [record_hash(log, DIGEST_VERSION) for log in logs])
+    fast, s["digest_fast"] = timed(lambda: [row_hash(r) for r in rows])
+    assert general == fast
+    ext = Extractor.build(docs[0], rows[0], DIGEST_VERSION)
+    assert ext is not None and ext.digest_version == DIGEST_VERSION
     got, s["extract"] = timed(lambda: [ext.extract(x) for x in lines])
-    assert all(g is not None for g in got) and got[-1] == (rows[-1], import_fast.row_hash(rows[-1]))
+    assert all(g is not None for g in got) and got == list(zip(rows, fast, strict=True))
+    general.clear()
     # the two sides of a parallel import: keyed batches (import_keyed) made, pickled, written
     kprep = KeyedPreparer()
 
@@ -122,7 +128,10 @@ def breakdown(src: Path, n: int, tmp: Path) -> dict[str, float]:
             out.append(kprep.take())
         return out
 
-    _, s["split_key"] = timed(lambda: [ext.split_key(x) for x in lines])
+    split, s["split_key"] = timed(lambda: [ext.split_key(x) for x in lines])
+    assert all(x is not None for x in split) and [x[2] for x in split] == fast  # type: ignore[index]
+    split.clear()
+    fast.clear()
     kbatches, s["prepare_keyed"] = timed(keyed)
     s["prepare_keyed"] -= s["split_key"]
     kdata, s["pickle_keyed"] = timed(
@@ -144,7 +153,9 @@ def breakdown(src: Path, n: int, tmp: Path) -> dict[str, float]:
         s["reindex"] = time.process_time() - t
     with FlowStore(tmp / "keyed.sqlite") as store:
         with bulk_load(store):
-            kw = KeyedWriter(ImportWriter(store, "bench", "calico"))
+            iw = ImportWriter(store, "bench", "calico")
+            assert iw.digest_version == DIGEST_VERSION  # a new store: the split digests' version
+            kw = KeyedWriter(iw)
             t = time.process_time()
             for b in kbatches:
                 kw.accept(b)
@@ -176,6 +187,8 @@ def main() -> None:
         wall, c2 = time.perf_counter() - t, cpu()
         cpu_s, reader_s = c2[0] - c[0], c2[1] - c[1]
         assert summary.total("imported") == args.rows, summary.text()
+        with FlowStore(db) as store:  # the version the import wrote (a new store: DIGEST_VERSION)
+            stored_version = store.get_meta(DIGEST_VERSION_META)
         n = min(args.sample, args.rows)
         s = breakdown(src, n, Path(tmp))
     us = {k: round(v / n * 1e6, 1) for k, v in s.items()}
@@ -204,6 +217,8 @@ def main() -> None:
                 # with the reader on an idle core, the importing process's CPU time bounds the rate
                 "records_per_importer_cpu_s": round(args.rows / cpu_s),
                 "target_records_per_s": 100_000,
+                "digest_version": DIGEST_VERSION,  # of the stages' digests
+                "import_digest_version": int(stored_version) if stored_version else None,
                 "sample": n,
                 "stage_cpu_us_per_record": us,
                 "general_path_cpu_us": round(sum(us[k] for k in general), 1),
