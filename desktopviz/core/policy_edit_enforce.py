@@ -60,8 +60,9 @@ def enforced_policies(
     when a staged deletion names no policy at all."""
     tiers = set(tiers)
     out = dict(policies)
-    staged_key = doc_key(doc) if staged_action(doc) is not None else None
-    if staged_action(doc) == "Delete":
+    action = staged_action(doc)
+    staged_key = doc_key(doc) if action is not None else None
+    if action == "Delete":
         return _deletion(out, tiers, doc, staged_key, replacing, namespaces)
     for key in (staged_key, replacing):
         out.pop(key or "", None)
