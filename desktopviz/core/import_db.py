@@ -24,7 +24,6 @@ schema check only looks at ``meta`` and ``flow_logs``).
 from __future__ import annotations
 
 import hashlib
-import marshal
 import sqlite3
 import time
 from bisect import bisect_right
@@ -40,8 +39,6 @@ _fields = attrgetter(*FIELDS)
 Record = Any  # a FlowLog, or anything with its field attributes (import_fast.Row)
 Key = tuple[int, bytes]  # (start time, digest) in import_digests
 _INT64 = 2**63
-_blake2b = hashlib.blake2b
-_marshal = marshal.dumps
 _CHUNK = 500  # hashes per IN (...) lookup
 COUNT_COLUMNS = ("records_read", "imported", "duplicates", "skipped")
 DIGEST_SIZE = 16
@@ -61,8 +58,6 @@ def record_hash(log: FlowLog, version: int = 1) -> bytes:
     Elasticsearch export gives the same digest). marshal version 0 writes values by content
     only (no references, no interning flags), so equal records give equal bytes. ``version``:
     the digest version (:mod:`~desktopviz.core.import_digest`)."""
-    if version == 1:
-        return _blake2b(_marshal(_fields(log), 0), digest_size=16).digest()
     return row_hasher(version)(_fields(log))
 
 

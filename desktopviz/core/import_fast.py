@@ -20,9 +20,7 @@ digests of files imported by earlier versions still match.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import marshal
 from collections import namedtuple
 from collections.abc import Callable
 from functools import partial
@@ -42,6 +40,7 @@ from desktopviz.core.import_calico import (
     _proto,
     policies_value,
 )
+from desktopviz.core.import_digest import row_hash_v1
 
 __all__ = ["HAVE_ORJSON", "Row", "as_row", "loads", "row_from_calico", "row_hash"]
 
@@ -56,14 +55,9 @@ HAVE_ORJSON = _orjson is not None
 # attributes name the fields (what the store's error messages read).
 Row = namedtuple("Row", FIELDS)  # type: ignore[misc]
 as_row: Callable[[Any], Row] = partial(tuple.__new__, Row)  # values tuple -> Row, in C
-_blake2b = hashlib.blake2b
-_marshal = marshal.dumps
-
-
-def row_hash(values: tuple[Any, ...]) -> bytes:
-    """Digest of a record's values (a plain tuple in FIELDS order): the same bytes as
-    ``import_db.record_hash`` of the FlowLog with these values."""
-    return _blake2b(_marshal(values, 0), digest_size=16).digest()
+# Digest (version 1) of a record's values (a plain tuple in FIELDS order): the same bytes as
+# ``import_db.record_hash`` of the FlowLog with these values.
+row_hash: Callable[[tuple[Any, ...]], bytes] = row_hash_v1
 
 
 if _orjson is not None:
