@@ -28,7 +28,8 @@ from typing import Any
 from desktopviz.core.flowlog import FIELDS, JSON_FIELDS, VARYING_FIELDS
 from desktopviz.core.store_groups import RollupGroups
 from desktopviz.core.store_keys import (  # noqa: F401 - ID_COLUMN and ROW_COLUMNS re-exported
-    DATA_COLUMNS,
+    CACHE_LIMIT,
+    DATA_INSERT,
     ID_COLUMN,
     KEY_FIELDS,
     ROW_COLUMNS,
@@ -63,7 +64,6 @@ HIT_COLUMNS = (  # of the policy_hits view
     *COUNTERS,
 )
 BATCH = 5000
-CACHE_LIMIT = 50_000
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _I = {n: i for i, n in enumerate(FIELDS)}
@@ -76,7 +76,6 @@ _STD_POLICY_KEYS = ["enforced_policies", "pending_policies", "all_policies"]
 _STR = frozenset({str})
 _KEY_IDX = tuple(_I[n] for n in KEY_FIELDS)
 _VAR_IDX = tuple(_I[n] for n in VARYING_FIELDS)
-_DATA_SQL = f"INSERT INTO flow_data ({', '.join(DATA_COLUMNS)}) VALUES ({', '.join('?' * len(DATA_COLUMNS))})"
 
 
 class TraceError(ValueError):
@@ -300,7 +299,7 @@ class Ingest:
         except TypeError:  # an unhashable value: what binding it would have raised
             raise _unsupported(vals, kcols) from None
         self.conn.executemany(
-            _DATA_SQL, zip(range(first, first + n), kids, *(cols[i] for i in _VAR_IDX), strict=True)
+            DATA_INSERT, zip(range(first, first + n), kids, *(cols[i] for i in _VAR_IDX), strict=True)
         )
         # rollup sums
         add_sums(cols, sl, dl, tids, self._trace_hids, flows, groups)

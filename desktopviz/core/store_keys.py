@@ -27,6 +27,7 @@ __all__ = [
     "rollback",
     "CACHE_LIMIT",
     "DATA_COLUMNS",
+    "DATA_INSERT",
     "ID_COLUMN",
     "INT_FIELDS",
     "KEY_COLUMNS",
@@ -57,6 +58,10 @@ KEY_TEXT: tuple[int, ...] = tuple(
 CACHE_LIMIT = 50_000
 _PLAIN = frozenset({str, type(None)})
 _TEXT = frozenset(KEY_TEXT)
+# one flow_data row (DATA_COLUMNS order), as the store's insert and the upgrade write it
+DATA_INSERT = (
+    f"INSERT INTO flow_data ({', '.join(DATA_COLUMNS)}) VALUES ({', '.join('?' * len(DATA_COLUMNS))})"
+)
 _INSERT = f"INSERT INTO flow_keys (digest, {', '.join(KEY_COLUMNS)}) VALUES ({', '.join('?' * (len(KEY_COLUMNS) + 1))})"
 
 

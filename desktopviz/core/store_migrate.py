@@ -36,7 +36,7 @@ from desktopviz.core.store_groups import (
     create_rollup_views,
 )
 from desktopviz.core.store_ingest import parse_hits
-from desktopviz.core.store_keys import DATA_COLUMNS, KEY_COLUMNS, KEY_FIELDS, KeyIndex, rollback
+from desktopviz.core.store_keys import CACHE_LIMIT, DATA_INSERT, KEY_COLUMNS, KEY_FIELDS, KeyIndex, rollback
 from desktopviz.core.store_schema import (
     SCHEMA_VERSION,
     TRACE_HIT_COLUMNS,
@@ -50,7 +50,6 @@ OLD_TABLES = {1: ("flow_logs", "policy_hits"), 2: ("flow_rows",)}
 OLD_VIEWS = {1: (), 2: ("flow_logs", "policy_hits")}
 BATCH = 20_000
 _ON_TABLE = re.compile(r"\bON\s+[\"`\[]?(\w+)", re.IGNORECASE)
-_DATA_SQL = f"INSERT INTO flow_data ({', '.join(DATA_COLUMNS)}) VALUES ({', '.join('?' * len(DATA_COLUMNS))})"
 
 
 def _version(c: sqlite3.Connection) -> int:
@@ -168,9 +167,9 @@ def copy_logs(c: sqlite3.Connection, select: str) -> int:
             if kid is None:
                 kid = memo[key] = keys.key_id(key)
             append((row[0], kid, *row[1 + nk :]))
-        c.executemany(_DATA_SQL, out)
+        c.executemany(DATA_INSERT, out)
         done += len(out)
-        if len(memo) > 50_000:
+        if len(memo) > CACHE_LIMIT:
             memo.clear()
 
 
