@@ -41,6 +41,7 @@ from desktopviz.core.store_schema import (
     SCHEMA_VERSION,
     TRACE_HIT_COLUMNS,
     create_key_tables,
+    create_trace_tables,
     create_views,
     ensure_indexes,
 )
@@ -123,11 +124,7 @@ def _traces_of_v1(c: sqlite3.Connection) -> None:
         "INSERT OR IGNORE INTO label_sets (labels) SELECT source_labels FROM flow_logs "
         "WHERE source_labels IS NOT NULL UNION SELECT dest_labels FROM flow_logs WHERE dest_labels IS NOT NULL"
     )
-    c.execute("CREATE TABLE traces (id INTEGER PRIMARY KEY, policies TEXT NOT NULL UNIQUE)")
-    c.execute(
-        "CREATE TABLE trace_hits (trace_id INTEGER NOT NULL, kind TEXT NOT NULL, "
-        "idx INTEGER, tier TEXT, policy TEXT, namespace TEXT, action TEXT, rule_index INTEGER)"
-    )
+    create_trace_tables(c)
     c.execute(
         "INSERT OR IGNORE INTO traces (policies) SELECT DISTINCT policies FROM flow_logs "
         "WHERE policies IS NOT NULL"

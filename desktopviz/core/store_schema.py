@@ -56,6 +56,7 @@ __all__ = [
     "TRACE_HIT_COLUMNS",
     "VIEWS",
     "create_key_tables",
+    "create_trace_tables",
     "create_schema",
     "create_views",
     "ensure_indexes",
@@ -150,6 +151,12 @@ def create_key_tables(c: sqlite3.Connection) -> None:
     )
     data = ", ".join(f"{col} INTEGER" for col in DATA_COLUMNS[2:])
     c.execute(f"CREATE TABLE flow_data (id INTEGER PRIMARY KEY, key_id INTEGER NOT NULL, {data})")
+    create_trace_tables(c)
+
+
+def create_trace_tables(c: sqlite3.Connection) -> None:
+    """traces and trace_hits, unless the file has them (schema 2 did; the upgrade of a
+    schema-1 file makes them before its flow_keys)."""
     c.execute("CREATE TABLE IF NOT EXISTS traces (id INTEGER PRIMARY KEY, policies TEXT NOT NULL UNIQUE)")
     c.execute(
         "CREATE TABLE IF NOT EXISTS trace_hits (trace_id INTEGER NOT NULL, kind TEXT NOT NULL, "
