@@ -27,13 +27,12 @@ from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any
 
-from desktopviz.core.flowlog import FIELDS, VARYING_FIELDS
-from desktopviz.core.queries_base import columns_read, table_for
+from desktopviz.core.queries_base import KEY_SUBQUERY, columns_read, table_for
 from desktopviz.core.store import COLUMNS
-from desktopviz.core.store_keys import DATA_COLUMNS
+from desktopviz.core.store_keys import DATA_COLUMNS, KEY_FIELDS
 
 HINT = "(+key_id IN ("
-_GROUP = "+key_id IN (SELECT id FROM flow_keys WHERE "
+_GROUP = f"+{KEY_SUBQUERY}"
 KEY_INDEX = "ix_flow_data_key"
 RARE_ROWS = 20_000
 WALK_US, KEY_US, SORT_US = 0.15, 7.0, 2.0  # CPU per walked entry, per key, per sorted entry
@@ -42,10 +41,9 @@ _CHUNK = 500
 _cache: dict[tuple[Any, ...], int] = {}
 
 
-_KEY_FIELDS = tuple(n for n in FIELDS if n not in VARYING_FIELDS)
 _JSON_SOURCE = {"source_labels": "sl.labels", "dest_labels": "dl.labels", "policies": "t.policies"}
 _KEYS_SQL = (
-    f"SELECT k.id, {', '.join(_JSON_SOURCE.get(n, 'k.' + n) for n in _KEY_FIELDS)} FROM flow_keys AS k "
+    f"SELECT k.id, {', '.join(_JSON_SOURCE.get(n, 'k.' + n) for n in KEY_FIELDS)} FROM flow_keys AS k "
     "LEFT JOIN label_sets AS sl ON sl.id = k.source_labels_id "
     "LEFT JOIN label_sets AS dl ON dl.id = k.dest_labels_id LEFT JOIN traces AS t ON t.id = k.trace_id "
     "WHERE k.id IN "
@@ -53,7 +51,7 @@ _KEYS_SQL = (
 # a COLUMNS row from (flow_data row + its key's row)
 _PICK = itemgetter(
     *(
-        DATA_COLUMNS.index(n) if n in DATA_COLUMNS else len(DATA_COLUMNS) + 1 + _KEY_FIELDS.index(n)
+        DATA_COLUMNS.index(n) if n in DATA_COLUMNS else len(DATA_COLUMNS) + 1 + KEY_FIELDS.index(n)
         for n in COLUMNS
     )
 )
@@ -69,7 +67,7 @@ def rows_by_id(conn: sqlite3.Connection, ids: Sequence[int]) -> list[tuple[Any, 
         r[0]: r for r in _rows_in(conn, f"SELECT {', '.join(DATA_COLUMNS)} FROM flow_data WHERE id IN ", ids)
     }
     keys = {r[0]: r for r in _rows_in(conn, _KEYS_SQL, sorted({r[1] for r in data.values()}))}
-    none = (None,) * (len(_KEY_FIELDS) + 1)  # a log without its key reads as the view's LEFT JOIN
+    none = (None,) * (len(KEY_FIELDS) + 1)  # a log without its key reads as the view's LEFT JOIN
     return [_PICK(data[i] + keys.get(data[i][1], none)) for i in ids if i in data]
 
 
