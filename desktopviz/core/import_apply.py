@@ -31,7 +31,7 @@ from typing import Any
 
 from desktopviz.core.flowlog import VARYING_FIELDS
 from desktopviz.core.import_db import COUNT_COLUMNS, ImportWriter, record_digests
-from desktopviz.core.import_keyed import KEY_FIELDS, KeyedBatch
+from desktopviz.core.import_keyed import _KDL, _KPOL, _KSL, KEY_FIELDS, KeyedBatch
 from desktopviz.core.import_summary import FileSummary, ImportSummary
 from desktopviz.core.import_worker import Handover
 from desktopviz.core.store import StoreError
@@ -54,8 +54,6 @@ __all__ = ["REJECTED", "KeyedWriter"]
 REJECTED = (StoreError, OverflowError, UnicodeEncodeError, sqlite3.Error)
 _CHUNK = 500  # digests per IN (...) look-up
 
-_KI = {n: i for i, n in enumerate(KEY_FIELDS)}
-_KSL, _KDL, _KPOL = _KI["source_labels"], _KI["dest_labels"], _KI["policies"]
 _FACTION, _FREPORTER = FLOW_KEY.index("action"), FLOW_KEY.index("reporter")
 _INSERT_DATA = (
     f"INSERT INTO flow_data (id, key_id, {', '.join(VARYING_FIELDS)}) "

@@ -71,6 +71,7 @@ from desktopviz.core.import_extract_keyed import (
     next_serial,
 )
 from desktopviz.core.import_extract_keyed import TIMES as _TIMES
+from desktopviz.core.import_extract_keyed import TUPLE_HEAD as _TUPLE_HEAD
 from desktopviz.core.import_extract_keyed import WS as _WS
 from desktopviz.core.import_fast import loads as fast_loads
 from desktopviz.core.import_fast import row_from_calico
@@ -79,7 +80,6 @@ __all__ = ["KEY_FIELDS", "VARYING", "VARYING_FIELDS", "Extractor", "Parts"]
 CACHE_LIMIT = 4096  # texts remembered per segment (cleared when full)
 CHECK_AFTER = 4096  # lines before judging whether the cache pays
 _FIELD_INDEX = {n: i for i, n in enumerate(FIELDS)}
-_TUPLE_HEAD = b"(" + len(FIELDS).to_bytes(4, "little")  # marshal v0 of a tuple of len(FIELDS)
 _dumps = marshal.dumps
 _blake2b = hashlib.blake2b
 _chain = chain.from_iterable

@@ -50,12 +50,12 @@ from typing import Any
 
 from desktopviz.core.flowlog import FIELDS, VARYING_FIELDS
 from desktopviz.core.import_digest import pack_varying, varying_tail
+from desktopviz.core.store_keys import KEY_FIELDS
 
 __all__ = ["KEY_FIELDS", "KEY_LIMIT", "SERIAL_BITS", "VARYING", "VARYING_FIELDS", "compile_split_key"]
 
 # Integer fields that change from record to record; everything else is cached by its text.
 VARYING = frozenset(VARYING_FIELDS)
-KEY_FIELDS: tuple[str, ...] = tuple(n for n in FIELDS if n not in VARYING)
 TIMES = ("start_time", "end_time")
 INT = rb"(-?(?:0|[1-9][0-9]{0,17}))"  # what json and orjson both read as the same int
 WS = b" \t\r\n"  # JSON's whitespace (bytes.strip's default would take \v and \f too)

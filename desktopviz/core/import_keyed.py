@@ -34,6 +34,8 @@ from typing import Any, NamedTuple
 
 from desktopviz.core import import_prepare
 from desktopviz.core.flowlog import FIELDS, JSON_FIELDS, VARYING_FIELDS
+from desktopviz.core.import_digest import key_of as _kget
+from desktopviz.core.import_digest import varying_of as _vget
 from desktopviz.core.import_prepare import Key, Preparer
 from desktopviz.core.store_ingest import _dumps
 from desktopviz.core.store_keys import KEY_FIELDS
@@ -53,9 +55,6 @@ _VCOUNTERS = tuple(_V[n] for n in ("num_flows", "packets_in", "packets_out", "by
 # a row (FIELDS order) from (varying values, key values)
 _SOURCE = [("v", _V[n]) if n in _V else ("k", _K[n]) for n in FIELDS]
 _first = itemgetter(0)
-_VIDX = tuple(FIELDS.index(n) for n in VARYING_FIELDS)
-_KIDX = tuple(FIELDS.index(n) for n in KEY_FIELDS)
-_vget, _kget = itemgetter(*_VIDX), itemgetter(*_KIDX)
 
 
 def join_row(ints: Sequence[Any], key: Sequence[Any]) -> tuple[Any, ...]:
