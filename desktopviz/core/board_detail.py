@@ -17,6 +17,7 @@ from typing import Literal
 from desktopviz.core.board import BoardPolicy, packets
 from desktopviz.core.policy_text import describe_rule
 from desktopviz.core.queries import Conn, HitMetrics, PolicyMetrics, Traffic, policy_metrics
+from desktopviz.core.queries_base import data_edges
 from desktopviz.core.store import connection_of
 
 RuleDirection = Literal["ingress", "egress"]
@@ -75,12 +76,10 @@ class PolicyDetail:
 
 def span_seconds(conn: Conn, since: int | None, until: int | None) -> float:
     """The seconds of data the range covers (clipped to the stored data), for rates."""
-    c = connection_of(conn)
-    lo_data = c.execute("SELECT min(start_time) FROM flow_data").fetchone()[0]
-    if lo_data is None:
+    edges = data_edges(connection_of(conn))
+    if edges is None:
         return 0.0
-    last = c.execute("SELECT max(start_time) FROM flow_data").fetchone()[0]
-    hi_data = c.execute("SELECT max(end_time) FROM flow_data WHERE start_time = ?", (last,)).fetchone()[0]
+    lo_data, _last, hi_data = edges
     lo = lo_data if since is None else max(int(since), lo_data)
     hi = hi_data if until is None else min(int(until), hi_data)
     return float(max(0, hi - lo))

@@ -148,6 +148,20 @@ def segments(lo: int, hi: int, levels: Sequence[int] = ROLLUP_LEVELS) -> list[Se
     return [*segments(lo, a, levels[1:]), (step, a, b), *segments(b, hi, levels[1:])]
 
 
+def data_edges(conn: sqlite3.Connection) -> tuple[int, int, int | None] | None:
+    """(first start_time, newest start_time, latest end_time of the logs with that newest
+    start), None for an empty store: the time index's ends, never a scan (``max(end_time)``
+    over the table would read it all). The Policy Board's rate span and the browser's time
+    bounds."""
+    # one aggregate per statement: SQLite answers a lone min()/max() from the index end
+    lo = conn.execute("SELECT min(start_time) FROM flow_data").fetchone()[0]
+    hi = conn.execute("SELECT max(start_time) FROM flow_data").fetchone()[0]
+    if lo is None or hi is None:
+        return None
+    end = conn.execute("SELECT max(end_time) FROM flow_data WHERE start_time = ?", (hi,)).fetchone()[0]
+    return lo, hi, end
+
+
 def bounds(conn: sqlite3.Connection, since: int | None, until: int | None) -> tuple[int, int] | None:
     """The range to read, widened to whole days where it runs past the data (no logs there),
     so that open or generous ranges are answered from the day rollup."""

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from desktopviz.core.queries_base import data_edges
+
 _NICE = (15, 30, 60, 120, 300, 600, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
 
 
@@ -32,13 +34,11 @@ class ChartData:
 def time_bounds(conn: sqlite3.Connection) -> tuple[int, int] | None:
     """(first start_time, newest end_time) of the store, None when empty. Reads the
     start_time index only (``max(end_time)`` over the table would scan gigabytes): the newest
-    end time is that of the logs with the newest start time."""
-    # one aggregate per statement: SQLite answers a lone min()/max() from the index end
-    lo = conn.execute("SELECT min(start_time) FROM flow_data").fetchone()[0]
-    hi = conn.execute("SELECT max(start_time) FROM flow_data").fetchone()[0]
-    if lo is None or hi is None:
+    end time is that of the logs with the newest start time (:func:`queries_base.data_edges`)."""
+    edges = data_edges(conn)
+    if edges is None:
         return None
-    end = conn.execute("SELECT max(end_time) FROM flow_data WHERE start_time = ?", (hi,)).fetchone()[0]
+    lo, hi, end = edges
     return int(lo), int(max(hi, end or hi))
 
 
