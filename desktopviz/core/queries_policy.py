@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from desktopviz.core.queries_base import Conn, bounds, in_clause, segments
 from desktopviz.core.store import COUNTERS, connection_of
+from desktopviz.core.store_groups import HIT_GROUP
 
 _CHUNK = 500
 
@@ -144,8 +145,7 @@ def policy_metrics(
     if rng is None:
         return out
     extra, eargs = ("", []) if policies is None else in_clause("policy", policies)
-    keys = "kind, policy, tier, reporter, rule_index, action"
-    gkeys = ", ".join(f"g.{k}" for k in keys.split(", "))
+    gkeys = ", ".join(f"g.{k}" for k in HIT_GROUP)
     inner = ", ".join(f"sum({k}) AS {k}" for k in COUNTERS)
     gsums = ", ".join(f"sum(s.{k})" for k in COUNTERS)
     for level, lo, hi in segments(*rng):
