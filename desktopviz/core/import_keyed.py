@@ -137,9 +137,6 @@ class KeyedPreparer(Preparer):
     def __len__(self) -> int:
         return len(self._kids_col)
 
-    def _start_over(self) -> None:
-        self.__init__()  # type: ignore[misc]
-
     def _key_id(self, values: tuple[Any, ...]) -> int:
         """The local id of a row's key values (Python values, KEY_FIELDS order)."""
         stored = list(values)

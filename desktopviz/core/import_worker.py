@@ -225,8 +225,7 @@ class ParallelItems:
         finally:
             self.close()
         if self.fell_back:  # go on here after the last line the child delivered
-            rest = LineItems(self.source, skip=self.lines)
-            rest.digest_version = self.digest_version
+            rest = LineItems(self.source, skip=self.lines, digest_version=self.digest_version)
             for item in rest:
                 self.lines, self._position = rest.lines, rest.position()
                 yield item

@@ -160,9 +160,9 @@ def test_a_reader_process_that_fails_mid_file_changes_nothing(
     skips: list[int] = []
 
     class Recorded(import_worker.LineItems):
-        def __init__(self, source: Source, skip: int = 0) -> None:
+        def __init__(self, source: Source, skip: int = 0, **kw: Any) -> None:
             skips.append(skip)
-            super().__init__(source, skip)
+            super().__init__(source, skip, **kw)
 
     monkeypatch.setattr(import_worker, "LineItems", Recorded)
     both([[path]], tmp_path, batch=60)
