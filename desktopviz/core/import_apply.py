@@ -30,7 +30,7 @@ import sqlite3
 from typing import Any
 
 from desktopviz.core.flowlog import VARYING_FIELDS
-from desktopviz.core.import_db import COUNT_COLUMNS, ImportWriter, record_digests
+from desktopviz.core.import_db import CHUNK, COUNT_COLUMNS, COUNTS_SQL, ImportWriter, record_digests
 from desktopviz.core.import_keyed import _KDL, _KPOL, _KSL, KEY_FIELDS, KeyedBatch
 from desktopviz.core.import_summary import FileSummary, ImportSummary
 from desktopviz.core.import_worker import Handover
@@ -52,7 +52,6 @@ __all__ = ["REJECTED", "KeyedWriter"]
 
 # What a batch insert can raise for one bad record (the batch is rolled back and retried record by record).
 REJECTED = (StoreError, OverflowError, UnicodeEncodeError, sqlite3.Error)
-_CHUNK = 500  # digests per IN (...) look-up
 
 _FACTION, _FREPORTER = FLOW_KEY.index("action"), FLOW_KEY.index("reporter")
 _INSERT_DATA = (
@@ -166,8 +165,8 @@ class KeyedWriter:
         keys = b.sorted_keys
         for start, lo, hi in b.starts:
             if c.execute("SELECT 1 FROM import_digests WHERE start_time = ? LIMIT 1", (start,)).fetchone():
-                for i in range(lo, hi, _CHUNK):
-                    part = [h for _, h in keys[i : min(hi, i + _CHUNK)]]
+                for i in range(lo, hi, CHUNK):
+                    part = [h for _, h in keys[i : min(hi, i + CHUNK)]]
                     sql = (
                         "SELECT 1 FROM import_digests WHERE start_time = ? AND hash IN "
                         f"({','.join('?' * len(part))}) LIMIT 1"
@@ -194,10 +193,7 @@ class KeyedWriter:
                 c.execute("ROLLBACK")
                 return False
             self._insert(b)
-            c.execute(
-                "UPDATE imports SET records_read = ?, imported = ?, duplicates = ?, skipped = ? WHERE id = ?",
-                (*(totals[k] for k in COUNT_COLUMNS), w.import_id),
-            )
+            c.execute(COUNTS_SQL, (*(totals[k] for k in COUNT_COLUMNS), w.import_id))
             c.execute("COMMIT")
         except BaseException:
             # the store's caches may hold keys and groups of the rolled-back batch

@@ -39,8 +39,10 @@ _fields = attrgetter(*FIELDS)
 Record = Any  # a FlowLog, or anything with its field attributes (import_fast.Row)
 Key = tuple[int, bytes]  # (start time, digest) in import_digests
 _INT64 = 2**63
-_CHUNK = 500  # hashes per IN (...) lookup
+CHUNK = 500  # hashes per IN (...) lookup
 COUNT_COLUMNS = ("records_read", "imported", "duplicates", "skipped")
+# a file's counts (COUNT_COLUMNS order), then its imports id
+COUNTS_SQL = f"UPDATE imports SET {', '.join(c + ' = ?' for c in COUNT_COLUMNS)} WHERE id = ?"
 DIGEST_SIZE = 16
 _AFTER = b"\xff" * (DIGEST_SIZE + 1)  # sorts after every digest of the same start time
 _SIZES = frozenset({DIGEST_SIZE})
@@ -180,15 +182,15 @@ class ImportWriter:
             by_start.setdefault(start, []).append(h)
         found: set[Key] = set()
         for start, hs in by_start.items():
-            for i in range(0, len(hs), _CHUNK):
-                part = hs[i : i + _CHUNK]
+            for i in range(0, len(hs), CHUNK):
+                part = hs[i : i + CHUNK]
                 sql = f"SELECT hash FROM import_digests WHERE start_time = ? AND hash IN ({','.join('?' * len(part))})"
                 found.update((start, r[0]) for r in c.execute(sql, (start, *part)))
         if self._legacy:
             hs = list({h for _, h in uniq})
             old: set[bytes] = set()
-            for i in range(0, len(hs), _CHUNK):
-                part = hs[i : i + _CHUNK]
+            for i in range(0, len(hs), CHUNK):
+                part = hs[i : i + CHUNK]
                 sql = f"SELECT hash FROM import_seen WHERE hash IN ({','.join('?' * len(part))})"
                 old.update(r[0] for r in c.execute(sql, part))
             found.update(k for k in uniq if k[1] in old)
@@ -206,10 +208,7 @@ class ImportWriter:
         # Runs inside FlowStore.insert's transaction, after the last log was consumed.
         c = self.store.conn
         record_digests(c, sorted(keys))
-        c.execute(
-            "UPDATE imports SET records_read = ?, imported = ?, duplicates = ?, skipped = ? WHERE id = ?",
-            (*(self.counts[k] for k in COUNT_COLUMNS), self.import_id),
-        )
+        c.execute(COUNTS_SQL, (*(self.counts[k] for k in COUNT_COLUMNS), self.import_id))
 
     def write(self, logs: Sequence[Record], hashes: Sequence[Key], counts: dict[str, int]) -> None:
         """Store ``logs`` (FlowLogs, or value tuples with the field names as attributes such as
