@@ -10,11 +10,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from desktopviz.core.queries_base import Conn, QueryError, build_where, keyed, segments, table_for
+from desktopviz.core.queries_base import (
+    KEY_SUBQUERY,
+    Conn,
+    QueryError,
+    build_where,
+    keyed,
+    segments,
+    table_for,
+)
 from desktopviz.core.queries_pages import KEY_INDEX, focused, narrow
 from desktopviz.core.store import FINEST, connection_of
 
-_ACTION_KEYS = "key_id IN (SELECT id FROM flow_keys WHERE action = '{}')"
+ACTION_KEYS = f"{KEY_SUBQUERY}action = '{{}}')"  # the logs of one action, told by their key ids
 
 
 @dataclass
@@ -52,8 +60,8 @@ def time_series(
             if relation == "flow_data" and narrow(c, where, args):
                 relation, where = f"flow_data INDEXED BY {KEY_INDEX}", focused(c, where, args)
             sql = (
-                f"SELECT start_time / {bs} * {bs} AS b, CASE WHEN {_ACTION_KEYS.format('allow')} THEN 'allow' "
-                f"WHEN {_ACTION_KEYS.format('deny')} THEN 'deny' END AS a, count(*), sum(num_flows), "
+                f"SELECT start_time / {bs} * {bs} AS b, CASE WHEN {ACTION_KEYS.format('allow')} THEN 'allow' "
+                f"WHEN {ACTION_KEYS.format('deny')} THEN 'deny' END AS a, count(*), sum(num_flows), "
                 f"sum(bytes_in + bytes_out) FROM {relation} {where} GROUP BY b, a"
             )
         else:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from desktopviz.core.queries_base import data_edges
+from desktopviz.core.queries_series import ACTION_KEYS
 
 _NICE = (15, 30, 60, 120, 300, 600, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
 
@@ -66,7 +67,7 @@ def load_chart_data(
     buckets = time_series(conn, lo, hi, width, where or None, params)
     w, args = build_where(since, until, where, params)
     # the denied logs summed per key first (key ids through the key index), then per name
-    deny = f"{'AND' if w else 'WHERE'} key_id IN (SELECT id FROM flow_keys WHERE action = 'deny')"
+    deny = f"{'AND' if w else 'WHERE'} {ACTION_KEYS.format('deny')}"
     sql = (
         "SELECT k.source_namespace, k.source_name_aggr, k.dest_namespace, k.dest_name_aggr, g.f, g.n "
         f"FROM (SELECT key_id, sum(num_flows) AS f, count(*) AS n FROM {table_for(where)} {w} {deny} "
