@@ -3,7 +3,7 @@ the right index, then the rows of those ids.
 
 A filter's key tests are one ``key_id IN (SELECT id FROM flow_keys WHERE …)`` condition
 (:mod:`desktopviz.core.filterlang_sql`), written ``+key_id``. A page of such a filter is read
-one of two ways, whichever :func:`use_key_index` expects to be cheaper (measured on 5 M logs,
+one of two ways, whichever :func:`_use_key_index` expects to be cheaper (measured on 5 M logs,
 CPU per index entry):
 
 * walking the time index ``(start_time, id, key_id)`` newest first, testing the key id in the
@@ -39,6 +39,7 @@ WALK_US, KEY_US, SORT_US = 0.15, 7.0, 2.0  # CPU per walked entry, per key, per 
 _CACHE_LIMIT = 256
 _CHUNK = 500
 _cache: dict[tuple[Any, ...], int] = {}
+_Best = tuple[str, tuple[Any, ...], int]  # a key test on flow_keys, its parameters, its number of keys
 
 
 _JSON_SOURCE = {"source_labels": "sl.labels", "dest_labels": "dl.labels", "policies": "t.policies"}
@@ -88,7 +89,11 @@ def unhinted(where: str) -> str:
 def focused(conn: sqlite3.Connection, where_sql: str, args: Sequence[Any]) -> str:
     """``where_sql`` with only its narrowest key test free to use the key index (given two,
     SQLite takes the first for the index and tests the other on every entry it reads)."""
-    best = _narrowest(conn, where_sql, args)
+    return _focus(where_sql, _narrowest(conn, where_sql, args))
+
+
+def _focus(where_sql: str, best: _Best | None) -> str:
+    """:func:`focused` for a clause whose narrowest key test (:func:`_narrowest`) is known."""
     if best is None:
         return unhinted(where_sql)
     test = f"{_GROUP}{best[0]})"
@@ -181,9 +186,7 @@ def _cached(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> int:
     return found
 
 
-def _narrowest(
-    conn: sqlite3.Connection, where_sql: str, args: Sequence[Any]
-) -> tuple[str, tuple[Any, ...], int] | None:
+def _narrowest(conn: sqlite3.Connection, where_sql: str, args: Sequence[Any]) -> _Best | None:
     """The hinted key test of a ``WHERE …`` clause on flow_data that matches the fewest keys:
     (its condition on flow_keys, its parameters, the number of keys), or None when the clause
     has none as a conjunct (or runs on a view, or the key index is missing)."""
@@ -191,7 +194,7 @@ def _narrowest(
     groups = key_groups(frag) if table_for(frag) == "flow_data" else []
     if not groups or not has_key_index(conn):
         return None
-    best: tuple[str, tuple[Any, ...], int] | None = None
+    best: _Best | None = None
     for cond, first, n in groups:
         cargs = tuple(args[first : first + n])
         k = _cached(conn, f"SELECT count(*) FROM flow_keys WHERE {cond}", cargs)
@@ -200,13 +203,10 @@ def _narrowest(
     return best
 
 
-def is_rare(conn: sqlite3.Connection, where_sql: str, args: Sequence[Any]) -> bool:
-    """Whether the narrowest key test of a ``WHERE …`` clause on flow_data matches fewer than
-    :data:`RARE_ROWS` logs (counted in the key index alone, which stops at that many, whatever
-    else the clause tests)."""
-    best = _narrowest(conn, where_sql, args)
-    if best is None:
-        return False
+def _rare(conn: sqlite3.Connection, best: _Best) -> bool:
+    """Whether the narrowest key test of a ``WHERE …`` clause on flow_data (``best``:
+    :func:`_narrowest`) matches fewer than :data:`RARE_ROWS` logs (counted in the key index
+    alone, which stops at that many, whatever else the clause tests)."""
     sql = (
         f"SELECT count(*) FROM (SELECT 1 FROM flow_data INDEXED BY {KEY_INDEX} WHERE key_id IN "
         f"(SELECT id FROM flow_keys WHERE {best[0]}) LIMIT {RARE_ROWS})"
@@ -214,19 +214,17 @@ def is_rare(conn: sqlite3.Connection, where_sql: str, args: Sequence[Any]) -> bo
     return _cached(conn, sql, best[1]) < RARE_ROWS
 
 
-def use_key_index(conn: sqlite3.Connection, where_sql: str, args: Sequence[Any], skip: int) -> bool:
-    """Whether ids ``skip`` (offset + rows) deep into a ``WHERE …`` clause's matches are cheaper
-    through the key index than by walking the time index (module doc)."""
-    best = _narrowest(conn, where_sql, args)
-    if best is None:
-        return False
+def _use_key_index(conn: sqlite3.Connection, best: _Best, skip: int) -> bool:
+    """Whether ids ``skip`` (offset + rows) deep into a ``WHERE …`` clause's matches are
+    cheaper through the key index than by walking the time index (module doc); ``best``: the
+    clause's narrowest key test (:func:`_narrowest`)."""
     keys = best[2]
     if not keys:
         return True
     total = _cached(conn, "SELECT count(*) FROM flow_keys", ())
     if KEY_US * keys + SORT_US * skip < WALK_US * skip * total / keys:
         return True
-    return is_rare(conn, where_sql, args)
+    return _rare(conn, best)
 
 
 def narrow(conn: sqlite3.Connection, where_sql: str, args: Sequence[Any], share: float = 0.3) -> bool:
@@ -238,7 +236,7 @@ def narrow(conn: sqlite3.Connection, where_sql: str, args: Sequence[Any], share:
     if best is None:
         return False
     total = _cached(conn, "SELECT count(*) FROM flow_keys", ())
-    return best[2] < share * total or is_rare(conn, where_sql, args)
+    return best[2] < share * total or _rare(conn, best)
 
 
 def count_condition(conn: sqlite3.Connection, where_sql: str, args: Sequence[Any]) -> str:
@@ -249,7 +247,8 @@ def count_condition(conn: sqlite3.Connection, where_sql: str, args: Sequence[Any
     if HINT not in where_sql:
         return where_sql
     index_only = columns_read(where_sql.removeprefix("WHERE ")) <= {"key_id", "id", "start_time"}
-    return focused(conn, where_sql, args) if index_only or is_rare(conn, where_sql, args) else where_sql
+    best = _narrowest(conn, where_sql, args)
+    return _focus(where_sql, best) if index_only or (best is not None and _rare(conn, best)) else where_sql
 
 
 def ids_sql(
@@ -258,11 +257,10 @@ def ids_sql(
     """SELECT id … LIMIT ? OFFSET ? of a page: ``where_sql`` (a whole ``WHERE …`` clause or
     ""), ``order`` (``ORDER BY …``), from ``relation`` (flow_data when the condition and order
     read only its columns); ``skip`` is offset + rows (module doc: which index)."""
-    if relation == "flow_data" and use_key_index(conn, where_sql, args, skip):
-        return (
-            f"SELECT id FROM flow_data INDEXED BY {KEY_INDEX} {focused(conn, where_sql, args)} "
-            f"{order} LIMIT ? OFFSET ?"
-        )
+    best = _narrowest(conn, where_sql, args) if relation == "flow_data" else None
+    if best is not None and _use_key_index(conn, best, skip):
+        where_sql = _focus(where_sql, best)
+        return f"SELECT id FROM flow_data INDEXED BY {KEY_INDEX} {where_sql} {order} LIMIT ? OFFSET ?"
     return f"SELECT id FROM {relation} {where_sql} {order} LIMIT ? OFFSET ?"
 
 
