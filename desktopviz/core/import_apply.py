@@ -29,14 +29,13 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from desktopviz.core.flowlog import VARYING_FIELDS
 from desktopviz.core.import_db import CHUNK, COUNT_COLUMNS, COUNTS_SQL, ImportWriter, record_digests
 from desktopviz.core.import_keyed import _KDL, _KPOL, _KSL, KEY_FIELDS, KeyedBatch
 from desktopviz.core.import_summary import FileSummary, ImportSummary
 from desktopviz.core.import_worker import Handover
 from desktopviz.core.store import StoreError
 from desktopviz.core.store_ingest import label_set_id, trace_id
-from desktopviz.core.store_keys import KEY_COLUMNS, rollback
+from desktopviz.core.store_keys import DATA_INSERT, KEY_COLUMNS, rollback
 from desktopviz.core.store_rollup import (
     FLOW_KEY,
     Hit,
@@ -54,10 +53,6 @@ __all__ = ["REJECTED", "KeyedWriter"]
 REJECTED = (StoreError, OverflowError, UnicodeEncodeError, sqlite3.Error)
 
 _FACTION, _FREPORTER = FLOW_KEY.index("action"), FLOW_KEY.index("reporter")
-_INSERT_DATA = (
-    f"INSERT INTO flow_data (id, key_id, {', '.join(VARYING_FIELDS)}) "
-    f"VALUES ({', '.join('?' * (2 + len(VARYING_FIELDS)))})"
-)
 # the reader's key values are the store's flow_keys columns, in their order, once ids are mapped
 assert len(KEY_COLUMNS) == len(KEY_FIELDS)
 assert (KEY_COLUMNS[_KSL], KEY_COLUMNS[_KDL], KEY_COLUMNS[_KPOL]) == (
@@ -243,7 +238,7 @@ class KeyedWriter:
             return
         first = (c.execute("SELECT max(id) FROM flow_data").fetchone()[0] or 0) + 1
         ids = range(first, first + n)
-        c.executemany(_INSERT_DATA, zip(ids, map(self._kid.__getitem__, b.kids), *b.ints, strict=True))
+        c.executemany(DATA_INSERT, zip(ids, map(self._kid.__getitem__, b.kids), *b.ints, strict=True))
         record_digests(c, b.sorted_keys)
         flow, group = self._flow, self.group_values
         flows: IntFlows = {}
