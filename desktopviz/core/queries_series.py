@@ -19,7 +19,7 @@ from desktopviz.core.queries_base import (
     segments,
     table_for,
 )
-from desktopviz.core.queries_pages import KEY_INDEX, focused, narrow
+from desktopviz.core.queries_pages import KEY_INDEX, narrowed
 from desktopviz.core.store import FINEST, connection_of
 
 ACTION_KEYS = f"{KEY_SUBQUERY}action = '{{}}')"  # the logs of one action, told by their key ids
@@ -57,8 +57,9 @@ def time_series(
             cond = keyed(filter_sql or "")
             where, args = build_where(lo, hi, cond, params)
             relation = table_for(cond)
-            if relation == "flow_data" and narrow(c, where, args):
-                relation, where = f"flow_data INDEXED BY {KEY_INDEX}", focused(c, where, args)
+            by_key = narrowed(c, where, args) if relation == "flow_data" else None
+            if by_key is not None:
+                relation, where = f"flow_data INDEXED BY {KEY_INDEX}", by_key
             sql = (
                 f"SELECT start_time / {bs} * {bs} AS b, CASE WHEN {ACTION_KEYS.format('allow')} THEN 'allow' "
                 f"WHEN {ACTION_KEYS.format('deny')} THEN 'deny' END AS a, count(*), sum(num_flows), "
