@@ -2,8 +2,8 @@
 
 Time ranges: a flow log belongs to the time of its ``start_time`` (the start of its flush
 interval); ``since``/``until`` select ``since <= start_time < until`` (None = open end).
-Ranges are cut into whole days, hours and 5-minute buckets, read from the store's rollup
-tables, and the partial buckets at the ends, read from the flow logs themselves (:func:`segments`), so an
+Ranges are cut into whole days and hours, read from the store's rollup tables, and the
+partial hours at the ends, read from the flow logs themselves (:func:`segments`), so an
 "all time" aggregate over a million logs reads a few thousand rows.
 
 Counting a connection seen by two reporters (:func:`flow_aggregates`): an allowed connection

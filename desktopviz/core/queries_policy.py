@@ -1,7 +1,7 @@
 """Policy Board metrics: per policy and per rule, from the indexed policy hits.
 
-Counts come from the hour/day/5-minute hit rollups (``hit_sums`` per group id, then joined with
-``hit_groups``: the ``hit_rollup`` view, summed faster); the partial buckets at the ends
+Counts come from the day and hour hit rollups (``hit_sums`` per group id, then joined with
+``hit_groups``: the ``hit_rollup`` view, summed faster); the partial hours at the ends
 of a range from the logs themselves, grouped by trace first (a few hundred distinct traces)
 and then spread over each trace's entries (``trace_hits``), so no string parsing and no
 per-entry rows. A hit in a ``src`` log is egress, in a ``dst`` log ingress; packets and

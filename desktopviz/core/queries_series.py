@@ -20,7 +20,8 @@ from desktopviz.core.queries_base import (
     table_for,
 )
 from desktopviz.core.queries_pages import KEY_INDEX, narrowed
-from desktopviz.core.store import FINEST, connection_of
+from desktopviz.core.store import connection_of
+from desktopviz.core.store_rollup import SERIES_BUCKET
 
 ACTION_KEYS = f"{KEY_SUBQUERY}action = '{{}}')"  # the logs of one action, told by their key ids
 
@@ -51,7 +52,7 @@ def time_series(
     if bs <= 0:
         raise QueryError("bucket_seconds must be positive")
     buckets = {b: TimeBucket(b) for b in range(int(since) // bs * bs, int(until), bs)}
-    levels = () if filter_sql or bs % FINEST else (FINEST,)
+    levels = () if filter_sql or bs % SERIES_BUCKET else (SERIES_BUCKET,)
     for level, lo, hi in segments(int(since), int(until), levels):
         if level is None:  # the action from the key id (two sets of keys), no join per log
             cond = keyed(filter_sql or "")

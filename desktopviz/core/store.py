@@ -13,7 +13,7 @@ Tables (schema version :data:`SCHEMA_VERSION`; layout and reasons in docs/store.
   schema-1 columns: id + FIELDS, JSON joined back in, then the three ids and the key id) and
   ``policy_hits`` (one row per trace entry of each log, with its reporter, start time and
   counters), for every reader that wants whole records or hits.
-* ``flow_rollup`` / ``hit_rollup``: sums per day, hour and 5 minutes (by start time) of the
+* ``flow_rollup`` / ``hit_rollup``: sums per day and hour (by start time) of the
   flow keys the visualizer groups by and of the policy hits (views over integer-keyed
   ``flow_groups`` / ``flow_sums`` and ``hit_groups`` / ``hit_sums``:
   :mod:`desktopviz.core.store_groups`); ``series_rollup``: logs,
@@ -40,7 +40,7 @@ from typing import Any
 
 from desktopviz import __version__
 from desktopviz.core.flowlog import FIELDS, JSON_FIELDS, FlowLog
-from desktopviz.core.store_groups import RollupGroups
+from desktopviz.core.store_groups import RollupGroups, drop_unstored_levels
 from desktopviz.core.store_ingest import (
     COLUMNS,
     COUNTERS,
@@ -188,6 +188,7 @@ class FlowStore:
             c.execute("PRAGMA journal_mode=WAL")
             c.execute("PRAGMA synchronous=NORMAL")
             ensure_indexes(c)
+            drop_unstored_levels(c)  # a file of an older version: its 5-minute rollup rows
             if "bulk_dropped_indexes" in tables:
                 # an import's bulk load was killed: put back every index it had dropped
                 from desktopviz.core.store_bulk import restore_indexes  # store_bulk imports store

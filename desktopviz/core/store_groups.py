@@ -18,8 +18,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from desktopviz.core.store_keys import IdIndex
-from desktopviz.core.store_rollup import COUNTERS, FLOW_KEY
+from desktopviz.core.store_keys import IdIndex, rollback
+from desktopviz.core.store_rollup import COUNTERS, FLOW_KEY, ROLLUP_LEVELS
 
 __all__ = [
     "FLOW_GROUP",
@@ -30,6 +30,8 @@ __all__ = [
     "RollupGroups",
     "create_rollup_tables",
     "create_rollup_views",
+    "drop_unstored_levels",
+    "stored_levels_sql",
 ]
 
 FLOW_GROUP: tuple[str, ...] = (*FLOW_KEY, "source_labels_id", "dest_labels_id")
@@ -76,6 +78,49 @@ def create_rollup_views(c: sqlite3.Connection) -> None:
             f"CREATE VIEW {name}_rollup AS SELECT {', '.join(cols)} FROM {name}_sums AS s "
             f"LEFT JOIN {name}_groups AS g ON g.id = s.group_id"
         )
+
+
+def _outside(levels: tuple[int, ...]) -> list[str]:
+    """Conditions on ``level`` that together hold for every level not in ``levels``, each a
+    range of the sums' primary key (a probe is one B-tree seek; ``NOT IN`` would scan)."""
+    lv = sorted(set(levels))
+    out = [f"level < {lv[0]}", f"level > {lv[-1]}"]
+    out += [f"level > {a} AND level < {b}" for a, b in zip(lv, lv[1:], strict=False)]
+    return out
+
+
+def stored_levels_sql(column: str = "level") -> str:
+    """A condition keeping rows of the stored levels (:data:`ROLLUP_LEVELS`) only."""
+    return f"{column} IN ({', '.join(map(str, ROLLUP_LEVELS))})"
+
+
+def drop_unstored_levels(c: sqlite3.Connection) -> int:
+    """Delete the ``flow_sums`` / ``hit_sums`` rows of levels no longer stored (the 5-minute
+    level older versions wrote), in one transaction, only if there are any; returns how many.
+    Readers never read them, but a user reading ``flow_rollup`` with SQL would see a level the
+    inserts no longer keep up to date. ``c``: a writable autocommit connection."""
+    ranges = _outside(ROLLUP_LEVELS)
+    if not any(
+        c.execute(f"SELECT 1 FROM {t} WHERE {r} LIMIT 1").fetchone()
+        for t in ("flow_sums", "hit_sums")
+        for r in ranges
+    ):
+        return 0
+    saved = c.execute("PRAGMA secure_delete").fetchone()[0]
+    c.execute("PRAGMA secure_delete=FAST")  # the sums are the logs' copies: no need to zero pages
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        n = 0
+        for t in ("flow_sums", "hit_sums"):
+            for r in ranges:
+                n += c.execute(f"DELETE FROM {t} WHERE {r}").rowcount
+        c.execute("COMMIT")
+    except BaseException:
+        rollback(c)
+        raise
+    finally:
+        c.execute(f"PRAGMA secure_delete={int(saved)}")
+    return n
 
 
 class GroupIndex(IdIndex):

@@ -11,8 +11,8 @@ label and trace texts are looked up in the same join), builds the indexes, then 
 tables and views and creates the schema-3 views in their place. Rollups, label sets, traces
 and their entries stay as they are (a schema-1 file gains traces and entries as schema 2 did);
 the rollup tables ``flow_rollup`` and ``hit_rollup`` become integer-keyed (each key copied
-once into ``flow_groups`` / ``hit_groups``, the sums into ``flow_sums`` / ``hit_sums``) and
-views of the same names take their place.
+once into ``flow_groups`` / ``hit_groups``, the day and hour sums into ``flow_sums`` /
+``hit_sums``; the 5-minute level is no longer stored) and views of the same names take their place.
 It runs in one ``BEGIN IMMEDIATE`` transaction: interrupted, the file stays as it was and
 complete. Records of indexes that a killed bulk load left dropped on the old tables go with
 those tables (the schema-3 indexes are created here); those of ``trace_hits`` stay, for
@@ -34,6 +34,7 @@ from desktopviz.core.store_groups import (
     HIT_SUMS,
     create_rollup_tables,
     create_rollup_views,
+    stored_levels_sql,
 )
 from desktopviz.core.store_ingest import parse_hits
 from desktopviz.core.store_keys import CACHE_LIMIT, DATA_INSERT, KEY_COLUMNS, KEY_FIELDS, KeyIndex, rollback
@@ -172,8 +173,9 @@ def copy_logs(c: sqlite3.Connection, select: str) -> int:
 
 def convert_rollups(c: sqlite3.Connection) -> None:
     """Copy the old ``flow_rollup`` / ``hit_rollup`` tables into the integer-keyed tables
-    (each distinct key once, then every sums row with its key's id; ``namespace`` with the
-    hit sums) and put the views in their place."""
+    (each distinct key once, then every sums row of a level still stored with its key's id;
+    ``namespace`` with the hit sums) and put the views in their place. The old 5-minute
+    level is left behind (every key has its hour and day rows too)."""
     create_rollup_tables(c)
     old = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     for name, group, sums in (
@@ -189,7 +191,7 @@ def convert_rollups(c: sqlite3.Connection) -> None:
         c.execute(
             f"INSERT INTO {name}_sums (level, bucket, group_id, {', '.join(sums)}) "
             f"SELECT r.level, r.bucket, g.id, {', '.join(f'r.{k}' for k in sums)} "
-            f"FROM {table} AS r JOIN {name}_groups AS g ON {on}"
+            f"FROM {table} AS r JOIN {name}_groups AS g ON {on} WHERE {stored_levels_sql('r.level')}"
         )
         c.execute(f"DROP TABLE {table}")
     create_rollup_views(c)

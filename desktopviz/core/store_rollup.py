@@ -1,19 +1,24 @@
-"""The rollups of an insert: sums per day, hour and 5 minutes, written with one upsert per key.
+"""The rollups of an insert: sums per day and hour (and per 5 minutes for the time series),
+written with one upsert per key.
 
 ``flow_rollup``, ``hit_rollup`` and ``series_rollup`` (see :mod:`desktopviz.core.store_schema`)
 are kept up to date in each insert's transaction, so a reader always sees rollups that match
 the stored rows. The insert loop (:mod:`desktopviz.core.store_ingest`) sums its logs per
 (5 minutes, flow key, label sets) and per (5 minutes, reporter, trace); this module derives
-the coarser levels from those sums, spreads the trace sums over each trace's entries, and
-upserts the rows. The rollups are integer-keyed (:mod:`desktopviz.core.store_groups`): each
-flow key is first given its ``flow_groups`` id, so the coarser levels are summed per
-(bucket, group id) and each row written is (level, bucket, group id, sums).
+the stored levels (hours, then days) from those sums, spreads the trace sums over each
+trace's entries, and upserts the rows. The 5-minute sums themselves are stored only per
+action and reporter (``series_rollup``): in flow-log data a 5-minute level of ``flow_sums`` /
+``hit_sums`` had about one row per log (Felix flushes every 5 minutes), cost ~40 % of an
+import's writer and read hardly faster than the logs it duplicated, so readers take the raw
+logs for the less-than-an-hour pieces at the ends of a range instead. The rollups are
+integer-keyed (:mod:`desktopviz.core.store_groups`): each flow key is first given its
+``flow_groups`` id, so the levels are summed per (bucket, group id) and each row written is
+(level, bucket, group id, sums).
 
 A trace's entries are kept as small integer *hit keys* (:class:`HitKeys`): summing per
 (level, bucket, reporter, hit key) hashes four small values instead of eight texts.
 Summing in SQLite instead (``INSERT … SELECT … GROUP BY`` over the inserted id range) was
-measured at the same cost or more: in flow-log data the finest levels have about one row per
-log, and what costs is writing those rows, not adding them up.
+measured at the same cost or more (with the 5-minute level still stored).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ __all__ = [
     "IntFlows",
     "ROLLUP_LEVELS",
     "RollupRows",
+    "SERIES_BUCKET",
     "add_sums",
     "execute_rollups",
     "flow_group_sums",
@@ -53,11 +59,15 @@ FLOW_KEY = (
     "reporter",
 )
 COUNTERS = ("num_flows", "packets_in", "packets_out", "bytes_in", "bytes_out")
-ROLLUP_LEVELS: tuple[int, ...] = (86400, 3600, 300)  # coarsest first; buckets aligned to the epoch
-FINEST = ROLLUP_LEVELS[-1]  # also the bucket of series_rollup
+# the levels stored in flow_sums / hit_sums, coarsest first; buckets aligned to the epoch
+ROLLUP_LEVELS: tuple[int, ...] = (86400, 3600)
+# the insert's finest sums (per 5 minutes) and series_rollup's bucket: not a stored level of
+# flow_sums / hit_sums (in flow-log data it has about one row per log, as many as the logs)
+SERIES_BUCKET = 300
+FINEST = SERIES_BUCKET  # the name the importer and queries_series use
 
-UPWARDS = tuple(reversed(ROLLUP_LEVELS[:-1]))  # the coarser levels, finest first
-assert all(a % b == 0 for a, b in zip(ROLLUP_LEVELS, ROLLUP_LEVELS[1:], strict=False))  # nested buckets
+UPWARDS = tuple(reversed(ROLLUP_LEVELS))  # the stored levels, finest first: each summed from the one below
+assert all(a % b == 0 for a, b in zip(ROLLUP_LEVELS, (*ROLLUP_LEVELS[1:], FINEST), strict=True))  # nested
 _SUMS = ("logs", *COUNTERS)
 _FLOW_SQL = (
     f"INSERT INTO flow_sums (level, bucket, group_id, {', '.join(_SUMS)}, min_start, max_end) "
@@ -317,14 +327,14 @@ def rollup_rows(
     hit_ids: Any,
     hit_memo: HitMemo,
 ) -> RollupRows:
-    """The rows to upsert into flow_sums, hit_sums and series_rollup for these sums, at every
-    level: ``flows`` per (5 minutes, flow group id) (``series_of``: each group's action and
-    reporter), ``groups`` per (5 minutes, reporter, trace); hit group ids from ``hit_ids``
-    (the connection's hit-group index) through ``hit_memo``."""
+    """The rows to upsert into flow_sums and hit_sums (each level of ROLLUP_LEVELS) and
+    series_rollup (per 5 minutes) for these sums: ``flows`` per (5 minutes, flow group id)
+    (``series_of``: each group's action and reporter), ``groups`` per (5 minutes, reporter,
+    trace); hit group ids from ``hit_ids`` (the connection's hit-group index) through
+    ``hit_memo``."""
     frows: list[tuple[Any, ...]] = []
     series: dict[tuple[Any, ...], list[int]] = {}
     for key, acc in flows.items():
-        frows.append((FINEST, *key, *acc))  # the sums are already per 5 minutes
         sk = (key[0], *series_of[key[1]])  # bucket, action, reporter
         sv = series.get(sk)
         if sv is None:
@@ -333,8 +343,8 @@ def rollup_rows(
             sv[0] += acc[0]
             sv[1] += acc[1]
             sv[2] += acc[4] + acc[5]
-    # each coarser level summed from the level below it (hours from 5 minutes, days from
-    # hours: a level's buckets are whole buckets of the one below)
+    # each stored level summed from the level below it (hours from the 5-minute sums, days
+    # from hours: a level's buckets are whole buckets of the one below)
     prev: IntFlows = flows
     for level in UPWARDS:
         cur: IntFlows = {}
@@ -349,7 +359,6 @@ def rollup_rows(
         frows.extend((level, *k, *v) for k, v in cur.items())
         prev = cur
     hsums: dict[tuple[int, int, Any], dict[int, list[int]]] = {}
-    _spread(hsums, FINEST, groups, trace_hids)
     gprev: dict[tuple[int, str, int], list[int]] = groups
     for level in UPWARDS:  # the (bucket, reporter, trace) sums at this level first
         lg: dict[tuple[int, str, int], list[int]] = {}

@@ -12,6 +12,7 @@ import pytest
 
 import desktopviz.core.queries as qmod
 import desktopviz.core.queries_policy as pmod
+import desktopviz.core.queries_series as smod
 from desktopviz.core.flowlog import FlowLog, labels_field
 from desktopviz.core.queries import (
     QueryError,
@@ -200,6 +201,7 @@ def test_metrics_match_hand_counts(store: FlowStore) -> None:
         (None, None),
         (T0 - 3600 * 5 + 17, T0 + 86400 + 3600 * 3 - 5),
         (T0 + 100, T0 + 1000),
+        (T0 + 600, T0 + 2 * 3600 + 2400),  # 5-minute-aligned, not hour-aligned
     ]:
         expected: dict = defaultdict(int)
         for lg in logs:
@@ -270,6 +272,8 @@ def test_rollups_agree_with_raw_logs_over_any_range(store: FlowStore) -> None:
         (T0 - 7, T0 + 86400 + 3599),
         (T0 + 3600, T0 + 7200),
         (T0 + 10, T0 + 20),
+        (T0 + 300, T0 + 3600 + 2700),  # 5-minute-aligned, not hour-aligned
+        (T0 - 3300, T0 + 86400 + 3600 + 600),
     ]:
         for rep in ("src", "dst"):
             want = sum(
@@ -291,7 +295,11 @@ def test_segments_cut_days_hours_and_edges() -> None:
         (3600, T0 + 86400, T0 + 86400 + 3600),
         (None, T0 + 86400 + 3600, T0 + 86400 + 3605),
     ]
-    assert segments(T0 + 5, T0 + 900) == [(None, T0 + 5, T0 + 300), (300, T0 + 300, T0 + 900)]
+    # no 5-minute level: the pieces at the ends are raw, up to an hour each
+    assert segments(T0 + 5, T0 + 7500) == [(None, T0 + 5, T0 + 3600), (3600, T0 + 3600, T0 + 7200),
+                                           (None, T0 + 7200, T0 + 7500)]  # fmt: skip
+    assert segments(T0 + 5, T0 + 900) == [(None, T0 + 5, T0 + 900)]
+    assert segments(T0 + 5, T0 + 900, (300,)) == [(None, T0 + 5, T0 + 300), (300, T0 + 300, T0 + 900)]
     assert segments(T0 + 5, T0 + 200) == [(None, T0 + 5, T0 + 200)]
 
 
@@ -368,7 +376,16 @@ def test_rollups_give_the_raw_answer(store: FlowStore, monkeypatch: pytest.Monke
             )
         )
     store.insert(logs)
-    ranges = [(None, None), (T0 - 4000, T0 + 86400 + 7000), (T0 + 310, T0 + 3 * 3600 + 1190)]
+    ranges = [
+        (None, None),
+        (T0 - 4000, T0 + 86400 + 7000),
+        (T0 + 310, T0 + 3 * 3600 + 1190),
+        # not hour-aligned: whole 5-minute buckets (once a rollup level) and less at the ends
+        (T0 + 900, T0 + 2 * 3600 + 2700),
+        (T0 + 600, T0 + 3000),  # inside one hour
+        (T0 + 86400 - 1500, T0 + 86400 + 3600 + 1200),  # across a day's end, mid-hour
+        (T0 - 86400 + 3300, T0 + 86400 + 300),
+    ]
     queries = [
         lambda a, b: flow_aggregates(store, a, b),
         lambda a, b: flow_aggregates(store, a, b, dest_labels="has(fw-zone)", action="deny"),
@@ -376,11 +393,17 @@ def test_rollups_give_the_raw_answer(store: FlowStore, monkeypatch: pytest.Monke
         lambda a, b: policy_metrics(store, a, b),
     ]
     with_rollups = [q(a, b) for q in queries for a, b in ranges]
-    assert all(with_rollups)
+    n = len(ranges)
+    assert all(with_rollups[:n]) and all(with_rollups[3 * n :])  # every range has logs and hits
+    assert all(with_rollups[i * n + j] for i in (1, 2) for j in range(3))  # and the filtered ones, mostly
 
     def raw_only(lo: int, hi: int, levels: object = ()) -> list:
         return [(None, lo, hi)] if lo < hi else []
 
+    bounded = [(a, b) for a, b in ranges if a is not None and b is not None]
+    series = [time_series(store, a, b, bs) for a, b in bounded for bs in (300, 900, 3600)]
     monkeypatch.setattr(qmod, "segments", raw_only)
     monkeypatch.setattr(pmod, "segments", raw_only)
+    monkeypatch.setattr(smod, "segments", raw_only)
     assert [q(a, b) for q in queries for a, b in ranges] == with_rollups
+    assert [time_series(store, a, b, bs) for a, b in bounded for bs in (300, 900, 3600)] == series
