@@ -29,7 +29,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from desktopviz.core.import_db import CHUNK, COUNT_COLUMNS, COUNTS_SQL, ImportWriter, record_digests
+from desktopviz.core.import_db import CHUNK, COUNT_COLUMNS, COUNTS_SQL, ImportWriter, record_digest_groups
+from desktopviz.core.import_digest import DIGEST_SIZE
 from desktopviz.core.import_keyed import _KDL, _KPOL, _KSL, KEY_FIELDS, KeyedBatch
 from desktopviz.core.import_summary import FileSummary, ImportSummary
 from desktopviz.core.import_worker import Handover
@@ -157,11 +158,11 @@ class KeyedWriter:
         if not b.unique or w._pending or w._legacy:
             return False
         c = self.conn
-        keys = b.sorted_keys
-        for start, lo, hi in b.starts:
+        for start, digests in b.by_start:
             if c.execute("SELECT 1 FROM import_digests WHERE start_time = ? LIMIT 1", (start,)).fetchone():
-                for i in range(lo, hi, CHUNK):
-                    part = [h for _, h in keys[i : min(hi, i + CHUNK)]]
+                hs = _split(digests)
+                for i in range(0, len(hs), CHUNK):
+                    part = hs[i : i + CHUNK]
                     sql = (
                         "SELECT 1 FROM import_digests WHERE start_time = ? AND hash IN "
                         f"({','.join('?' * len(part))}) LIMIT 1"
@@ -239,7 +240,7 @@ class KeyedWriter:
         first = (c.execute("SELECT max(id) FROM flow_data").fetchone()[0] or 0) + 1
         ids = range(first, first + n)
         c.executemany(DATA_INSERT, zip(ids, map(self._kid.__getitem__, b.kids), *b.ints, strict=True))
-        record_digests(c, b.sorted_keys)
+        record_digest_groups(c, b.by_start)
         flow, group = self._flow, self.group_values
         flows: IntFlows = {}
         get = flows.get
@@ -256,3 +257,10 @@ class KeyedWriter:
             flows, self._series, groups, self._trace_hids, self._hit_keys, hit_ids, self._hit_memo
         )
         execute_rollups(c, *rows)
+
+
+def _split(digests: bytes | list[bytes]) -> list[bytes]:
+    """A start time's digests as a list (a blob is cut into DIGEST_SIZE-byte digests)."""
+    if type(digests) is not bytes:
+        return list(digests)
+    return [digests[i : i + DIGEST_SIZE] for i in range(0, len(digests), DIGEST_SIZE)]

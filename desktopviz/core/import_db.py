@@ -90,6 +90,16 @@ def record_digests(c: sqlite3.Connection, keys: Sequence[Key]) -> None:
         lo = hi
 
 
+def record_digest_groups(c: sqlite3.Connection, by_start: Sequence[tuple[int, bytes | list[bytes]]]) -> None:
+    """Record each start time's digests (the caller holds the transaction), given as one blob
+    of DIGEST_SIZE-byte digests (one statement per start time) or as a list."""
+    for start, digests in by_start:
+        if type(digests) is bytes:
+            c.execute(_DIGESTS_SQL, (start, len(digests) // DIGEST_SIZE, digests))
+        else:
+            c.executemany(_DIGEST_SQL, [(start, h) for h in digests])
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 

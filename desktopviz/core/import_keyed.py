@@ -12,8 +12,10 @@ in place of the local ones, a key's values are a ``flow_keys`` row as the store 
 a record is a ``flow_data`` row (the store's key id and the nine integers, bound as they come:
 the columns are zipped straight into one ``executemany``).
 
-A batch also carries the digest keys (sorted, grouped by start time, for the writer's
-duplicate check), the rollup sums of the finest level, summed here per (5 minutes, flow) and
+A batch also carries the digests (in row order as one blob, and per start time sorted as
+one blob, for the writer's duplicate check and its one statement per start time), the
+records' line numbers (ints, made texts only when an issue names one), the rollup sums of
+the finest level (added up with numpy: :mod:`import_sums`), summed here per (5 minutes, flow) and
 per (5 minutes, group) exactly as :func:`store_rollup.add_sums` sums per (5 minutes, flow key,
 label sets) and per (5 minutes, reporter, trace): a *flow* (a rollup flow key with its local
 label-set ids) and a *group* (reporter, local trace id) are numbered here and their values
@@ -34,12 +36,14 @@ from typing import Any, NamedTuple
 
 from desktopviz.core import import_prepare
 from desktopviz.core.flowlog import FIELDS, JSON_FIELDS, VARYING_FIELDS
+from desktopviz.core.import_digest import DIGEST_SIZE
 from desktopviz.core.import_digest import key_of as _kget
 from desktopviz.core.import_digest import varying_of as _vget
 from desktopviz.core.import_prepare import Key, Preparer
+from desktopviz.core.import_sums import batch_sums
 from desktopviz.core.store_ingest import _dumps
 from desktopviz.core.store_keys import KEY_FIELDS
-from desktopviz.core.store_rollup import FINEST, FLOW_KEY, Hit, sum_logs
+from desktopviz.core.store_rollup import FLOW_KEY, Hit
 
 __all__ = ["KEY_FIELDS", "VARYING_FIELDS", "KeyedBatch", "KeyedPreparer"]
 
@@ -55,6 +59,7 @@ _VCOUNTERS = tuple(_V[n] for n in ("num_flows", "packets_in", "packets_out", "by
 # a row (FIELDS order) from (varying values, key values)
 _SOURCE = [("v", _V[n]) if n in _V else ("k", _K[n]) for n in FIELDS]
 _first = itemgetter(0)
+_second = itemgetter(1)
 
 
 def join_row(ints: Sequence[Any], key: Sequence[Any]) -> tuple[Any, ...]:
@@ -76,10 +81,10 @@ class KeyedBatch(NamedTuple):
     bad_traces: bool  # a trace has an entry that is not a policy hit (the store refuses it)
     kids: list[int]  # each record's local key id
     ints: list[list[Any]]  # the varying columns (VARYING_FIELDS order)
-    keys: list[Key]  # (start time, digest) in row order
-    sorted_keys: list[Key]
+    digests: bytes | list[bytes]  # in row order: one blob of DIGEST_SIZE-byte digests, else a list
+    seen_fix: dict[int, int]  # row -> its digest key's start time where that is not ints[0]'s (seen_key)
+    by_start: list[tuple[int, bytes | list[bytes]]]  # (start time, its digests sorted), by start time
     unique: bool  # no key twice in the batch
-    starts: list[tuple[int, int, int]]  # (start time, first, end) slices of sorted_keys
     new_flows: list[
         tuple[int, tuple[Any, ...]]
     ]  # (flow id, rollup flow key; its last two: local label-set ids)
@@ -87,7 +92,25 @@ class KeyedBatch(NamedTuple):
     flows_used: list[int]  # flow ids of the batch's keys
     flows: dict[tuple[int, int], list[int]]  # (5-minute bucket, flow id) -> sums, as add_sums keeps them
     groups: dict[tuple[int, int], list[int]]  # (5-minute bucket, group id) -> sums
-    wheres: list[str]
+    wheres: list[int | str]  # a record's line number, or where it is (a line and a hit)
+
+    def where_texts(self) -> list[str]:
+        """Where each record is, as issues name it."""
+        return [str(w) for w in self.wheres]
+
+    def digest_list(self) -> list[bytes]:
+        """The records' digests in row order."""
+        d = self.digests
+        if type(d) is not bytes:
+            return list(d)
+        return [d[i : i + DIGEST_SIZE] for i in range(0, len(d), DIGEST_SIZE)]
+
+    def row_keys(self) -> list[Key]:
+        """The records' digest keys (start time, digest) in row order (``seen_key``)."""
+        starts = list(self.ints[_START])
+        for i, t in self.seen_fix.items():
+            starts[i] = t
+        return list(zip(starts, self.digest_list(), strict=True))
 
     def rows(
         self, labels: dict[int, str], traces: dict[int, str], key_values: dict[int, tuple[Any, ...]]
@@ -131,11 +154,34 @@ class KeyedPreparer(Preparer):
         self._new_groups: list[tuple[int, tuple[str, int]]] = []
         self._kids_col: list[int] = []
         self._flat: list[Any] = []
-        self._keys: list[Key] = []
-        self._wheres: list[str] = []
+        self._digests: list[bytes] = []
+        self._seen_fix: dict[int, int] = {}
+        self._wheres: list[int | str] = []
 
     def __len__(self) -> int:
         return len(self._kids_col)
+
+    def columns(self) -> tuple[Any, Any, Any, Any]:
+        """The ``append`` of the key ids' and the digests' columns, the ``extend`` of the varying
+        values' and the ``append`` of the wheres' (valid until the next :meth:`take`): how the
+        reader's loop adds an extracted line without a call per line (:meth:`add_split`)."""
+        return self._kids_col.append, self._flat.extend, self._digests.append, self._wheres.append
+
+    def known(self, ext: Any) -> dict[Hashable, int]:
+        """The local key ids of an extractor's keys (valid until the next :meth:`take`; a key
+        not in it: :meth:`split_key_id`)."""
+        known = self._ext_kids.get(ext)
+        if known is None:
+            known = self._ext_kids[ext] = {}
+        return known
+
+    def split_key_id(self, ext: Any, ekey: Hashable) -> int:
+        """The local id of an extractor's key, numbered now if new."""
+        known = self.known(ext)
+        kid = known.get(ekey)
+        if kid is None:
+            kid = known[ekey] = self._key_id(ext.key_values(ekey))
+        return kid
 
     def _key_id(self, values: tuple[Any, ...]) -> int:
         """The local id of a row's key values (Python values, KEY_FIELDS order)."""
@@ -182,30 +228,31 @@ class KeyedPreparer(Preparer):
                 self._new_groups.append((gid, gk))
         return fid, gid
 
-    def add_row(self, row: tuple[Any, ...], key: Key, where: str) -> None:
-        """Add a record (its values in FIELDS order)."""
+    def add_row(self, row: tuple[Any, ...], key: Key, where: int | str) -> None:
+        """Add a record (its values in FIELDS order; ``key``: its digest key, ``seen_key``)."""
         self._kids_col.append(self._key_id(_kget(row)))
-        self._flat.extend(_vget(row))
-        self._keys.append(key)
+        ints = _vget(row)
+        if key[0] is not ints[_START] and key[0] != ints[_START]:
+            self._seen_fix[len(self._digests)] = key[0]
+        self._flat.extend(ints)
+        self._digests.append(key[1])
         self._wheres.append(where)
 
-    def add_split(self, ext: Any, ints: tuple[int, ...], ekey: Hashable, key: Key, where: str) -> None:
-        """Add a record an extractor split: its varying values and the extractor's key."""
-        known = self._ext_kids.get(ext)
-        if known is None:
-            known = self._ext_kids[ext] = {}
-        kid = known.get(ekey)
+    def add_split(self, ext: Any, ints: tuple[int, ...], ekey: Hashable, key: Key, where: int | str) -> None:
+        """Add a record an extractor split: its varying values and the extractor's key
+        (its start time is a plain int: ``key[0]`` is ``ints[0]``)."""
+        kid = self.known(ext).get(ekey)
         if kid is None:
-            kid = known[ekey] = self._key_id(ext.key_values(ekey))
+            kid = self.split_key_id(ext, ekey)
         self._kids_col.append(kid)
         self._flat.extend(ints)
-        self._keys.append(key)
+        self._digests.append(key[1])
         self._wheres.append(where)
 
     def take(self) -> KeyedBatch:
         """The batch of the records added since the last one."""
         reset, self._reset = self._reset, False
-        kids, flat, keys = self._kids_col, self._flat, self._keys
+        kids, flat, digests = self._kids_col, self._flat, self._digests
         n = len(kids)
         ints = [flat[i::_NV] for i in range(_NV)]
         flows: dict[tuple[Any, ...], list[int]] = {}
@@ -224,10 +271,13 @@ class KeyedPreparer(Preparer):
                     labels_used[vals[i]] = None
             if vals[_KPOL] is not None:
                 traces_used[vals[_KPOL]] = None
-        sorted_keys = sorted(keys)
-        times = list(map(_first, sorted_keys))
-        bounds = [bisect_left(times, t) for t in sorted(set(times))] + [n]
-        starts = [(times[lo], lo, hi) for lo, hi in zip(bounds, bounds[1:], strict=False)]
+        seen = ints[_START]
+        if self._seen_fix:
+            seen = list(seen)
+            for i, t in self._seen_fix.items():
+                seen[i] = t
+        by_start = _by_start(seen, digests)
+        sized = _SIZES.issuperset(map(len, digests))
         batch = KeyedBatch(
             n=n,
             reset=reset,
@@ -240,10 +290,10 @@ class KeyedPreparer(Preparer):
             bad_traces=any(t in self._bad for t in traces_used),
             kids=kids,
             ints=ints,
-            keys=keys,
-            sorted_keys=sorted_keys,
-            unique=len(set(keys)) == n,
-            starts=starts,
+            digests=b"".join(digests) if sized else digests,
+            seen_fix=self._seen_fix,
+            by_start=by_start,
+            unique=len(set(digests)) == n,  # (the same digest at two start times: never new anyway)
             new_flows=self._new_flows,
             new_groups=self._new_groups,
             flows_used=flows_used,
@@ -271,14 +321,28 @@ class KeyedPreparer(Preparer):
         ``store_rollup.add_sums`` sums per (5 minutes, flow key, label sets) and per
         (5 minutes, reporter, trace)."""
         starts, ends = ints[_START], ints[_END]
-        if not all(type(s) is int for s in starts):
+        if not _INT.issuperset(map(type, starts)):
             starts = list(map(int, starts))
-        if not all(type(e) is int for e in ends):
+        if not _INT.issuperset(map(type, ends)):
             ends = list(map(int, ends))
         cnt = [[x or 0 for x in ints[i]] if None in ints[i] else ints[i] for i in _VCOUNTERS]
         kinfo = self._kinfo
-        buckets = [s - s % FINEST for s in starts]
         info = [kinfo[k] for k in kids]
-        fkeys = [(b, fid) for b, (fid, _) in zip(buckets, info, strict=True)]
-        gkeys = [None if gid is None else (b, gid) for b, (_, gid) in zip(buckets, info, strict=True)]
-        sum_logs(fkeys, gkeys, cnt, starts, ends, flows, groups)
+        batch_sums(list(map(_first, info)), list(map(_second, info)), starts, ends, cnt, flows, groups)
+
+
+_SIZES = frozenset({DIGEST_SIZE})
+_INT = frozenset({int})
+
+
+def _by_start(starts: Sequence[Any], digests: list[bytes]) -> list[tuple[int, bytes | list[bytes]]]:
+    """(start time, its digests sorted: one blob when each has DIGEST_SIZE bytes, else a
+    list) for every start time, in order."""
+    pairs = sorted(zip(starts, digests, strict=True))
+    times = list(map(_first, pairs))
+    bounds = [bisect_left(times, t) for t in sorted(set(times))] + [len(pairs)]
+    out: list[tuple[int, bytes | list[bytes]]] = []
+    for lo, hi in zip(bounds, bounds[1:], strict=False):
+        ds = list(map(_second, pairs[lo:hi]))
+        out.append((times[lo], b"".join(ds) if _SIZES.issuperset(map(len, ds)) else ds))
+    return out

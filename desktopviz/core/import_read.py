@@ -198,9 +198,12 @@ def iter_raw_lines(source: Source, stream: IO[bytes]) -> Iterator[tuple[int, byt
             lineno += 1
             yield lineno, raw
     except (OSError, EOFError, zlib.error) as exc:
-        yield Issue(
-            source.name, str(lineno + 1), f"cannot read further ({exc}); the rest of the file is skipped"
-        )
+        yield read_failed(source, lineno + 1, exc)
+
+
+def read_failed(source: Source, lineno: int, exc: BaseException) -> Issue:
+    """The issue of a file that cannot be read from line ``lineno`` on."""
+    return Issue(source.name, str(lineno), f"cannot read further ({exc}); the rest of the file is skipped")
 
 
 def iter_lines(source: Source, stream: IO[bytes]) -> Iterator[tuple[str, Any] | Issue]:

@@ -1,15 +1,15 @@
 """Reading Calico JSON lines for the import, in this process or in a second one.
 
-:class:`LineItems` turns a file's lines into what the importer stores: ``(where, row, digest)``
-for a canonical record (:mod:`import_fast`), ``(where, document)`` for one the general path
-must normalise, or an :class:`Issue`. :class:`ParallelItems` reads them in a child process
+:class:`~desktopviz.core.import_lines.LineItems` turns a file's lines into what the importer
+stores: ``(where, row, digest)`` for a canonical record (:mod:`import_fast`), ``(where,
+document)`` for one the general path must normalise, or an :class:`Issue`. :class:`ParallelItems` reads them in a child process
 (``python -m desktopviz.core.import_worker``) while this process writes to the store: either
 the same items in the same order, or (``batch=``, what the importer uses) whole batches
 made ready for the store as :class:`Handover` items: keyed batches (:mod:`import_keyed`: per
 record a key id and the nine varying integers, each key's values and each label set's and
 trace's text sent once, the finest rollup sums, digest keys), so that the writer maps ids,
-makes the rollup rows and runs SQL (:mod:`import_apply`). The lines the extractor splits come as ``(where, varying values,
-key, digest, extractor)`` in the reader (``LineItems(keyed=True)``). With a core to spare, reading then costs the writer
+makes the rollup rows and runs SQL (:mod:`import_apply`). The lines the extractor splits go straight into the batch in the reader's loop
+(:meth:`LineItems.items` with the batch's preparer: no item and no call per line). With a core to spare, reading then costs the writer
 only unpickling (see :func:`parallel_pays`). If the child fails, vanishes or sends something
 unreadable, reading goes on here from the first line the child did not deliver, so the
 result never depends on the child. Digests are of the store's digest version
@@ -34,12 +34,10 @@ from typing import IO, Any, NamedTuple
 import desktopviz
 from desktopviz.core.import_db import seen_key
 from desktopviz.core.import_digest import DIGEST_VERSION, row_hasher
-from desktopviz.core.import_extract import Extractor
-from desktopviz.core.import_fast import HAVE_ORJSON, row_from_calico
-from desktopviz.core.import_fast import loads as fast_loads
 from desktopviz.core.import_keyed import KeyedBatch, KeyedPreparer
+from desktopviz.core.import_lines import Item, LineItems
 from desktopviz.core.import_prepare import normalise
-from desktopviz.core.import_read import Issue, Source, iter_raw_lines, parse_line
+from desktopviz.core.import_read import Issue, Source
 
 __all__ = [
     "CHUNK_LINES",
@@ -60,11 +58,8 @@ class Handover(NamedTuple):
     batch: KeyedBatch
 
 
-Item = tuple[str, Any] | tuple[str, tuple[Any, ...], bytes] | Issue | Handover
 CHUNK_LINES = 2000  # lines per message from the child
 QUEUE_MESSAGES = 16  # messages read ahead (about 1.3 MB each)
-REBUILD_AFTER = 32  # canonical lines in a row that the extractor declined: build a new one
-MAX_BUILDS = 8  # extractors built per file at most
 _MIN, _MAX = -(2**63), 2**63  # what seen_key() keeps of a start time
 _PACKAGE_ROOT = str(Path(desktopviz.__file__).resolve().parent.parent)
 
@@ -91,80 +86,6 @@ def parallel_pays() -> bool:
     processes ~2 µs a record to hand over; on a machine whose cores are all busy the second
     process only takes CPU time from the writer (docs/import.md, Speed)."""
     return can_run_parallel() and spare_core()
-
-
-class LineItems:
-    """The items of a JSON-lines file from line ``skip + 1`` on; ``lines`` counts the lines
-    read so far (including the skipped ones), ``position()`` the bytes of the file read.
-
-    A file's canonical records go through an :class:`~desktopviz.core.import_extract.Extractor`
-    built from the first one (and built again from a later one if the key order changes);
-    the lines it declines are parsed whole."""
-
-    def __init__(
-        self, source: Source, skip: int = 0, keyed: bool = False, digest_version: int = DIGEST_VERSION
-    ) -> None:
-        self.source, self.skip, self.lines = source, skip, skip
-        row_hasher(digest_version)  # ValueError for a version this code does not know
-        self.digest_version = digest_version  # of the digests given (import_digest)
-        self.extracted = 0  # lines the extractor took
-        # with keyed, an extracted line comes as (where, varying values, key, digest, extractor)
-        # (Extractor.split_key) instead of (where, row, digest)
-        self.keyed = keyed
-
-    def position(self) -> int:
-        return self.source.position()
-
-    def __iter__(self) -> Iterator[Item]:
-        name = self.source.name
-        skip = self.skip
-        reparse = HAVE_ORJSON  # the general path must see what json.loads makes of the line
-        ext: Extractor | None = None
-        keyed = self.keyed
-        version = self.digest_version
-        row_hash = row_hasher(version)
-        builds = 0
-        strikes = REBUILD_AFTER  # canonical lines the extractor did not take, in a row
-        with self.source.open() as stream:
-            for item in iter_raw_lines(self.source, stream):
-                if type(item) is Issue:
-                    yield item
-                    continue
-                lineno, raw = item  # type: ignore[misc]
-                if lineno <= skip:
-                    continue
-                self.lines = lineno
-                if ext is not None:
-                    if keyed and not ext.key_off:  # (key_off: too many distinct texts to number)
-                        got = ext.split_key(raw)
-                        if got is not None:
-                            self.extracted += 1
-                            strikes = 0
-                            yield str(lineno), got[0], got[1], got[2], ext
-                            continue
-                    else:
-                        got = ext.extract(raw)
-                    if got is not None:
-                        self.extracted += 1
-                        strikes = 0
-                        yield str(lineno), got[0], got[1]
-                        continue
-                    if ext.off:  # its caches do not pay for this file
-                        ext, builds = None, MAX_BUILDS
-                obj = fast_loads(raw)
-                if type(obj) is dict and "hits" not in obj and "_source" not in obj:
-                    row = row_from_calico(obj)
-                    if row is not None:
-                        strikes += 1
-                        if strikes >= REBUILD_AFTER and builds < MAX_BUILDS:
-                            ext, strikes = Extractor.build(obj, row, version), 0
-                            builds += 1
-                        yield str(lineno), row, row_hash(row)
-                        continue
-                    if not reparse:
-                        yield str(lineno), obj
-                        continue
-                yield from parse_line(name, lineno, raw)
 
 
 class ParallelItems:
@@ -298,27 +219,27 @@ class _ChildFailed(Exception):
 
 def _handovers(reader: LineItems, batch: int) -> Iterator[tuple[Handover, int]]:
     """(keyed batch, lines whose every record it holds) of every ``batch`` records (more when
-    a line holds several: a batch ends where a line does), the last one maybe shorter."""
+    a line holds several: a batch ends where a line does), the last one maybe shorter. The
+    lines the extractor splits go into the batch inside ``reader.items``; the others come
+    here as items."""
     prep = KeyedPreparer()
     name = reader.source.name
     row_hash = row_hasher(reader.digest_version)
     issues: list[Issue] = []
-    read = 0
-    line = 0  # the line of the item before
+    failed = 0  # records read that are not in the batch (their issues are)
     add_split, add_row = prep.add_split, prep.add_row
-    for item in reader:
-        if len(prep) >= batch and reader.lines != line:  # every item of `line` is taken
-            yield Handover(issues, read, prep.take()), line  # type: ignore[arg-type]
-            issues, read = [], 0
-        line = reader.lines
+    for item in reader.items(prep, batch):
+        if item is None:  # the end of a line, and the batch is full
+            yield Handover(issues, len(prep) + failed, prep.take()), reader.lines
+            issues, failed = [], 0
+            continue
         if type(item) is Issue:
             issues.append(item)
             continue
-        read += 1
         n = len(item)
-        if n == 5:
+        if n == 5:  # (an extractor's line that did not go into prep: not in this loop's reader)
             where, ints, ekey, digest, ext = item  # type: ignore[misc]
-            start = ints[0]  # VARYING_FIELDS[0] is start_time; seen_key() inline (the hot path)
+            start = ints[0]
             add_split(ext, ints, ekey, (start if _MIN <= start < _MAX else 0, digest), where)
             continue
         if n == 3:
@@ -328,10 +249,11 @@ def _handovers(reader: LineItems, batch: int) -> Iterator[tuple[Handover, int]]:
             got = normalise(obj)
             if type(got) is str:
                 issues.append(Issue(name, where, got))
+                failed += 1
                 continue
             row, digest = got, row_hash(got)  # type: ignore[arg-type]
         add_row(row, seen_key(row[0], digest), where)  # FIELDS[0] is start_time
-    yield Handover(issues, read, prep.take()), reader.lines  # type: ignore[arg-type]
+    yield Handover(issues, len(prep) + failed, prep.take()), reader.lines
 
 
 def _serve(

@@ -184,7 +184,7 @@ class _FileImport(HubbleSteps):
             self.check(self.fs.records_read)
         else:
             b = item.batch
-            self._calico_batch(self.keyed_writer.rows(b), b.keys, b.wheres)
+            self._calico_batch(self.keyed_writer.rows(b), b.row_keys(), b.where_texts())
 
     def _calico_batch(self, rows: list[tuple[Any, ...]], hashes: list[Key], wheres: list[str]) -> None:
         """Store a batch of records (value tuples in FIELDS order) that are not in the store yet."""

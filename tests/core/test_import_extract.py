@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from import_lines import BASE, LINES
 
-from desktopviz.core import import_worker
+from desktopviz.core import import_lines
 from desktopviz.core.flowlog import FIELDS
 from desktopviz.core.import_calico import flowlog_from_calico
 from desktopviz.core.import_db import _fields, record_hash
@@ -218,7 +218,7 @@ def test_an_import_with_the_extractor_stores_what_the_general_path_stores(
     child = import_files([path], tmp_path / "child.sqlite", parallel=True)  # extracted in a reader process
     assert child.parallel and [str(i) for i in child.issues] == [str(i) for i in fast.issues]
     assert stored(tmp_path / "child.sqlite") == stored(tmp_path / "fast.sqlite")
-    monkeypatch.setattr(import_worker.Extractor, "build", classmethod(lambda cls, d, r, v=1: None))
+    monkeypatch.setattr(import_lines.Extractor, "build", classmethod(lambda cls, d, r, v=1: None))
     slow = import_files([path], tmp_path / "slow.sqlite")
     assert (
         [str(i) for i in fast.issues]

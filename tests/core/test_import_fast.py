@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from import_lines import BASE, DATA, LINES
 
-from desktopviz.core import import_fast, import_worker
+from desktopviz.core import import_fast, import_lines
 from desktopviz.core.import_calico import flowlog_from_calico
 from desktopviz.core.import_db import _fields, record_hash
 from desktopviz.core.import_digest import row_hash_v2
@@ -89,8 +89,8 @@ def test_lines_orjson_would_read_differently_are_stored_as_json_reads_them(
 ) -> None:
     """Integers beyond 64 bits (orjson makes them floats), NaN, a byte-order mark."""
     if not use_orjson:
-        monkeypatch.setattr(import_worker, "HAVE_ORJSON", False)
-        monkeypatch.setattr(import_worker, "fast_loads", _stdlib_loads)
+        monkeypatch.setattr(import_lines, "HAVE_ORJSON", False)
+        monkeypatch.setattr(import_lines, "fast_loads", _stdlib_loads)
     big = 123456789012345678901234567890
     docs = [
         dict(BASE, source_name=big, dest_port=1),

@@ -15,7 +15,7 @@ from test_store_rollup import values, varied_logs
 from desktopviz.core import import_extract, import_prepare
 from desktopviz.core.flowlog import FIELDS
 from desktopviz.core.import_apply import REJECTED, KeyedWriter
-from desktopviz.core.import_db import ImportWriter, record_digests, seen_key
+from desktopviz.core.import_db import ImportWriter, record_digest_groups, record_digests, seen_key
 from desktopviz.core.import_fast import row_hash
 from desktopviz.core.import_keyed import KEY_FIELDS, VARYING_FIELDS, KeyedBatch, KeyedPreparer, join_row
 from desktopviz.core.import_read import Source
@@ -28,6 +28,15 @@ def batch_of(prep: KeyedPreparer, rows: list[tuple[Any, ...]]) -> KeyedBatch:
     for k, r in enumerate(rows):
         prep.add_row(r, seen_key(r[0], row_hash(r)), str(k + 1))
     return prep.take()
+
+
+def grouped(b: KeyedBatch) -> list[tuple[int, bytes]]:
+    """A batch's digest keys as its start-time groups give them (in their order)."""
+    out = []
+    for start, digests in b.by_start:
+        hs = digests if type(digests) is list else [digests[i : i + 16] for i in range(0, len(digests), 16)]
+        out += [(start, h) for h in hs]
+    return out
 
 
 def inserted(db: Path, parts: list[list[tuple[Any, ...]]]) -> dict[str, Any]:
@@ -67,7 +76,9 @@ def test_keyed_rows_come_back_as_they_were() -> None:
         keys.update(b.new_keys)
         new_keys.append(len(b.new_keys))
         assert b.rows(labels, traces, keys) == [read_back(r) for r in part]
-        assert b.unique and b.sorted_keys == sorted(b.keys)
+        assert b.unique and b.row_keys() == [seen_key(r[0], row_hash(r)) for r in part]
+        assert grouped(b) == sorted(b.row_keys())
+        assert b.where_texts() == [str(k + 1) for k in range(len(part))]
     assert len(keys) < len(rows)  # records share keys
     assert sum(new_keys) == len(keys)  # each key's values are sent once
 
@@ -234,6 +245,20 @@ def test_digests_are_recorded_as_given(tmp_path: Path) -> None:
             record_digests(c, keys)
             c.execute("COMMIT")
         assert writer.unseen(keys) == [False] * len(keys)
+        assert [
+            tuple(r) for r in c.execute("SELECT start_time, hash FROM import_digests ORDER BY 1, 2")
+        ] == keys
+    # a keyed batch's groups: a blob per start time, or a list where a digest has another size
+    groups = [(t, [h for s, h in keys if s == t]) for t in sorted({s for s, _ in keys})]
+    groups = [(t, b"".join(hs) if all(len(h) == 16 for h in hs) else hs) for t, hs in groups]
+    assert [type(g) for _, g in groups] == [bytes, list, list, bytes, bytes]
+    with FlowStore(tmp_path / "e.sqlite") as store:
+        ImportWriter(store, "x", "calico")
+        c = store.conn
+        for _ in range(2):
+            c.execute("BEGIN")
+            record_digest_groups(c, groups)
+            c.execute("COMMIT")
         assert [
             tuple(r) for r in c.execute("SELECT start_time, hash FROM import_digests ORDER BY 1, 2")
         ] == keys

@@ -1,0 +1,159 @@
+"""The items of a JSON-lines file of Calico flow logs, for the importer (in this process or in
+its reader process, :mod:`import_worker`).
+
+:class:`LineItems` turns a file's lines into what the importer stores: ``(where, row, digest)``
+for a canonical record (:mod:`import_fast`, or an :class:`~desktopviz.core.import_extract.Extractor`'s
+``extract``), ``(where, varying values, key, digest, extractor)`` for a line the extractor
+splits (``keyed=True``: :mod:`import_keyed`), ``(where, document)`` for one the general path
+must normalise, or an :class:`Issue`. :meth:`LineItems.items` with a keyed preparer puts the
+lines the extractor splits straight into it instead (the reader process's loop).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+from desktopviz.core.import_digest import DIGEST_VERSION, row_hasher
+from desktopviz.core.import_extract import Extractor
+from desktopviz.core.import_fast import HAVE_ORJSON, row_from_calico
+from desktopviz.core.import_fast import loads as fast_loads
+from desktopviz.core.import_keyed import KeyedPreparer
+from desktopviz.core.import_read import Issue, Source, parse_line, read_failed
+
+__all__ = ["MAX_BUILDS", "REBUILD_AFTER", "Item", "LineItems"]
+
+# what LineItems gives (import_worker adds its Handover)
+Item = tuple[str, Any] | tuple[str, tuple[Any, ...], bytes] | Issue | Any
+REBUILD_AFTER = 32  # canonical lines in a row that the extractor declined: build a new one
+MAX_BUILDS = 8  # extractors built per file at most
+
+
+class LineItems:
+    """The items of a JSON-lines file from line ``skip + 1`` on; ``lines`` counts the lines
+    read so far (including the skipped ones), ``position()`` the bytes of the file read.
+
+    A file's canonical records go through an :class:`~desktopviz.core.import_extract.Extractor`
+    built from the first one (and built again from a later one if the key order changes);
+    the lines it declines are parsed whole."""
+
+    def __init__(
+        self, source: Source, skip: int = 0, keyed: bool = False, digest_version: int = DIGEST_VERSION
+    ) -> None:
+        self.source, self.skip, self.lines = source, skip, skip
+        row_hasher(digest_version)  # ValueError for a version this code does not know
+        self.digest_version = digest_version  # of the digests given (import_digest)
+        self._row_hash = row_hasher(digest_version)
+        self.extracted = 0  # lines the extractor took
+        # with keyed, an extracted line comes as (where, varying values, key, digest, extractor)
+        # (Extractor.split_key) instead of (where, row, digest)
+        self.keyed = keyed
+
+    def position(self) -> int:
+        return self.source.position()
+
+    def __iter__(self) -> Iterator[Item]:
+        return self.items()
+
+    def items(self, prep: KeyedPreparer | None = None, batch: int = 0) -> Iterator[Item | None]:
+        """The items; with ``prep`` (keyed), a line the extractor splits is added to ``prep``
+        here, without an item, and None comes after each line at whose end ``prep`` holds
+        ``batch`` records or more (after the items of that line: the caller adds them to
+        ``prep``, and takes a batch only at a None), so the reader's loop (:func:`_handovers`)
+        makes no call per line."""
+        keyed, skip = self.keyed, self.skip
+        ext: Extractor | None = None
+        builds = 0
+        strikes = REBUILD_AFTER  # canonical lines the extractor did not take, in a row
+        split = None  # ext.split_key while it splits lines into prep
+        known: dict[Any, int] = {}  # prep's ids of ext's keys, and prep's columns (set with split)
+        add_kid = add_ints = add_digest = add_where = _unbound
+        lineno = 0
+        with self.source.open() as stream:
+            next_line = stream.__next__
+            while True:
+                try:
+                    raw = next_line()
+                except StopIteration:
+                    break
+                except (OSError, EOFError, zlib.error) as exc:
+                    yield read_failed(self.source, lineno + 1, exc)
+                    break
+                lineno += 1
+                if lineno <= skip:
+                    continue
+                self.lines = lineno
+                if split is not None:  # the hot path: straight into prep's columns
+                    got = split(raw)
+                    if got is not None:
+                        ints, ekey, digest = got
+                        kid = known.get(ekey)
+                        if kid is None:
+                            kid = prep.split_key_id(ext, ekey)  # type: ignore[union-attr]
+                        add_kid(kid)
+                        add_ints(ints)
+                        add_digest(digest)
+                        add_where(lineno)
+                        strikes = 0
+                        self.extracted += 1
+                        if len(prep) >= batch:  # type: ignore[arg-type]
+                            yield None
+                            add_kid, add_ints, add_digest, add_where = prep.columns()  # type: ignore[union-attr]
+                            known = prep.known(ext)  # type: ignore[union-attr]
+                        continue
+                    if ext.key_off or ext.off:  # type: ignore[union-attr]
+                        split = None  # too many distinct texts to number: not from the next line on
+                elif ext is not None:
+                    if keyed and not ext.key_off:  # (key_off: too many distinct texts to number)
+                        got = ext.split_key(raw)
+                        if got is not None:
+                            self.extracted += 1
+                            strikes = 0
+                            yield str(lineno), got[0], got[1], got[2], ext
+                            continue
+                    else:
+                        got = ext.extract(raw)
+                    if got is not None:
+                        self.extracted += 1
+                        strikes = 0
+                        yield str(lineno), got[0], got[1]
+                        if prep is not None and len(prep) >= batch:
+                            yield None
+                        continue
+                if ext is not None and ext.off:  # its caches do not pay for this file
+                    ext, builds = None, MAX_BUILDS
+                built, strikes = self._declined(raw, lineno, strikes, builds)
+                yield from built[0]
+                if built[1] is not None:
+                    ext, builds = built[1], builds + 1
+                    if prep is not None and keyed:
+                        split = ext.split_key
+                if prep is not None and len(prep) >= batch:
+                    yield None
+                if split is not None:  # (whether a batch was taken or not: cheap here)
+                    add_kid, add_ints, add_digest, add_where = prep.columns()  # type: ignore[union-attr]
+                    known = prep.known(ext)  # type: ignore[union-attr]
+
+    def _declined(
+        self, raw: bytes, lineno: int, strikes: int, builds: int
+    ) -> tuple[tuple[list[Item], Extractor | None], int]:
+        """A line no extractor took: its items (the fast path's or the general path's), and
+        a new extractor built from it when the last REBUILD_AFTER canonical lines were all
+        declined; with the count of those lines."""
+        obj = fast_loads(raw)
+        if type(obj) is dict and "hits" not in obj and "_source" not in obj:
+            row = row_from_calico(obj)
+            if row is not None:
+                strikes += 1
+                ext = None
+                if strikes >= REBUILD_AFTER and builds < MAX_BUILDS:
+                    ext, strikes = Extractor.build(obj, row, self.digest_version), 0
+                return ([(str(lineno), row, self._row_hash(row))], ext), strikes
+            if not HAVE_ORJSON:  # the general path must see what json.loads makes of the line
+                return ([(str(lineno), obj)], None), strikes
+        return (list(parse_line(self.source.name, lineno, raw)), None), strikes
+
+
+def _unbound(_: Any) -> None:  # pragma: no cover - a column used before prep gave it
+    raise AssertionError("prep's columns are not bound")

@@ -1,0 +1,107 @@
+"""The reader process's loop (import_worker._handovers over LineItems.items) puts the lines the
+extractor splits straight into the batch. Whatever the file holds (other key orders that
+make the extractor be built again, malformed lines, several records on a line, floats, a
+start time beyond 64 bits, duplicates, an extractor that stops numbering keys), its batches
+hold the records, issues and line counts that reading the same file item by item gives."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_import_handover import good, write
+
+from desktopviz.core import import_extract
+from desktopviz.core.import_db import seen_key
+from desktopviz.core.import_digest import DIGEST_VERSION, row_hasher
+from desktopviz.core.import_prepare import normalise
+from desktopviz.core.import_read import Issue, Source
+from desktopviz.core.import_worker import LineItems, _handovers
+
+
+def hostile_lines(seed: int) -> list[str]:
+    logs = [json.loads(x.to_json()) for x in good(120, seed)]
+    out = [json.dumps(d, separators=(",", ":")) for d in logs[:40]]
+    # another key order (the extractor declines it; after 32 such lines it is built again)
+    out += [json.dumps(dict(reversed(list(d.items()))), separators=(",", ":")) for d in logs[40:80]]
+    out += ["{not json", "", "[1, 2]", '{"start_time": "yesterday"}']
+    hits = {"hits": {"hits": [{"_source": d} for d in logs[80:83]]}}
+    out.append(json.dumps(hits))  # several records on one line
+    odd = dict(logs[83])
+    odd["bytes_in"] = 5.0  # a float where an int belongs
+    out.append(json.dumps(odd, separators=(",", ":")))
+    far = dict(logs[84])
+    far["start_time"] = far["end_time"] = 2**70  # beyond what SQLite holds
+    out.append(json.dumps(far, separators=(",", ":")))
+    out += [json.dumps(d, separators=(",", ":")) for d in logs[85:]]
+    out += out[:5]  # duplicates of earlier lines
+    return out
+
+
+def by_items(path: Path) -> tuple[list[Any], list[str], int]:
+    """(records as (digest key, where), issues, records read) read item by item."""
+    row_hash = row_hasher(DIGEST_VERSION)
+    recs: list[Any] = []
+    issues: list[str] = []
+    read = 0
+    for item in LineItems(Source(path), keyed=True):
+        if type(item) is Issue:
+            issues.append(str(item))
+            continue
+        read += 1
+        if len(item) == 5:
+            where, ints, _ekey, digest, _ext = item
+            recs.append(((ints[0], digest), where))
+            continue
+        if len(item) == 3:
+            where, row, digest = item
+        else:
+            where, obj = item
+            row = normalise(obj)
+            if type(row) is str:
+                issues.append(f"{path.name}:{where}: {row}")
+                continue
+            digest = row_hash(row)
+        recs.append((seen_key(row[0], digest), where))
+    return recs, issues, read
+
+
+def by_batches(path: Path, batch: int) -> tuple[list[Any], list[str], list[int], int]:
+    """(records as (digest key, where), issues, lines of each batch, records read) from the loop."""
+    recs: list[Any] = []
+    issues: list[str] = []
+    lines: list[int] = []
+    read = 0
+    sizes: list[int] = []
+    for handover, upto in _handovers(LineItems(Source(path), keyed=True), batch):
+        b = handover.batch
+        recs += list(zip(b.row_keys(), b.where_texts(), strict=True))
+        issues += [str(i) for i in handover.issues]
+        lines.append(upto)
+        read += handover.read
+        sizes.append(b.n)
+    assert all(n >= batch for n in sizes[:-1])  # only the last batch ends short
+    return recs, issues, lines, read
+
+
+@pytest.mark.parametrize("batch", [1, 7, 50, 10_000])
+def test_batches_hold_what_items_give(tmp_path: Path, batch: int) -> None:
+    path = write(tmp_path / "mix.log", hostile_lines(31))
+    want, want_issues, want_read = by_items(path)
+    got, issues, lines, read = by_batches(path, batch)
+    assert got == want and len(got) > 100
+    assert issues == want_issues and issues  # the malformed lines, named by line
+    assert read == want_read
+    assert lines == sorted(lines) and lines[-1] == len(path.read_text().splitlines())
+
+
+def test_an_extractor_that_stops_numbering_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past KEY_LIMIT keys split_key declines every line; the loop reads on through extract()
+    and the general path without losing or repeating a line."""
+    monkeypatch.setattr(import_extract, "KEY_LIMIT", 3)
+    path = write(tmp_path / "many.log", hostile_lines(32))
+    want, _, _ = by_items(path)
+    got, _, _, _ = by_batches(path, 9)
+    assert got == want
