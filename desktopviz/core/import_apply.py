@@ -253,10 +253,13 @@ class KeyedWriter:
                 merge_flow(had, acc)
         groups = {(t, *group[g]): acc for (t, g), acc in b.groups.items()}
         hit_ids = self.writer.store.groups.hits
-        rows = rollup_rows(
+        # the sums are per hour (the finest stored level): rollup_rows' flow and hit rows are
+        # those of 5-minute sums; its series rows would be per hour, so the reader's per
+        # 5 minutes are written instead
+        frows, hrows, _ = rollup_rows(
             flows, self._series, groups, self._trace_hids, self._hit_keys, hit_ids, self._hit_memo
         )
-        execute_rollups(c, *rows)
+        execute_rollups(c, frows, hrows, [(*k, *v) for k, v in b.series.items()])
 
 
 def _split(digests: bytes | list[bytes]) -> list[bytes]:

@@ -40,10 +40,10 @@ from desktopviz.core.import_digest import DIGEST_SIZE
 from desktopviz.core.import_digest import key_of as _kget
 from desktopviz.core.import_digest import varying_of as _vget
 from desktopviz.core.import_prepare import Key, Preparer
-from desktopviz.core.import_sums import batch_sums
+from desktopviz.core.import_sums import batch_sums, series_sums
 from desktopviz.core.store_ingest import _dumps
 from desktopviz.core.store_keys import KEY_FIELDS
-from desktopviz.core.store_rollup import FLOW_KEY, Hit
+from desktopviz.core.store_rollup import FLOW_KEY, ROLLUP_LEVELS, Hit
 
 __all__ = ["KEY_FIELDS", "VARYING_FIELDS", "KeyedBatch", "KeyedPreparer"]
 
@@ -53,6 +53,8 @@ _KSL, _KDL, _KPOL = _K["source_labels"], _K["dest_labels"], _K["policies"]
 _KJSON = tuple(i for n, i in _K.items() if n in JSON_FIELDS and i not in (_KSL, _KDL, _KPOL))
 _KFLOW = tuple(_K[n] for n in FLOW_KEY)
 _KREPORTER = _K["reporter"]
+_FACTION, _FREPORTER = FLOW_KEY.index("action"), FLOW_KEY.index("reporter")
+HOUR = ROLLUP_LEVELS[-1]  # the finest stored rollup level: the reader sums per hour
 _NV = len(VARYING_FIELDS)
 _START, _END = _V["start_time"], _V["end_time"]
 _VCOUNTERS = tuple(_V[n] for n in ("num_flows", "packets_in", "packets_out", "bytes_in", "bytes_out"))
@@ -60,6 +62,7 @@ _VCOUNTERS = tuple(_V[n] for n in ("num_flows", "packets_in", "packets_out", "by
 _SOURCE = [("v", _V[n]) if n in _V else ("k", _K[n]) for n in FIELDS]
 _first = itemgetter(0)
 _second = itemgetter(1)
+_third = itemgetter(2)
 
 
 def join_row(ints: Sequence[Any], key: Sequence[Any]) -> tuple[Any, ...]:
@@ -90,8 +93,9 @@ class KeyedBatch(NamedTuple):
     ]  # (flow id, rollup flow key; its last two: local label-set ids)
     new_groups: list[tuple[int, tuple[str, int]]]  # (group id, (reporter, local trace id))
     flows_used: list[int]  # flow ids of the batch's keys
-    flows: dict[tuple[int, int], list[int]]  # (5-minute bucket, flow id) -> sums, as add_sums keeps them
-    groups: dict[tuple[int, int], list[int]]  # (5-minute bucket, group id) -> sums
+    flows: dict[tuple[int, int], list[int]]  # (hour, flow id) -> sums, as add_sums keeps them per 5 minutes
+    groups: dict[tuple[int, int], list[int]]  # (hour, group id) -> sums
+    series: dict[tuple[Any, ...], list[int]]  # (5-minute bucket, action, reporter) -> logs, num_flows, bytes
     wheres: list[int | str]  # a record's line number, or where it is (a line and a hit)
 
     def where_texts(self) -> list[str]:
@@ -143,6 +147,8 @@ class KeyedPreparer(Preparer):
         self._kinfo: list[Any] = [None]  # local key id -> (flow id, group id or None)
         self._fids: dict[tuple[Any, ...], int] = {}  # (flow key values, labels ids) -> flow id
         self._gids: dict[tuple[str, int], int] = {}  # (reporter, trace id) -> group id
+        self._sids: dict[tuple[Any, Any], int] = {}  # (action, reporter) -> series id
+        self._series: list[tuple[Any, Any]] = []  # series id -> (action, reporter)
         self._kv: dict[int, tuple[Any, ...]] = {}  # local key id -> stored values
         self._begin()
 
@@ -209,9 +215,10 @@ class KeyedPreparer(Preparer):
             self._kinfo.append(self._info(stored))
         return kid
 
-    def _info(self, stored: list[Any]) -> tuple[int, int | None]:
-        """(flow id, group id) of a key: its rollup sums per (5 minutes, flow key, label sets)
-        and per (5 minutes, reporter, trace), as ``add_sums`` keys them."""
+    def _info(self, stored: list[Any]) -> tuple[int, int | None, int]:
+        """(flow id, group id, series id) of a key: its rollup sums per (hour, flow key, label
+        sets) and per (hour, reporter, trace), as ``add_sums`` keys them (per 5 minutes), and
+        its series_rollup sums per (5 minutes, action, reporter)."""
         fk = tuple("-" if stored[i] is None else stored[i] for i in _KFLOW)
         fk = (*fk, stored[_KSL] or 0, stored[_KDL] or 0)
         fid = self._fids.get(fk)
@@ -226,7 +233,12 @@ class KeyedPreparer(Preparer):
             if gid is None:
                 gid = self._gids[gk] = len(self._gids)
                 self._new_groups.append((gid, gk))
-        return fid, gid
+        series = (fk[_FACTION], fk[_FREPORTER])
+        sid = self._sids.get(series)
+        if sid is None:
+            sid = self._sids[series] = len(self._series)
+            self._series.append(series)
+        return fid, gid, sid
 
     def add_row(self, row: tuple[Any, ...], key: Key, where: int | str) -> None:
         """Add a record (its values in FIELDS order; ``key``: its digest key, ``seen_key``)."""
@@ -257,8 +269,9 @@ class KeyedPreparer(Preparer):
         ints = [flat[i::_NV] for i in range(_NV)]
         flows: dict[tuple[Any, ...], list[int]] = {}
         groups: dict[tuple[Any, ...], list[int]] = {}
+        series: dict[tuple[Any, ...], list[int]] = {}
         if n:
-            self._sums(kids, ints, flows, groups)
+            self._sums(kids, ints, flows, groups, series)
         keys_used = dict.fromkeys(kids)
         labels_used: dict[int, None] = {}  # row by row, source then destination: as the store meets them
         traces_used: dict[int, None] = {}
@@ -299,6 +312,7 @@ class KeyedPreparer(Preparer):
             flows_used=flows_used,
             flows=flows,
             groups=groups,
+            series=series,
             wheres=self._wheres,
         )
         if (
@@ -316,10 +330,12 @@ class KeyedPreparer(Preparer):
         ints: list[list[Any]],
         flows: dict[Any, list[int]],
         groups: dict[Any, list[int]],
+        series: dict[Any, list[int]],
     ) -> None:
-        """Sum the batch per (5 minutes, flow id) and (5 minutes, group id): what
+        """Sum the batch per (hour, flow id) and (hour, group id): what
         ``store_rollup.add_sums`` sums per (5 minutes, flow key, label sets) and per
-        (5 minutes, reporter, trace)."""
+        (5 minutes, reporter, trace), summed per hour as ``rollup_rows`` does for the first
+        level it stores; and per (5 minutes, action, reporter) for series_rollup."""
         starts, ends = ints[_START], ints[_END]
         if not _INT.issuperset(map(type, starts)):
             starts = list(map(int, starts))
@@ -328,7 +344,11 @@ class KeyedPreparer(Preparer):
         cnt = [[x or 0 for x in ints[i]] if None in ints[i] else ints[i] for i in _VCOUNTERS]
         kinfo = self._kinfo
         info = [kinfo[k] for k in kids]
-        batch_sums(list(map(_first, info)), list(map(_second, info)), starts, ends, cnt, flows, groups)
+        batch_sums(list(map(_first, info)), list(map(_second, info)), starts, ends, cnt, flows, groups, HOUR)
+        per_sid: dict[tuple[int, int], list[int]] = {}
+        series_sums(list(map(_third, info)), starts, cnt, per_sid)
+        names = self._series
+        series.update(((b, *names[sid]), v) for (b, sid), v in per_sid.items())
 
 
 _SIZES = frozenset({DIGEST_SIZE})

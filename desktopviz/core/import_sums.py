@@ -22,7 +22,7 @@ import numpy as np
 
 from desktopviz.core.store_rollup import FINEST, sum_logs
 
-__all__ = ["batch_sums"]
+__all__ = ["batch_sums", "series_sums"]
 
 _INT = frozenset({int})
 _LIMIT = 2**62  # a column's values are summed in int64 when n * max(|value|) stays below this
@@ -36,26 +36,18 @@ def batch_sums(
     cnt: Sequence[Sequence[Any]],
     flows: dict[Any, list[int]],
     groups: dict[Any, list[int]],
+    step: int = FINEST,
 ) -> None:
     """Add the records (each one's flow id, group id or None, start, end, and the COUNTERS
-    columns ``cnt``) to ``flows`` per (5-minute bucket, flow id) and to ``groups`` per
-    (5-minute bucket, group id), as :func:`sum_logs` does; both dicts start empty."""
+    columns ``cnt``) to ``flows`` per (bucket of ``step`` seconds, flow id) and to ``groups``
+    per (bucket, group id), as :func:`sum_logs` does; both dicts start empty."""
+    a = _int64(starts, ends, cnt)
+    if a is None:
+        _python(fids, gids, starts, ends, cnt, flows, groups, step)
+        return
     n = len(fids)
-    cols = [starts, ends, *cnt]
-    if not n or not all(_INT.issuperset(map(type, col)) for col in cols):
-        _python(fids, gids, starts, ends, cnt, flows, groups)
-        return
-    try:
-        a = np.array(cols, dtype=np.int64)
-    except OverflowError:  # an int beyond 64 bits
-        _python(fids, gids, starts, ends, cnt, flows, groups)
-        return
-    c = a[2:]
-    if max(-int(c.min()), int(c.max())) * n >= _LIMIT:  # the sums might not fit
-        _python(fids, gids, starts, ends, cnt, flows, groups)
-        return
-    s, e = a[0], a[1]
-    bucket = s - s % FINEST
+    s, e, c = a[0], a[1], a[2:]
+    bucket = s - s % step
     fid = np.array(fids, dtype=np.int64)
     _runs(bucket, fid, np.arange(n), s, e, c, flows, True)
     has = np.array([g is not None for g in gids], dtype=bool)
@@ -63,6 +55,47 @@ def batch_sums(
         idx = np.flatnonzero(has)
         gid = np.array([gids[i] for i in idx.tolist()], dtype=np.int64)
         _runs(bucket[idx], gid, idx, s[idx], e[idx], c[:, idx], groups, False)
+
+
+def series_sums(
+    sids: Sequence[int], starts: Sequence[Any], cnt: Sequence[Sequence[Any]], out: dict[Any, list[int]]
+) -> None:
+    """Add the records to ``out`` per (5-minute bucket, series id): logs, num_flows and
+    bytes in + out, what ``store_rollup.rollup_rows`` adds to ``series_rollup`` (``cnt``: the
+    COUNTERS columns, num_flows first, the bytes last)."""
+    a = _int64(starts, starts, cnt)
+    if a is None:
+        for sid, start, nf, bi, bo in zip(sids, starts, cnt[0], cnt[3], cnt[4], strict=True):
+            k = (start - start % FINEST, sid)
+            v = out.get(k)
+            if v is None:
+                out[k] = [1, nf, bi + bo]
+            else:
+                v[0] += 1
+                v[1] += nf
+                v[2] += bi + bo
+        return
+    s, c = a[0], a[2:]
+    three = np.stack([c[0], c[3] + c[4]])  # each below 2**62 / n: their sum fits
+    sid = np.array(sids, dtype=np.int64)
+    _runs(s - s % FINEST, sid, np.arange(len(sids)), s, s, three, out, False)
+
+
+def _int64(starts: Sequence[Any], ends: Sequence[Any], cnt: Sequence[Sequence[Any]]) -> Any:
+    """The columns as one int64 array, or None when numpy cannot sum them exactly (a value
+    that is not an int, beyond 64 bits, or counters whose sums might not fit)."""
+    cols = [starts, ends, *cnt]
+    n = len(starts)
+    if not n or not all(_INT.issuperset(map(type, col)) for col in cols):
+        return None
+    try:
+        a = np.array(cols, dtype=np.int64)
+    except OverflowError:  # an int beyond 64 bits
+        return None
+    c = a[2:]
+    if max(-int(c.min()), int(c.max())) * n >= _LIMIT:  # the sums might not fit
+        return None
+    return a
 
 
 def _runs(
@@ -97,9 +130,10 @@ def _python(
     cnt: Sequence[Sequence[Any]],
     flows: dict[Any, list[int]],
     groups: dict[Any, list[int]],
+    step: int = FINEST,
 ) -> None:
     """What :func:`batch_sums` does, with :func:`sum_logs` (any ints, or other numbers)."""
-    buckets = [s - s % FINEST for s in starts]
+    buckets = [s - s % step for s in starts]
     fkeys = list(zip(buckets, fids, strict=True))
     gkeys = [None if g is None else (b, g) for b, g in zip(buckets, gids, strict=True)]
     sum_logs(fkeys, gkeys, cnt, starts, ends, flows, groups)
