@@ -29,10 +29,11 @@ duplicate, a trace or a value the store refuses).
 from __future__ import annotations
 
 import json
-from bisect import bisect_left
 from collections.abc import Hashable, Sequence
 from operator import itemgetter
 from typing import Any, NamedTuple
+
+import numpy as np
 
 from desktopviz.core import import_prepare
 from desktopviz.core.flowlog import FIELDS, JSON_FIELDS, VARYING_FIELDS
@@ -40,7 +41,7 @@ from desktopviz.core.import_digest import DIGEST_SIZE
 from desktopviz.core.import_digest import key_of as _kget
 from desktopviz.core.import_digest import varying_of as _vget
 from desktopviz.core.import_prepare import Key, Preparer
-from desktopviz.core.import_sums import batch_sums, series_sums
+from desktopviz.core.import_sums import batch_sums
 from desktopviz.core.store_ingest import _dumps
 from desktopviz.core.store_keys import KEY_FIELDS
 from desktopviz.core.store_rollup import FLOW_KEY, ROLLUP_LEVELS, Hit
@@ -62,7 +63,6 @@ _VCOUNTERS = tuple(_V[n] for n in ("num_flows", "packets_in", "packets_out", "by
 _SOURCE = [("v", _V[n]) if n in _V else ("k", _K[n]) for n in FIELDS]
 _first = itemgetter(0)
 _second = itemgetter(1)
-_third = itemgetter(2)
 
 
 def join_row(ints: Sequence[Any], key: Sequence[Any]) -> tuple[Any, ...]:
@@ -344,9 +344,9 @@ class KeyedPreparer(Preparer):
         cnt = [[x or 0 for x in ints[i]] if None in ints[i] else ints[i] for i in _VCOUNTERS]
         kinfo = self._kinfo
         info = [kinfo[k] for k in kids]
-        batch_sums(list(map(_first, info)), list(map(_second, info)), starts, ends, cnt, flows, groups, HOUR)
         per_sid: dict[tuple[int, int], list[int]] = {}
-        series_sums(list(map(_third, info)), starts, cnt, per_sid)
+        fids, gids, sids = (list(col) for col in zip(*info, strict=True))
+        batch_sums(fids, gids, sids, starts, ends, cnt, (flows, groups, per_sid), HOUR)
         names = self._series
         series.update(((b, *names[sid]), v) for (b, sid), v in per_sid.items())
 
@@ -357,12 +357,18 @@ _INT = frozenset({int})
 
 def _by_start(starts: Sequence[Any], digests: list[bytes]) -> list[tuple[int, bytes | list[bytes]]]:
     """(start time, its digests sorted: one blob when each has DIGEST_SIZE bytes, else a
-    list) for every start time, in order."""
-    pairs = sorted(zip(starts, digests, strict=True))
-    times = list(map(_first, pairs))
-    bounds = [bisect_left(times, t) for t in sorted(set(times))] + [len(pairs)]
+    list) for every start time, in order. ``starts``: ints within 64 bits (``seen_key``)."""
+    if not len(starts):
+        return []
+    s = np.array(starts, dtype=np.int64)
+    order = np.argsort(s, kind="stable")
+    ordered = s[order]
+    edges = np.flatnonzero(np.diff(ordered)) + 1
+    bounds = [0, *edges.tolist(), len(ordered)]
+    times = ordered[bounds[:-1]].tolist()
+    ds = list(map(digests.__getitem__, order.tolist()))
     out: list[tuple[int, bytes | list[bytes]]] = []
-    for lo, hi in zip(bounds, bounds[1:], strict=False):
-        ds = list(map(_second, pairs[lo:hi]))
-        out.append((times[lo], b"".join(ds) if _SIZES.issuperset(map(len, ds)) else ds))
+    for t, lo, hi in zip(times, bounds, bounds[1:], strict=False):
+        group = sorted(ds[lo:hi])
+        out.append((t, b"".join(group) if _SIZES.issuperset(map(len, group)) else group))
     return out

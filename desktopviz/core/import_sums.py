@@ -22,78 +22,56 @@ import numpy as np
 
 from desktopviz.core.store_rollup import FINEST, sum_logs
 
-__all__ = ["batch_sums", "series_sums"]
+__all__ = ["batch_sums", "python_sums"]
 
-_INT = frozenset({int})
 _LIMIT = 2**62  # a column's values are summed in int64 when n * max(|value|) stays below this
 
 
 def batch_sums(
     fids: Sequence[int],
     gids: Sequence[int | None],
+    sids: Sequence[int],
     starts: Sequence[Any],
     ends: Sequence[Any],
     cnt: Sequence[Sequence[Any]],
-    flows: dict[Any, list[int]],
-    groups: dict[Any, list[int]],
+    out: tuple[dict[Any, list[int]], dict[Any, list[int]], dict[Any, list[int]]],
     step: int = FINEST,
 ) -> None:
-    """Add the records (each one's flow id, group id or None, start, end, and the COUNTERS
-    columns ``cnt``) to ``flows`` per (bucket of ``step`` seconds, flow id) and to ``groups``
-    per (bucket, group id), as :func:`sum_logs` does; both dicts start empty."""
+    """Add the records (each one's flow id, group id or None, series id, start, end, and the
+    COUNTERS columns ``cnt``) to ``out``: flows per (bucket of ``step`` seconds, flow id) and
+    groups per (bucket, group id), as :func:`sum_logs` does, and series per (5-minute
+    bucket, series id): logs, num_flows and bytes in + out, as ``store_rollup.rollup_rows``
+    adds them to series_rollup. The three dicts start empty."""
     a = _int64(starts, ends, cnt)
     if a is None:
-        _python(fids, gids, starts, ends, cnt, flows, groups, step)
+        python_sums(fids, gids, sids, starts, ends, cnt, out, step)
         return
+    flows, groups, series = out
     n = len(fids)
     s, e, c = a[0], a[1], a[2:]
+    pos = np.arange(n)
     bucket = s - s % step
-    fid = np.array(fids, dtype=np.int64)
-    _runs(bucket, fid, np.arange(n), s, e, c, flows, True)
+    _runs(bucket, np.array(fids, dtype=np.int64), pos, s, e, c, flows, True)
     has = np.array([g is not None for g in gids], dtype=bool)
     if has.any():
         idx = np.flatnonzero(has)
         gid = np.array([gids[i] for i in idx.tolist()], dtype=np.int64)
         _runs(bucket[idx], gid, idx, s[idx], e[idx], c[:, idx], groups, False)
-
-
-def series_sums(
-    sids: Sequence[int], starts: Sequence[Any], cnt: Sequence[Sequence[Any]], out: dict[Any, list[int]]
-) -> None:
-    """Add the records to ``out`` per (5-minute bucket, series id): logs, num_flows and
-    bytes in + out, what ``store_rollup.rollup_rows`` adds to ``series_rollup`` (``cnt``: the
-    COUNTERS columns, num_flows first, the bytes last)."""
-    a = _int64(starts, starts, cnt)
-    if a is None:
-        for sid, start, nf, bi, bo in zip(sids, starts, cnt[0], cnt[3], cnt[4], strict=True):
-            k = (start - start % FINEST, sid)
-            v = out.get(k)
-            if v is None:
-                out[k] = [1, nf, bi + bo]
-            else:
-                v[0] += 1
-                v[1] += nf
-                v[2] += bi + bo
-        return
-    s, c = a[0], a[2:]
-    three = np.stack([c[0], c[3] + c[4]])  # each below 2**62 / n: their sum fits
-    sid = np.array(sids, dtype=np.int64)
-    _runs(s - s % FINEST, sid, np.arange(len(sids)), s, s, three, out, False)
+    three = np.stack([c[0], c[3] + c[4]])  # each below 2**62 / n: their sums fit
+    _runs(s - s % FINEST, np.array(sids, dtype=np.int64), pos, s, s, three, series, False)
 
 
 def _int64(starts: Sequence[Any], ends: Sequence[Any], cnt: Sequence[Sequence[Any]]) -> Any:
-    """The columns as one int64 array, or None when numpy cannot sum them exactly (a value
-    that is not an int, beyond 64 bits, or counters whose sums might not fit)."""
-    cols = [starts, ends, *cnt]
-    n = len(starts)
-    if not n or not all(_INT.issuperset(map(type, col)) for col in cols):
+    """The columns as one int64 array, or None when numpy cannot sum them exactly: a value
+    that is not an int (numpy makes the array of floats, objects or texts), beyond 64 bits
+    (objects), or counters whose sums might not fit."""
+    if not len(starts):
         return None
-    try:
-        a = np.array(cols, dtype=np.int64)
-    except OverflowError:  # an int beyond 64 bits
+    a = np.array([starts, ends, *cnt])
+    if a.dtype != np.int64:
         return None
     c = a[2:]
-    if max(-int(c.min()), int(c.max())) * n >= _LIMIT:  # the sums might not fit
+    if max(-int(c.min()), int(c.max())) * len(starts) >= _LIMIT:  # the sums might not fit
         return None
     return a
 
@@ -122,18 +100,28 @@ def _runs(
     out.update(zip(keys, table[:, by_first].T.tolist(), strict=True))
 
 
-def _python(
+def python_sums(
     fids: Sequence[int],
     gids: Sequence[int | None],
+    sids: Sequence[int],
     starts: Sequence[Any],
     ends: Sequence[Any],
     cnt: Sequence[Sequence[Any]],
-    flows: dict[Any, list[int]],
-    groups: dict[Any, list[int]],
+    out: tuple[dict[Any, list[int]], dict[Any, list[int]], dict[Any, list[int]]],
     step: int = FINEST,
 ) -> None:
-    """What :func:`batch_sums` does, with :func:`sum_logs` (any ints, or other numbers)."""
+    """What :func:`batch_sums` does, in Python with :func:`sum_logs` (any ints, or other numbers)."""
+    flows, groups, series = out
     buckets = [s - s % step for s in starts]
     fkeys = list(zip(buckets, fids, strict=True))
     gkeys = [None if g is None else (b, g) for b, g in zip(buckets, gids, strict=True)]
     sum_logs(fkeys, gkeys, cnt, starts, ends, flows, groups)
+    for sid, start, nf, bi, bo in zip(sids, starts, cnt[0], cnt[3], cnt[4], strict=True):
+        k = (start - start % FINEST, sid)
+        v = series.get(k)
+        if v is None:
+            series[k] = [1, nf, bi + bo]
+        else:
+            v[0] += 1
+            v[1] += nf
+            v[2] += bi + bo

@@ -8,19 +8,22 @@ from typing import Any
 
 import pytest
 
-from desktopviz.core.import_sums import _python, batch_sums
+from desktopviz.core.import_sums import batch_sums, python_sums
 
 
 def both(
     fids: list[int], gids: list[int | None], starts: list[Any], ends: list[Any], cnt: list[list[Any]]
 ) -> None:
-    got: tuple[dict[Any, list[int]], dict[Any, list[int]]] = ({}, {})
-    want: tuple[dict[Any, list[int]], dict[Any, list[int]]] = ({}, {})
-    batch_sums(fids, gids, starts, ends, cnt, *got)
-    _python(fids, gids, starts, ends, cnt, *want)
-    for g, w in zip(got, want, strict=True):
-        assert list(g.items()) == list(w.items())  # the same sums, in the same order
-        assert all(type(v) is int for vs in g.values() for v in vs)
+    sids = [f % 2 for f in fids]
+    for step in (300, 3600):
+        got: tuple[dict[Any, list[int]], ...] = ({}, {}, {})
+        want: tuple[dict[Any, list[int]], ...] = ({}, {}, {})
+        batch_sums(fids, gids, sids, starts, ends, cnt, got, step)  # type: ignore[arg-type]
+        python_sums(fids, gids, sids, starts, ends, cnt, want, step)  # type: ignore[arg-type]
+        for g, w in zip(got, want, strict=True):
+            assert list(g.items()) == list(w.items())  # the same sums, in the same order
+            ints = all(type(x) is int for col in [starts, ends, *cnt] for x in col)
+            assert not ints or all(type(v) is int for vs in g.values() for v in vs)
 
 
 def records(rng: random.Random, n: int, big: int) -> tuple[Any, ...]:
@@ -49,6 +52,8 @@ def test_values_that_do_not_fit_are_summed_in_python() -> None:
     cnt[3][8] = 2**62 - 1
     both(fids, gids, starts, ends, cnt)
     starts[3] = 2**70
+    both(fids, gids, starts, ends, cnt)
+    cnt[1][4] = 2.5  # a float
     both(fids, gids, starts, ends, cnt)
 
 

@@ -17,7 +17,8 @@ path next to the fast path the import takes:
 * a parallel import's two sides, with keyed batches
   (:mod:`~desktopviz.core.import_keyed`): ``split_key`` (the extractor's varying integers, key
   and digest of each line), ``prepare_keyed`` (numbering keys, flows and groups, summing the
-  finest rollups) and ``pickle_keyed`` in the reader process; ``unpickle_keyed`` and
+  rollups per hour, with numpy) and ``pickle_keyed`` in the reader process (``prepare_keyed``: the
+  reader's loop over the sample less ``read`` and ``split_key``); ``unpickle_keyed`` and
   ``write_keyed`` (:mod:`~desktopviz.core.import_apply`: keys, ``flow_data`` rows, rollup rows
   of every level, digests and counts) in the importing process; summed as
   ``parallel_reader_cpu_us`` and ``parallel_writer_cpu_us`` (with ``read`` and ``reindex``).
@@ -55,8 +56,9 @@ from desktopviz.core.import_calico import flowlog_from_calico  # noqa: E402
 from desktopviz.core.import_db import DIGEST_VERSION_META, ImportWriter, record_hash  # noqa: E402
 from desktopviz.core.import_digest import DIGEST_VERSION, row_hasher  # noqa: E402
 from desktopviz.core.import_extract import Extractor  # noqa: E402
-from desktopviz.core.import_keyed import KeyedPreparer  # noqa: E402
-from desktopviz.core.import_read import READ_BUFFER  # noqa: E402
+from desktopviz.core.import_lines import LineItems  # noqa: E402
+from desktopviz.core.import_read import READ_BUFFER, Source  # noqa: E402
+from desktopviz.core.import_worker import _handovers  # noqa: E402
 from desktopviz.core.importers import PARALLEL_BATCH, import_files  # noqa: E402
 from desktopviz.core.store import FlowStore  # noqa: E402
 from desktopviz.core.store_bulk import bulk_load  # noqa: E402
@@ -117,23 +119,18 @@ def breakdown(src: Path, n: int, tmp: Path) -> dict[str, float]:
     assert all(g is not None for g in got) and got == list(zip(rows, fast, strict=True))
     general.clear()
     # the two sides of a parallel import: keyed batches (import_keyed) made, pickled, written
-    kprep = KeyedPreparer()
+    sample = tmp / "sample.jsonl"
+    sample.write_bytes(b"".join(lines))
 
-    def keyed() -> list[Any]:
-        out = []
-        for i in range(0, n, PARALLEL_BATCH):
-            for raw in lines[i : i + PARALLEL_BATCH]:
-                ints, key, digest = ext.split_key(raw)  # type: ignore[misc]
-                kprep.add_split(ext, ints, key, (ints[0], digest), "")
-            out.append(kprep.take())
-        return out
+    def keyed() -> list[Any]:  # the reader process's loop: read, split, batch, sum
+        return [h.batch for h, _ in _handovers(LineItems(Source(sample), keyed=True), PARALLEL_BATCH)]
 
     split, s["split_key"] = timed(lambda: [ext.split_key(x) for x in lines])
     assert all(x is not None for x in split) and [x[2] for x in split] == fast  # type: ignore[index]
     split.clear()
     fast.clear()
     kbatches, s["prepare_keyed"] = timed(keyed)
-    s["prepare_keyed"] -= s["split_key"]
+    s["prepare_keyed"] -= s["split_key"] + s["read"]
     kdata, s["pickle_keyed"] = timed(
         lambda: [pickle.dumps(b, protocol=pickle.HIGHEST_PROTOCOL) for b in kbatches]
     )
