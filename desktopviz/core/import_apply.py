@@ -31,7 +31,7 @@ from typing import Any
 
 from desktopviz.core.import_db import CHUNK, COUNT_COLUMNS, COUNTS_SQL, ImportWriter, record_digest_groups
 from desktopviz.core.import_digest import DIGEST_SIZE
-from desktopviz.core.import_keyed import _KDL, _KPOL, _KSL, KEY_FIELDS, KeyedBatch
+from desktopviz.core.import_keyed import _KDL, _KPOL, _KSL, KEY_FIELDS, KeyedBatch, keyed_sums
 from desktopviz.core.import_summary import FileSummary, ImportSummary
 from desktopviz.core.import_worker import Handover
 from desktopviz.core.store import StoreError
@@ -76,6 +76,8 @@ class KeyedWriter:
         self._trace_hits: dict[int, tuple[Hit, ...]] = {}
         self.flow_values: dict[int, tuple[Any, ...]] = {}  # flow id -> rollup flow key (local label ids)
         self.group_values: dict[int, tuple[str, int]] = {}  # group id -> (reporter, local trace id)
+        self.key_info: dict[int, tuple[int, int | None, int]] = {}  # local key id -> (flow, group, series id)
+        self.series_names: dict[int, tuple[Any, Any]] = {}  # series id -> (action, reporter)
         self._hit_keys = HitKeys()  # numbered as the reader numbers them (the same traces in the same order)
         self._trace_hids: dict[int, tuple[int, ...]] = {}  # local trace id -> its entries' hit keys
         self._lid: dict[Any, Any] = {None: None, 0: 0}  # local label-set id -> the store's
@@ -94,6 +96,8 @@ class KeyedWriter:
             self._trace_hits.clear()
             self.flow_values.clear()
             self.group_values.clear()
+            self.key_info.clear()
+            self.series_names.clear()
             self._hit_keys = HitKeys()
             self._trace_hids.clear()
             self._forget()
@@ -105,6 +109,8 @@ class KeyedWriter:
         self.key_values.update(b.new_keys)
         self.flow_values.update(b.new_flows)
         self.group_values.update(b.new_groups)
+        self.key_info.update(b.new_info)
+        self.series_names.update(b.new_series)
 
     def take(self, item: Handover, fs: FileSummary, summary: ImportSummary) -> bool:
         """Count a handover's records and skipped lines in the file's summary, and store its
@@ -242,16 +248,17 @@ class KeyedWriter:
         c.executemany(DATA_INSERT, zip(ids, map(self._kid.__getitem__, b.kids), *b.ints, strict=True))
         record_digest_groups(c, b.by_start)
         flow, group = self._flow, self.group_values
+        local_flows, local_groups, series = keyed_sums(b.kids, b.ints, self.key_info, self.series_names)
         flows: IntFlows = {}
         get = flows.get
-        for (t, f), acc in b.flows.items():
+        for (t, f), acc in local_flows.items():
             k = (t, flow[f])
             had = get(k)
             if had is None:
                 flows[k] = acc
             else:  # two local flows the store keeps as one group (values Python tells apart)
                 merge_flow(had, acc)
-        groups = {(t, *group[g]): acc for (t, g), acc in b.groups.items()}
+        groups = {(t, *group[g]): acc for (t, g), acc in local_groups.items()}
         hit_ids = self.writer.store.groups.hits
         # the sums are per hour (the finest stored level): rollup_rows' flow and hit rows are
         # those of 5-minute sums; its series rows would be per hour, so the reader's per
@@ -259,7 +266,7 @@ class KeyedWriter:
         frows, hrows, _ = rollup_rows(
             flows, self._series, groups, self._trace_hids, self._hit_keys, hit_ids, self._hit_memo
         )
-        execute_rollups(c, frows, hrows, [(*k, *v) for k, v in b.series.items()])
+        execute_rollups(c, frows, hrows, [(*k, *v) for k, v in series.items()])
 
 
 def _split(digests: bytes | list[bytes]) -> list[bytes]:

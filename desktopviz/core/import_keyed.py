@@ -13,15 +13,15 @@ a record is a ``flow_data`` row (the store's key id and the nine integers, bound
 the columns are zipped straight into one ``executemany``).
 
 A batch also carries the digests (in row order as one blob, and per start time sorted as
-one blob, for the writer's duplicate check and its one statement per start time), the
-records' line numbers (ints, made texts only when an issue names one), the rollup sums of
-the finest level (added up with numpy: :mod:`import_sums`), summed here per (5 minutes, flow) and
-per (5 minutes, group) exactly as :func:`store_rollup.add_sums` sums per (5 minutes, flow key,
-label sets) and per (5 minutes, reporter, trace): a *flow* (a rollup flow key with its local
-label-set ids) and a *group* (reporter, local trace id) are numbered here and their values
-sent once, like keys. The writer turns the sums into the rollup rows of every level with the
-store's own :func:`store_rollup.rollup_rows` (that costs the writer what it saves the reader,
-which was the slower of the two; a batch shrinks from ~200 to ~110 bytes a record). :meth:`KeyedBatch.rows`
+one blob, for the writer's duplicate check and its one statement per start time) and the
+records' line numbers (ints, made texts only when an issue names one). Each key comes with
+its *flow* (a rollup flow key with its local label-set ids), its *group* (reporter, local
+trace id) and its *series* (action, reporter), numbered here and their values sent once,
+like keys; the writer sums the batch per (hour, flow), (hour, group) and (5 minutes, series)
+with numpy (:func:`keyed_sums`, :mod:`import_sums`: what :func:`store_rollup.add_sums` and
+``rollup_rows`` sum) and turns the sums into the rollup rows with the store's own
+:func:`store_rollup.rollup_rows`. (The sums were made here until the reader became the
+slower of the two processes.) :meth:`KeyedBatch.rows`
 gives the records back for the cases the writer hands to the store's own insert (a
 duplicate, a trace or a value the store refuses).
 """
@@ -46,7 +46,7 @@ from desktopviz.core.store_ingest import _dumps
 from desktopviz.core.store_keys import KEY_FIELDS
 from desktopviz.core.store_rollup import FLOW_KEY, ROLLUP_LEVELS, Hit
 
-__all__ = ["KEY_FIELDS", "VARYING_FIELDS", "KeyedBatch", "KeyedPreparer"]
+__all__ = ["KEY_FIELDS", "VARYING_FIELDS", "KeyedBatch", "KeyedPreparer", "keyed_sums"]
 
 _K = {n: i for i, n in enumerate(KEY_FIELDS)}
 _V = {n: i for i, n in enumerate(VARYING_FIELDS)}
@@ -93,9 +93,10 @@ class KeyedBatch(NamedTuple):
     ]  # (flow id, rollup flow key; its last two: local label-set ids)
     new_groups: list[tuple[int, tuple[str, int]]]  # (group id, (reporter, local trace id))
     flows_used: list[int]  # flow ids of the batch's keys
-    flows: dict[tuple[int, int], list[int]]  # (hour, flow id) -> sums, as add_sums keeps them per 5 minutes
-    groups: dict[tuple[int, int], list[int]]  # (hour, group id) -> sums
-    series: dict[tuple[Any, ...], list[int]]  # (5-minute bucket, action, reporter) -> logs, num_flows, bytes
+    new_info: list[
+        tuple[int, tuple[int, int | None, int]]
+    ]  # (local key id, (flow, group or None, series id))
+    new_series: list[tuple[int, tuple[Any, Any]]]  # (series id, (action, reporter))
     wheres: list[int | str]  # a record's line number, or where it is (a line and a hit)
 
     def where_texts(self) -> list[str]:
@@ -157,6 +158,8 @@ class KeyedPreparer(Preparer):
         self._new_traces: list[tuple[int, str, tuple[Hit, ...]]] = []
         self._new_keys: list[tuple[int, tuple[Any, ...]]] = []
         self._new_flows: list[tuple[int, tuple[Any, ...]]] = []
+        self._new_info: list[tuple[int, tuple[int, int | None, int]]] = []
+        self._new_series: list[tuple[int, tuple[Any, Any]]] = []
         self._new_groups: list[tuple[int, tuple[str, int]]] = []
         self._kids_col: list[int] = []
         self._flat: list[Any] = []
@@ -212,7 +215,9 @@ class KeyedPreparer(Preparer):
                 self._kids[key] = kid
             self._kv[kid] = tuple(stored)
             self._new_keys.append((kid, self._kv[kid]))
-            self._kinfo.append(self._info(stored))
+            info = self._info(stored)
+            self._kinfo.append(info)
+            self._new_info.append((kid, info))
         return kid
 
     def _info(self, stored: list[Any]) -> tuple[int, int | None, int]:
@@ -238,6 +243,7 @@ class KeyedPreparer(Preparer):
         if sid is None:
             sid = self._sids[series] = len(self._series)
             self._series.append(series)
+            self._new_series.append((sid, series))
         return fid, gid, sid
 
     def add_row(self, row: tuple[Any, ...], key: Key, where: int | str) -> None:
@@ -267,11 +273,6 @@ class KeyedPreparer(Preparer):
         kids, flat, digests = self._kids_col, self._flat, self._digests
         n = len(kids)
         ints = [flat[i::_NV] for i in range(_NV)]
-        flows: dict[tuple[Any, ...], list[int]] = {}
-        groups: dict[tuple[Any, ...], list[int]] = {}
-        series: dict[tuple[Any, ...], list[int]] = {}
-        if n:
-            self._sums(kids, ints, flows, groups, series)
         keys_used = dict.fromkeys(kids)
         labels_used: dict[int, None] = {}  # row by row, source then destination: as the store meets them
         traces_used: dict[int, None] = {}
@@ -310,9 +311,8 @@ class KeyedPreparer(Preparer):
             new_flows=self._new_flows,
             new_groups=self._new_groups,
             flows_used=flows_used,
-            flows=flows,
-            groups=groups,
-            series=series,
+            new_info=self._new_info,
+            new_series=self._new_series,
             wheres=self._wheres,
         )
         if (
@@ -324,31 +324,35 @@ class KeyedPreparer(Preparer):
             self._begin()
         return batch
 
-    def _sums(
-        self,
-        kids: list[int],
-        ints: list[list[Any]],
-        flows: dict[Any, list[int]],
-        groups: dict[Any, list[int]],
-        series: dict[Any, list[int]],
-    ) -> None:
-        """Sum the batch per (hour, flow id) and (hour, group id): what
-        ``store_rollup.add_sums`` sums per (5 minutes, flow key, label sets) and per
-        (5 minutes, reporter, trace), summed per hour as ``rollup_rows`` does for the first
-        level it stores; and per (5 minutes, action, reporter) for series_rollup."""
-        starts, ends = ints[_START], ints[_END]
-        if not _INT.issuperset(map(type, starts)):
-            starts = list(map(int, starts))
-        if not _INT.issuperset(map(type, ends)):
-            ends = list(map(int, ends))
-        cnt = [[x or 0 for x in ints[i]] if None in ints[i] else ints[i] for i in _VCOUNTERS]
-        kinfo = self._kinfo
-        info = [kinfo[k] for k in kids]
-        per_sid: dict[tuple[int, int], list[int]] = {}
-        fids, gids, sids = (list(col) for col in zip(*info, strict=True))
-        batch_sums(fids, gids, sids, starts, ends, cnt, (flows, groups, per_sid), HOUR)
-        names = self._series
-        series.update(((b, *names[sid]), v) for (b, sid), v in per_sid.items())
+
+def keyed_sums(
+    kids: Sequence[int],
+    ints: Sequence[Sequence[Any]],
+    info: dict[int, tuple[int, int | None, int]],
+    names: dict[int, tuple[Any, Any]],
+) -> tuple[dict[Any, list[int]], dict[Any, list[int]], dict[Any, list[int]]]:
+    """A batch's rollup sums (the writer's side: :mod:`import_apply`), from each record's
+    local key id and varying values, each key's (flow, group, series) ids (``info``) and each
+    series id's (action, reporter): per (hour, flow id) and (hour, group id), what
+    ``store_rollup.add_sums`` sums per (5 minutes, flow key, label sets) and per
+    (5 minutes, reporter, trace) summed per hour as ``rollup_rows`` does for the first level
+    it stores; and per (5 minutes, action, reporter) for series_rollup."""
+    flows: dict[Any, list[int]] = {}
+    groups: dict[Any, list[int]] = {}
+    series: dict[Any, list[int]] = {}
+    if not kids:
+        return flows, groups, series
+    starts, ends = ints[_START], ints[_END]
+    if not _INT.issuperset(map(type, starts)):
+        starts = list(map(int, starts))
+    if not _INT.issuperset(map(type, ends)):
+        ends = list(map(int, ends))
+    cnt = [[x or 0 for x in ints[i]] if None in ints[i] else ints[i] for i in _VCOUNTERS]
+    per_sid: dict[tuple[int, int], list[int]] = {}
+    fids, gids, sids = (list(col) for col in zip(*map(info.__getitem__, kids), strict=True))
+    batch_sums(fids, gids, sids, starts, ends, cnt, (flows, groups, per_sid), HOUR)
+    series.update(((b, *names[sid]), v) for (b, sid), v in per_sid.items())
+    return flows, groups, series
 
 
 _SIZES = frozenset({DIGEST_SIZE})
