@@ -60,6 +60,7 @@ class Handover(NamedTuple):
 
 CHUNK_LINES = 2000  # lines per message from the child
 QUEUE_MESSAGES = 16  # messages read ahead (about 1.3 MB each)
+MAX_MESSAGE = 1 << 30  # bytes: a longer length prefix is garbage (a batch takes a few MB)
 _MIN, _MAX = -(2**63), 2**63  # what seen_key() keeps of a start time
 _PACKAGE_ROOT = str(Path(desktopviz.__file__).resolve().parent.parent)
 
@@ -203,13 +204,16 @@ class _Drain(threading.Thread):
         try:
             while True:
                 head = self._read(8)
-                data = None if head is None else self._read(int.from_bytes(head, "little"))
+                size = None if head is None else int.from_bytes(head, "little")
+                if size is None or size > MAX_MESSAGE:  # the end, or not a length the child wrote
+                    break
+                data = self._read(size)
                 if data is None:
                     break
                 self.messages.put(data)
-        except (OSError, ValueError):
+        except (OSError, ValueError, OverflowError, MemoryError):
             pass
-        finally:
+        finally:  # the consumer then reads on from the first line it did not receive
             self.messages.put(None)
 
 

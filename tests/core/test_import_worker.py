@@ -121,3 +121,29 @@ def test_parallel_reading_needs_a_second_core_that_is_free(monkeypatch: pytest.M
     monkeypatch.setattr(import_worker.os, "cpu_count", lambda: 1)
     monkeypatch.setattr(import_worker.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     assert not import_worker.can_run_parallel() and not import_worker.parallel_pays()
+
+
+def test_a_garbled_stream_from_the_reader_process_ends_it_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bytes that are not the child's length-prefixed messages (a length no message has, a
+    stream cut short) end the messages, so the importer reads on itself; the thread reading
+    them raises nothing."""
+    import io
+    import threading
+
+    from desktopviz.core.import_worker import _Drain
+
+    failures: list[BaseException] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: failures.append(args.exc_value))
+    good = b"abc"
+    for tail in (
+        (2**64 - 1).to_bytes(8, "little") + b"xx",
+        (2**40).to_bytes(8, "little"),
+        (10).to_bytes(8, "little") + b"ab",
+        b"\x01",
+    ):
+        drain = _Drain(io.BytesIO(len(good).to_bytes(8, "little") + good + tail))  # type: ignore[arg-type]
+        drain.start()
+        drain.join(10)
+        assert not drain.is_alive()
+        assert [drain.messages.get_nowait(), drain.messages.get_nowait()] == [good, None]
+    assert failures == []
