@@ -38,7 +38,7 @@ from desktopviz.core.import_read import (
     iter_records,
 )
 from desktopviz.core.import_summary import FileSummary, ImportProgress, ImportSummary
-from desktopviz.core.import_worker import Handover, LineItems, ParallelItems, parallel_pays
+from desktopviz.core.import_worker import Handover, LineItems, ParallelItems, _handovers, parallel_pays
 from desktopviz.core.store import FlowStore, StoreError
 from desktopviz.core.store_bulk import bulk_load, restore_indexes
 
@@ -118,19 +118,23 @@ class _FileImport(HubbleSteps):
         self.writer.write(logs, hashes, counts)
         self.fs.flow_logs += len(logs)
 
-    def calico(self, json_lines: bool, parallel: bool) -> None:
-        """Import Calico records; JSON lines are read by a second process when ``parallel``."""
+    def calico(self, json_lines: bool, parallel: bool, keyed: bool = True) -> None:
+        """Import Calico records; JSON lines are read by a second process when ``parallel``,
+        else here, as keyed batches (``keyed``) or as rows for the store's own insert."""
         items: Iterable[Any]
         reader: LineItems | ParallelItems | None = None
+        version = self.writer.digest_version
         if json_lines:
             if parallel:
-                reader = ParallelItems(
-                    self.source, batch=self.reader_batch, digest_version=self.writer.digest_version
-                )
+                reader = ParallelItems(self.source, batch=self.reader_batch, digest_version=version)
+                items = reader
+            elif keyed:  # the reader process's batches, made here
+                reader = LineItems(self.source, keyed=True, digest_version=version)
+                items = (h for h, _ in _handovers(reader, self.reader_batch))
             else:
-                reader = LineItems(self.source, digest_version=self.writer.digest_version)
+                reader = LineItems(self.source, digest_version=version)
+                items = reader
             self.position = reader.position
-            items = reader
         else:
             items = iter_records(self.source, False)
         try:
@@ -239,6 +243,7 @@ def import_files(
     cancel: CancelFn | None = None,
     bulk: bool | None = None,
     parallel: bool | None = None,
+    keyed: bool = True,
 ) -> ImportSummary:
     """Import flow-log files into the store at ``db`` (created if missing) or an open FlowStore.
 
@@ -249,8 +254,11 @@ def import_files(
     a file or a record are in the summary. StoreError if ``db`` is not a flow store.
     ``parallel`` reads Calico JSON lines in a second process (:mod:`import_worker`); by default
     for a bulk load when the machine has a core to spare (:func:`import_worker.parallel_pays`).
-    ``batch``: records per transaction (by default :data:`BATCH` read here,
-    :data:`PARALLEL_BATCH` from the reader process)."""
+    Read here, Calico JSON lines go through the same keyed batches as from the reader
+    process (:mod:`import_keyed`, :mod:`import_apply`: less than half the CPU time of rows for
+    the store's own insert); ``keyed=False`` takes that insert, batch by batch (what the
+    tests compare the keyed batches with). ``batch``: records per transaction (by default
+    :data:`BATCH` for rows read here, :data:`PARALLEL_BATCH` for keyed batches)."""
     if fmt not in FORMATS:
         raise ImportFileError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
     t0 = time.perf_counter()
@@ -295,6 +303,7 @@ def import_files(
                     report if progress is not None else None,
                     cancel,
                     parallel,
+                    keyed,
                 )
             if loading is not None and loading.dropped and progress is not None and last:
                 progress(replace(last[0], phase="indexing"))  # leaving the block rebuilds them
@@ -326,6 +335,7 @@ def _import_one(
     progress: ProgressFn | None,
     cancel: CancelFn | None,
     parallel: bool = False,
+    keyed: bool = True,
 ) -> None:
     fs = FileSummary(str(path), fmt)
     summary.files.append(fs)
@@ -358,7 +368,7 @@ def _import_one(
     job = _FileImport(store, source, kind, summary, fs, batch, check)
     try:
         if kind == "calico":
-            job.calico(json_lines, parallel)
+            job.calico(json_lines, parallel, keyed)
         else:
             job.hubble(json_lines, interval, level)
     except (_Cancelled, KeyboardInterrupt):

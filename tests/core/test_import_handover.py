@@ -65,16 +65,18 @@ def summary_of(s: ImportSummary) -> tuple[Any, ...]:
 
 
 def both(files: list[list[Path]], tmp: Path, batch: int, **kw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Import the groups of files one after the other, in this process and with a reader
-    process; the stores and summaries must be the same."""
+    """Import the groups of files one after the other, in this process through the store's
+    own insert, in this process as keyed batches, and with a reader process; the stores and
+    summaries must be the same."""
     out = []
-    for name, parallel in (("here", False), ("there", True)):
+    for name, parallel, keyed in (("here", False, False), ("keyed", False, True), ("there", True, True)):
         db = tmp / f"{name}.sqlite"
-        sums = [import_files(g, db, parallel=parallel, batch=batch, **kw) for g in files]
+        sums = [import_files(g, db, parallel=parallel, keyed=keyed, batch=batch, **kw) for g in files]
         assert all(s.parallel == parallel for s in sums)
         out.append(({"summaries": [summary_of(s) for s in sums]}, everything(db)))
-    (here_s, here), (there_s, there) = out
-    assert there_s == here_s
+    (here_s, here), (keyed_s, keyed_got), (there_s, there) = out
+    assert keyed_s == there_s == here_s
+    assert keyed_got == here
     assert there == here
     return here_s, here
 
@@ -88,7 +90,8 @@ def test_prepared_batches_store_what_the_store_insert_stores(
     real = KeyedWriter.write
     monkeypatch.setattr(KeyedWriter, "write", lambda self, b, c: (written.append(b.n), real(self, b, c))[1])
     summaries, got = both([[path]], tmp_path, batch=50)
-    assert sum(written) == len(got["flow_data"]) == len(got["flow_logs"])  # every batch written as prepared
+    # every batch written as prepared, made here and by the reader process
+    assert sum(written) == 2 * len(got["flow_data"]) == 2 * len(got["flow_logs"])
     assert len(got["flow_data"]) > 500 and got["label_sets"] and got["trace_hits"]
     assert 0 < len(got["flow_keys"]) < len(got["flow_data"])  # records share keys
     assert got["flow_rollup"] and got["hit_rollup"] and got["series_rollup"]

@@ -10,6 +10,7 @@ import pytest
 
 from desktopviz.core.board_traces import layout_from_store
 from desktopviz.core.export import write_jsonl
+from desktopviz.core.import_apply import KeyedWriter
 from desktopviz.core.import_db import ImportWriter, import_history
 from desktopviz.core.importers import import_files
 from desktopviz.core.paths import default_scenario
@@ -120,7 +121,7 @@ def test_interrupt_inside_a_batch_rolls_it_back(
             raise KeyboardInterrupt
 
     monkeypatch.setattr(ImportWriter, "_rows", rows)
-    summary = import_files([simulated[1]], db, batch=250)
+    summary = import_files([simulated[1]], db, batch=250, keyed=False)
     assert summary.cancelled
     with sqlite3.connect(db) as conn:
         counts = [
@@ -130,6 +131,36 @@ def test_interrupt_inside_a_batch_rolls_it_back(
         imported = conn.execute("SELECT imported FROM imports").fetchone()[0]
     assert counts == [500, 500]
     assert hits <= 500 and imported == 500
+
+
+def test_interrupt_inside_a_keyed_batch_rolls_it_back(
+    simulated: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same with keyed batches (Calico lines read here): Ctrl-C once the third batch's
+    rows, digests and rollups are written, before its commit."""
+    db = tmp_path / "imported.sqlite"
+    real_insert = KeyedWriter._insert
+    calls = []
+
+    def insert(self, b):  # noqa: ANN001, ANN202
+        calls.append(1)
+        real_insert(self, b)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(KeyedWriter, "_insert", insert)
+    summary = import_files([simulated[1]], db, batch=250)
+    assert summary.cancelled and len(calls) == 3
+    with sqlite3.connect(db) as conn:
+        counts = [
+            conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("flow_logs", "import_digests")
+        ]
+        imported = conn.execute("SELECT imported FROM imports").fetchone()[0]
+        sums = conn.execute("SELECT sum(logs) FROM flow_rollup WHERE level = 3600").fetchone()[0]
+    assert counts == [500, 500] and imported == 500 and sums == 500
+    rest = import_files([simulated[1]], db)  # carries on: the committed batches are duplicates
+    assert (rest.total("duplicates"), rest.total("imported")) == (500, len(records(simulated[0])) - 500)
+    assert sorted(map(repr, records(db))) == sorted(map(repr, records(simulated[0])))
 
 
 def test_policy_board_shows_imported_tiers_and_policies(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from desktopviz.core.importers import PARALLEL_BATCH
 from desktopviz.core.store import FlowStore
 from desktopviz.ui.import_dialog import ImportDialog
 
@@ -65,7 +66,7 @@ def test_cancel_keeps_the_committed_batches(qtbot, dialog: ImportDialog, tmp_pat
     doc = json.loads(line)
     big = tmp_path / "big.jsonl"
     with big.open("w") as f:
-        for i in range(12_000):
+        for i in range(PARALLEL_BATCH + 2000):
             f.write(json.dumps(dict(doc, start_time=1714564800 + i)) + "\n")
     db = tmp_path / "new.sqlite"
     dialog.add_files([str(big)])
@@ -73,12 +74,12 @@ def test_cancel_keeps_the_committed_batches(qtbot, dialog: ImportDialog, tmp_pat
     with qtbot.waitSignal(dialog.imported, timeout=30_000):
         dialog.import_button.click()
         assert dialog.cancel_button.isEnabled() and not dialog.close_button.isEnabled()
-        dialog.cancel()  # checked after the first batch of 5,000
+        dialog.cancel()  # checked after the first batch (keyed batches of PARALLEL_BATCH records)
     qtbot.waitUntil(lambda: not dialog.running, timeout=30_000)
     assert dialog.summary.cancelled
     assert dialog.summary_text.toPlainText().startswith("Import cancelled")
     with FlowStore(db, readonly=True) as store:
-        assert store.count() == 5000
+        assert store.count() == PARALLEL_BATCH
 
 
 def test_a_database_that_is_not_a_flow_store(qtbot, dialog: ImportDialog, tmp_path: Path) -> None:
