@@ -22,7 +22,8 @@ Tables (schema version :data:`SCHEMA_VERSION`; layout and reasons in docs/store.
   of flow logs (see :mod:`desktopviz.core.queries`).
 * ``meta``: schema version and creation info (scenario, seed, created_at).
 
-A schema-1 or schema-2 file is upgraded in place when opened (:mod:`desktopviz.core.store_migrate`).
+An older file is upgraded in place when opened (:mod:`desktopviz.core.store_migrate`); a
+read-only open reads a schema-3 file as it is (:data:`READ_AS_IS_SCHEMA`).
 One FlowStore per thread: the simulator worker writes through its own, the GUI reads through
 another. Connections run in autocommit mode, so a reader sees each committed insert.
 """
@@ -40,7 +41,7 @@ from typing import Any
 
 from desktopviz import __version__
 from desktopviz.core.flowlog import FIELDS, JSON_FIELDS, FlowLog
-from desktopviz.core.store_groups import RollupGroups, drop_unstored_levels
+from desktopviz.core.store_groups import RollupGroups
 from desktopviz.core.store_ingest import (
     COLUMNS,
     COUNTERS,
@@ -56,10 +57,13 @@ from desktopviz.core.store_schema import (
     APPLICATION,
     INDEXES,
     INT_FIELDS,
+    READ_AS_IS_SCHEMA,
     ROW_COLUMNS,
     SCHEMA_VERSION,
     create_schema,
     ensure_indexes,
+    upgrade_note,
+    upgrades_on_open,
 )
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -75,11 +79,14 @@ __all__ = [
     "ROW_COLUMNS",
     "APPLICATION",
     "INT_FIELDS",
+    "READ_AS_IS_SCHEMA",
     "SCHEMA_VERSION",
     "FlowStore",
     "StoreError",
     "ensure_indexes",
     "stored_schema",
+    "upgrade_note",
+    "upgrades_on_open",
 ]
 _get_fields = attrgetter(*FIELDS)
 _JSON_IDX = tuple(i for i, n in enumerate(FIELDS) if n in JSON_FIELDS)
@@ -129,11 +136,13 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
 
 class FlowStore:
     """A flow-log database. ``create=False`` refuses a missing file; ``readonly`` opens it
-    with ``mode=ro``. Use one instance per thread; close it (or use ``with``)."""
+    with ``mode=ro``. Use one instance per thread; close it (or use ``with``).
+    ``schema_version``: the file's schema once open (:data:`SCHEMA_VERSION`, or 3 read-only)."""
 
     def __init__(self, path: str | Path, *, create: bool = True, readonly: bool = False) -> None:
         self.path = Path(path)
         self.readonly = readonly
+        self.schema_version = SCHEMA_VERSION
         if not self.path.exists() and (readonly or not create):
             raise StoreError(f"{self.path}: no such flow store")
         if self.path.is_dir():
@@ -147,7 +156,7 @@ class FlowStore:
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             raise StoreError(f"{self.path}: not a SQLite database ({exc})") from exc
-        except StoreError:
+        except BaseException:  # StoreError, or an upgrade interrupted (rolled back)
             self.conn.close()
             raise
         self._ingest = Ingest(self.conn)
@@ -182,13 +191,14 @@ class FlowStore:
                 f"{self.path}: flow store schema {version} is older than 1 and cannot be "
                 "upgraded; run the scenario again or re-import the flow logs"
             )
-        if version < SCHEMA_VERSION:
+        self.schema_version = version
+        if upgrades_on_open(version, readonly=self.readonly):
             self._upgrade(version)
+            return
         if not self.readonly:
             c.execute("PRAGMA journal_mode=WAL")
             c.execute("PRAGMA synchronous=NORMAL")
             ensure_indexes(c)
-            drop_unstored_levels(c)  # a file of an older version: its 5-minute rollup rows
             if "bulk_dropped_indexes" in tables:
                 # an import's bulk load was killed: put back every index it had dropped
                 from desktopviz.core.store_bulk import restore_indexes  # store_bulk imports store
@@ -196,9 +206,9 @@ class FlowStore:
                 restore_indexes(self)
 
     def _upgrade(self, version: int) -> None:
-        """Bring a schema-1 or schema-2 file to the current schema in place (one transaction).
-        A read-only open upgrades it through a short writable connection when the file may be
-        written."""
+        """Bring an older file to the current schema in place (one transaction), then open it
+        as usual. A read-only open upgrades it (schema 1 or 2) through a short writable
+        connection when the file may be written."""
         from desktopviz.core.store_migrate import migrate
 
         if not self.readonly:
@@ -210,6 +220,7 @@ class FlowStore:
                     f"{self.path}: cannot upgrade flow store schema {version} to {SCHEMA_VERSION} ({exc}); "
                     "the file is unchanged"
                 ) from exc
+            self._open()
             return
         folder = self.path.resolve().parent
         if not (os.access(self.path, os.W_OK) and os.access(folder, os.W_OK)):
@@ -366,7 +377,8 @@ def connection_of(store_or_conn: FlowStore | sqlite3.Connection) -> sqlite3.Conn
 def stored_schema(path: str | Path) -> int | None:
     """The schema version a desktopviz flow store file declares (None: not a readable flow
     store; opening it says why). Reads only ``meta``, so callers can tell beforehand whether
-    opening the file will upgrade it in place (:data:`SCHEMA_VERSION` is the current one)."""
+    opening the file will upgrade it in place (:func:`upgrades_on_open`: a writable open
+    upgrades every schema older than :data:`SCHEMA_VERSION`, a read-only one schemas 1 and 2)."""
     p = Path(path)
     if not p.is_file():
         return None

@@ -18,7 +18,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from desktopviz.core.store_keys import IdIndex, rollback
+from desktopviz.core.store_keys import IdIndex
 from desktopviz.core.store_rollup import COUNTERS, FLOW_KEY, ROLLUP_LEVELS
 
 __all__ = [
@@ -30,7 +30,7 @@ __all__ = [
     "RollupGroups",
     "create_rollup_tables",
     "create_rollup_views",
-    "drop_unstored_levels",
+    "delete_unstored_levels",
     "stored_levels_sql",
 ]
 
@@ -94,33 +94,15 @@ def stored_levels_sql(column: str = "level") -> str:
     return f"{column} IN ({', '.join(map(str, ROLLUP_LEVELS))})"
 
 
-def drop_unstored_levels(c: sqlite3.Connection) -> int:
+def delete_unstored_levels(c: sqlite3.Connection) -> int:
     """Delete the ``flow_sums`` / ``hit_sums`` rows of levels no longer stored (the 5-minute
-    level older versions wrote), in one transaction, only if there are any; returns how many.
-    Readers never read them, but a user reading ``flow_rollup`` with SQL would see a level the
-    inserts no longer keep up to date. ``c``: a writable autocommit connection."""
-    ranges = _outside(ROLLUP_LEVELS)
-    if not any(
-        c.execute(f"SELECT 1 FROM {t} WHERE {r} LIMIT 1").fetchone()
+    level schema 3 wrote); returns how many. The schema-3 → 4 upgrade's step: the caller holds
+    the transaction. Each condition is a range of the sums' primary key (``NOT IN`` would scan)."""
+    return sum(
+        c.execute(f"DELETE FROM {t} WHERE {r}").rowcount
         for t in ("flow_sums", "hit_sums")
-        for r in ranges
-    ):
-        return 0
-    saved = c.execute("PRAGMA secure_delete").fetchone()[0]
-    c.execute("PRAGMA secure_delete=FAST")  # the sums are the logs' copies: no need to zero pages
-    c.execute("BEGIN IMMEDIATE")
-    try:
-        n = 0
-        for t in ("flow_sums", "hit_sums"):
-            for r in ranges:
-                n += c.execute(f"DELETE FROM {t} WHERE {r}").rowcount
-        c.execute("COMMIT")
-    except BaseException:
-        rollback(c)
-        raise
-    finally:
-        c.execute(f"PRAGMA secure_delete={int(saved)}")
-    return n
+        for r in _outside(ROLLUP_LEVELS)
+    )
 
 
 class GroupIndex(IdIndex):

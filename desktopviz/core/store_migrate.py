@@ -1,22 +1,24 @@
-"""Upgrade a schema-1 or schema-2 flow store in place to schema 3, in one transaction.
+"""Upgrade a schema-1, -2 or -3 flow store in place to schema 4, in one transaction.
 
 Schema 1 kept every log's labels and policies JSON text in the table ``flow_logs`` and copied
 each trace entry, with the log's counters, into the table ``policy_hits``. Schema 2 kept them
 once in ``label_sets`` / ``traces`` / ``trace_hits`` and the rest of each log in the table
 ``flow_rows``. Schema 3 (:mod:`desktopviz.core.store_schema`) keeps each distinct rest but
 the nine varying integers once in ``flow_keys`` and one narrow ``flow_data`` row per log.
+Schema 4 has schema 3's tables without the 5-minute level of ``flow_sums`` / ``hit_sums``.
 
-The upgrade copies every log (the same ids, the exact same values and JSON texts: schema 1's
-label and trace texts are looked up in the same join), builds the indexes, then drops the old
-tables and views and creates the schema-3 views in their place. Rollups, label sets, traces
-and their entries stay as they are (a schema-1 file gains traces and entries as schema 2 did);
-the rollup tables ``flow_rollup`` and ``hit_rollup`` become integer-keyed (each key copied
-once into ``flow_groups`` / ``hit_groups``, the day and hour sums into ``flow_sums`` /
-``hit_sums``; the 5-minute level is no longer stored) and views of the same names take their place.
-It runs in one ``BEGIN IMMEDIATE`` transaction: interrupted, the file stays as it was and
-complete. Records of indexes that a killed bulk load left dropped on the old tables go with
-those tables (the schema-3 indexes are created here); those of ``trace_hits`` stay, for
-:func:`desktopviz.core.store_bulk.restore_indexes`.
+From schema 3 the upgrade deletes those rows (:func:`~store_groups.delete_unstored_levels`);
+nothing else changes. From schemas 1 and 2 it copies every log (the same ids, the exact same
+values and JSON texts: schema 1's label and trace texts are looked up in the same join),
+builds the indexes, then drops the old tables and views and creates the views in their place.
+Rollups, label sets, traces and their entries stay as they are (a schema-1 file gains traces
+and entries as schema 2 did); the rollup tables ``flow_rollup`` and ``hit_rollup`` become
+integer-keyed (each key copied once into ``flow_groups`` / ``hit_groups``, the day and hour
+sums into ``flow_sums`` / ``hit_sums``; the 5-minute level is left behind) and views of the
+same names take their place. Either runs in one ``BEGIN IMMEDIATE`` transaction: interrupted,
+the file stays as it was and complete. Records of indexes that a killed bulk load left dropped
+on the old tables go with those tables (the new indexes are created here); those of
+``trace_hits`` stay, for :func:`desktopviz.core.store_bulk.restore_indexes`.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from desktopviz.core.store_groups import (
     HIT_SUMS,
     create_rollup_tables,
     create_rollup_views,
+    delete_unstored_levels,
     stored_levels_sql,
 )
 from desktopviz.core.store_ingest import parse_hits
@@ -60,8 +63,8 @@ def _version(c: sqlite3.Connection) -> int:
 
 
 def migrate(c: sqlite3.Connection) -> bool:
-    """Upgrade a schema-1 or schema-2 store (autocommit connection, writable); False when
-    another connection had done it already. The old tables are dropped with
+    """Upgrade a schema-1, -2 or -3 store (autocommit connection, writable); False when
+    another connection had done it already. The old tables and rows are dropped with
     ``secure_delete=FAST``: their content lives on in the new ones, and a SQLite built with
     SECURE_DELETE (Debian's) would otherwise write every freed page again, zeroed (on a
     1,000,000-log schema-2 store: 380 MB more write-ahead log and 2 s)."""
@@ -80,21 +83,10 @@ def _migrate(c: sqlite3.Connection) -> bool:
         if version >= SCHEMA_VERSION:
             c.execute("ROLLBACK")
             return False
-        if version == 1:
-            _traces_of_v1(c)
-            source = _V1_SELECT
+        if version == 3:
+            delete_unstored_levels(c)
         else:
-            source = _V2_SELECT
-        for view in OLD_VIEWS[version]:
-            c.execute(f"DROP VIEW {view}")
-        create_key_tables(c)
-        copy_logs(c, source)
-        _forget_dropped_indexes(c, OLD_TABLES[version])
-        for table in OLD_TABLES[version]:
-            c.execute(f"DROP TABLE {table}")
-        convert_rollups(c)
-        create_views(c)
-        ensure_indexes(c)
+            _from_rows(c, version)
         c.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
         c.execute("INSERT OR REPLACE INTO meta VALUES ('upgraded_from_schema', ?)", (str(version),))
         c.execute("COMMIT")
@@ -102,6 +94,25 @@ def _migrate(c: sqlite3.Connection) -> bool:
         rollback(c)  # SQLite may have rolled back itself (disk full): its error is the one to show
         raise
     return True
+
+
+def _from_rows(c: sqlite3.Connection, version: int) -> None:
+    """Schema 1 or 2 to the current tables: every log copied as its key and a flow_data row."""
+    if version == 1:
+        _traces_of_v1(c)
+        source = _V1_SELECT
+    else:
+        source = _V2_SELECT
+    for view in OLD_VIEWS[version]:
+        c.execute(f"DROP VIEW {view}")
+    create_key_tables(c)
+    copy_logs(c, source)
+    _forget_dropped_indexes(c, OLD_TABLES[version])
+    for table in OLD_TABLES[version]:
+        c.execute(f"DROP TABLE {table}")
+    convert_rollups(c)
+    create_views(c)
+    ensure_indexes(c)
 
 
 # (id, *KEY_COLUMNS, *VARYING_FIELDS) of every log, in id order

@@ -198,7 +198,7 @@ def test_meta_records_creation(db: Path) -> None:
     with FlowStore(db, create=False) as store:
         assert store.get_meta("scenario") == "storefront"
         assert store.get_meta("seed") == "42"
-        assert store.get_meta("schema_version") == "3"
+        assert store.get_meta("schema_version") == "4"
         assert store.get_meta("created_at")
         assert store.get_meta("nothing", "x") == "x"
 
@@ -226,15 +226,24 @@ def test_other_sqlite_database(db: Path) -> None:
         FlowStore(db)
 
 
-@pytest.mark.parametrize(("version", "message"), [("4", "newer desktopviz"), ("0", "older")])
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [("5", "newer desktopviz; this version reads schema 4"), ("0", "older")],
+)
 def test_other_schema_version(db: Path, version: str, message: str) -> None:
-    FlowStore(db).close()
+    with FlowStore(db) as store:
+        store.insert([flow()])
     conn = sqlite3.connect(db)
     conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (version,))
     conn.commit()
+    dump = list(conn.iterdump())
     conn.close()
-    with pytest.raises(StoreError, match=f"{db}.*schema {version}.*{message}"):
-        FlowStore(db, readonly=True)
+    for readonly in (True, False):
+        with pytest.raises(StoreError, match=f"{db}.*schema {version}.*{message}"):
+            FlowStore(db, readonly=readonly)
+    conn = sqlite3.connect(db)
+    assert list(conn.iterdump()) == dump  # refused, not touched
+    conn.close()
 
 
 def test_readonly(db: Path) -> None:

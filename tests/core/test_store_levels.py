@@ -1,6 +1,7 @@
-"""The flow and hit rollups keep days and hours only: a store written by an older version,
-with 5-minute rows in ``flow_sums`` / ``hit_sums``, answers the same read-only (readers never
-read that level) and loses those rows, and only those, the first time it is opened for writing."""
+"""The flow and hit rollups keep days and hours only (schema 4): a schema-3 store, with
+5-minute rows in ``flow_sums`` / ``hit_sums``, answers the same read-only (readers never read
+that level) and loses those rows, and only those, when opened for writing (it becomes schema 4;
+the upgrade itself: test_store_migrate_v3.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from test_store_rollup import oracle, stored, varied_logs
 
 from desktopviz.core.queries import flow_aggregates, policy_metrics, time_series
 from desktopviz.core.store import ROLLUP_LEVELS, FlowStore
-from desktopviz.core.store_groups import drop_unstored_levels
 
 T = 1_700_000_000
 RANGES = [
@@ -42,15 +42,17 @@ def levels(path: Path) -> dict[str, set[int]]:
         c.close()
 
 
-def add_old_level(path: Path) -> int:
-    """5-minute rows as an older version wrote them, here copies of the hour rows at the hour's
-    first 5 minutes (wrong values on purpose: a reader that read them would answer otherwise)."""
+def make_v3(path: Path) -> int:
+    """Make the store at ``path`` a schema-3 file as schema 3 wrote it: the same tables, with
+    5-minute rows in the sums, here copies of the hour rows at the hour's first 5 minutes (wrong
+    values on purpose: a reader that read them would answer otherwise). Returns how many."""
     c = sqlite3.connect(path)
     try:
         n = 0
         for t in ("flow_sums", "hit_sums"):
             cols = ", ".join(r[1] for r in c.execute(f"PRAGMA table_info({t})").fetchall()[1:])
             n += c.execute(f"INSERT INTO {t} SELECT 300, {cols} FROM {t} WHERE level = 3600").rowcount
+        c.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
         c.commit()
         return n
     finally:
@@ -68,7 +70,7 @@ def test_inserts_store_days_and_hours_only(tmp_path: Path) -> None:
         assert buckets == {0} and store.conn.execute("SELECT count(*) FROM series_rollup").fetchone()[0] > 10
 
 
-def test_an_older_store_answers_the_same_and_loses_its_5_minute_rows_on_a_writable_open(
+def test_a_schema_3_store_answers_the_same_and_loses_its_5_minute_rows_on_a_writable_open(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "old.sqlite"
@@ -76,12 +78,14 @@ def test_an_older_store_answers_the_same_and_loses_its_5_minute_rows_on_a_writab
         store.insert(varied_logs(400, seed=3), strict=False)
         want = answers(store)
         rollups = stored(store.conn)
-    assert add_old_level(path) > 0
+    assert make_v3(path) > 0
     assert levels(path) == {"flow_sums": {86400, 3600, 300}, "hit_sums": {86400, 3600, 300}}
     with FlowStore(path, readonly=True) as store:  # read-only: left as it is, read the same
+        assert store.schema_version == 3
         assert answers(store) == want
     assert 300 in levels(path)["flow_sums"]
-    with FlowStore(path) as store:  # writable: the 5-minute rows go, nothing else
+    with FlowStore(path) as store:  # writable: schema 4, the 5-minute rows go, nothing else
+        assert store.schema_version == 4 and store.get_meta("schema_version") == "4"
         assert levels(path) == {"flow_sums": {86400, 3600}, "hit_sums": {86400, 3600}}
         assert stored(store.conn) == rollups == oracle(store.conn)
         assert answers(store) == want
@@ -90,22 +94,3 @@ def test_an_older_store_answers_the_same_and_loses_its_5_minute_rows_on_a_writab
     with FlowStore(path, readonly=True) as store:
         assert levels(path)["flow_sums"] == {86400, 3600}
         assert stored(store.conn) == oracle(store.conn)
-
-
-def test_the_cleanup_is_one_transaction_and_nothing_without_old_rows(tmp_path: Path) -> None:
-    path = tmp_path / "s.sqlite"
-    with FlowStore(path) as store:
-        store.insert(varied_logs(100), strict=False)
-        c = store.conn
-        assert drop_unstored_levels(c) == 0
-        n = add_old_level(path)
-        statements: list[str] = []
-        c.set_trace_callback(statements.append)
-        assert drop_unstored_levels(c) == n
-        c.set_trace_callback(None)
-        begins = [s for s in statements if s.startswith("BEGIN")]
-        assert len(begins) == 1 and statements.count("COMMIT") == 1
-        assert not c.in_transaction
-        assert drop_unstored_levels(c) == 0
-        usual = sqlite3.connect(":memory:").execute("PRAGMA secure_delete").fetchone()[0]
-        assert c.execute("PRAGMA secure_delete").fetchone()[0] == usual  # restored

@@ -71,7 +71,7 @@ def test_every_record_trace_entry_and_rollup_survives_the_upgrade(v1: Path) -> N
     before = _v1_contents(v1)
     assert len(before["records"]) == 246 and before["hits"]
     with FlowStore(v1) as store:
-        assert store.get_meta("schema_version") == "3"
+        assert store.get_meta("schema_version") == "4"
         assert [(i, log) for i, log in store.rows(order_by="id")] == before["records"]
         c = store.conn
         assert [
@@ -116,7 +116,7 @@ def test_the_views_queries_answer_as_before(v1: Path) -> None:
 def test_a_read_only_open_upgrades_a_writable_file_first(v1: Path) -> None:
     with FlowStore(v1, readonly=True) as store:
         assert store.readonly and store.count() == 246
-        assert store.get_meta("schema_version") == "3"
+        assert store.get_meta("schema_version") == "4"
         assert store.get(121).policies == {}
 
 
@@ -139,7 +139,7 @@ def test_an_upgrade_that_fails_leaves_the_schema_1_file_whole(
 
     monkeypatch.setattr(store_migrate, "ensure_indexes", boom)
     with pytest.raises(
-        StoreError, match=f"{v1}: cannot upgrade flow store schema 1 to 3 .disk full.; the file is"
+        StoreError, match=f"{v1}: cannot upgrade flow store schema 1 to 4 .disk full.; the file is"
     ):
         FlowStore(v1)
     assert _v1_contents(v1) == before

@@ -1,4 +1,4 @@
-"""A schema-2 flow store is upgraded in place to schema 3 without losing or changing anything:
+"""A schema-2 flow store is upgraded in place to schema 4 without losing or changing anything:
 every record (value and storage class) through ``flow_logs``, every trace entry through
 ``policy_hits``, every rollup (but the 5-minute level of the flow and hit sums, no longer
 stored), label set and trace are the same before and after; an upgrade
@@ -131,14 +131,14 @@ def test_every_record_hit_and_rollup_survives_the_upgrade(v2: Path, tmp_path: Pa
     before = contents(v2)
     assert len(before["flow_logs"]) == 402 and before["policy_hits"] and before["hit_rollup"]
     with FlowStore(v2) as store:
-        assert store.get_meta("schema_version") == "3" and store.get_meta("upgraded_from_schema") == "2"
+        assert store.get_meta("schema_version") == "4" and store.get_meta("upgraded_from_schema") == "2"
         assert store.count() == 402
         n_keys = store.conn.execute("SELECT count(*) FROM flow_keys").fetchone()[0]
         assert 2 <= n_keys < 402
         usual = sqlite3.connect(":memory:").execute("PRAGMA secure_delete").fetchone()[0]
         assert store.conn.execute("PRAGMA secure_delete").fetchone()[0] == usual  # restored
     after = contents(v2)
-    assert after.pop("meta") == {**before.pop("meta"), "schema_version": "3", "upgraded_from_schema": "2"}
+    assert after.pop("meta") == {**before.pop("meta"), "schema_version": "4", "upgraded_from_schema": "2"}
     kept = upgraded(before)
     for key in before:
         assert after[key] == kept[key], key
@@ -158,7 +158,7 @@ def test_every_record_hit_and_rollup_survives_the_upgrade(v2: Path, tmp_path: Pa
 def test_a_read_only_open_upgrades_a_writable_schema_2_file_first(v2: Path) -> None:
     with FlowStore(v2, readonly=True) as store:
         assert store.readonly and store.count() == 402
-        assert store.get_meta("schema_version") == "3"
+        assert store.get_meta("schema_version") == "4"
 
 
 def test_a_read_only_schema_2_file_is_refused_with_what_to_do(
@@ -166,7 +166,7 @@ def test_a_read_only_schema_2_file_is_refused_with_what_to_do(
 ) -> None:
     before = contents(v2)
     monkeypatch.setattr("desktopviz.core.store.os.access", lambda *a, **k: False)
-    with pytest.raises(StoreError, match=f"{v2}.*schema 2 must be upgraded to schema 3.*read-only; copy it"):
+    with pytest.raises(StoreError, match=f"{v2}.*schema 2 must be upgraded to schema 4.*read-only; copy it"):
         FlowStore(v2, readonly=True)
     assert contents(v2) == before
 
@@ -181,7 +181,7 @@ def test_an_upgrade_that_fails_leaves_the_schema_2_file_whole(
 
     monkeypatch.setattr(store_migrate, "ensure_indexes", boom)
     with pytest.raises(
-        StoreError, match=f"{v2}: cannot upgrade flow store schema 2 to 3 .disk full.; the file is"
+        StoreError, match=f"{v2}: cannot upgrade flow store schema 2 to 4 .disk full.; the file is"
     ):
         FlowStore(v2)
     assert contents(v2) == before and sqlite_master(v2) == schema
@@ -211,7 +211,7 @@ def test_indexes_left_dropped_by_a_killed_schema_2_bulk_load(v2: Path, tmp_path:
         assert store.count() == 402
     assert contents(v2) == {
         **upgraded(before),
-        "meta": {**before["meta"], "schema_version": "3", "upgraded_from_schema": "2"},
+        "meta": {**before["meta"], "schema_version": "4", "upgraded_from_schema": "2"},
     }
     FlowStore(tmp_path / "new.sqlite").close()
     assert sqlite_master(v2) == sqlite_master(tmp_path / "new.sqlite")
@@ -234,4 +234,4 @@ def test_a_process_killed_in_the_middle_of_the_upgrade_leaves_the_schema_2_file_
     assert subprocess.run([sys.executable, "-c", code, str(v2)], check=False).returncode == 9
     assert contents(v2) == before and sqlite_master(v2) == schema
     with FlowStore(v2) as store:
-        assert store.count() == 402 and store.get_meta("schema_version") == "3"
+        assert store.count() == 402 and store.get_meta("schema_version") == "4"
