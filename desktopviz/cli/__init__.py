@@ -51,18 +51,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def announce_upgrade(db: object) -> None:
+# Commands that open their ``db`` argument for writing; the others read it (read-only).
+WRITING_COMMANDS = frozenset({"import"})
+
+
+def announce_upgrade(db: object, *, readonly: bool = True) -> None:
     """Say on stderr that opening ``db`` will upgrade it in place (an older desktopviz wrote
-    it): the command then pauses for that once, about half a minute per million logs."""
+    it, and a ``readonly`` open cannot read it as it is): the command then pauses for that once."""
     if not isinstance(db, (str, Path)):
         return
-    from desktopviz.core.store import SCHEMA_VERSION, stored_schema
+    from desktopviz.core.store import SCHEMA_VERSION, stored_schema, upgrade_note, upgrades_on_open
 
     version = stored_schema(db)
-    if version is not None and version < SCHEMA_VERSION:
+    if version is not None and upgrades_on_open(version, readonly=readonly):
         print(
             f"desktopviz: {db}: upgrading from flow-store schema {version} to {SCHEMA_VERSION} "
-            "(once per file; about half a minute per million logs)…",
+            f"(once per file; {upgrade_note(version)})…",
             file=sys.stderr,
         )
 
@@ -80,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 2
-    announce_upgrade(getattr(args, "db", None))
+    announce_upgrade(getattr(args, "db", None), readonly=args.command not in WRITING_COMMANDS)
     try:
         return int(func(args) or 0)
     except CommandError as exc:

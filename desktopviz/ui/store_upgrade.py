@@ -1,6 +1,7 @@
 """Opening a flow store written by an older desktopviz: the in-place upgrade runs on a thread
 behind a busy dialog, so the window keeps painting (a million-log schema-2 store takes about
-half a minute to become schema 3; docs/store.md)."""
+half a minute to become schema 4; docs/store.md). The window opens stores read-only, which
+reads a schema-3 file as it is: no upgrade, no dialog."""
 
 from __future__ import annotations
 
@@ -10,22 +11,23 @@ from pathlib import Path
 from PySide6.QtCore import QEventLoop, Qt
 from PySide6.QtWidgets import QApplication, QProgressDialog, QWidget
 
-from desktopviz.core.store import SCHEMA_VERSION, FlowStore, stored_schema
+from desktopviz.core.store import SCHEMA_VERSION, FlowStore, stored_schema, upgrade_note, upgrades_on_open
 
 __all__ = ["upgrade_if_needed"]
 
 
 def upgrade_if_needed(parent: QWidget | None, path: str | Path) -> bool:
-    """Upgrade the store at ``path`` in place if an older desktopviz wrote it, showing a busy
-    dialog meanwhile; True when it did. Raises what opening the store raises (StoreError:
-    read-only file, failed upgrade; the file is then unchanged)."""
+    """Upgrade the store at ``path`` in place if an older desktopviz wrote it and a read-only
+    open cannot read it as it is (schemas 1 and 2), showing a busy dialog meanwhile; True when
+    it did. Raises what opening the store raises (StoreError: read-only file, failed upgrade;
+    the file is then unchanged)."""
     version = stored_schema(path)
-    if version is None or version >= SCHEMA_VERSION:
+    if version is None or not upgrades_on_open(version, readonly=True):
         return False
     name = Path(path).name
     dialog = QProgressDialog(
         f"Upgrading {name} from flow-store schema {version} to {SCHEMA_VERSION}…\n"
-        "This happens once per file; a million flow logs take about half a minute.",
+        f"This happens once per file and takes {upgrade_note(version)}.",
         "",
         0,
         0,
