@@ -163,6 +163,11 @@ def import_history(store: FlowStore) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
+class StoredMeanwhile(Exception):
+    """Raised by :meth:`ImportWriter.write` (storing nothing) when another import stored some
+    of the records after :meth:`ImportWriter.unseen` found them new: ask again."""
+
+
 class ImportWriter:
     """Writes one file's batches: flow logs, their digests and the file's counts together."""
 
@@ -185,8 +190,19 @@ class ImportWriter:
     def unseen(self, keys: Sequence[Key]) -> list[bool]:
         """For each (start time, digest): True if it is new (not in the store, not earlier in
         this import)."""
+        found = self._stored(set(keys) - self._pending)
+        out = []
+        pending = self._pending
+        for k in keys:
+            new = k not in found and k not in pending
+            if new:
+                pending.add(k)
+            out.append(new)
+        return out
+
+    def _stored(self, uniq: set[Key]) -> set[Key]:
+        """The keys the store holds digests of (this version's, or an earlier one's)."""
         c = self.store.conn
-        uniq = set(keys) - self._pending
         by_start: dict[int, list[bytes]] = {}
         for start, h in uniq:
             by_start.setdefault(start, []).append(h)
@@ -204,16 +220,14 @@ class ImportWriter:
                 sql = f"SELECT hash FROM import_seen WHERE hash IN ({','.join('?' * len(part))})"
                 old.update(r[0] for r in c.execute(sql, part))
             found.update(k for k in uniq if k[1] in old)
-        out = []
-        pending = self._pending
-        for k in keys:
-            new = k not in found and k not in pending
-            if new:
-                pending.add(k)
-            out.append(new)
-        return out
+        return found
 
     def _rows(self, logs: Iterable[Record], keys: Sequence[Key]) -> Iterator[Record]:
+        # Runs inside FlowStore.insert's transaction (BEGIN IMMEDIATE: no other import
+        # writes meanwhile): digests another import stored since unseen() said they were new
+        # make it roll back rather than store those records twice.
+        if keys and self._stored(set(keys)):
+            raise StoredMeanwhile("another import stored some of these records meanwhile")
         yield from logs
         # Runs inside FlowStore.insert's transaction, after the last log was consumed.
         c = self.store.conn
@@ -224,7 +238,7 @@ class ImportWriter:
         """Store ``logs`` (FlowLogs, or value tuples with the field names as attributes such as
         :data:`desktopviz.core.import_fast.Row`) and mark ``hashes`` ((start time, digest)
         keys) seen in one transaction; ``counts`` (added to the file's totals) are recorded
-        with them. Raises StoreError without storing anything."""
+        with them. Raises StoreError, or StoredMeanwhile, without storing anything."""
         before = dict(self.counts)
         for k, v in counts.items():
             self.counts[k] += v

@@ -24,7 +24,7 @@ from typing import Any
 
 from desktopviz.core.flowlog import FlowLog
 from desktopviz.core.import_apply import REJECTED, KeyedWriter
-from desktopviz.core.import_db import ImportWriter, Key, seen_key
+from desktopviz.core.import_db import ImportWriter, Key, StoredMeanwhile, seen_key
 from desktopviz.core.import_digest import row_hasher
 from desktopviz.core.import_hubble_file import HubbleSteps
 from desktopviz.core.import_prepare import normalise
@@ -203,6 +203,10 @@ class _FileImport(HubbleSteps):
         kept_hashes = [hashes[i] for i in keep]
         try:
             self._write(kept_logs, kept_hashes, counts)
+        except StoredMeanwhile:  # another import of the same records: they are duplicates now
+            self.writer.forget(kept_hashes)
+            self._calico_batch(rows, hashes, wheres)
+            return
         except REJECTED:
             self.writer.forget(kept_hashes)
             self._one_by_one(kept_logs, kept_hashes, [wheres[i] for i in keep], counts)
@@ -217,9 +221,17 @@ class _FileImport(HubbleSteps):
         """A batch the store refused: store the records one by one and report the bad ones."""
         pending = dict(counts, imported=0)
         for log, h, where in zip(logs, hashes, wheres, strict=True):
-            self.writer.unseen([h])
+            if not self.writer.unseen([h])[0]:  # another import stored it meanwhile
+                pending["duplicates"] += 1
+                self.fs.duplicates += 1
+                continue
             try:
                 self._write([log], [h], dict(pending, imported=1))
+            except StoredMeanwhile:
+                self.writer.forget([h])
+                pending["duplicates"] += 1
+                self.fs.duplicates += 1
+                continue
             except REJECTED as exc:
                 self.writer.forget([h])
                 self.issue(where, f"rejected by the store: {exc}")
@@ -378,6 +390,9 @@ def _import_one(
         fs.status = "failed"
         job.writer.finish("failed")
         raise
+    except StoredMeanwhile as exc:  # Hubble events another import stored meanwhile (Calico batches ask again)
+        fs.status = "failed"
+        summary.add_issue(Issue(path.name, "", f"{exc}; import the file again to add what it did not store"))
     job.writer.finish(fs.status)
     check_done = ImportProgress(index, n_files, str(path), source.size, source.size, fs.records_read)
     if progress is not None:

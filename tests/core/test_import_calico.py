@@ -253,3 +253,59 @@ def test_hostile_values_never_stop_an_import(tmp_path: Path, junk: object) -> No
     assert f.imported + f.skipped + f.duplicates == f.records_read == len(base) + 1
     with FlowStore(tmp_path / "c.sqlite", readonly=True) as store:
         assert store.count() == f.imported
+
+
+def test_records_another_import_stores_meanwhile_are_duplicates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two imports of the same documents at once (two windows, or the CLI while the app
+    imports): the second found them new, then the first stored them before the second's
+    write. The second's write sees that inside its transaction, stores nothing twice, and
+    counts them as duplicates."""
+    from desktopviz.core import import_db
+
+    db = tmp_path / "c.sqlite"
+    first = import_files([DATA / "calico_array.json"], db)
+    assert first.total("imported") == 2
+    real_unseen = import_db.ImportWriter.unseen
+    raced: list[int] = []
+
+    def stale(self, keys):  # noqa: ANN001, ANN202 - what unseen said before the other import committed
+        if not raced:
+            raced.append(len(keys))
+            self._pending.update(keys)
+            return [True] * len(keys)
+        return real_unseen(self, keys)
+
+    monkeypatch.setattr(import_db.ImportWriter, "unseen", stale)
+    second = import_files([DATA / "calico_array.json"], db)
+    assert raced == [2]
+    assert (second.total("imported"), second.total("duplicates"), second.issue_count) == (0, 2, 0)
+    assert len(rows(db)) == 2
+    with FlowStore(db, readonly=True) as store:
+        history = store.conn.execute(
+            "SELECT status, imported, duplicates FROM imports ORDER BY id"
+        ).fetchall()
+    assert [tuple(r) for r in history] == [("done", 2, 0), ("done", 0, 2)]
+
+
+def test_a_write_refuses_records_another_import_stored_after_the_check(tmp_path: Path) -> None:
+    """ImportWriter.write on two connections: both found the same digests new; the second
+    write stores nothing and says so (StoredMeanwhile), so the importer asks again."""
+    from desktopviz.core.import_db import ImportWriter, StoredMeanwhile
+
+    db = tmp_path / "c.sqlite"
+    import_files([DATA / "calico_v5.jsonl"], db)
+    from test_import_handover import good
+    from test_store_rollup import values
+
+    log = values(good(1, seed=5)[0])
+    with FlowStore(db) as one, FlowStore(db) as two:
+        writers = [ImportWriter(s, "x.json", "calico") for s in (one, two)]
+        keys = [(1, b"a" * 16)]
+        assert all(w.unseen(keys) == [True] for w in writers)
+        writers[0].write([log], keys, {"imported": 1})
+        assert two.count() == 6
+        with pytest.raises(StoredMeanwhile):
+            writers[1].write([log], keys, {"imported": 1})
+        assert two.count() == 6 and writers[1].counts["imported"] == 0
