@@ -274,3 +274,31 @@ def test_hostile_values_never_stop_an_import(tmp_path: Path, junk: object) -> No
     f = summary.files[0]
     assert f.status == "done"
     assert f.imported + f.skipped + f.ignored + f.duplicates == f.records_read == len(docs)
+
+
+def test_events_another_import_stored_meanwhile_fail_the_file_not_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two imports of one Hubble file at once: the second found the events new, then the
+    first stored them. Its intervals cannot be split by event after aggregation, so the file
+    fails with an issue saying so, and nothing is stored twice."""
+    from desktopviz.core import import_db
+    from desktopviz.core.importers import import_files
+    from desktopviz.core.store import FlowStore
+
+    db = tmp_path / "h.sqlite"
+    first = import_files([DATA / "hubble.jsonl"], db)
+    with FlowStore(db, readonly=True) as store:
+        stored = store.count()
+    assert stored and first.total("imported")
+
+    def stale(self, keys):  # noqa: ANN001, ANN202 - what unseen said before the other import committed
+        self._pending.update(keys)
+        return [True] * len(keys)
+
+    monkeypatch.setattr(import_db.ImportWriter, "unseen", stale)
+    second = import_files([DATA / "hubble.jsonl"], db)
+    assert [f.status for f in second.files] == ["failed"]
+    assert any("another import stored some of these records meanwhile" in str(i) for i in second.issues)
+    with FlowStore(db, readonly=True) as store:
+        assert store.count() == stored
