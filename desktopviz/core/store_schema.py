@@ -208,7 +208,7 @@ def upgrades_on_open(version: int, *, readonly: bool) -> bool:
 def upgrade_note(version: int) -> str:
     """How long the upgrade from ``version`` takes, for the user waiting for it: 1 and 2
     rewrite every log (25 s for 1,000,000 logs), 3 only deletes the 5-minute rollup rows
-    (0.83 s for 1,000,000 logs; docs/store.md)."""
+    (0.7–0.8 s for 1,000,000 logs; docs/store.md)."""
     if version >= READ_AS_IS_SCHEMA:
         return "about a second per million logs"
     return "about half a minute per million logs"
