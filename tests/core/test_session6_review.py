@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import gzip
 import json
+import pickle
 import random
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +26,9 @@ from import_lines import LINES
 from test_store_rollup import varied_logs
 
 from desktopviz.core import queries, queries_policy, queries_series
+from desktopviz.core.import_read import Source
 from desktopviz.core.import_sums import batch_sums, python_sums
+from desktopviz.core.import_worker import ParallelItems
 from desktopviz.core.importers import ImportSummary, import_files
 from desktopviz.core.queries import flow_aggregates, policy_metrics, time_series
 from desktopviz.core.store import FlowStore
@@ -246,3 +251,28 @@ def test_readers_give_the_raw_answer_for_ranges_not_aligned_to_hours(
         for mod in (queries, queries_policy, queries_series):
             monkeypatch.setattr(mod, "segments", _raw_segments)
         assert got == answers()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="ParallelItems._from_child unpacks a message without checking its shape: a well-formed "
+    "pickle that is not (items, position, lines) raises TypeError out of the import instead of "
+    "reading on here (the except Exception around pickle.loads promises 'whatever the child sent')",
+)
+@pytest.mark.parametrize("message", [5, (5, 0, 0)])
+def test_a_child_message_of_the_wrong_shape_is_read_on_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, message: Any
+) -> None:
+    path = tmp_path / "a.log"
+    path.write_text("\n".join(LINES) + "\n")
+    payload = pickle.dumps(message)
+    data = len(payload).to_bytes(8, "little") + payload
+    code = f"import sys; sys.stdout.buffer.write(bytes.fromhex({data.hex()!r})); sys.stdout.buffer.flush()"
+    monkeypatch.setattr(
+        ParallelItems,
+        "_start",
+        lambda self: subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE),
+    )
+    reader = ParallelItems(Source(path), batch=3)
+    items = list(reader)
+    assert reader.fell_back and len(items) == len(LINES)
