@@ -26,6 +26,7 @@ from import_lines import LINES
 from test_store_rollup import varied_logs
 
 from desktopviz.core import queries, queries_policy, queries_series
+from desktopviz.core.import_extract import Extractor
 from desktopviz.core.import_read import Source
 from desktopviz.core.import_sums import batch_sums, python_sums
 from desktopviz.core.import_worker import ParallelItems
@@ -201,24 +202,37 @@ def test_hostile_files_store_what_the_store_insert_stores(
 
 
 def test_an_extractor_rebuilt_and_switched_off_mid_file_stores_what_the_store_insert_stores(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    base = [json.loads(x) for x in LINES]
+    """One template's lines (split by the extractor), then another key order (built again),
+    back (built again), then every text new (its caches stop paying: off, lines parsed whole)."""
+    built: list[Any] = []
+    real_build = Extractor.build.__func__  # type: ignore[attr-defined]
+
+    def build(cls: Any, *a: Any, **kw: Any) -> Any:
+        built.append(real_build(cls, *a, **kw))
+        return built[-1]
+
+    monkeypatch.setattr(Extractor, "build", classmethod(build))
+    template = json.loads(LINES[0])
     lines = []
-    for i in range(700):
-        d = dict(base[i % len(base)], start_time=1714564800 + i * 7, bytes_in=i)
+    for i in range(6000):
+        d = dict(template, start_time=1714564800 + i * 7, bytes_in=i)
         d["end_time"] = d["start_time"] + 300
-        if 100 <= i < 180:  # another key order: the extractor is built again
+        if 100 <= i < 180:
             d = dict(reversed(list(d.items())))
-        if 300 <= i < 560:  # every text new: the extractor's caches stop paying
-            d["source_name"], d["source_ip"] = f"pod-{i}", f"10.0.{i // 250}.{i % 250}"
+        if 300 <= i < 5600:
+            d.update(source_name=f"pod-{i}", source_ip=f"10.0.{i // 250}.{i % 250}", dest_name=f"d-{i}")
         if i % 97 == 0:
             d["num_flows"] = 1.5
         lines.append(json.dumps(d, separators=(",", ":")))
     path = tmp_path / "a.log"
-    path.write_text("\n".join(lines + lines[50:70]) + "\n")
-    got = _compare([[path]], tmp_path, batch=64)
-    assert got["summaries"][0][0][0][:4] == (720, 692, 20, 8)
+    path.write_text("\n".join(lines) + "\n")
+    overlap = tmp_path / "b.log"
+    overlap.write_text("\n".join(lines[4000:4500] + lines[:100]) + "\n")
+    got = _compare([[overlap], [path]], tmp_path, batch=256)
+    assert len(built) >= 3 and any(e.off for e in built)  # (over the imports of both files)
+    assert got["summaries"][1][0][0][:4] == (6000, 5345, 593, 62)
 
 
 def _raw_segments(lo: int, hi: int, levels: Any = None) -> list[tuple[None, int, int]]:
