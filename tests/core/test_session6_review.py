@@ -308,3 +308,48 @@ def test_a_refused_record_repeated_in_a_batch_is_refused_twice(tmp_path: Path, k
     assert got[0] == got[1]
     (files, issues) = got[1]
     assert files[0][:4] == (6, 4, 0, 2) and [i.split(": ")[0] for i in issues] == ["a.log:3", "a.log:6"]
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_records_another_import_stores_during_a_keyed_import_are_counted_as_duplicates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: bool
+) -> None:
+    """While a keyed import writes its second batch, another import stores part of the same
+    file: the keyed batches holding those records find them inside their transaction and go
+    to the store's insert, which counts them as duplicates; nothing is stored twice."""
+    from test_import_handover import good, lines_of
+
+    from desktopviz.core import import_apply
+
+    lines = lines_of(good(300, seed=2))
+    path, part = tmp_path / "a.log", tmp_path / "b.log"
+    path.write_text("\n".join(lines) + "\n")
+    part.write_text("\n".join(lines[100:250]) + "\n")
+    db = tmp_path / "x.sqlite"
+    real = import_apply.KeyedWriter.write
+    writes: list[int] = []
+    other_import: list[Any] = []
+
+    def racing(self: Any, b: Any, counts: dict[str, int]) -> bool:
+        writes.append(b.n)
+        if len(writes) == 2 and not other_import:  # the other import's own writes come here too
+            other_import.append(_summary(import_files([part], db, keyed=True, batch=40)))
+        return bool(real(self, b, counts))
+
+    monkeypatch.setattr(import_apply.KeyedWriter, "write", racing)
+    got = _summary(import_files([path], db, keyed=True, batch=100, parallel=parallel))
+    n, other = len(lines), len(lines[100:250])
+    assert other_import == [([(other, other, 0, 0, other, "done")], [])]
+    assert got == ([(n, n - other, other, 0, n - other, "done")], [])
+    c = sqlite3.connect(db)
+    try:
+        assert c.execute("SELECT count(*) FROM flow_data").fetchone()[0] == n
+        assert c.execute("SELECT count(*) FROM import_digests").fetchone()[0] == n
+        assert c.execute(
+            "SELECT records_read, imported, duplicates, skipped, status FROM imports"
+        ).fetchall() == [
+            (n, n - other, other, 0, "done"),
+            (other, other, 0, 0, "done"),
+        ]
+    finally:
+        c.close()
