@@ -20,11 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from desktopviz.core.store_rollup import FINEST, sum_logs
+from desktopviz.core.store_rollup import FINEST, ROLLUP_LEVELS, sum_logs
 
 __all__ = ["batch_sums", "python_sums"]
 
 _LIMIT = 2**62  # a column's values are summed in int64 when n * max(|value|) stays below this
+_LOWEST_START = -(2**63) + ROLLUP_LEVELS[0]  # the floor of an earlier start to any bucket may not fit int64
 
 
 def batch_sums(
@@ -64,11 +65,14 @@ def batch_sums(
 def _int64(starts: Sequence[Any], ends: Sequence[Any], cnt: Sequence[Sequence[Any]]) -> Any:
     """The columns as one int64 array, or None when numpy cannot sum them exactly: a value
     that is not an int (numpy makes the array of floats, objects or texts), beyond 64 bits
-    (objects), or counters whose sums might not fit."""
+    (objects), a start time whose bucket would fall below 64 bits (numpy would wrap it; the
+    store refuses it), or counters whose sums might not fit."""
     if not len(starts):
         return None
     a = np.array([starts, ends, *cnt])
     if a.dtype != np.int64:
+        return None
+    if int(a[0].min()) < _LOWEST_START:
         return None
     c = a[2:]
     if max(-int(c.min()), int(c.max())) * len(starts) >= _LIMIT:  # the sums might not fit

@@ -165,6 +165,10 @@ class ParallelItems:
                 return
             if type(message) is str:
                 raise _ChildFailed(message)
+            if not (type(message) is tuple and len(message) == 3 and type(message[0]) is list) or not (
+                type(message[1]) is int and type(message[2]) is int
+            ):
+                raise _ChildFailed(f"unexpected message: {type(message).__name__}")
             items, self._position, lines = message
             yield from items
             self.lines = lines  # only once every item of those lines was taken

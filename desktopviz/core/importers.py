@@ -208,11 +208,13 @@ class _FileImport(HubbleSteps):
             self._calico_batch(rows, hashes, wheres)
             return
         except REJECTED:
+            # record by record, the batch's duplicates too: a copy of a record the store
+            # refuses is refused (and reported) in its turn, not counted as its duplicate
             self.writer.forget(kept_hashes)
-            self._one_by_one(kept_logs, kept_hashes, [wheres[i] for i in keep], counts)
+            self._one_by_one(rows, hashes, wheres, dict(counts, imported=0, duplicates=0))
         else:
             fs.imported += len(keep)
-        fs.duplicates += dups
+            fs.duplicates += dups
         self.check(fs.records_read)
 
     def _one_by_one(

@@ -91,11 +91,6 @@ def _line(**changes: Any) -> str:
 # -- defects ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="import_sums.batch_sums floors start times in int64 (s - s % step): a start within one "
-    "bucket of -2**63 wraps to a bucket near +2**63; _int64 guards the counters only",
-)
 def test_numpy_sums_floor_start_times_near_the_int64_minimum_as_python_does() -> None:
     starts = [-(2**63), -(2**63) + 1000, 5]
     ends = [0, 0, 10]
@@ -108,11 +103,6 @@ def test_numpy_sums_floor_start_times_near_the_int64_minimum_as_python_does() ->
         assert [list(d.items()) for d in got] == [list(d.items()) for d in want]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a keyed import stores a record whose start time is -2**63 (rollup buckets wrapped to "
-    "+9.2e18 by import_sums) while the store's insert refuses it (its hour bucket does not fit 64 bits)",
-)
 @pytest.mark.parametrize("start", [-(2**63), -(2**63) + 1799])
 def test_a_start_time_at_the_int64_minimum_gets_what_the_store_insert_gives_it(
     tmp_path: Path, start: int
@@ -267,12 +257,6 @@ def test_readers_give_the_raw_answer_for_ranges_not_aligned_to_hours(
         assert got == answers()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ParallelItems._from_child unpacks a message without checking its shape: a well-formed "
-    "pickle that is not (items, position, lines) raises TypeError out of the import instead of "
-    "reading on here (the except Exception around pickle.loads promises 'whatever the child sent')",
-)
 @pytest.mark.parametrize("message", [5, (5, 0, 0)])
 def test_a_child_message_of_the_wrong_shape_is_read_on_here(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, message: Any
@@ -292,12 +276,6 @@ def test_a_child_message_of_the_wrong_shape_is_read_on_here(
     assert reader.fell_back and len(items) == len(LINES)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="importers._calico_batch (both paths, older than this session): unseen() makes the second "
-    "copy of a record in one batch a duplicate of the first; when the store then refuses the first, "
-    "the second stays a duplicate of nothing stored and gets no issue, so counts depend on the batch size",
-)
 @pytest.mark.parametrize("keyed", [False, True])
 def test_a_refused_record_repeated_in_a_batch_is_refused_twice(tmp_path: Path, keyed: bool) -> None:
     bad = _line(bytes_in=2**64)  # SQLite cannot take it
