@@ -30,6 +30,10 @@ FIXED_TIERS: dict[str, tuple[float, str]] = {
     "adminnetworkpolicy": (1_000.0, "Pass"),  # the kube-admin tier's name in v3.29-3.31
     "baselineadminnetworkpolicy": (10_000_000.0, "Pass"),
 }
+# Of those, the tiers that exist without a Tier document: `default`, and `kube-admin` and
+# `kube-baseline` since v3.32. Their older names (`adminnetworkpolicy`,
+# `baselineadminnetworkpolicy`) are ordinary tiers here: a scenario declares them.
+BUILTIN_TIERS = ("default", "kube-admin", "kube-baseline")
 
 
 @dataclass(frozen=True)
@@ -192,6 +196,14 @@ class Tier:
     order: float | None = None  # None: evaluated last
     default_action: Literal["Deny", "Pass"] = "Deny"
     location: SourceLocation | None = None
+
+
+def builtin_tier(name: str) -> Tier | None:
+    """The tier Calico has without a Tier document, with its fixed order and action (None: not built in)."""
+    if name not in BUILTIN_TIERS:
+        return None
+    order, action = FIXED_TIERS[name]
+    return Tier(name, order, action)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -384,16 +396,18 @@ class Cluster:
 
     def tiers_in_order(self) -> list[Tier]:
         """Tiers in evaluation order: ordered first by order, no order last, ties by name."""
-        return sorted(
-            self.tiers.values(),
-            key=lambda t: (t.order is None, t.order if t.order is not None else 0.0, t.name),
-        )
+        return sorted(self.tiers.values(), key=tier_sort_key)
 
     def policies_in_order(self, tier: str) -> list[Policy]:
         """A tier's policies in evaluation order: by order (missing = last), ties by the
         stored key name (`<ns>/<tier>.<name>` or `<tier>.<name>`, Calico v3.30)."""
         pols = [p for p in self.policies.values() if p.tier == tier]
         return sorted(pols, key=policy_sort_key)
+
+
+def tier_sort_key(t: Tier) -> tuple[bool, float, str]:
+    """(no order, order, name): tiers with an order first, lowest first, ties by name."""
+    return (t.order is None, t.order if t.order is not None else 0.0, t.name)
 
 
 def policy_sort_key(p: Policy) -> tuple[bool, float, str]:

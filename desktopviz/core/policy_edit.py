@@ -16,7 +16,7 @@ import copy
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from desktopviz.core.model import Cluster, Policy, Tier
+from desktopviz.core.model import BUILTIN_TIERS, Cluster, Policy, Tier, builtin_tier, tier_sort_key
 from desktopviz.core.policy_edit_enforce import Enforced, enforced_policies
 from desktopviz.core.policy_edit_order import insertion_index, place, sequence
 from desktopviz.core.policy_edit_state import (
@@ -38,7 +38,6 @@ from desktopviz.core.policy_edit_yaml import (
     to_yaml,
     validate_text,
 )
-from desktopviz.core.scenario_calico import BUILTIN_TIERS, builtin_tier
 
 __all__ = ["Change", "Delta", "EditIssue", "PolicyEditError", "PolicySet", "PolicySetState", "delta"]
 
@@ -90,13 +89,8 @@ class PolicySet:
 
     def tiers_in_order(self) -> list[Tier]:
         """Every tier a policy can be put in (the built-in ones too), in evaluation order."""
-        tiers = dict(self.state.tiers)
-        for name in BUILTIN_TIERS:
-            tiers.setdefault(name, builtin_tier(name))  # type: ignore[arg-type]
-        return sorted(
-            tiers.values(),
-            key=lambda t: (t.order is None, t.order if t.order is not None else 0.0, t.name),
-        )
+        builtin = {name: builtin_tier(name) for name in BUILTIN_TIERS}
+        return sorted({**builtin, **self.state.tiers}.values(), key=tier_sort_key)  # type: ignore[arg-type]
 
     def in_tier(self, tier: str) -> list[Policy]:
         """A tier's policies in evaluation order."""

@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from desktopviz.core.model import Tier, policy_sort_key
+from desktopviz.core.model import BUILTIN_TIERS, Tier, builtin_tier, policy_sort_key, tier_sort_key
 from desktopviz.core.policy_edit_order import sequence
 from desktopviz.core.policy_edit_state import PolicySetState
 from desktopviz.core.policy_edit_yaml import document_of, tier_document
-from desktopviz.core.scenario_calico import BUILTIN_TIERS, builtin_tier
 
 
 def tiers_in_order(state: PolicySetState) -> list[Tier]:
@@ -20,10 +19,7 @@ def tiers_in_order(state: PolicySetState) -> list[Tier]:
         builtin = builtin_tier(p.tier) if p.tier not in tiers else None
         if builtin is not None:
             tiers[p.tier] = builtin
-    return sorted(
-        tiers.values(),
-        key=lambda t: (t.order is None, t.order if t.order is not None else 0.0, t.name),
-    )
+    return sorted(tiers.values(), key=tier_sort_key)
 
 
 def export_documents(state: PolicySetState, keys: Iterable[str] | None = None) -> list[dict[str, Any]]:

@@ -22,9 +22,8 @@ from typing import Any
 import yaml
 
 from desktopviz.core.k8s_convert import default_policy_types
-from desktopviz.core.model import Policy, Tier
+from desktopviz.core.model import BUILTIN_TIERS, Policy, Tier
 from desktopviz.core.policy_yaml import CALICO_API, plain, policy_document
-from desktopviz.core.scenario_calico import BUILTIN_TIERS
 
 K8S_API = "networking.k8s.io/v1"
 DELETE_ANNOTATION = "desktopviz.io/delete"

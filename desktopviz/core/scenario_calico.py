@@ -30,10 +30,6 @@ POLICY_KINDS = (
     "StagedNetworkPolicy",
     "StagedGlobalNetworkPolicy",
 )
-# Tiers that exist without a Tier document (calico.md §2.1 table): `default`, and `kube-admin`
-# and `kube-baseline` since v3.32. Their older names (`adminnetworkpolicy`,
-# `baselineadminnetworkpolicy`) are ordinary tiers here: a scenario declares them.
-BUILTIN_TIERS = ("default", "kube-admin", "kube-baseline")
 RESERVED_PREFIXES = ("knp.default.", "kanp.adminnetworkpolicy.", "kbanp.baselineadminnetworkpolicy.", "ossg.")
 _COMMON_SPEC = {
     "tier",
@@ -47,14 +43,6 @@ _COMMON_SPEC = {
 }
 _GLOBAL_SPEC = _COMMON_SPEC | {"namespaceSelector", "doNotTrack", "preDNAT", "applyOnForward"}
 PERFORMANCE_HINTS = ("AssumeNeededOnEveryNode",)
-
-
-def builtin_tier(name: str) -> Tier | None:
-    """The tier Calico has without a Tier document, with its fixed order and action (None: not built in)."""
-    if name not in BUILTIN_TIERS:
-        return None
-    order, action = FIXED_TIERS[name]
-    return Tier(name, order, action)  # type: ignore[arg-type]
 
 
 def parse_tier(root: Node) -> Tier | None:

@@ -26,10 +26,10 @@ from desktopviz.core.model import (
     SkippedDocument,
     Tier,
     Workload,
+    builtin_tier,
 )
 from desktopviz.core.scenario_calico import (
     POLICY_KINDS,
-    builtin_tier,
     parse_host_endpoint,
     parse_network_set,
     parse_policy,
@@ -49,7 +49,6 @@ from desktopviz.core.scenario_yaml import Document, Issues, Node, describe
 
 SCENARIO_API = "desktopviz/v1"
 ALWAYS_NAMESPACES = ("default", "kube-system")
-DEFAULT_TIER = Tier("default", 1_000_000.0, "Deny")
 _K8S_APIS = {
     "v1": {"Namespace", "Pod", "Service", "ServiceAccount"},
     "apps/v1": set(WORKLOAD_KINDS),
@@ -225,8 +224,7 @@ class Registry:
         if base is None:
             for ns in ALWAYS_NAMESPACES:
                 self.cluster.namespaces[ns] = Namespace(ns, {"kubernetes.io/metadata.name": ns})
-            d = DEFAULT_TIER
-            self.cluster.tiers["default"] = Tier(d.name, d.order, d.default_action)
+            self.cluster.tiers["default"] = builtin_tier("default")  # type: ignore[assignment]
 
     def _store(self, obj: Any) -> dict[str, Any]:
         return getattr(self.cluster, _CATEGORY[type(obj)][0])
