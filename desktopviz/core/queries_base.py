@@ -148,16 +148,24 @@ def segments(lo: int, hi: int, levels: Sequence[int] = ROLLUP_LEVELS) -> list[Se
     return [*segments(lo, a, levels[1:]), (step, a, b), *segments(b, hi, levels[1:])]
 
 
+def start_edges(conn: sqlite3.Connection) -> tuple[int, int] | None:
+    """(first start_time, newest start_time) of the logs, None for an empty store: the time
+    index's two ends (one aggregate per statement: SQLite answers a lone min()/max() from
+    the index end)."""
+    lo = conn.execute("SELECT min(start_time) FROM flow_data").fetchone()[0]
+    hi = conn.execute("SELECT max(start_time) FROM flow_data").fetchone()[0]
+    return None if lo is None or hi is None else (lo, hi)
+
+
 def data_edges(conn: sqlite3.Connection) -> tuple[int, int, int | None] | None:
     """(first start_time, newest start_time, latest end_time of the logs with that newest
     start), None for an empty store: the time index's ends, never a scan (``max(end_time)``
     over the table would read it all). The Policy Board's rate span and the browser's time
     bounds."""
-    # one aggregate per statement: SQLite answers a lone min()/max() from the index end
-    lo = conn.execute("SELECT min(start_time) FROM flow_data").fetchone()[0]
-    hi = conn.execute("SELECT max(start_time) FROM flow_data").fetchone()[0]
-    if lo is None or hi is None:
+    edges = start_edges(conn)
+    if edges is None:
         return None
+    lo, hi = edges
     end = conn.execute("SELECT max(end_time) FROM flow_data WHERE start_time = ?", (hi,)).fetchone()[0]
     return lo, hi, end
 
@@ -165,10 +173,10 @@ def data_edges(conn: sqlite3.Connection) -> tuple[int, int, int | None] | None:
 def bounds(conn: sqlite3.Connection, since: int | None, until: int | None) -> tuple[int, int] | None:
     """The range to read, widened to whole days where it runs past the data (no logs there),
     so that open or generous ranges are answered from the day rollup."""
-    lo_data = conn.execute("SELECT min(start_time) FROM flow_data").fetchone()[0]
-    if lo_data is None:
+    edges = start_edges(conn)
+    if edges is None:
         return None
-    hi_data = conn.execute("SELECT max(start_time) FROM flow_data").fetchone()[0] + 1
+    lo_data, hi_data = edges[0], edges[1] + 1
     day = ROLLUP_LEVELS[0]
     lo = lo_data // day * day if since is None or since <= lo_data else int(since)
     hi = -(-hi_data // day) * day if until is None or until >= hi_data else int(until)
