@@ -79,7 +79,6 @@ class SimWorker(WorkerSignals):
         running: bool = True,
         sim_factory: SimFactory | None = None,
         store_factory: StoreFactory | None = None,
-        db_dir: Path | None = None,
     ) -> None:
         super().__init__()
         # Never mutated: reset starts from a copy of it. A pickled scenario (SimController's
@@ -87,7 +86,7 @@ class SimWorker(WorkerSignals):
         self._pickled = scenario if isinstance(scenario, bytes) else None
         self._pristine: Scenario = scenario  # type: ignore[assignment] - bytes until start()
         self._db_path = Path(db_path)
-        self._db_dir = db_dir if db_dir is not None else self._db_path.parent
+        self._db_dir = self._db_path.parent  # where a reset's new runs go (the first run's folder)
         self._seed = seed
         self._speed = speed
         self._running = running
