@@ -51,9 +51,8 @@ SETS = (NS1_SET, NS2_SET, GLOBAL_SET)
 
 
 def trace_in(w: World, src: object, dst: str = "ns1/server", port: int = 8080) -> list[str]:
-    v = w.engine.evaluate(w.ep(src), w.ep(dst), "TCP", port)  # type: ignore[arg-type]
-    assert v.ingress is not None
-    return v.ingress.enforced_strings
+    """The enforced ingress trace of a TCP connection to `dst` (World.ingress)."""
+    return w.ingress(src, dst, "TCP", port)  # type: ignore[arg-type]
 
 
 def action_of(trace: list[str]) -> str:

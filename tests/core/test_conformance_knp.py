@@ -29,17 +29,15 @@ def k(tmp_path: Path, body: str, *extra: str) -> World:
 def trace_in(
     w: World, src: object, dst: str = "ns1/server", protocol: str = "TCP", port: int | None = 8080
 ) -> list[str]:
-    v = w.engine.evaluate(w.ep(src), w.ep(dst), protocol, port)  # type: ignore[arg-type]
-    assert v.ingress is not None, v
-    return v.ingress.enforced_strings
+    """The enforced ingress trace at `dst` (World.ingress)."""
+    return w.ingress(src, dst, protocol, port)  # type: ignore[arg-type]
 
 
 def trace_out(
     w: World, dst: object, src: str = "ns1/client", protocol: str = "TCP", port: int | None = 8080
 ) -> list[str]:
-    v = w.engine.evaluate(w.ep(src), w.ep(dst), protocol, port)  # type: ignore[arg-type]
-    assert v.egress is not None, v
-    return v.egress.enforced_strings
+    """The enforced egress trace at `src` (World.egress)."""
+    return w.egress(src, dst, protocol, port)  # type: ignore[arg-type]
 
 
 # =============================================================================================
