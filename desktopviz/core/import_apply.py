@@ -29,8 +29,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from desktopviz.core.import_db import CHUNK, COUNT_COLUMNS, COUNTS_SQL, ImportWriter, record_digest_groups
-from desktopviz.core.import_digest import DIGEST_SIZE
+from desktopviz.core.import_db import COUNT_COLUMNS, COUNTS_SQL, ImportWriter, record_digest_groups
+from desktopviz.core.import_digest import unpack_digests
 from desktopviz.core.import_keyed import _KDL, _KPOL, _KSL, KEY_FIELDS, KeyedBatch, keyed_sums
 from desktopviz.core.import_summary import FileSummary, ImportSummary
 from desktopviz.core.import_worker import Handover
@@ -158,24 +158,11 @@ class KeyedWriter:
 
     def all_new(self, b: KeyedBatch) -> bool:
         """Whether no record of the batch is in the store or twice in the batch (False:
-        let :meth:`ImportWriter.unseen` sort them out). A start time with no digest stored
-        at all needs no look-up of its digests."""
+        let :meth:`ImportWriter.unseen` sort them out)."""
         w = self.writer
         if not b.unique or w._pending or w._legacy:
             return False
-        c = self.conn
-        for start, digests in b.by_start:
-            if c.execute("SELECT 1 FROM import_digests WHERE start_time = ? LIMIT 1", (start,)).fetchone():
-                hs = _split(digests)
-                for i in range(0, len(hs), CHUNK):
-                    part = hs[i : i + CHUNK]
-                    sql = (
-                        "SELECT 1 FROM import_digests WHERE start_time = ? AND hash IN "
-                        f"({','.join('?' * len(part))}) LIMIT 1"
-                    )
-                    if c.execute(sql, (start, *part)).fetchone():
-                        return False
-        return True
+        return not w.stored((start, unpack_digests(digests)) for start, digests in b.by_start)
 
     def write(self, b: KeyedBatch, counts: dict[str, int]) -> bool:
         """Store a batch whose records are all new with its digests, adding ``counts`` to the
@@ -267,10 +254,3 @@ class KeyedWriter:
             flows, self._series, groups, self._trace_hids, self._hit_keys, hit_ids, self._hit_memo
         )
         execute_rollups(c, frows, hrows, [(*k, *v) for k, v in series.items()])
-
-
-def _split(digests: bytes | list[bytes]) -> list[bytes]:
-    """A start time's digests as a list (a blob is cut into DIGEST_SIZE-byte digests)."""
-    if type(digests) is not bytes:
-        return list(digests)
-    return [digests[i : i + DIGEST_SIZE] for i in range(0, len(digests), DIGEST_SIZE)]

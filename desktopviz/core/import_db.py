@@ -32,7 +32,7 @@ from operator import attrgetter
 from typing import Any
 
 from desktopviz.core.flowlog import FIELDS, FlowLog
-from desktopviz.core.import_digest import DIGEST_VERSION, VERSIONS, row_hasher
+from desktopviz.core.import_digest import DIGEST_SIZE, DIGEST_VERSION, VERSIONS, pack_digests, row_hasher
 from desktopviz.core.store import FlowStore, StoreError
 
 _fields = attrgetter(*FIELDS)
@@ -43,14 +43,13 @@ CHUNK = 500  # hashes per IN (...) lookup
 COUNT_COLUMNS = ("records_read", "imported", "duplicates", "skipped")
 # a file's counts (COUNT_COLUMNS order), then its imports id
 COUNTS_SQL = f"UPDATE imports SET {', '.join(c + ' = ?' for c in COUNT_COLUMNS)} WHERE id = ?"
-DIGEST_SIZE = 16
 _AFTER = b"\xff" * (DIGEST_SIZE + 1)  # sorts after every digest of the same start time
-_SIZES = frozenset({DIGEST_SIZE})
 # One statement per start time: its digests bound as one blob, cut into rows by SQLite
 # (binding two values a row through executemany cost 3.6 us a digest, this 1.3-1.5).
 _DIGESTS_SQL = (
     "WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM i WHERE n + 1 < ?2) "
-    "INSERT OR IGNORE INTO import_digests (start_time, hash) SELECT ?1, substr(?3, n * 16 + 1, 16) FROM i"
+    f"INSERT OR IGNORE INTO import_digests (start_time, hash) SELECT ?1, substr(?3, n * {DIGEST_SIZE} + 1, "
+    f"{DIGEST_SIZE}) FROM i"
 )
 _DIGEST_SQL = "INSERT OR IGNORE INTO import_digests (start_time, hash) VALUES (?, ?)"
 
@@ -77,22 +76,21 @@ def seen_key(start: Any, digest: bytes) -> Key:
 def record_digests(c: sqlite3.Connection, keys: Sequence[Key]) -> None:
     """Record (start time, digest) keys, sorted, in that order (the caller holds the
     transaction): the digests of each start time in one statement."""
+    groups = []
     n = len(keys)
     lo = 0
     while lo < n:
         start = keys[lo][0]
         hi = bisect_right(keys, (start, _AFTER), lo)
-        hs = [h for _, h in keys[lo:hi]]
-        if _SIZES.issuperset(map(len, hs)):
-            c.execute(_DIGESTS_SQL, (start, hi - lo, b"".join(hs)))
-        else:  # (every digest the importer makes has DIGEST_SIZE bytes)
-            c.executemany(_DIGEST_SQL, keys[lo:hi])
+        groups.append((start, pack_digests([h for _, h in keys[lo:hi]])))
         lo = hi
+    record_digest_groups(c, groups)
 
 
 def record_digest_groups(c: sqlite3.Connection, by_start: Sequence[tuple[int, bytes | list[bytes]]]) -> None:
-    """Record each start time's digests (the caller holds the transaction), given as one blob
-    of DIGEST_SIZE-byte digests (one statement per start time) or as a list."""
+    """Record each start time's digests (the caller holds the transaction), in
+    :func:`~desktopviz.core.import_digest.pack_digests`' form: a blob in one statement per
+    start time, else (a digest of another size: none the importer makes) one by one."""
     for start, digests in by_start:
         if type(digests) is bytes:
             c.execute(_DIGESTS_SQL, (start, len(digests) // DIGEST_SIZE, digests))
@@ -202,24 +200,36 @@ class ImportWriter:
 
     def _stored(self, uniq: set[Key]) -> set[Key]:
         """The keys the store holds digests of (this version's, or an earlier one's)."""
-        c = self.store.conn
         by_start: dict[int, list[bytes]] = {}
         for start, h in uniq:
             by_start.setdefault(start, []).append(h)
+        return self.stored(by_start.items())
+
+    def stored(self, groups: Iterable[tuple[int, Sequence[bytes]]]) -> set[Key]:
+        """The (start time, digest) keys of ``groups`` ((start time, its digests) each) that
+        the store holds digests of, this version's or an earlier one's. A start time with no
+        digest stored at all needs no look-up of its digests (in a file read in time order,
+        only a batch's first one or two have any)."""
+        c = self.store.conn
         found: set[Key] = set()
-        for start, hs in by_start.items():
+        groups = list(groups)
+        for start, hs in groups:
+            if not c.execute(
+                "SELECT 1 FROM import_digests WHERE start_time = ? LIMIT 1", (start,)
+            ).fetchone():
+                continue
             for i in range(0, len(hs), CHUNK):
                 part = hs[i : i + CHUNK]
                 sql = f"SELECT hash FROM import_digests WHERE start_time = ? AND hash IN ({','.join('?' * len(part))})"
                 found.update((start, r[0]) for r in c.execute(sql, (start, *part)))
         if self._legacy:
-            hs = list({h for _, h in uniq})
+            hs = list({h for _, group in groups for h in group})
             old: set[bytes] = set()
             for i in range(0, len(hs), CHUNK):
                 part = hs[i : i + CHUNK]
                 sql = f"SELECT hash FROM import_seen WHERE hash IN ({','.join('?' * len(part))})"
                 old.update(r[0] for r in c.execute(sql, part))
-            found.update(k for k in uniq if k[1] in old)
+            found.update((start, h) for start, group in groups for h in group if h in old)
         return found
 
     def _rows(self, logs: Iterable[Record], keys: Sequence[Key]) -> Iterator[Record]:

@@ -39,9 +39,11 @@ __all__ = [
     "VERSIONS",
     "key_digest",
     "key_prefix",
+    "pack_digests",
     "row_hash_v1",
     "row_hash_v2",
     "row_hasher",
+    "unpack_digests",
     "varying_tail",
 ]
 
@@ -58,6 +60,7 @@ pack_varying: Callable[..., bytes] = struct.Struct("<" + "q" * len(VARYING_FIELD
 _blake2b = hashlib.blake2b
 _dumps = marshal.dumps
 _ONLY_INT = frozenset({int})
+_SIZES = frozenset({DIGEST_SIZE})
 
 
 def row_hash_v1(values: tuple[Any, ...]) -> bytes:
@@ -68,6 +71,19 @@ def row_hash_v1(values: tuple[Any, ...]) -> bytes:
 def key_digest(key: tuple[Any, ...]) -> bytes:
     """BLAKE2b-128 of a key's values (every field but the varying ones, FIELDS order), marshal version 0."""
     return _blake2b(_dumps(key, 0), digest_size=DIGEST_SIZE).digest()
+
+
+def pack_digests(digests: list[bytes]) -> bytes | list[bytes]:
+    """Digests as the importer hands them on and binds them: one blob when each has
+    DIGEST_SIZE bytes (all the importer makes), else the list as it is."""
+    return b"".join(digests) if _SIZES.issuperset(map(len, digests)) else digests
+
+
+def unpack_digests(digests: bytes | list[bytes]) -> list[bytes]:
+    """The digests of :func:`pack_digests`' form, as a list."""
+    if type(digests) is not bytes:
+        return list(digests)
+    return [digests[i : i + DIGEST_SIZE] for i in range(0, len(digests), DIGEST_SIZE)]
 
 
 def key_prefix(key: tuple[Any, ...]) -> bytes:
