@@ -37,14 +37,14 @@ import numpy as np
 
 from desktopviz.core import import_prepare
 from desktopviz.core.flowlog import FIELDS, JSON_FIELDS, VARYING_FIELDS
-from desktopviz.core.import_digest import DIGEST_SIZE
 from desktopviz.core.import_digest import key_of as _kget
+from desktopviz.core.import_digest import pack_digests, unpack_digests
 from desktopviz.core.import_digest import varying_of as _vget
 from desktopviz.core.import_prepare import Key, Preparer
 from desktopviz.core.import_sums import batch_sums
 from desktopviz.core.store_ingest import _dumps
 from desktopviz.core.store_keys import KEY_FIELDS
-from desktopviz.core.store_rollup import FLOW_KEY, ROLLUP_LEVELS, Hit
+from desktopviz.core.store_rollup import FLOW_KEY, ROLLUP_LEVELS, Hit, _zeroed
 
 __all__ = ["KEY_FIELDS", "VARYING_FIELDS", "KeyedBatch", "KeyedPreparer", "keyed_sums"]
 
@@ -103,19 +103,9 @@ class KeyedBatch(NamedTuple):
         """Where each record is, as issues name it."""
         return [str(w) for w in self.wheres]
 
-    def digest_list(self) -> list[bytes]:
-        """The records' digests in row order."""
-        d = self.digests
-        if type(d) is not bytes:
-            return list(d)
-        return [d[i : i + DIGEST_SIZE] for i in range(0, len(d), DIGEST_SIZE)]
-
     def row_keys(self) -> list[Key]:
         """The records' digest keys (start time, digest) in row order (``seen_key``)."""
-        starts = list(self.ints[_START])
-        for i, t in self.seen_fix.items():
-            starts[i] = t
-        return list(zip(starts, self.digest_list(), strict=True))
+        return list(zip(_seen_starts(self.ints, self.seen_fix), unpack_digests(self.digests), strict=True))
 
     def rows(
         self, labels: dict[int, str], traces: dict[int, str], key_values: dict[int, tuple[Any, ...]]
@@ -149,7 +139,6 @@ class KeyedPreparer(Preparer):
         self._fids: dict[tuple[Any, ...], int] = {}  # (flow key values, labels ids) -> flow id
         self._gids: dict[tuple[str, int], int] = {}  # (reporter, trace id) -> group id
         self._sids: dict[tuple[Any, Any], int] = {}  # (action, reporter) -> series id
-        self._series: list[tuple[Any, Any]] = []  # series id -> (action, reporter)
         self._kv: dict[int, tuple[Any, ...]] = {}  # local key id -> stored values
         self._begin()
 
@@ -173,7 +162,8 @@ class KeyedPreparer(Preparer):
     def columns(self) -> tuple[Any, Any, Any, Any]:
         """The ``append`` of the key ids' and the digests' columns, the ``extend`` of the varying
         values' and the ``append`` of the wheres' (valid until the next :meth:`take`): how the
-        reader's loop adds an extracted line without a call per line (:meth:`add_split`)."""
+        reader's loop (``import_lines.LineItems.items``) adds a line an extractor splits
+        without a call per line."""
         return self._kids_col.append, self._flat.extend, self._digests.append, self._wheres.append
 
     def known(self, ext: Any) -> dict[Hashable, int]:
@@ -241,8 +231,7 @@ class KeyedPreparer(Preparer):
         series = (fk[_FACTION], fk[_FREPORTER])
         sid = self._sids.get(series)
         if sid is None:
-            sid = self._sids[series] = len(self._series)
-            self._series.append(series)
+            sid = self._sids[series] = len(self._sids)
             self._new_series.append((sid, series))
         return fid, gid, sid
 
@@ -252,17 +241,6 @@ class KeyedPreparer(Preparer):
         ints = _vget(row)
         if key[0] is not ints[_START] and key[0] != ints[_START]:
             self._seen_fix[len(self._digests)] = key[0]
-        self._flat.extend(ints)
-        self._digests.append(key[1])
-        self._wheres.append(where)
-
-    def add_split(self, ext: Any, ints: tuple[int, ...], ekey: Hashable, key: Key, where: int | str) -> None:
-        """Add a record an extractor split: its varying values and the extractor's key
-        (its start time is a plain int: ``key[0]`` is ``ints[0]``)."""
-        kid = self.known(ext).get(ekey)
-        if kid is None:
-            kid = self.split_key_id(ext, ekey)
-        self._kids_col.append(kid)
         self._flat.extend(ints)
         self._digests.append(key[1])
         self._wheres.append(where)
@@ -285,13 +263,7 @@ class KeyedPreparer(Preparer):
                     labels_used[vals[i]] = None
             if vals[_KPOL] is not None:
                 traces_used[vals[_KPOL]] = None
-        seen = ints[_START]
-        if self._seen_fix:
-            seen = list(seen)
-            for i, t in self._seen_fix.items():
-                seen[i] = t
-        by_start = _by_start(seen, digests)
-        sized = _SIZES.issuperset(map(len, digests))
+        by_start = _by_start(_seen_starts(ints, self._seen_fix), digests)
         batch = KeyedBatch(
             n=n,
             reset=reset,
@@ -304,7 +276,7 @@ class KeyedPreparer(Preparer):
             bad_traces=any(t in self._bad for t in traces_used),
             kids=kids,
             ints=ints,
-            digests=b"".join(digests) if sized else digests,
+            digests=pack_digests(digests),
             seen_fix=self._seen_fix,
             by_start=by_start,
             unique=len(set(digests)) == n,  # (the same digest at two start times: never new anyway)
@@ -347,7 +319,7 @@ def keyed_sums(
         starts = list(map(int, starts))
     if not _INT.issuperset(map(type, ends)):
         ends = list(map(int, ends))
-    cnt = [[x or 0 for x in ints[i]] if None in ints[i] else ints[i] for i in _VCOUNTERS]
+    cnt = [_zeroed(ints[i]) for i in _VCOUNTERS]
     per_sid: dict[tuple[int, int], list[int]] = {}
     fids, gids, sids = (list(col) for col in zip(*map(info.__getitem__, kids), strict=True))
     batch_sums(fids, gids, sids, starts, ends, cnt, (flows, groups, per_sid), HOUR)
@@ -355,8 +327,18 @@ def keyed_sums(
     return flows, groups, series
 
 
-_SIZES = frozenset({DIGEST_SIZE})
 _INT = frozenset({int})
+
+
+def _seen_starts(ints: Sequence[Sequence[Any]], seen_fix: dict[int, int]) -> Sequence[Any]:
+    """Each record's digest-key start time: its start, except where ``seen_key`` kept another."""
+    starts = ints[_START]
+    if not seen_fix:
+        return starts
+    starts = list(starts)
+    for i, t in seen_fix.items():
+        starts[i] = t
+    return starts
 
 
 def _by_start(starts: Sequence[Any], digests: list[bytes]) -> list[tuple[int, bytes | list[bytes]]]:
@@ -373,6 +355,5 @@ def _by_start(starts: Sequence[Any], digests: list[bytes]) -> list[tuple[int, by
     ds = list(map(digests.__getitem__, order.tolist()))
     out: list[tuple[int, bytes | list[bytes]]] = []
     for t, lo, hi in zip(times, bounds, bounds[1:], strict=False):
-        group = sorted(ds[lo:hi])
-        out.append((t, b"".join(group) if _SIZES.issuperset(map(len, group)) else group))
+        out.append((t, pack_digests(sorted(ds[lo:hi]))))
     return out

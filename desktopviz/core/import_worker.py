@@ -61,7 +61,6 @@ class Handover(NamedTuple):
 CHUNK_LINES = 2000  # lines per message from the child
 QUEUE_MESSAGES = 16  # messages read ahead (about 1.3 MB each)
 MAX_MESSAGE = 1 << 30  # bytes: a longer length prefix is garbage (a batch takes a few MB)
-_MIN, _MAX = -(2**63), 2**63  # what seen_key() keeps of a start time
 _PACKAGE_ROOT = str(Path(desktopviz.__file__).resolve().parent.parent)
 
 
@@ -235,7 +234,7 @@ def _handovers(reader: LineItems, batch: int) -> Iterator[tuple[Handover, int]]:
     row_hash = row_hasher(reader.digest_version)
     issues: list[Issue] = []
     failed = 0  # records read that are not in the batch (their issues are)
-    add_split, add_row = prep.add_split, prep.add_row
+    add_row = prep.add_row
     for item in reader.items(prep, batch):
         if item is None:  # the end of a line, and the batch is full
             yield Handover(issues, len(prep) + failed, prep.take()), reader.lines
@@ -244,13 +243,7 @@ def _handovers(reader: LineItems, batch: int) -> Iterator[tuple[Handover, int]]:
         if type(item) is Issue:
             issues.append(item)
             continue
-        n = len(item)
-        if n == 5:  # (an extractor's line that did not go into prep: not in this loop's reader)
-            where, ints, ekey, digest, ext = item  # type: ignore[misc]
-            start = ints[0]
-            add_split(ext, ints, ekey, (start if _MIN <= start < _MAX else 0, digest), where)
-            continue
-        if n == 3:
+        if len(item) == 3:  # (lines the extractor splits go into prep in reader.items)
             where, row, digest = item  # type: ignore[misc]
         else:
             where, obj = item  # type: ignore[misc]
