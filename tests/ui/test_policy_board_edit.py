@@ -25,14 +25,20 @@ def scenario():
     return load_scenario(STOREFRONT)
 
 
-@pytest.fixture
-def board(qtbot, scenario):
+def open_board(qtbot, scenario) -> PolicyBoard:
+    """A shown board on `scenario`, laid out and idle."""
     b = PolicyBoard()
     qtbot.addWidget(b)
     b.resize(1300, 900)
     b.show()
     b.set_scenario(scenario)
     qtbot.waitUntil(lambda: b._layout_ready and b.is_idle(), timeout=15000)
+    return b
+
+
+@pytest.fixture
+def board(qtbot, scenario):
+    b = open_board(qtbot, scenario)
     yield b
     b.shutdown()
 
@@ -116,12 +122,7 @@ def test_a_staged_delete_card_offers_enforce_deletion(qtbot, scenario):
     sc = copy.deepcopy(scenario)
     key = "storefront/default.staged:restricted"
     sc.cluster.policies[key].staged_action = "Delete"
-    b = PolicyBoard()
-    qtbot.addWidget(b)
-    b.resize(1300, 900)
-    b.show()
-    b.set_scenario(sc)
-    qtbot.waitUntil(lambda: b._layout_ready and b.is_idle(), timeout=15000)
+    b = open_board(qtbot, sc)
     b.set_editable(True)
     acts = {a.text(): a for a in b.card_menu(b.card_widgets[key]).actions()}
     assert "Enforce" not in acts
