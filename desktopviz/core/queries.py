@@ -29,7 +29,6 @@ from typing import Any, Literal
 
 from desktopviz.core.flowlog import FlowLog, parse_labels_field
 from desktopviz.core.queries_base import (
-    KEY_SUBQUERY,
     ORDERABLE,
     Conn,
     QueryError,
@@ -161,21 +160,30 @@ _SUMS = ("logs", *COUNTERS)
 _INNER = (
     ", ".join(f"sum({k}) AS {k}" for k in _SUMS) + ", min(min_start) AS min_start, max(max_end) AS max_end"
 )
+_RAW_INNER = (
+    "count(*) AS logs, "
+    + ", ".join(f"sum({k}) AS {k}" for k in COUNTERS)
+    + ", min(start_time) AS min_start, max(end_time) AS max_end"
+)
 _OUTER = ", ".join(f"sum(s.{k})" for k in _SUMS) + ", min(s.min_start), max(s.max_end)"
 _GKEYS = ", ".join(f"g.{k}" for k in FLOW_KEY)
+# per kind of segment: (table, its id column, the keys' table, the sums per id, the range)
+_RAW = ("flow_data", "key_id", "flow_keys", _RAW_INNER, "start_time >= ? AND start_time < ?")
+_ROLLUP = ("flow_sums", "group_id", "flow_groups", _INNER, "level = ? AND bucket >= ? AND bucket < ?")
 
 
-def _rollup_sql(parts: list[str]) -> str:
-    """The flow sums of one rollup segment (level, lo, hi, then the filters' arguments) per
-    flow key. Read from the integer-keyed tables rather than the ``flow_rollup`` view: summing
-    per group id before joining the groups is 3 times as fast over many buckets, and the
-    filters (on group columns only) pick the group ids first."""
-    where = "level = ? AND bucket >= ? AND bucket < ?"
+def _segment_sql(raw: bool, parts: list[str]) -> str:
+    """The flow sums per flow key of one segment (the range's arguments: lo, hi for the logs,
+    level, lo, hi for a rollup; then the filters' arguments). Summed per id first (integers:
+    the logs per key id, a rollup's sums per group id), then per flow key of the few keys or
+    groups: over many buckets 3 times as fast as the ``flow_rollup`` view, and the filters (on
+    key or group columns only) pick the ids first."""
+    table, ids, keys, inner, where = _RAW if raw else _ROLLUP
     if parts:
-        where += f" AND group_id IN (SELECT id FROM flow_groups WHERE {' AND '.join(parts)})"
+        where += f" AND {ids} IN (SELECT id FROM {keys} WHERE {' AND '.join(parts)})"
     return (
-        f"SELECT {_GKEYS}, {_OUTER} FROM (SELECT group_id, {_INNER} FROM flow_sums WHERE {where} "
-        f"GROUP BY group_id) AS s JOIN flow_groups AS g ON g.id = s.group_id GROUP BY {_GKEYS}"
+        f"SELECT {_GKEYS}, {_OUTER} FROM (SELECT {ids}, {inner} FROM {table} WHERE {where} "
+        f"GROUP BY {ids}) AS s JOIN {keys} AS g ON g.id = s.{ids} GROUP BY {_GKEYS}"
     )
 
 
@@ -213,25 +221,8 @@ def flow_aggregates(
     pairs: dict[tuple[str, ...], dict[tuple[str, str], list[int]]] = {}
     for level, lo, hi in segments(*rng):
         parts, args = _flow_filters(c, level is None, **filt)
-        if level is None:  # the logs summed per key first, then per flow key of their keys
-            inner = (
-                "count(*) AS n, "
-                + ", ".join(f"sum({k}) AS {k}" for k in COUNTERS)
-                + ", min(start_time) AS lo, max(end_time) AS hi"
-            )
-            where = ["start_time >= ?", "start_time < ?"]
-            if parts:
-                where.append(f"{KEY_SUBQUERY}{' AND '.join(parts)})")
-            sums = "sum(g.n), " + ", ".join(f"sum(g.{k})" for k in COUNTERS) + ", min(g.lo), max(g.hi)"
-            sql = (
-                f"SELECT {', '.join(f'k.{k}' for k in FLOW_KEY)}, {sums} FROM (SELECT key_id, {inner} "
-                f"FROM flow_data WHERE {' AND '.join(where)} GROUP BY key_id) AS g "
-                f"JOIN flow_keys AS k ON k.id = g.key_id GROUP BY {', '.join(f'k.{k}' for k in FLOW_KEY)}"
-            )
-            qargs = [lo, hi, *args]
-        else:  # summed per group id first (integers), then per flow key of the few groups
-            sql = _rollup_sql(parts)
-            qargs = [level, lo, hi, *args]
+        sql = _segment_sql(level is None, parts)
+        qargs = [lo, hi, *args] if level is None else [level, lo, hi, *args]
         for row in c.execute(sql, qargs):
             pk = tuple("-" if v is None else v for v in row[:6])
             acc = pairs.setdefault(pk, {}).get((row[6], row[7]))
