@@ -14,24 +14,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_calico_semantics import SERVER, gnp, load, np_, tier
+from test_calico_semantics import SERVER, load, np_, tier
+from test_conformance_tiers import PROFILE_1, no_match_gnp, rule_gnp
 
 from desktopviz.core.board import layout_from_cluster
 from desktopviz.core.paths import default_scenario
 from desktopviz.core.policy_edit import PolicySet
 from desktopviz.core.scenario import ScenarioError, load_scenario
-
-PROFILE_1 = "1|__PROFILE__|__PROFILE__.kns.ns1|allow|0"
-
-
-def rule_gnp(name: str, action: str) -> str:
-    tier_name = name.split(".")[0] if "." in name else "default"
-    return gnp(name, f"tier: {tier_name}\n{SERVER}\ningress:\n- action: {action}")
-
-
-def no_match_gnp(name: str) -> str:
-    never = "{action: Allow, source: {selector: app == 'x'}}"
-    return gnp(name, f"tier: {name.split('.')[0]}\n{SERVER}\ningress:\n- {never}")
 
 
 def test_policies_in_undeclared_kube_admin_and_kube_baseline_load_and_run_in_order(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from test_calico_semantics import CLIENT, PROFILE_NS1, SERVER, gnp, knp, load, np_, tier
 
-PROFILE_1 = "1|__PROFILE__|__PROFILE__.kns.ns1|allow|0"
 SGNP = "StagedGlobalNetworkPolicy"
 SNP = "StagedNetworkPolicy"
 SKNP = "StagedKubernetesNetworkPolicy"
