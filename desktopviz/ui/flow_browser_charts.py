@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from desktopviz.core.queries_base import data_edges
-from desktopviz.core.queries_series import ACTION_KEYS
+from desktopviz.core.queries_base import build_where, data_edges, table_for
+from desktopviz.core.queries_series import ACTION_KEYS, time_series
 
 _NICE = (15, 30, 60, 120, 300, 600, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
 
@@ -53,9 +53,6 @@ def load_chart_data(
 ) -> ChartData:
     """Allowed/denied per time bucket and the most denied names for a filter (no time terms
     in ``where``: the range is ``since``/``until``)."""
-    from desktopviz.core.queries import build_where, time_series
-    from desktopviz.core.queries_base import table_for
-
     bounds = time_bounds(conn)
     if bounds is None:
         return ChartData([], 60, since, until, [], [])
