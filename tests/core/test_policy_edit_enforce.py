@@ -24,9 +24,7 @@ def _set(tmp_path: Path, *docs: str) -> tuple[PolicySet, World]:
 
 def _verdict(ps: PolicySet, world: World) -> list[str]:
     """The enforced ingress trace of client → server on the set's policies."""
-    v = World(ps.cluster(world.cluster)).ev("ns1/client", "ns1/server")
-    assert v.ingress is not None
-    return v.ingress.enforced_strings
+    return World(ps.cluster(world.cluster)).ingress("ns1/client", "ns1/server")
 
 
 def test_enforcing_a_staged_delete_deletes_the_enforced_policy_and_the_staged_one(tmp_path: Path) -> None:
