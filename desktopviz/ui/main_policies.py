@@ -26,7 +26,7 @@ from desktopviz.core.policy_edit_yaml import PolicyEditError
 from desktopviz.ui.policy_editor import PolicyEditorDialog
 from desktopviz.ui.policy_editor_tier import TierDialog
 from desktopviz.ui.policy_editor_views import ChangeLogView
-from desktopviz.ui.policy_sim_link import EngineJob, apply_delta_to_engine, send_delta  # noqa: F401 - re-exported
+from desktopviz.ui.policy_sim_link import EngineJob, apply_delta_to_engine, send_delta
 
 NO_SCENARIO = "This stored run has no scenario: open its scenario to edit policies."
 
@@ -398,4 +398,4 @@ def scenario_folder(session_path: str | None) -> str:
     return str(p if p.is_dir() else p.parent)
 
 
-__all__ = ["NO_SCENARIO", "PolicyEditing", "apply_delta_to_engine", "scenario_folder"]
+__all__ = ["NO_SCENARIO", "PolicyEditing", "scenario_folder"]
