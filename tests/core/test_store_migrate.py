@@ -29,6 +29,17 @@ def _maker() -> Any:
     return mod
 
 
+def leave_indexes_dropped(c: sqlite3.Connection, dropped: list[tuple[str, str]]) -> None:
+    """Record and drop these indexes as a bulk load killed mid-load leaves them (store_bulk's
+    record table), then commit and close ``c``."""
+    c.execute("CREATE TABLE bulk_dropped_indexes (name TEXT PRIMARY KEY, sql TEXT NOT NULL)")
+    c.executemany("INSERT INTO bulk_dropped_indexes VALUES (?, ?)", dropped)
+    for name, _ in dropped:
+        c.execute(f"DROP INDEX {name}")
+    c.commit()
+    c.close()
+
+
 @pytest.fixture
 def v1(tmp_path: Path) -> Path:
     db = tmp_path / "old.sqlite"
@@ -157,12 +168,7 @@ def test_indexes_left_dropped_by_a_killed_schema_1_bulk_load_go_with_their_table
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name LIKE 'ix_%' AND name != ?",
         ("ix_flow_logs_start_time",),
     ).fetchall()
-    c.execute("CREATE TABLE bulk_dropped_indexes (name TEXT PRIMARY KEY, sql TEXT NOT NULL)")
-    c.executemany("INSERT INTO bulk_dropped_indexes VALUES (?, ?)", dropped)
-    for name, _ in dropped:
-        c.execute(f"DROP INDEX {name}")
-    c.commit()
-    c.close()
+    leave_indexes_dropped(c, dropped)
     with FlowStore(v1) as store:
         assert [(i, log) for i, log in store.rows(order_by="id")] == before["records"]
     FlowStore(tmp_path / "new.sqlite").close()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_store_migrate import leave_indexes_dropped
 from test_store_rollup import values, varied_logs
 
 from desktopviz.core import store_migrate
@@ -200,12 +201,7 @@ def test_indexes_left_dropped_by_a_killed_schema_2_bulk_load(v2: Path, tmp_path:
         "AND name NOT IN ('ix_flow_rows_time_ids', 'ix_trace_hits_trace_id')"
     ).fetchall()
     assert len(dropped) == 9
-    c.execute("CREATE TABLE bulk_dropped_indexes (name TEXT PRIMARY KEY, sql TEXT NOT NULL)")
-    c.executemany("INSERT INTO bulk_dropped_indexes VALUES (?, ?)", dropped)
-    for name, _ in dropped:
-        c.execute(f"DROP INDEX {name}")
-    c.commit()
-    c.close()
+    leave_indexes_dropped(c, dropped)
     before = contents(v2)
     with FlowStore(v2) as store:
         assert store.count() == 402
