@@ -123,10 +123,10 @@ class LineItems:
                         continue
                 if ext is not None and ext.off:  # its caches do not pay for this file
                     ext, builds = None, MAX_BUILDS
-                built, strikes = self._declined(raw, lineno, strikes, builds)
-                yield from built[0]
-                if built[1] is not None:
-                    ext, builds = built[1], builds + 1
+                items, built, strikes = self._declined(raw, lineno, strikes, builds)
+                yield from items
+                if built is not None:
+                    ext, builds = built, builds + 1
                     if prep is not None and keyed:
                         split = ext.split_key
                 if prep is not None and len(prep) >= batch:
@@ -137,7 +137,7 @@ class LineItems:
 
     def _declined(
         self, raw: bytes, lineno: int, strikes: int, builds: int
-    ) -> tuple[tuple[list[Item], Extractor | None], int]:
+    ) -> tuple[list[Item], Extractor | None, int]:
         """A line no extractor took: its items (the fast path's or the general path's), and
         a new extractor built from it when the last REBUILD_AFTER canonical lines were all
         declined; with the count of those lines."""
@@ -149,10 +149,10 @@ class LineItems:
                 ext = None
                 if strikes >= REBUILD_AFTER and builds < MAX_BUILDS:
                     ext, strikes = Extractor.build(obj, row, self.digest_version), 0
-                return ([(str(lineno), row, self._row_hash(row))], ext), strikes
+                return [(str(lineno), row, self._row_hash(row))], ext, strikes
             if not HAVE_ORJSON:  # the general path must see what json.loads makes of the line
-                return ([(str(lineno), obj)], None), strikes
-        return (list(parse_line(self.source.name, lineno, raw)), None), strikes
+                return [(str(lineno), obj)], None, strikes
+        return list(parse_line(self.source.name, lineno, raw)), None, strikes
 
 
 def _unbound(_: Any) -> None:  # pragma: no cover - a column used before prep gave it

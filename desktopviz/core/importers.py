@@ -223,17 +223,14 @@ class _FileImport(HubbleSteps):
         """A batch the store refused: store the records one by one and report the bad ones."""
         pending = dict(counts, imported=0)
         for log, h, where in zip(logs, hashes, wheres, strict=True):
-            if not self.writer.unseen([h])[0]:  # another import stored it meanwhile
-                pending["duplicates"] += 1
-                self.fs.duplicates += 1
-                continue
             try:
+                if not self.writer.unseen([h])[0]:  # stored already (by this batch, or another import)
+                    raise StoredMeanwhile
                 self._write([log], [h], dict(pending, imported=1))
             except StoredMeanwhile:
                 self.writer.forget([h])
                 pending["duplicates"] += 1
                 self.fs.duplicates += 1
-                continue
             except REJECTED as exc:
                 self.writer.forget([h])
                 self.issue(where, f"rejected by the store: {exc}")
