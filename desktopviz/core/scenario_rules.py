@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any
 
 from desktopviz.core.k8s_convert import port_name_error, valid_port_name
 from desktopviz.core.model import EntityRule, Rule, SourceLocation
@@ -312,7 +311,3 @@ def parse_rules(parent: Node, key: str, direction: str, *, is_global: bool = Fal
         child.error(f"at most 1024 {direction} rules")
     rules = (parse_rule(item, direction, is_global=is_global) for item in items)
     return [r for r in rules if r is not None]
-
-
-def has_rules(spec: Any, key: str) -> bool:
-    return isinstance(spec, dict) and isinstance(spec.get(key), list) and len(spec[key]) > 0

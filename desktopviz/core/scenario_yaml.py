@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -373,13 +373,3 @@ class Node:
             return int(_dt.datetime(v.year, v.month, v.day, tzinfo=_dt.UTC).timestamp())
         self.error(f"expected Unix seconds or an ISO date-time, got {describe(v)}")
         return None
-
-
-def field_of(parent: Node, key: str, conv: Callable[[Node], Any], *, required: bool = False) -> Any:
-    """Convert `parent.key` with `conv` (a Node method); report it if required and absent."""
-    child = parent.get(key)
-    if child is None:
-        if required:
-            parent.missing(key)
-        return None
-    return conv(child)
