@@ -30,6 +30,7 @@ from typing import Any
 from desktopviz.core.queries_base import KEY_SUBQUERY, columns_read, table_for
 from desktopviz.core.store import COLUMNS
 from desktopviz.core.store_keys import DATA_COLUMNS, KEY_FIELDS
+from desktopviz.core.store_schema import JSON_SOURCE, KEY_TEXT_JOINS
 
 HINT = "(+key_id IN ("
 _GROUP = f"+{KEY_SUBQUERY}"
@@ -42,12 +43,10 @@ _cache: dict[tuple[Any, ...], int] = {}
 _Best = tuple[str, tuple[Any, ...], int]  # a key test on flow_keys, its parameters, its number of keys
 
 
-_JSON_SOURCE = {"source_labels": "sl.labels", "dest_labels": "dl.labels", "policies": "t.policies"}
+# each key's row with its labels and policies texts, as the flow_logs view joins them
 _KEYS_SQL = (
-    f"SELECT k.id, {', '.join(_JSON_SOURCE.get(n, 'k.' + n) for n in KEY_FIELDS)} FROM flow_keys AS k "
-    "LEFT JOIN label_sets AS sl ON sl.id = k.source_labels_id "
-    "LEFT JOIN label_sets AS dl ON dl.id = k.dest_labels_id LEFT JOIN traces AS t ON t.id = k.trace_id "
-    "WHERE k.id IN "
+    f"SELECT k.id, {', '.join(JSON_SOURCE.get(n, 'k.' + n) for n in KEY_FIELDS)} FROM flow_keys AS k "
+    f"{KEY_TEXT_JOINS} WHERE k.id IN "
 )
 # a COLUMNS row from (flow_data row + its key's row)
 _PICK = itemgetter(

@@ -56,7 +56,9 @@ __all__ = [
     "ID_COLUMN",
     "INDEXES",
     "INT_FIELDS",
+    "JSON_SOURCE",
     "KEY_COLUMNS",
+    "KEY_TEXT_JOINS",
     "ROW_COLUMNS",
     "READ_AS_IS_SCHEMA",
     "ROW_FIELDS",
@@ -108,12 +110,14 @@ def ensure_indexes(conn: sqlite3.Connection) -> list[str]:
 
 
 _VARYING = frozenset(VARYING_FIELDS)
-_JOINS = (
-    "FROM flow_data AS d LEFT JOIN flow_keys AS k ON k.id = d.key_id "
+# a key's labels and policies texts (``flow_keys AS k`` joined with these), as flow_logs reads them
+JSON_SOURCE = {"source_labels": "sl.labels", "dest_labels": "dl.labels", "policies": "t.policies"}
+KEY_TEXT_JOINS = (
     "LEFT JOIN label_sets AS sl ON sl.id = k.source_labels_id "
     "LEFT JOIN label_sets AS dl ON dl.id = k.dest_labels_id "
     "LEFT JOIN traces AS t ON t.id = k.trace_id"
 )
+_JOINS = f"FROM flow_data AS d LEFT JOIN flow_keys AS k ON k.id = d.key_id {KEY_TEXT_JOINS}"
 
 
 def _src(col: str) -> str:
@@ -131,8 +135,7 @@ def _flow_rows_view() -> str:
 
 def _flow_logs_view() -> str:
     cols = ["d.id AS id"]
-    source = {"source_labels": "sl.labels", "dest_labels": "dl.labels", "policies": "t.policies"}
-    cols += [f"{source.get(n) or _src(n)} AS {n}" for n in FIELDS]
+    cols += [f"{JSON_SOURCE.get(n) or _src(n)} AS {n}" for n in FIELDS]
     cols += [f"k.{c} AS {c}" for c in ID_COLUMN.values()]
     cols.append("d.key_id AS key_id")
     return f"CREATE VIEW flow_logs AS SELECT {', '.join(cols)} {_JOINS}"
