@@ -20,6 +20,9 @@ from desktopviz.core.store import connection_of
 
 TRACE_SAMPLE = 5_000  # most recent flow logs whose traces order the tiers
 ENDPOINT_SAMPLE = 50_000  # most recent flow logs read for endpoints seen per policy
+# the newest `?` flow logs, by rowid (with NOT INDEXED on flow_data: otherwise SQLite reads the
+# whole key index for a GROUP BY or DISTINCT over key_id)
+_RECENT_ROWS = "id > (SELECT coalesce(max(id), 0) FROM flow_data) - ?"
 
 
 def trace_policies(conn: Conn) -> list[tuple[str, str]]:
@@ -35,12 +38,11 @@ def trace_policies(conn: Conn) -> list[tuple[str, str]]:
 def tier_rank(conn: Conn, sample: int = TRACE_SAMPLE) -> dict[str, float]:
     """Tier name -> rank (0 = evaluated first) from the order tiers appear in recent traces."""
     c = connection_of(conn)
-    # the traces of the most recent logs, each counted as often as logs carry it (the newest
-    # rows by rowid: NOT INDEXED, or SQLite reads the whole key index for the GROUP BY)
+    # the traces of the most recent logs, each counted as often as logs carry it
     weight = dict(
         c.execute(
             "SELECT k.trace_id, sum(g.n) FROM (SELECT key_id, count(*) AS n FROM flow_data NOT INDEXED "
-            "WHERE id > (SELECT coalesce(max(id), 0) FROM flow_data) - ? GROUP BY key_id) AS g "
+            f"WHERE {_RECENT_ROWS} GROUP BY key_id) AS g "
             "JOIN flow_keys AS k ON k.id = g.key_id WHERE k.trace_id IS NOT NULL GROUP BY k.trace_id",
             (sample,),
         ).fetchall()
@@ -86,7 +88,7 @@ def observed_endpoints(
 ) -> dict[str, dict[str, dict[str, str]]]:
     """Policy trace name -> {endpoint "namespace/name_aggr" -> labels} seen in its recent hits."""
     c = connection_of(conn)
-    where = ["id > (SELECT coalesce(max(id), 0) FROM flow_data) - ?"]
+    where = [_RECENT_ROWS]
     args: list[Any] = [sample]
     if since is not None:
         where.append("start_time >= ?")
@@ -94,8 +96,7 @@ def observed_endpoints(
     if until is not None:
         where.append("start_time < ?")
         args.append(int(until))
-    # the recent logs' keys (few; the newest rows by rowid, NOT INDEXED as in tier_rank),
-    # grouped by trace and endpoints, then each trace's policies
+    # the recent logs' keys (few), grouped by trace and endpoints, then each trace's policies
     sql = (
         "SELECT k.trace_id, k.reporter, k.source_namespace, k.source_name_aggr, k.dest_namespace, "
         "k.dest_name_aggr, max(k.source_labels_id), max(k.dest_labels_id) FROM flow_keys AS k "
