@@ -176,10 +176,6 @@ def test_domain_wildcard_rules(tmp_path: Path, pattern: str) -> None:
 # §1.2 Which network set names an address
 
 
-def sets_cluster(tmp_path: Path, *docs: str) -> World:
-    return load(tmp_path, *docs)
-
-
 def netset(name: str, ns: str | None, nets: list[str], domains: list[str] | None = None) -> str:
     kind = "GlobalNetworkSet" if ns is None else "NetworkSet"
     where = "" if ns is None else f", namespace: {ns}"
@@ -198,7 +194,7 @@ def owner(w: World, ip: str, hint: str | None = "ns1", domain: str | None = None
 def test_own_namespace_set_comes_first(tmp_path: Path) -> None:
     """§1.2: NetworkSets in the workload's own namespace first, then GlobalNetworkSets, then
     NetworkSets in other namespaces (even with a shorter prefix)."""
-    w = sets_cluster(
+    w = load(
         tmp_path,
         netset("mine", "ns1", ["100.64.0.0/16"]),
         netset("glob", None, ["100.64.1.0/24"]),
@@ -211,16 +207,14 @@ def test_own_namespace_set_comes_first(tmp_path: Path) -> None:
 
 def test_longest_prefix_wins_within_a_group(tmp_path: Path) -> None:
     """§1.2: within a group, the longest prefix wins."""
-    w = sets_cluster(
-        tmp_path, netset("wide", None, ["100.64.0.0/10"]), netset("narrow", None, ["100.64.1.0/24"])
-    )
+    w = load(tmp_path, netset("wide", None, ["100.64.0.0/10"]), netset("narrow", None, ["100.64.1.0/24"]))
     assert owner(w, "100.64.1.1") == "-/narrow"
     assert owner(w, "100.65.1.1") == "-/wide"
 
 
 def test_cidr_beats_domain_within_a_group(tmp_path: Path) -> None:
     """§1.2: within a group, CIDR beats domain."""
-    w = sets_cluster(
+    w = load(
         tmp_path,
         netset("by-domain", None, [], ["api.example.com"]),
         netset("by-cidr", None, ["203.0.113.0/24"]),
@@ -231,15 +225,13 @@ def test_cidr_beats_domain_within_a_group(tmp_path: Path) -> None:
 
 def test_remaining_ties_are_alphabetical(tmp_path: Path) -> None:
     """§1.2: remaining ties are broken alphabetically by `namespace/name`."""
-    w = sets_cluster(
-        tmp_path, netset("zeta", "ns2", ["100.64.1.0/24"]), netset("alpha", "ns2", ["100.64.1.0/24"])
-    )
+    w = load(tmp_path, netset("zeta", "ns2", ["100.64.1.0/24"]), netset("alpha", "ns2", ["100.64.1.0/24"]))
     assert owner(w, "100.64.1.1", "ns1") == "ns2/alpha"
 
 
 def test_address_in_no_set_is_a_plain_network(tmp_path: Path) -> None:
     """§1.2: an IP that matches no workload, host endpoint or network set is `net`."""
-    w = sets_cluster(tmp_path, netset("glob", None, ["100.64.1.0/24"]))
+    w = load(tmp_path, netset("glob", None, ["100.64.1.0/24"]))
     assert owner(w, "8.8.8.8") is None
 
 
