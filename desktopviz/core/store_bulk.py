@@ -44,6 +44,7 @@ __all__ = [
     "BulkLoad",
     "bulk_load",
     "kept_during_load",
+    "recorded_indexes",
     "restore_indexes",
     "secondary_indexes",
 ]
@@ -100,7 +101,9 @@ def _has_record_table(conn: sqlite3.Connection) -> bool:
     return row.fetchone() is not None
 
 
-def _recorded(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+def recorded_indexes(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(name, CREATE INDEX statement) of each index a bulk load recorded as dropped (none
+    without the record table), by name."""
     if not _has_record_table(conn):
         return []
     return [(str(n), str(s)) for n, s in conn.execute(f"SELECT name, sql FROM {RECORD_TABLE} ORDER BY name")]
@@ -117,12 +120,12 @@ def restore_indexes(store: FlowStore) -> list[str]:
     if not _has_record_table(c):
         return []
     if store.readonly:
-        if not _recorded(c):
+        if not recorded_indexes(c):
             return []
         raise StoreError(f"{store.path}: indexes to rebuild, but the store is open read-only")
     c.execute("BEGIN IMMEDIATE")
     try:
-        pending = _recorded(c)  # read in the transaction: another import may have restored them
+        pending = recorded_indexes(c)  # read in the transaction: another import may have restored them
         have = _existing(c)
         made = []
         for name, sql in pending:
@@ -147,7 +150,7 @@ def _drop(c: sqlite3.Connection) -> list[tuple[str, str]]:
         c.executemany(f"INSERT OR REPLACE INTO {RECORD_TABLE} (name, sql) VALUES (?, ?)", current)
         for name, _ in current:
             c.execute(f'DROP INDEX "{name}"')
-        recorded = _recorded(c)
+        recorded = recorded_indexes(c)
         c.execute("COMMIT")
     except BaseException:
         rollback(c)

@@ -29,6 +29,7 @@ import sqlite3
 from typing import Any
 
 from desktopviz.core.flowlog import FIELDS, VARYING_FIELDS
+from desktopviz.core.store_bulk import RECORD_TABLE, recorded_indexes
 from desktopviz.core.store_groups import (
     FLOW_GROUP,
     FLOW_SUMS,
@@ -50,7 +51,6 @@ from desktopviz.core.store_schema import (
     ensure_indexes,
 )
 
-RECORD_TABLE = "bulk_dropped_indexes"  # store_bulk's record of dropped indexes
 OLD_TABLES = {1: ("flow_logs", "policy_hits"), 2: ("flow_rows",)}
 OLD_VIEWS = {1: (), 2: ("flow_logs", "policy_hits")}
 BATCH = 20_000
@@ -210,12 +210,7 @@ def convert_rollups(c: sqlite3.Connection) -> None:
 
 def _forget_dropped_indexes(c: sqlite3.Connection, tables: tuple[str, ...]) -> None:
     """Drop the records of indexes a killed bulk load left dropped on tables that go."""
-    has_record = c.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (RECORD_TABLE,)
-    ).fetchone()
-    if not has_record:
-        return
-    for name, sql in c.execute(f"SELECT name, sql FROM {RECORD_TABLE}").fetchall():
-        m = _ON_TABLE.search(str(sql))
+    for name, sql in recorded_indexes(c):
+        m = _ON_TABLE.search(sql)
         if m is None or m.group(1).lower() in tables:
             c.execute(f"DELETE FROM {RECORD_TABLE} WHERE name = ?", (name,))
