@@ -15,34 +15,25 @@ from test_calico_semantics import CLIENT, SERVER, World, gnp, hep, load, np_, ti
 from desktopviz.core.model import ExternalPeer, NetworkSet
 from desktopviz.core.scenario_yaml import ScenarioError
 
-NS1_SET = """
-apiVersion: projectcalico.org/v3
-kind: NetworkSet
-metadata: {name: partners, namespace: ns1, labels: {role: partners}}
-spec:
-  nets: [100.64.1.0/24]
-"""
-NS2_SET = """
-apiVersion: projectcalico.org/v3
-kind: NetworkSet
-metadata: {name: batch-peers, namespace: ns2, labels: {role: partners}}
-spec:
-  nets: [100.64.2.0/24]
-"""
-GLOBAL_SET = """
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkSet
-metadata: {name: cloud, labels: {role: partners}}
-spec:
-  nets: [100.64.3.0/24]
-"""
-DOMAIN_SET = """
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkSet
-metadata: {name: saas, labels: {role: saas}}
-spec:
-  allowedEgressDomains: ['*.saas.example', api.example.com]
-"""
+
+def netset(
+    name: str, ns: str | None, nets: list[str], domains: list[str] | None = None, *, labels: str = ""
+) -> str:
+    """A NetworkSet in `ns` (a GlobalNetworkSet for None); `labels` as YAML flow, e.g. `{role: x}`."""
+    kind = "GlobalNetworkSet" if ns is None else "NetworkSet"
+    where = "" if ns is None else f", namespace: {ns}"
+    if labels:
+        where += f", labels: {labels}"
+    spec = f"  nets: [{', '.join(nets)}]\n" if nets else ""
+    if domains:
+        spec += f"  allowedEgressDomains: [{', '.join(domains)}]\n"
+    return f"apiVersion: projectcalico.org/v3\nkind: {kind}\nmetadata: {{name: {name}{where}}}\nspec:\n{spec}"
+
+
+NS1_SET = netset("partners", "ns1", ["100.64.1.0/24"], labels="{role: partners}")
+NS2_SET = netset("batch-peers", "ns2", ["100.64.2.0/24"], labels="{role: partners}")
+GLOBAL_SET = netset("cloud", None, ["100.64.3.0/24"], labels="{role: partners}")
+DOMAIN_SET = netset("saas", None, [], ["'*.saas.example'", "api.example.com"], labels="{role: saas}")
 IN_NS1 = ExternalPeer(ip="100.64.1.7")
 IN_NS2 = ExternalPeer(ip="100.64.2.7")
 IN_GLOBAL = ExternalPeer(ip="100.64.3.7")
@@ -174,15 +165,6 @@ def test_domain_wildcard_rules(tmp_path: Path, pattern: str) -> None:
 
 # =============================================================================================
 # §1.2 Which network set names an address
-
-
-def netset(name: str, ns: str | None, nets: list[str], domains: list[str] | None = None) -> str:
-    kind = "GlobalNetworkSet" if ns is None else "NetworkSet"
-    where = "" if ns is None else f", namespace: {ns}"
-    spec = f"  nets: [{', '.join(nets)}]\n" if nets else ""
-    if domains:
-        spec += f"  allowedEgressDomains: [{', '.join(domains)}]\n"
-    return f"apiVersion: projectcalico.org/v3\nkind: {kind}\nmetadata: {{name: {name}{where}}}\nspec:\n{spec}"
 
 
 def owner(w: World, ip: str, hint: str | None = "ns1", domain: str | None = None) -> str | None:
