@@ -181,6 +181,11 @@ def _cached(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> int:
     return found
 
 
+def _key_count(conn: sqlite3.Connection) -> int:
+    """The number of flow keys (cached like every estimate: :func:`_cached`)."""
+    return _cached(conn, "SELECT count(*) FROM flow_keys", ())
+
+
 def _narrowest(conn: sqlite3.Connection, where_sql: str, args: Sequence[Any]) -> _Best | None:
     """The hinted key test of a ``WHERE …`` clause on flow_data that matches the fewest keys:
     (its condition on flow_keys, its parameters, the number of keys), or None when the clause
@@ -216,7 +221,7 @@ def _use_key_index(conn: sqlite3.Connection, best: _Best, skip: int) -> bool:
     keys = best[2]
     if not keys:
         return True
-    total = _cached(conn, "SELECT count(*) FROM flow_keys", ())
+    total = _key_count(conn)
     if KEY_US * keys + SORT_US * skip < WALK_US * skip * total / keys:
         return True
     return _rare(conn, best)
@@ -230,7 +235,7 @@ def narrowed(conn: sqlite3.Connection, where_sql: str, args: Sequence[Any], shar
     best = _narrowest(conn, where_sql, args)
     if best is None:
         return None
-    total = _cached(conn, "SELECT count(*) FROM flow_keys", ())
+    total = _key_count(conn)
     return _focus(where_sql, best) if best[2] < share * total or _rare(conn, best) else None
 
 
