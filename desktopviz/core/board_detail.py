@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from desktopviz.core.board import BoardPolicy, packets
+from desktopviz.core.board import BoardPolicy
 from desktopviz.core.policy_text import describe_rule
-from desktopviz.core.queries import Conn, HitMetrics, PolicyMetrics, Traffic, policy_metrics
+from desktopviz.core.queries import Conn, HitMetrics, PolicyMetrics, policy_metrics
 from desktopviz.core.queries_base import data_edges
 from desktopviz.core.store import connection_of
 
@@ -199,17 +199,6 @@ def policy_detail(
     for direction in ("ingress", "egress"):
         detail.rules(direction).sort(key=lambda r: r.index)
     return detail
-
-
-def traffic_summary(t: Traffic) -> dict[str, int]:
-    return {
-        "connections": t.connections,
-        "packets": packets(t),
-        "packets_in": t.packets_in,
-        "packets_out": t.packets_out,
-        "bytes_in": t.bytes_in,
-        "bytes_out": t.bytes_out,
-    }
 
 
 def _quoted(value: str) -> str:
