@@ -48,7 +48,6 @@ SCHEMA_VERSION = 4
 READ_AS_IS_SCHEMA = 3
 APPLICATION = "desktopviz-flowstore"
 
-ROW_FIELDS: tuple[str, ...] = ROW_COLUMNS[1:]
 __all__ = [
     "APPLICATION",
     "BULK_TABLES",
@@ -61,10 +60,8 @@ __all__ = [
     "KEY_TEXT_JOINS",
     "ROW_COLUMNS",
     "READ_AS_IS_SCHEMA",
-    "ROW_FIELDS",
     "SCHEMA_VERSION",
     "TRACE_HIT_COLUMNS",
-    "VIEWS",
     "create_key_tables",
     "create_trace_tables",
     "create_schema",
@@ -76,7 +73,6 @@ __all__ = [
 
 # Tables whose secondary indexes a bulk load drops and rebuilds (but those led by start_time).
 BULK_TABLES = ("flow_data", "trace_hits")
-VIEWS = ("flow_rows", "flow_logs", "policy_hits", "flow_rollup", "hit_rollup")
 
 
 def _ix(table: str, *cols: str, name: str = "") -> tuple[str, str, tuple[str, ...]]:
