@@ -36,6 +36,14 @@ def storefront(storefront_path):
     return load_scenario(storefront_path)
 
 
+def storing_child(qtbot, scenario, tmp_path) -> SimController:
+    """A started controller whose simulation process runs at full speed and has stored logs."""
+    ctl = SimController(scenario, tmp_path / "run.db", speed=MAX_SPEED)
+    ctl.start()
+    qtbot.waitUntil(lambda: ctl.last is not None and ctl.last.total > 0, timeout=20_000)
+    return ctl
+
+
 def test_messages_round_trip_and_a_cut_stream_reads_as_its_end():
     buf = io.BytesIO()
     write_message(buf, ("interval", (1, {"a": [1.5, None]})))
@@ -80,9 +88,7 @@ def test_the_real_simulator_runs_in_a_child_and_obeys_commands(qtbot, storefront
 
 
 def test_a_child_that_dies_is_a_failure_and_the_stored_logs_stay(qtbot, storefront, tmp_path):
-    ctl = SimController(storefront, tmp_path / "run.db", speed=MAX_SPEED)
-    ctl.start()
-    qtbot.waitUntil(lambda: ctl.last is not None and ctl.last.total > 0, timeout=20_000)
+    ctl = storing_child(qtbot, storefront, tmp_path)
     with qtbot.waitSignal(ctl.failed, timeout=10_000) as failed:
         os.kill(ctl._worker.pid, signal.SIGKILL)
     assert "ended unexpectedly" in failed.args[0]
@@ -97,9 +103,7 @@ def test_a_child_that_dies_is_a_failure_and_the_stored_logs_stay(qtbot, storefro
 def test_a_child_that_dies_leaves_the_speed_it_last_ran_at(qtbot, storefront, tmp_path):
     """After the failure the toolbar shows the run paused at the speed it had, not the speed
     it started at."""
-    ctl = SimController(storefront, tmp_path / "run.db", speed=MAX_SPEED)
-    ctl.start()
-    qtbot.waitUntil(lambda: ctl.last is not None and ctl.last.total > 0, timeout=20_000)
+    ctl = storing_child(qtbot, storefront, tmp_path)
     with qtbot.waitSignal(ctl.state_changed, check_params_cb=lambda r, s: s == 60.0, timeout=10_000):
         ctl.set_speed(60.0)
     with qtbot.waitSignal(ctl.state_changed, check_params_cb=lambda r, s: not r, timeout=10_000) as state:
@@ -113,9 +117,7 @@ def test_a_child_that_dies_leaves_the_speed_it_last_ran_at(qtbot, storefront, tm
 def test_the_child_stops_cleanly_when_the_gui_goes_away(qtbot, storefront, tmp_path):
     """The command pipe's end (the GUI process gone) is a stop: the child writes the last
     interval, closes the database and exits."""
-    ctl = SimController(storefront, tmp_path / "run.db", speed=MAX_SPEED)
-    ctl.start()
-    qtbot.waitUntil(lambda: ctl.last is not None and ctl.last.total > 0, timeout=20_000)
+    ctl = storing_child(qtbot, storefront, tmp_path)
     with qtbot.waitSignal(ctl.stopped, timeout=20_000) as stopped:
         ctl._worker.commands.close()
     final = stopped.args[0]
@@ -138,9 +140,7 @@ def test_the_thread_is_used_when_asked_or_when_parts_are_injected(
 def test_closing_ends_a_child_that_does_not_answer(qtbot, storefront, tmp_path):
     """A hung simulation process does not hang the window's close: after the wait it is
     ended, and the run's database keeps what it had committed."""
-    ctl = SimController(storefront, tmp_path / "run.db", speed=MAX_SPEED)
-    ctl.start()
-    qtbot.waitUntil(lambda: ctl.last is not None and ctl.last.total > 0, timeout=20_000)
+    ctl = storing_child(qtbot, storefront, tmp_path)
     seen = ctl.last.total
     os.kill(ctl._worker.pid, signal.SIGSTOP)  # alive, but deaf
     final = ctl.shutdown(timeout_ms=500)
