@@ -14,12 +14,9 @@ from desktopviz.core.policy_edit_yaml import document_of, tier_document
 
 def tiers_in_order(state: PolicySetState) -> list[Tier]:
     """The set's tiers and the built-in ones its policies use (calico.md §2.1), in order."""
-    tiers = dict(state.tiers)
-    for p in state.policies.values():
-        builtin = builtin_tier(p.tier) if p.tier not in tiers else None
-        if builtin is not None:
-            tiers[p.tier] = builtin
-    return sorted(tiers.values(), key=tier_sort_key)
+    used = {p.tier for p in state.policies.values()}
+    builtin = {name: builtin_tier(name) for name in BUILTIN_TIERS if name in used}
+    return sorted({**builtin, **state.tiers}.values(), key=tier_sort_key)  # type: ignore[arg-type]
 
 
 def export_documents(state: PolicySetState, keys: Iterable[str] | None = None) -> list[dict[str, Any]]:
@@ -29,6 +26,7 @@ def export_documents(state: PolicySetState, keys: Iterable[str] | None = None) -
     docs: list[dict[str, Any]] = []
     tiers_used = {p.tier for k, p in state.policies.items() if wanted is None or k in wanted}
     ordered = tiers_in_order(state)
+    placed = {t.name for t in ordered}
     for tier in ordered:
         if tier.name not in BUILTIN_TIERS and (wanted is None or tier.name in tiers_used):
             docs.append(tier_document(tier))
@@ -37,8 +35,8 @@ def export_documents(state: PolicySetState, keys: Iterable[str] | None = None) -
         for p in sequence(policies, tier.name):
             if wanted is None or p.key in wanted:
                 docs.append(document_of(p))
-    for p in sorted(policies, key=policy_sort_key):  # tiers not defined
-        if p.tier not in state.tiers and not builtin_tier(p.tier) and (wanted is None or p.key in wanted):
+    for p in sorted(policies, key=policy_sort_key):  # tiers neither defined nor built in
+        if p.tier not in placed and (wanted is None or p.key in wanted):
             docs.append(document_of(p))
     return docs
 
