@@ -44,7 +44,7 @@ from desktopviz.core.filterlang_ast import (
     parse_time,
     resolve_field,
 )
-from desktopviz.core.queries_base import KEY_SET, KEY_SUBQUERY
+from desktopviz.core.queries_base import KEY_SET, key_test
 
 _CMP = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _MEMBER_OPS = ("=", "!=", "in", "contains", "exists")
@@ -125,7 +125,7 @@ class _Compiler:
     def node(self, n: Node, positive: bool, top: bool = False) -> str:
         """``top``: no ``not`` above this node (a key test may become a key-id subquery)."""
         if top and self.is_key(n):
-            return self.keyed(self.node(n, positive))
+            return key_test(self.node(n, positive))
         if isinstance(n, Not):
             return f"NOT ({self.node(n.node, not positive)})"
         if isinstance(n, Or):
@@ -133,10 +133,6 @@ class _Compiler:
         if isinstance(n, And):
             return self.conj(n.nodes, positive, top)
         return self.test(n, positive)
-
-    @staticmethod
-    def keyed(condition: str) -> str:
-        return f"({ID_HINT}{KEY_SUBQUERY}{condition}))"
 
     def is_key(self, n: Node) -> bool:
         """Whether a node reads key columns only (flow_keys has them all)."""
@@ -154,7 +150,7 @@ class _Compiler:
         if keys:  # some but not all (node() takes an all-key group whole): one key subquery
             inner = self.conj(tuple(keys), True) if len(keys) > 1 else self.node(keys[0], True)
             rest = [self.node(c, positive, top) for c in nodes if not self.is_key(c)]
-            return "(" + " AND ".join([self.keyed(inner), *rest]) + ")"
+            return "(" + " AND ".join([key_test(inner), *rest]) + ")"
         groups: list[str] = []
         hits: list[tuple[Test, FieldSpec]] = []
         for c in nodes:

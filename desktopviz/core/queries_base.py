@@ -93,6 +93,13 @@ def table_for(where_sql: str | None) -> str:
     return "flow_data" if cols <= DATA_SET else "flow_rows"
 
 
+def key_test(condition: str, hint: bool = True) -> str:
+    """``condition`` (on flow_keys) as a test of a log's key id, in the one form
+    :func:`desktopviz.core.queries_pages.key_groups` finds again; ``hint``: written
+    ``+key_id`` (walk the time index, testing the key id in it)."""
+    return f"({'+' if hint else ''}{KEY_SUBQUERY}{condition}))"
+
+
 def keyed(where_sql: str, *, hint: bool = False) -> str:
     """A hand-written condition that reads key columns only, as a test of the key id (the
     condition runs on the few thousand keys, the logs are found by key id); anything else
@@ -103,7 +110,7 @@ def keyed(where_sql: str, *, hint: bool = False) -> str:
     cols = columns_read(where_sql)
     if not cols or not cols <= KEY_SET or "select" in where_sql.lower():
         return where_sql
-    return f"({'+' if hint else ''}{KEY_SUBQUERY}({where_sql})))"
+    return key_test(f"({where_sql})", hint)
 
 
 class QueryError(ValueError):

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any
 
-from desktopviz.core.queries_base import KEY_SUBQUERY, columns_read, table_for
+from desktopviz.core.queries_base import KEY_SUBQUERY, columns_read, key_test, table_for
 from desktopviz.core.store import COLUMNS
 from desktopviz.core.store_keys import DATA_COLUMNS, KEY_FIELDS
 from desktopviz.core.store_schema import JSON_SOURCE, KEY_TEXT_JOINS
@@ -300,7 +300,7 @@ def key_sorted_ids(
         if not conn.execute(f"SELECT 1 FROM flow_keys WHERE {keys_cond} LIMIT 1", vargs).fetchone():
             continue  # no key of this value passes the filter's key tests
         cond = f"({where_sql}) AND " if where_sql.strip() else ""
-        cond += f"{HINT}SELECT id FROM flow_keys WHERE {keys_cond})){bound[0]}"
+        cond += f"{key_test(keys_cond)}{bound[0]}"
         cargs = (*args, *vargs, *bound[1])
         bound = ("", ())
         clause, relation = f"WHERE {cond}", table_for(cond)
