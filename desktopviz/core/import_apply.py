@@ -13,11 +13,11 @@ through ``FlowStore.groups`` likewise, remembering them for the next batches.
 A batch whose records are all new (:meth:`KeyedWriter.all_new`: no digest stored, none twice)
 is written in one transaction, exactly as :meth:`import_db.ImportWriter.write` would store
 its rows: one ``executemany`` of eleven values a record (id, the store's key id, the nine
-varying integers) into ``flow_data``, the digests (:func:`import_db.record_digests`), the
-rollup rows of every level made from the reader's finest sums by the store's
-:func:`~desktopviz.core.store_rollup.rollup_rows` (rows of integers: level, bucket, group
-id, sums; the reader's sums per local flow are re-keyed by group id once per batch), and the
-file's counts. Anything else (a
+varying integers) into ``flow_data``, the digests (:func:`import_db.record_digest_groups`),
+the rollup rows: the batch's sums (:func:`import_keyed.keyed_sums`, per hour and local flow
+or group, re-keyed by group id once per batch) made into the rows of every stored level by
+the store's :func:`~desktopviz.core.store_rollup.level_rows` (rows of integers: level,
+bucket, group id, sums) and the 5-minute series rows, and the file's counts. Anything else (a
 duplicate, a trace the store refuses, a value SQLite cannot take) goes through the store's
 own insert with :meth:`KeyedBatch.rows` (the caller does that when :meth:`KeyedWriter.take`
 says no). A rolled-back batch may have inserted label sets, traces and keys that are gone
@@ -38,14 +38,13 @@ from desktopviz.core.store import StoreError
 from desktopviz.core.store_ingest import label_set_id, trace_id
 from desktopviz.core.store_keys import DATA_INSERT, KEY_COLUMNS, rollback
 from desktopviz.core.store_rollup import (
-    FLOW_KEY,
     Hit,
     HitKeys,
     HitMemo,
     IntFlows,
     execute_rollups,
+    level_rows,
     merge_flow,
-    rollup_rows,
 )
 
 __all__ = ["REJECTED", "KeyedWriter"]
@@ -53,7 +52,6 @@ __all__ = ["REJECTED", "KeyedWriter"]
 # What a batch insert can raise for one bad record (the batch is rolled back and retried record by record).
 REJECTED = (StoreError, OverflowError, UnicodeEncodeError, sqlite3.Error)
 
-_FACTION, _FREPORTER = FLOW_KEY.index("action"), FLOW_KEY.index("reporter")
 # the reader's key values are the store's flow_keys columns, in their order, once ids are mapped
 assert len(KEY_COLUMNS) == len(KEY_FIELDS)
 assert (KEY_COLUMNS[_KSL], KEY_COLUMNS[_KDL], KEY_COLUMNS[_KPOL]) == (
@@ -84,7 +82,6 @@ class KeyedWriter:
         self._tid: dict[Any, Any] = {None: None}
         self._kid: dict[int, int] = {}  # local key id -> the store's flow_keys id
         self._flow: dict[int, int] = {}  # flow id -> the store's flow_groups id
-        self._series: dict[int, tuple[Any, Any]] = {}  # flow_groups id -> (action, reporter)
         self._hit_memo: HitMemo = {}  # reporter -> hit key -> the store's hit_groups id
 
     def accept(self, b: KeyedBatch) -> None:
@@ -149,7 +146,6 @@ class KeyedWriter:
         self._tid = {None: None}
         self._kid = {}
         self._flow = {}
-        self._series = {}
         self._hit_memo = {}
 
     def rows(self, b: KeyedBatch) -> list[tuple[Any, ...]]:
@@ -216,12 +212,9 @@ class KeyedWriter:
         new = [f for f in b.flows_used if f not in flow]
         if new:
             group_id = self.writer.store.groups.flows.id_of
-            series = self._series
             for f in new:
                 fk = self.flow_values[f]
-                gid = flow[f] = group_id((*fk[:-2], lid[fk[-2]], lid[fk[-1]]))
-                if gid not in series:
-                    series[gid] = (fk[_FACTION], fk[_FREPORTER])
+                flow[f] = group_id((*fk[:-2], lid[fk[-2]], lid[fk[-1]]))
 
     def _insert(self, b: KeyedBatch) -> None:
         """The batch's rows, digests and rollups (the caller holds the transaction)."""
@@ -247,10 +240,7 @@ class KeyedWriter:
                 merge_flow(had, acc)
         groups = {(t, *group[g]): acc for (t, g), acc in local_groups.items()}
         hit_ids = self.writer.store.groups.hits
-        # the sums are per hour (the finest stored level): rollup_rows' flow and hit rows are
-        # those of 5-minute sums; its series rows would be per hour, so the reader's per
-        # 5 minutes are written instead
-        frows, hrows, _ = rollup_rows(
-            flows, self._series, groups, self._trace_hids, self._hit_keys, hit_ids, self._hit_memo
-        )
+        # the flow and group sums are per hour, the finest stored level; series_rollup's
+        # rows come from keyed_sums' 5-minute series sums
+        frows, hrows = level_rows(flows, groups, self._trace_hids, self._hit_keys, hit_ids, self._hit_memo)
         execute_rollups(c, frows, hrows, [(*k, *v) for k, v in series.items()])

@@ -42,8 +42,10 @@ __all__ = [
     "add_sums",
     "execute_rollups",
     "flow_group_sums",
+    "level_rows",
     "merge_flow",
     "rollup_rows",
+    "series_rows",
     "sum_logs",
     "write_rollups",
 ]
@@ -332,7 +334,13 @@ def rollup_rows(
     (``series_of``: each group's action and reporter), ``groups`` per (5 minutes, reporter,
     trace); hit group ids from ``hit_ids`` (the connection's hit-group index) through
     ``hit_memo``."""
-    frows: list[tuple[Any, ...]] = []
+    frows, hrows = level_rows(flows, groups, trace_hids, hit_keys, hit_ids, hit_memo)
+    return frows, hrows, series_rows(flows, series_of)
+
+
+def series_rows(flows: IntFlows, series_of: dict[int, tuple[Any, Any]]) -> list[tuple[Any, ...]]:
+    """series_rollup rows (bucket, action, reporter, logs, num_flows, bytes) of flow sums per
+    (5 minutes, flow group id); ``series_of``: each group's action and reporter."""
     series: dict[tuple[Any, ...], list[int]] = {}
     for key, acc in flows.items():
         sk = (key[0], *series_of[key[1]])  # bucket, action, reporter
@@ -343,6 +351,21 @@ def rollup_rows(
             sv[0] += acc[0]
             sv[1] += acc[1]
             sv[2] += acc[4] + acc[5]
+    return [(*k, *v) for k, v in series.items()]
+
+
+def level_rows(
+    flows: IntFlows,
+    groups: Groups,
+    trace_hids: dict[Any, tuple[int, ...]],
+    hit_keys: HitKeys,
+    hit_ids: Any,
+    hit_memo: HitMemo,
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The flow_sums and hit_sums rows of every stored level for sums per (bucket, flow group
+    id) and per (bucket, reporter, trace) of a finer bucket, or of the finest stored level
+    itself (summing a level into itself changes nothing)."""
+    frows: list[tuple[Any, ...]] = []
     # each stored level summed from the level below it (hours from the 5-minute sums, days
     # from hours: a level's buckets are whole buckets of the one below)
     prev: IntFlows = flows
@@ -376,5 +399,4 @@ def rollup_rows(
                 t[5] += g[5]
         _spread(hsums, level, lg, trace_hids)
         gprev = lg
-    hrows = _hit_rows(hsums, hit_keys, hit_ids, hit_memo)
-    return frows, hrows, [(*k, *v) for k, v in series.items()]
+    return frows, _hit_rows(hsums, hit_keys, hit_ids, hit_memo)
