@@ -98,7 +98,9 @@ def test_version_2_is_the_key_digest_then_the_packed_ints() -> None:
     want = hashlib.blake2b(key_digest(key_of(tuple(odd))) + tail, digest_size=16).digest()
     assert row_hash_v2(tuple(odd)) == want
     assert row_hasher(1) is row_hash_v1 and row_hasher(2) is row_hash_v2
-    with pytest.raises(ValueError, match="unknown import digest version 3"):
+    with pytest.raises(ValueError, match="unknown import digest version 4"):
+        row_hasher(4)
+    with pytest.raises(ValueError, match="needs the store's secret"):
         row_hasher(3)
 
 
