@@ -185,11 +185,11 @@ def test_a_store_imported_into_before_without_digests_of_its_own_gets_version_2(
 def test_a_digest_version_this_code_does_not_know_is_refused(tmp_path: Path) -> None:
     db = tmp_path / "future.sqlite"
     with FlowStore(db) as store:
-        store.set_meta(DIGEST_VERSION_META, "3")
-    with pytest.raises(StoreError, match="import digests of version '3'"):
+        store.set_meta(DIGEST_VERSION_META, "4")
+    with pytest.raises(StoreError, match="import digests of version '4'"):
         import_files([DATA / "calico_v5.jsonl"], db)
     with FlowStore(db, readonly=True) as store:
-        assert store.count() == 0 and store.get_meta(DIGEST_VERSION_META) == "3"
+        assert store.count() == 0 and store.get_meta(DIGEST_VERSION_META) == "4"
         assert not store.conn.execute("SELECT * FROM imports").fetchall()  # no file recorded as running
 
 
