@@ -32,8 +32,18 @@ from operator import attrgetter
 from typing import Any
 
 from desktopviz.core.flowlog import FIELDS, FlowLog
-from desktopviz.core.import_digest import DIGEST_SIZE, DIGEST_VERSION, VERSIONS, pack_digests, row_hasher
-from desktopviz.core.store import FlowStore, StoreError
+from desktopviz.core.import_digest import (
+    DIGEST_SIZE,
+    DIGEST_VERSION,
+    KEYED_VERSIONS,
+    SECRET_SIZE,
+    VERSIONS,
+    new_secret,
+    pack_digests,
+    row_hasher,
+    unpack_digests,
+)
+from desktopviz.core.store import FlowStore, StoreError, connection_of
 
 _fields = attrgetter(*FIELDS)
 Record = Any  # a FlowLog, or anything with its field attributes (import_fast.Row)
@@ -52,14 +62,20 @@ _DIGESTS_SQL = (
     f"{DIGEST_SIZE}) FROM i"
 )
 _DIGEST_SQL = "INSERT OR IGNORE INTO import_digests (start_time, hash) VALUES (?, ?)"
+_SET_SQL = "INSERT INTO import_digest_sets (start_time, digests) VALUES (?, ?)"
+SET_VERSIONS = frozenset({3})  # digest versions whose stores keep a write's digests as sets
+_SETS_OF_SQL = "SELECT digests FROM import_digest_sets WHERE start_time = ?"
+_ANY_ROW_SQL = "SELECT 1 FROM import_digests WHERE start_time = ? LIMIT 1"
+Groups = Sequence[tuple[int, bytes | list[bytes]]]  # (start time, digests in pack_digests' form)
 
 
-def record_hash(log: FlowLog, version: int = 1) -> bytes:
+def record_hash(log: FlowLog, version: int = 1, secret: bytes | None = None) -> bytes:
     """Digest of a normalised record's content (the same record from flows.log or from an
     Elasticsearch export gives the same digest). marshal version 0 writes values by content
     only (no references, no interning flags), so equal records give equal bytes. ``version``:
-    the digest version (:mod:`~desktopviz.core.import_digest`)."""
-    return row_hasher(version)(_fields(log))
+    the digest version (:mod:`~desktopviz.core.import_digest`), ``secret`` the store's for a
+    keyed one (:func:`digest_secret`)."""
+    return row_hasher(version, secret)(_fields(log))
 
 
 def event_hash(obj: Any) -> bytes:
@@ -73,9 +89,9 @@ def seen_key(start: Any, digest: bytes) -> Key:
     return (start if type(start) is int and -_INT64 <= start < _INT64 else 0, digest)
 
 
-def record_digests(c: sqlite3.Connection, keys: Sequence[Key]) -> None:
-    """Record (start time, digest) keys, sorted, in that order (the caller holds the
-    transaction): the digests of each start time in one statement."""
+def group_keys(keys: Sequence[Key]) -> list[tuple[int, bytes | list[bytes]]]:
+    """Sorted (start time, digest) keys as (start time, digests in
+    :func:`~desktopviz.core.import_digest.pack_digests`' form) groups."""
     groups = []
     n = len(keys)
     lo = 0
@@ -84,18 +100,65 @@ def record_digests(c: sqlite3.Connection, keys: Sequence[Key]) -> None:
         hi = bisect_right(keys, (start, _AFTER), lo)
         groups.append((start, pack_digests([h for _, h in keys[lo:hi]])))
         lo = hi
-    record_digest_groups(c, groups)
+    return groups
 
 
-def record_digest_groups(c: sqlite3.Connection, by_start: Sequence[tuple[int, bytes | list[bytes]]]) -> None:
-    """Record each start time's digests (the caller holds the transaction), in
-    :func:`~desktopviz.core.import_digest.pack_digests`' form: a blob in one statement per
-    start time, else (a digest of another size: none the importer makes) one by one."""
+def record_digests(c: sqlite3.Connection, keys: Sequence[Key]) -> None:
+    """Record (start time, digest) keys, sorted, in that order as ``import_digests`` rows (the
+    caller holds the transaction): the digests of each start time in one statement."""
+    record_digest_groups(c, group_keys(keys))
+
+
+def record_digest_groups(c: sqlite3.Connection, by_start: Groups) -> None:
+    """Record each start time's digests as ``import_digests`` rows (the caller holds the
+    transaction), in :func:`~desktopviz.core.import_digest.pack_digests`' form: a blob in one
+    statement per start time, else (a digest of another size: none the importer makes) one by
+    one. (A version-3 store's writer calls :meth:`ImportWriter.record_groups`.)"""
     for start, digests in by_start:
         if type(digests) is bytes:
             c.execute(_DIGESTS_SQL, (start, len(digests) // DIGEST_SIZE, digests))
         else:
             c.executemany(_DIGEST_SQL, [(start, h) for h in digests])
+
+
+def record_digest_sets(c: sqlite3.Connection, by_start: Groups) -> None:
+    """Record each start time's digests as one ``import_digest_sets`` row (the caller holds
+    the transaction; digests sorted within a start time), except start time 0 (Hubble events,
+    all keyed there: a set would grow without end and be loaded whole by every look-up) and
+    digests not in blob form, which go to ``import_digests`` rows."""
+    rows = []
+    rest = []
+    for start, digests in by_start:
+        if start != 0 and type(digests) is bytes:
+            if digests:
+                rows.append((start, digests))
+        else:
+            rest.append((start, digests))
+    if rows:
+        c.executemany(_SET_SQL, rows)
+    if rest:
+        record_digest_groups(c, rest)
+
+
+def stored_digests(conn: FlowStore | sqlite3.Connection) -> set[Key]:
+    """Every (start time, digest) the store holds, ``import_digests`` rows and
+    ``import_digest_sets`` together (not ``import_seen``: no start time): for tests and
+    diagnostics."""
+    c = connection_of(conn)
+    out: set[Key] = set()
+    if _has_table(c, "import_digests"):
+        out.update((r[0], r[1]) for r in c.execute("SELECT start_time, hash FROM import_digests"))
+    if _has_table(c, "import_digest_sets"):
+        for start, blob in c.execute("SELECT start_time, digests FROM import_digest_sets"):
+            out.update((start, h) for h in unpack_digests(blob))
+    return out
+
+
+def _has_table(c: sqlite3.Connection, name: str) -> bool:
+    return (
+        c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+        is not None
+    )
 
 
 def _now() -> str:
@@ -117,16 +180,40 @@ def ensure_tables(store: FlowStore) -> None:
         "imported INTEGER NOT NULL DEFAULT 0, duplicates INTEGER NOT NULL DEFAULT 0, "
         "skipped INTEGER NOT NULL DEFAULT 0)"
     )
+    c.execute(
+        "CREATE TABLE IF NOT EXISTS import_digest_sets (start_time INTEGER NOT NULL, digests BLOB NOT NULL)"
+    )
+    c.execute("CREATE INDEX IF NOT EXISTS ix_import_digest_sets_time ON import_digest_sets (start_time)")
 
 
 DIGEST_VERSION_META = "import_digest_version"
+DIGEST_SECRET_META = "import_digest_secret"  # hex, for a version in KEYED_VERSIONS
 
 
 def digest_version(store: FlowStore) -> int:
     """The digest version of the store's import digests (:mod:`~desktopviz.core.import_digest`),
-    recorded in its meta the first time: 1 when it holds digests written before the version was
-    recorded (or says 1 and still holds digests), else :data:`DIGEST_VERSION`. Call after
-    :func:`ensure_tables`; StoreError for a version this code does not know."""
+    recorded in its meta: the recorded one while the store holds any digest (rows, sets or
+    ``import_seen``), 1 when it holds digests written before the version was recorded, else
+    (no digest) :data:`DIGEST_VERSION`. Recording a keyed version (3) also records a new
+    secret (:func:`digest_secret`). Decided in one write transaction, so two imports opening
+    a new store at once agree. Call after :func:`ensure_tables`; StoreError for a version
+    this code does not know."""
+    c = store.conn
+    own = not store.readonly and not c.in_transaction
+    if own:
+        c.execute("BEGIN IMMEDIATE")
+    try:
+        version = _decide_version(store)
+        if own:
+            c.execute("COMMIT")
+    except BaseException:
+        if own and c.in_transaction:
+            c.execute("ROLLBACK")
+        raise
+    return version
+
+
+def _decide_version(store: FlowStore) -> int:
     c = store.conn
     recorded = store.get_meta(DIGEST_VERSION_META)
     if recorded is not None:
@@ -139,16 +226,42 @@ def digest_version(store: FlowStore) -> int:
                 f"{store.path}: import digests of version {recorded!r}, written by a newer desktopviz "
                 f"(this one knows versions {', '.join(map(str, VERSIONS))})"
             )
-        if version == DIGEST_VERSION:
-            return version
     held = any(
-        c.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() is not None
-        for t in ("import_digests", "import_seen")
+        _has_table(c, t) and c.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() is not None
+        for t in ("import_digests", "import_seen", "import_digest_sets")
     )
-    version = 1 if held else DIGEST_VERSION
+    if held:
+        version = 1 if recorded is None else version
+    else:
+        version = DIGEST_VERSION
     if recorded != str(version) and not store.readonly:
+        if version in KEYED_VERSIONS:  # none of its digests exist yet: a new secret
+            store.set_meta(DIGEST_SECRET_META, new_secret().hex())
         store.set_meta(DIGEST_VERSION_META, version)
     return version
+
+
+def digest_secret(store: FlowStore, version: int | None = None) -> bytes | None:
+    """The store's secret for keyed digests (:class:`~desktopviz.core.import_digest.DigesterV3`),
+    None for an unkeyed version. ``version``: the store's :func:`digest_version` (found if not
+    given). StoreError when a keyed store's secret is missing or damaged."""
+    if version is None:
+        version = digest_version(store)
+    if version not in KEYED_VERSIONS:
+        return None
+    text = store.get_meta(DIGEST_SECRET_META)
+    try:
+        secret = bytes.fromhex(text) if text is not None else b""
+    except ValueError:
+        secret = b""
+    if len(secret) != SECRET_SIZE:
+        state = "missing" if text is None else "damaged"
+        raise StoreError(
+            f"{store.path}: import digests of version {version} need the secret in meta "
+            f"{DIGEST_SECRET_META!r}, which is {state} ({SECRET_SIZE} bytes of hex expected): "
+            "what was imported into this store cannot be recognised"
+        )
+    return secret
 
 
 def import_history(store: FlowStore) -> list[dict[str, Any]]:
@@ -172,9 +285,11 @@ class ImportWriter:
     def __init__(self, store: FlowStore, path: str, fmt: str) -> None:
         self.store = store
         ensure_tables(store)
-        self.digest_version = digest_version(
-            store
-        )  # of the digests to look up and write (refused: nothing written)
+        # of the digests to look up and write, and the store's secret for a keyed version
+        # (refused: nothing written)
+        self.digest_version = digest_version(store)
+        self.secret = digest_secret(store, self.digest_version)
+        self._sets = self.digest_version in SET_VERSIONS  # digests kept as sets (and rows)
         cur = store.conn.execute(
             "INSERT INTO imports (path, format, started_at, status) VALUES (?, ?, ?, 'running')",
             (path, fmt, _now()),
@@ -209,14 +324,19 @@ class ImportWriter:
         """The (start time, digest) keys of ``groups`` ((start time, its digests) each) that
         the store holds digests of, this version's or an earlier one's. A start time with no
         digest stored at all needs no look-up of its digests (in a file read in time order,
-        only a batch's first one or two have any)."""
+        only a batch's first one or two have any); one with digest sets has its sets loaded
+        and intersected."""
         c = self.store.conn
         found: set[Key] = set()
         groups = list(groups)
         for start, hs in groups:
-            if not c.execute(
-                "SELECT 1 FROM import_digests WHERE start_time = ? LIMIT 1", (start,)
-            ).fetchone():
+            if self._sets:
+                held: set[bytes] = set()
+                for (blob,) in c.execute(_SETS_OF_SQL, (start,)):
+                    held.update([blob[i : i + DIGEST_SIZE] for i in range(0, len(blob), DIGEST_SIZE)])
+                if held:
+                    found.update((start, h) for h in held.intersection(hs))
+            if not c.execute(_ANY_ROW_SQL, (start,)).fetchone():
                 continue
             for i in range(0, len(hs), CHUNK):
                 part = hs[i : i + CHUNK]
@@ -232,6 +352,16 @@ class ImportWriter:
             found.update((start, h) for start, group in groups for h in group if h in old)
         return found
 
+    def record_groups(self, by_start: Groups) -> None:
+        """Record each start time's digests ((start time, digests in
+        :func:`~desktopviz.core.import_digest.pack_digests`' form, sorted) pairs) in the
+        store's form for its version: ``import_digest_sets`` (:func:`record_digest_sets`) in
+        a version-3 store, else ``import_digests`` rows. The caller holds the transaction."""
+        if self._sets:
+            record_digest_sets(self.store.conn, by_start)
+        else:
+            record_digest_groups(self.store.conn, by_start)
+
     def _rows(self, logs: Iterable[Record], keys: Sequence[Key]) -> Iterator[Record]:
         # Runs inside FlowStore.insert's transaction (BEGIN IMMEDIATE: no other import
         # writes meanwhile): digests another import stored since unseen() said they were new
@@ -241,7 +371,7 @@ class ImportWriter:
         yield from logs
         # Runs inside FlowStore.insert's transaction, after the last log was consumed.
         c = self.store.conn
-        record_digests(c, sorted(keys))
+        self.record_groups(group_keys(sorted(keys)))
         c.execute(COUNTS_SQL, (*(self.counts[k] for k in COUNT_COLUMNS), self.import_id))
 
     def write(self, logs: Sequence[Record], hashes: Sequence[Key], counts: dict[str, int]) -> None:

@@ -15,8 +15,8 @@ from import_lines import BASE, DATA, LINES
 
 from desktopviz.core import import_fast, import_lines
 from desktopviz.core.import_calico import flowlog_from_calico
-from desktopviz.core.import_db import _fields, record_hash
-from desktopviz.core.import_digest import row_hash_v2
+from desktopviz.core.import_db import _fields, digest_secret, digest_version, record_hash, stored_digests
+from desktopviz.core.import_digest import DIGEST_VERSION, row_hash_v2
 from desktopviz.core.importers import import_files
 from desktopviz.core.store import FlowStore
 
@@ -125,16 +125,19 @@ def _stdlib_loads(raw: bytes) -> Any:
 
 
 def test_a_file_imported_by_the_general_path_is_recognised(tmp_path: Path) -> None:
-    """The digests are the general path's (version 2 in a new store): importing after them
+    """The digests are the general path's (of a new store's version): importing after them
     finds only duplicates."""
     path = DATA / "calico_v5.jsonl"
     db = tmp_path / "c.sqlite"
     first = import_files([path], db)
     with FlowStore(db, readonly=True) as store:
-        seen = {tuple(r) for r in store.conn.execute("SELECT start_time, hash FROM import_digests")}
+        seen = stored_digests(store)
+        version = digest_version(store)
+        secret = digest_secret(store, version)
+    assert version == DIGEST_VERSION
     docs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     logs = [flowlog_from_calico(d) for d in docs]
-    assert seen == {(log.start_time, record_hash(log, 2)) for log in logs}
+    assert seen == {(log.start_time, record_hash(log, version, secret)) for log in logs}
     again = import_files([path], db)
     assert again.total("duplicates") == first.total("imported") and again.total("imported") == 0
 
@@ -149,7 +152,8 @@ def test_records_imported_by_the_previous_version_are_recognised(tmp_path: Path)
         c = store.conn
         c.executemany("INSERT INTO import_seen (hash) VALUES (?)", [(record_hash(log),) for log in logs])
         c.execute("DROP TABLE import_digests")
-        c.execute("DELETE FROM meta WHERE key = 'import_digest_version'")
+        c.execute("DROP TABLE import_digest_sets")
+        c.execute("DELETE FROM meta WHERE key IN ('import_digest_version', 'import_digest_secret')")
     other = tmp_path / "more.jsonl"
     lines = path.read_text().splitlines()
     other.write_text("\n".join([*lines, json.dumps(dict(BASE, dest_port=1))]) + "\n")
