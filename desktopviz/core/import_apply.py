@@ -27,10 +27,12 @@ with it: the writer then forgets every id it mapped (and the store's key and gro
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from desktopviz.core.import_db import COUNT_COLUMNS, COUNTS_SQL, ImportWriter, record_digest_groups
-from desktopviz.core.import_digest import unpack_digests
+from desktopviz.core.import_complete import DigestCompleter
+from desktopviz.core.import_db import COUNT_COLUMNS, COUNTS_SQL, ImportWriter
+from desktopviz.core.import_digest import DIGEST_SIZE, unpack_digests
 from desktopviz.core.import_keyed import _KDL, _KPOL, _KSL, KEY_FIELDS, KeyedBatch, keyed_sums
 from desktopviz.core.import_summary import FileSummary, ImportSummary
 from desktopviz.core.import_worker import Handover
@@ -61,6 +63,30 @@ assert (KEY_COLUMNS[_KSL], KEY_COLUMNS[_KDL], KEY_COLUMNS[_KPOL]) == (
 )
 
 
+class LazyDigests(Sequence[bytes]):
+    """A start time's digests in :func:`pack_digests`' form, cut into a list only when read
+    (:meth:`ImportWriter.stored` reads none for a start time the store holds no digest of:
+    in a file read in time order, all but a batch's first one or two)."""
+
+    def __init__(self, packed: bytes | list[bytes]) -> None:
+        self._packed = packed
+        self._list: list[bytes] | None = None
+
+    def _digests(self) -> list[bytes]:
+        if self._list is None:
+            self._list = unpack_digests(self._packed)
+        return self._list
+
+    def __len__(self) -> int:
+        return len(self._packed) // DIGEST_SIZE if type(self._packed) is bytes else len(self._packed)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self._digests()[i]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._digests())
+
+
 class KeyedWriter:
     """Writes the keyed batches of one file through an :class:`ImportWriter` (its store,
     import row and counts)."""
@@ -83,6 +109,10 @@ class KeyedWriter:
         self._kid: dict[int, int] = {}  # local key id -> the store's flow_keys id
         self._flow: dict[int, int] = {}  # flow id -> the store's flow_groups id
         self._hit_memo: HitMemo = {}  # reporter -> hit key -> the store's hit_groups id
+        secret = writer.secret
+        # version 3: the batches come without record digests; they are computed here
+        self._completer = DigestCompleter(secret) if secret is not None else None
+        self.batch: KeyedBatch | None = None  # the last batch taken, its digests complete
 
     def accept(self, b: KeyedBatch) -> None:
         """Take note of a batch's new texts and keys (every batch, whether written here or not)."""
@@ -117,7 +147,9 @@ class KeyedWriter:
         for issue in item.issues:
             fs.skipped += 1
             summary.add_issue(issue)
-        b = item.batch
+        b = self.batch = self.complete(
+            item.batch
+        )  # (what the caller stores through the store's insert if not here)
         fs.records_read += item.read
         self.accept(b)
         if not b.n or b.bad_traces:
@@ -140,6 +172,12 @@ class KeyedWriter:
         fs.imported += b.n
         return True
 
+    def complete(self, b: KeyedBatch) -> KeyedBatch:
+        """The batch with its record digests (version 3: computed here, :mod:`import_complete`;
+        earlier versions: the reader's). Every batch of the reader goes through here once, in
+        order, before :meth:`accept`."""
+        return b if self._completer is None else self._completer.complete(b)
+
     def _forget(self) -> None:
         """Forget the mapped ids (after a rollback, or a reader numbering from scratch)."""
         self._lid = {None: None, 0: 0}
@@ -158,7 +196,7 @@ class KeyedWriter:
         w = self.writer
         if not b.unique or w._pending or w._legacy:
             return False
-        return not w.stored((start, unpack_digests(digests)) for start, digests in b.by_start)
+        return not w.stored((start, LazyDigests(digests)) for start, digests in b.by_start)
 
     def write(self, b: KeyedBatch, counts: dict[str, int]) -> bool:
         """Store a batch whose records are all new with its digests, adding ``counts`` to the
@@ -226,7 +264,7 @@ class KeyedWriter:
         first = (c.execute("SELECT max(id) FROM flow_data").fetchone()[0] or 0) + 1
         ids = range(first, first + n)
         c.executemany(DATA_INSERT, zip(ids, map(self._kid.__getitem__, b.kids), *b.ints, strict=True))
-        record_digest_groups(c, b.by_start)
+        self.writer.record_groups(b.by_start)
         flow, group = self._flow, self.group_values
         local_flows, local_groups, series = keyed_sums(b.kids, b.ints, self.key_info, self.series_names)
         flows: IntFlows = {}

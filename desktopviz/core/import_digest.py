@@ -46,6 +46,7 @@ import os
 import struct
 from collections.abc import Callable
 from operator import itemgetter
+from operator import mul as _mul
 from typing import Any
 
 import numpy as np
@@ -63,7 +64,9 @@ __all__ = [
     "pack_digests",
     "row_hash_v1",
     "row_hash_v2",
+    "item_hasher",
     "row_hasher",
+    "row_key_digest",
     "unpack_digests",
     "varying_tail",
 ]
@@ -154,6 +157,30 @@ if len(_KEY_RUNS) == 2 and len(_VARYING_RUNS) == 2:  # FIELDS as they are: slice
 row_hash_v2.__doc__ = """Version 2 digest of a row (its values in FIELDS order)."""
 
 
+def row_key_digest(values: tuple[Any, ...]) -> bytes:
+    """The key digest of a row (its values in FIELDS order): what a version-3 reader sends
+    the writer, which completes the record's digest (:class:`DigesterV3`)."""
+    return key_digest(key_of(values))
+
+
+def check_version(version: int) -> None:
+    """ValueError for a digest version this code does not know."""
+    if version not in VERSIONS:
+        raise ValueError(
+            f"unknown import digest version {version!r} (known: {', '.join(map(str, VERSIONS))})"
+        )
+
+
+def item_hasher(version: int, secret: bytes | None, keyed: bool) -> Callable[[tuple[Any, ...]], bytes]:
+    """What a reader puts with a row: its digest of ``version``, except that a keyed reader of
+    a version whose digests need the store's secret gives the row's key digest (the keyed
+    writer completes it, :mod:`~desktopviz.core.import_apply`)."""
+    check_version(version)
+    if keyed and version in KEYED_VERSIONS:
+        return row_key_digest
+    return row_hasher(version, secret)
+
+
 def row_hasher(version: int, secret: bytes | None = None) -> Callable[[tuple[Any, ...]], bytes]:
     """The row digest function of a digest version (ValueError for an unknown one, or for
     version 3 without a valid ``secret``)."""
@@ -177,6 +204,9 @@ _LOW = np.uint64(0xFFFFFFFF)
 _32 = np.uint64(32)
 _MASK64 = (1 << 64) - 1
 _MIN64, _MAX64 = -(2**63), 2**63
+_PACK4 = struct.Struct(f"<{_WORDS}I").pack
+_KEY_SUMS = 100_000  # key digests whose sums digest() keeps
+_LANE_SHIFTS = tuple(128 * j for j in range(_WORDS))
 
 
 def new_secret() -> bytes:
@@ -194,7 +224,11 @@ class DigesterV3:
         self._m0 = m[:, 0].copy()
         self._mkey = m[:, 1 : 1 + _KEY_CHUNKS].T.copy()  # (key words, 4)
         self._mint = m[:, 1 + _KEY_CHUNKS :].T.copy()  # (int words, 4)
-        self._rows = [[int(v) for v in row] for row in m]  # the same, as Python ints
+        # the same as Python ints, word by word: the four words' multipliers in one int, 128
+        # bits apart (a product of a multiplier and a 32-bit word has 96 bits, 23 of them 101)
+        self._lanes = [sum(int(m[j, i]) << s for j, s in enumerate(_LANE_SHIFTS)) for i in range(_TERMS)]
+        self._int_lanes = self._lanes[1 + _KEY_CHUNKS :]
+        self._key_sums: dict[bytes, int] = {}  # key digest -> its part of the four sums (a cache)
         self._unpack_key = struct.Struct(f"<{_KEY_CHUNKS}I").unpack
 
     def key_base(self, kd: bytes) -> np.ndarray:
@@ -217,17 +251,18 @@ class DigesterV3:
     def digest(self, kd: bytes, varying: tuple[Any, ...]) -> bytes:
         """One record's digest from its key digest and its nine varying values (any types)."""
         if _ONLY_INT.issuperset(map(type, varying)) and all(_MIN64 <= v < _MAX64 for v in varying):
-            words = list(self._unpack_key(kd))
+            acc = self._key_sums.get(kd)
+            if acc is None:
+                if len(self._key_sums) >= _KEY_SUMS:
+                    self._key_sums.clear()
+                words = (1, *self._unpack_key(kd))  # (1: m0's word)
+                acc = self._key_sums[kd] = sum(map(_mul, self._lanes, words))
+            words = []
             for v in varying:
                 u = v & _MASK64
                 words += (u & 0xFFFFFFFF, u >> 32)
-            out = bytearray()
-            for row in self._rows:
-                acc = row[0]
-                for m, w in zip(row[1:], words, strict=True):
-                    acc += m * w
-                out += ((acc & _MASK64) >> 32).to_bytes(4, "little")
-            return bytes(out)
+            acc += sum(map(_mul, self._int_lanes, words))  # the four sums, 128 bits apart: no carry
+            return _PACK4(*[((acc >> s) & _MASK64) >> 32 for s in _LANE_SHIFTS])
         return _blake2b(MARSHAL_FORM + kd + _dumps(tuple(varying), 0), digest_size=DIGEST_SIZE).digest()
 
     def row(self, values: tuple[Any, ...]) -> bytes:

@@ -56,6 +56,8 @@ from desktopviz.core.import_digest import (
     key_prefix,
     pack_varying,
     row_hash_v2,
+    row_key_digest,
+    varying_of,
     varying_tail,
 )
 from desktopviz.core.import_extract_keyed import INT as _INT
@@ -149,10 +151,16 @@ class Extractor:
     module doc). Build with :meth:`build`; ``extract(raw)`` gives (row, digest) or None,
     ``split_key(raw)`` (ints, key, digest) or None (see :meth:`key_values`)."""
 
-    def __init__(self, template: dict[str, Any], row: tuple[Any, ...], digest_version: int = 1) -> None:
+    def __init__(
+        self, template: dict[str, Any], row: tuple[Any, ...], digest_version: int = 1, digester: Any = None
+    ) -> None:
         if digest_version not in VERSIONS:
             raise ValueError(f"unknown digest version {digest_version!r}")
         self.digest_version = digest_version
+        # version 3: the store's DigesterV3, or None for a keyed reader (digests are then the
+        # key digests: the keyed writer completes them)
+        self.digester = digester
+        self.key_digests: dict[int, bytes] = {}  # version 3: key -> key digest
         self.key_hashers: dict[int, Any] = {}  # version 2: key -> BLAKE2b state after its key_prefix
         keys = list(template)
         if not all(type(k) is str and _simple_key(k) for k in keys):
@@ -212,7 +220,7 @@ class Extractor:
 
     @classmethod
     def build(
-        cls, template: dict[str, Any], row: tuple[Any, ...], digest_version: int = 1
+        cls, template: dict[str, Any], row: tuple[Any, ...], digest_version: int = 1, digester: Any = None
     ) -> Extractor | None:
         """An extractor for lines with ``template``'s keys (a parsed record that
         ``row_from_calico`` turned into ``row``), giving digests of ``digest_version``, or None
@@ -220,7 +228,7 @@ class Extractor:
         if digest_version not in VERSIONS:
             raise ValueError(f"unknown digest version {digest_version!r}")
         try:
-            return cls(template, row, digest_version)
+            return cls(template, row, digest_version, digester)
         except ValueError:
             return None
 
@@ -335,6 +343,8 @@ class Extractor:
     def _digest_v2(self, parts: Parts, key: int, vary: list[int]) -> bytes:
         """Version 2 digest of a line's pieces (``vary``: its blocks' ints), the key's part
         cached when its segments have serials."""
+        if self.digest_version == 3:
+            return self._digest_v3(parts, key, vary)
         if key < 0:
             return row_hash_v2(self.row(parts))
         ints = self.vperm((*vary, *self.vmissing))
@@ -346,6 +356,21 @@ class Extractor:
         h = h.copy()
         h.update(pack_varying(*ints))
         return h.digest()
+
+    def _digest_v3(self, parts: Parts, key: int, vary: list[int]) -> bytes:
+        """Version 3: the record's digest under the store's digester, or its key digest
+        without one (a keyed reader's), the key digest cached when its segments have serials."""
+        if key < 0:
+            row = self.row(parts)
+            kd, ints = row_key_digest(row), varying_of(row)
+        else:
+            kd = self.key_digests.get(key)  # type: ignore[assignment]
+            if kd is None:
+                if len(self.key_digests) >= KEY_LIMIT:
+                    self.key_digests.clear()
+                kd = self.key_digests[key] = self.key_digest(key)
+            ints = self.vperm((*vary, *self.vmissing))
+        return kd if self.digester is None else self.digester.digest(kd, ints)
 
     def row(self, parts: Parts) -> tuple[Any, ...]:
         """The stored values (FIELDS order) of a line's pieces."""

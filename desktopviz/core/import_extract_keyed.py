@@ -293,6 +293,8 @@ def compile_split_key(ext: Any, is_block: list[bool]) -> Any:
     if ext.digest_version == 1:
         lines += ["    h = H16.copy()", f"    h.update(b''.join(({', '.join(blobs)},)))"]
         lines.append(f"    return ({ints},), {key}, h.digest()")
+    elif ext.digest_version == 3:  # the keyed writer computes the digests, a batch at a time
+        lines.append(f"    return ({ints},), {key}, None")
     else:
         lines += _v2_code(ext, ref, ints, key, env)
     source = "\n".join(lines) + "\n"

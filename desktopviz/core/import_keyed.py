@@ -37,8 +37,8 @@ import numpy as np
 
 from desktopviz.core import import_prepare
 from desktopviz.core.flowlog import FIELDS, JSON_FIELDS, VARYING_FIELDS
+from desktopviz.core.import_digest import DIGEST_VERSION, KEYED_VERSIONS, pack_digests, unpack_digests
 from desktopviz.core.import_digest import key_of as _kget
-from desktopviz.core.import_digest import pack_digests, unpack_digests
 from desktopviz.core.import_digest import varying_of as _vget
 from desktopviz.core.import_prepare import Key, Preparer
 from desktopviz.core.import_sums import batch_sums
@@ -98,6 +98,9 @@ class KeyedBatch(NamedTuple):
     ]  # (local key id, (flow, group or None, series id))
     new_series: list[tuple[int, tuple[Any, Any]]]  # (series id, (action, reporter))
     wheres: list[int | str]  # a record's line number, or where it is (a line and a hit)
+    # digest version 3 (the reader sends no digests, by_start and seen_fix empty): (local key
+    # id, its key digest) the first time sent; the writer completes the batch (import_complete)
+    new_key_digests: list[tuple[int, bytes]] | None = None
 
     def where_texts(self) -> list[str]:
         """Where each record is, as issues name it."""
@@ -105,7 +108,7 @@ class KeyedBatch(NamedTuple):
 
     def row_keys(self) -> list[Key]:
         """The records' digest keys (start time, digest) in row order (``seen_key``)."""
-        return list(zip(_seen_starts(self.ints, self.seen_fix), unpack_digests(self.digests), strict=True))
+        return list(zip(seen_starts(self.ints, self.seen_fix), unpack_digests(self.digests), strict=True))
 
     def rows(
         self, labels: dict[int, str], traces: dict[int, str], key_values: dict[int, tuple[Any, ...]]
@@ -131,9 +134,12 @@ class KeyedPreparer(Preparer):
     """The reader process's side: numbers keys (and, through :class:`Preparer`, label sets
     and traces), gathers a batch's varying columns and sums its rollups."""
 
-    def __init__(self) -> None:
+    def __init__(self, digest_version: int = DIGEST_VERSION) -> None:
         super().__init__()
-        self._kids: dict[Hashable, int] = {}  # stored key values -> local key id
+        # version 3: each key's digest goes with it, the writer computes the records' digests
+        self._version = digest_version
+        self._key_digests = digest_version in KEYED_VERSIONS
+        self._kids: dict[Hashable, int] = {}  # (stored key values, types, key digest) -> local key id
         self._ext_kids: dict[Any, dict[Hashable, int]] = {}  # extractor -> its key -> local key id
         self._kinfo: list[Any] = [None]  # local key id -> (flow id, group id or None)
         self._fids: dict[tuple[Any, ...], int] = {}  # (flow key values, labels ids) -> flow id
@@ -142,12 +148,16 @@ class KeyedPreparer(Preparer):
         self._kv: dict[int, tuple[Any, ...]] = {}  # local key id -> stored values
         self._begin()
 
+    def _start_over(self) -> None:
+        self.__init__(self._version)  # type: ignore[misc]
+
     def _begin(self) -> None:
         self._new_labels: list[tuple[int, str]] = []
         self._new_traces: list[tuple[int, str, tuple[Hit, ...]]] = []
         self._new_keys: list[tuple[int, tuple[Any, ...]]] = []
         self._new_flows: list[tuple[int, tuple[Any, ...]]] = []
         self._new_info: list[tuple[int, tuple[int, int | None, int]]] = []
+        self._new_kds: list[tuple[int, bytes]] = []
         self._new_series: list[tuple[int, tuple[Any, Any]]] = []
         self._new_groups: list[tuple[int, tuple[str, int]]] = []
         self._kids_col: list[int] = []
@@ -179,11 +189,14 @@ class KeyedPreparer(Preparer):
         known = self.known(ext)
         kid = known.get(ekey)
         if kid is None:
-            kid = known[ekey] = self._key_id(ext.key_values(ekey))
+            kd = ext.key_digest(ekey) if self._key_digests else None
+            kid = known[ekey] = self._key_id(ext.key_values(ekey), kd)
         return kid
 
-    def _key_id(self, values: tuple[Any, ...]) -> int:
-        """The local id of a row's key values (Python values, KEY_FIELDS order)."""
+    def _key_id(self, values: tuple[Any, ...], kd: bytes | None = None) -> int:
+        """The local id of a row's key values (Python values, KEY_FIELDS order) and, for
+        version 3, key digest: two keys the store keeps as one (dicts whose JSON text is the
+        same) may have different digests, so each digest gets its own local id."""
         stored = list(values)
         sl = stored[_KSL]
         dl = stored[_KDL]
@@ -194,7 +207,7 @@ class KeyedPreparer(Preparer):
             if stored[i] is not None:
                 stored[i] = _dumps(stored[i])
         # with the types: 1, 1.0 and True are equal keys but are stored differently
-        key: Hashable = (tuple(stored), tuple(map(type, stored)))
+        key: Hashable = (tuple(stored), tuple(map(type, stored)), kd)
         try:
             kid = self._kids.get(key)
         except TypeError:  # a value no stored form has (the store refuses it): a key of its own
@@ -208,6 +221,8 @@ class KeyedPreparer(Preparer):
             info = self._info(stored)
             self._kinfo.append(info)
             self._new_info.append((kid, info))
+            if kd is not None:
+                self._new_kds.append((kid, kd))
         return kid
 
     def _info(self, stored: list[Any]) -> tuple[int, int | None, int]:
@@ -236,7 +251,13 @@ class KeyedPreparer(Preparer):
         return fid, gid, sid
 
     def add_row(self, row: tuple[Any, ...], key: Key, where: int | str) -> None:
-        """Add a record (its values in FIELDS order; ``key``: its digest key, ``seen_key``)."""
+        """Add a record (its values in FIELDS order; ``key``: its digest key, ``seen_key``; for
+        version 3, the digest is the row's key digest)."""
+        if self._key_digests:
+            self._kids_col.append(self._key_id(_kget(row), key[1]))
+            self._flat.extend(_vget(row))
+            self._wheres.append(where)
+            return
         self._kids_col.append(self._key_id(_kget(row)))
         ints = _vget(row)
         if key[0] is not ints[_START] and key[0] != ints[_START]:
@@ -263,7 +284,11 @@ class KeyedPreparer(Preparer):
                     labels_used[vals[i]] = None
             if vals[_KPOL] is not None:
                 traces_used[vals[_KPOL]] = None
-        by_start = _by_start(_seen_starts(ints, self._seen_fix), digests)
+        if self._key_digests:  # the writer computes the digests (import_complete)
+            digests, by_start, unique = [], [], True
+        else:
+            by_start = by_start_groups(seen_starts(ints, self._seen_fix), digests)
+            unique = len(set(digests)) == n  # (the same digest at two start times: never new anyway)
         batch = KeyedBatch(
             n=n,
             reset=reset,
@@ -279,13 +304,14 @@ class KeyedPreparer(Preparer):
             digests=pack_digests(digests),
             seen_fix=self._seen_fix,
             by_start=by_start,
-            unique=len(set(digests)) == n,  # (the same digest at two start times: never new anyway)
+            unique=unique,
             new_flows=self._new_flows,
             new_groups=self._new_groups,
             flows_used=flows_used,
             new_info=self._new_info,
             new_series=self._new_series,
             wheres=self._wheres,
+            new_key_digests=self._new_kds if self._key_digests else None,
         )
         if (
             max(len(self._labels), len(self._traces), len(self._kids), len(self._hit_keys.keys))
@@ -330,7 +356,7 @@ def keyed_sums(
 _INT = frozenset({int})
 
 
-def _seen_starts(ints: Sequence[Sequence[Any]], seen_fix: dict[int, int]) -> Sequence[Any]:
+def seen_starts(ints: Sequence[Sequence[Any]], seen_fix: dict[int, int]) -> Sequence[Any]:
     """Each record's digest-key start time: its start, except where ``seen_key`` kept another."""
     starts = ints[_START]
     if not seen_fix:
@@ -341,7 +367,7 @@ def _seen_starts(ints: Sequence[Sequence[Any]], seen_fix: dict[int, int]) -> Seq
     return starts
 
 
-def _by_start(starts: Sequence[Any], digests: list[bytes]) -> list[tuple[int, bytes | list[bytes]]]:
+def by_start_groups(starts: Sequence[Any], digests: list[bytes]) -> list[tuple[int, bytes | list[bytes]]]:
     """(start time, its digests sorted: one blob when each has DIGEST_SIZE bytes, else a
     list) for every start time, in order. ``starts``: ints within 64 bits (``seen_key``)."""
     if not len(starts):

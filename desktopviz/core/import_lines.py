@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
-from desktopviz.core.import_digest import DIGEST_VERSION, row_hasher
+from desktopviz.core.import_digest import DIGEST_VERSION, KEYED_VERSIONS, DigesterV3, item_hasher
 from desktopviz.core.import_extract import Extractor
 from desktopviz.core.import_fast import HAVE_ORJSON, row_from_calico
 from desktopviz.core.import_fast import loads as fast_loads
@@ -39,12 +39,19 @@ class LineItems:
     the lines it declines are parsed whole."""
 
     def __init__(
-        self, source: Source, skip: int = 0, keyed: bool = False, digest_version: int = DIGEST_VERSION
+        self,
+        source: Source,
+        skip: int = 0,
+        keyed: bool = False,
+        digest_version: int = DIGEST_VERSION,
+        secret: bytes | None = None,
     ) -> None:
         self.source, self.skip, self.lines = source, skip, skip
-        row_hasher(digest_version)  # ValueError for a version this code does not know
         self.digest_version = digest_version  # of the digests given (import_digest)
-        self._row_hash = row_hasher(digest_version)
+        # ValueError for a version this code does not know, or one that needs the store's
+        # secret without it; keyed, version 3 gives key digests (the writer completes them)
+        self.row_hash = item_hasher(digest_version, secret, keyed)
+        self._digester = DigesterV3(secret) if digest_version in KEYED_VERSIONS and not keyed else None
         self.extracted = 0  # lines the extractor took
         # with keyed, an extracted line comes as (where, varying values, key, digest, extractor)
         # (Extractor.split_key) instead of (where, row, digest)
@@ -148,8 +155,8 @@ class LineItems:
                 strikes += 1
                 ext = None
                 if strikes >= REBUILD_AFTER and builds < MAX_BUILDS:
-                    ext, strikes = Extractor.build(obj, row, self.digest_version), 0
-                return [(str(lineno), row, self._row_hash(row))], ext, strikes
+                    ext, strikes = Extractor.build(obj, row, self.digest_version, self._digester), 0
+                return [(str(lineno), row, self.row_hash(row))], ext, strikes
             if not HAVE_ORJSON:  # the general path must see what json.loads makes of the line
                 return [(str(lineno), obj)], None, strikes
         return list(parse_line(self.source.name, lineno, raw)), None, strikes

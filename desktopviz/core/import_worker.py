@@ -33,7 +33,7 @@ from typing import IO, Any, NamedTuple
 
 import desktopviz
 from desktopviz.core.import_db import seen_key
-from desktopviz.core.import_digest import DIGEST_VERSION, row_hasher
+from desktopviz.core.import_digest import DIGEST_VERSION, item_hasher
 from desktopviz.core.import_keyed import KeyedBatch, KeyedPreparer
 from desktopviz.core.import_lines import Item, LineItems
 from desktopviz.core.import_prepare import normalise
@@ -102,10 +102,13 @@ class ParallelItems:
         chunk_lines: int = CHUNK_LINES,
         batch: int | None = None,
         digest_version: int = DIGEST_VERSION,
+        secret: bytes | None = None,
     ) -> None:
         self.source, self.chunk_lines, self.batch = source, chunk_lines, batch
-        row_hasher(digest_version)  # ValueError for a version this code does not know
+        # ValueError for a version this code does not know (or that needs the secret, without it)
+        item_hasher(digest_version, secret, bool(batch))
         self.digest_version = digest_version  # the child computes digests of this version
+        self.secret = secret  # the store's, for reading on here (never given to the child)
         self.lines = 0
         self._position = 0
         self.fell_back = False
@@ -146,7 +149,9 @@ class ParallelItems:
         finally:
             self.close()
         if self.fell_back:  # go on here after the last line the child delivered
-            rest = LineItems(self.source, skip=self.lines, digest_version=self.digest_version)
+            rest = LineItems(
+                self.source, skip=self.lines, digest_version=self.digest_version, secret=self.secret
+            )
             for item in rest:
                 self.lines, self._position = rest.lines, rest.position()
                 yield item
@@ -229,9 +234,9 @@ def _handovers(reader: LineItems, batch: int) -> Iterator[tuple[Handover, int]]:
     a line holds several: a batch ends where a line does), the last one maybe shorter. The
     lines the extractor splits go into the batch inside ``reader.items``; the others come
     here as items."""
-    prep = KeyedPreparer()
+    prep = KeyedPreparer(reader.digest_version)
     name = reader.source.name
-    row_hash = row_hasher(reader.digest_version)
+    row_hash = reader.row_hash
     issues: list[Issue] = []
     failed = 0  # records read that are not in the batch (their issues are)
     add_row = prep.add_row

@@ -126,13 +126,15 @@ class _FileImport(HubbleSteps):
         version = self.writer.digest_version
         if json_lines:
             if parallel:
-                reader = ParallelItems(self.source, batch=self.reader_batch, digest_version=version)
+                reader = ParallelItems(
+                    self.source, batch=self.reader_batch, digest_version=version, secret=self.writer.secret
+                )
                 items = reader
             elif keyed:  # the reader process's batches, made here
                 reader = LineItems(self.source, keyed=True, digest_version=version)
                 items = (h for h, _ in _handovers(reader, self.reader_batch))
             else:
-                reader = LineItems(self.source, digest_version=version)
+                reader = LineItems(self.source, digest_version=version, secret=self.writer.secret)
                 items = reader
             self.position = reader.position
         else:
@@ -148,7 +150,7 @@ class _FileImport(HubbleSteps):
         hashes: list[Key] = []
         wheres: list[str] = []
         fs = self.fs
-        row_hash = row_hasher(self.writer.digest_version)
+        row_hash = row_hasher(self.writer.digest_version, self.writer.secret)
         for item in items:
             if type(item) is Issue:
                 fs.skipped += 1
@@ -187,7 +189,7 @@ class _FileImport(HubbleSteps):
         if self.keyed_writer.take(item, self.fs, self.summary):
             self.check(self.fs.records_read)
         else:
-            b = item.batch
+            b = self.keyed_writer.batch or item.batch  # (taken: with its digests)
             self._calico_batch(self.keyed_writer.rows(b), b.row_keys(), b.where_texts())
 
     def _calico_batch(self, rows: list[tuple[Any, ...]], hashes: list[Key], wheres: list[str]) -> None:
