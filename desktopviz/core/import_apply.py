@@ -33,7 +33,7 @@ from typing import Any
 from desktopviz.core.import_complete import DigestCompleter
 from desktopviz.core.import_db import COUNT_COLUMNS, COUNTS_SQL, ImportWriter
 from desktopviz.core.import_digest import DIGEST_SIZE, unpack_digests
-from desktopviz.core.import_keyed import _KDL, _KPOL, _KSL, KEY_FIELDS, KeyedBatch, keyed_sums
+from desktopviz.core.import_keyed import _KDL, _KPOL, _KSL, KEY_FIELDS, KeyedBatch, info_table, keyed_sums
 from desktopviz.core.import_summary import FileSummary, ImportSummary
 from desktopviz.core.import_worker import Handover
 from desktopviz.core.store import StoreError
@@ -113,6 +113,7 @@ class KeyedWriter:
         # version 3: the batches come without record digests; they are computed here
         self._completer = DigestCompleter(secret) if secret is not None else None
         self.batch: KeyedBatch | None = None  # the last batch taken, its digests complete
+        self._info_table: Any = None  # key_info as an array (import_keyed.info_table), when made
 
     def accept(self, b: KeyedBatch) -> None:
         """Take note of a batch's new texts and keys (every batch, whether written here or not)."""
@@ -138,6 +139,8 @@ class KeyedWriter:
         self.group_values.update(b.new_groups)
         self.key_info.update(b.new_info)
         self.series_names.update(b.new_series)
+        if b.new_info or b.reset:
+            self._info_table = None  # (made again when next needed)
 
     def take(self, item: Handover, fs: FileSummary, summary: ImportSummary) -> bool:
         """Count a handover's records and skipped lines in the file's summary, and store its
@@ -266,7 +269,11 @@ class KeyedWriter:
         c.executemany(DATA_INSERT, zip(ids, map(self._kid.__getitem__, b.kids), *b.ints, strict=True))
         self.writer.record_groups(b.by_start)
         flow, group = self._flow, self.group_values
-        local_flows, local_groups, series = keyed_sums(b.kids, b.ints, self.key_info, self.series_names)
+        if b.columns is not None and self._info_table is None:
+            self._info_table = info_table(self.key_info)
+        local_flows, local_groups, series = keyed_sums(
+            b.kids, b.ints, self.key_info, self.series_names, b.columns, self._info_table
+        )
         flows: IntFlows = {}
         get = flows.get
         for (t, f), acc in local_flows.items():

@@ -100,7 +100,7 @@ class DigestCompleter:
         if arr is not None:
             blob = self.digester.batch(self._bases[np.asarray(b.kids, dtype=np.intp)], arr.T)
             by_start, unique = sorted_groups(arr[_START], blob)
-            return b._replace(digests=blob, seen_fix=seen_fix, by_start=by_start, unique=unique)
+            return b._replace(digests=blob, seen_fix=seen_fix, by_start=by_start, unique=unique, columns=arr)
         else:
             kd, digest = self._kd, self.digester.digest
             digests = [digest(kd[k], row) for k, row in zip(b.kids, zip(*ints, strict=True), strict=True)]

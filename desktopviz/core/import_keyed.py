@@ -101,6 +101,9 @@ class KeyedBatch(NamedTuple):
     # digest version 3 (the reader sends no digests, by_start and seen_fix empty): (local key
     # id, its key digest) the first time sent; the writer completes the batch (import_complete)
     new_key_digests: list[tuple[int, bytes]] | None = None
+    # set by the writer (import_complete), never sent: the varying columns as one int64 array
+    # (VARYING_FIELDS order) when all are plain ints within 64 bits
+    columns: Any = None
 
     def where_texts(self) -> list[str]:
         """Where each record is, as issues name it."""
@@ -169,12 +172,13 @@ class KeyedPreparer(Preparer):
     def __len__(self) -> int:
         return len(self._kids_col)
 
-    def columns(self) -> tuple[Any, Any, Any, Any]:
+    def columns(self) -> tuple[Any, Any, Any, Any, Any]:
         """The ``append`` of the key ids' and the digests' columns, the ``extend`` of the varying
-        values' and the ``append`` of the wheres' (valid until the next :meth:`take`): how the
-        reader's loop (``import_lines.LineItems.items``) adds a line an extractor splits
-        without a call per line."""
-        return self._kids_col.append, self._flat.extend, self._digests.append, self._wheres.append
+        values', the ``append`` of the wheres' and the batch's ``len`` (valid until the next
+        :meth:`take`): how the reader's loop (``import_lines.LineItems.items``) adds a line an
+        extractor splits without a Python call per line."""
+        kids = self._kids_col
+        return kids.append, self._flat.extend, self._digests.append, self._wheres.append, kids.__len__
 
     def known(self, ext: Any) -> dict[Hashable, int]:
         """The local key ids of an extractor's keys (valid until the next :meth:`take`; a key
@@ -328,17 +332,29 @@ def keyed_sums(
     ints: Sequence[Sequence[Any]],
     info: dict[int, tuple[int, int | None, int]],
     names: dict[int, tuple[Any, Any]],
+    columns: Any = None,
+    table: Any = None,
 ) -> tuple[dict[Any, list[int]], dict[Any, list[int]], dict[Any, list[int]]]:
     """A batch's rollup sums (the writer's side: :mod:`import_apply`), from each record's
     local key id and varying values, each key's (flow, group, series) ids (``info``) and each
     series id's (action, reporter): per (hour, flow id) and (hour, group id), what
     ``store_rollup.add_sums`` sums per (5 minutes, flow key, label sets) and per
     (5 minutes, reporter, trace) summed per hour as ``rollup_rows`` does for the first level
-    it stores; and per (5 minutes, action, reporter) for series_rollup."""
+    it stores; and per (5 minutes, action, reporter) for series_rollup. With ``columns``
+    (:attr:`KeyedBatch.columns`) and ``table`` (``info`` as an int64 array by key id, -1 for
+    no group: :func:`info_table`), in numpy without a Python step per record."""
     flows: dict[Any, list[int]] = {}
     groups: dict[Any, list[int]] = {}
     series: dict[Any, list[int]] = {}
     if not kids:
+        return flows, groups, series
+    if columns is not None and table is not None:
+        per: dict[tuple[int, int], list[int]] = {}
+        ids = table[np.asarray(kids, dtype=np.intp)]
+        cnt = [ints[i] for i in _VCOUNTERS]
+        sums = columns[[_START, _END, *_VCOUNTERS]]
+        batch_sums(ids[:, 0], ids[:, 1], ids[:, 2], ints[_START], ints[_END], cnt, (flows, groups, per), HOUR, sums)
+        series.update(((b, *names[sid]), v) for (b, sid), v in per.items())
         return flows, groups, series
     starts, ends = ints[_START], ints[_END]
     if not _INT.issuperset(map(type, starts)):
@@ -354,6 +370,14 @@ def keyed_sums(
 
 
 _INT = frozenset({int})
+
+
+def info_table(info: dict[int, tuple[int, int | None, int]]) -> Any:
+    """Each local key id's (flow id, group id or -1, series id), as an int64 array by key id."""
+    table = np.full((max(info, default=-1) + 1, 3), -1, dtype=np.int64)
+    for kid, (f, g, s) in info.items():
+        table[kid] = (f, -1 if g is None else g, s)
+    return table
 
 
 def seen_starts(ints: Sequence[Sequence[Any]], seen_fix: dict[int, int]) -> Sequence[Any]:

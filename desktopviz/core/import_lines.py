@@ -75,7 +75,7 @@ class LineItems:
         strikes = REBUILD_AFTER  # canonical lines the extractor did not take, in a row
         split = None  # ext.split_key while it splits lines into prep
         known: dict[Any, int] = {}  # prep's ids of ext's keys, and prep's columns (set with split)
-        add_kid = add_ints = add_digest = add_where = _unbound
+        add_kid = add_ints = add_digest = add_where = size = _unbound
         lineno = 0
         with self.source.open() as stream:
             next_line = stream.__next__
@@ -104,9 +104,9 @@ class LineItems:
                         add_where(lineno)
                         strikes = 0
                         self.extracted += 1
-                        if len(prep) >= batch:  # type: ignore[arg-type]
+                        if size() >= batch:  # type: ignore[operator]
                             yield None
-                            add_kid, add_ints, add_digest, add_where = prep.columns()  # type: ignore[union-attr]
+                            add_kid, add_ints, add_digest, add_where, size = prep.columns()  # type: ignore[union-attr]
                             known = prep.known(ext)  # type: ignore[union-attr]
                         continue
                     if ext.key_off or ext.off:  # type: ignore[union-attr]
@@ -139,7 +139,7 @@ class LineItems:
                 if prep is not None and len(prep) >= batch:
                     yield None
                 if split is not None:  # (whether a batch was taken or not: cheap here)
-                    add_kid, add_ints, add_digest, add_where = prep.columns()  # type: ignore[union-attr]
+                    add_kid, add_ints, add_digest, add_where, size = prep.columns()  # type: ignore[union-attr]
                     known = prep.known(ext)  # type: ignore[union-attr]
 
     def _declined(
@@ -162,5 +162,5 @@ class LineItems:
         return list(parse_line(self.source.name, lineno, raw)), None, strikes
 
 
-def _unbound(_: Any) -> None:  # pragma: no cover - a column used before prep gave it
+def _unbound(*_: Any) -> None:  # pragma: no cover - a column used before prep gave it
     raise AssertionError("prep's columns are not bound")

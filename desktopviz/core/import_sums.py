@@ -37,15 +37,19 @@ def batch_sums(
     cnt: Sequence[Sequence[Any]],
     out: tuple[dict[Any, list[int]], dict[Any, list[int]], dict[Any, list[int]]],
     step: int = FINEST,
+    columns: Any = None,
 ) -> None:
     """Add the records (each one's flow id, group id or None, series id, start, end, and the
     COUNTERS columns ``cnt``) to ``out``: flows per (bucket of ``step`` seconds, flow id) and
     groups per (bucket, group id), as :func:`sum_logs` does, and series per (5-minute
     bucket, series id): logs, num_flows and bytes in + out, as ``store_rollup.rollup_rows``
-    adds them to series_rollup. The three dicts start empty."""
-    a = _int64(starts, ends, cnt)
+    adds them to series_rollup. The three dicts start empty. ``columns``: start, end and
+    ``cnt`` already as one int64 array (then the ids may be int64 arrays, -1 for no group)."""
+    a = _int64(starts, ends, cnt) if columns is None else _summable(columns)
     if a is None:
-        python_sums(fids, gids, sids, starts, ends, cnt, out, step)
+        if isinstance(gids, np.ndarray):
+            gids = [None if g < 0 else g for g in gids.tolist()]
+        python_sums(list(fids), gids, list(sids), starts, ends, cnt, out, step)
         return
     flows, groups, series = out
     n = len(fids)
@@ -53,10 +57,16 @@ def batch_sums(
     pos = np.arange(n)
     bucket = s - s % step
     _runs(bucket, np.array(fids, dtype=np.int64), pos, s, e, c, flows, True)
-    has = np.array([g is not None for g in gids], dtype=bool)
+    if isinstance(gids, np.ndarray):
+        has = gids >= 0
+    else:
+        has = np.array([g is not None for g in gids], dtype=bool)
     if has.any():
         idx = np.flatnonzero(has)
-        gid = np.array([gids[i] for i in idx.tolist()], dtype=np.int64)
+        if isinstance(gids, np.ndarray):
+            gid = gids[idx]
+        else:
+            gid = np.array([gids[i] for i in idx.tolist()], dtype=np.int64)
         _runs(bucket[idx], gid, idx, s[idx], e[idx], c[:, idx], groups, False)
     three = np.stack([c[0], c[3] + c[4]])  # each below 2**62 / n: their sums fit
     _runs(s - s % FINEST, np.array(sids, dtype=np.int64), pos, s, s, three, series, False)
@@ -72,10 +82,15 @@ def _int64(starts: Sequence[Any], ends: Sequence[Any], cnt: Sequence[Sequence[An
     a = np.array([starts, ends, *cnt])
     if a.dtype != np.int64:
         return None
+    return _summable(a)
+
+
+def _summable(a: Any) -> Any:
+    """An int64 array of start, end and counters if numpy sums it exactly, else None."""
     if int(a[0].min()) < _LOWEST_START:
         return None
     c = a[2:]
-    if max(-int(c.min()), int(c.max())) * len(starts) >= _LIMIT:  # the sums might not fit
+    if max(-int(c.min()), int(c.max())) * a.shape[1] >= _LIMIT:  # the sums might not fit
         return None
     return a
 
