@@ -55,6 +55,7 @@ from desktopviz.core.flowlog import FIELDS, VARYING_FIELDS
 
 __all__ = [
     "DIGEST_VERSION",
+    "READER_VERSION",
     "DigesterV3",
     "SECRET_SIZE",
     "new_secret",
@@ -71,7 +72,10 @@ __all__ = [
     "varying_tail",
 ]
 
-DIGEST_VERSION = 2  # what a store without digests gets
+DIGEST_VERSION = 3  # what a store without digests gets
+# what a reader gives when not told (outside an import, no store: the newest version whose
+# digests need no store secret); an import passes its store's version
+READER_VERSION = 2
 VERSIONS = (1, 2, 3)
 KEYED_VERSIONS = frozenset({3})  # versions whose digests need the store's secret (DigesterV3)
 DIGEST_SIZE = 16

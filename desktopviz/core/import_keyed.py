@@ -37,7 +37,7 @@ import numpy as np
 
 from desktopviz.core import import_prepare
 from desktopviz.core.flowlog import FIELDS, JSON_FIELDS, VARYING_FIELDS
-from desktopviz.core.import_digest import DIGEST_VERSION, KEYED_VERSIONS, pack_digests, unpack_digests
+from desktopviz.core.import_digest import KEYED_VERSIONS, READER_VERSION, pack_digests, unpack_digests
 from desktopviz.core.import_digest import key_of as _kget
 from desktopviz.core.import_digest import varying_of as _vget
 from desktopviz.core.import_prepare import Key, Preparer
@@ -137,7 +137,7 @@ class KeyedPreparer(Preparer):
     """The reader process's side: numbers keys (and, through :class:`Preparer`, label sets
     and traces), gathers a batch's varying columns and sums its rollups."""
 
-    def __init__(self, digest_version: int = DIGEST_VERSION) -> None:
+    def __init__(self, digest_version: int = READER_VERSION) -> None:
         super().__init__()
         # version 3: each key's digest goes with it, the writer computes the records' digests
         self._version = digest_version

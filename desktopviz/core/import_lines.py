@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
-from desktopviz.core.import_digest import DIGEST_VERSION, KEYED_VERSIONS, DigesterV3, item_hasher
+from desktopviz.core.import_digest import KEYED_VERSIONS, READER_VERSION, DigesterV3, item_hasher
 from desktopviz.core.import_extract import Extractor
 from desktopviz.core.import_fast import HAVE_ORJSON, row_from_calico
 from desktopviz.core.import_fast import loads as fast_loads
@@ -43,7 +43,7 @@ class LineItems:
         source: Source,
         skip: int = 0,
         keyed: bool = False,
-        digest_version: int = DIGEST_VERSION,
+        digest_version: int = READER_VERSION,
         secret: bytes | None = None,
     ) -> None:
         self.source, self.skip, self.lines = source, skip, skip

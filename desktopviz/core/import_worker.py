@@ -33,7 +33,7 @@ from typing import IO, Any, NamedTuple
 
 import desktopviz
 from desktopviz.core.import_db import seen_key
-from desktopviz.core.import_digest import DIGEST_VERSION, item_hasher
+from desktopviz.core.import_digest import READER_VERSION, item_hasher
 from desktopviz.core.import_keyed import KeyedBatch, KeyedPreparer
 from desktopviz.core.import_lines import Item, LineItems
 from desktopviz.core.import_prepare import normalise
@@ -101,7 +101,7 @@ class ParallelItems:
         source: Source,
         chunk_lines: int = CHUNK_LINES,
         batch: int | None = None,
-        digest_version: int = DIGEST_VERSION,
+        digest_version: int = READER_VERSION,
         secret: bytes | None = None,
     ) -> None:
         self.source, self.chunk_lines, self.batch = source, chunk_lines, batch
@@ -267,7 +267,7 @@ def _serve(
     out: IO[bytes],
     chunk_lines: int = CHUNK_LINES,
     batch: int = 0,
-    digest_version: int = DIGEST_VERSION,
+    digest_version: int = READER_VERSION,
 ) -> None:
     """The child: send (items, position, lines) for every ``chunk_lines`` lines (or each
     keyed batch, as a one-item list, with ``batch``), then None; digests of ``digest_version``."""

@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 from import_lines import BASE, DATA
 from test_store_rollup import varied_logs
 
+from desktopviz.core import import_db
 from desktopviz.core.flowlog import FIELDS, VARYING_FIELDS
 from desktopviz.core.import_calico import RecordError, flowlog_from_calico
-from desktopviz.core.import_db import DIGEST_VERSION_META, record_hash
+from desktopviz.core.import_db import DIGEST_SECRET_META, DIGEST_VERSION_META, record_hash, stored_digests
 from desktopviz.core.import_digest import (
     DIGEST_VERSION,
     key_digest,
@@ -106,7 +107,12 @@ def test_version_2_is_the_key_digest_then_the_packed_ints() -> None:
 
 def digests(db: Path) -> set[tuple[int, bytes]]:
     with FlowStore(db, readonly=True) as store:
-        return {tuple(r) for r in store.conn.execute("SELECT start_time, hash FROM import_digests")}  # type: ignore[misc]
+        return stored_digests(store)
+
+
+def secret_of(db: Path) -> bytes:
+    with FlowStore(db, readonly=True) as store:
+        return bytes.fromhex(store.get_meta(DIGEST_SECRET_META) or "")
 
 
 def version_of(db: Path) -> str | None:
@@ -129,12 +135,13 @@ def file_of(tmp: Path, n: int = 300, seed: int = 5) -> tuple[Path, list[Any]]:
 
 
 @pytest.mark.parametrize("parallel", [False, True])
-def test_a_new_store_gets_version_2_and_finds_its_duplicates(tmp_path: Path, parallel: bool) -> None:
+def test_a_new_store_gets_version_3_and_finds_its_duplicates(tmp_path: Path, parallel: bool) -> None:
     path, logs = file_of(tmp_path)
     db = tmp_path / "new.sqlite"
     first = import_files([path], db, parallel=parallel, batch=64)
-    assert version_of(db) == str(DIGEST_VERSION) == "2"
-    assert digests(db) == {(log.start_time, record_hash(log, 2)) for log in logs}
+    assert version_of(db) == str(DIGEST_VERSION) == "3"
+    secret = secret_of(db)
+    assert digests(db) == {(log.start_time, record_hash(log, 3, secret)) for log in logs}
     again = import_files([path], db, parallel=parallel, batch=64)
     assert again.total("imported") == 0 and again.total("duplicates") == first.total("imported") > 0
 
@@ -171,15 +178,39 @@ def test_a_store_with_version_1_digests_keeps_version_1(tmp_path: Path, parallel
     assert third.total("imported") == 0 and version_of(db) == "1"
 
 
-def test_a_store_imported_into_before_without_digests_of_its_own_gets_version_2(tmp_path: Path) -> None:
+def test_a_store_imported_into_before_without_digests_of_its_own_gets_version_3(tmp_path: Path) -> None:
     """A store with flow logs but no import digests (simulated, or every import of it failed)."""
     path, logs = file_of(tmp_path, 50)
     db = tmp_path / "sim.sqlite"
     with FlowStore(db) as store:
         store.insert(logs[:10], strict=False)
     import_files([path], db)
+    assert version_of(db) == "3"
+    assert digests(db) == {(log.start_time, record_hash(log, 3, secret_of(db))) for log in logs}
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_a_store_with_version_2_digests_keeps_version_2(
+    tmp_path: Path, parallel: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store an earlier desktopviz imported into (version 2, digests as rows) recognises
+    its records and goes on with version-2 digests, read here or by the reader process."""
+    path, logs = file_of(tmp_path)
+    db = tmp_path / "v2.sqlite"
+    with monkeypatch.context() as m:
+        m.setattr(import_db, "DIGEST_VERSION", 2)
+        first = import_files([path], db, parallel=False, batch=64)
     assert version_of(db) == "2"
-    assert digests(db) == {(log.start_time, record_hash(log, 2)) for log in logs}
+    again = import_files([path], db, parallel=parallel, batch=64)
+    assert again.total("imported") == 0 and again.total("duplicates") == first.total("imported") > 0
+    more, more_logs = file_of(tmp_path, 120, seed=11)
+    assert import_files([more], db, parallel=parallel, batch=64).total("imported") > 0
+    assert version_of(db) == "2"
+    want = {(log.start_time, record_hash(log, 2)) for log in [*logs, *more_logs]}
+    assert digests(db) == want
+    with FlowStore(db, readonly=True) as store:
+        rows = store.conn.execute("SELECT count(*) FROM import_digests").fetchone()[0]
+        assert rows == len(want) and store.get_meta(DIGEST_SECRET_META) is None
 
 
 def test_a_digest_version_this_code_does_not_know_is_refused(tmp_path: Path) -> None:
@@ -223,7 +254,7 @@ def test_hubble_events_are_recognised_whatever_the_version(tmp_path: Path) -> No
     """Hubble events are digested as parsed (not as rows): the same in either version's store."""
     db = tmp_path / "h.sqlite"
     first = import_files([DATA / "hubble.jsonl"], db)
-    assert version_of(db) == "2" and first.total("imported") > 0
+    assert version_of(db) == "3" and first.total("imported") > 0
     again = import_files([DATA / "hubble.jsonl"], db)
     assert again.total("imported") == 0 and again.total("duplicates") > 0
     with FlowStore(db) as store:

@@ -14,8 +14,9 @@ import pytest
 from test_import_handover import good, write
 
 from desktopviz.core import import_extract
+from desktopviz.core.import_complete import DigestCompleter
 from desktopviz.core.import_db import seen_key
-from desktopviz.core.import_digest import DIGEST_VERSION, row_hasher
+from desktopviz.core.import_digest import READER_VERSION, new_secret, row_hasher
 from desktopviz.core.import_prepare import normalise
 from desktopviz.core.import_read import Issue, Source
 from desktopviz.core.import_worker import LineItems, _handovers
@@ -40,13 +41,15 @@ def hostile_lines(seed: int) -> list[str]:
     return out
 
 
-def by_items(path: Path) -> tuple[list[Any], list[str], int]:
-    """(records as (digest key, where), issues, records read) read item by item."""
-    row_hash = row_hasher(DIGEST_VERSION)
+def by_items(path: Path, secret: bytes | None = None) -> tuple[list[Any], list[str], int]:
+    """(records as (digest key, where), issues, records read) read item by item (with a
+    ``secret``: version 3, not keyed, as the store's insert reads them)."""
+    version = READER_VERSION if secret is None else 3
+    row_hash = row_hasher(version, secret)
     recs: list[Any] = []
     issues: list[str] = []
     read = 0
-    for item in LineItems(Source(path), keyed=True):
+    for item in LineItems(Source(path), keyed=secret is None, digest_version=version, secret=secret):
         if type(item) is Issue:
             issues.append(str(item))
             continue
@@ -68,15 +71,21 @@ def by_items(path: Path) -> tuple[list[Any], list[str], int]:
     return recs, issues, read
 
 
-def by_batches(path: Path, batch: int) -> tuple[list[Any], list[str], list[int], int]:
-    """(records as (digest key, where), issues, lines of each batch, records read) from the loop."""
+def by_batches(
+    path: Path, batch: int, secret: bytes | None = None
+) -> tuple[list[Any], list[str], list[int], int]:
+    """(records as (digest key, where), issues, lines of each batch, records read) from the loop
+    (with a ``secret``: version-3 batches, their digests completed as the writer does)."""
+    version, complete = READER_VERSION, None
+    if secret is not None:
+        version, complete = 3, DigestCompleter(secret).complete
     recs: list[Any] = []
     issues: list[str] = []
     lines: list[int] = []
     read = 0
     sizes: list[int] = []
-    for handover, upto in _handovers(LineItems(Source(path), keyed=True), batch):
-        b = handover.batch
+    for handover, upto in _handovers(LineItems(Source(path), keyed=True, digest_version=version), batch):
+        b = handover.batch if complete is None else complete(handover.batch)
         recs += list(zip(b.row_keys(), b.where_texts(), strict=True))
         issues += [str(i) for i in handover.issues]
         lines.append(upto)
@@ -86,22 +95,30 @@ def by_batches(path: Path, batch: int) -> tuple[list[Any], list[str], list[int],
     return recs, issues, lines, read
 
 
+@pytest.mark.parametrize("version", [2, 3])
 @pytest.mark.parametrize("batch", [1, 7, 50, 10_000])
-def test_batches_hold_what_items_give(tmp_path: Path, batch: int) -> None:
+def test_batches_hold_what_items_give(tmp_path: Path, batch: int, version: int) -> None:
+    """Version 3: the reader sends key digests, the writer's completer makes the digests the
+    store's insert makes of the same records."""
     path = write(tmp_path / "mix.log", hostile_lines(31))
-    want, want_issues, want_read = by_items(path)
-    got, issues, lines, read = by_batches(path, batch)
+    secret = new_secret() if version == 3 else None
+    want, want_issues, want_read = by_items(path, secret)
+    got, issues, lines, read = by_batches(path, batch, secret)
     assert got == want and len(got) > 100
     assert issues == want_issues and issues  # the malformed lines, named by line
     assert read == want_read
     assert lines == sorted(lines) and lines[-1] == len(path.read_text().splitlines())
 
 
-def test_an_extractor_that_stops_numbering_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("version", [2, 3])
+def test_an_extractor_that_stops_numbering_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: int
+) -> None:
     """Past KEY_LIMIT keys split_key declines every line; the loop reads on through extract()
     and the general path without losing or repeating a line."""
     monkeypatch.setattr(import_extract, "KEY_LIMIT", 3)
     path = write(tmp_path / "many.log", hostile_lines(32))
-    want, _, _ = by_items(path)
-    got, _, _, _ = by_batches(path, 9)
+    secret = new_secret() if version == 3 else None
+    want, _, _ = by_items(path, secret)
+    got, _, _, _ = by_batches(path, 9, secret)
     assert got == want

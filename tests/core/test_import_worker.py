@@ -90,8 +90,30 @@ def test_a_reader_process_that_dies_half_way_is_taken_over(
     reader = ParallelItems(Source(mixed))
     assert list(reader) == list(LineItems(Source(mixed)))
     assert reader.fell_back
-    here = import_files([mixed], tmp_path / "a.sqlite", parallel=False)
-    there = import_files([mixed], tmp_path / "b.sqlite", parallel=True)
+    # as the importer runs it: keyed batches (of 2 records), digests of the store's version
+    batches = (
+        "import sys\n"
+        "from desktopviz.core import import_worker as w\n"
+        "real = w.LineItems.items\n"
+        "def first(self, *args):\n"
+        "    for item in real(self, *args):\n"
+        "        if self.lines > 5:\n"
+        "            sys.stdout.buffer.flush(); sys.exit(3)\n"
+        "        yield item\n"
+        "w.LineItems.items = first\n"
+        "w._serve(sys.argv[1], sys.stdout.buffer, *map(int, sys.argv[2:5]))\n"
+    )
+    started: list[ParallelItems] = []
+
+    def start_batches(self: ParallelItems) -> subprocess.Popen[bytes]:
+        started.append(self)
+        args = [str(self.source.path), str(self.chunk_lines), str(self.batch), str(self.digest_version)]
+        return subprocess.Popen([sys.executable, "-c", batches, *args], stdout=subprocess.PIPE)
+
+    monkeypatch.setattr(ParallelItems, "_start", start_batches)
+    here = import_files([mixed], tmp_path / "a.sqlite", parallel=False, batch=2)
+    there = import_files([mixed], tmp_path / "b.sqlite", parallel=True, batch=2)
+    assert [r.fell_back for r in started] == [True]
     assert outcome(there, tmp_path / "b.sqlite") == outcome(here, tmp_path / "a.sqlite")
 
 
