@@ -32,6 +32,7 @@ from operator import attrgetter
 from typing import Any
 
 from desktopviz.core.flowlog import FIELDS, FlowLog
+from desktopviz.core.import_db_sets import has_table, held_in_sets, stored_digests  # noqa: F401 (re-exported)
 from desktopviz.core.import_digest import (
     DIGEST_SIZE,
     DIGEST_VERSION,
@@ -41,9 +42,8 @@ from desktopviz.core.import_digest import (
     new_secret,
     pack_digests,
     row_hasher,
-    unpack_digests,
 )
-from desktopviz.core.store import FlowStore, StoreError, connection_of
+from desktopviz.core.store import FlowStore, StoreError
 
 _fields = attrgetter(*FIELDS)
 Record = Any  # a FlowLog, or anything with its field attributes (import_fast.Row)
@@ -140,27 +140,6 @@ def record_digest_sets(c: sqlite3.Connection, by_start: Groups) -> None:
         record_digest_groups(c, rest)
 
 
-def stored_digests(conn: FlowStore | sqlite3.Connection) -> set[Key]:
-    """Every (start time, digest) the store holds, ``import_digests`` rows and
-    ``import_digest_sets`` together (not ``import_seen``: no start time): for tests and
-    diagnostics."""
-    c = connection_of(conn)
-    out: set[Key] = set()
-    if _has_table(c, "import_digests"):
-        out.update((r[0], r[1]) for r in c.execute("SELECT start_time, hash FROM import_digests"))
-    if _has_table(c, "import_digest_sets"):
-        for start, blob in c.execute("SELECT start_time, digests FROM import_digest_sets"):
-            out.update((start, h) for h in unpack_digests(blob))
-    return out
-
-
-def _has_table(c: sqlite3.Connection, name: str) -> bool:
-    return (
-        c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
-        is not None
-    )
-
-
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -227,7 +206,7 @@ def _decide_version(store: FlowStore) -> int:
                 f"(this one knows versions {', '.join(map(str, VERSIONS))})"
             )
     held = any(
-        _has_table(c, t) and c.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() is not None
+        has_table(c, t) and c.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() is not None
         for t in ("import_digests", "import_seen", "import_digest_sets")
     )
     if held:
@@ -331,11 +310,9 @@ class ImportWriter:
         groups = list(groups)
         for start, hs in groups:
             if self._sets:
-                held: set[bytes] = set()
-                for (blob,) in c.execute(_SETS_OF_SQL, (start,)):
-                    held.update([blob[i : i + DIGEST_SIZE] for i in range(0, len(blob), DIGEST_SIZE)])
-                if held:
-                    found.update((start, h) for h in held.intersection(hs))
+                blobs = [r[0] for r in c.execute(_SETS_OF_SQL, (start,))]
+                if blobs:
+                    found.update((start, h) for h in held_in_sets(blobs, hs))
             if not c.execute(_ANY_ROW_SQL, (start,)).fetchone():
                 continue
             for i in range(0, len(hs), CHUNK):

@@ -6,6 +6,7 @@ version 1 and 2 stores are written as before."""
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ from desktopviz.core.import_db import (
     seen_key,
     stored_digests,
 )
+from desktopviz.core.import_db_sets import held_in_sets
 from desktopviz.core.import_digest import DIGEST_SIZE, SECRET_SIZE, new_secret, row_hasher
 from desktopviz.core.store import FlowStore, StoreError
 
@@ -270,7 +272,8 @@ def test_a_record_another_import_stored_meanwhile_is_not_stored_twice(tmp_path: 
         assert writers[1].unseen(keys) == [False] * len(keys)
 
 
-def test_a_version_2_store_is_written_as_before(tmp_path: Path) -> None:
+def test_a_version_2_store_is_written_as_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(import_db, "DIGEST_VERSION", 2)
     db = tmp_path / "s.db"
     logs = logs_of(200, seed=6)
     with FlowStore(db) as store:
@@ -281,3 +284,24 @@ def test_a_version_2_store_is_written_as_before(tmp_path: Path) -> None:
         rows = {tuple(r) for r in store.conn.execute("SELECT start_time, hash FROM import_digests")}
         assert rows == stored_digests(store) == {seen_key(g.start_time, record_hash(g, 2)) for g in logs}
     assert set_rows(db) == []
+
+
+@pytest.mark.parametrize("queried", [3, 200])  # the exact search alone, and numpy's
+def test_a_look_up_in_sets_finds_exactly_the_stored_digests(queried: int) -> None:
+    """Against a Python set, with stored digests that share their first 8 bytes (which the
+    numpy search cannot tell apart by themselves), digests of another size and empty rows."""
+    rnd = random.Random(queried)
+    prefix = rnd.randbytes(8)
+    rows = []
+    for _ in range(4):
+        digests = [rnd.randbytes(DIGEST_SIZE) for _ in range(50)]
+        digests += [prefix + rnd.randbytes(8) for _ in range(5)]
+        rows.append(sorted(digests))
+    held = {h for row in rows for h in row}
+    pool = sorted(held) + [rnd.randbytes(DIGEST_SIZE) for _ in range(100)]
+    pool += [prefix + rnd.randbytes(8) for _ in range(20)] + [b"short", b""]
+    for _ in range(20):
+        hs = rnd.sample(pool, queried)
+        got = held_in_sets([b"".join(row) for row in rows] + [b""], hs)
+        assert sorted(got) == sorted(h for h in hs if h in held)
+    assert held_in_sets([], pool) == [] and held_in_sets([b"".join(rows[0])], []) == []

@@ -72,12 +72,12 @@ def both(files: list[list[Path]], tmp: Path, batch: int, **kw: Any) -> tuple[dic
     own insert, in this process as keyed batches, and with a reader process; the stores and
     summaries must be the same."""
     out = []
-    for name, parallel, keyed in (("here", False, False), ("keyed", False, True), ("there", True, True)):
-        db = tmp / f"{name}.sqlite"
-        with one_secret():  # version-3 stores: equal digests of equal records
+    with one_secret():  # version-3 stores: one secret, equal digests of equal records
+        for name, parallel, keyed in (("here", False, False), ("keyed", False, True), ("there", True, True)):
+            db = tmp / f"{name}.sqlite"
             sums = [import_files(g, db, parallel=parallel, keyed=keyed, batch=batch, **kw) for g in files]
-        assert all(s.parallel == parallel for s in sums)
-        out.append(({"summaries": [summary_of(s) for s in sums]}, everything(db)))
+            assert all(s.parallel == parallel for s in sums)
+            out.append(({"summaries": [summary_of(s) for s in sums]}, everything(db)))
     (here_s, here), (keyed_s, keyed_got), (there_s, there) = out
     assert keyed_s == there_s == here_s
     assert keyed_got == here
@@ -143,7 +143,7 @@ DYING = (
     "            sys.stdout.buffer.flush(); sys.exit(3)\n"
     "        yield got\n"
     "w._handovers = some\n"
-    "w._serve(sys.argv[1], sys.stdout.buffer, 2000, int(sys.argv[4]))\n"
+    "w._serve(sys.argv[1], sys.stdout.buffer, 2000, int(sys.argv[4]), int(sys.argv[5]))\n"
 )
 
 
@@ -161,6 +161,7 @@ def test_a_reader_process_that_fails_mid_file_changes_nothing(
     def start(self: ParallelItems) -> subprocess.Popen[bytes]:
         started.append(self)
         args = [str(self.source.path), str(after), garbage.encode().hex(), str(self.batch)]
+        args.append(str(self.digest_version))  # (the version the child is asked for)
         return subprocess.Popen([sys.executable, "-c", DYING, *args], stdout=subprocess.PIPE)
 
     monkeypatch.setattr(ParallelItems, "_start", start)

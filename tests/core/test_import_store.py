@@ -11,7 +11,7 @@ import pytest
 from desktopviz.core.board_traces import layout_from_store
 from desktopviz.core.export import write_jsonl
 from desktopviz.core.import_apply import KeyedWriter
-from desktopviz.core.import_db import ImportWriter, import_history
+from desktopviz.core.import_db import ImportWriter, import_history, stored_digests
 from desktopviz.core.importers import import_files
 from desktopviz.core.paths import default_scenario
 from desktopviz.core.queries_policy import policy_metrics
@@ -102,7 +102,7 @@ def test_cancelled_import_is_consistent_and_resumes(simulated: tuple[Path, Path]
     assert first.cancelled and first.files[0].status == "cancelled"
     with sqlite3.connect(db) as conn:
         stored = conn.execute("SELECT count(*) FROM flow_logs").fetchone()[0]
-        seen = conn.execute("SELECT count(*) FROM import_digests").fetchone()[0]
+        seen = len(stored_digests(conn))  # (rows, or a version-3 store's sets)
         recorded = conn.execute("SELECT status, imported FROM imports").fetchall()
     assert stored == seen == 600
     assert recorded == [("cancelled", 600)]
@@ -129,9 +129,7 @@ def test_interrupt_inside_a_batch_rolls_it_back(
     summary = import_files([simulated[1]], db, batch=250, keyed=False)
     assert summary.cancelled
     with sqlite3.connect(db) as conn:
-        counts = [
-            conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("flow_logs", "import_digests")
-        ]
+        counts = [conn.execute("SELECT count(*) FROM flow_logs").fetchone()[0], len(stored_digests(conn))]
         hits = conn.execute("SELECT count(DISTINCT flow_log_id) FROM policy_hits").fetchone()[0]
         imported = conn.execute("SELECT imported FROM imports").fetchone()[0]
     assert counts == [500, 500]
@@ -157,9 +155,7 @@ def test_interrupt_inside_a_keyed_batch_rolls_it_back(
     summary = import_files([simulated[1]], db, batch=250)
     assert summary.cancelled and len(calls) == 3
     with sqlite3.connect(db) as conn:
-        counts = [
-            conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("flow_logs", "import_digests")
-        ]
+        counts = [conn.execute("SELECT count(*) FROM flow_logs").fetchone()[0], len(stored_digests(conn))]
         imported = conn.execute("SELECT imported FROM imports").fetchone()[0]
         sums = conn.execute("SELECT sum(logs) FROM flow_rollup WHERE level = 3600").fetchone()[0]
     assert counts == [500, 500] and imported == 500 and sums == 500

@@ -76,11 +76,11 @@ def _compare(groups: list[list[Path]], tmp: Path, batch: int | None, parallel: b
     ``parallel``) from the reader process; every store and summary must be the same."""
     modes = [("ref", False, False), ("keyed", False, True)] + ([("par", True, True)] if parallel else [])
     got = {}
-    for name, par, keyed in modes:
-        db = tmp / f"{name}.sqlite"
-        with one_secret():  # version-3 stores: equal digests of equal records
+    with one_secret():  # version-3 stores: one secret, equal digests of equal records
+        for name, par, keyed in modes:
+            db = tmp / f"{name}.sqlite"
             sums = [_summary(import_files(g, db, parallel=par, keyed=keyed, batch=batch)) for g in groups]
-        got[name] = (sums, _tables(db))
+            got[name] = (sums, _tables(db))
     ref = got.pop("ref")
     for name, other in got.items():
         assert other[0] == ref[0], name
