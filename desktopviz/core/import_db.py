@@ -1,20 +1,32 @@
 """The importer's own tables in a flow store, and batch writes that keep them consistent.
 
-* ``import_digests(start_time, hash)``: a 128-bit BLAKE2b digest of every record imported
-  (the normalised Calico record, or the raw Hubble event), so importing a file again adds
+* ``import_digests(start_time, hash)``: a 128-bit digest of every record imported (the
+  normalised Calico record, or the raw Hubble event), so importing a file again adds
   nothing. The key starts with the record's start time (0 for Hubble events) so that the
   digests of one batch, which come from a few flush intervals, land on a few neighbouring
   pages: keyed by the digest alone (``import_seen(hash)``, before) every batch wrote pages all
   over the table, and recording a digest cost ~9 µs at a million rows instead of ~3, growing
   with the table. The digest covers the start time, so the pair is exactly as unique.
   ``import_seen`` of files imported by earlier versions is still looked up (not written).
-  The digest version (:mod:`~desktopviz.core.import_digest`) is recorded in
-  ``meta.import_digest_version`` (:func:`digest_version`): a store that holds digests
-  written before it was recorded keeps version 1, one without digests gets version 2;
+* ``import_digest_sets(start_time, digests)`` (version-3 stores): one row per start time and
+  write, its digests concatenated and sorted (:func:`record_digest_sets`). A row per digest
+  cost the writer 1.1-1.5 µs a record (a WITHOUT ROWID B-tree insert each); a set row costs
+  0.1 (``tests/perf/bench_digest_sets.py``). Start time 0 (every Hubble event: a set there
+  would grow without end and be read whole by every look-up) and digests of another size
+  stay ``import_digests`` rows. A look-up reads the start time's set rows and searches them
+  with numpy (:mod:`~desktopviz.core.import_db_sets`); rows are looked up too (the keyed
+  writer may have written some). :func:`stored_digests` gives both as one set.
+* The digest version (:mod:`~desktopviz.core.import_digest`) is recorded in
+  ``meta.import_digest_version`` (:func:`digest_version`): a store keeps its version while it
+  holds any digest (one with digests written before the version was recorded keeps version
+  1), one without digests gets :data:`DIGEST_VERSION`. A keyed version (3) has the store's
+  random secret in ``meta.import_digest_secret`` (hex, :func:`digest_secret`), made when the
+  version is recorded: a store whose secret is missing or damaged is refused (StoreError),
+  since nothing it holds could be recognised;
 * ``imports``: one row per imported file (path, format, times, status and counts), updated
   with every batch.
 
-Both are written in the *same transaction* as the flow logs of a batch (through the store's
+All are written in the *same transaction* as the flow logs of a batch (through the store's
 connection, inside ``FlowStore.insert``), so an interrupted import (Ctrl-C, a cancelled
 dialog, a crash) leaves either a whole batch with its hashes or neither: importing the file
 again picks up where it stopped. The store opens databases with extra tables as usual (its

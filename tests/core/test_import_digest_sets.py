@@ -17,6 +17,7 @@ from test_store_rollup import varied_logs
 
 from desktopviz.core import import_db
 from desktopviz.core.flowlog import FlowLog
+from desktopviz.core.import_calico import flowlog_from_calico
 from desktopviz.core.import_db import (
     DIGEST_SECRET_META,
     DIGEST_VERSION_META,
@@ -33,6 +34,7 @@ from desktopviz.core.import_db import (
 )
 from desktopviz.core.import_db_sets import held_in_sets
 from desktopviz.core.import_digest import DIGEST_SIZE, SECRET_SIZE, new_secret, row_hasher
+from desktopviz.core.importers import import_files
 from desktopviz.core.store import FlowStore, StoreError
 
 Key = tuple[int, bytes]
@@ -305,3 +307,41 @@ def test_a_look_up_in_sets_finds_exactly_the_stored_digests(queried: int) -> Non
         got = held_in_sets([b"".join(row) for row in rows] + [b""], hs)
         assert sorted(got) == sorted(h for h in hs if h in held)
     assert held_in_sets([], pool) == [] and held_in_sets([b"".join(rows[0])], []) == []
+
+
+@pytest.mark.parametrize(
+    ("keyed", "parallel"), [(False, False), (True, False), (True, True)], ids=["insert", "keyed", "reader"]
+)
+def test_a_file_imported_twice_into_a_version_3_store_is_stored_once(
+    tmp_path: Path, v3: None, keyed: bool, parallel: bool
+) -> None:
+    """Through the importer (the store's insert, keyed batches here, a reader process): the
+    second import finds every record, and the sets hold exactly the records' digests."""
+    logs = logs_of(400, seed=7)
+    path = tmp_path / "a.log"
+    path.write_text("\n".join(log.to_json() for log in logs) + "\n")
+    db = tmp_path / "s.db"
+    first = import_files([path], db, keyed=keyed, parallel=parallel, batch=64)
+    again = import_files([path], db, keyed=keyed, parallel=parallel, batch=64)
+    assert first.total("imported") == len(logs) and first.issue_count == 0
+    assert (again.total("imported"), again.total("duplicates")) == (0, len(logs))
+    with FlowStore(db, readonly=True) as store:
+        assert store.count() == len(logs) and digest_version(store) == 3
+        secret = digest_secret(store)
+        parsed = [flowlog_from_calico(json.loads(log.to_json())) for log in logs]
+        assert stored_digests(store) == {seen_key(g.start_time, record_hash(g, 3, secret)) for g in parsed}
+    assert row_count(db) == 0 and set_rows(db)
+
+
+def test_a_damaged_secret_refuses_the_import_of_a_file(tmp_path: Path, v3: None) -> None:
+    logs = logs_of(40, seed=8)
+    path = tmp_path / "a.log"
+    path.write_text("\n".join(log.to_json() for log in logs) + "\n")
+    db = tmp_path / "s.db"
+    import_files([path], db)
+    with FlowStore(db) as store:
+        store.set_meta(DIGEST_SECRET_META, "00")
+    before = dump(db)
+    with pytest.raises(StoreError, match=DIGEST_SECRET_META):
+        import_files([path], db)
+    assert dump(db) == before
