@@ -44,7 +44,7 @@ from operator import attrgetter
 from typing import Any
 
 from desktopviz.core.flowlog import FIELDS, FlowLog
-from desktopviz.core.import_db_sets import has_table, held_in_sets, stored_digests  # noqa: F401 (re-exported)
+from desktopviz.core.import_db_sets import has_table, held_in_sets, sorted_blob, stored_digests  # noqa: F401 (re-exported)
 from desktopviz.core.import_digest import (
     DIGEST_SIZE,
     DIGEST_VERSION,
@@ -135,15 +135,15 @@ def record_digest_groups(c: sqlite3.Connection, by_start: Groups) -> None:
 
 def record_digest_sets(c: sqlite3.Connection, by_start: Groups) -> None:
     """Record each start time's digests as one ``import_digest_sets`` row (the caller holds
-    the transaction; digests sorted within a start time), except start time 0 (Hubble events,
-    all keyed there: a set would grow without end and be loaded whole by every look-up) and
-    digests not in blob form, which go to ``import_digests`` rows."""
+    the transaction; digests sorted within a start time, else sorted here), except start time
+    0 (Hubble events, all keyed there: a set would grow without end and be loaded whole by
+    every look-up) and digests not in blob form, which go to ``import_digests`` rows."""
     rows = []
     rest = []
     for start, digests in by_start:
         if start != 0 and type(digests) is bytes:
             if digests:
-                rows.append((start, digests))
+                rows.append((start, sorted_blob(digests)))
         else:
             rest.append((start, digests))
     if rows:

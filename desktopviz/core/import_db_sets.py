@@ -20,7 +20,7 @@ import numpy as np
 from desktopviz.core.import_digest import DIGEST_SIZE, unpack_digests
 from desktopviz.core.store import FlowStore, connection_of
 
-__all__ = ["has_table", "held_in_sets", "stored_digests"]
+__all__ = ["has_table", "held_in_sets", "sorted_blob", "stored_digests"]
 
 FEW = 16  # queried digests at most for the exact search alone (numpy costs ~25 µs a call)
 _WORDS = DIGEST_SIZE // 8
@@ -45,6 +45,16 @@ def stored_digests(conn: FlowStore | sqlite3.Connection) -> set[tuple[int, bytes
         for start, blob in c.execute("SELECT start_time, digests FROM import_digest_sets"):
             out.update((start, h) for h in unpack_digests(blob))
     return out
+
+
+def sorted_blob(blob: bytes) -> bytes:
+    """``blob``'s DIGEST_SIZE-byte digests in byte order (what a set row must hold for
+    :func:`held_in_sets`): as it is when they are (the importer sorts them), else sorted."""
+    d = np.frombuffer(blob, dtype=">u8").reshape(-1, _WORDS)
+    first, last = d[:, 0], d[:, 1]
+    if bool(np.all((first[1:] > first[:-1]) | ((first[1:] == first[:-1]) & (last[1:] >= last[:-1])))):
+        return blob
+    return d[np.lexsort((last, first))].tobytes()
 
 
 def in_sorted(blob: bytes, h: bytes) -> bool:

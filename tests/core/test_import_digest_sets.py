@@ -345,3 +345,18 @@ def test_a_damaged_secret_refuses_the_import_of_a_file(tmp_path: Path, v3: None)
     with pytest.raises(StoreError, match=DIGEST_SECRET_META):
         import_files([path], db)
     assert dump(db) == before
+
+
+def test_digests_given_out_of_order_are_still_found(tmp_path: Path, v3: None) -> None:
+    """A set row is searched as sorted: one given unsorted is sorted when written."""
+    rnd = random.Random(9)
+    digests = [rnd.randbytes(DIGEST_SIZE) for _ in range(300)]
+    with FlowStore(tmp_path / "s.db") as store:
+        w = ImportWriter(store, "x.log", "calico")
+        store.conn.execute("BEGIN IMMEDIATE")
+        w.record_groups([(5, b"".join(digests))])
+        store.conn.execute("COMMIT")
+        assert w.stored([(5, digests[::-1])]) == {(5, h) for h in digests}
+        assert [
+            tuple(r) for r in store.conn.execute("SELECT start_time, digests FROM import_digest_sets")
+        ] == [(5, b"".join(sorted(digests)))]
