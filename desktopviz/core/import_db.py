@@ -249,8 +249,8 @@ def digest_secret(store: FlowStore, version: int | None = None) -> bytes | None:
         state = "missing" if text is None else "damaged"
         raise StoreError(
             f"{store.path}: import digests of version {version} need the secret in meta "
-            f"{DIGEST_SECRET_META!r}, which is {state} ({SECRET_SIZE} bytes of hex expected): "
-            "what was imported into this store cannot be recognised"
+            f"{DIGEST_SECRET_META!r}, which is {state} ({2 * SECRET_SIZE} hex digits expected): "
+            "what was imported into this store cannot be recognised, import into a new store"
         )
     return secret
 
