@@ -151,6 +151,8 @@ def _as_earlier_version(db: Path, logs: list[Any]) -> None:
     with FlowStore(db) as store:
         c = store.conn
         c.execute("DELETE FROM import_digests")
+        c.execute("DELETE FROM import_digest_sets")
+        c.execute("DELETE FROM meta WHERE key = ?", (DIGEST_SECRET_META,))
         c.executemany(
             "INSERT OR IGNORE INTO import_digests (start_time, hash) VALUES (?, ?)",
             [(log.start_time, record_hash(log, 1)) for log in logs],
