@@ -11,6 +11,7 @@ lines the extractor splits straight into it instead (the reader process's loop).
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -77,7 +78,9 @@ class LineItems:
         known: dict[Any, int] = {}  # prep's ids of ext's keys, and prep's columns (set with split)
         add_kid = add_ints = add_digest = add_where = size = _unbound
         lineno = 0
-        with self.source.open() as stream:
+        hot = 0  # lines the hot path took since self.extracted was last brought up to date
+        with self.source.open() as stream, contextlib.ExitStack() as done:
+            done.callback(lambda: setattr(self, "extracted", self.extracted + hot))
             next_line = stream.__next__
             while True:
                 try:
@@ -85,15 +88,15 @@ class LineItems:
                 except StopIteration:
                     break
                 except (OSError, EOFError, zlib.error) as exc:
+                    self.lines = max(self.lines, lineno)
                     yield read_failed(self.source, lineno + 1, exc)
                     break
                 lineno += 1
                 if lineno <= skip:
                     continue
-                self.lines = lineno
                 if split is not None:  # the hot path: straight into prep's columns
                     got = split(raw)
-                    if got is not None:
+                    if got is not None:  # (self.lines and self.extracted are brought up to date at a yield)
                         ints, ekey, digest = got
                         kid = known.get(ekey)
                         if kid is None:
@@ -102,16 +105,19 @@ class LineItems:
                         add_ints(ints)
                         add_digest(digest)
                         add_where(lineno)
+                        hot += 1
                         strikes = 0
-                        self.extracted += 1
                         if size() >= batch:  # type: ignore[operator]
+                            self.lines, self.extracted, hot = lineno, self.extracted + hot, 0
                             yield None
                             add_kid, add_ints, add_digest, add_where, size = prep.columns()  # type: ignore[union-attr]
                             known = prep.known(ext)  # type: ignore[union-attr]
                         continue
+                    self.lines = lineno
                     if ext.key_off or ext.off:  # type: ignore[union-attr]
                         split = None  # too many distinct texts to number: not from the next line on
                 elif ext is not None:
+                    self.lines = lineno
                     if keyed and not ext.key_off:  # (key_off: too many distinct texts to number)
                         got = ext.split_key(raw)
                         if got is not None:
@@ -128,6 +134,8 @@ class LineItems:
                         if prep is not None and len(prep) >= batch:
                             yield None
                         continue
+                else:
+                    self.lines = lineno
                 if ext is not None and ext.off:  # its caches do not pay for this file
                     ext, builds = None, MAX_BUILDS
                 items, built, strikes = self._declined(raw, lineno, strikes, builds)
@@ -141,6 +149,7 @@ class LineItems:
                 if split is not None:  # (whether a batch was taken or not: cheap here)
                     add_kid, add_ints, add_digest, add_where, size = prep.columns()  # type: ignore[union-attr]
                     known = prep.known(ext)  # type: ignore[union-attr]
+            self.lines = max(self.lines, lineno)  # (the hot path's last lines)
 
     def _declined(
         self, raw: bytes, lineno: int, strikes: int, builds: int
