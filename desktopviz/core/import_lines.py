@@ -23,7 +23,9 @@ from desktopviz.core.import_fast import loads as fast_loads
 from desktopviz.core.import_keyed import KeyedPreparer
 from desktopviz.core.import_read import Issue, Source, parse_line, read_failed
 
-__all__ = ["MAX_BUILDS", "REBUILD_AFTER", "Item", "LineItems"]
+__all__ = ["MAX_BUILDS", "REBUILD_AFTER", "TAIL_BATCH", "Item", "LineItems"]
+
+TAIL_BATCH = 1000  # the smallest batch size the last part of a file is read in (LineItems._next_batch)
 
 # what LineItems gives (import_worker adds its Handover)
 Item = tuple[str, Any] | tuple[str, tuple[Any, ...], bytes] | Issue | Any
@@ -54,6 +56,7 @@ class LineItems:
         self.row_hash = item_hasher(digest_version, secret, keyed)
         self._digester = DigesterV3(secret) if digest_version in KEYED_VERSIONS and not keyed else None
         self.extracted = 0  # lines the extractor took
+        self._batch_at = 0  # the position in the file where the last batch ended
         # with keyed, an extracted line comes as (where, varying values, key, digest, extractor)
         # (Extractor.split_key) instead of (where, row, digest)
         self.keyed = keyed
@@ -67,7 +70,7 @@ class LineItems:
     def items(self, prep: KeyedPreparer | None = None, batch: int = 0) -> Iterator[Item | None]:
         """The items; with ``prep`` (keyed), a line the extractor splits is added to ``prep``
         here, without an item, and None comes after each line at whose end ``prep`` holds
-        ``batch`` records or more (after the items of that line: the caller adds them to
+        ``batch`` records or more (fewer for the file's last part: :meth:`_next_batch`) (after the items of that line: the caller adds them to
         ``prep``, and takes a batch only at a None), so the reader's loop (:func:`_handovers`)
         makes no call per line."""
         keyed, skip = self.keyed, self.skip
@@ -110,6 +113,7 @@ class LineItems:
                         if size() >= batch:  # type: ignore[operator]
                             self.lines, self.extracted, hot = lineno, self.extracted + hot, 0
                             yield None
+                            batch = self._next_batch(batch)
                             add_kid, add_ints, add_digest, add_where, size = prep.columns()  # type: ignore[union-attr]
                             known = prep.known(ext)  # type: ignore[union-attr]
                         continue
@@ -133,6 +137,7 @@ class LineItems:
                         yield str(lineno), got[0], got[1]
                         if prep is not None and len(prep) >= batch:
                             yield None
+                            batch = self._next_batch(batch)
                         continue
                 else:
                     self.lines = lineno
@@ -146,10 +151,22 @@ class LineItems:
                         split = ext.split_key
                 if prep is not None and len(prep) >= batch:
                     yield None
+                    batch = self._next_batch(batch)
                 if split is not None:  # (whether a batch was taken or not: cheap here)
                     add_kid, add_ints, add_digest, add_where, size = prep.columns()  # type: ignore[union-attr]
                     known = prep.known(ext)  # type: ignore[union-attr]
             self.lines = max(self.lines, lineno)  # (the hot path's last lines)
+
+    def _next_batch(self, batch: int) -> int:
+        """The size of the next batch: the same, but an eighth of it (down to TAIL_BATCH) while
+        less of the file is left than the last batch took. The writer stores the last batch
+        after the reader has ended, so a small one ends the import sooner (~0.15 s of a
+        1,000,000-line import here)."""
+        at = self.source.position()
+        last, self._batch_at = self._batch_at, at
+        if batch > TAIL_BATCH and self.source.size - at < at - last:
+            return max(batch // 8, TAIL_BATCH)
+        return batch
 
     def _declined(
         self, raw: bytes, lineno: int, strikes: int, builds: int

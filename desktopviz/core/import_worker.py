@@ -231,7 +231,8 @@ class _ChildFailed(Exception):
 
 def _handovers(reader: LineItems, batch: int) -> Iterator[tuple[Handover, int]]:
     """(keyed batch, lines whose every record it holds) of every ``batch`` records (more when
-    a line holds several: a batch ends where a line does), the last one maybe shorter. The
+    a line holds several: a batch ends where a line does; the file's last part in batches of
+    an eighth, ``LineItems._next_batch``), the last one maybe shorter. The
     lines the extractor splits go into the batch inside ``reader.items``; the others come
     here as items."""
     prep = KeyedPreparer(reader.digest_version)

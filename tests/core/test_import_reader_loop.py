@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from test_import_handover import good, write
 
-from desktopviz.core import import_extract
+from desktopviz.core import import_extract, import_lines
 from desktopviz.core.import_complete import DigestCompleter
 from desktopviz.core.import_db import seen_key
 from desktopviz.core.import_digest import READER_VERSION, new_secret, row_hasher
@@ -122,3 +122,20 @@ def test_an_extractor_that_stops_numbering_keys(
     want, _, _ = by_items(path, secret)
     got, _, _, _ = by_batches(path, 9, secret)
     assert got == want
+
+
+def test_the_last_part_of_a_file_comes_in_smaller_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once less of the file is left than the last batch took, batches are an eighth of the
+    last one's size, down to TAIL_BATCH (the writer stores the last one after the reader
+    ends); the records are the same."""
+    monkeypatch.setattr(import_lines, "TAIL_BATCH", 10)
+    lines = [json.dumps(json.loads(x.to_json()), separators=(",", ":")) for x in good(400, 12)]
+    path = write(tmp_path / "long.log", lines)
+    want, _, _ = by_items(path)
+    sizes = [h.batch.n for h, _ in _handovers(LineItems(Source(path), keyed=True), 100)]
+    assert sizes[:3] == [100, 100, 100] and sum(sizes) == len(want) == len(lines)
+    tail = sizes[3:]
+    assert tail[0] == 12 and tail == sorted(tail, reverse=True)  # an eighth, then again, ...
+    assert all(n >= 10 for n in tail[:-1])  # ... down to TAIL_BATCH; the very last may be shorter
