@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 
 from desktopviz.core.flowlog import VARYING_FIELDS
-from desktopviz.core.import_db import seen_key
-from desktopviz.core.import_digest import DIGEST_SIZE, DigesterV3, pack_digests
+from desktopviz.core.import_digest import DIGEST_SIZE, DigesterV3, pack_digests, seen_key
 from desktopviz.core.import_keyed import KeyedBatch, by_start_groups, seen_starts
 
 __all__ = ["DigestCompleter", "int64_columns", "sorted_groups"]

@@ -95,12 +95,6 @@ def event_hash(obj: Any) -> bytes:
     return hashlib.blake2b(repr(obj).encode(), digest_size=16).digest()
 
 
-def seen_key(start: Any, digest: bytes) -> Key:
-    """The ``import_digests`` key of a record with this start time (0 when SQLite cannot hold
-    it: the store refuses such a record anyway) and digest."""
-    return (start if type(start) is int and -_INT64 <= start < _INT64 else 0, digest)
-
-
 def group_keys(keys: Sequence[Key]) -> list[tuple[int, bytes | list[bytes]]]:
     """Sorted (start time, digest) keys as (start time, digests in
     :func:`~desktopviz.core.import_digest.pack_digests`' form) groups."""

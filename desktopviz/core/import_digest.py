@@ -69,6 +69,7 @@ __all__ = [
     "item_hasher",
     "row_hasher",
     "row_key_digest",
+    "seen_key",
     "unpack_digests",
     "varying_tail",
 ]
@@ -160,6 +161,13 @@ if len(_KEY_RUNS) == 2 and len(_VARYING_RUNS) == 2:  # FIELDS as they are: slice
 
     row_hash_v2 = _row_hash_v2_slices
 row_hash_v2.__doc__ = """Version 2 digest of a row (its values in FIELDS order)."""
+
+
+def seen_key(start: Any, digest: bytes) -> tuple[int, bytes]:
+    """The digest key (start time, digest) a record with this start time is stored under (0
+    when SQLite cannot hold it: the store refuses such a record anyway). Here rather than in
+    ``import_db`` so that the reader process does not load the store's modules."""
+    return (start if type(start) is int and _MIN64 <= start < _MAX64 else 0, digest)
 
 
 def row_key_digest(values: tuple[Any, ...]) -> bytes:

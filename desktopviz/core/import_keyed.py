@@ -353,7 +353,9 @@ def keyed_sums(
         ids = table[np.asarray(kids, dtype=np.intp)]
         cnt = [ints[i] for i in _VCOUNTERS]
         sums = columns[[_START, _END, *_VCOUNTERS]]
-        batch_sums(ids[:, 0], ids[:, 1], ids[:, 2], ints[_START], ints[_END], cnt, (flows, groups, per), HOUR, sums)
+        batch_sums(
+            ids[:, 0], ids[:, 1], ids[:, 2], ints[_START], ints[_END], cnt, (flows, groups, per), HOUR, sums
+        )
         series.update(((b, *names[sid]), v) for (b, sid), v in per.items())
         return flows, groups, series
     starts, ends = ints[_START], ints[_END]

@@ -32,8 +32,7 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 import desktopviz
-from desktopviz.core.import_db import seen_key
-from desktopviz.core.import_digest import READER_VERSION, item_hasher
+from desktopviz.core.import_digest import READER_VERSION, item_hasher, seen_key
 from desktopviz.core.import_keyed import KeyedBatch, KeyedPreparer
 from desktopviz.core.import_lines import Item, LineItems
 from desktopviz.core.import_prepare import normalise

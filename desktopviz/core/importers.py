@@ -24,8 +24,8 @@ from typing import Any
 
 from desktopviz.core.flowlog import FlowLog
 from desktopviz.core.import_apply import REJECTED, KeyedWriter
-from desktopviz.core.import_db import ImportWriter, Key, StoredMeanwhile, seen_key
-from desktopviz.core.import_digest import row_hasher
+from desktopviz.core.import_db import ImportWriter, Key, StoredMeanwhile
+from desktopviz.core.import_digest import row_hasher, seen_key
 from desktopviz.core.import_hubble_file import HubbleSteps
 from desktopviz.core.import_prepare import normalise
 from desktopviz.core.import_read import (

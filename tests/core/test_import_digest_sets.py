@@ -29,11 +29,10 @@ from desktopviz.core.import_db import (
     ensure_tables,
     record_digest_groups,
     record_hash,
-    seen_key,
     stored_digests,
 )
 from desktopviz.core.import_db_sets import held_in_sets
-from desktopviz.core.import_digest import DIGEST_SIZE, SECRET_SIZE, new_secret, row_hasher
+from desktopviz.core.import_digest import DIGEST_SIZE, SECRET_SIZE, new_secret, row_hasher, seen_key
 from desktopviz.core.importers import import_files
 from desktopviz.core.store import FlowStore, StoreError
 

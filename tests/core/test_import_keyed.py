@@ -15,7 +15,8 @@ from test_store_rollup import values, varied_logs
 from desktopviz.core import import_extract, import_prepare
 from desktopviz.core.flowlog import FIELDS
 from desktopviz.core.import_apply import REJECTED, KeyedWriter
-from desktopviz.core.import_db import ImportWriter, record_digest_groups, record_digests, seen_key
+from desktopviz.core.import_db import ImportWriter, record_digest_groups, record_digests
+from desktopviz.core.import_digest import seen_key
 from desktopviz.core.import_fast import row_hash
 from desktopviz.core.import_keyed import KEY_FIELDS, VARYING_FIELDS, KeyedBatch, KeyedPreparer, join_row
 from desktopviz.core.import_read import Source

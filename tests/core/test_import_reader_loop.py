@@ -15,8 +15,7 @@ from test_import_handover import good, write
 
 from desktopviz.core import import_extract, import_lines
 from desktopviz.core.import_complete import DigestCompleter
-from desktopviz.core.import_db import seen_key
-from desktopviz.core.import_digest import READER_VERSION, new_secret, row_hasher
+from desktopviz.core.import_digest import READER_VERSION, new_secret, row_hasher, seen_key
 from desktopviz.core.import_prepare import normalise
 from desktopviz.core.import_read import Issue, Source
 from desktopviz.core.import_worker import LineItems, _handovers
