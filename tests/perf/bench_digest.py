@@ -1,5 +1,7 @@
 """Import digests: what the reader's hot path (``Extractor.split_key``) and the other paths
-cost in digest versions 1 and 2 (desktopviz.core.import_digest).
+cost in digest versions 1, 2 and 3 (desktopviz.core.import_digest); for version 3 also the
+keyed writer's digests of a whole batch (``DigesterV3.batch``, ``batch_v3_us``: the version-3
+``split_key`` computes none).
 
 Reads the first ``--lines`` lines of the import bench's data (tests/perf/bench_import.py
 writes /tmp/desktopviz_bench_import_<rows>.jsonl; made here if missing), then for each
@@ -49,9 +51,11 @@ def lines_of(n: int) -> list[bytes]:
         return [line for _, line in zip(range(n), fp, strict=False)]
 
 
-def extractor(first: bytes, version: int) -> Any:
+def extractor(first: bytes, version: int, digester: Any = None) -> Any:
     doc = import_fast.loads(first)
     row = import_fast.row_from_calico(doc)
+    if digester is not None:
+        return Extractor.build(doc, row, version, digester)  # type: ignore[arg-type]
     if version == 1:
         try:
             return Extractor.build(doc, row, 1)  # type: ignore[arg-type]
@@ -99,21 +103,37 @@ def main() -> None:
     n = len(lines)
     out: dict[str, Any] = {"lines": n, "repeat": args.repeat, "load": [round(x, 2) for x in os.getloadavg()]}
     rows = [import_fast.row_from_calico(import_fast.loads(x)) for x in lines]
-    from desktopviz.core.import_digest import row_hasher
+    from desktopviz.core.import_digest import (
+        DigesterV3,
+        key_digest,
+        key_of,
+        new_secret,
+        row_hasher,
+        varying_of,
+    )
 
-    for version in (1, 2):
-        ext = extractor(lines[0], version)
-        split_key, extract = ext.split_key, ext.extract
+    secret = new_secret()
+    for version in (1, 2, 3):
+        digester = DigesterV3(secret) if version == 3 else None
+        ext = extractor(lines[0], version, digester)
+        keyed = extractor(lines[0], version)  # a keyed reader's: version 3 without the secret
+        split_key, extract = keyed.split_key, ext.extract
         assert all(split_key(x) is not None for x in lines)  # warm-up: every key known
-        assert extract(lines[-1]) == (rows[-1], row_hasher(version)(rows[-1]))  # type: ignore[arg-type]
+        assert extract(lines[-1]) == (rows[-1], row_hasher(version, secret)(rows[-1]))  # type: ignore[arg-type]
         out[f"split_key_v{version}_us"] = round(
             best(lambda f=split_key: [f(x) for x in lines], args.repeat) / n * 1e6, 2
         )
         out[f"extract_v{version}_us"] = round(
             best(lambda f=extract: [f(x) for x in lines], args.repeat) / n * 1e6, 2
         )
-        h = row_hasher(version)
+        h = row_hasher(version, secret)
         out[f"row_hash_v{version}_us"] = round(best(lambda: [h(r) for r in rows], args.repeat) / n * 1e6, 2)  # type: ignore[arg-type]  # noqa: B023
+    import numpy as np
+
+    d = DigesterV3(secret)
+    bases = np.array([d.key_base(key_digest(key_of(r))) for r in rows])  # (per key, in the writer)
+    ints = np.array([varying_of(r) for r in rows], dtype=np.int64)
+    out["batch_v3_us"] = round(best(lambda: d.batch(bases, ints), args.repeat) / n * 1e6, 3)
     print(json.dumps(out))
 
 
