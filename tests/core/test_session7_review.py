@@ -458,3 +458,28 @@ def test_a_version_written_in_another_form_never_replaces_the_stores_secret(
         return
     assert _meta(db, DIGEST_SECRET_META) == secret
     assert (again.total("imported"), again.total("duplicates")) == (0, len(lines))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="import_worker.ParallelItems accepts digest_version=3 with the store's secret and no batch "
+    "(rows with their digests), but never gives the child the secret: import_worker._serve makes "
+    "LineItems(keyed=False, digest_version=3) without it, which raises ValueError, so the child dies at "
+    "once and this process reads the whole file itself (fell_back)",
+)
+def test_a_reader_process_giving_version_3_rows_reads_the_file(tmp_path: Path) -> None:
+    from test_import_handover import good, lines_of
+
+    from desktopviz.core.import_lines import LineItems
+    from desktopviz.core.import_read import Source
+    from desktopviz.core.import_worker import ParallelItems
+
+    path = _write(tmp_path / "a.log", lines_of(good(100, 3)))
+    secret = new_secret()
+    try:
+        reader = ParallelItems(Source(path), digest_version=3, secret=secret)
+    except ValueError:  # refused up front: fine too
+        return
+    items = list(reader)
+    assert items == list(LineItems(Source(path), digest_version=3, secret=secret))
+    assert not reader.fell_back
