@@ -398,6 +398,32 @@ def test_a_read_only_open_gives_the_stores_version_and_secret_and_writes_nothing
     assert (tmp_path / "s.db").read_bytes() == before
 
 
+@pytest.mark.parametrize(("parallel", "keyed"), [(False, False), (False, True), (True, True)])
+def test_a_schema_3_store_imported_into_by_the_last_version_keeps_version_2_after_the_upgrade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: bool, keyed: bool
+) -> None:
+    """A schema-3 file with the import tables the previous importer wrote (version-2 digest
+    rows, no digest sets table, no secret): opened for an import it is upgraded to schema 4,
+    keeps version 2 and recognises every record."""
+    from test_store_levels import make_v3
+
+    lines = _mixed_lines(50)
+    path = _write(tmp_path / "a.log", lines)
+    db = tmp_path / "s.db"
+    with monkeypatch.context() as mp:
+        mp.setattr(import_db, "DIGEST_VERSION", 2)
+        import_files([path], db, keyed=False)
+    c = sqlite3.connect(db)
+    c.execute("DROP TABLE import_digest_sets")
+    c.commit()
+    c.close()
+    assert make_v3(db) > 0
+    again = import_files([path], db, parallel=parallel, keyed=keyed, batch=8)
+    assert (again.total("imported"), again.total("duplicates")) == (0, len(lines))
+    assert _meta(db, "schema_version") == "4" and _meta(db, DIGEST_VERSION_META) == "2"
+    assert _meta(db, DIGEST_SECRET_META) is None
+
+
 # -- defects ------------------------------------------------------------------------------------
 
 
