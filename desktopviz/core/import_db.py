@@ -54,6 +54,7 @@ from desktopviz.core.import_digest import (
     new_secret,
     pack_digests,
     row_hasher,
+    valid_secret,
 )
 from desktopviz.core.store import FlowStore, StoreError
 
@@ -219,11 +220,24 @@ def _decide_version(store: FlowStore) -> int:
         version = 1 if recorded is None else version
     else:
         version = DIGEST_VERSION
-    if recorded != str(version) and not store.readonly:
-        if version in KEYED_VERSIONS:  # none of its digests exist yet: a new secret
+    if not store.readonly:
+        # a new secret only while no digest exists (a store holding digests keeps its secret,
+        # whatever form its version text has: digest_secret refuses it if damaged)
+        if not held and version in KEYED_VERSIONS and (recorded != str(version) or not _secret_of(store)):
             store.set_meta(DIGEST_SECRET_META, new_secret().hex())
-        store.set_meta(DIGEST_VERSION_META, version)
+        if recorded != str(version):
+            store.set_meta(DIGEST_VERSION_META, version)
     return version
+
+
+def _secret_of(store: FlowStore) -> bytes | None:
+    """The store's secret if it holds a valid one (:func:`valid_secret`), else None."""
+    text = store.get_meta(DIGEST_SECRET_META)
+    try:
+        secret = bytes.fromhex(text) if text is not None else b""
+    except ValueError:
+        return None
+    return secret if valid_secret(secret) else None
 
 
 def digest_secret(store: FlowStore, version: int | None = None) -> bytes | None:
@@ -235,11 +249,8 @@ def digest_secret(store: FlowStore, version: int | None = None) -> bytes | None:
     if version not in KEYED_VERSIONS:
         return None
     text = store.get_meta(DIGEST_SECRET_META)
-    try:
-        secret = bytes.fromhex(text) if text is not None else b""
-    except ValueError:
-        secret = b""
-    if len(secret) != SECRET_SIZE:
+    secret = _secret_of(store)
+    if secret is None:
         state = "missing" if text is None else "damaged"
         raise StoreError(
             f"{store.path}: import digests of version {version} need the secret in meta "

@@ -70,6 +70,7 @@ __all__ = [
     "row_hasher",
     "row_key_digest",
     "seen_key",
+    "valid_secret",
     "unpack_digests",
     "varying_tail",
 ]
@@ -227,12 +228,22 @@ def new_secret() -> bytes:
     return os.urandom(SECRET_SIZE)
 
 
+def valid_secret(secret: Any) -> bool:
+    """Whether ``secret`` can be a store's: SECRET_SIZE bytes, and no multiplier 0 (a zeroed or
+    damaged secret would make records collide: with all multipliers 0, every record of 64-bit
+    ints would get the same digest; :func:`new_secret` makes one with probability ~2**-57)."""
+    if type(secret) is not bytes or len(secret) != SECRET_SIZE:
+        return False
+    m = np.frombuffer(secret, dtype="<u8").reshape(_WORDS, _TERMS)
+    return bool(m[:, 1:].all())
+
+
 class DigesterV3:
     """Version-3 digests (see the module doc) under one store's ``secret``."""
 
     def __init__(self, secret: bytes) -> None:
-        if type(secret) is not bytes or len(secret) != SECRET_SIZE:
-            raise ValueError(f"an import digest secret has {SECRET_SIZE} bytes")
+        if not valid_secret(secret):
+            raise ValueError(f"an import digest secret has {SECRET_SIZE} bytes and no multiplier 0")
         m = np.frombuffer(secret, dtype="<u8").reshape(_WORDS, _TERMS).astype(np.uint64)
         self._m0 = m[:, 0].copy()
         self._mkey = m[:, 1 : 1 + _KEY_CHUNKS].T.copy()  # (key words, 4)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 import desktopviz
-from desktopviz.core.import_digest import READER_VERSION, item_hasher, seen_key
+from desktopviz.core.import_digest import KEYED_VERSIONS, READER_VERSION, item_hasher, seen_key
 from desktopviz.core.import_keyed import KeyedBatch, KeyedPreparer
 from desktopviz.core.import_lines import Item, LineItems
 from desktopviz.core.import_prepare import normalise
@@ -106,6 +106,11 @@ class ParallelItems:
         self.source, self.chunk_lines, self.batch = source, chunk_lines, batch
         # ValueError for a version this code does not know (or that needs the secret, without it)
         item_hasher(digest_version, secret, bool(batch))
+        if digest_version in KEYED_VERSIONS and not batch:
+            raise ValueError(
+                f"a reader process gives digests of version {digest_version} only in keyed batches "
+                "(the writer completes them: the child never has the store's secret)"
+            )
         self.digest_version = digest_version  # the child computes digests of this version
         self.secret = secret  # the store's, for reading on here (never given to the child)
         self.lines = 0
