@@ -276,6 +276,23 @@ def test_a_reader_that_numbers_its_keys_from_scratch_mid_file(
     assert got["summaries"][1][0][0][1] == 0  # the file again: nothing new
 
 
+def test_calico_records_at_start_time_0_and_hubble_events_share_the_rows_and_are_found_again(
+    tmp_path: Path,
+) -> None:
+    """Calico records at start time 0 (kept as rows, like Hubble events) and at other start
+    times (sets), then a Hubble file, then both again: every path stores what the store's
+    insert stores and the second time nothing."""
+    from import_lines import DATA
+
+    lines = [_line(start_time=s, end_time=s + 300, bytes_in=i) for i in range(20) for s in (0, -300, T0)]
+    path = _write(tmp_path / "a.log", lines)
+    hubble = DATA / "hubble.jsonl"
+    got = _compare([[path], [hubble], [path, hubble]], tmp_path, batch=7)
+    assert got["summaries"][0][0] == [(60, 60, 0, 0, 60, "done")]
+    assert [f[1] for f in got["summaries"][2][0]] == [0, 0]  # nothing new the second time
+    assert sum(1 for s, _ in got["import_digests"] if s == 0) == 20 + got["summaries"][1][0][0][1]
+
+
 # -- the store's version and secret ------------------------------------------------------------
 
 
