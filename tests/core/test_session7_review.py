@@ -511,8 +511,9 @@ def test_a_reader_process_giving_version_3_rows_reads_the_file(tmp_path: Path) -
 
 @pytest.mark.xfail(
     strict=True,
-    reason="a damaged secret of the right size is taken as it is (import_db.digest_secret checks its length "
-    "and hex form only, nothing tells it from the secret the store made): with all multipliers equal "
+    reason="a damaged secret of the right size is taken as it is (import_db.digest_secret checks its size, "
+    "hex form and that no multiplier is 0: import_digest.valid_secret; nothing tells it from the secret "
+    "the store made): with all multipliers equal "
     "(bytes 0xff..., or one 8-byte word repeated) a version-3 digest depends on the sum of the record's "
     "32-bit words only, so records whose counters are swapped or shifted (bytes_in=i, bytes_out=9-i) "
     "collide and all but one are counted duplicates and not stored",
