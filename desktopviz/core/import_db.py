@@ -49,12 +49,13 @@ from desktopviz.core.import_digest import (
     DIGEST_SIZE,
     DIGEST_VERSION,
     KEYED_VERSIONS,
-    SECRET_SIZE,
+    SEALED_SIZE,
     VERSIONS,
     new_secret,
+    open_secret,
     pack_digests,
     row_hasher,
-    valid_secret,
+    seal_secret,
 )
 from desktopviz.core.store import FlowStore, StoreError
 
@@ -224,20 +225,15 @@ def _decide_version(store: FlowStore) -> int:
         # a new secret only while no digest exists (a store holding digests keeps its secret,
         # whatever form its version text has: digest_secret refuses it if damaged)
         if not held and version in KEYED_VERSIONS and (recorded != str(version) or not _secret_of(store)):
-            store.set_meta(DIGEST_SECRET_META, new_secret().hex())
+            store.set_meta(DIGEST_SECRET_META, seal_secret(new_secret()))
         if recorded != str(version):
             store.set_meta(DIGEST_VERSION_META, version)
     return version
 
 
 def _secret_of(store: FlowStore) -> bytes | None:
-    """The store's secret if it holds a valid one (:func:`valid_secret`), else None."""
-    text = store.get_meta(DIGEST_SECRET_META)
-    try:
-        secret = bytes.fromhex(text) if text is not None else b""
-    except ValueError:
-        return None
-    return secret if valid_secret(secret) else None
+    """The store's secret if it holds an intact one (:func:`open_secret`), else None."""
+    return open_secret(store.get_meta(DIGEST_SECRET_META))
 
 
 def digest_secret(store: FlowStore, version: int | None = None) -> bytes | None:
@@ -254,7 +250,7 @@ def digest_secret(store: FlowStore, version: int | None = None) -> bytes | None:
         state = "missing" if text is None else "damaged"
         raise StoreError(
             f"{store.path}: import digests of version {version} need the secret in meta "
-            f"{DIGEST_SECRET_META!r}, which is {state} ({2 * SECRET_SIZE} hex digits expected): "
+            f"{DIGEST_SECRET_META!r}, which is {state} ({SEALED_SIZE} hex digits with their check expected): "
             "what was imported into this store cannot be recognised, import into a new store"
         )
     return secret

@@ -60,6 +60,8 @@ __all__ = [
     "DigesterV3",
     "SECRET_SIZE",
     "new_secret",
+    "open_secret",
+    "seal_secret",
     "VERSIONS",
     "key_digest",
     "key_prefix",
@@ -226,6 +228,33 @@ _LANE_SHIFTS = tuple(128 * j for j in range(_WORDS))
 def new_secret() -> bytes:
     """Random multipliers for a store's version-3 digests."""
     return os.urandom(SECRET_SIZE)
+
+
+_CHECK = 8  # bytes of the BLAKE2b check kept after a secret
+
+
+def seal_secret(secret: bytes) -> str:
+    """The meta text of a secret: its bytes and an 8-byte BLAKE2b check of them, in hex, so
+    that any damage to it is found (:func:`open_secret`), not only a zeroed one."""
+    return (secret + _blake2b(secret, digest_size=_CHECK).digest()).hex()
+
+
+def open_secret(text: str | None) -> bytes | None:
+    """The secret of a :func:`seal_secret` text, or None when it is missing or damaged (not
+    hex, another size, a check that does not match, or not :func:`valid_secret`)."""
+    if text is None:
+        return None
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        return None
+    secret, check = raw[:-_CHECK], raw[-_CHECK:]
+    if len(raw) != SECRET_SIZE + _CHECK or _blake2b(secret, digest_size=_CHECK).digest() != check:
+        return None
+    return secret if valid_secret(secret) else None
+
+
+SEALED_SIZE = 2 * (SECRET_SIZE + _CHECK)  # hex digits of a sealed secret
 
 
 def valid_secret(secret: Any) -> bool:

@@ -22,7 +22,13 @@ from test_store_rollup import varied_logs
 from desktopviz.core import import_db
 from desktopviz.core.flowlog import FIELDS, VARYING_FIELDS
 from desktopviz.core.import_calico import RecordError, flowlog_from_calico
-from desktopviz.core.import_db import DIGEST_SECRET_META, DIGEST_VERSION_META, record_hash, stored_digests
+from desktopviz.core.import_db import (
+    DIGEST_SECRET_META,
+    DIGEST_VERSION_META,
+    digest_secret,
+    record_hash,
+    stored_digests,
+)
 from desktopviz.core.import_digest import (
     DIGEST_VERSION,
     key_digest,
@@ -112,7 +118,9 @@ def digests(db: Path) -> set[tuple[int, bytes]]:
 
 def secret_of(db: Path) -> bytes:
     with FlowStore(db, readonly=True) as store:
-        return bytes.fromhex(store.get_meta(DIGEST_SECRET_META) or "")
+        secret = digest_secret(store)
+        assert secret is not None
+        return secret
 
 
 def version_of(db: Path) -> str | None:

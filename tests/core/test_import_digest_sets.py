@@ -32,7 +32,14 @@ from desktopviz.core.import_db import (
     stored_digests,
 )
 from desktopviz.core.import_db_sets import held_in_sets
-from desktopviz.core.import_digest import DIGEST_SIZE, SECRET_SIZE, new_secret, row_hasher, seen_key
+from desktopviz.core.import_digest import (
+    DIGEST_SIZE,
+    SECRET_SIZE,
+    new_secret,
+    row_hasher,
+    seal_secret,
+    seen_key,
+)
 from desktopviz.core.importers import import_files
 from desktopviz.core.store import FlowStore, StoreError
 
@@ -114,7 +121,7 @@ def test_a_new_store_gets_version_3_and_a_secret_of_its_own(tmp_path: Path, v3: 
             w = ImportWriter(store, "x.log", "calico")
             assert w.digest_version == 3 and w.secret is not None and len(w.secret) == SECRET_SIZE
             assert store.get_meta(DIGEST_VERSION_META) == "3"
-            assert store.get_meta(DIGEST_SECRET_META) == w.secret.hex()
+            assert store.get_meta(DIGEST_SECRET_META) == seal_secret(w.secret)  # (with its check)
             assert digest_secret(store) == w.secret
             secrets.append(w.secret)
     assert secrets[0] != secrets[1]
@@ -157,7 +164,7 @@ def test_a_store_keeps_its_version_while_it_holds_digests(
     with FlowStore(tmp_path / "sets.db") as store:  # digest sets alone are digests too
         ensure_tables(store)
         store.set_meta(DIGEST_VERSION_META, 3)
-        store.set_meta(DIGEST_SECRET_META, "ab" * SECRET_SIZE)
+        store.set_meta(DIGEST_SECRET_META, seal_secret(b"\xab" * SECRET_SIZE))
         store.conn.execute("INSERT INTO import_digest_sets VALUES (1, ?)", (b"\1" * DIGEST_SIZE,))
         assert digest_version(store) == 3 and digest_secret(store) == b"\xab" * SECRET_SIZE
     with FlowStore(tmp_path / "future.db") as store:

@@ -20,7 +20,7 @@ from test_import_handover import good, write
 from desktopviz.core.flowlog import FIELDS
 from desktopviz.core.import_calico import flowlog_from_calico
 from desktopviz.core.import_complete import DigestCompleter, int64_columns
-from desktopviz.core.import_db import DIGEST_SECRET_META, record_hash, stored_digests
+from desktopviz.core.import_db import digest_secret, record_hash, stored_digests
 from desktopviz.core.import_digest import (
     SECRET_SIZE,
     DigesterV3,
@@ -153,7 +153,7 @@ def test_a_record_digests_alike_from_every_path_of_one_store(tmp_path: Path) -> 
         again = import_files([path], db, batch=5, **kw)
         assert (again.total("imported"), again.total("duplicates")) == (0, first.total("imported"))
     with FlowStore(db, readonly=True) as store:
-        secret = bytes.fromhex(store.get_meta(DIGEST_SECRET_META) or "")
+        secret = digest_secret(store)
         held = stored_digests(store)
     logs = [flowlog_from_calico(json.loads(x)) for x in path.read_text().splitlines()]
     assert held == {(g.start_time, record_hash(g, 3, secret)) for g in logs}
