@@ -275,6 +275,8 @@ class ImportWriter:
     """Writes one file's batches: flow logs, their digests and the file's counts together."""
 
     def __init__(self, store: FlowStore, path: str, fmt: str) -> None:
+        if store.readonly:
+            raise StoreError(f"{store.path}: opened read-only, so nothing can be imported into it")
         self.store = store
         ensure_tables(store)
         # of the digests to look up and write, and the store's secret for a keyed version

@@ -31,7 +31,7 @@ from desktopviz.core.import_digest import (
     varying_of,
 )
 from desktopviz.core.importers import import_files
-from desktopviz.core.store import FlowStore
+from desktopviz.core.store import FlowStore, StoreError
 
 _M64 = 2**64
 
@@ -157,3 +157,14 @@ def test_a_record_digests_alike_from_every_path_of_one_store(tmp_path: Path) -> 
         held = stored_digests(store)
     logs = [flowlog_from_calico(json.loads(x)) for x in path.read_text().splitlines()]
     assert held == {(g.start_time, record_hash(g, 3, secret)) for g in logs}
+
+
+def test_importing_into_a_store_opened_read_only_is_refused_clearly(tmp_path: Path) -> None:
+    path = write(tmp_path / "a.log", [x.to_json() for x in good(20, 2)])
+    db = tmp_path / "ro.sqlite"
+    import_files([path], db)
+    before = db.read_bytes()
+    with FlowStore(db, readonly=True) as store:
+        with pytest.raises(StoreError, match="opened read-only"):
+            import_files([path], store)
+    assert db.read_bytes() == before
