@@ -12,9 +12,12 @@ in place of the local ones, a key's values are a ``flow_keys`` row as the store 
 a record is a ``flow_data`` row (the store's key id and the nine integers, bound as they come:
 the columns are zipped straight into one ``executemany``).
 
-A batch also carries the digests (in row order as one blob, and per start time sorted as
-one blob, for the writer's duplicate check and its one statement per start time) and the
-records' line numbers (ints, made texts only when an issue names one). Each key comes with
+A batch also carries the records' line numbers (ints, made texts only when an issue names
+one) and, for digest versions 1 and 2, the digests (in row order as one blob, and per start
+time sorted as one blob, for the writer's duplicate check and its one statement per start
+time). For version 3 it carries each key's digest once instead (:attr:`KeyedBatch.new_key_digests`,
+keys numbered by key digest too), and the writer computes the records' digests a batch at a
+time (:mod:`import_complete`). Each key comes with
 its *flow* (a rollup flow key with its local label-set ids), its *group* (reporter, local
 trace id) and its *series* (action, reporter), numbered here and their values sent once,
 like keys; the writer sums the batch per (hour, flow), (hour, group) and (5 minutes, series)

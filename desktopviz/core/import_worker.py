@@ -7,13 +7,14 @@ document)`` for one the general path must normalise, or an :class:`Issue`. :clas
 the same items in the same order, or (``batch=``, what the importer uses) whole batches
 made ready for the store as :class:`Handover` items: keyed batches (:mod:`import_keyed`: per
 record a key id and the nine varying integers, each key's values and each label set's and
-trace's text sent once, the finest rollup sums, digest keys), so that the writer maps ids,
-makes the rollup rows and runs SQL (:mod:`import_apply`). The lines the extractor splits go straight into the batch in the reader's loop
+trace's text sent once; digest keys, or for digest version 3 each key's digest once), so
+that the writer maps ids, makes the rollup rows and runs SQL (:mod:`import_apply`). The lines the extractor splits go straight into the batch in the reader's loop
 (:meth:`LineItems.items` with the batch's preparer: no item and no call per line). With a core to spare, reading then costs the writer
 only unpickling (see :func:`parallel_pays`). If the child fails, vanishes or sends something
 unreadable, reading goes on here from the first line the child did not deliver, so the
 result never depends on the child. Digests are of the store's digest version
-(:mod:`import_digest`), given to the child on its command line.
+(:mod:`import_digest`), given to the child on its command line; the child never has a
+version-3 store's secret (the writer completes those digests, :mod:`import_complete`).
 """
 
 from __future__ import annotations
