@@ -14,7 +14,7 @@ A batch whose records are all new (:meth:`KeyedWriter.all_new`: no digest stored
 is written in one transaction, exactly as :meth:`import_db.ImportWriter.write` would store
 its rows: one ``executemany`` of eleven values a record (id, the store's key id, the nine
 varying integers) into ``flow_data``, the digests (:func:`import_db.record_digest_groups`),
-the rollup rows: the batch's sums (:func:`import_keyed.keyed_sums`, per hour and local flow
+the rollup rows: the batch's sums (:func:`import_sums.keyed_sums`, per hour and local flow
 or group, re-keyed by group id once per batch) made into the rows of every stored level by
 the store's :func:`~desktopviz.core.store_rollup.level_rows` (rows of integers: level,
 bucket, group id, sums) and the 5-minute series rows, and the file's counts. Anything else (a
@@ -33,8 +33,9 @@ from typing import Any
 from desktopviz.core.import_complete import DigestCompleter
 from desktopviz.core.import_db import COUNT_COLUMNS, COUNTS_SQL, ImportWriter
 from desktopviz.core.import_digest import DIGEST_SIZE, unpack_digests
-from desktopviz.core.import_keyed import _KDL, _KPOL, _KSL, KEY_FIELDS, KeyedBatch, info_table, keyed_sums
+from desktopviz.core.import_keyed import _KDL, _KPOL, _KSL, KEY_FIELDS, KeyedBatch
 from desktopviz.core.import_summary import FileSummary, ImportSummary
+from desktopviz.core.import_sums import info_table, keyed_sums
 from desktopviz.core.import_worker import Handover
 from desktopviz.core.store import StoreError
 from desktopviz.core.store_ingest import label_set_id, trace_id
@@ -113,7 +114,7 @@ class KeyedWriter:
         # version 3: the batches come without record digests; they are computed here
         self._completer = DigestCompleter(secret) if secret is not None else None
         self.batch: KeyedBatch | None = None  # the last batch taken, its digests complete
-        self._info_table: Any = None  # key_info as an array (import_keyed.info_table), when made
+        self._info_table: Any = None  # key_info as an array (import_sums.info_table), when made
 
     def accept(self, b: KeyedBatch) -> None:
         """Take note of a batch's new texts and keys (every batch, whether written here or not)."""

@@ -21,7 +21,7 @@ time (:mod:`import_complete`). Each key comes with
 its *flow* (a rollup flow key with its local label-set ids), its *group* (reporter, local
 trace id) and its *series* (action, reporter), numbered here and their values sent once,
 like keys; the writer sums the batch per (hour, flow), (hour, group) and (5 minutes, series)
-with numpy (:func:`keyed_sums`, :mod:`import_sums`: what :func:`store_rollup.add_sums` and
+with numpy (:func:`import_sums.keyed_sums`: what :func:`store_rollup.add_sums` and
 ``rollup_rows`` sum) and turns the sums into the rollup rows with the store's own
 :func:`store_rollup.rollup_rows`. (The sums were made here until the reader became the
 slower of the two processes.) :meth:`KeyedBatch.rows`
@@ -44,12 +44,11 @@ from desktopviz.core.import_digest import KEYED_VERSIONS, READER_VERSION, pack_d
 from desktopviz.core.import_digest import key_of as _kget
 from desktopviz.core.import_digest import varying_of as _vget
 from desktopviz.core.import_prepare import Key, Preparer
-from desktopviz.core.import_sums import batch_sums
 from desktopviz.core.store_ingest import _dumps
 from desktopviz.core.store_keys import KEY_FIELDS
-from desktopviz.core.store_rollup import FLOW_KEY, ROLLUP_LEVELS, Hit, _zeroed
+from desktopviz.core.store_rollup import FLOW_KEY, Hit
 
-__all__ = ["KEY_FIELDS", "VARYING_FIELDS", "KeyedBatch", "KeyedPreparer", "keyed_sums"]
+__all__ = ["KEY_FIELDS", "VARYING_FIELDS", "KeyedBatch", "KeyedPreparer"]
 
 _K = {n: i for i, n in enumerate(KEY_FIELDS)}
 _V = {n: i for i, n in enumerate(VARYING_FIELDS)}
@@ -58,7 +57,6 @@ _KJSON = tuple(i for n, i in _K.items() if n in JSON_FIELDS and i not in (_KSL, 
 _KFLOW = tuple(_K[n] for n in FLOW_KEY)
 _KREPORTER = _K["reporter"]
 _FACTION, _FREPORTER = FLOW_KEY.index("action"), FLOW_KEY.index("reporter")
-HOUR = ROLLUP_LEVELS[-1]  # the finest stored rollup level: the reader sums per hour
 _NV = len(VARYING_FIELDS)
 _START, _END = _V["start_time"], _V["end_time"]
 _VCOUNTERS = tuple(_V[n] for n in ("num_flows", "packets_in", "packets_out", "bytes_in", "bytes_out"))
@@ -328,61 +326,6 @@ class KeyedPreparer(Preparer):
         else:
             self._begin()
         return batch
-
-
-def keyed_sums(
-    kids: Sequence[int],
-    ints: Sequence[Sequence[Any]],
-    info: dict[int, tuple[int, int | None, int]],
-    names: dict[int, tuple[Any, Any]],
-    columns: Any = None,
-    table: Any = None,
-) -> tuple[dict[Any, list[int]], dict[Any, list[int]], dict[Any, list[int]]]:
-    """A batch's rollup sums (the writer's side: :mod:`import_apply`), from each record's
-    local key id and varying values, each key's (flow, group, series) ids (``info``) and each
-    series id's (action, reporter): per (hour, flow id) and (hour, group id), what
-    ``store_rollup.add_sums`` sums per (5 minutes, flow key, label sets) and per
-    (5 minutes, reporter, trace) summed per hour as ``rollup_rows`` does for the first level
-    it stores; and per (5 minutes, action, reporter) for series_rollup. With ``columns``
-    (:attr:`KeyedBatch.columns`) and ``table`` (``info`` as an int64 array by key id, -1 for
-    no group: :func:`info_table`), in numpy without a Python step per record."""
-    flows: dict[Any, list[int]] = {}
-    groups: dict[Any, list[int]] = {}
-    series: dict[Any, list[int]] = {}
-    if not kids:
-        return flows, groups, series
-    if columns is not None and table is not None:
-        per: dict[tuple[int, int], list[int]] = {}
-        ids = table[np.asarray(kids, dtype=np.intp)]
-        cnt = [ints[i] for i in _VCOUNTERS]
-        sums = columns[[_START, _END, *_VCOUNTERS]]
-        batch_sums(
-            ids[:, 0], ids[:, 1], ids[:, 2], ints[_START], ints[_END], cnt, (flows, groups, per), HOUR, sums
-        )
-        series.update(((b, *names[sid]), v) for (b, sid), v in per.items())
-        return flows, groups, series
-    starts, ends = ints[_START], ints[_END]
-    if not _INT.issuperset(map(type, starts)):
-        starts = list(map(int, starts))
-    if not _INT.issuperset(map(type, ends)):
-        ends = list(map(int, ends))
-    cnt = [_zeroed(ints[i]) for i in _VCOUNTERS]
-    per_sid: dict[tuple[int, int], list[int]] = {}
-    fids, gids, sids = (list(col) for col in zip(*map(info.__getitem__, kids), strict=True))
-    batch_sums(fids, gids, sids, starts, ends, cnt, (flows, groups, per_sid), HOUR)
-    series.update(((b, *names[sid]), v) for (b, sid), v in per_sid.items())
-    return flows, groups, series
-
-
-_INT = frozenset({int})
-
-
-def info_table(info: dict[int, tuple[int, int | None, int]]) -> Any:
-    """Each local key id's (flow id, group id or -1, series id), as an int64 array by key id."""
-    table = np.full((max(info, default=-1) + 1, 3), -1, dtype=np.int64)
-    for kid, (f, g, s) in info.items():
-        table[kid] = (f, -1 if g is None else g, s)
-    return table
 
 
 def seen_starts(ints: Sequence[Sequence[Any]], seen_fix: dict[int, int]) -> Sequence[Any]:

@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from desktopviz.core.store_rollup import FINEST, ROLLUP_LEVELS, sum_logs
+from desktopviz.core.flowlog import VARYING_FIELDS
+from desktopviz.core.store_rollup import FINEST, ROLLUP_LEVELS, _zeroed, sum_logs
 
-__all__ = ["batch_sums", "python_sums"]
+__all__ = ["batch_sums", "info_table", "keyed_sums", "python_sums"]
 
 _LIMIT = 2**62  # a column's values are summed in int64 when n * max(|value|) stays below this
 _LOWEST_START = -(2**63) + ROLLUP_LEVELS[0]  # the floor of an earlier start to any bucket may not fit int64
@@ -144,3 +145,66 @@ def python_sums(
             v[0] += 1
             v[1] += nf
             v[2] += bi + bo
+
+
+# -- a keyed batch's sums (the keyed writer's side: import_apply) ------------------------------
+
+_V = {n: i for i, n in enumerate(VARYING_FIELDS)}
+_START, _END = _V["start_time"], _V["end_time"]
+_VCOUNTERS = tuple(_V[n] for n in ("num_flows", "packets_in", "packets_out", "bytes_in", "bytes_out"))
+HOUR = ROLLUP_LEVELS[-1]  # the finest stored rollup level: a batch is summed per hour
+
+
+def keyed_sums(
+    kids: Sequence[int],
+    ints: Sequence[Sequence[Any]],
+    info: dict[int, tuple[int, int | None, int]],
+    names: dict[int, tuple[Any, Any]],
+    columns: Any = None,
+    table: Any = None,
+) -> tuple[dict[Any, list[int]], dict[Any, list[int]], dict[Any, list[int]]]:
+    """A batch's rollup sums (the writer's side: :mod:`import_apply`), from each record's
+    local key id and varying values, each key's (flow, group, series) ids (``info``) and each
+    series id's (action, reporter): per (hour, flow id) and (hour, group id), what
+    ``store_rollup.add_sums`` sums per (5 minutes, flow key, label sets) and per
+    (5 minutes, reporter, trace) summed per hour as ``rollup_rows`` does for the first level
+    it stores; and per (5 minutes, action, reporter) for series_rollup. With ``columns``
+    (:attr:`KeyedBatch.columns`) and ``table`` (``info`` as an int64 array by key id, -1 for
+    no group: :func:`info_table`), in numpy without a Python step per record."""
+    flows: dict[Any, list[int]] = {}
+    groups: dict[Any, list[int]] = {}
+    series: dict[Any, list[int]] = {}
+    if not kids:
+        return flows, groups, series
+    if columns is not None and table is not None:
+        per: dict[tuple[int, int], list[int]] = {}
+        ids = table[np.asarray(kids, dtype=np.intp)]
+        cnt = [ints[i] for i in _VCOUNTERS]
+        sums = columns[[_START, _END, *_VCOUNTERS]]
+        batch_sums(
+            ids[:, 0], ids[:, 1], ids[:, 2], ints[_START], ints[_END], cnt, (flows, groups, per), HOUR, sums
+        )
+        series.update(((b, *names[sid]), v) for (b, sid), v in per.items())
+        return flows, groups, series
+    starts, ends = ints[_START], ints[_END]
+    if not _INT.issuperset(map(type, starts)):
+        starts = list(map(int, starts))
+    if not _INT.issuperset(map(type, ends)):
+        ends = list(map(int, ends))
+    cnt = [_zeroed(ints[i]) for i in _VCOUNTERS]
+    per_sid: dict[tuple[int, int], list[int]] = {}
+    fids, gids, sids = (list(col) for col in zip(*map(info.__getitem__, kids), strict=True))
+    batch_sums(fids, gids, sids, starts, ends, cnt, (flows, groups, per_sid), HOUR)
+    series.update(((b, *names[sid]), v) for (b, sid), v in per_sid.items())
+    return flows, groups, series
+
+
+_INT = frozenset({int})
+
+
+def info_table(info: dict[int, tuple[int, int | None, int]]) -> Any:
+    """Each local key id's (flow id, group id or -1, series id), as an int64 array by key id."""
+    table = np.full((max(info, default=-1) + 1, 3), -1, dtype=np.int64)
+    for kid, (f, g, s) in info.items():
+        table[kid] = (f, -1 if g is None else g, s)
+    return table
