@@ -322,6 +322,34 @@ class DigesterV3:
         """A row's digest (its values in FIELDS order)."""
         return self.digest(key_digest(key_of(values)), varying_of(values))
 
+    def rows(self, rows: list[tuple[Any, ...]]) -> list[bytes]:
+        """The digests of rows (values in FIELDS order), :meth:`row`'s, a batch at a time: the
+        key digests row by row, the rest with one matrix product for the rows whose nine
+        values are all plain ints within 64 bits (about 5 µs a row less than :meth:`row`)."""
+        kds = [key_digest(key_of(r)) for r in rows]
+        varying = [varying_of(r) for r in rows]
+        out: list[bytes | None] = [None] * len(rows)
+        fits = [i for i, v in enumerate(varying) if _ONLY_INT.issuperset(map(type, v))]
+        fits = [i for i in fits if all(_MIN64 <= x < _MAX64 for x in varying[i])]
+        if fits:
+            words = np.frombuffer(b"".join(kds[i] for i in fits), dtype="<u4").reshape(len(fits), _KEY_CHUNKS)
+            bases = self._m0 + words.astype(np.uint64) @ self._mkey
+            blob = self.batch(bases, np.array([varying[i] for i in fits], dtype=np.int64))
+            for j, i in enumerate(fits):
+                out[i] = blob[j * DIGEST_SIZE : (j + 1) * DIGEST_SIZE]
+        return [self.digest(kds[i], varying[i]) if d is None else d for i, d in enumerate(out)]
+
+    def fill(self, rows: list[tuple[Any, ...]], keys: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
+        """``keys`` ((start time, digest) of each row) with the digests still None made, all
+        in one :meth:`rows`."""
+        todo = [i for i, k in enumerate(keys) if k[1] is None]
+        if not todo:
+            return keys
+        keys = list(keys)
+        for i, digest in zip(todo, self.rows([rows[i] for i in todo]), strict=True):
+            keys[i] = (keys[i][0], digest)
+        return keys
+
 
 @functools.lru_cache(maxsize=8)
 def _digester(secret: bytes) -> DigesterV3:

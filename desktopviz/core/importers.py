@@ -25,7 +25,7 @@ from typing import Any
 from desktopviz.core.flowlog import FlowLog
 from desktopviz.core.import_apply import REJECTED, KeyedWriter
 from desktopviz.core.import_db import ImportWriter, Key, StoredMeanwhile
-from desktopviz.core.import_digest import row_hasher, seen_key
+from desktopviz.core.import_digest import DigesterV3, row_hasher, seen_key
 from desktopviz.core.import_hubble_file import HubbleSteps
 from desktopviz.core.import_prepare import normalise
 from desktopviz.core.import_read import (
@@ -104,6 +104,7 @@ class _FileImport(HubbleSteps):
         self.batch = batch or BATCH  # records per transaction when read here
         self.reader_batch = batch or PARALLEL_BATCH  # and per batch from the reader process
         self.writer = ImportWriter(store, str(source.path), fmt)
+        self._digester = DigesterV3(self.writer.secret) if self.writer.secret is not None else None
         self.check = check
         self.position: Callable[[], int] = source.position  # bytes of the file read so far
         self.keyed_writer: KeyedWriter | None = None
@@ -150,7 +151,8 @@ class _FileImport(HubbleSteps):
         hashes: list[Key] = []
         wheres: list[str] = []
         fs = self.fs
-        row_hash = row_hasher(self.writer.digest_version, self.writer.secret)
+        # version 3: digests made a batch at a time in _calico_batch (None until then)
+        row_hash = None if self._digester else row_hasher(self.writer.digest_version, self.writer.secret)
         for item in items:
             if type(item) is Issue:
                 fs.skipped += 1
@@ -172,7 +174,7 @@ class _FileImport(HubbleSteps):
                     self.issue(where, got)
                     continue
                 row = got  # type: ignore[assignment]
-                digest = row_hash(row)
+                digest = row_hash(row) if row_hash else None
             rows.append(row)
             hashes.append(seen_key(row[0], digest))  # FIELDS[0] is start_time
             wheres.append(where)
@@ -193,7 +195,10 @@ class _FileImport(HubbleSteps):
             self._calico_batch(self.keyed_writer.rows(b), b.row_keys(), b.where_texts())
 
     def _calico_batch(self, rows: list[tuple[Any, ...]], hashes: list[Key], wheres: list[str]) -> None:
-        """Store a batch of records (value tuples in FIELDS order) that are not in the store yet."""
+        """Store a batch of records (value tuples in FIELDS order) that are not in the store yet
+        (a digest still None is made here, for the whole batch at once)."""
+        if self._digester is not None:
+            hashes = self._digester.fill(rows, hashes)
         new = self.writer.unseen(hashes)
         keep = [i for i, n in enumerate(new) if n]
         dups = len(rows) - len(keep)
