@@ -168,7 +168,8 @@ class FlowStore:
         if not tables:
             if self.readonly:
                 raise StoreError(f"{self.path}: empty database, not a desktopviz flow store")
-            self._create_schema()
+            if not self._create_schema():  # another process created it meanwhile: open it
+                self._open()
             return
         if "meta" not in tables or "flow_logs" not in tables:
             raise StoreError(f"{self.path}: not a desktopviz flow store (no meta/flow_logs tables)")
@@ -234,11 +235,16 @@ class FlowStore:
         self.conn = _connect(self.path, True)
         self._open()
 
-    def _create_schema(self) -> None:
+    def _create_schema(self) -> bool:
+        """Create an empty file's schema (True), unless another process did since ``_open``
+        looked (False, nothing done: two imports into one new file at once both open it)."""
         c = self.conn
         c.execute("PRAGMA journal_mode=WAL")
         c.execute("PRAGMA synchronous=NORMAL")
-        c.execute("BEGIN")
+        c.execute("BEGIN IMMEDIATE")
+        if c.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is not None:
+            c.execute("ROLLBACK")
+            return False
         create_schema(c)
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         c.executemany(
@@ -251,6 +257,7 @@ class FlowStore:
             ],
         )
         c.execute("COMMIT")
+        return True
 
     # -- writing -----------------------------------------------------------------------------
     def insert(self, logs: Iterable[FlowLog | tuple[Any, ...]], *, strict: bool = True) -> int:

@@ -4,6 +4,8 @@ files it cannot read with a message that names the file."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -294,4 +296,28 @@ def test_folder_and_empty_file(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=f"{empty}.*not a desktopviz flow store"):
         FlowStore(empty, readonly=True)
     with FlowStore(empty) as store:  # an empty file is a new store
+        assert store.count() == 0
+
+
+def test_a_new_file_another_process_creates_meanwhile_is_opened_not_created_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two imports into one new file at once: the second to take the write lock finds the
+    schema the first made and opens it (it used to fail: "table label_sets already exists")."""
+    db = tmp_path / "new.sqlite"
+    real = FlowStore._create_schema
+
+    def racing(self: FlowStore) -> bool:  # the other process wins between the look and the lock
+        monkeypatch.setattr(FlowStore, "_create_schema", real)
+        FlowStore(self.path).close()
+        return real(self)
+
+    monkeypatch.setattr(FlowStore, "_create_schema", racing)
+    with FlowStore(db) as store:
+        assert store.count() == 0 and store.get_meta("application") == "desktopviz-flowstore"
+    code = "import sys; from desktopviz.core.store import FlowStore; FlowStore(sys.argv[1]).close()"
+    other = tmp_path / "other.sqlite"
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(other)]) for _ in range(4)]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0, 0]
+    with FlowStore(other, readonly=True) as store:
         assert store.count() == 0
