@@ -151,9 +151,8 @@ class KeyedWriter:
         for issue in item.issues:
             fs.skipped += 1
             summary.add_issue(issue)
-        b = self.batch = self.complete(
-            item.batch
-        )  # (what the caller stores through the store's insert if not here)
+        # (self.batch: what the caller stores through the store's insert if not here)
+        b = self.batch = self.complete(item.batch)
         fs.records_read += item.read
         self.accept(b)
         if not b.n or b.bad_traces:

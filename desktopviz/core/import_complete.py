@@ -19,13 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from desktopviz.core.flowlog import VARYING_FIELDS
-from desktopviz.core.import_digest import DIGEST_SIZE, DigesterV3, pack_digests, seen_key
-from desktopviz.core.import_keyed import KeyedBatch, by_start_groups, seen_starts
+from desktopviz.core.import_digest import DIGEST_SIZE, digester, pack_digests, seen_key
+from desktopviz.core.import_keyed import _START, KeyedBatch, by_start_groups, seen_starts
 
 __all__ = ["DigestCompleter", "int64_columns", "sorted_groups"]
 
-_START = VARYING_FIELDS.index("start_time")
 _INT = frozenset({int})
 _WORDS = 4
 
@@ -66,7 +64,7 @@ class DigestCompleter:
     """Completes the version-3 batches of one reader (its local key ids) under a store's secret."""
 
     def __init__(self, secret: bytes) -> None:
-        self.digester = DigesterV3(secret)
+        self.digester = digester(secret)
         self._kd: dict[int, bytes] = {}  # local key id -> key digest
         self._bases = np.zeros((0, _WORDS), dtype=np.uint64)  # local key id -> DigesterV3.key_base
 
@@ -82,9 +80,9 @@ class DigestCompleter:
             grown = np.zeros((top, _WORDS), dtype=np.uint64)
             grown[: len(self._bases)] = self._bases
             self._bases = grown
-        for kid, kd in new:
-            self._kd[kid] = kd
-            self._bases[kid] = self.digester.key_base(kd)
+        self._kd.update(new)
+        kids, kds = zip(*new, strict=True)
+        self._bases[list(kids)] = self.digester.key_bases(kds)
 
     def complete(self, b: KeyedBatch) -> KeyedBatch:
         """The batch with its digests, digest keys per start time and uniqueness filled in (a
@@ -100,16 +98,14 @@ class DigestCompleter:
             blob = self.digester.batch(self._bases[np.asarray(b.kids, dtype=np.intp)], arr.T)
             by_start, unique = sorted_groups(arr[_START], blob)
             return b._replace(digests=blob, seen_fix=seen_fix, by_start=by_start, unique=unique, columns=arr)
-        else:
-            kd, digest = self._kd, self.digester.digest
-            digests = [digest(kd[k], row) for k, row in zip(b.kids, zip(*ints, strict=True), strict=True)]
-            for i, s in enumerate(starts):
-                k = seen_key(s, b"")[0]
-                if k is not s and k != s:
-                    seen_fix[i] = k
-            blob = pack_digests(digests)  # type: ignore[assignment]
+        kd, digest = self._kd, self.digester.digest
+        digests = [digest(kd[k], row) for k, row in zip(b.kids, zip(*ints, strict=True), strict=True)]
+        for i, s in enumerate(starts):
+            k = seen_key(s, b"")[0]
+            if k is not s and k != s:
+                seen_fix[i] = k
         return b._replace(
-            digests=blob,
+            digests=pack_digests(digests),
             seen_fix=seen_fix,
             by_start=by_start_groups(seen_starts(ints, seen_fix), digests),
             unique=len(set(digests)) == b.n,

@@ -245,7 +245,7 @@ def digest_secret(store: FlowStore, version: int | None = None) -> bytes | None:
     if version not in KEYED_VERSIONS:
         return None
     text = store.get_meta(DIGEST_SECRET_META)
-    secret = _secret_of(store)
+    secret = open_secret(text)
     if secret is None:
         state = "missing" if text is None else "damaged"
         raise StoreError(

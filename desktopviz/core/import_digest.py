@@ -45,7 +45,7 @@ import hashlib
 import marshal
 import os
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
 from operator import mul as _mul
 from typing import Any
@@ -58,6 +58,8 @@ __all__ = [
     "DIGEST_VERSION",
     "READER_VERSION",
     "DigesterV3",
+    "digester",
+    "fits64",
     "SECRET_SIZE",
     "new_secret",
     "open_secret",
@@ -166,6 +168,13 @@ if len(_KEY_RUNS) == 2 and len(_VARYING_RUNS) == 2:  # FIELDS as they are: slice
 row_hash_v2.__doc__ = """Version 2 digest of a row (its values in FIELDS order)."""
 
 
+def fits64(values: Iterable[Any]) -> bool:
+    """Whether every value is a plain int (not a bool) within 64 bits: what versions 2 and 3
+    pack as integers (anything else takes the marshal form)."""
+    values = tuple(values)
+    return _ONLY_INT.issuperset(map(type, values)) and all(_MIN64 <= v < _MAX64 for v in values)
+
+
 def seen_key(start: Any, digest: bytes) -> tuple[int, bytes]:
     """The digest key (start time, digest) a record with this start time is stored under (0
     when SQLite cannot hold it: the store refuses such a record anyway). Here rather than in
@@ -200,15 +209,14 @@ def item_hasher(version: int, secret: bytes | None, keyed: bool) -> Callable[[tu
 def row_hasher(version: int, secret: bytes | None = None) -> Callable[[tuple[Any, ...]], bytes]:
     """The row digest function of a digest version (ValueError for an unknown one, or for
     version 3 without a valid ``secret``)."""
+    check_version(version)
     if version == 1:
         return row_hash_v1
     if version == 2:
         return row_hash_v2
-    if version == 3:
-        if secret is None:
-            raise ValueError("import digest version 3 needs the store's secret")
-        return _digester(secret).row
-    raise ValueError(f"unknown import digest version {version!r} (known: {', '.join(map(str, VERSIONS))})")
+    if secret is None:
+        raise ValueError(f"import digest version {version} needs the store's secret")
+    return digester(secret).row
 
 
 _WORDS = 4  # 32-bit words of a version-3 digest
@@ -284,11 +292,15 @@ class DigesterV3:
         self._key_sums: dict[bytes, int] = {}  # key digest -> its part of the four sums (a cache)
         self._unpack_key = struct.Struct(f"<{_KEY_CHUNKS}I").unpack
 
+    def key_bases(self, kds: Sequence[bytes]) -> np.ndarray:
+        """The four sums' terms of each key digest (``m0`` included), mod 2**64, as an array
+        (keys, 4): the same for every record of a key."""
+        words = np.frombuffer(b"".join(kds), dtype="<u4").reshape(len(kds), _KEY_CHUNKS)
+        return self._m0 + words.astype(np.uint64) @ self._mkey
+
     def key_base(self, kd: bytes) -> np.ndarray:
-        """The four sums' terms of a key digest (``m0`` included), mod 2**64: the same for every
-        record of the key."""
-        words = np.frombuffer(kd, dtype="<u4").astype(np.uint64)
-        return self._m0 + words @ self._mkey
+        """:meth:`key_bases` of one key digest."""
+        return self.key_bases([kd])[0]
 
     def batch(self, bases: np.ndarray, ints: np.ndarray) -> bytes:
         """The digests of records whose nine values are all plain ints within 64 bits, as one
@@ -303,7 +315,7 @@ class DigesterV3:
 
     def digest(self, kd: bytes, varying: tuple[Any, ...]) -> bytes:
         """One record's digest from its key digest and its nine varying values (any types)."""
-        if _ONLY_INT.issuperset(map(type, varying)) and all(_MIN64 <= v < _MAX64 for v in varying):
+        if fits64(varying):
             acc = self._key_sums.get(kd)
             if acc is None:
                 if len(self._key_sums) >= _KEY_SUMS:
@@ -329,11 +341,9 @@ class DigesterV3:
         kds = [key_digest(key_of(r)) for r in rows]
         varying = [varying_of(r) for r in rows]
         out: list[bytes | None] = [None] * len(rows)
-        fits = [i for i, v in enumerate(varying) if _ONLY_INT.issuperset(map(type, v))]
-        fits = [i for i in fits if all(_MIN64 <= x < _MAX64 for x in varying[i])]
+        fits = [i for i, v in enumerate(varying) if fits64(v)]
         if fits:
-            words = np.frombuffer(b"".join(kds[i] for i in fits), dtype="<u4").reshape(len(fits), _KEY_CHUNKS)
-            bases = self._m0 + words.astype(np.uint64) @ self._mkey
+            bases = self.key_bases([kds[i] for i in fits])
             blob = self.batch(bases, np.array([varying[i] for i in fits], dtype=np.int64))
             for j, i in enumerate(fits):
                 out[i] = blob[j * DIGEST_SIZE : (j + 1) * DIGEST_SIZE]
@@ -352,6 +362,7 @@ class DigesterV3:
 
 
 @functools.lru_cache(maxsize=8)
-def _digester(secret: bytes) -> DigesterV3:
-    """One DigesterV3 per secret (making one costs ~60 µs; ``record_hash`` asks per record)."""
+def digester(secret: bytes) -> DigesterV3:
+    """The DigesterV3 of a secret, one per secret for the whole process (making one costs
+    ~60 µs, ``record_hash`` asks per record; and its cache of key sums is shared)."""
     return DigesterV3(secret)

@@ -52,6 +52,7 @@ from desktopviz.core.import_calico import _MS_THRESHOLD
 from desktopviz.core.import_digest import (
     DIGEST_SIZE,
     VERSIONS,
+    fits64,
     key_digest,
     key_prefix,
     pack_varying,
@@ -202,7 +203,7 @@ class Extractor:
         self.vmissing = tuple(v for _, v in vmissing)
         vorder = in_blocks + [n for n, _ in vmissing]
         self.vperm: Callable[[Any], tuple[Any, ...]] = itemgetter(*(vorder.index(n) for n in VARYING_FIELDS))
-        self.vpacked = all(type(v) is int and -(2**63) <= v < 2**63 for v in self.vmissing)
+        self.vpacked = fits64(self.vmissing)
         # blobs start with the tuple's marshal head, then the runs
         self.join_order = None if join_order is None else itemgetter(0, *(i + 1 for i in join_order))
         self.lines = self.misses = 0

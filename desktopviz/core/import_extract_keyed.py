@@ -318,12 +318,7 @@ def _v2_code(ext: Any, ref: Any, ints: str, key: str, env: dict[str, Any]) -> li
 
     env.update(KH=ext.key_hashers, PACK=pack_varying, TAIL=varying_tail, B2=hashlib.blake2b)
     env.update(khash=lambda k: owner().key_hasher(k), kdigest=lambda k: owner().key_digest(k))
-    fast = all(
-        type(v) is int and -(2**63) <= v < 2**63
-        for n, v in zip(ext.missing_names, ext.missing, strict=True)
-        if n in VARYING
-    )
-    if not fast:
+    if not ext.vpacked:  # a missing varying value that is not a 64-bit int
         return [
             f"    k = {key}",
             f"    t = ({ints},)",

@@ -58,8 +58,7 @@ _KFLOW = tuple(_K[n] for n in FLOW_KEY)
 _KREPORTER = _K["reporter"]
 _FACTION, _FREPORTER = FLOW_KEY.index("action"), FLOW_KEY.index("reporter")
 _NV = len(VARYING_FIELDS)
-_START, _END = _V["start_time"], _V["end_time"]
-_VCOUNTERS = tuple(_V[n] for n in ("num_flows", "packets_in", "packets_out", "bytes_in", "bytes_out"))
+_START = _V["start_time"]
 # a row (FIELDS order) from (varying values, key values)
 _SOURCE = [("v", _V[n]) if n in _V else ("k", _K[n]) for n in FIELDS]
 _first = itemgetter(0)

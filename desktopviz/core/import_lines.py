@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
-from desktopviz.core.import_digest import KEYED_VERSIONS, READER_VERSION, DigesterV3, item_hasher
+from desktopviz.core.import_digest import KEYED_VERSIONS, READER_VERSION, digester, item_hasher
 from desktopviz.core.import_extract import Extractor
 from desktopviz.core.import_fast import HAVE_ORJSON, row_from_calico
 from desktopviz.core.import_fast import loads as fast_loads
@@ -54,7 +54,7 @@ class LineItems:
         # ValueError for a version this code does not know, or one that needs the store's
         # secret without it; keyed, version 3 gives key digests (the writer completes them)
         self.row_hash = item_hasher(digest_version, secret, keyed)
-        self._digester = DigesterV3(secret) if digest_version in KEYED_VERSIONS and not keyed else None
+        self._digester = digester(secret) if digest_version in KEYED_VERSIONS and not keyed else None
         self.extracted = 0  # lines the extractor took
         self._batch_at = 0  # the position in the file where the last batch ended
         # with keyed, an extracted line comes as (where, varying values, key, digest, extractor)
@@ -70,7 +70,8 @@ class LineItems:
     def items(self, prep: KeyedPreparer | None = None, batch: int = 0) -> Iterator[Item | None]:
         """The items; with ``prep`` (keyed), a line the extractor splits is added to ``prep``
         here, without an item, and None comes after each line at whose end ``prep`` holds
-        ``batch`` records or more (fewer for the file's last part: :meth:`_next_batch`) (after the items of that line: the caller adds them to
+        ``batch`` records or more (fewer for the file's last part: :meth:`_next_batch`; after
+        the items of that line: the caller adds them to
         ``prep``, and takes a batch only at a None), so the reader's loop (:func:`_handovers`)
         makes no call per line."""
         keyed, skip = self.keyed, self.skip

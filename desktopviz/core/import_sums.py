@@ -176,25 +176,21 @@ def keyed_sums(
     series: dict[Any, list[int]] = {}
     if not kids:
         return flows, groups, series
-    if columns is not None and table is not None:
-        per: dict[tuple[int, int], list[int]] = {}
-        ids = table[np.asarray(kids, dtype=np.intp)]
+    starts, ends = ints[_START], ints[_END]
+    sums = None
+    if columns is not None and table is not None:  # plain ints: the ids from the table
+        fids, gids, sids = table[np.asarray(kids, dtype=np.intp)].T
         cnt = [ints[i] for i in _VCOUNTERS]
         sums = columns[[_START, _END, *_VCOUNTERS]]
-        batch_sums(
-            ids[:, 0], ids[:, 1], ids[:, 2], ints[_START], ints[_END], cnt, (flows, groups, per), HOUR, sums
-        )
-        series.update(((b, *names[sid]), v) for (b, sid), v in per.items())
-        return flows, groups, series
-    starts, ends = ints[_START], ints[_END]
-    if not _INT.issuperset(map(type, starts)):
-        starts = list(map(int, starts))
-    if not _INT.issuperset(map(type, ends)):
-        ends = list(map(int, ends))
-    cnt = [_zeroed(ints[i]) for i in _VCOUNTERS]
+    else:
+        if not _INT.issuperset(map(type, starts)):
+            starts = list(map(int, starts))
+        if not _INT.issuperset(map(type, ends)):
+            ends = list(map(int, ends))
+        cnt = [_zeroed(ints[i]) for i in _VCOUNTERS]
+        fids, gids, sids = (list(col) for col in zip(*map(info.__getitem__, kids), strict=True))
     per_sid: dict[tuple[int, int], list[int]] = {}
-    fids, gids, sids = (list(col) for col in zip(*map(info.__getitem__, kids), strict=True))
-    batch_sums(fids, gids, sids, starts, ends, cnt, (flows, groups, per_sid), HOUR)
+    batch_sums(fids, gids, sids, starts, ends, cnt, (flows, groups, per_sid), HOUR, sums)
     series.update(((b, *names[sid]), v) for (b, sid), v in per_sid.items())
     return flows, groups, series
 

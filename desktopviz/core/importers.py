@@ -25,7 +25,7 @@ from typing import Any
 from desktopviz.core.flowlog import FlowLog
 from desktopviz.core.import_apply import REJECTED, KeyedWriter
 from desktopviz.core.import_db import ImportWriter, Key, StoredMeanwhile
-from desktopviz.core.import_digest import DigesterV3, row_hasher, seen_key
+from desktopviz.core.import_digest import digester, row_hasher, seen_key
 from desktopviz.core.import_hubble_file import HubbleSteps
 from desktopviz.core.import_prepare import normalise
 from desktopviz.core.import_read import (
@@ -104,7 +104,7 @@ class _FileImport(HubbleSteps):
         self.batch = batch or BATCH  # records per transaction when read here
         self.reader_batch = batch or PARALLEL_BATCH  # and per batch from the reader process
         self.writer = ImportWriter(store, str(source.path), fmt)
-        self._digester = DigesterV3(self.writer.secret) if self.writer.secret is not None else None
+        self._digester = digester(self.writer.secret) if self.writer.secret is not None else None
         self.check = check
         self.position: Callable[[], int] = source.position  # bytes of the file read so far
         self.keyed_writer: KeyedWriter | None = None
