@@ -22,8 +22,11 @@ from pathlib import Path
 from typing import IO, Any
 
 GZIP_MAGIC = b"\x1f\x8b"
-# Read buffer: with the default 8 KB, iterating over 2 KB lines costs ~1.5 µs a line, ~0.5 with this.
-READ_BUFFER = 1 << 20
+# Read buffer: with the default 8 KB, iterating over 2 KB lines costs ~1.5 µs a line. 64 KB is
+# the sweet spot here: reading 1,000,000 Felix lines (2 GB, from the page cache) takes 0.33 s of
+# system CPU through it against 1.25 s through 128 KB or 1 MB (the kernel's copy of more than
+# 64 KB at a time costs about four times as much a byte), 0.8 µs a line in all against 1.6.
+READ_BUFFER = 1 << 16
 _decoder = json.JSONDecoder()
 _loads = json.loads
 
