@@ -39,7 +39,7 @@ from desktopviz.core.import_sums import info_table, keyed_sums
 from desktopviz.core.import_worker import Handover
 from desktopviz.core.store import StoreError
 from desktopviz.core.store_ingest import label_set_id, trace_id
-from desktopviz.core.store_keys import DATA_INSERT, KEY_COLUMNS, rollback
+from desktopviz.core.store_keys import KEY_COLUMNS, insert_data, rollback
 from desktopviz.core.store_rollup import (
     Hit,
     HitKeys,
@@ -266,7 +266,7 @@ class KeyedWriter:
             return
         first = (c.execute("SELECT max(id) FROM flow_data").fetchone()[0] or 0) + 1
         ids = range(first, first + n)
-        c.executemany(DATA_INSERT, zip(ids, map(self._kid.__getitem__, b.kids), *b.ints, strict=True))
+        insert_data(c, zip(ids, map(self._kid.__getitem__, b.kids), *b.ints, strict=True))
         self.writer.record_groups(b.by_start)
         flow, group = self._flow, self.group_values
         if b.columns is not None and self._info_table is None:

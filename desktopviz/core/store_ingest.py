@@ -29,11 +29,11 @@ from desktopviz.core.flowlog import FIELDS, JSON_FIELDS, VARYING_FIELDS
 from desktopviz.core.store_groups import RollupGroups
 from desktopviz.core.store_keys import (  # noqa: F401 - ID_COLUMN and ROW_COLUMNS re-exported
     CACHE_LIMIT,
-    DATA_INSERT,
     ID_COLUMN,
     KEY_FIELDS,
     ROW_COLUMNS,
     KeyIndex,
+    insert_data,
 )
 from desktopviz.core.store_rollup import (  # noqa: F401 - ROLLUP_LEVELS re-exported
     COUNTERS,
@@ -298,9 +298,7 @@ class Ingest:
             kids = self.keys.column_ids(kcols, n)
         except TypeError:  # an unhashable value: what binding it would have raised
             raise _unsupported(vals, kcols) from None
-        self.conn.executemany(
-            DATA_INSERT, zip(range(first, first + n), kids, *(cols[i] for i in _VAR_IDX), strict=True)
-        )
+        insert_data(self.conn, zip(range(first, first + n), kids, *(cols[i] for i in _VAR_IDX), strict=True))
         # rollup sums
         add_sums(cols, sl, dl, tids, self._trace_hids, flows, groups)
 

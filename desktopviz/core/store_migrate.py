@@ -41,7 +41,7 @@ from desktopviz.core.store_groups import (
     stored_levels_sql,
 )
 from desktopviz.core.store_ingest import parse_hits
-from desktopviz.core.store_keys import CACHE_LIMIT, DATA_INSERT, KEY_COLUMNS, KEY_FIELDS, KeyIndex, rollback
+from desktopviz.core.store_keys import CACHE_LIMIT, KEY_COLUMNS, KEY_FIELDS, KeyIndex, insert_data, rollback
 from desktopviz.core.store_schema import (
     SCHEMA_VERSION,
     TRACE_HIT_COLUMNS,
@@ -176,7 +176,7 @@ def copy_logs(c: sqlite3.Connection, select: str) -> int:
             if kid is None:
                 kid = memo[key] = keys.key_id(key)
             append((row[0], kid, *row[1 + nk :]))
-        c.executemany(DATA_INSERT, out)
+        insert_data(c, out)
         done += len(out)
         if len(memo) > CACHE_LIMIT:
             memo.clear()

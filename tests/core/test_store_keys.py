@@ -16,7 +16,15 @@ from desktopviz.core.import_extract_keyed import VARYING
 from desktopviz.core.import_extract_keyed import VARYING_FIELDS as EXTRACT_VARYING
 from desktopviz.core.store import FlowStore
 from desktopviz.core.store_ingest import ROW_COLUMNS
-from desktopviz.core.store_keys import DATA_COLUMNS, KEY_COLUMNS, KeyIndex, key_digest
+from desktopviz.core.store_keys import (
+    DATA_COLUMNS,
+    DATA_INSERT,
+    DATA_ROWS_AT_ONCE,
+    KEY_COLUMNS,
+    KeyIndex,
+    insert_data,
+    key_digest,
+)
 
 
 def key_of(conn: sqlite3.Connection, log_id: int) -> tuple[Any, ...]:
@@ -152,3 +160,39 @@ def test_a_full_cache_is_forgotten_and_keys_are_found_again_by_digest(
         assert c.execute("SELECT count(*) FROM flow_keys").fetchone()[0] == 7
         assert len(store.keys._ids) <= 3
         assert [store.get(i + 1) for i in range(70)] == logs
+
+
+def _data_table() -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.execute(f"CREATE TABLE flow_data ({', '.join(DATA_COLUMNS)})")  # no types: what was bound stays
+    return conn
+
+
+def _typed(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    cols = ", ".join(f"{c}, typeof({c})" for c in DATA_COLUMNS)
+    return conn.execute(f"SELECT {cols} FROM flow_data ORDER BY rowid").fetchall()
+
+
+@pytest.mark.parametrize(
+    "n", [0, 1, DATA_ROWS_AT_ONCE - 1, DATA_ROWS_AT_ONCE, DATA_ROWS_AT_ONCE + 1, 3 * DATA_ROWS_AT_ONCE + 7]
+)
+def test_insert_data_stores_what_one_row_at_a_time_stores(n: int) -> None:
+    odd = [None, 1.5, True, "7", 2**63 - 1, -(2**63), 0]
+    rows = [
+        (i + 1, 10 + i % 3, *(odd[(i + j) % len(odd)] for j in range(len(DATA_COLUMNS) - 2)))
+        for i in range(n)
+    ]
+    one, many = _data_table(), _data_table()
+    one.executemany(DATA_INSERT, rows)
+    insert_data(many, iter(rows))  # any iterable of rows, read once
+    assert _typed(many) == _typed(one)
+    assert len(_typed(many)) == n
+
+
+def test_insert_data_raises_what_binding_raises() -> None:
+    rows = [(i + 1, 1, *([0] * (len(DATA_COLUMNS) - 2))) for i in range(2 * DATA_ROWS_AT_ONCE)]
+    rows[DATA_ROWS_AT_ONCE + 3] = (0, 1, 2**64, *([0] * (len(DATA_COLUMNS) - 3)))
+    with pytest.raises(OverflowError):
+        _data_table().executemany(DATA_INSERT, rows)
+    with pytest.raises(OverflowError):
+        insert_data(_data_table(), rows)
