@@ -89,6 +89,7 @@ class DigestCompleter:
         batch whose reader computed them, versions 1 and 2, as it is)."""
         if b.new_key_digests is None:
             return b
+        b = b.with_counters()
         self._learn(b)
         ints = b.ints
         starts = ints[_START]

@@ -215,9 +215,12 @@ class Extractor:
         )
         # split_key(raw): (VARYING_FIELDS values, key, digest) of a line split takes, None for
         # the others and, once key_off is set, for every line (import_extract_keyed)
+        is_block = [type(step) is _Block for step in self.plan]
         self.split_key: Callable[[bytes], tuple[tuple[int, ...], int, bytes] | None] = compile_split_key(
-            self, [type(step) is _Block for step in self.plan]
+            self, is_block
         )
+        # the reader's hot path: version 3 sends a middle block of counters as text (counters_text)
+        self.split_hot = compile_split_key(self, is_block, text_counters=True) or self.split_key
 
     @classmethod
     def build(

@@ -12,6 +12,10 @@ in place of the local ones, a key's values are a ``flow_keys`` row as the store 
 a record is a ``flow_data`` row (the store's key id and the nine integers, bound as they come:
 the columns are zipped straight into one ``executemany``).
 
+With version 3 the counters of the lines the extractor splits travel as text
+(:attr:`KeyedBatch.counters`, :mod:`import_counters`), read into the columns by the writer
+(:meth:`KeyedBatch.with_counters`).
+
 A batch also carries the records' line numbers (ints, made texts only when an issue names
 one) and, for digest versions 1 and 2, the digests (in row order as one blob, and per start
 time sorted as one blob, for the writer's duplicate check and its one statement per start
@@ -40,6 +44,7 @@ import numpy as np
 
 from desktopviz.core import import_prepare
 from desktopviz.core.flowlog import FIELDS, JSON_FIELDS, VARYING_FIELDS
+from desktopviz.core.import_counters import COUNTERS_AT, counters_text, read_counters
 from desktopviz.core.import_digest import KEYED_VERSIONS, READER_VERSION, pack_digests, unpack_digests
 from desktopviz.core.import_digest import key_of as _kget
 from desktopviz.core.import_digest import varying_of as _vget
@@ -101,9 +106,30 @@ class KeyedBatch(NamedTuple):
     # digest version 3 (the reader sends no digests, by_start and seen_fix empty): (local key
     # id, its key digest) the first time sent; the writer completes the batch (import_complete)
     new_key_digests: list[tuple[int, bytes]] | None = None
+    # version 3: the rows the reader's hot path split hold their counters' text in the first
+    # counter's column (COUNTERS_AT) and None in the others; the counters of those rows (all
+    # when the second item is None, else the rows named there) as one counters_text, which
+    # the writer reads into the columns (with_counters, import_complete)
+    counters: tuple[bytes, list[int] | None] | None = None
     # set by the writer (import_complete), never sent: the varying columns as one int64 array
     # (VARYING_FIELDS order) when all are plain ints within 64 bits
     columns: Any = None
+
+    def with_counters(self) -> KeyedBatch:
+        """The batch with the counters its reader sent as text read into :attr:`ints`."""
+        if self.counters is None:
+            return self
+        text, rows = self.counters
+        ints = list(self.ints)
+        read = read_counters(text, self.n if rows is None else len(rows))
+        for j, values in enumerate(read, COUNTERS_AT):
+            if rows is None:
+                ints[j] = values
+            else:
+                col = ints[j] = list(ints[j])
+                for r, v in zip(rows, values, strict=True):
+                    col[r] = v
+        return self._replace(ints=ints, counters=None)
 
     def where_texts(self) -> list[str]:
         """Where each record is, as issues name it."""
@@ -276,6 +302,12 @@ class KeyedPreparer(Preparer):
         kids, flat, digests = self._kids_col, self._flat, self._digests
         n = len(kids)
         ints = [flat[i::_NV] for i in range(_NV)]
+        counters = _counters(ints[COUNTERS_AT]) if self._key_digests and n else None
+        if counters is not None:  # (the texts go as one; their rows' first counters are None)
+            rows = counters[1]
+            ints[COUNTERS_AT] = (
+                [None] * n if rows is None else [None if type(v) is bytes else v for v in ints[COUNTERS_AT]]
+            )
         keys_used = dict.fromkeys(kids)
         labels_used: dict[int, None] = {}  # row by row, source then destination: as the store meets them
         traces_used: dict[int, None] = {}
@@ -316,6 +348,7 @@ class KeyedPreparer(Preparer):
             new_series=self._new_series,
             wheres=self._wheres,
             new_key_digests=self._new_kds if self._key_digests else None,
+            counters=counters,
         )
         if (
             max(len(self._labels), len(self._traces), len(self._kids), len(self._hit_keys.keys))
@@ -325,6 +358,15 @@ class KeyedPreparer(Preparer):
         else:
             self._begin()
         return batch
+
+
+def _counters(col: list[Any]) -> tuple[bytes, list[int] | None] | None:
+    """:attr:`KeyedBatch.counters` of a batch whose first counter column is ``col``."""
+    try:
+        return counters_text(col), None  # every row's counters are text (the hot path's)
+    except TypeError:  # some rows came another way: their counters are values
+        rows = [i for i, v in enumerate(col) if type(v) is bytes]
+        return (counters_text([col[i] for i in rows]), rows) if rows else None
 
 
 def seen_starts(ints: Sequence[Sequence[Any]], seen_fix: dict[int, int]) -> Sequence[Any]:

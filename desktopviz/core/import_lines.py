@@ -78,7 +78,7 @@ class LineItems:
         ext: Extractor | None = None
         builds = 0
         strikes = REBUILD_AFTER  # canonical lines the extractor did not take, in a row
-        split = None  # ext.split_key while it splits lines into prep
+        split = None  # ext.split_hot while it splits lines into prep
         known: dict[Any, int] = {}  # prep's ids of ext's keys, and prep's columns (set with split)
         add_kid = add_ints = add_digest = add_where = size = _unbound
         lineno = 0
@@ -149,7 +149,7 @@ class LineItems:
                 if built is not None:
                     ext, builds = built, builds + 1
                     if prep is not None and keyed:
-                        split = ext.split_key
+                        split = ext.split_hot
                 if prep is not None and len(prep) >= batch:
                     yield None
                     batch = self._next_batch(batch)
