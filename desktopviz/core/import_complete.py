@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from desktopviz.core.import_counters import COUNTERS_AT
 from desktopviz.core.import_digest import DIGEST_SIZE, digester, pack_digests, seen_key
 from desktopviz.core.import_keyed import _START, KeyedBatch, by_start_groups, seen_starts
 
@@ -28,10 +29,12 @@ _INT = frozenset({int})
 _WORDS = 4
 
 
-def int64_columns(ints: list[list[Any]]) -> np.ndarray | None:
+def int64_columns(ints: list[list[Any]], checked: int | None = None) -> np.ndarray | None:
     """The varying columns as an int64 array (columns, records) when every value is a plain
-    int (not a bool or float) within 64 bits, else None."""
-    if not all(_INT.issuperset(map(type, col)) for col in ints):
+    int (not a bool or float) within 64 bits, else None. ``checked``: the columns from there
+    on are known to hold such ints (read from counters text), so only those before it are
+    looked at (a third of a microsecond a record less)."""
+    if not all(_INT.issuperset(map(type, col)) for col in ints[:checked]):
         return None
     try:
         return np.array(ints, dtype=np.int64)
@@ -89,11 +92,12 @@ class DigestCompleter:
         batch whose reader computed them, versions 1 and 2, as it is)."""
         if b.new_key_digests is None:
             return b
+        text_only = b.counters is not None and b.counters[1] is None  # every row's counters came as text
         b = b.with_counters()
         self._learn(b)
         ints = b.ints
         starts = ints[_START]
-        arr = int64_columns(ints) if b.n else None
+        arr = int64_columns(ints, COUNTERS_AT if text_only else None) if b.n else None
         seen_fix: dict[int, int] = {}
         if arr is not None:
             blob = self.digester.batch(self._bases[np.asarray(b.kids, dtype=np.intp)], arr.T)

@@ -107,6 +107,8 @@ def test_the_completer_takes_int64_columns_in_numpy_and_anything_else_row_by_row
     assert int64_columns([[1, 2], [3, 2**63]]) is None  # beyond 64 bits
     assert int64_columns([[1, 2], [3, 4.0]]) is None  # a float
     assert int64_columns([[1, True], [3, 4]]) is None  # a bool
+    assert int64_columns([[1.0, 2], [3, 4]], checked=1) is None  # the columns before `checked` are looked at
+    assert int64_columns([[1, 2], [3, 4]], checked=1).tolist() == [[1, 2], [3, 4]]
     assert DigestCompleter(new_secret()).digester is not None
 
 
