@@ -15,20 +15,21 @@ neither text nor null in a TEXT column (in an INTEGER column such values are sto
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
 from hashlib import blake2b
-from itertools import chain
 from marshal import dumps
 from typing import Any
 
 from desktopviz.core.flowlog import FIELDS, VARYING_FIELDS, FlowLog
+from desktopviz.core.sql_rows import RowInsert, execute_rows
 
 __all__ = [
     "rollback",
     "CACHE_LIMIT",
     "DATA_COLUMNS",
     "DATA_INSERT",
+    "DATA_ROWS",
     "ID_COLUMN",
     "INT_FIELDS",
     "KEY_COLUMNS",
@@ -60,34 +61,16 @@ KEY_TEXT: tuple[int, ...] = tuple(
 CACHE_LIMIT = 50_000
 _PLAIN = frozenset({str, type(None)})
 _TEXT = frozenset(KEY_TEXT)
-# one flow_data row (DATA_COLUMNS order), as the store's insert and the upgrade write it
-DATA_INSERT = (
-    f"INSERT INTO flow_data ({', '.join(DATA_COLUMNS)}) VALUES ({', '.join('?' * len(DATA_COLUMNS))})"
-)
-# flow_data rows per INSERT statement in insert_data: one statement of 50 rows costs SQLite and
-# sqlite3's executemany less than 50 of one row (its per-row reset, bind and step calls). For
-# 200,000 rows of 11 ints, ix_flow_data_time kept: 1.7-1.9 µs a row, against 3.0-3.6 one row at
-# a time (20 rows: 2.6-2.9; 100 and more: no better). 550 parameters, far below SQLite's limit.
-DATA_ROWS_AT_ONCE = 50
-_DATA_MANY = f"INSERT INTO flow_data ({', '.join(DATA_COLUMNS)}) VALUES " + ", ".join(
-    [f"({', '.join('?' * len(DATA_COLUMNS))})"] * DATA_ROWS_AT_ONCE
-)
+# flow_data rows (DATA_COLUMNS order), as the store's insert, the upgrade and the keyed writer write them
+DATA_ROWS = RowInsert(f"INSERT INTO flow_data ({', '.join(DATA_COLUMNS)})", len(DATA_COLUMNS))
+DATA_INSERT = DATA_ROWS.sql()  # one row
 _INSERT = f"INSERT INTO flow_keys (digest, {', '.join(KEY_COLUMNS)}) VALUES ({', '.join('?' * (len(KEY_COLUMNS) + 1))})"
 
 
-def insert_data(conn: sqlite3.Connection, rows: Iterable[Iterable[Any]]) -> None:
-    """Insert flow_data rows (DATA_COLUMNS order, each of that length), in order, as
-    ``executemany(DATA_INSERT, rows)`` would (the same values bound the same way), but
-    :data:`DATA_ROWS_AT_ONCE` rows to a statement. Raises what binding a value raises (then
-    some rows may be inserted: the caller's transaction undoes them)."""
-    flat = list(chain.from_iterable(rows))
-    width = len(DATA_COLUMNS) * DATA_ROWS_AT_ONCE
-    whole = len(flat) // width * width
-    if whole:
-        conn.executemany(_DATA_MANY, [flat[i : i + width] for i in range(whole)[::width]])
-    if whole < len(flat):
-        step = len(DATA_COLUMNS)
-        conn.executemany(DATA_INSERT, [flat[i : i + step] for i in range(whole, len(flat), step)])
+def insert_data(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> None:
+    """Insert flow_data rows (DATA_COLUMNS order), as ``executemany(DATA_INSERT, rows)``
+    would, 50 rows to a statement (:func:`~desktopviz.core.sql_rows.execute_rows`)."""
+    execute_rows(conn, DATA_ROWS, rows)
 
 
 def rollback(conn: sqlite3.Connection, *resets: Callable[[], None]) -> None:

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from desktopviz.core.flowlog import FIELDS
+from desktopviz.core.sql_rows import RowInsert, execute_rows
 
 __all__ = [
     "COUNTERS",
@@ -71,21 +72,24 @@ FINEST = SERIES_BUCKET  # the name the importer and queries_series use
 UPWARDS = tuple(reversed(ROLLUP_LEVELS))  # the stored levels, finest first: each summed from the one below
 assert all(a % b == 0 for a, b in zip(ROLLUP_LEVELS, (*ROLLUP_LEVELS[1:], FINEST), strict=True))  # nested
 _SUMS = ("logs", *COUNTERS)
-_FLOW_SQL = (
-    f"INSERT INTO flow_sums (level, bucket, group_id, {', '.join(_SUMS)}, min_start, max_end) "
-    f"VALUES ({', '.join('?' * (len(_SUMS) + 5))}) "
+# the rollup upserts (sql_rows: 50 rows to a statement)
+_FLOW_SQL = RowInsert(
+    f"INSERT INTO flow_sums (level, bucket, group_id, {', '.join(_SUMS)}, min_start, max_end)",
+    len(_SUMS) + 5,
     f"ON CONFLICT DO UPDATE SET {', '.join(f'{s} = {s} + excluded.{s}' for s in _SUMS)}, "
-    "min_start = min(min_start, excluded.min_start), max_end = max(max_end, excluded.max_end)"
+    "min_start = min(min_start, excluded.min_start), max_end = max(max_end, excluded.max_end)",
 )
 _HSUMS = ("hits", *COUNTERS)
-_HIT_SQL = (  # namespace is not part of the key: a row keeps its first one
-    f"INSERT INTO hit_sums (level, bucket, group_id, namespace, {', '.join(_HSUMS)}) "
-    f"VALUES ({', '.join('?' * (len(_HSUMS) + 4))}) "
-    f"ON CONFLICT DO UPDATE SET {', '.join(f'{s} = {s} + excluded.{s}' for s in _HSUMS)}"
+_HIT_SQL = RowInsert(  # namespace is not part of the key: a row keeps its first one
+    f"INSERT INTO hit_sums (level, bucket, group_id, namespace, {', '.join(_HSUMS)})",
+    len(_HSUMS) + 4,
+    f"ON CONFLICT DO UPDATE SET {', '.join(f'{s} = {s} + excluded.{s}' for s in _HSUMS)}",
 )
-_SERIES_SQL = (
-    "INSERT INTO series_rollup VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
-    "logs = logs + excluded.logs, num_flows = num_flows + excluded.num_flows, bytes = bytes + excluded.bytes"
+_SERIES_SQL = RowInsert(
+    "INSERT INTO series_rollup",
+    6,
+    "ON CONFLICT DO UPDATE SET logs = logs + excluded.logs, num_flows = num_flows + excluded.num_flows, "
+    "bytes = bytes + excluded.bytes",
 )
 
 _I = {n: i for i, n in enumerate(FIELDS)}
@@ -254,9 +258,9 @@ def write_rollups(
 
 def execute_rollups(c: sqlite3.Connection, frows: Any, hrows: Any, srows: Any) -> None:
     """Upsert rollup rows (iterables of value tuples) as :func:`rollup_rows` makes them."""
-    c.executemany(_FLOW_SQL, frows)
-    c.executemany(_HIT_SQL, hrows)
-    c.executemany(_SERIES_SQL, srows)
+    execute_rows(c, _FLOW_SQL, frows)
+    execute_rows(c, _HIT_SQL, hrows)
+    execute_rows(c, _SERIES_SQL, srows)
 
 
 def merge_flow(t: list[int], acc: list[int]) -> None:

@@ -11,6 +11,7 @@ import pytest
 from test_store_rollup import oracle, stored, values, varied_logs
 
 from desktopviz.core import store_rollup
+from desktopviz.core.sql_rows import RowInsert
 from desktopviz.core.store import FlowStore
 from desktopviz.core.store_groups import GroupIndex
 
@@ -69,9 +70,7 @@ def test_an_insert_rolled_back_after_its_groups_leaves_no_stale_id(
     logs = [values(x) for x in varied_logs(300, seed=8)]
     with FlowStore(tmp_path / "f.sqlite") as store:
         store.insert(logs[:100], strict=False)
-        monkeypatch.setattr(
-            store_rollup, "_SERIES_SQL", "INSERT INTO no_such_table VALUES (?, ?, ?, ?, ?, ?)"
-        )
+        monkeypatch.setattr(store_rollup, "_SERIES_SQL", RowInsert("INSERT INTO no_such_table", 6))
         with pytest.raises(sqlite3.OperationalError):
             store.insert(logs[100:], strict=False)  # after the flow and hit sums, new groups included
         monkeypatch.undo()

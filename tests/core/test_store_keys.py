@@ -14,12 +14,12 @@ from test_store import flow
 from desktopviz.core.flowlog import FIELDS, VARYING_FIELDS
 from desktopviz.core.import_extract_keyed import VARYING
 from desktopviz.core.import_extract_keyed import VARYING_FIELDS as EXTRACT_VARYING
+from desktopviz.core.sql_rows import ROWS_AT_ONCE
 from desktopviz.core.store import FlowStore
 from desktopviz.core.store_ingest import ROW_COLUMNS
 from desktopviz.core.store_keys import (
     DATA_COLUMNS,
     DATA_INSERT,
-    DATA_ROWS_AT_ONCE,
     KEY_COLUMNS,
     KeyIndex,
     insert_data,
@@ -173,9 +173,7 @@ def _typed(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
     return conn.execute(f"SELECT {cols} FROM flow_data ORDER BY rowid").fetchall()
 
 
-@pytest.mark.parametrize(
-    "n", [0, 1, DATA_ROWS_AT_ONCE - 1, DATA_ROWS_AT_ONCE, DATA_ROWS_AT_ONCE + 1, 3 * DATA_ROWS_AT_ONCE + 7]
-)
+@pytest.mark.parametrize("n", [0, 1, ROWS_AT_ONCE - 1, ROWS_AT_ONCE, ROWS_AT_ONCE + 1, 3 * ROWS_AT_ONCE + 7])
 def test_insert_data_stores_what_one_row_at_a_time_stores(n: int) -> None:
     odd = [None, 1.5, True, "7", 2**63 - 1, -(2**63), 0]
     rows = [
@@ -190,8 +188,8 @@ def test_insert_data_stores_what_one_row_at_a_time_stores(n: int) -> None:
 
 
 def test_insert_data_raises_what_binding_raises() -> None:
-    rows = [(i + 1, 1, *([0] * (len(DATA_COLUMNS) - 2))) for i in range(2 * DATA_ROWS_AT_ONCE)]
-    rows[DATA_ROWS_AT_ONCE + 3] = (0, 1, 2**64, *([0] * (len(DATA_COLUMNS) - 3)))
+    rows = [(i + 1, 1, *([0] * (len(DATA_COLUMNS) - 2))) for i in range(2 * ROWS_AT_ONCE)]
+    rows[ROWS_AT_ONCE + 3] = (0, 1, 2**64, *([0] * (len(DATA_COLUMNS) - 3)))
     with pytest.raises(OverflowError):
         _data_table().executemany(DATA_INSERT, rows)
     with pytest.raises(OverflowError):
