@@ -323,7 +323,7 @@ def test_a_cancelled_import_stores_the_same_first_batch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = write_lines(tmp_path / "odd.log", hostile_counter_lines(87))
-    sums, got = all_paths([[path]], tmp_path, monkeypatch, kinds=PATHS[1:3], batch=25, cancel=lambda: True)
+    sums, got = all_paths([[path]], tmp_path, monkeypatch, kinds=PATHS[1:], batch=25, cancel=lambda: True)
     assert 0 < len(got["flow_data"]) < 100
 
 
@@ -595,3 +595,40 @@ def test_a_value_sqlite_cannot_bind_is_named_by_its_column() -> None:
     with pytest.raises(sqlite3.ProgrammingError) as many:
         insert_data(_data_table(False), rows)
     assert str(many.value) == str(one.value)
+
+
+def fuzzed_lines(seed: int) -> list[str]:
+    """Felix lines whose counters blocks are drawn at random from edge values, JSON oddities
+    and name changes (fixed seeds: the same lines every run)."""
+    import random
+
+    rng = random.Random(seed)
+    # (values that keep every sum within 64 bits: the SQL oracle of everything() sums with SQLite)
+    tokens = [v for v in ODD_VALUES if len(v.strip("-")) < 16] + ["3", "42", "1" * 15, "-" + "9" * 15]
+    out = []
+    for d in felix_dicts(220, seed):
+        r = rng.random()
+        if r < 0.5:
+            values = [
+                rng.choice(tokens) if rng.random() < 0.3 else str(rng.randrange(-99, 10**6)) for _ in COUNTERS
+            ]
+            text = block(values)
+            if rng.random() < 0.1:
+                name = rng.choice(COUNTERS)
+                text = text.replace(
+                    f'"{name}"', rng.choice([f'"{name.upper()}"', f'"{name} "', '"x"', f'"{name}\\u0020"'])
+                )
+            out.append(with_block(d, text, rng.choice(["middle"] * 8 + ["start", "end"])))
+        else:
+            out.append(compact(d))
+    return out
+
+
+@pytest.mark.parametrize("seed", [93, 94, 95])
+def test_fuzzed_counters_blocks_store_what_the_json_text_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    lines = fuzzed_lines(seed)
+    path = write_lines(tmp_path / "fuzz.log", lines)
+    _, got = all_paths([[path]], tmp_path, monkeypatch, kinds=PATHS[:3], batch=[1, 13, 64][seed % 3])
+    assert {r[1:] for r in got["flow_logs"]} == oracle_rows(lines, tmp_path)
