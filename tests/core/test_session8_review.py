@@ -632,3 +632,38 @@ def test_fuzzed_counters_blocks_store_what_the_json_text_says(
     path = write_lines(tmp_path / "fuzz.log", lines)
     _, got = all_paths([[path]], tmp_path, monkeypatch, kinds=PATHS[:3], batch=[1, 13, 64][seed % 3])
     assert {r[1:] for r in got["flow_logs"]} == oracle_rows(lines, tmp_path)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_the_read_position_goes_up_to_the_file_size_through_the_smaller_buffer(
+    tmp_path: Path, gz: bool
+) -> None:
+    """Progress (Source.position) never goes back and ends at the file's size, with lines
+    shorter and longer than the read buffer; every line is read once."""
+    ds = felix_dicts(200, 96)
+    for i in range(0, len(ds), 7):
+        ds[i]["dest_domains"] = ["y" * (READ_BUFFER * (i % 3) + 17 * i)]
+    lines = [compact(d) for d in ds]
+    data = ("\n".join(lines) + "\n").encode()
+    path = tmp_path / ("f.log.gz" if gz else "f.log")
+    path.write_bytes(gzip.compress(data) if gz else data)
+    source = Source(path)
+    reader = LineItems(source, keyed=True, digest_version=3)
+    positions, wheres = [], []
+    for h, _ in _handovers(reader, 5):
+        positions.append(source.position())
+        wheres += h.batch.wheres
+    assert positions == sorted(positions) and source.position() == source.size
+    assert [str(w) for w in wheres] == [str(i) for i in range(1, len(lines) + 1)]
+
+
+@pytest.mark.parametrize("dup_at", [1, 49, 50, 51, 99])
+def test_an_id_twice_raises_the_integrity_error_executemany_raises(tmp_path: Path, dup_at: int) -> None:
+    rows = [(i + 1, 1, *([i] * (WIDTH - 2))) for i in range(101)]
+    rows[dup_at] = (1, *rows[dup_at][1:])
+    one, many = _data_table(True, tmp_path / "one.sqlite"), _data_table(True, tmp_path / "many.sqlite")
+    with pytest.raises(sqlite3.IntegrityError) as e1:
+        one.executemany(DATA_INSERT, rows)
+    with pytest.raises(sqlite3.IntegrityError) as e2:
+        insert_data(many, rows)
+    assert str(e2.value) == str(e1.value)
