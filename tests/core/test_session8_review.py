@@ -248,7 +248,18 @@ def test_a_refused_record_among_counters_sent_as_text(
 
 
 @pytest.mark.parametrize(
-    "case", ["empty", "one line", "no last newline", "crlf", "blank lines", "long lines", "one long line"]
+    "case",
+    [
+        "empty",
+        "one line",
+        "no last newline",
+        "crlf",
+        "blank lines",
+        "long lines",
+        "one long line",
+        "bom",
+        "nul",
+    ],
 )
 def test_small_odd_and_long_line_files_store_the_same(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
@@ -266,6 +277,11 @@ def test_small_odd_and_long_line_files_store_the_same(
         write_lines(path, lines, "\r\n")
     elif case == "blank lines":
         write_lines(path, [x for line in lines for x in (line, "", "  ")])
+    elif case == "bom":  # a byte-order mark before the first line
+        path.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode() + b"\n")
+    elif case == "nul":  # NUL bytes inside a counters block and between lines
+        lines[40] = lines[40].replace('"bytes_out":', '"bytes_out":\u0000', 1)
+        write_lines(path, [x for line in lines for x in (line, "\x00")])
     else:  # lines longer than the read buffer, straddling its edges
         assert READ_BUFFER < 100_000
         for i in range(0, len(ds), 9 if case == "long lines" else 1000):
@@ -283,7 +299,8 @@ def test_small_odd_and_long_line_files_store_the_same(
     else:
         sums, _ = all_paths([[path]], tmp_path, monkeypatch, batch=10)
     files, issues = sums[0]
-    assert files[0][1] == (0 if case == "empty" else 1 if case == "one line" else len(ds))
+    want = {"empty": 0, "one line": 1, "nul": len(ds) - 1}.get(case, len(ds))
+    assert files[0][1] == want
 
 
 def test_a_small_key_limit_stores_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
