@@ -712,3 +712,23 @@ def test_a_file_larger_than_the_default_batch(tmp_path: Path, monkeypatch: pytes
     assert here[0][0] == sums[0][0] and sorted(here[0][1]) == sorted(sums[0][1])
     assert here[0][1] != sums[0][1]  # (the order: batch by batch)
     assert [t for t in got if tables[t] != got[t]] == ["import_digests"]  # (sets: by batch boundaries)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_stores_of_older_digest_versions_store_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: int
+) -> None:
+    """Versions 1 and 2 digest in the reader (no counters text); their batches go through
+    the 50-row inserts all the same."""
+    from desktopviz.core import import_db
+
+    monkeypatch.setattr(import_db, "DIGEST_VERSION", version)
+    path = write_lines(tmp_path / "odd.log", hostile_counter_lines(98))
+    sums, got = all_paths([[path]], tmp_path, monkeypatch, batch=23)
+    conn = sqlite3.connect(tmp_path / "keyed.sqlite")
+    try:
+        meta = conn.execute("SELECT value FROM meta WHERE key = 'import_digest_version'").fetchone()[0]
+    finally:
+        conn.close()
+    assert meta == str(version)
+    assert sums[0][0][0][1] > 200
