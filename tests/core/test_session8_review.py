@@ -427,7 +427,24 @@ def _typed(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
     return conn.execute(f"SELECT {cols} FROM flow_data ORDER BY rowid").fetchall()
 
 
-ODD = [None, 1.5, True, False, "7", "x", b"\x00\x01", 2**63 - 1, -(2**63), 0, -0.0, 1e300, "", 3]
+ODD = [
+    None,
+    1.5,
+    True,
+    False,
+    "7",
+    "x",
+    b"\x00\x01",
+    2**63 - 1,
+    -(2**63),
+    0,
+    -0.0,
+    1e300,
+    "",
+    3,
+    float("nan"),
+    float("-inf"),
+]
 
 
 @pytest.mark.parametrize("typed", [False, True])
@@ -448,7 +465,9 @@ def test_insert_data_takes_rows_as_lists_and_tuples() -> None:
 
 
 @pytest.mark.parametrize("bad_at", [0, 3, 49, 50, 51, 100])
-@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 2**64, [1], {"a": 1}, object(), 1 + 2j], ids=repr)
+@pytest.mark.parametrize(
+    "value", [2**63, -(2**63) - 1, 2**64, [1], {"a": 1}, object(), 1 + 2j, "\ud800"], ids=repr
+)
 def test_insert_data_raises_the_error_binding_raises(bad_at: int, value: Any) -> None:
     rows = [(i + 1, 1, *([7] * (WIDTH - 2))) for i in range(101)]
     rows[bad_at] = (bad_at + 1, 1, 0, 0, value, *([0] * (WIDTH - 5)))
