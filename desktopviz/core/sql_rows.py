@@ -12,7 +12,7 @@ upserts, 0.7-0.9 µs a record against 1.3.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from itertools import chain
 from typing import Any, NamedTuple
@@ -44,20 +44,32 @@ def execute_rows(
     conn: sqlite3.Connection, stmt: RowInsert, rows: Iterable[Sequence[Any]], at_once: int = ROWS_AT_ONCE
 ) -> None:
     """Insert ``rows`` as ``conn.executemany(stmt.sql(), rows)`` would (the same values bound
-    the same way, in order), ``at_once`` rows to a statement. Raises what binding raises (some
-    rows may then be inserted: the caller's transaction undoes them), and
-    ``sqlite3.ProgrammingError`` for rows not all of ``stmt.width`` values."""
+    the same way, in order), ``at_once`` rows to a statement; raises what it raises, after
+    inserting what it inserts (the rows before the one refused: the caller's transaction
+    undoes them)."""
     rows = rows if type(rows) is list else list(rows)
     width = stmt.width
-    if set(map(len, rows)) - {width}:
-        bad = next(i for i, r in enumerate(rows) if len(r) != width)
-        raise sqlite3.ProgrammingError(
-            f"row {bad} holds {len(rows[bad])} values, the statement takes {width}"
-        )
+    if set(map(len, rows)) - {width}:  # executemany of one row says which (after the rows before it)
+        conn.executemany(stmt.sql(), rows)
+        return
     flat = list(chain.from_iterable(rows))
     size = width * at_once
     whole = len(flat) // size * size
+    at = 0  # the first value of the statement executemany took last
+
+    def statements() -> Iterator[list[Any]]:
+        nonlocal at
+        for at in range(0, whole, size):  # noqa: B007 - read by the handler below
+            yield flat[at : at + size]
+
     if whole:
-        conn.executemany(stmt.sql(at_once), [flat[i : i + size] for i in range(0, whole, size)])
+        try:
+            conn.executemany(stmt.sql(at_once), statements())
+        except Exception:
+            # SQLite refused that statement as a whole (binding happens before any row of it
+            # is inserted): its rows one at a time insert those before the refused one and
+            # raise what executemany of one row raises, naming the value's column as it does
+            conn.executemany(stmt.sql(), [flat[i : i + width] for i in range(at, at + size, width)])
+            raise
     if whole < len(flat):
         conn.executemany(stmt.sql(), [flat[i : i + width] for i in range(whole, len(flat), width)])

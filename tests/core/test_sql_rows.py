@@ -42,17 +42,34 @@ def test_upserts_add_up_as_one_row_at_a_time(n: int, at_once: int) -> None:
     assert content(many) == content(one)
 
 
-def test_rows_of_another_width_are_refused_before_anything_is_inserted() -> None:
-    conn = table()
-    with pytest.raises(sqlite3.ProgrammingError, match="row 2 holds 2 values, the statement takes 3"):
-        execute_rows(conn, UPSERT, [(1, 1, 1), (2, 2, 2), (3, 3), (4, 4, 4, 4)])
-    assert content(conn) == []
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [(1, 1, 1), (2, 2, 2), (3, 3), (4, 4, 4, 4)],  # (as many values in all as rows of three)
+        [(i, 1, 1) for i in range(ROWS_AT_ONCE + 3)] + [(0, 1)],
+    ],
+)
+def test_rows_of_another_width_fail_as_executemany_fails(bad: list[tuple[Any, ...]]) -> None:
+    one, many = table(), table()
+    with pytest.raises(sqlite3.ProgrammingError) as want:
+        one.executemany(UPSERT.sql(), bad)
+    with pytest.raises(sqlite3.ProgrammingError) as got:
+        execute_rows(many, UPSERT, bad)
+    assert str(got.value) == str(want.value) and "bindings" in str(got.value)
+    assert content(many) == content(one)
 
 
-def test_a_value_binding_refuses_raises_as_executemany_does() -> None:
-    rows = [(i, 1, 1) for i in range(ROWS_AT_ONCE + 5)]
-    rows[ROWS_AT_ONCE + 2] = (0, 2**64, 1)
-    with pytest.raises(OverflowError):
-        table().executemany(UPSERT.sql(), rows)
-    with pytest.raises(OverflowError):
-        execute_rows(table(), UPSERT, rows)
+@pytest.mark.parametrize("at", [0, 3, ROWS_AT_ONCE - 1, ROWS_AT_ONCE + 2, 2 * ROWS_AT_ONCE + 1])
+@pytest.mark.parametrize("value", [2**64, [1], object(), "\ud800"])
+def test_a_value_binding_refuses_fails_as_executemany_fails(at: int, value: Any) -> None:
+    """The same error, naming the value's column as executemany of one row does, with the rows
+    before it inserted (a statement of 50 rows is refused as a whole, then read one at a time)."""
+    rows: list[tuple[Any, ...]] = [(i, 1, 1) for i in range(2 * ROWS_AT_ONCE + 7)]
+    rows[at] = (at, value, 1)
+    one, many = table(), table()
+    with pytest.raises(Exception) as want:
+        one.executemany(UPSERT.sql(), rows)
+    with pytest.raises(Exception) as got:
+        execute_rows(many, UPSERT, rows)
+    assert type(got.value) is type(want.value) and str(got.value) == str(want.value)
+    assert content(many) == content(one) and len(content(one)) == at
