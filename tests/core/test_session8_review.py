@@ -617,20 +617,20 @@ def test_ctrl_c_inside_a_50_row_insert_loses_nothing_and_stores_nothing_twice(
     assert sorted(d[1:] for d in got["import_digests"]) == sorted(d[1:] for d in clean["import_digests"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a value binding refuses in rows 1-49 of a 50-row statement is named by its "
-    "parameter in that statement ('Error binding parameter 115'), not by its column as "
-    "executemany of one row named it ('parameter 5'); FlowStore.insert shows that message",
-)
-def test_a_value_sqlite_cannot_bind_is_named_by_its_column() -> None:
-    rows = [(i + 1, 1, *([0] * (WIDTH - 2))) for i in range(60)]
-    rows[10] = (11, 1, 0, 0, [1], *([0] * (WIDTH - 5)))
-    with pytest.raises(sqlite3.ProgrammingError) as one:
-        _data_table(False).executemany(DATA_INSERT, rows)
-    with pytest.raises(sqlite3.ProgrammingError) as many:
-        insert_data(_data_table(False), rows)
-    assert str(many.value) == str(one.value)
+@pytest.mark.parametrize("bad_at", [0, 10, 49, 50, 60, 99, 100, 130])
+@pytest.mark.parametrize("value", [[1], 2**64, "\ud800"], ids=repr)
+def test_a_value_sqlite_cannot_bind_is_named_by_its_column(bad_at: int, value: Any) -> None:
+    """(Found by this review: the 50-row statement named 'parameter 115'; fixed in 006766f.)
+    The error is executemany's of one row, after the same rows were inserted."""
+    rows = [(i + 1, 1, *([0] * (WIDTH - 2))) for i in range(140)]
+    rows[bad_at] = (bad_at + 1, 1, 0, 0, value, *([0] * (WIDTH - 5)))
+    one, many = _data_table(False), _data_table(False)
+    with pytest.raises(Exception) as e1:
+        one.executemany(DATA_INSERT, rows)
+    with pytest.raises(Exception) as e2:
+        insert_data(many, rows)
+    assert (type(e2.value), str(e2.value)) == (type(e1.value), str(e1.value))
+    assert _typed(many) == _typed(one)  # (autocommit: the rows before the refused one)
 
 
 def fuzzed_lines(seed: int) -> list[str]:
