@@ -15,8 +15,9 @@ path next to the fast path the import takes:
 * ``insert``: ``FlowStore.insert`` with the indexes kept up to date (``synchronous=NORMAL``) /
   inside :func:`bulk_load` (indexes dropped), and ``reindex``: rebuilding them at the end;
 * a parallel import's two sides, with keyed batches
-  (:mod:`~desktopviz.core.import_keyed`): ``split_key`` (the extractor's varying integers, key
-  and digest of each line), ``prepare_keyed`` (numbering keys, flows and groups, summing the
+  (:mod:`~desktopviz.core.import_keyed`): ``split_key`` (what the reader's loop calls on each
+  line, ``Extractor.split_hot``: the varying integers, key and digest, or for version 3 the
+  counters' text, :mod:`~desktopviz.core.import_counters`), ``prepare_keyed`` (numbering keys, flows and groups, summing the
   rollups per hour, with numpy) and ``pickle_keyed`` in the reader process (``prepare_keyed``: the
   reader's loop over the sample less ``read`` and ``split_key``); ``unpickle_keyed`` and
   ``write_keyed`` (:mod:`~desktopviz.core.import_apply`: keys, ``flow_data`` rows, rollup rows
@@ -128,7 +129,7 @@ def breakdown(src: Path, n: int, tmp: Path) -> dict[str, float]:
         reader = LineItems(Source(sample), keyed=True, digest_version=DIGEST_VERSION)
         return [h.batch for h, _ in _handovers(reader, PARALLEL_BATCH)]
 
-    split, s["split_key"] = timed(lambda: [ext.split_key(x) for x in lines])
+    split, s["split_key"] = timed(lambda: [ext.split_hot(x) for x in lines])  # what the reader's loop runs
     assert all(x is not None for x in split)
     assert [x[2] for x in split] == ([None] * len(split) if keyed_digests else fast)  # type: ignore[index]
     split.clear()
