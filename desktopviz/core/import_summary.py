@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
 from desktopviz.core.import_read import Issue
 
-__all__ = ["MAX_ISSUES", "FileSummary", "ImportProgress", "ImportSummary"]
+__all__ = ["MAX_ISSUES", "FileSummary", "ImportProgress", "ImportSummary", "by_line"]
 
 MAX_ISSUES = 1000  # kept for the report; all are counted
+_LINE = re.compile(r"[0-9]+")  # the line number an issue's where starts with ("17", "3:hits[2]")
 
 
 @dataclass
@@ -50,7 +52,7 @@ class ImportSummary:
             self.issues.append(issue)
 
     def text(self, max_issues: int = 50) -> str:
-        """A human summary: totals, per-file lines, ignored reasons, skipped records."""
+        """A human summary: totals, per-file lines, ignored reasons, skipped records (by line)."""
         t = self.total
         head = "Import cancelled" if self.cancelled else "Imported"
         lines = [
@@ -68,10 +70,23 @@ class ImportSummary:
             lines.append(f"ignored {n}: {reason}")
         if self.issue_count:
             lines.append(f"skipped {self.issue_count}:")
-            lines.extend(f"  {i}" for i in self.issues[:max_issues])
+            lines.extend(f"  {i}" for i in by_line(self.issues)[:max_issues])
             if self.issue_count > max_issues:
                 lines.append(f"  … and {self.issue_count - max_issues} more")
         return "\n".join(lines)
+
+
+def by_line(issues: list[Issue]) -> list[Issue]:
+    """The issues file by file (in the order the files come), by line within a file (the
+    file's own issues first). Issues come batch by batch: a record the store refuses is
+    reported with its batch, after lines read later that did not parse."""
+    files: dict[str, int] = {}
+
+    def key(issue: Issue) -> tuple[int, int]:
+        digits = _LINE.match(issue.where)
+        return files.setdefault(issue.file, len(files)), int(digits.group()) if digits else -1
+
+    return sorted(issues, key=key)  # (stable: the issues of one line as they came)
 
 
 @dataclass(frozen=True)
