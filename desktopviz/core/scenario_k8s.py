@@ -275,10 +275,16 @@ def parse_service(root: Node) -> tuple[Service, bool] | None:
         target: int | str | None = port
         tp = p.get("targetPort")
         if tp is not None:
-            if isinstance(tp.value, str) and not tp.value.isdigit():
-                target = check_port_name(tp)
+            # IntOrString, as the API server validates it (ValidatePortNumOrName): a string is a
+            # port name, so a quoted number is refused (a name needs a letter)
+            if isinstance(tp.value, str) and tp.value.strip().isdigit():
+                tp.error(
+                    f"{port_name_error(tp.value)}; write a port number without quotes "
+                    f"(targetPort: {tp.value.strip()})"
+                )
+                target = None
             elif isinstance(tp.value, str):
-                target = int(tp.value)
+                target = check_port_name(tp)
             else:
                 target = tp.as_int(1, 65535)
         pname = p.get("name")
