@@ -250,7 +250,7 @@ def counters_block(ext: Any, is_block: list[bool]) -> int | None:
     """The plan step whose text a version-3 reader sends as it is (``text_counters``): a block
     in the line's middle of exactly the COUNTERS, in order; None if the plan has none, or for
     versions 1 and 2 (they hash the ints in the reader)."""
-    if ext.digest_version != 3 or _array is None:
+    if ext.digest_version != 3:
         return None
     last = len(ext.plan) - 1
     for k, step in enumerate(ext.plan):

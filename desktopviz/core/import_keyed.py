@@ -302,12 +302,9 @@ class KeyedPreparer(Preparer):
         kids, flat, digests = self._kids_col, self._flat, self._digests
         n = len(kids)
         ints = [flat[i::_NV] for i in range(_NV)]
-        counters = _counters(ints[COUNTERS_AT]) if self._key_digests and n else None
-        if counters is not None:  # (the texts go as one; their rows' first counters are None)
-            rows = counters[1]
-            ints[COUNTERS_AT] = (
-                [None] * n if rows is None else [None if type(v) is bytes else v for v in ints[COUNTERS_AT]]
-            )
+        counters = None
+        if self._key_digests and n:
+            counters, ints[COUNTERS_AT] = _counters(ints[COUNTERS_AT])
         keys_used = dict.fromkeys(kids)
         labels_used: dict[int, None] = {}  # row by row, source then destination: as the store meets them
         traces_used: dict[int, None] = {}
@@ -360,13 +357,16 @@ class KeyedPreparer(Preparer):
         return batch
 
 
-def _counters(col: list[Any]) -> tuple[bytes, list[int] | None] | None:
-    """:attr:`KeyedBatch.counters` of a batch whose first counter column is ``col``."""
+def _counters(col: list[Any]) -> tuple[tuple[bytes, list[int] | None] | None, list[Any]]:
+    """:attr:`KeyedBatch.counters` of a batch whose first counter column is ``col``, and the
+    column with None where it held a text (the texts go as one)."""
     try:
-        return counters_text(col), None  # every row's counters are text (the hot path's)
+        return (counters_text(col), None), [None] * len(col)  # every row's counters are text (the hot path's)
     except TypeError:  # some rows came another way: their counters are values
         rows = [i for i, v in enumerate(col) if type(v) is bytes]
-        return (counters_text([col[i] for i in rows]), rows) if rows else None
+        if not rows:
+            return None, col
+        return (counters_text([col[i] for i in rows]), rows), [None if type(v) is bytes else v for v in col]
 
 
 def seen_starts(ints: Sequence[Sequence[Any]], seen_fix: dict[int, int]) -> Sequence[Any]:

@@ -177,10 +177,7 @@ def _port(entry: Any, path: str) -> tuple[str, int | str | None]:
         # Kubernetes validates NetworkPolicyPort names (IsValidPortName) before Calico sees them;
         # Calico's own PortFromString would drop the rule ("invalid name for named port"). A
         # quoted number is a string, so a port name, and refused (it has no letter).
-        message = port_name_error(port)
-        if port.strip().isdigit():
-            message += f"; write a port number without quotes (port: {port.strip()})"
-        raise ConversionError(message, f"{path}.port")
+        raise ConversionError(port_name_error(port, "port"), f"{path}.port")
     if end is not None:
         raise ConversionError("endPort needs a numeric port", f"{path}.endPort")
     return proto, port
@@ -200,12 +197,16 @@ def valid_qualified_name(key: str) -> bool:
     return 0 < len(name) <= 63 and LABEL_NAME.match(name) is not None
 
 
-def port_name_error(name: str) -> str:
-    """The message for a name :func:`valid_port_name` refuses."""
-    return (
+def port_name_error(name: str, key: str | None = None) -> str:
+    """The message for a name :func:`valid_port_name` refuses; for the Kubernetes field ``key``
+    (an IntOrString: a quoted number is a name there), a quoted number gets the fix too."""
+    message = (
         f"invalid port name {name!r} (IANA service name: at most 15 lower-case letters, digits "
         "and single hyphens, with a letter)"
     )
+    if key is not None and name.strip().isdigit():
+        message += f"; write a port number without quotes ({key}: {name.strip()})"
+    return message
 
 
 def valid_port_name(name: str) -> bool:

@@ -123,10 +123,10 @@ def container_ports(pod_spec: Node) -> list[ContainerPort]:
     return ports
 
 
-def check_port_name(node: Node) -> str | None:
+def check_port_name(node: Node, key: str | None = None) -> str | None:
     name = node.as_str()
     if name is not None and not valid_port_name(name):
-        node.error(port_name_error(name))
+        node.error(port_name_error(name, key))
         return None
     return name
 
@@ -277,14 +277,8 @@ def parse_service(root: Node) -> tuple[Service, bool] | None:
         if tp is not None:
             # IntOrString, as the API server validates it (ValidatePortNumOrName): a string is a
             # port name, so a quoted number is refused (a name needs a letter)
-            if isinstance(tp.value, str) and tp.value.strip().isdigit():
-                tp.error(
-                    f"{port_name_error(tp.value)}; write a port number without quotes "
-                    f"(targetPort: {tp.value.strip()})"
-                )
-                target = None
-            elif isinstance(tp.value, str):
-                target = check_port_name(tp)
+            if isinstance(tp.value, str):
+                target = check_port_name(tp, "targetPort")
             else:
                 target = tp.as_int(1, 65535)
         pname = p.get("name")

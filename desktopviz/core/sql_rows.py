@@ -69,7 +69,7 @@ def execute_rows(
             # SQLite refused that statement as a whole (binding happens before any row of it
             # is inserted): its rows one at a time insert those before the refused one and
             # raise what executemany of one row raises, naming the value's column as it does
-            conn.executemany(stmt.sql(), [flat[i : i + width] for i in range(at, at + size, width)])
+            conn.executemany(stmt.sql(), rows[at // width : (at + size) // width])
             raise
     if whole < len(flat):
-        conn.executemany(stmt.sql(), [flat[i : i + width] for i in range(whole, len(flat), width)])
+        conn.executemany(stmt.sql(), rows[whole // width :])
