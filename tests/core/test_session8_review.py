@@ -383,7 +383,7 @@ def test_a_counters_text_of_a_mixed_batch_goes_back_to_its_rows() -> None:
     col: list[Any] = [texts[0], 5, texts[1], texts[2], None, 3.0, texts[3], texts[4], texts[5], texts[6]]
     from desktopviz.core.import_keyed import _counters
 
-    text, rows = _counters(col)  # type: ignore[misc]
+    (text, rows), _ = _counters(col)  # type: ignore[misc]
     assert rows == [0, 2, 3, 6, 7, 8, 9]
     read = read_counters(text, len(rows))
     assert [read[i % 7][i] for i in range(7)] == [-i * 10**17 for i in range(7)]
